@@ -1,0 +1,77 @@
+# iovirt — see README.md. `make` builds build/iovirt; `make check` runs every
+# test tier; `make demo` boots a Debian guest and shows what it sees.
+
+CC      ?= cc
+BUILD   ?= build
+CFLAGS_COMMON := -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+		 -D_GNU_SOURCE -Isrc -g -pthread -MMD -MP
+CFLAGS  ?= -O2
+LDLIBS  := -pthread
+
+SRCS      := $(shell find src -name '*.c' | sort)
+LIB_SRCS  := $(filter-out src/main.c,$(SRCS))
+OBJS      := $(SRCS:%.c=$(BUILD)/obj/%.o)
+
+# The test build: every unit test and the smoke tests run under ASan+UBSan.
+SAN_FLAGS := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+SAN_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/san/%.o)
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
+SMOKE_BIN := $(BUILD)/smoke/smoke
+
+.PHONY: all check unit smoke guest demo bench cppcheck clean deps
+all: $(BUILD)/iovirt
+
+$(BUILD)/iovirt: $(OBJS)
+	$(CC) $(CFLAGS_COMMON) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/san/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -c -o $@ $<
+
+$(BUILD)/unit/%: tests/unit/%.c $(SAN_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -Itests/unit -o $@ $^ -lcmocka $(LDLIBS)
+
+$(SMOKE_BIN): tests/smoke/smoke.c $(SAN_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -o $@ $^ -lcmocka $(LDLIBS)
+
+# Installs the Debian packages the build, the tests and the demo need.
+deps:
+	tools/install-deps
+
+unit: $(UNIT_BINS)
+	tests/run-unit $(UNIT_BINS)
+
+smoke: $(SMOKE_BIN) $(BUILD)/iovirt
+	tests/smoke/run $(SMOKE_BIN) $(BUILD)/iovirt
+
+guest: $(BUILD)/iovirt
+	tests/guest/run
+
+cppcheck:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
+		--inline-suppr --std=c11 -D__x86_64__ -Isrc src tests/unit tests/smoke
+
+check: deps
+	$(MAKE) all
+	$(MAKE) cppcheck
+	$(MAKE) unit
+	$(MAKE) smoke
+	$(MAKE) guest
+
+demo: deps $(BUILD)/iovirt
+	tools/demo
+
+bench: $(BUILD)/iovirt
+	bench/boot
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

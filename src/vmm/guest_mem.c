@@ -1,0 +1,116 @@
+#define _GNU_SOURCE
+#include "vmm/guest_mem.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#ifndef MFD_HUGETLB
+#define MFD_HUGETLB 0x0004U
+#endif
+
+void guest_mem_init_empty(struct guest_mem *mem)
+{
+	memset(mem, 0, sizeof(*mem));
+	mem->memfd = -1;
+}
+
+int guest_mem_add_region(struct guest_mem *mem, uint64_t gpa, void *hva, uint64_t size)
+{
+	if (mem->nr_regions >= GUEST_MEM_MAX_REGIONS || size == 0 || gpa + size < gpa)
+		return -EINVAL;
+	for (unsigned i = 0; i < mem->nr_regions; i++) {
+		const struct guest_mem_region *r = &mem->regions[i];
+		if (gpa < r->gpa + r->size && r->gpa < gpa + size)
+			return -EEXIST;
+	}
+	mem->regions[mem->nr_regions++] = (struct guest_mem_region){
+		.gpa = gpa, .size = size, .hva = hva};
+	mem->ram_size += size;
+	return 0;
+}
+
+int guest_mem_init(struct guest_mem *mem, uint64_t ram_size, bool hugepages)
+{
+	guest_mem_init_empty(mem);
+	if (ram_size == 0)
+		return -EINVAL;
+
+	unsigned flags = MFD_CLOEXEC | (hugepages ? MFD_HUGETLB : 0);
+	int fd = memfd_create("iovirt-ram", flags);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)ram_size) < 0) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	/* MAP_NORESERVE: guest RAM is touched lazily; only what the guest uses
+	 * costs host memory. */
+	void *p = mmap(NULL, ram_size, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_NORESERVE, fd, 0);
+	if (p == MAP_FAILED) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	/* Hugepages would be pointless for a mapping split in odd places; the
+	 * split points below (3 GiB) are 1 GiB aligned. */
+	madvise(p, ram_size, MADV_DONTDUMP);
+
+	mem->memfd = fd;
+	mem->mapping = p;
+	mem->mapping_size = ram_size;
+
+	uint64_t low = ram_size < GUEST_MEM_PCI_HOLE_START ? ram_size : GUEST_MEM_PCI_HOLE_START;
+	guest_mem_add_region(mem, 0, p, low);
+	if (ram_size > low)
+		guest_mem_add_region(mem, GUEST_MEM_4G, (uint8_t *)p + low, ram_size - low);
+	return 0;
+}
+
+void guest_mem_destroy(struct guest_mem *mem)
+{
+	if (mem->mapping)
+		munmap(mem->mapping, mem->mapping_size);
+	if (mem->memfd >= 0)
+		close(mem->memfd);
+	guest_mem_init_empty(mem);
+}
+
+void *guest_mem_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
+{
+	for (unsigned i = 0; i < mem->nr_regions; i++) {
+		const struct guest_mem_region *r = &mem->regions[i];
+		/* gpa - r->gpa cannot underflow once gpa >= r->gpa; comparing
+		 * against the remaining size avoids computing gpa + len. */
+		if (gpa < r->gpa)
+			continue;
+		uint64_t off = gpa - r->gpa;
+		if (off >= r->size)
+			continue;
+		if (len > r->size - off)
+			return NULL;
+		return r->hva + off;
+	}
+	return NULL;
+}
+
+int guest_mem_read(const struct guest_mem *mem, uint64_t gpa, void *buf, size_t len)
+{
+	const void *p = guest_mem_ptr(mem, gpa, len);
+	if (!p)
+		return -EFAULT;
+	memcpy(buf, p, len);
+	return 0;
+}
+
+int guest_mem_write(const struct guest_mem *mem, uint64_t gpa, const void *buf, size_t len)
+{
+	void *p = guest_mem_ptr(mem, gpa, len);
+	if (!p)
+		return -EFAULT;
+	memcpy(p, buf, len);
+	return 0;
+}
