@@ -1,0 +1,42 @@
+/* ACPI tables for an x86 PC guest (ACPI 6.x section 5.2): RSDP, XSDT,
+ * FADT (+FACS), MADT and a DSDT written with the AML writer in aml.h.
+ *
+ * The FADT describes a legacy PC that is always in ACPI mode (SMI_CMD 0),
+ * not hardware-reduced, whose PM1a event/control blocks and reset register
+ * are the acpi_pm device (devices/acpi_pm.h) at cfg->pm_base. */
+#ifndef IOVIRT_ARCH_X86_ACPI_H
+#define IOVIRT_ARCH_X86_ACPI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct acpi_config {
+	unsigned ncpus;          /* 1..64; local APIC ids 0..ncpus-1 */
+	uint16_t pm_base;        /* I/O base of the ACPI PM block (acpi_pm device) */
+	uint8_t sci_irq;         /* 9 */
+};
+
+#define ACPI_TABLES_GPA 0xE0000ULL  /* tables live in 0xE0000..0xFFFFF */
+#define ACPI_TABLES_MAX 0x20000
+
+#define ACPI_MAX_CPUS 64
+#define ACPI_LAPIC_ADDR 0xFEE00000u
+#define ACPI_IOAPIC_ADDR 0xFEC00000u
+#define ACPI_OEM_ID "IOVIRT"     /* 6 bytes */
+#define ACPI_CREATOR_ID "IOVT"   /* 4 bytes */
+#define ACPI_RSDP_LEN 36
+#define ACPI_HEADER_LEN 36
+#define ACPI_FADT_LEN 276
+
+/* Builds RSDP (at offset 0 of buf, 16-byte aligned), XSDT, FADT, MADT, DSDT
+ * into buf, laid out as if buf sits at guest physical base_gpa. Returns
+ * bytes used, or -errno (-ENOSPC if cap too small, -EINVAL bad config,
+ * -ENOMEM). base_gpa must be 16-byte aligned and the tables must end below
+ * 4 GiB (the FADT's 32-bit DSDT/FACS fields). */
+long acpi_build(uint8_t *buf, size_t cap, uint64_t base_gpa, const struct acpi_config *cfg);
+
+/* The byte that makes p[0..len) sum to 0 mod 256 when it is stored in a
+ * zeroed checksum field: -(sum of the bytes). */
+uint8_t acpi_checksum(const void *p, size_t len);
+
+#endif

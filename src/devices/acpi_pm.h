@@ -1,0 +1,56 @@
+/* The ACPI fixed-hardware power-management register block the FADT points
+ * at (ACPI 6.x 4.8.3): PM1a event block (status + enable), PM1a control
+ * block, and the FADT reset register. No PM timer, no GPE blocks.
+ *
+ * Layout (offsets from ACPI_PM_BASE):
+ *	0  PM1_STS  2 bytes, write-1-to-clear     (4.8.3.1.1)
+ *	2  PM1_EN   2 bytes                       (4.8.3.1.2)
+ *	4  PM1_CNT  2 bytes, SCI_EN reads 1       (4.8.3.2.1)
+ *	8  RESET    1 byte, write 1 to reset      (FADT RESET_REG, 4.8.3.6)
+ * Other bytes read 0 and ignore writes. */
+#ifndef IOVIRT_DEVICES_ACPI_PM_H
+#define IOVIRT_DEVICES_ACPI_PM_H
+
+#include <stdint.h>
+
+#include "bus/iobus.h"
+#include "vmm/power.h"
+
+#define ACPI_PM_BASE 0x600
+#define ACPI_PM_LEN 12
+
+/* Register offsets inside the block; the FADT builder uses them too. */
+#define ACPI_PM1_STS 0
+#define ACPI_PM1_EN 2
+#define ACPI_PM1_CNT 4
+#define ACPI_PM_RESET 8
+#define ACPI_PM1_EVT_LEN 4
+#define ACPI_PM1_CNT_LEN 2
+#define ACPI_PM_RESET_VALUE 1
+
+/* SLP_TYP for S5 (soft off): the \_S5 package in the DSDT says this. */
+#define ACPI_S5_SLP_TYP 5
+
+/* PM1 control bits, table 4.x "PM1 Control Registers Fixed Hardware". */
+#define ACPI_PM1_CNT_SCI_EN (1u << 0)
+#define ACPI_PM1_CNT_SLP_TYP_SHIFT 10
+#define ACPI_PM1_CNT_SLP_TYP_MASK (7u << 10)
+#define ACPI_PM1_CNT_SLP_EN (1u << 13)
+
+/* PM1 status bits, table 4.x "PM1 Status Registers Fixed Hardware". */
+#define ACPI_PM1_STS_PWRBTN (1u << 8)
+#define ACPI_PM1_STS_WAK (1u << 15)
+
+struct acpi_pm;
+
+struct acpi_pm *acpi_pm_create(struct power_ctl power);
+void acpi_pm_destroy(struct acpi_pm *pm);
+
+/* Sets PM1 status bits, for event sources (and tests). There is no SCI
+ * line yet: nothing in the block raises one. */
+void acpi_pm_set_status(struct acpi_pm *pm, uint16_t bits);
+
+/* register at ACPI_PM_BASE, len ACPI_PM_LEN, opaque = pm */
+extern const struct iobus_ops acpi_pm_ops;
+
+#endif

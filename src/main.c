@@ -1,0 +1,141 @@
+/* iovirt's command line: `iovirt run | probe`; nothing else lives here. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "vmm/config.h"
+#include "vmm/machine.h"
+#include "vmm/probe.h"
+#include "vmm/term.h"
+#include "vmm/vcpu.h"
+
+#define IOVIRT_VERSION "0.1.0"
+
+/* Exit statuses of `iovirt run`. */
+enum {
+	EXIT_OK = 0,          /* poweroff, reboot without --reboot, Ctrl-A x */
+	EXIT_VMM_ERROR = 1,   /* bad input or a failure of iovirt itself */
+	EXIT_USAGE = 2,
+	EXIT_GUEST_PANIC = 3, /* the guest kernel panicked */
+	EXIT_GUEST_CRASH = 4, /* triple fault, KVM internal error */
+};
+
+static struct machine *running;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	if (running)
+		machine_stop_async(running);
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	vcpu_init_signals();
+}
+
+static int exit_status(enum vm_exit_reason reason, const char *detail)
+{
+	switch (reason) {
+	case VM_EXIT_POWEROFF:
+	case VM_EXIT_RESET:
+	case VM_EXIT_QUIT:
+		log_debug("%s", detail);
+		return EXIT_OK;
+	case VM_EXIT_PANIC:
+		log_error("%s", detail);
+		return EXIT_GUEST_PANIC;
+	case VM_EXIT_CRASH:
+		log_error("guest crashed: %s", detail);
+		return EXIT_GUEST_CRASH;
+	default:
+		log_error("%s", detail);
+		return EXIT_VMM_ERROR;
+	}
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	struct vm_config cfg;
+	int ret = config_parse_run(argc, argv, &cfg);
+	if (ret)
+		return ret == 2 ? EXIT_USAGE : EXIT_VMM_ERROR;
+	log_set_verbose(cfg.verbose);
+	install_signals();
+
+	for (;;) {
+		int kvm = vm_open_kvm();
+		if (kvm < 0)
+			return EXIT_VMM_ERROR;
+		struct machine m;
+		if (machine_create(&m, &cfg, kvm) < 0)
+			return EXIT_VMM_ERROR;
+		if (machine_load_linux(&m) < 0) {
+			machine_destroy(&m);
+			return EXIT_VMM_ERROR;
+		}
+		running = &m;
+		enum vm_exit_reason reason = machine_run(&m);
+		running = NULL;
+		char detail[sizeof(m.vm.exit_detail)];
+		memcpy(detail, m.vm.exit_detail, sizeof(detail));
+		machine_destroy(&m);
+		if (reason == VM_EXIT_RESET && cfg.reboot) {
+			log_info("guest rebooted: restarting the VM");
+			continue;
+		}
+		if (reason == VM_EXIT_QUIT && strcmp(detail, "stopped by a signal") == 0) {
+			log_error("stopped by a signal");
+			return EXIT_VMM_ERROR;
+		}
+		return exit_status(reason, detail);
+	}
+}
+
+static int cmd_probe(void)
+{
+	double ms = 0;
+	enum probe_result r = probe_kvm_speed(&ms);
+	if (r == PROBE_NO_KVM)
+		return EXIT_VMM_ERROR;
+	printf("%s\n", r == PROBE_HARDWARE ? "hardware" : "emulated");
+	log_debug("ring-0 probe loop took %.1f ms", ms);
+	return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		config_usage(stderr);
+		return EXIT_USAGE;
+	}
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "run") == 0)
+		return cmd_run(argc - 1, argv + 1);
+	if (strcmp(cmd, "probe") == 0) {
+		if (argc > 2 && strcmp(argv[2], "--verbose") == 0)
+			log_set_verbose(true);
+		vcpu_init_signals();
+		return cmd_probe();
+	}
+	if (strcmp(cmd, "--version") == 0) {
+		printf("iovirt %s\n", IOVIRT_VERSION);
+		return EXIT_OK;
+	}
+	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+		config_usage(stdout);
+		return EXIT_OK;
+	}
+	log_error("%s: unknown command (try iovirt --help)", cmd);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,141 @@
+#include "vmm/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+int config_parse_size(const char *s, uint64_t *bytes)
+{
+	if (!s || !isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	char *end;
+	unsigned long long n = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	unsigned shift = 20; /* a bare number is MiB, as with QEMU's -m */
+	switch (toupper((unsigned char)*end)) {
+	case '\0': break;
+	case 'B': shift = 0; end++; break;
+	case 'K': shift = 10; end++; break;
+	case 'M': shift = 20; end++; break;
+	case 'G': shift = 30; end++; break;
+	case 'T': shift = 40; end++; break;
+	default: return -EINVAL;
+	}
+	/* Allow "512M", "512MB", "512MiB". */
+	if (shift && *end && strcasecmp(end, "B") != 0 && strcasecmp(end, "iB") != 0)
+		return -EINVAL;
+	if (!shift && *end)
+		return -EINVAL;
+	if (shift && n > (UINT64_MAX >> shift))
+		return -EINVAL;
+	*bytes = (uint64_t)n << shift;
+	return 0;
+}
+
+void config_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: iovirt run --kernel BZIMAGE [--initrd FILE] [--cmdline STRING]\n"
+		"                  [--memory SIZE] [--cpus N] [--hugepages] [--reboot] [--verbose]\n"
+		"       iovirt probe     tell whether /dev/kvm runs guests at hardware speed\n"
+		"       iovirt --version\n"
+		"\n"
+		"  --memory SIZE   guest RAM, e.g. 512M or 2G (a bare number is MiB; default 512M)\n"
+		"  --cpus N        vCPUs, 1..%d (default 1)\n"
+		"  --hugepages     back guest RAM with hugetlbfs pages\n"
+		"  --reboot        restart the VM when the guest reboots (default: exit 0)\n"
+		"The serial console is this terminal; Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A.\n",
+		CONFIG_MAX_CPUS);
+}
+
+int config_parse_run(int argc, char **argv, struct vm_config *cfg)
+{
+	enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS,
+	       OPT_HUGEPAGES, OPT_REBOOT, OPT_VERBOSE, OPT_HELP };
+	static const struct option opts[] = {
+		{"kernel", required_argument, NULL, OPT_KERNEL},
+		{"initrd", required_argument, NULL, OPT_INITRD},
+		{"cmdline", required_argument, NULL, OPT_CMDLINE},
+		{"memory", required_argument, NULL, OPT_MEMORY},
+		{"cpus", required_argument, NULL, OPT_CPUS},
+		{"hugepages", no_argument, NULL, OPT_HUGEPAGES},
+		{"reboot", no_argument, NULL, OPT_REBOOT},
+		{"verbose", no_argument, NULL, OPT_VERBOSE},
+		{"help", no_argument, NULL, OPT_HELP},
+		{NULL, 0, NULL, 0},
+	};
+	*cfg = (struct vm_config){
+		.cmdline = "console=ttyS0",
+		.memory = 512ULL << 20,
+		.cpus = 1,
+		.console_in_fd = STDIN_FILENO,
+		.console_out_fd = STDOUT_FILENO,
+	};
+	optind = 1;
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_KERNEL: cfg->kernel = optarg; break;
+		case OPT_INITRD: cfg->initrd = optarg; break;
+		case OPT_CMDLINE: cfg->cmdline = optarg; break;
+		case OPT_MEMORY:
+			if (config_parse_size(optarg, &cfg->memory) < 0) {
+				log_error("--memory %s: not a size (use e.g. 512M or 2G)", optarg);
+				return 1;
+			}
+			break;
+		case OPT_CPUS: {
+			char *end;
+			errno = 0;
+			long n = strtol(optarg, &end, 10);
+			if (errno || *end || end == optarg || n < 1 || n > CONFIG_MAX_CPUS) {
+				log_error("--cpus %s: must be a number from 1 to %d", optarg,
+					  CONFIG_MAX_CPUS);
+				return 1;
+			}
+			cfg->cpus = (unsigned)n;
+			break;
+		}
+		case OPT_HUGEPAGES: cfg->hugepages = true; break;
+		case OPT_REBOOT: cfg->reboot = true; break;
+		case OPT_VERBOSE: cfg->verbose = true; break;
+		case OPT_HELP: config_usage(stdout); exit(0);
+		default:
+			log_error("run: %s: unknown option or missing value", argv[optind - 1]);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		log_error("run: unexpected argument %s", argv[optind]);
+		return 2;
+	}
+	if (!cfg->kernel) {
+		log_error("run: --kernel is required");
+		return 2;
+	}
+	if (cfg->memory < CONFIG_MIN_MEMORY) {
+		log_error("--memory: %llu MiB is too small (at least %llu MiB)",
+			  (unsigned long long)(cfg->memory >> 20),
+			  (unsigned long long)(CONFIG_MIN_MEMORY >> 20));
+		return 1;
+	}
+	if (cfg->memory > CONFIG_MAX_MEMORY) {
+		log_error("--memory: %llu GiB is more than iovirt supports (%llu GiB)",
+			  (unsigned long long)(cfg->memory >> 30),
+			  (unsigned long long)(CONFIG_MAX_MEMORY >> 30));
+		return 1;
+	}
+	if (cfg->memory & ((1ULL << 20) - 1)) {
+		log_error("--memory: must be a whole number of MiB");
+		return 1;
+	}
+	return 0;
+}

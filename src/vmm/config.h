@@ -1,0 +1,36 @@
+/* The command line of `iovirt run`, parsed and checked before anything is
+ * created, so a user error leaves nothing behind. */
+#ifndef IOVIRT_VMM_CONFIG_H
+#define IOVIRT_VMM_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CONFIG_MIN_MEMORY (32ULL << 20)
+#define CONFIG_MAX_MEMORY (1ULL << 40)
+#define CONFIG_MAX_CPUS 64
+
+struct vm_config {
+	const char *kernel;
+	const char *initrd;
+	const char *cmdline;
+	uint64_t memory;      /* bytes */
+	unsigned cpus;
+	bool hugepages;
+	bool reboot;          /* restart the VM when the guest reboots */
+	bool verbose;
+	int console_in_fd;    /* -1: no console input */
+	int console_out_fd;
+};
+
+/* "512M", "2G", "1024" (MiB, as QEMU's -m), "65536K". 0 or -EINVAL. */
+int config_parse_size(const char *s, uint64_t *bytes);
+
+/* Parses `run` options (argv[0] is "run"). Returns 0, or 2 after printing
+ * one line for a usage error, or 1 for a bad value. */
+int config_parse_run(int argc, char **argv, struct vm_config *cfg);
+
+void config_usage(FILE *out);
+
+#endif

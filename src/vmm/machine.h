@@ -1,0 +1,48 @@
+/* The PC that iovirt builds: a VM, its legacy devices wired to the buses
+ * and interrupt lines, ACPI tables, the console, and the run loop that ends
+ * with an exit reason. */
+#ifndef IOVIRT_VMM_MACHINE_H
+#define IOVIRT_VMM_MACHINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmm/config.h"
+#include "vmm/vm.h"
+
+struct term;
+struct serial;
+struct i8042;
+struct rtc;
+struct acpi_pm;
+struct pvpanic;
+
+struct machine {
+	struct vm vm;
+	const struct vm_config *cfg;
+	struct term *term;
+	struct serial *serial;
+	struct i8042 *i8042;
+	struct rtc *rtc;
+	struct acpi_pm *acpi_pm;
+	struct pvpanic *pvpanic;
+};
+
+/* Creates the VM and devices; kvm_fd is taken over. Logs and -errno. */
+int machine_create(struct machine *m, const struct vm_config *cfg, int kvm_fd);
+void machine_destroy(struct machine *m);
+
+/* Loads cfg->kernel/initrd/cmdline with ACPI tables; logs and -errno. */
+int machine_load_linux(struct machine *m);
+
+/* For smoke tests: code at gpa, boot CPU in real mode at gpa. */
+int machine_load_real_mode(struct machine *m, const uint8_t *code, size_t len, uint64_t gpa);
+
+/* Runs the VM until it stops; returns why. The event loop runs on the
+ * calling thread. */
+enum vm_exit_reason machine_run(struct machine *m);
+
+/* Stops a running machine from a signal handler. */
+void machine_stop_async(struct machine *m);
+
+#endif

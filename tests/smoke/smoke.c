@@ -1,0 +1,181 @@
+/* KVM smoke tests: tiny hand-made real-mode payloads run by the real VM core
+ * (machine, vCPU threads, buses, UART model, ACPI PM block) on /dev/kvm.
+ * They need no guest kernel, so they run even where /dev/kvm interprets
+ * ring-0 code (a few hundred instructions each). */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "vmm/machine.h"
+#include "vmm/vcpu.h"
+
+#define CODE_GPA 0x1000
+#define UNCLAIMED_MMIO 0xD0000000u /* in the PCI hole: no RAM, no device */
+
+/* out dx=0x604, ax = SLP_EN | SLP_TYP(5): ACPI S5, i.e. power off. */
+#define POWEROFF 0xba, 0x04, 0x06, 0xb8, 0x00, 0x34, 0xef, 0xf4
+/* mov dx, 0x3f8 */
+#define DX_COM1 0xba, 0xf8, 0x03
+/* out dx, al */
+#define OUT_AL 0xee
+
+struct run_result {
+	enum vm_exit_reason reason;
+	char detail[256];
+	char console[256];
+	size_t console_len;
+	uint64_t pio_unclaimed, mmio_unclaimed;
+};
+
+/* Adjusts the boot vCPU's segment state before the run. */
+typedef void (*sregs_fixup_fn)(struct kvm_sregs *sregs);
+
+static void run_payload(const uint8_t *code, size_t len, sregs_fixup_fn fixup,
+			struct run_result *res)
+{
+	int pipefd[2];
+	assert_int_equal(pipe2(pipefd, O_NONBLOCK), 0);
+	struct vm_config cfg = {
+		.memory = 32ULL << 20, .cpus = 1,
+		.console_in_fd = -1, .console_out_fd = pipefd[1],
+	};
+	int kvm = vm_open_kvm();
+	assert_true(kvm >= 0);
+	struct machine m;
+	assert_int_equal(machine_create(&m, &cfg, kvm), 0);
+	assert_int_equal(machine_load_real_mode(&m, code, len, CODE_GPA), 0);
+	if (fixup) {
+		struct kvm_sregs sregs;
+		assert_int_equal(ioctl(m.vm.vcpus[0].fd, KVM_GET_SREGS, &sregs), 0);
+		fixup(&sregs);
+		assert_int_equal(ioctl(m.vm.vcpus[0].fd, KVM_SET_SREGS, &sregs), 0);
+	}
+	memset(res, 0, sizeof(*res));
+	res->reason = machine_run(&m);
+	memcpy(res->detail, m.vm.exit_detail, sizeof(res->detail));
+	res->pio_unclaimed = iobus_unclaimed_count(m.vm.pio);
+	res->mmio_unclaimed = iobus_unclaimed_count(m.vm.mmio);
+	machine_destroy(&m);
+	ssize_t n = read(pipefd[0], res->console, sizeof(res->console) - 1);
+	res->console_len = n > 0 ? (size_t)n : 0;
+	close(pipefd[0]);
+	close(pipefd[1]);
+}
+
+static void test_serial_output_and_poweroff(void **state)
+{
+	static const uint8_t code[] = {
+		DX_COM1,
+		0xb0, 'h', OUT_AL, 0xb0, 'i', OUT_AL, 0xb0, '\n', OUT_AL,
+		POWEROFF,
+	};
+	struct run_result r;
+	run_payload(code, sizeof(code), NULL, &r);
+	assert_int_equal(r.reason, VM_EXIT_POWEROFF);
+	assert_int_equal(r.console_len, 3);
+	assert_memory_equal(r.console, "hi\n", 3);
+}
+
+static void test_unclaimed_port_reads_all_ones(void **state)
+{
+	static const uint8_t code[] = {
+		0xe4, 0x99,          /* in al, 0x99 (nobody there) */
+		DX_COM1, OUT_AL,     /* echo it on the UART */
+		POWEROFF,
+	};
+	struct run_result r;
+	run_payload(code, sizeof(code), NULL, &r);
+	assert_int_equal(r.reason, VM_EXIT_POWEROFF);
+	assert_int_equal(r.console_len, 1);
+	assert_int_equal((uint8_t)r.console[0], 0xff);
+	assert_true(r.pio_unclaimed >= 1);
+}
+
+/* "Unreal mode": a 4 GiB data segment limit in real mode lets 32-bit
+ * addresses reach the PCI hole. */
+static void big_ds(struct kvm_sregs *s) { s->ds.limit = 0xffffffff; s->ds.g = 1; }
+
+static void test_unclaimed_mmio(void **state)
+{
+	static const uint8_t code[] = {
+		/* mov eax, [dword UNCLAIMED_MMIO] */
+		0x67, 0x66, 0xa1, 0x00, 0x00, 0x00, 0xd0,
+		DX_COM1, OUT_AL,
+		/* mov [dword UNCLAIMED_MMIO], eax: ignored */
+		0x67, 0x66, 0xa3, 0x00, 0x00, 0x00, 0xd0,
+		POWEROFF,
+	};
+	struct run_result r;
+	run_payload(code, sizeof(code), big_ds, &r);
+	assert_int_equal(r.reason, VM_EXIT_POWEROFF);
+	assert_int_equal(r.console_len, 1);
+	assert_int_equal((uint8_t)r.console[0], 0xff);
+	assert_int_equal(r.mmio_unclaimed, 2);
+}
+
+static void empty_idt(struct kvm_sregs *s) { s->idt.limit = 0; }
+
+static void test_triple_fault_is_reported(void **state)
+{
+	static const uint8_t code[] = {
+		0x90, 0x90,          /* nop; nop */
+		0x0f, 0x0b,          /* ud2 with no IDT: #UD, #GP, #DF, shutdown */
+		POWEROFF,
+	};
+	struct run_result r;
+	run_payload(code, sizeof(code), empty_idt, &r);
+	print_message("exit: %s\n", r.detail);
+	assert_int_equal(r.reason, VM_EXIT_CRASH);
+	assert_non_null(strstr(r.detail, "triple fault"));
+	assert_non_null(strstr(r.detail, "RIP 0x"));
+}
+
+static void test_i8042_reset_line(void **state)
+{
+	static const uint8_t code[] = {
+		0xb0, 0xfe, 0xe6, 0x64, /* mov al, 0xfe; out 0x64, al: pulse reset */
+		POWEROFF,
+	};
+	struct run_result r;
+	run_payload(code, sizeof(code), NULL, &r);
+	assert_int_equal(r.reason, VM_EXIT_RESET);
+}
+
+static void test_two_vcpus_start_and_stop(void **state)
+{
+	/* The boot CPU powers off while the AP waits for INIT/SIPI: every
+	 * thread must still be joined. */
+	static const uint8_t code[] = {POWEROFF};
+	int kvm = vm_open_kvm();
+	assert_true(kvm >= 0);
+	struct vm_config cfg = {.memory = 32ULL << 20, .cpus = 2, .console_in_fd = -1,
+				.console_out_fd = -1};
+	struct machine m;
+	assert_int_equal(machine_create(&m, &cfg, kvm), 0);
+	assert_int_equal(machine_load_real_mode(&m, code, sizeof(code), CODE_GPA), 0);
+	assert_int_equal(machine_run(&m), VM_EXIT_POWEROFF);
+	machine_destroy(&m);
+}
+
+int main(void)
+{
+	vcpu_init_signals();
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_serial_output_and_poweroff),
+		cmocka_unit_test(test_unclaimed_port_reads_all_ones),
+		cmocka_unit_test(test_unclaimed_mmio),
+		cmocka_unit_test(test_triple_fault_is_reported),
+		cmocka_unit_test(test_i8042_reset_line),
+		cmocka_unit_test(test_two_vcpus_start_and_stop),
+	};
+	return cmocka_run_group_tests_name("kvm smoke", tests, NULL, NULL);
+}
