@@ -1,0 +1,3 @@
+# reboot ends iovirt with status 0 (without --reboot).
+echo "REBOOTING"
+reboot -f
