@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Bad user input: each case must give exactly one line on stderr naming the
+# thing and the reason, the documented exit status, and leave nothing behind
+# (terminal settings restored). Uses the real guest kernel where the check is
+# about a real bzImage; none of these cases runs guest code.
+set -uo pipefail
+IOVIRT=${1:?usage: cli.sh build/iovirt}
+cd "$(dirname "$0")/../.."
+KERNEL=build/guest/vmlinuz
+INITRD=build/guest/initrd.img
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+passed=0 failed=0
+
+# expect NAME STATUS PATTERN CMD...: exit status and one stderr line matching.
+expect() {
+	local name=$1 want=$2 pattern=$3; shift 3
+	"$@" </dev/null >"$TMP/out" 2>"$TMP/err"
+	local got=$? lines
+	lines=$(wc -l <"$TMP/err")
+	if [ "$got" -eq "$want" ] && [ "$lines" -eq 1 ] && grep -qE -- "$pattern" "$TMP/err"; then
+		passed=$((passed + 1)); echo "ok   $name"
+	else
+		failed=$((failed + 1))
+		echo "FAIL $name: status $got (want $want), $lines stderr lines, want /$pattern/:"
+		sed 's/^/     /' "$TMP/err"
+	fi
+}
+
+run() { "$IOVIRT" run "$@"; }
+
+# Files.
+expect "missing kernel" 1 'kernel /nonexistent/vmlinuz: No such file' run --kernel /nonexistent/vmlinuz
+head -c 100000 /dev/urandom >"$TMP/random.bin"
+expect "kernel that is not a bzImage" 1 "kernel $TMP/random.bin: .*not a bzImage|too small" run --kernel "$TMP/random.bin"
+expect "kernel that is a directory" 1 "kernel $TMP: not a regular file" run --kernel "$TMP"
+if [ -f "$KERNEL" ]; then
+	# The same kernel claiming boot protocol 2.05.
+	cp "$KERNEL" "$TMP/old.bzImage"
+	printf '\x05\x02' | dd of="$TMP/old.bzImage" bs=1 seek=$((0x206)) conv=notrunc status=none
+	expect "boot protocol too old" 1 "boot protocol 2.05 is too old" run --kernel "$TMP/old.bzImage"
+	expect "missing initrd" 1 "initrd /nonexistent/initrd: No such file" \
+		run --kernel "$KERNEL" --initrd /nonexistent/initrd
+	truncate -s 200M "$TMP/huge.initrd"
+	expect "kernel + initrd larger than --memory" 1 "initrd .*do not fit in --memory 128 MiB" \
+		run --kernel "$KERNEL" --initrd "$TMP/huge.initrd" --memory 128M
+	expect "kernel larger than --memory" 1 "kernel .*needs [0-9]+ MiB of RAM to boot, --memory is 32 MiB" \
+		run --kernel "$KERNEL" --memory 32M
+	long=$(head -c 70000 /dev/zero | tr '\0' x)
+	expect "command line too long" 1 "--cmdline: 70000 bytes is longer than kernel" \
+		run --kernel "$KERNEL" --cmdline "$long"
+else
+	echo "note: $KERNEL not built; real-kernel cases skipped (tests/guest/run builds it)"
+fi
+
+# Options.
+expect "--memory too small" 1 "--memory: 16 MiB is too small" run --kernel "$KERNEL" --memory 16M
+expect "--memory not a size" 1 "--memory lots: not a size" run --kernel "$KERNEL" --memory lots
+expect "--memory not whole MiB" 1 "--memory: must be a whole number of MiB" run --kernel "$KERNEL" --memory 33000K
+expect "--cpus 0" 1 "--cpus 0: must be a number from 1 to 64" run --kernel "$KERNEL" --cpus 0
+expect "--cpus 65" 1 "--cpus 65: must be a number from 1 to 64" run --kernel "$KERNEL" --cpus 65
+expect "no --kernel" 2 "--kernel is required" run --memory 512M
+expect "unknown option" 2 "--frobnicate: unknown option" run --kernel "$KERNEL" --frobnicate
+expect "unknown command" 2 "frobnicate: unknown command" "$IOVIRT" frobnicate
+
+# /dev/kvm missing, and not permitted (root is needed to stage both).
+if [ "$(id -u)" -eq 0 ]; then
+	expect "no /dev/kvm" 1 "/dev/kvm: not found" \
+		unshare --mount sh -c "mount -t tmpfs none /dev && exec $IOVIRT run --kernel $KERNEL"
+	expect "no permission on /dev/kvm" 1 "/dev/kvm: permission denied" \
+		setpriv --reuid=65534 --regid=65534 --clear-groups "$IOVIRT" run --kernel "$KERNEL"
+else
+	echo "note: not root; /dev/kvm absence/permission cases skipped"
+fi
+
+# On a terminal: raw mode must be undone on an error path and on Ctrl-A x.
+if [ -f "$KERNEL" ] && command -v python3 >/dev/null; then
+	if python3 tests/smoke/tty_check.py "$IOVIRT" "$KERNEL" "$TMP/huge.initrd" >"$TMP/tty" 2>&1; then
+		passed=$((passed + 1)); echo "ok   terminal restored after an error and after Ctrl-A x"
+	else
+		failed=$((failed + 1)); echo "FAIL terminal handling:"; sed 's/^/     /' "$TMP/tty"
+	fi
+fi
+
+echo "cli: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
