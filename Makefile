@@ -35,11 +35,11 @@ $(BUILD)/san/%.o: %.c
 
 $(BUILD)/unit/%: tests/unit/%.c $(SAN_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -Itests/unit -o $@ $^ -lcmocka $(LDLIBS)
+	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -Itests/unit -o $@ $(filter %.c %.o,$^) -lcmocka $(LDLIBS)
 
 $(SMOKE_BIN): tests/smoke/smoke.c $(SAN_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -o $@ $^ -lcmocka $(LDLIBS)
+	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -o $@ $(filter %.c %.o,$^) -lcmocka $(LDLIBS)
 
 # Installs the Debian packages the build, the tests and the demo need.
 deps:

@@ -78,7 +78,7 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg)
 		.console_in_fd = STDIN_FILENO,
 		.console_out_fd = STDOUT_FILENO,
 	};
-	optind = 1;
+	optind = 0; /* glibc: 0 fully reinitializes getopt */
 	opterr = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {

@@ -46,16 +46,17 @@ int guest_mem_init(struct guest_mem *mem, uint64_t ram_size, bool hugepages)
 		return err;
 	}
 	/* MAP_NORESERVE: guest RAM is touched lazily; only what the guest uses
-	 * costs host memory. */
+	 * costs host memory. Not for hugepages: there the mapping must reserve
+	 * its pages now, or a guest touching RAM later would get SIGBUS. */
 	void *p = mmap(NULL, ram_size, PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_NORESERVE, fd, 0);
+		       MAP_SHARED | (hugepages ? 0 : MAP_NORESERVE), fd, 0);
 	if (p == MAP_FAILED) {
 		int err = -errno;
 		close(fd);
 		return err;
 	}
-	/* Hugepages would be pointless for a mapping split in odd places; the
-	 * split points below (3 GiB) are 1 GiB aligned. */
+	/* The split at the PCI hole (3 GiB) is 1 GiB aligned, so hugepages
+	 * stay whole in both regions. */
 	madvise(p, ram_size, MADV_DONTDUMP);
 
 	mem->memfd = fd;

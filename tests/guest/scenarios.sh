@@ -55,6 +55,23 @@ for cpus in 1 2; do
 	check "$name" "pvpanic device bound by the guest's driver" [ "$(value "$log" PVPANIC)" = 1 ]
 done
 
+# Guest RAM from hugetlbfs (reserve 2 MiB pages for it first).
+echo 200 >/proc/sys/vm/nr_hugepages
+( while sleep 1; do
+	free=$(awk '/^HugePages_Free/ {print $2}' /proc/meminfo)
+	rsvd=$(awk '/^HugePages_Rsvd/ {print $2}' /proc/meminfo)
+	[ "$free" -lt 200 ] || [ "$rsvd" -gt 0 ] && echo "HUGEPAGES_USED=1" >"$OUT/hugepages.seen"
+done ) &
+sampler=$!
+rm -f "$OUT/hugepages.seen"
+boot hugepages info --memory 384M --hugepages
+kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null
+cat "$OUT/hugepages.seen" >>"$log" 2>/dev/null
+check hugepages "boots and powers off on hugepages (status $status)" [ "$status" -eq 0 ]
+check hugepages "guest counts its memory" in_range "$(value "$log" MEMTOTAL_KB)" $((384 * 1024 * 80 / 100)) $((384 * 1024))
+check hugepages "guest RAM came from hugepages" grep -q "HUGEPAGES_USED=" "$log"
+echo 0 >/proc/sys/vm/nr_hugepages
+
 boot panic panic --memory 384M
 check panic "guest panic ends iovirt with status 3 (got $status)" [ "$status" -eq 3 ]
 check panic "iovirt says the guest panicked" grep -q "guest kernel panicked" "$log"
@@ -62,6 +79,24 @@ check panic "iovirt says the guest panicked" grep -q "guest kernel panicked" "$l
 boot reboot reboot --memory 384M
 check reboot "guest reboot ends iovirt with status 0 (got $status)" [ "$status" -eq 0 ]
 check reboot "the guest got to reboot" grep -q REBOOTING "$log"
+
+# --reboot restarts the VM; SIGTERM then stops iovirt cleanly (status 1,
+# one line saying so).
+log=$OUT/reboot-restart.log
+build/iovirt run --kernel "$KERNEL" --initrd "$OUT/reboot.img" --cmdline "$CMDLINE" \
+	--memory 384M --reboot </dev/null >"$log" 2>&1 &
+pid=$!
+for _ in $(seq 300); do
+	[ "$(grep -c REBOOTING "$log")" -ge 2 ] && break
+	kill -0 "$pid" 2>/dev/null || break
+	sleep 1
+done
+check reboot-restart "the guest booted again after reboot" [ "$(grep -c REBOOTING "$log")" -ge 2 ]
+check reboot-restart "iovirt said it restarted the VM" grep -q "restarting the VM" "$log"
+kill -TERM "$pid" 2>/dev/null
+wait "$pid"; status=$?
+check reboot-restart "SIGTERM ends iovirt with status 1 (got $status)" [ "$status" -eq 1 ]
+check reboot-restart "iovirt says it was stopped by a signal" grep -q "stopped by a signal" "$log"
 
 # The smoke payloads again, on a KVM that runs ring 0 for real: the triple
 # fault must be reported as such.

@@ -53,6 +53,12 @@ else
 	echo "note: $KERNEL not built; real-kernel cases skipped (tests/guest/run builds it)"
 fi
 
+# Hugepages asked for but none reserved (only checkable where none are).
+if [ -f "$KERNEL" ] && [ "$(awk '/^HugePages_Free/ {print $2}' /proc/meminfo)" = 0 ]; then
+	expect "--hugepages with none reserved" 1 "--memory: cannot allocate 128 MiB of guest RAM from hugepages" \
+		run --kernel "$KERNEL" --memory 128M --hugepages
+fi
+
 # Options.
 expect "--memory too small" 1 "--memory: 16 MiB is too small" run --kernel "$KERNEL" --memory 16M
 expect "--memory not a size" 1 "--memory lots: not a size" run --kernel "$KERNEL" --memory lots

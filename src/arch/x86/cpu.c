@@ -91,6 +91,7 @@ struct kvm_cpuid2 *cpu_cpuid_for_vcpu(const struct kvm_cpuid2 *base, unsigned in
 				e->eax = (e->eax & 0x3ffU) | ((ncpus - 1) << 26);
 			break;
 		case 0xb:
+		case 0x1f:
 			/* x2APIC topology: level 0 SMT (1 thread), level 1
 			 * core (ncpus); EDX = this CPU's x2APIC id. */
 			e->edx = index;
