@@ -3,10 +3,13 @@
 
 CC      ?= cc
 BUILD   ?= build
-CFLAGS_COMMON := -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
-		 -D_GNU_SOURCE -Isrc -g -pthread -MMD -MP
+CFLAGS_COMMON = -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+		 -D_GNU_SOURCE -Isrc -g -pthread -MMD -MP $(PKG_CFLAGS)
 CFLAGS  ?= -O2
-LDLIBS  := -pthread
+# liburing (block I/O) and libslirp (user-mode networking) from Debian.
+PKGS    := liburing slirp
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS   = -pthread $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 SRCS      := $(shell find src -name '*.c' | sort)
 LIB_SRCS  := $(filter-out src/main.c,$(SRCS))
