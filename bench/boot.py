@@ -22,6 +22,7 @@ VMMs alike; the table gives the median of each metric.
 import argparse
 import os
 import select
+import shlex
 import signal
 import statistics
 import subprocess
@@ -62,8 +63,12 @@ def run_once(cmd, timeout):
            "hwm_mib": None, "exit_s": None, "error": None}
     buf = b""
     t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
+    try:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+    except OSError as e:
+        res["error"] = f"cannot start {cmd[0]}: {e}"
+        return res
     fd = proc.stdout.fileno()
     state = "boot"          # boot -> init -> idle -> done
     best = None             # (anon+file, shmem) KiB at the max sample
@@ -175,7 +180,10 @@ def vmm_commands(a):
 
 
 def fmt(v, spec):
-    return "n/a" if v is None else format(v, spec)
+    if v is None:
+        width = spec.split(".")[0]
+        return format("n/a", f">{width}") if width else "n/a"
+    return format(v, spec)
 
 
 def med(vals):
@@ -253,6 +261,7 @@ def main():
     out.append("           after init (guest RAM is a memfd for all three: RssShmem, not counted)")
     out.append("guest RAM= RssShmem at that sample (guest RAM the guest touched);"
                " VmHWM = peak total RSS")
+    out.append("exit s   = VMM process start -> VMM exit (init, module loading, 2 s idle, poweroff)")
     out.append("")
     hdr = f"{'VMM':<14} {'n':>2} {'init ms':>9} {'overhead MiB':>13} {'guest RAM MiB':>14} {'VmHWM MiB':>10} {'exit s':>7}"
     out.append(hdr)
@@ -277,6 +286,10 @@ def main():
         out.append("")
         out.append(f"{name} FAILED: {res['error']}; last console lines:")
         out.extend(f"  | {l}" for l in res.get("console_tail", []))
+    out.append("")
+    out.append("commands:")
+    for name, cmd in vmms:
+        out.append(f"  {name}: " + " ".join(shlex.quote(c) for c in cmd))
     out.append("")
     out.append(f"benchmark loop took {total:.0f} s")
     text = "\n".join(out) + "\n"

@@ -51,6 +51,12 @@ void config_usage(FILE *out)
 		"  --cpus N        vCPUs, 1..%d (default 1)\n"
 		"  --hugepages     back guest RAM with hugetlbfs pages\n"
 		"  --reboot        restart the VM when the guest reboots (default: exit 0)\n"
+		"  --disk PATH[,readonly][,serial=S][,cache=none|writeback][,if=virtio]\n"
+		"                  [,aio=io_uring|threads][,queues=N]   a virtio-blk disk (repeatable)\n"
+		"  --net user[,hostfwd=tcp::HOSTPORT-:GUESTPORT]... | tap=NAME  [,mac=M]\n"
+		"                  a virtio-net NIC on user-mode networking or a tap (repeatable)\n"
+		"  --console virtio[,socket=PATH]   hvc0 on stdout or a UNIX socket\n"
+		"  --rng           a virtio-rng device (host getrandom)\n"
 		"The serial console is this terminal; Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A.\n",
 		CONFIG_MAX_CPUS);
 }
@@ -58,7 +64,8 @@ void config_usage(FILE *out)
 int config_parse_run(int argc, char **argv, struct vm_config *cfg)
 {
 	enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS,
-	       OPT_HUGEPAGES, OPT_REBOOT, OPT_VERBOSE, OPT_HELP };
+	       OPT_HUGEPAGES, OPT_REBOOT, OPT_VERBOSE, OPT_HELP, OPT_DISK, OPT_NET,
+	       OPT_CONSOLE, OPT_RNG };
 	static const struct option opts[] = {
 		{"kernel", required_argument, NULL, OPT_KERNEL},
 		{"initrd", required_argument, NULL, OPT_INITRD},
@@ -69,12 +76,17 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg)
 		{"reboot", no_argument, NULL, OPT_REBOOT},
 		{"verbose", no_argument, NULL, OPT_VERBOSE},
 		{"help", no_argument, NULL, OPT_HELP},
+		{"disk", required_argument, NULL, OPT_DISK},
+		{"net", required_argument, NULL, OPT_NET},
+		{"console", required_argument, NULL, OPT_CONSOLE},
+		{"rng", no_argument, NULL, OPT_RNG},
 		{NULL, 0, NULL, 0},
 	};
 	*cfg = (struct vm_config){
 		.cmdline = "console=ttyS0",
 		.memory = 512ULL << 20,
 		.cpus = 1,
+		.pci = true,
 		.console_in_fd = STDIN_FILENO,
 		.console_out_fd = STDOUT_FILENO,
 	};
@@ -108,6 +120,29 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg)
 		case OPT_REBOOT: cfg->reboot = true; break;
 		case OPT_VERBOSE: cfg->verbose = true; break;
 		case OPT_HELP: config_usage(stdout); exit(0);
+		case OPT_DISK:
+			if (cfg->ndisks == CONFIG_MAX_DISKS) {
+				log_error("--disk: at most %d disks", CONFIG_MAX_DISKS);
+				return 1;
+			}
+			if (config_parse_disk(optarg, &cfg->disks[cfg->ndisks]) < 0)
+				return 1;
+			cfg->ndisks++;
+			break;
+		case OPT_NET:
+			if (cfg->nnics == CONFIG_MAX_NICS) {
+				log_error("--net: at most %d network interfaces", CONFIG_MAX_NICS);
+				return 1;
+			}
+			if (config_parse_nic(optarg, &cfg->nics[cfg->nnics]) < 0)
+				return 1;
+			cfg->nnics++;
+			break;
+		case OPT_CONSOLE:
+			if (config_parse_console(optarg, &cfg->console) < 0)
+				return 1;
+			break;
+		case OPT_RNG: cfg->rng = true; break;
 		default:
 			log_error("run: %s: unknown option or missing value", argv[optind - 1]);
 			return 2;

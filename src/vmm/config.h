@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "vmm/config_devices.h"
+
 #define CONFIG_MIN_MEMORY (32ULL << 20)
 #define CONFIG_MAX_MEMORY (1ULL << 40)
 #define CONFIG_MAX_CPUS 64
@@ -20,6 +22,13 @@ struct vm_config {
 	bool hugepages;
 	bool reboot;          /* restart the VM when the guest reboots */
 	bool verbose;
+	struct disk_config disks[CONFIG_MAX_DISKS];
+	unsigned ndisks;
+	struct nic_config nics[CONFIG_MAX_NICS];
+	unsigned nnics;
+	struct console_config console;
+	bool rng;
+	bool pci;             /* a PCI bus (on unless a smoke test turns it off) */
 	int console_in_fd;    /* -1: no console input */
 	int console_out_fd;
 };

@@ -16,6 +16,7 @@
 #include "devices/rtc.h"
 #include "devices/serial.h"
 #include "util/log.h"
+#include "vmm/machine_pci.h"
 #include "vmm/term.h"
 #include "vmm/vcpu.h"
 
@@ -134,7 +135,7 @@ static int create_devices(struct machine *m)
 			return ret;
 		}
 	}
-	return 0;
+	return m->cfg->pci ? machine_pci_create(m) : 0;
 }
 
 int machine_create(struct machine *m, const struct vm_config *cfg, int kvm_fd)
@@ -168,6 +169,7 @@ int machine_create(struct machine *m, const struct vm_config *cfg, int kvm_fd)
 void machine_destroy(struct machine *m)
 {
 	/* Devices go first: the RTC takes its timer off the loop. */
+	machine_pci_destroy(m);
 	if (m->vm.pio)
 		for (size_t i = 0; i < sizeof(legacy_ports) / sizeof(legacy_ports[0]); i++)
 			iobus_unregister(m->vm.pio, legacy_ports[i].base);
@@ -188,8 +190,16 @@ void machine_destroy(struct machine *m)
 
 static int load_acpi(struct machine *m, uint64_t *rsdp)
 {
+	struct acpi_pci pci = {
+		.ecam_base = PCI_ECAM_BASE,
+		.io_base = PCI_IO_BASE, .io_size = PCI_IO_SIZE,
+		.mmio32_base = PCI_MMIO32_BASE, .mmio32_size = PCI_MMIO32_SIZE,
+		.mmio64_base = machine_mmio64_base(&m->vm.mem), .mmio64_size = PCI_MMIO64_SIZE,
+		.intx_gsi_base = PCI_INTX_GSI_BASE, .intx_gsi_count = PCI_INTX_GSI_COUNT,
+	};
 	struct acpi_config acfg = {
 		.ncpus = m->cfg->cpus, .pm_base = ACPI_PM_BASE, .sci_irq = IRQ_SCI,
+		.pci = m->pci_up ? &pci : NULL,
 	};
 	uint8_t *buf = guest_mem_ptr(&m->vm.mem, ACPI_TABLES_GPA, ACPI_TABLES_MAX);
 	if (!buf) {
@@ -218,10 +228,13 @@ int machine_load_linux(struct machine *m)
 	if (ret == 0)
 		ret = load_acpi(m, &rsdp);
 	if (ret == 0) {
+		/* Linux uses the ECAM only if the e820 map reserves it. */
+		static const struct boot_e820_extra ecam = {PCI_ECAM_BASE, PCI_ECAM_SIZE, 2};
 		struct boot_image img = {
 			.kernel = kernel, .kernel_size = ksize,
 			.initrd = initrd, .initrd_size = isize,
 			.cmdline = cfg->cmdline, .rsdp_gpa = rsdp,
+			.e820_extra = m->pci_up ? &ecam : NULL, .nr_e820_extra = m->pci_up ? 1 : 0,
 		};
 		ret = boot_load_linux(&m->vm.mem, &img, cfg->kernel, cfg->initrd, &entry);
 	}

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bus/pci_host.h"
 #include "vmm/config.h"
 #include "vmm/vm.h"
 
@@ -16,6 +17,16 @@ struct i8042;
 struct rtc;
 struct acpi_pm;
 struct pvpanic;
+struct virtio_pci;
+
+/* A virtio device model on its PCI transport. */
+struct machine_virtio {
+	struct virtio_pci *transport;
+	void *model;
+	void (*destroy)(void *model);
+};
+
+#define MACHINE_MAX_VIRTIO (CONFIG_MAX_DISKS + CONFIG_MAX_NICS + 2)
 
 struct machine {
 	struct vm vm;
@@ -26,6 +37,10 @@ struct machine {
 	struct rtc *rtc;
 	struct acpi_pm *acpi_pm;
 	struct pvpanic *pvpanic;
+	bool pci_up;
+	struct pci_host pci;
+	struct machine_virtio virtio[MACHINE_MAX_VIRTIO];
+	unsigned nvirtio;
 };
 
 /* Creates the VM and devices; kvm_fd is taken over. Logs and -errno. */

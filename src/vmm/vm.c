@@ -10,6 +10,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "bus/irq_routing.h"
 #include "util/log.h"
 #include "vmm/vcpu.h"
 
@@ -104,6 +105,11 @@ int vm_create(struct vm *vm, int kvm_fd, uint64_t ram_size, bool hugepages, unsi
 		log_error("/dev/kvm: KVM_CREATE_IRQCHIP: %s", strerror(errno));
 		goto fail;
 	}
+	vm->routing = irq_routing_create(vm->vm_fd);
+	if (!vm->routing) {
+		ret = -ENOTSUP;
+		goto fail;
+	}
 	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
 	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
 		ret = -errno;
@@ -158,6 +164,8 @@ void vm_destroy(struct vm *vm)
 	}
 	loop_destroy(vm->loop);
 	vm->loop = NULL;
+	irq_routing_destroy(vm->routing);
+	vm->routing = NULL;
 	iobus_destroy(vm->pio);
 	iobus_destroy(vm->mmio);
 	vm->pio = vm->mmio = NULL;

@@ -29,6 +29,7 @@ struct vm {
 	struct iobus *pio;
 	struct iobus *mmio;
 	struct loop *loop;
+	struct irq_routing *routing;
 	unsigned ncpus;
 	struct vcpu *vcpus;
 	int run_mmap_size;

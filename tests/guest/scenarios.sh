@@ -19,6 +19,8 @@ check() {
 }
 # value LOG KEY: the value the guest printed as KEY=value.
 value() { sed -n "s/^$2=\([0-9-]*\).*/\1/p" "$1" | tr -d '\r' | tail -1; }
+# text LOG KEY: the rest of the line after KEY=.
+text() { sed -n "s/^$2=//p" "$1" | tr -d '\r' | tail -1; }
 
 # boot NAME IMAGE IOVIRT-ARGS...: boots; sets $status and $log, $host_end.
 boot() {
@@ -33,78 +35,18 @@ boot() {
 	fi
 }
 
+matches() { printf '%s' "$1" | grep -Eq "$2"; }
 in_range() { [ -n "$1" ] && [ "$1" -ge "$2" ] && [ "$1" -le "$3" ]; }
 
-# What the guest sees, with 1 and 2 vCPUs.
-for cpus in 1 2; do
-	name=info-cpus$cpus
-	mem_mib=$((256 * cpus + 128))
-	boot "$name" info --cpus "$cpus" --memory "${mem_mib}M"
-	check "$name" "poweroff ends iovirt with status 0 (got $status)" [ "$status" -eq 0 ]
-	check "$name" "guest counts $cpus CPUs" [ "$(value "$log" NPROC)" = "$cpus" ]
-	memkb=$(value "$log" MEMTOTAL_KB)
-	check "$name" "MemTotal ${memkb:-?} kB is within what the kernel keeps of ${mem_mib} MiB" \
-		in_range "$memkb" $((mem_mib * 1024 * 80 / 100)) $((mem_mib * 1024))
-	gdate=$(value "$log" DATE)
-	check "$name" "guest date is within 10 s of the host's" in_range "$gdate" $((host_end - 10)) "$host_end"
-	rtc=$(value "$log" RTC_EPOCH)
-	check "$name" "RTC time is within 10 s of the host's" in_range "$rtc" $((host_end - 10)) "$host_end"
-	check "$name" "RTC update interrupts arrive" [ "$(value "$log" RTC_UIE_IRQS)" = 2 ]
-	check "$name" "ttyS0 interrupts count (${ttys:=$(value "$log" TTYS0_IRQS)})" in_range "$ttys" 1 100000000
-	unset ttys
-	check "$name" "pvpanic device bound by the guest's driver" [ "$(value "$log" PVPANIC)" = 1 ]
+for case in tests/guest/cases/*.sh; do
+	# Case groups may be picked by name: scenarios.sh 20-virtio-blk
+	if [ $# -gt 0 ] && ! printf '%s\n' "$@" | grep -qx "$(basename "$case" .sh)"; then
+		continue
+	fi
+	echo "== $(basename "$case" .sh)"
+	# shellcheck source=/dev/null
+	. "$case"
 done
-
-# Guest RAM from hugetlbfs (reserve 2 MiB pages for it first).
-echo 200 >/proc/sys/vm/nr_hugepages
-( while sleep 1; do
-	free=$(awk '/^HugePages_Free/ {print $2}' /proc/meminfo)
-	rsvd=$(awk '/^HugePages_Rsvd/ {print $2}' /proc/meminfo)
-	[ "$free" -lt 200 ] || [ "$rsvd" -gt 0 ] && echo "HUGEPAGES_USED=1" >"$OUT/hugepages.seen"
-done ) &
-sampler=$!
-rm -f "$OUT/hugepages.seen"
-boot hugepages info --memory 384M --hugepages
-kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null
-cat "$OUT/hugepages.seen" >>"$log" 2>/dev/null
-check hugepages "boots and powers off on hugepages (status $status)" [ "$status" -eq 0 ]
-check hugepages "guest counts its memory" in_range "$(value "$log" MEMTOTAL_KB)" $((384 * 1024 * 80 / 100)) $((384 * 1024))
-check hugepages "guest RAM came from hugepages" grep -q "HUGEPAGES_USED=" "$log"
-echo 0 >/proc/sys/vm/nr_hugepages
-
-boot panic panic --memory 384M
-check panic "guest panic ends iovirt with status 3 (got $status)" [ "$status" -eq 3 ]
-check panic "iovirt says the guest panicked" grep -q "guest kernel panicked" "$log"
-
-boot reboot reboot --memory 384M
-check reboot "guest reboot ends iovirt with status 0 (got $status)" [ "$status" -eq 0 ]
-check reboot "the guest got to reboot" grep -q REBOOTING "$log"
-
-# --reboot restarts the VM; SIGTERM then stops iovirt cleanly (status 1,
-# one line saying so).
-log=$OUT/reboot-restart.log
-build/iovirt run --kernel "$KERNEL" --initrd "$OUT/reboot.img" --cmdline "$CMDLINE" \
-	--memory 384M --reboot </dev/null >"$log" 2>&1 &
-pid=$!
-for _ in $(seq 300); do
-	[ "$(grep -c REBOOTING "$log")" -ge 2 ] && break
-	kill -0 "$pid" 2>/dev/null || break
-	sleep 1
-done
-check reboot-restart "the guest booted again after reboot" [ "$(grep -c REBOOTING "$log")" -ge 2 ]
-check reboot-restart "iovirt said it restarted the VM" grep -q "restarting the VM" "$log"
-kill -TERM "$pid" 2>/dev/null
-wait "$pid"; status=$?
-check reboot-restart "SIGTERM ends iovirt with status 1 (got $status)" [ "$status" -eq 1 ]
-check reboot-restart "iovirt says it was stopped by a signal" grep -q "stopped by a signal" "$log"
-
-# The smoke payloads again, on a KVM that runs ring 0 for real: the triple
-# fault must be reported as such.
-if IOVIRT_SMOKE_STRICT=1 timeout 120 build/smoke/smoke >"$OUT/smoke-strict.log" 2>&1; then
-	ok "smoke: payloads incl. triple fault on nested KVM"
-else
-	fail "smoke: payloads on nested KVM"; tail -20 "$OUT/smoke-strict.log"
-fi
 
 echo "guest: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "arch/x86/acpi_pci.h"
 #include "arch/x86/aml.h"
 #include "devices/acpi_pm.h"
 
@@ -144,7 +145,7 @@ static void isa_device(struct aml *a, const char *name, const char *hid,
 }
 
 /* The DSDT's AML: \_S5 and the fixed ISA devices in \_SB. */
-static void dsdt_body(struct aml *a)
+static void dsdt_body(struct aml *a, const struct acpi_pci *c_pci)
 {
 	/* 7.4.2 \_S5: {SLP_TYPa, SLP_TYPb, reserved, reserved} */
 	aml_name(a, "_S5");
@@ -188,6 +189,9 @@ static void dsdt_body(struct aml *a)
 	aml_name_int(a, "_STA", 0x0F);
 	aml_end(a);
 
+	if (c_pci)
+		acpi_pci_root_bridge(a, c_pci);
+
 	aml_end(a); /* \_SB */
 }
 
@@ -196,7 +200,7 @@ static int build_dsdt(struct acpi_ctx *c)
 {
 	struct aml a;
 	aml_init(&a);
-	dsdt_body(&a);
+	dsdt_body(&a, c->cfg->pci);
 	int err = aml_finish(&a);
 	if (err) {
 		aml_free(&a);
@@ -332,10 +336,32 @@ static int build_madt(struct acpi_ctx *c)
 	return xsdt_add(c, gpa);
 }
 
+/* MCFG (PCI Firmware 3.0 §4.1.2): one ECAM allocation for segment 0,
+ * bus 0; Linux uses it only because the e820 map reserves the area too. */
+static int build_mcfg(struct acpi_ctx *c)
+{
+	if (!c->cfg->pci)
+		return 0;
+	const size_t len = ACPI_HEADER_LEN + 8 + 16;
+	uint64_t gpa;
+	uint8_t *t = alloc(c, len, 8, &gpa);
+	if (!t)
+		return -ENOSPC;
+	header(t, "MCFG", (uint32_t)len, 1);
+	uint8_t *e = t + ACPI_HEADER_LEN + 8; /* 8 reserved bytes */
+	put64(e, c->cfg->pci->ecam_base);
+	put16(e + 8, 0); /* PCI segment group */
+	e[10] = 0;       /* start bus */
+	e[11] = 0;       /* end bus */
+	finish_table(t, (uint32_t)len);
+	return xsdt_add(c, gpa);
+}
+
 /* The tables listed in the XSDT, in order. */
 static int (*const xsdt_tables[])(struct acpi_ctx *c) = {
 	build_fadt,
 	build_madt,
+	build_mcfg,
 };
 
 /* XSDT, 5.2.8: header plus 64-bit table addresses. */

@@ -10,10 +10,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The PCI root bridge's resources, described by MCFG and the DSDT. */
+struct acpi_pci {
+	uint64_t ecam_base;      /* bus 0 only */
+	uint16_t io_base, io_size;
+	uint64_t mmio32_base, mmio32_size;
+	uint64_t mmio64_base, mmio64_size;
+	unsigned intx_gsi_base, intx_gsi_count; /* _PRT: slot s pin p -> base + (s+p) % count */
+};
+
 struct acpi_config {
 	unsigned ncpus;          /* 1..64; local APIC ids 0..ncpus-1 */
 	uint16_t pm_base;        /* I/O base of the ACPI PM block (acpi_pm device) */
 	uint8_t sci_irq;         /* 9 */
+	const struct acpi_pci *pci; /* NULL: no PCI */
 };
 
 #define ACPI_TABLES_GPA 0xE0000ULL  /* tables live in 0xE0000..0xFFFFF */

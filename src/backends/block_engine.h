@@ -1,0 +1,62 @@
+/* Internal to src/backends/block*.c: the backend struct, the engine
+ * interface, and the per-request state machine both engines share. */
+#ifndef IOVIRT_BACKENDS_BLOCK_ENGINE_H
+#define IOVIRT_BACKENDS_BLOCK_ENGINE_H
+
+#include "backends/block.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+struct blk_engine_ops {
+	const char *name;
+	/* Sets up b->engine; returns 0 or -errno (nothing left allocated). */
+	int (*init)(struct blk_backend *b);
+	/* Starts the request's current step (see blk_req_step). */
+	void (*submit)(struct blk_backend *b, struct blk_request *req);
+	void (*flush)(struct blk_backend *b);
+	/* Completes everything in flight (callbacks run), then frees. */
+	void (*fini)(struct blk_backend *b);
+};
+
+extern const struct blk_engine_ops blk_uring_ops;
+extern const struct blk_engine_ops blk_threads_ops;
+
+struct blk_backend {
+	int fd;
+	char *path;
+	uint64_t size;
+	bool readonly;
+	bool closing;
+	unsigned align;           /* O_DIRECT offset/length/buffer alignment, or 1 */
+	unsigned inflight;        /* accepted, callback not yet run (loop thread) */
+	int no_zero_range;        /* atomics: learnt fallocate limitations */
+	int no_punch;
+	int flush_failed;         /* sticky: see blk_req_advance */
+	struct loop *loop;
+	const struct blk_engine_ops *ops;
+	void *engine;
+};
+
+/* One system call's worth of a request. */
+enum blk_step_kind { BLK_STEP_READV, BLK_STEP_WRITEV, BLK_STEP_FSYNC, BLK_STEP_FALLOCATE };
+struct blk_step {
+	enum blk_step_kind kind;
+	const struct iovec *iov;
+	int iovcnt;
+	uint64_t off;
+	uint64_t len;  /* FALLOCATE */
+	int mode;      /* FALLOCATE */
+};
+
+/* What the request's next system call is. */
+void blk_req_step(struct blk_backend *b, struct blk_request *req, struct blk_step *s);
+/* Feeds the step's result (bytes or -errno); returns true and sets *result
+ * when the request is finished, false when another step is needed. May be
+ * called from a worker thread. */
+bool blk_req_advance(struct blk_backend *b, struct blk_request *req, int res, int *result);
+/* Runs the callback; loop thread (or blk_close) only. */
+void blk_req_complete(struct blk_backend *b, struct blk_request *req, int result);
+
+#endif

@@ -1,0 +1,117 @@
+/* Network backends shared by the NICs (virtio-net, e1000): a tap device or
+ * user-mode networking (libslirp). A device model sends frames with
+ * net_send() and receives them through its net_rx_fn; it never knows which
+ * backend it has (DESIGN.md, "Backends").
+ *
+ * Threads: net_send(), net_rx_resume() and net_get_stats() may be called from
+ * any thread. The rx callback always runs on the event-loop thread. net_open()
+ * and net_close() run while the loop is not running or on the loop thread. */
+#ifndef IOVIRT_BACKENDS_NET_H
+#define IOVIRT_BACKENDS_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+struct loop;
+
+/* Size of struct virtio_net_hdr_v1 (virtio 1.x 5.1.6, with num_buffers). */
+#define NET_VNET_HDR_LEN 12
+/* The largest frame a backend hands to rx or accepts from net_send, not
+ * counting the vnet header: a 64 KiB GSO packet plus its Ethernet header. */
+#define NET_MAX_FRAME (65536 + 256)
+
+/* A received frame for the device; iov is valid only during the call. Return
+ * true if consumed; false = the device has no buffers: the backend keeps the
+ * frame, stops reading (no busy loop), and retries when net_rx_resume() is
+ * called. len is the sum of the iov lengths. */
+typedef bool (*net_rx_fn)(void *opaque, const struct iovec *iov, int iovcnt, size_t len);
+
+struct net_backend;
+
+#define NET_MAX_HOSTFWD 8
+#define NET_HOSTFWD_LEN 64
+
+struct net_options {
+	enum { NET_TAP, NET_USER } kind;
+	char ifname[16];   /* tap: the tap device; created by TUNSETIFF if missing */
+	bool vnet_hdr;     /* tap: IFF_VNET_HDR, 12-byte virtio_net_hdr_v1 both ways */
+	unsigned offloads; /* tap: TUN_F_* applied at open (needs vnet_hdr) */
+	/* user: "tcp::2222-:22", "udp:127.0.0.1:5353-:53" (QEMU syntax). The
+	 * network is QEMU's: 10.0.2.0/24, gateway 10.0.2.2, DNS 10.0.2.3, DHCP
+	 * from 10.0.2.15; IPv6 fec0::/64. */
+	char hostfwd[NET_MAX_HOSTFWD][NET_HOSTFWD_LEN];
+	unsigned n_hostfwd;
+};
+
+/* Parses the backend part of a --net spec: "user[,hostfwd=RULE]*" or
+ * "tap=NAME", in any order among other comma-separated items. Items that are
+ * not backend options (mac=, model=, ...) are copied, in order and joined by
+ * commas, into leftover (may be NULL if none are expected). opts is filled
+ * (zeroed first). Logs one clear line on error and returns -EINVAL. */
+int net_parse_backend(const char *spec, struct net_options *opts, char *leftover,
+		      size_t leftover_len);
+
+/* Parses one QEMU hostfwd rule "[tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport".
+ * Empty hostaddr = any (0.0.0.0), empty guestaddr = 10.0.2.15. Returns 0 or
+ * -EINVAL (silently; the caller says what was wrong). Addresses in network
+ * byte order, ports in host order. */
+struct net_hostfwd {
+	bool udp;
+	uint32_t host_addr, guest_addr;
+	uint16_t host_port, guest_port;
+};
+int net_parse_hostfwd(const char *rule, struct net_hostfwd *fwd);
+
+/* Opens the backend and registers its fds with loop. NULL after logging one
+ * clear line ("tap0: /dev/net/tun: Permission denied"). */
+struct net_backend *net_open(const struct net_options *opts, struct loop *loop,
+			     net_rx_fn rx, void *opaque);
+void net_close(struct net_backend *nb);
+
+/* Frames carry a virtio_net_hdr_v1 (12 bytes) in front, both ways. */
+bool net_has_vnet_hdr(const struct net_backend *nb);
+/* tap: TUNSETOFFLOAD (needs vnet_hdr unless 0); user: -ENOTSUP unless 0. */
+int net_set_offloads(struct net_backend *nb, unsigned tun_flags);
+/* Sends one frame gathered from iov (which may point into guest RAM; it is
+ * not used after the call returns). 0 or -errno; a failed frame is dropped
+ * and counted in tx_dropped (-EAGAIN: the backend is full). */
+int net_send(struct net_backend *nb, const struct iovec *iov, int iovcnt);
+/* The device has receive buffers again. Callable from any thread. */
+void net_rx_resume(struct net_backend *nb);
+
+struct net_stats {
+	uint64_t tx_frames, tx_dropped, rx_frames, rx_dropped;
+};
+void net_get_stats(const struct net_backend *nb, struct net_stats *st);
+
+/* ---- For the backend implementations (net_tap.c, net_slirp.c) only. ---- */
+#ifdef IOVIRT_NET_BACKEND_IMPL
+struct net_backend_ops {
+	int (*send)(struct net_backend *nb, const struct iovec *iov, int iovcnt);
+	void (*rx_resume)(struct net_backend *nb);
+	int (*set_offloads)(struct net_backend *nb, unsigned tun_flags); /* may be NULL */
+	void (*close)(struct net_backend *nb);
+};
+
+/* The first member of each backend's own struct. */
+struct net_backend {
+	const struct net_backend_ops *ops;
+	struct loop *loop;
+	net_rx_fn rx;
+	void *opaque;
+	bool vnet_hdr;
+	uint64_t tx_frames, tx_dropped, rx_frames, rx_dropped; /* atomic */
+};
+
+#define NET_STAT_INC(nb, field) __atomic_fetch_add(&(nb)->field, 1, __ATOMIC_RELAXED)
+
+/* Each fills in the common fields itself (net_open validated opts). */
+struct net_backend *net_tap_open(const struct net_options *opts, struct loop *loop,
+				 net_rx_fn rx, void *opaque);
+struct net_backend *net_slirp_open(const struct net_options *opts, struct loop *loop,
+				   net_rx_fn rx, void *opaque);
+#endif
+
+#endif

@@ -1,0 +1,53 @@
+/* MSI-X (PCI 3.0 §6.8.2): the capability, the vector table and the pending
+ * bit array that live in one of the device's BARs, and delivery: a vector
+ * is a KVM MSI route plus an irqfd, so signalling it is one eventfd write,
+ * from any thread, with no vCPU exit. */
+#ifndef IOVIRT_BUS_MSIX_H
+#define IOVIRT_BUS_MSIX_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bus/irq_routing.h"
+#include "bus/pci.h"
+
+#define MSIX_MAX_VECTORS 64
+#define MSIX_ENTRY_SIZE 16
+
+struct msix {
+	struct pci_dev *dev;
+	struct irq_routing *routing;  /* NULL in unit tests: no KVM routes */
+	unsigned nvec;
+	int cap;                      /* capability offset in config space */
+	uint32_t table_off, pba_off;  /* within the BAR */
+	uint8_t table[MSIX_MAX_VECTORS * MSIX_ENTRY_SIZE];
+	uint64_t pba;                 /* one bit per vector */
+	int gsi[MSIX_MAX_VECTORS];
+	int eventfd[MSIX_MAX_VECTORS];
+	bool enabled, function_masked;
+	pthread_mutex_t lock;
+	uint64_t delivered;           /* statistics */
+};
+
+/* Adds the capability to dev (table and PBA at the given offsets of BAR
+ * bar), allocates a GSI + irqfd per vector. 0 or -errno. */
+int msix_init(struct msix *m, struct pci_dev *dev, struct irq_routing *routing, unsigned nvec,
+	      int bar, uint32_t table_off, uint32_t pba_off);
+void msix_destroy(struct msix *m);
+
+/* The table/PBA part of the BAR: true if [off, off+len) is theirs and was
+ * handled. Call from the BAR's iobus ops. */
+bool msix_bar_read(struct msix *m, uint64_t off, uint8_t *data, unsigned len);
+bool msix_bar_write(struct msix *m, uint64_t off, const uint8_t *data, unsigned len);
+
+/* Call from pci_dev_ops.config_written: picks up enable / function mask. */
+void msix_config_written(struct msix *m, unsigned offset, unsigned len);
+
+bool msix_enabled(struct msix *m);
+
+/* Signals vector v: delivered now, or left pending while masked. Ignored
+ * (false) if MSI-X is off or v is out of range: then use INTx. */
+bool msix_notify(struct msix *m, unsigned v);
+
+#endif

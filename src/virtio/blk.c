@@ -1,0 +1,520 @@
+/* virtio-blk (virtio 1.x §5.2). See blk.h.
+ *
+ * Anatomy: configuration (features, config space), request parsing and
+ * validation (§5.2.6), submission to the backend, completion, reset.
+ *
+ * A request is a chain: a 16-byte header (struct virtio_blk_outhdr) at the
+ * start of the device-readable part, then data (OUT, DISCARD, WRITE_ZEROES)
+ * or device-writable data (IN, GET_ID), then the status byte, which is the
+ * last device-writable byte (§5.2.6). No framing is assumed (§2.6.4): the
+ * header, data and status may share or split descriptors in any way. */
+#include "virtio/blk.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <limits.h>
+#include <linux/virtio_blk.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+#define SECTOR BLK_SECTOR_SIZE
+#define HDR_LEN sizeof(struct virtio_blk_outhdr) /* 16 */
+#define SEG_LEN sizeof(struct virtio_blk_discard_write_zeroes) /* 16 */
+/* Segment size limit: with seg_max segments a request stays far below the
+ * backend's INT_MAX bytes per request. */
+#define SIZE_MAX_BYTES (1u << 20)
+/* DISCARD / WRITE_ZEROES: one segment of at most 2 GiB - 512 (as QEMU). */
+#define MAX_DWZ_SECTORS ((1u << 22) - 1)
+#define MAX_DWZ_SEG 1
+
+struct vblk_req {
+	struct blk_request br;
+	struct virtio_blk *blk;
+	struct vblk_req *next_free;
+	uint8_t *status;      /* host pointer to the status byte in guest RAM */
+	uint32_t gen;         /* device generation at submission */
+	uint32_t used_len;    /* used.len on success, status byte included */
+	uint16_t q, head;
+	bool flush_after;     /* FLUSH not negotiated: write-through (§5.2.5.1) */
+	struct iovec iov[VIRTIO_BLK_QUEUE_SIZE];
+};
+
+struct vblk_queue {
+	struct vblk_req *free;
+	bool stalled;         /* work waits for a free request slot */
+};
+
+struct virtio_blk {
+	struct virtio_dev vdev; /* first: the transport binds it */
+	struct blk_backend *be;
+	struct virtio_blk_config cfg; /* as the guest reads it (little-endian) */
+	char serial[VIRTIO_BLK_SERIAL_MAX];
+	uint64_t capacity;    /* sectors */
+	bool readonly;
+	bool closing;
+	uint32_t gen;         /* bumped on reset: older completions are dropped */
+	unsigned inflight;
+	struct vblk_req *pool;
+	struct vblk_queue queues[VIRTIO_MAX_QUEUES];
+	struct virtq_chain chain; /* scratch for virtq_pop */
+};
+
+static void process_queue(struct virtio_blk *b, unsigned q);
+
+/* ---- request slots ---- */
+
+static struct vblk_req *req_get(struct virtio_blk *b, unsigned q)
+{
+	struct vblk_req *r = b->queues[q].free;
+	if (r)
+		b->queues[q].free = r->next_free;
+	return r;
+}
+
+static void req_put(struct virtio_blk *b, struct vblk_req *r)
+{
+	r->next_free = b->queues[r->q].free;
+	b->queues[r->q].free = r;
+}
+
+/* Completes r now (lock held): status byte, used entry, slot back. */
+static void req_finish(struct virtio_blk *b, struct vblk_req *r, uint8_t status, uint32_t len)
+{
+	*r->status = status;
+	virtq_push(&b->vdev.queues[r->q].vq, r->head, len);
+	req_put(b, r);
+}
+
+/* dst = bytes [skip, skip + len) of src; returns the count, or -1 if more
+ * than max iovecs would be needed. */
+static int iov_slice(struct iovec *dst, unsigned max, const struct iovec *src, unsigned n,
+		     uint64_t skip, uint64_t len)
+{
+	unsigned k = 0;
+	for (unsigned i = 0; i < n && len; i++) {
+		uint64_t l = src[i].iov_len;
+		if (skip >= l) {
+			skip -= l;
+			continue;
+		}
+		uint64_t c = l - skip < len ? l - skip : len;
+		if (k == max)
+			return -1;
+		dst[k].iov_base = (uint8_t *)src[i].iov_base + skip;
+		dst[k].iov_len = c;
+		k++;
+		len -= c;
+		skip = 0;
+	}
+	return (int)k;
+}
+
+/* [sector, sector + sectors) inside the disk, overflow-safe. */
+static bool range_ok(const struct virtio_blk *b, uint64_t sector, uint64_t sectors)
+{
+	return sector <= b->capacity && sectors <= b->capacity - sector;
+}
+
+/* ---- completion (loop thread) ---- */
+
+static void req_done(struct blk_request *br, int result)
+{
+	struct vblk_req *r = br->opaque;
+	struct virtio_blk *b = r->blk;
+	struct virtio_dev *vdev = &b->vdev;
+
+	pthread_mutex_lock(&vdev->lock);
+	bool current = r->gen == b->gen && vdev->live && !b->closing;
+	if (current && result >= 0 && r->flush_after) {
+		/* Write-through: the write is acknowledged once it is stable. */
+		r->flush_after = false;
+		*br = (struct blk_request){.op = BLK_FLUSH, .complete = req_done, .opaque = r};
+		if (blk_submit(b->be, br) == 0) {
+			pthread_mutex_unlock(&vdev->lock);
+			return;
+		}
+		result = -EIO;
+	}
+	b->inflight--;
+	if (current) {
+		if (result < 0)
+			log_warn("%s: I/O error at sector %llu: %s (reported to the guest)",
+				 vdev->name, (unsigned long long)(br->offset / SECTOR),
+				 strerror(-result));
+		req_finish(b, r, result < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK,
+			   result < 0 ? 1 : r->used_len);
+		virtio_queue_done(vdev, r->q);
+	} else {
+		req_put(b, r); /* a reset (or destroy) forgot it: rings untouched */
+	}
+	if (b->queues[r->q].stalled && vdev->live && !b->closing)
+		process_queue(b, r->q);
+	pthread_mutex_unlock(&vdev->lock);
+}
+
+/* Hands r to the backend; on refusal completes it with IOERR at once. */
+static void req_submit(struct virtio_blk *b, struct vblk_req *r)
+{
+	r->br.complete = req_done;
+	r->br.opaque = r;
+	r->gen = b->gen;
+	int ret = blk_submit(b->be, &r->br);
+	if (ret == 0) {
+		b->inflight++;
+		return;
+	}
+	/* -EINVAL: a request the backend cannot take (e.g. O_DIRECT alignment). */
+	log_guest_error_once("%s: request refused by the backend: %s", b->vdev.name,
+			     strerror(-ret));
+	req_finish(b, r, VIRTIO_BLK_S_IOERR, 1);
+}
+
+/* ---- requests (§5.2.6) ---- */
+
+static void handle_rw(struct virtio_blk *b, struct vblk_req *r, const struct virtq_chain *c,
+		      bool write, uint64_t sector)
+{
+	const struct iovec *src = write ? c->iov : c->iov + c->n_out;
+	unsigned n = write ? c->n_out : c->n_in;
+	uint64_t skip = write ? HDR_LEN : 0;
+	uint64_t len = write ? c->out_len - HDR_LEN : c->in_len - 1;
+
+	if (write && b->readonly) { /* §5.2.6.2 */
+		log_guest_error_once("%s: write to a read-only disk", b->vdev.name);
+		req_finish(b, r, VIRTIO_BLK_S_IOERR, 1);
+		return;
+	}
+	if (len % SECTOR || !range_ok(b, sector, len / SECTOR)) {
+		log_guest_error_once("%s: %s of %llu bytes at sector %llu: not whole sectors "
+				     "or past the end of the disk", b->vdev.name,
+				     write ? "write" : "read", (unsigned long long)len,
+				     (unsigned long long)sector);
+		req_finish(b, r, VIRTIO_BLK_S_IOERR, 1);
+		return;
+	}
+	if (len == 0) { /* nothing to transfer; the backend refuses empty I/O */
+		req_finish(b, r, VIRTIO_BLK_S_OK, 1);
+		return;
+	}
+	int cnt = iov_slice(r->iov, VIRTIO_BLK_QUEUE_SIZE, src, n, skip, len);
+	if (cnt <= 0) { /* cannot happen: a chain has at most queue-size buffers */
+		req_finish(b, r, VIRTIO_BLK_S_IOERR, 1);
+		return;
+	}
+	r->br = (struct blk_request){
+		.op = write ? BLK_WRITE : BLK_READ,
+		.offset = sector * SECTOR,
+		.iov = r->iov,
+		.iovcnt = cnt,
+	};
+	r->used_len = write ? 1 : (uint32_t)len + 1;
+	r->flush_after = write && !virtio_has_feature(&b->vdev, VIRTIO_BLK_F_FLUSH);
+	req_submit(b, r);
+}
+
+static void handle_get_id(struct virtio_blk *b, struct vblk_req *r, const struct virtq_chain *c)
+{
+	/* §5.2.6.1: up to VIRTIO_BLK_ID_BYTES, zero padded, no NUL required. */
+	size_t n = c->in_len - 1 < sizeof(b->serial) ? c->in_len - 1 : sizeof(b->serial);
+	n = virtq_buf_to_iov(c->iov + c->n_out, c->n_in, 0, b->serial, n);
+	req_finish(b, r, VIRTIO_BLK_S_OK, (uint32_t)n + 1);
+}
+
+/* DISCARD and WRITE_ZEROES (§5.2.6, §5.2.6.2). */
+static void handle_dwz(struct virtio_blk *b, struct vblk_req *r, const struct virtq_chain *c,
+		       bool wz)
+{
+	struct virtio_blk_discard_write_zeroes seg;
+	uint64_t payload = c->out_len - HDR_LEN;
+	uint8_t st = VIRTIO_BLK_S_OK;
+
+	if (!virtio_has_feature(&b->vdev, wz ? VIRTIO_BLK_F_WRITE_ZEROES : VIRTIO_BLK_F_DISCARD)) {
+		st = VIRTIO_BLK_S_UNSUPP;
+	} else if (b->readonly) {
+		st = VIRTIO_BLK_S_IOERR;
+	} else if (payload == 0 || payload % SEG_LEN) {
+		st = VIRTIO_BLK_S_IOERR;
+	} else if (payload / SEG_LEN > MAX_DWZ_SEG) {
+		st = VIRTIO_BLK_S_UNSUPP; /* more segments than max_*_seg */
+	} else {
+		virtq_iov_to_buf(c->iov, c->n_out, HDR_LEN, &seg, sizeof(seg));
+		uint64_t sector = le64toh(seg.sector);
+		uint32_t num = le32toh(seg.num_sectors), flags = le32toh(seg.flags);
+		/* Unknown flags, or UNMAP on a discard: UNSUPP (§5.2.6.2). */
+		if ((flags & ~(uint32_t)VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP) ||
+		    (!wz && (flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP)))
+			st = VIRTIO_BLK_S_UNSUPP;
+		else if (num > MAX_DWZ_SECTORS || !range_ok(b, sector, num))
+			st = VIRTIO_BLK_S_IOERR;
+		else if (num != 0) {
+			/* WRITE_ZEROES with or without UNMAP: the backend zeroes,
+			 * punching a hole where it can (write_zeroes_may_unmap). */
+			r->br = (struct blk_request){
+				.op = wz ? BLK_WRITE_ZEROES : BLK_DISCARD,
+				.offset = sector * SECTOR,
+				.len = (uint64_t)num * SECTOR,
+			};
+			r->used_len = 1;
+			r->flush_after = false;
+			req_submit(b, r);
+			return;
+		}
+	}
+	if (st != VIRTIO_BLK_S_OK)
+		log_guest_error_once("%s: bad %s request (status %u)", b->vdev.name,
+				     wz ? "write-zeroes" : "discard", st);
+	req_finish(b, r, st, 1);
+}
+
+/* One popped chain. Returns false if the device is now broken. */
+static bool handle_chain(struct virtio_blk *b, unsigned q, const struct virtq_chain *c)
+{
+	struct virtio_blk_outhdr hdr;
+
+	if (c->n_in == 0) {
+		virtio_dev_set_broken(&b->vdev, "request without a status byte");
+		return false;
+	}
+	if (c->out_len < HDR_LEN) {
+		virtio_dev_set_broken(&b->vdev, "request shorter than its 16-byte header");
+		return false;
+	}
+	struct vblk_req *r = req_get(b, q); /* the caller checked one is free */
+	const struct iovec *last = &c->iov[c->n_out + c->n_in - 1];
+	r->status = (uint8_t *)last->iov_base + last->iov_len - 1;
+	r->head = c->head;
+	virtq_iov_to_buf(c->iov, c->n_out, 0, &hdr, sizeof(hdr));
+	uint64_t sector = le64toh(hdr.sector);
+
+	switch (le32toh(hdr.type)) {
+	case VIRTIO_BLK_T_IN:
+		handle_rw(b, r, c, false, sector);
+		break;
+	case VIRTIO_BLK_T_OUT:
+		handle_rw(b, r, c, true, sector);
+		break;
+	case VIRTIO_BLK_T_FLUSH:
+		r->br = (struct blk_request){.op = BLK_FLUSH};
+		r->used_len = 1;
+		r->flush_after = false;
+		req_submit(b, r);
+		break;
+	case VIRTIO_BLK_T_GET_ID:
+		handle_get_id(b, r, c);
+		break;
+	case VIRTIO_BLK_T_DISCARD:
+		handle_dwz(b, r, c, false);
+		break;
+	case VIRTIO_BLK_T_WRITE_ZEROES:
+		handle_dwz(b, r, c, true);
+		break;
+	default:
+		req_finish(b, r, VIRTIO_BLK_S_UNSUPP, 1);
+		break;
+	}
+	return true;
+}
+
+/* More work than one batch may do: kick ourselves so the loop comes back
+ * after other events (the kick the driver sent is already consumed). */
+static void requeue(struct virtio_dev *vdev, unsigned q)
+{
+	int fd = vdev->queues[q].kick_fd;
+	uint64_t one = 1;
+	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0)
+		log_debug("%s: cannot re-kick queue %u", vdev->name, q);
+}
+
+/* Pops and starts at most queue-size chains (DESIGN.md: bounded work per
+ * kick). Lock held. */
+static void process_queue(struct virtio_blk *b, unsigned q)
+{
+	struct virtio_dev *vdev = &b->vdev;
+	struct virtqueue *vq = &vdev->queues[q].vq;
+	struct vblk_queue *bq = &b->queues[q];
+
+	if (!vdev->live || b->closing || vq->size == 0)
+		return;
+	uint16_t used_before = vq->used_idx;
+	unsigned budget = vq->size;
+	bq->stalled = false;
+	virtq_disable_kicks(vq);
+	for (;;) {
+		while (budget) {
+			if (!bq->free) {
+				/* Slots still held by requests of a reset generation:
+				 * resume when one completes (kicks stay off till then). */
+				bq->stalled = virtq_has_work(vq);
+				if (bq->stalled)
+					goto out;
+				break;
+			}
+			int ret = virtq_pop(vq, &b->chain);
+			if (ret == 0)
+				break;
+			if (ret < 0) {
+				virtio_dev_set_broken(vdev, vq->error ? vq->error : "bad virtqueue");
+				goto out;
+			}
+			budget--;
+			if (!handle_chain(b, q, &b->chain))
+				goto out;
+		}
+		if (!virtq_enable_kicks(vq))
+			break;
+		if (budget == 0) {
+			requeue(vdev, q);
+			break;
+		}
+		virtq_disable_kicks(vq);
+	}
+out:
+	if (vq->used_idx != used_before)
+		virtio_queue_done(vdev, q);
+	blk_flush_submissions(b->be);
+}
+
+/* ---- virtio_dev_ops ---- */
+
+static void blk_config_read(struct virtio_dev *vdev, unsigned offset, uint8_t *data, unsigned len)
+{
+	struct virtio_blk *b = vdev->opaque;
+	if (offset > sizeof(b->cfg) || len > sizeof(b->cfg) - offset) {
+		memset(data, 0, len);
+		return;
+	}
+	memcpy(data, (const uint8_t *)&b->cfg + offset, len);
+}
+
+static void blk_config_write(struct virtio_dev *vdev, unsigned offset, const uint8_t *data,
+			     unsigned len)
+{
+	/* Read-only: no VIRTIO_BLK_F_CONFIG_WCE (§5.2.4). */
+}
+
+static void blk_reset(struct virtio_dev *vdev)
+{
+	struct virtio_blk *b = vdev->opaque;
+	b->gen++;
+	for (unsigned q = 0; q < vdev->nqueues; q++)
+		b->queues[q].stalled = false;
+}
+
+static void blk_queue_notify(struct virtio_dev *vdev, unsigned q)
+{
+	if (q < vdev->nqueues)
+		process_queue(vdev->opaque, q);
+}
+
+static const struct virtio_dev_ops blk_ops = {
+	.config_read = blk_config_read,
+	.config_write = blk_config_write,
+	.reset = blk_reset,
+	.queue_notify = blk_queue_notify,
+};
+
+/* ---- lifecycle ---- */
+
+static void fill_config(struct virtio_blk *b, unsigned nq)
+{
+	struct virtio_blk_config *c = &b->cfg;
+	memset(c, 0, sizeof(*c));
+	c->capacity = htole64(b->capacity);
+	c->size_max = htole32(SIZE_MAX_BYTES);
+	c->seg_max = htole32(VIRTIO_BLK_QUEUE_SIZE - 2); /* header and status */
+	c->blk_size = htole32(SECTOR);
+	c->num_queues = htole16((uint16_t)nq);
+	c->max_discard_sectors = htole32(MAX_DWZ_SECTORS);
+	c->max_discard_seg = htole32(MAX_DWZ_SEG);
+	c->discard_sector_alignment = htole32(1);
+	c->max_write_zeroes_sectors = htole32(MAX_DWZ_SECTORS);
+	c->max_write_zeroes_seg = htole32(MAX_DWZ_SEG);
+	c->write_zeroes_may_unmap = 1;
+}
+
+struct virtio_blk *virtio_blk_create(const struct virtio_blk_options *o,
+				     const struct guest_mem *mem, struct loop *loop)
+{
+	unsigned nq = o->num_queues ? o->num_queues : 1;
+	if (nq > VIRTIO_MAX_QUEUES) {
+		log_error("%s: virtio-blk supports at most %d queues, not %u", o->path,
+			  VIRTIO_MAX_QUEUES, nq);
+		return NULL;
+	}
+	if (o->serial && strlen(o->serial) > VIRTIO_BLK_SERIAL_MAX) {
+		log_error("%s: serial \"%s\" is longer than %d bytes", o->path, o->serial,
+			  VIRTIO_BLK_SERIAL_MAX);
+		return NULL;
+	}
+	struct virtio_blk *b = calloc(1, sizeof(*b));
+	if (b)
+		b->pool = calloc((size_t)nq * VIRTIO_BLK_QUEUE_SIZE, sizeof(*b->pool));
+	if (!b || !b->pool) {
+		log_error("%s: out of memory", o->path);
+		free(b);
+		return NULL;
+	}
+	struct blk_options bo = {.readonly = o->readonly, .cache = o->cache, .engine = o->engine};
+	b->be = blk_open(o->path, &bo, loop);
+	if (!b->be) {
+		free(b->pool);
+		free(b);
+		return NULL;
+	}
+	b->readonly = o->readonly;
+	b->capacity = blk_size(b->be) / SECTOR;
+	if (o->serial)
+		memcpy(b->serial, o->serial, strlen(o->serial)); /* rest stays zero */
+	for (unsigned i = nq * VIRTIO_BLK_QUEUE_SIZE; i-- > 0;) {
+		struct vblk_req *r = &b->pool[i];
+		r->blk = b;
+		r->q = (uint16_t)(i / VIRTIO_BLK_QUEUE_SIZE);
+		req_put(b, r);
+	}
+	fill_config(b, nq);
+
+	uint64_t f = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_EVENT_IDX) |
+		     (1ULL << VIRTIO_RING_F_INDIRECT_DESC) | (1ULL << VIRTIO_BLK_F_SEG_MAX) |
+		     (1ULL << VIRTIO_BLK_F_SIZE_MAX) | (1ULL << VIRTIO_BLK_F_BLK_SIZE) |
+		     (1ULL << VIRTIO_BLK_F_FLUSH);
+	if (o->readonly)
+		f |= 1ULL << VIRTIO_BLK_F_RO;
+	else /* nothing to discard or zero on a read-only disk */
+		f |= (1ULL << VIRTIO_BLK_F_DISCARD) | (1ULL << VIRTIO_BLK_F_WRITE_ZEROES);
+	if (nq > 1)
+		f |= 1ULL << VIRTIO_BLK_F_MQ;
+	virtio_dev_init(&b->vdev, "virtio-blk", VIRTIO_ID_BLOCK, nq, VIRTIO_BLK_QUEUE_SIZE,
+			sizeof(struct virtio_blk_config), f, &blk_ops, b, mem, loop);
+	return b;
+}
+
+struct virtio_dev *virtio_blk_dev(struct virtio_blk *b)
+{
+	return &b->vdev;
+}
+
+unsigned virtio_blk_inflight(struct virtio_blk *b)
+{
+	pthread_mutex_lock(&b->vdev.lock);
+	unsigned n = b->inflight;
+	pthread_mutex_unlock(&b->vdev.lock);
+	return n;
+}
+
+void virtio_blk_destroy(struct virtio_blk *b)
+{
+	if (!b)
+		return;
+	pthread_mutex_lock(&b->vdev.lock);
+	b->closing = true;
+	b->gen++;
+	pthread_mutex_unlock(&b->vdev.lock);
+	blk_close(b->be); /* runs the remaining callbacks, which drop them */
+	virtio_dev_destroy(&b->vdev);
+	free(b->pool);
+	free(b);
+}

@@ -1,0 +1,506 @@
+/* virtio-net device model (virtio 1.x §5.1). See net.h.
+ *
+ * Anatomy: device logic (features, config, header handling), TX (transmitq
+ * → backend), RX (backend → receiveq), and the virtio_dev_ops glue.
+ *
+ * Threads: queue kicks and backend rx callbacks run on the event-loop
+ * thread with vdev->lock held. A backend may deliver a frame from inside
+ * net_send() (slirp answers DHCP/ARP synchronously): that nested rx runs on
+ * the thread that already holds the lock, so it must not take it again. */
+#include "virtio/net.h"
+
+#include <arpa/inet.h>
+#include <endian.h>
+#include <errno.h>
+#include <linux/if_tun.h>
+#include <linux/virtio_net.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+#define HDR_LEN sizeof(struct virtio_net_hdr_v1) /* §5.1.6: 12 bytes with VERSION_1 */
+#define RXQ 0
+#define TXQ 1
+#define QUEUE_SIZE 256
+
+_Static_assert(sizeof(struct virtio_net_hdr_v1) == NET_VNET_HDR_LEN, "vnet header size");
+_Static_assert(VIRTIO_NET_MAX_TX_FRAME <= NET_MAX_FRAME, "backend frame bound");
+
+struct virtio_net {
+	struct virtio_dev vdev; /* first: container_of is a cast */
+	struct net_backend *backend;
+	bool vnet_hdr;          /* the backend carries virtio_net_hdr_v1 */
+	uint8_t mac[6];
+
+	/* TX in progress on this thread: a nested rx must not lock again. */
+	bool sending;
+	pthread_t send_thread;
+	bool rx_waiting;        /* we refused a frame: resume on an RX kick */
+
+	struct virtio_net_stats stats;
+	struct virtq_chain tx_chain, rx_first, rx_chain;
+	struct iovec tx_iov[VIRTQ_MAX_SIZE];
+	uint16_t rx_heads[VIRTQ_MAX_SIZE];
+	uint32_t rx_lens[VIRTQ_MAX_SIZE];
+	uint8_t bounce[VIRTIO_NET_MAX_TX_FRAME]; /* software checksum */
+};
+
+static struct virtio_net *to_net(struct virtio_dev *vdev)
+{
+	return vdev->opaque;
+}
+
+/* ---- Helpers ---- */
+
+/* dst = src without its first skip bytes; returns the iovec count. */
+static unsigned iov_skip(const struct iovec *src, unsigned n, size_t skip, struct iovec *dst)
+{
+	unsigned out = 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (skip >= src[i].iov_len) {
+			skip -= src[i].iov_len;
+			continue;
+		}
+		dst[out].iov_base = (uint8_t *)src[i].iov_base + skip;
+		dst[out].iov_len = src[i].iov_len - skip;
+		skip = 0;
+		out++;
+	}
+	return out;
+}
+
+/* Copies len bytes from src (from sskip on) to dst (from dskip on); returns
+ * the bytes copied (less if either side ends first). */
+static size_t iov_copy(const struct iovec *dst, unsigned dn, size_t dskip,
+		       const struct iovec *src, unsigned sn, size_t sskip, size_t len)
+{
+	unsigned di = 0, si = 0;
+	size_t done = 0;
+	while (di < dn && dskip >= dst[di].iov_len)
+		dskip -= dst[di++].iov_len;
+	while (si < sn && sskip >= src[si].iov_len)
+		sskip -= src[si++].iov_len;
+	while (done < len && di < dn && si < sn) {
+		size_t c = dst[di].iov_len - dskip;
+		if (c > src[si].iov_len - sskip)
+			c = src[si].iov_len - sskip;
+		if (c > len - done)
+			c = len - done;
+		memcpy((uint8_t *)dst[di].iov_base + dskip,
+		       (const uint8_t *)src[si].iov_base + sskip, c);
+		done += c;
+		dskip += c;
+		sskip += c;
+		if (dskip == dst[di].iov_len) {
+			di++;
+			dskip = 0;
+		}
+		if (sskip == src[si].iov_len) {
+			si++;
+			sskip = 0;
+		}
+	}
+	return done;
+}
+
+/* RFC 1071 one's-complement sum, folded, over buf (big-endian words). */
+static uint16_t inet_csum(const uint8_t *buf, size_t len, uint32_t sum)
+{
+	size_t i;
+	for (i = 0; i + 1 < len; i += 2)
+		sum += (uint32_t)buf[i] << 8 | buf[i + 1];
+	if (i < len)
+		sum += (uint32_t)buf[i] << 8;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+/* ---- TX (§5.1.6.2) ---- */
+
+/* Sends one popped transmitq chain. 0: done (sent or dropped and counted);
+ * -EINVAL: the chain violates the protocol (device-writable buffers). */
+static int tx_chain(struct virtio_net *n, const struct virtq_chain *c)
+{
+	struct virtio_net_hdr_v1 hdr;
+	int iovcnt;
+
+	/* §2.7.4.2 / §5.1.6.2: transmit buffers are device-readable only. */
+	if (c->n_in)
+		return -EINVAL;
+	if (c->out_len < HDR_LEN) {
+		n->stats.tx_malformed++;
+		log_guest_error_once("virtio-net: transmit chain of %llu bytes has no header",
+				     (unsigned long long)c->out_len);
+		return 0;
+	}
+	size_t frame_len = c->out_len - HDR_LEN;
+	if (frame_len > VIRTIO_NET_MAX_TX_FRAME) {
+		n->stats.tx_oversize++;
+		log_guest_error_once("virtio-net: transmit frame of %zu bytes dropped (max %u)",
+				     frame_len, VIRTIO_NET_MAX_TX_FRAME);
+		return 0;
+	}
+
+	const struct iovec *iov = n->tx_iov;
+	if (n->vnet_hdr) {
+		/* Header and frame go to the backend as they are: zero copy. */
+		iov = c->iov;
+		iovcnt = (int)c->n_out;
+	} else {
+		virtq_iov_to_buf(c->iov, c->n_out, 0, &hdr, HDR_LEN);
+		if (hdr.gso_type != VIRTIO_NET_HDR_GSO_NONE) {
+			/* HOST_TSO* is only offered with a vnet header. */
+			n->stats.tx_malformed++;
+			log_guest_error_once("virtio-net: GSO frame without HOST_TSO negotiated");
+			return 0;
+		}
+		if (hdr.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+			/* CSUM is only offered with a vnet header; should a
+			 * driver ask anyway, finish the checksum here (§5.1.6.2:
+			 * sum from csum_start on, stored at csum_offset). */
+			uint16_t start = le16toh(hdr.csum_start), off = le16toh(hdr.csum_offset);
+			if ((size_t)start + off + 2 > frame_len) {
+				n->stats.tx_malformed++;
+				log_guest_error_once("virtio-net: csum_start/csum_offset past the frame");
+				return 0;
+			}
+			virtq_iov_to_buf(c->iov, c->n_out, HDR_LEN, n->bounce, frame_len);
+			uint16_t sum = htons(inet_csum(n->bounce + start, frame_len - start, 0));
+			memcpy(n->bounce + start + off, &sum, 2);
+			n->tx_iov[0].iov_base = n->bounce;
+			n->tx_iov[0].iov_len = frame_len;
+			iovcnt = 1;
+		} else {
+			iovcnt = (int)iov_skip(c->iov, c->n_out, HDR_LEN, n->tx_iov);
+		}
+	}
+	if (iovcnt == 0) {
+		n->stats.tx_malformed++;
+		log_guest_error_once("virtio-net: empty transmit frame");
+		return 0;
+	}
+
+	__atomic_store_n(&n->send_thread, pthread_self(), __ATOMIC_RELAXED);
+	__atomic_store_n(&n->sending, true, __ATOMIC_RELEASE);
+	int r = net_send(n->backend, iov, iovcnt);
+	__atomic_store_n(&n->sending, false, __ATOMIC_RELEASE);
+	if (r < 0)
+		n->stats.tx_dropped++;
+	else
+		n->stats.tx_frames++;
+	return 0;
+}
+
+/* Queue kick on transmitq: at most one queue's worth of chains per call
+ * (bounded work per kick); more is picked up by kicking ourselves. */
+static void tx_process(struct virtio_net *n)
+{
+	struct virtio_dev *vdev = &n->vdev;
+	struct virtqueue *vq = &vdev->queues[TXQ].vq;
+	unsigned budget = vq->size;
+	bool pushed = false;
+
+	for (;;) {
+		virtq_disable_kicks(vq);
+		while (budget && vdev->live) {
+			int r = virtq_pop(vq, &n->tx_chain);
+			if (r == 0)
+				break;
+			if (r < 0) {
+				virtio_dev_set_broken(vdev, vq->error);
+				return;
+			}
+			budget--;
+			if (tx_chain(n, &n->tx_chain) < 0) {
+				virtio_dev_set_broken(vdev, "transmit chain has device-writable buffers");
+				return;
+			}
+			/* §5.1.6.2: the used length of a transmit buffer is 0. */
+			virtq_push(vq, n->tx_chain.head, 0);
+			pushed = true;
+		}
+		if (!vdev->live)
+			return;
+		if (budget == 0) {
+			if (virtq_enable_kicks(vq) && vdev->queues[TXQ].kick_fd >= 0) {
+				uint64_t one = 1;
+				ssize_t w = write(vdev->queues[TXQ].kick_fd, &one, sizeof(one));
+				(void)w;
+			}
+			break;
+		}
+		if (!virtq_enable_kicks(vq))
+			break;
+	}
+	if (pushed)
+		virtio_queue_done(vdev, TXQ);
+}
+
+/* ---- RX (§5.1.6.3, §5.1.6.4) ---- */
+
+static void rx_unpop(struct virtqueue *vq, unsigned count)
+{
+	while (count--)
+		virtq_unpop(vq);
+}
+
+/* Delivers one frame: [virtio_net_hdr_v1][frame] over one chain, or with
+ * MRG_RXBUF over as many as it takes (num_buffers says how many). Returns
+ * false if the guest has not posted enough buffers: nothing is consumed. */
+static bool rx_deliver(struct virtio_net *n, const struct iovec *iov, int iovcnt, size_t len)
+{
+	struct virtio_dev *vdev = &n->vdev;
+	struct virtqueue *vq = &vdev->queues[RXQ].vq;
+	struct virtio_net_hdr_v1 hdr = {0};
+	size_t src_skip = 0;
+
+	if (!vdev->live || !vdev->queues[RXQ].enabled) {
+		n->stats.rx_dropped++; /* §5.1.6.3: no buffers before DRIVER_OK */
+		return true;
+	}
+	if (n->vnet_hdr) {
+		if (len < HDR_LEN) {
+			n->stats.rx_dropped++;
+			return true;
+		}
+		virtq_iov_to_buf(iov, (unsigned)iovcnt, 0, &hdr, HDR_LEN);
+		src_skip = HDR_LEN;
+	}
+	size_t frame_len = len - src_skip;
+	bool mrg = virtio_has_feature(vdev, VIRTIO_NET_F_MRG_RXBUF);
+	unsigned nbufs = 0;
+	size_t copied = 0; /* frame bytes placed */
+
+	do {
+		if (nbufs == vq->size) { /* cannot fit, whatever the driver posts */
+			rx_unpop(vq, nbufs);
+			n->stats.rx_dropped++;
+			log_guest_error_once("virtio-net: receive buffers too small for a %zu-byte frame",
+					     frame_len);
+			return true;
+		}
+		struct virtq_chain *c = nbufs ? &n->rx_chain : &n->rx_first;
+		int r = virtq_pop(vq, c);
+		if (r < 0) {
+			virtio_dev_set_broken(vdev, vq->error);
+			return true;
+		}
+		if (r == 0) {
+			rx_unpop(vq, nbufs);
+			n->rx_waiting = true;
+			return false;
+		}
+		nbufs++;
+		if (c->n_out) {
+			virtio_dev_set_broken(vdev, "receive chain has device-readable buffers");
+			return true;
+		}
+		const struct iovec *in = c->iov + c->n_out;
+		size_t put = 0;
+		if (nbufs == 1) {
+			/* §5.1.6.3.1: with MRG_RXBUF each buffer holds at least
+			 * the header; without, one chain holds the packet. */
+			if (c->in_len < HDR_LEN && mrg) {
+				virtio_dev_set_broken(vdev, "receive buffer smaller than the header");
+				return true;
+			}
+			if (!mrg && c->in_len < HDR_LEN + frame_len) {
+				virtq_push(vq, c->head, 0);
+				virtio_queue_done(vdev, RXQ);
+				n->stats.rx_dropped++;
+				log_guest_error_once("virtio-net: receive buffer of %llu bytes too small "
+						     "without MRG_RXBUF", (unsigned long long)c->in_len);
+				return true;
+			}
+			put = virtq_buf_to_iov(in, c->n_in, 0, &hdr, HDR_LEN);
+		} else if (c->in_len < HDR_LEN) {
+			virtio_dev_set_broken(vdev, "receive buffer smaller than the header");
+			return true;
+		}
+		put += iov_copy(in, c->n_in, put, iov, (unsigned)iovcnt, src_skip + copied,
+				frame_len - copied);
+		copied += put - (nbufs == 1 ? HDR_LEN : 0);
+		n->rx_heads[nbufs - 1] = c->head;
+		n->rx_lens[nbufs - 1] = (uint32_t)put;
+	} while (copied < frame_len);
+
+	/* §5.1.6.4: num_buffers, 1 without MRG_RXBUF. */
+	uint16_t num = htole16((uint16_t)nbufs);
+	virtq_buf_to_iov(n->rx_first.iov + n->rx_first.n_out, n->rx_first.n_in,
+			 offsetof(struct virtio_net_hdr_v1, num_buffers), &num, sizeof(num));
+	for (unsigned i = 0; i < nbufs; i++)
+		virtq_push(vq, n->rx_heads[i], n->rx_lens[i]);
+	n->stats.rx_frames++;
+	virtio_queue_done(vdev, RXQ);
+	return true;
+}
+
+/* The backend's rx callback (loop thread). */
+static bool net_rx(void *opaque, const struct iovec *iov, int iovcnt, size_t len)
+{
+	struct virtio_net *n = opaque;
+	bool nested = __atomic_load_n(&n->sending, __ATOMIC_ACQUIRE) &&
+		      pthread_equal(__atomic_load_n(&n->send_thread, __ATOMIC_RELAXED),
+				    pthread_self());
+	if (!nested)
+		pthread_mutex_lock(&n->vdev.lock);
+	bool r = rx_deliver(n, iov, iovcnt, len);
+	if (!nested)
+		pthread_mutex_unlock(&n->vdev.lock);
+	return r;
+}
+
+/* ---- virtio_dev_ops ---- */
+
+static void net_config_read(struct virtio_dev *vdev, unsigned offset, uint8_t *data, unsigned len)
+{
+	struct virtio_net *n = to_net(vdev);
+	struct virtio_net_config cfg;
+
+	memset(&cfg, 0, sizeof(cfg));
+	memcpy(cfg.mac, n->mac, sizeof(cfg.mac));
+	cfg.status = htole16(VIRTIO_NET_S_LINK_UP); /* §5.1.4: with STATUS */
+	memset(data, 0, len);
+	if (offset < sizeof(cfg))
+		memcpy(data, (const uint8_t *)&cfg + offset,
+		       len < sizeof(cfg) - offset ? len : sizeof(cfg) - offset);
+}
+
+static void net_config_write(struct virtio_dev *vdev, unsigned offset, const uint8_t *data,
+			     unsigned len)
+{
+	/* §5.1.4: read-only for a modern driver (mac is legacy-writable). */
+}
+
+/* TUN_F_* for what the driver accepts from us (§5.1.3.1: the GUEST_TSO*
+ * and GUEST_ECN features need GUEST_CSUM). */
+static unsigned guest_offloads(const struct virtio_dev *vdev)
+{
+	unsigned f = 0;
+	if (!virtio_has_feature(vdev, VIRTIO_NET_F_GUEST_CSUM))
+		return 0;
+	f |= TUN_F_CSUM;
+	if (virtio_has_feature(vdev, VIRTIO_NET_F_GUEST_TSO4))
+		f |= TUN_F_TSO4;
+	if (virtio_has_feature(vdev, VIRTIO_NET_F_GUEST_TSO6))
+		f |= TUN_F_TSO6;
+	if ((f & (TUN_F_TSO4 | TUN_F_TSO6)) && virtio_has_feature(vdev, VIRTIO_NET_F_GUEST_ECN))
+		f |= TUN_F_TSO_ECN;
+	return f;
+}
+
+static int net_activate(struct virtio_dev *vdev)
+{
+	struct virtio_net *n = to_net(vdev);
+
+	if (!vdev->queues[RXQ].enabled || !vdev->queues[TXQ].enabled) {
+		log_guest_error_once("virtio-net: DRIVER_OK without receiveq and transmitq");
+		return -EINVAL;
+	}
+	if (n->vnet_hdr) {
+		int r = net_set_offloads(n->backend, guest_offloads(vdev));
+		if (r < 0) {
+			log_error("virtio-net: cannot set backend offloads: %s", strerror(-r));
+			return r;
+		}
+	}
+	/* A frame refused before a reset may still be held: retry it now. */
+	n->rx_waiting = false;
+	net_rx_resume(n->backend);
+	return 0;
+}
+
+static void net_reset(struct virtio_dev *vdev)
+{
+	struct virtio_net *n = to_net(vdev);
+
+	/* Nothing is in flight (TX and RX complete synchronously); a frame the
+	 * backend holds for us is dropped when it retries (not live). */
+	if (n->vnet_hdr)
+		net_set_offloads(n->backend, 0);
+	if (n->rx_waiting) {
+		n->rx_waiting = false;
+		net_rx_resume(n->backend);
+	}
+}
+
+static void net_queue_notify(struct virtio_dev *vdev, unsigned q)
+{
+	struct virtio_net *n = to_net(vdev);
+
+	if (q == TXQ) {
+		tx_process(n);
+	} else if (q == RXQ && n->rx_waiting) {
+		/* New receive buffers: let the backend retry its frame. */
+		n->rx_waiting = false;
+		net_rx_resume(n->backend);
+	}
+}
+
+static const struct virtio_dev_ops net_ops = {
+	.config_read = net_config_read,
+	.config_write = net_config_write,
+	.activate = net_activate,
+	.reset = net_reset,
+	.queue_notify = net_queue_notify,
+};
+
+/* ---- Lifecycle ---- */
+
+struct virtio_net *virtio_net_create(const struct virtio_net_options *o,
+				     const struct guest_mem *mem, struct loop *loop)
+{
+	static const uint8_t default_mac[6] = VIRTIO_NET_DEFAULT_MAC;
+	struct virtio_net *n = calloc(1, sizeof(*n));
+	if (!n) {
+		log_error("virtio-net: out of memory");
+		return NULL;
+	}
+	memcpy(n->mac, o->mac_set ? o->mac : default_mac, sizeof(n->mac));
+
+	uint64_t features = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_EVENT_IDX) |
+			    (1ULL << VIRTIO_RING_F_INDIRECT_DESC) | (1ULL << VIRTIO_NET_F_MAC) |
+			    (1ULL << VIRTIO_NET_F_STATUS) | (1ULL << VIRTIO_NET_F_MRG_RXBUF);
+	/* Initialise the device (and its lock) before the backend can call us. */
+	virtio_dev_init(&n->vdev, "virtio-net", VIRTIO_ID_NET, 2, QUEUE_SIZE,
+			sizeof(struct virtio_net_config), features, &net_ops, n, mem, loop);
+	n->backend = net_open(&o->backend, loop, net_rx, n);
+	if (!n->backend) {
+		virtio_dev_destroy(&n->vdev);
+		free(n);
+		return NULL;
+	}
+	n->vnet_hdr = net_has_vnet_hdr(n->backend);
+	if (n->vnet_hdr)
+		n->vdev.device_features |=
+			(1ULL << VIRTIO_NET_F_CSUM) | (1ULL << VIRTIO_NET_F_GUEST_CSUM) |
+			(1ULL << VIRTIO_NET_F_HOST_TSO4) | (1ULL << VIRTIO_NET_F_HOST_TSO6) |
+			(1ULL << VIRTIO_NET_F_HOST_ECN) | (1ULL << VIRTIO_NET_F_GUEST_TSO4) |
+			(1ULL << VIRTIO_NET_F_GUEST_TSO6) | (1ULL << VIRTIO_NET_F_GUEST_ECN);
+	return n;
+}
+
+struct virtio_dev *virtio_net_dev(struct virtio_net *n)
+{
+	return &n->vdev;
+}
+
+void virtio_net_destroy(struct virtio_net *n)
+{
+	if (!n)
+		return;
+	net_close(n->backend);
+	virtio_dev_destroy(&n->vdev);
+	free(n);
+}
+
+void virtio_net_get_stats(struct virtio_net *n, struct virtio_net_stats *st)
+{
+	pthread_mutex_lock(&n->vdev.lock);
+	*st = n->stats;
+	pthread_mutex_unlock(&n->vdev.lock);
+}

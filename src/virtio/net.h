@@ -1,0 +1,54 @@
+/* virtio-net (virtio 1.x §5.1): one receiveq/transmitq pair on a net
+ * backend (tap or user-mode, backends/net.h), transport-independent.
+ *
+ * Offered: MAC, STATUS (link always up), MRG_RXBUF, VERSION_1, EVENT_IDX,
+ * INDIRECT_DESC; with a backend that carries a vnet header (tap with
+ * vnet_hdr) also CSUM/GUEST_CSUM, HOST_/GUEST_TSO4/6 and HOST_/GUEST_ECN,
+ * passed through as the 12-byte virtio_net_hdr_v1 (§5.1.6). */
+#ifndef IOVIRT_VIRTIO_NET_H
+#define IOVIRT_VIRTIO_NET_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "backends/net.h"
+#include "virtio/virtio.h"
+
+/* The largest frame (without the vnet header) the guest may send: a 64 KiB
+ * GSO packet plus its Ethernet header. Larger chains are dropped. */
+#define VIRTIO_NET_MAX_TX_FRAME 65550
+
+/* Default MAC when none is given: QEMU's first NIC, 52:54:00:12:34:56. */
+#define VIRTIO_NET_DEFAULT_MAC {0x52, 0x54, 0x00, 0x12, 0x34, 0x56}
+
+struct virtio_net_options {
+	struct net_options backend;
+	uint8_t mac[6];
+	bool mac_set;
+};
+
+/* The device; its first member is `struct virtio_dev vdev`. */
+struct virtio_net;
+
+/* Counters kept by the device model (the backend has its own, net_get_stats). */
+struct virtio_net_stats {
+	uint64_t tx_frames;    /* handed to the backend */
+	uint64_t tx_dropped;   /* refused by the backend */
+	uint64_t tx_oversize;  /* chains longer than VIRTIO_NET_MAX_TX_FRAME + header */
+	uint64_t tx_malformed; /* shorter than the header, or GSO without vnet header */
+	uint64_t rx_frames;    /* delivered to the guest */
+	uint64_t rx_dropped;   /* device not live, or the guest's buffers too small */
+};
+
+/* Opens the backend (its rx callback runs on loop's thread). NULL after
+ * logging one line. */
+struct virtio_net *virtio_net_create(const struct virtio_net_options *o,
+				     const struct guest_mem *mem, struct loop *loop);
+struct virtio_dev *virtio_net_dev(struct virtio_net *n);
+/* Closes the backend; the transport must be unbound and the loop stopped
+ * or this called on the loop thread. */
+void virtio_net_destroy(struct virtio_net *n);
+
+void virtio_net_get_stats(struct virtio_net *n, struct virtio_net_stats *st);
+
+#endif

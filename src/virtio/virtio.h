@@ -1,0 +1,108 @@
+/* A virtio device, independent of its transport (DESIGN.md "virtio").
+ *
+ * A device model fills a virtio_dev (type, features, config space, queues,
+ * ops); virtio_pci.c binds it to a pci_dev. The transport owns feature
+ * negotiation, the status state machine, queue setup and validation, kicks
+ * (ioeventfd → event loop → ops->queue_notify) and interrupts. Queue
+ * processing and backend completions run on the event loop thread with
+ * vdev->lock held; config-space accesses from vCPU threads take it too. */
+#ifndef IOVIRT_VIRTIO_VIRTIO_H
+#define IOVIRT_VIRTIO_VIRTIO_H
+
+#include <linux/virtio_config.h>
+#include <linux/virtio_ids.h>
+#include <linux/virtio_ring.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "virtio/virtqueue.h"
+#include "vmm/guest_mem.h"
+#include "vmm/loop.h"
+
+#define VIRTIO_MAX_QUEUES 64
+#define VIRTIO_NO_VECTOR 0xffff
+
+struct virtio_dev;
+
+struct virtio_queue {
+	uint16_t max_size;          /* offered to the driver */
+	uint16_t size;              /* chosen by the driver */
+	uint16_t msix_vector;
+	bool enabled;               /* queue_enable written 1 */
+	uint64_t desc, avail, used; /* guest-physical ring addresses */
+	struct virtqueue vq;        /* valid once the device is live */
+	int kick_fd;                /* eventfd: ioeventfd on the notify address */
+};
+
+struct virtio_dev_ops {
+	/* Device config space (virtio 1.x §4.1.4.6); offsets already bounded
+	 * by config_size. Called with the lock held. */
+	void (*config_read)(struct virtio_dev *vdev, unsigned offset, uint8_t *data, unsigned len);
+	void (*config_write)(struct virtio_dev *vdev, unsigned offset, const uint8_t *data,
+			     unsigned len);
+	/* DRIVER_OK with every enabled queue validated: start working. A
+	 * negative return marks the device NEEDS_RESET. */
+	int (*activate)(struct virtio_dev *vdev);
+	/* The driver reset the device: forget queues and in-flight work
+	 * (completions that arrive later must be dropped). */
+	void (*reset)(struct virtio_dev *vdev);
+	/* The driver kicked queue q (on the loop thread). */
+	void (*queue_notify)(struct virtio_dev *vdev, unsigned q);
+};
+
+/* What the transport does for the device. */
+struct virtio_transport_ops {
+	void (*signal_queue)(struct virtio_dev *vdev, unsigned q);
+	void (*signal_config)(struct virtio_dev *vdev);
+};
+
+struct virtio_dev {
+	const char *name;
+	uint16_t device_id;          /* VIRTIO_ID_BLOCK, ... */
+	uint64_t device_features;    /* device-specific + VIRTIO_F_* the device supports */
+	uint64_t acked_features;
+	uint8_t status;
+	uint8_t config_generation;
+	unsigned config_size;
+	unsigned nqueues;
+	struct virtio_queue queues[VIRTIO_MAX_QUEUES];
+	uint16_t config_vector;
+	const struct virtio_dev_ops *ops;
+	void *opaque;                /* the device model */
+	const struct guest_mem *mem;
+	struct loop *loop;
+	pthread_mutex_t lock;
+	bool live;                   /* DRIVER_OK and not broken */
+	/* set by the transport */
+	const struct virtio_transport_ops *transport;
+	void *transport_opaque;
+};
+
+void virtio_dev_init(struct virtio_dev *vdev, const char *name, uint16_t device_id,
+		     unsigned nqueues, uint16_t queue_size, unsigned config_size,
+		     uint64_t device_features, const struct virtio_dev_ops *ops, void *opaque,
+		     const struct guest_mem *mem, struct loop *loop);
+void virtio_dev_destroy(struct virtio_dev *vdev);
+
+static inline bool virtio_has_feature(const struct virtio_dev *vdev, unsigned bit)
+{
+	return vdev->acked_features & (1ULL << bit);
+}
+
+/* After pushing used entries on q: interrupt the driver if the ring says
+ * so (event idx / NO_INTERRUPT). Lock held. */
+void virtio_queue_done(struct virtio_dev *vdev, unsigned q);
+
+/* A guest protocol violation: mark DEVICE_NEEDS_RESET (§2.1.2), stop
+ * processing, tell the driver with a config interrupt. Lock held. */
+void virtio_dev_set_broken(struct virtio_dev *vdev, const char *why);
+
+/* Config space changed (e.g. link status): bump generation, interrupt. */
+void virtio_config_changed(struct virtio_dev *vdev);
+
+/* Transport-side state machine, used by virtio_pci.c (and tests). */
+void virtio_dev_reset(struct virtio_dev *vdev);
+void virtio_dev_write_status(struct virtio_dev *vdev, uint8_t status);
+
+#endif

@@ -1,0 +1,403 @@
+#include "virtio/virtio_pci.h"
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <linux/pci_regs.h>
+#include <linux/virtio_pci.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+#define VIRTIO_PCI_VENDOR 0x1af4
+#define VIRTIO_PCI_DEVICE_BASE 0x1040 /* + device id: modern-only (§4.1.2.1) */
+
+#define ISR_QUEUE  0x1
+#define ISR_CONFIG 0x2
+
+static uint32_t class_of(uint16_t device_id)
+{
+	switch (device_id) {
+	case VIRTIO_ID_BLOCK: return 0x018000;   /* mass storage, other */
+	case VIRTIO_ID_NET: return 0x020000;     /* ethernet */
+	case VIRTIO_ID_CONSOLE: return 0x078000; /* communication, other */
+	default: return 0x00ff00;                /* unclassified */
+	}
+}
+
+/* ---- interrupts -------------------------------------------------------- */
+
+static void raise_interrupt(struct virtio_pci *vp, uint16_t vector, uint8_t isr_bit)
+{
+	if (msix_enabled(&vp->msix)) {
+		if (vector != VIRTIO_NO_VECTOR)
+			msix_notify(&vp->msix, vector);
+		return;
+	}
+	vp->isr |= isr_bit;
+	pci_dev_set_intx(&vp->pci, true);
+}
+
+static void signal_queue(struct virtio_dev *vdev, unsigned q)
+{
+	struct virtio_pci *vp = vdev->transport_opaque;
+	raise_interrupt(vp, vdev->queues[q].msix_vector, ISR_QUEUE);
+}
+
+static void signal_config(struct virtio_dev *vdev)
+{
+	struct virtio_pci *vp = vdev->transport_opaque;
+	raise_interrupt(vp, vdev->config_vector, ISR_CONFIG);
+}
+
+static const struct virtio_transport_ops transport_ops = {
+	.signal_queue = signal_queue,
+	.signal_config = signal_config,
+};
+
+/* ---- common configuration (§4.1.4.3) ----------------------------------- */
+
+static struct virtio_queue *selected(struct virtio_pci *vp)
+{
+	struct virtio_dev *vdev = vp->vdev;
+	return vp->queue_select < vdev->nqueues ? &vdev->queues[vp->queue_select] : NULL;
+}
+
+static uint64_t common_read(struct virtio_pci *vp, unsigned off)
+{
+	struct virtio_dev *vdev = vp->vdev;
+	struct virtio_queue *q = selected(vp);
+	switch (off) {
+	case VIRTIO_PCI_COMMON_DFSELECT: return vp->device_feature_select;
+	case VIRTIO_PCI_COMMON_DF:
+		return vp->device_feature_select < 2
+			       ? (uint32_t)(vdev->device_features >> (32 * vp->device_feature_select))
+			       : 0;
+	case VIRTIO_PCI_COMMON_GFSELECT: return vp->driver_feature_select;
+	case VIRTIO_PCI_COMMON_GF:
+		return vp->driver_feature_select < 2
+			       ? (uint32_t)(vdev->acked_features >> (32 * vp->driver_feature_select))
+			       : 0;
+	case VIRTIO_PCI_COMMON_MSIX: return vdev->config_vector;
+	case VIRTIO_PCI_COMMON_NUMQ: return vdev->nqueues;
+	case VIRTIO_PCI_COMMON_STATUS: return vdev->status;
+	case VIRTIO_PCI_COMMON_CFGGENERATION: return vdev->config_generation;
+	case VIRTIO_PCI_COMMON_Q_SELECT: return vp->queue_select;
+	case VIRTIO_PCI_COMMON_Q_SIZE: return q ? q->size : 0;
+	case VIRTIO_PCI_COMMON_Q_MSIX: return q ? q->msix_vector : VIRTIO_NO_VECTOR;
+	case VIRTIO_PCI_COMMON_Q_ENABLE: return q ? q->enabled : 0;
+	case VIRTIO_PCI_COMMON_Q_NOFF: return q ? vp->queue_select : 0;
+	case VIRTIO_PCI_COMMON_Q_DESCLO: return q ? (uint32_t)q->desc : 0;
+	case VIRTIO_PCI_COMMON_Q_DESCHI: return q ? (uint32_t)(q->desc >> 32) : 0;
+	case VIRTIO_PCI_COMMON_Q_AVAILLO: return q ? (uint32_t)q->avail : 0;
+	case VIRTIO_PCI_COMMON_Q_AVAILHI: return q ? (uint32_t)(q->avail >> 32) : 0;
+	case VIRTIO_PCI_COMMON_Q_USEDLO: return q ? (uint32_t)q->used : 0;
+	case VIRTIO_PCI_COMMON_Q_USEDHI: return q ? (uint32_t)(q->used >> 32) : 0;
+	default: return 0;
+	}
+}
+
+static void set_half(uint64_t *v, bool high, uint32_t half)
+{
+	*v = high ? (*v & 0xffffffffULL) | (uint64_t)half << 32
+		  : (*v & ~0xffffffffULL) | half;
+}
+
+static uint16_t checked_vector(struct virtio_pci *vp, uint32_t v)
+{
+	/* §4.1.5.1.2: a vector the device cannot use reads back NO_VECTOR. */
+	return v < vp->msix.nvec ? (uint16_t)v : VIRTIO_NO_VECTOR;
+}
+
+static void common_write(struct virtio_pci *vp, unsigned off, uint32_t val)
+{
+	struct virtio_dev *vdev = vp->vdev;
+	struct virtio_queue *q = selected(vp);
+	bool features_open = !(vdev->status & VIRTIO_CONFIG_S_FEATURES_OK);
+	/* Queue registers are the driver's only before DRIVER_OK (§4.1.4.3.2). */
+	bool queue_open = q && !(vdev->status & VIRTIO_CONFIG_S_DRIVER_OK);
+	switch (off) {
+	case VIRTIO_PCI_COMMON_DFSELECT: vp->device_feature_select = val; break;
+	case VIRTIO_PCI_COMMON_GFSELECT: vp->driver_feature_select = val; break;
+	case VIRTIO_PCI_COMMON_GF:
+		if (features_open && vp->driver_feature_select < 2)
+			set_half(&vdev->acked_features, vp->driver_feature_select == 1, val);
+		break;
+	case VIRTIO_PCI_COMMON_MSIX: vdev->config_vector = checked_vector(vp, val); break;
+	case VIRTIO_PCI_COMMON_STATUS:
+		virtio_dev_write_status(vdev, (uint8_t)val);
+		if (val == 0) {
+			vp->isr = 0;
+			pci_dev_set_intx(&vp->pci, false);
+		}
+		break;
+	case VIRTIO_PCI_COMMON_Q_SELECT: vp->queue_select = (uint16_t)val; break;
+	case VIRTIO_PCI_COMMON_Q_SIZE:
+		/* Any power of two up to the maximum (§2.7). */
+		if (queue_open && val && val <= q->max_size && !(val & (val - 1)))
+			q->size = (uint16_t)val;
+		break;
+	case VIRTIO_PCI_COMMON_Q_MSIX:
+		if (q)
+			q->msix_vector = checked_vector(vp, val);
+		break;
+	case VIRTIO_PCI_COMMON_Q_ENABLE:
+		if (queue_open && val == 1)
+			q->enabled = true;
+		break;
+	case VIRTIO_PCI_COMMON_Q_DESCLO: case VIRTIO_PCI_COMMON_Q_DESCHI:
+		if (queue_open)
+			set_half(&q->desc, off == VIRTIO_PCI_COMMON_Q_DESCHI, val);
+		break;
+	case VIRTIO_PCI_COMMON_Q_AVAILLO: case VIRTIO_PCI_COMMON_Q_AVAILHI:
+		if (queue_open)
+			set_half(&q->avail, off == VIRTIO_PCI_COMMON_Q_AVAILHI, val);
+		break;
+	case VIRTIO_PCI_COMMON_Q_USEDLO: case VIRTIO_PCI_COMMON_Q_USEDHI:
+		if (queue_open)
+			set_half(&q->used, off == VIRTIO_PCI_COMMON_Q_USEDHI, val);
+		break;
+	default:
+		break; /* read-only or reserved */
+	}
+}
+
+/* Every common-config field is naturally aligned; an access must hit one
+ * field exactly (drivers split 64-bit fields into two dwords). */
+static unsigned field_size(unsigned off)
+{
+	switch (off) {
+	case VIRTIO_PCI_COMMON_MSIX: case VIRTIO_PCI_COMMON_NUMQ:
+	case VIRTIO_PCI_COMMON_Q_SELECT: case VIRTIO_PCI_COMMON_Q_SIZE:
+	case VIRTIO_PCI_COMMON_Q_MSIX: case VIRTIO_PCI_COMMON_Q_ENABLE:
+	case VIRTIO_PCI_COMMON_Q_NOFF:
+		return 2;
+	case VIRTIO_PCI_COMMON_STATUS: case VIRTIO_PCI_COMMON_CFGGENERATION:
+		return 1;
+	default:
+		return off < 0x38 && !(off & 3) ? 4 : 0;
+	}
+}
+
+/* ---- BAR0 ---------------------------------------------------------------- */
+
+static void bar0_read(void *opaque, uint64_t offset, uint8_t *data, unsigned len)
+{
+	struct virtio_pci *vp = opaque;
+	struct virtio_dev *vdev = vp->vdev;
+	memset(data, 0, len);
+	pthread_mutex_lock(&vdev->lock);
+	if (offset < VIRTIO_PCI_ISR_OFF) {
+		if (field_size((unsigned)offset) == len)
+			iobus_store_le(data, len, common_read(vp, (unsigned)offset));
+	} else if (offset == VIRTIO_PCI_ISR_OFF) {
+		/* Reading the ISR acknowledges it and drops INTx (§4.1.4.5). */
+		data[0] = vp->isr;
+		vp->isr = 0;
+		pci_dev_set_intx(&vp->pci, false);
+	} else if (offset >= VIRTIO_PCI_DEVICE_OFF && offset < VIRTIO_PCI_NOTIFY_OFF) {
+		unsigned off = (unsigned)(offset - VIRTIO_PCI_DEVICE_OFF);
+		if (off < vdev->config_size && len <= vdev->config_size - off && vdev->ops->config_read)
+			vdev->ops->config_read(vdev, off, data, len);
+	}
+	pthread_mutex_unlock(&vdev->lock);
+}
+
+static void kick(struct virtio_pci *vp, unsigned q)
+{
+	uint64_t one = 1;
+	if (q < vp->vdev->nqueues && vp->vdev->queues[q].kick_fd >= 0) {
+		ssize_t r = write(vp->vdev->queues[q].kick_fd, &one, sizeof(one));
+		(void)r;
+	}
+}
+
+static void bar0_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned len)
+{
+	struct virtio_pci *vp = opaque;
+	struct virtio_dev *vdev = vp->vdev;
+	if (offset >= VIRTIO_PCI_NOTIFY_OFF) {
+		/* Only without ioeventfds (or a notify outside them): hand the
+		 * kick to the event loop like KVM would. */
+		kick(vp, (unsigned)((offset - VIRTIO_PCI_NOTIFY_OFF) / VIRTIO_PCI_NOTIFY_MULTIPLIER));
+		return;
+	}
+	pthread_mutex_lock(&vdev->lock);
+	if (offset < VIRTIO_PCI_ISR_OFF) {
+		if (field_size((unsigned)offset) == len)
+			common_write(vp, (unsigned)offset, (uint32_t)iobus_load_le(data, len));
+	} else if (offset >= VIRTIO_PCI_DEVICE_OFF) {
+		unsigned off = (unsigned)(offset - VIRTIO_PCI_DEVICE_OFF);
+		if (off < vdev->config_size && len <= vdev->config_size - off && vdev->ops->config_write)
+			vdev->ops->config_write(vdev, off, data, len);
+	}
+	pthread_mutex_unlock(&vdev->lock);
+}
+
+static const struct iobus_ops bar0_ops = {.read = bar0_read, .write = bar0_write};
+
+static void msix_bar_read_op(void *opaque, uint64_t offset, uint8_t *data, unsigned len)
+{
+	struct virtio_pci *vp = opaque;
+	if (!msix_bar_read(&vp->msix, offset, data, len))
+		memset(data, 0, len);
+}
+
+static void msix_bar_write_op(void *opaque, uint64_t offset, const uint8_t *data, unsigned len)
+{
+	struct virtio_pci *vp = opaque;
+	msix_bar_write(&vp->msix, offset, data, len);
+}
+
+static const struct iobus_ops msix_bar_ops = {.read = msix_bar_read_op,
+					      .write = msix_bar_write_op};
+
+/* ---- kicks: ioeventfd → event loop → device ----------------------------- */
+
+static int set_ioeventfds(struct virtio_pci *vp, uint64_t base, bool assign)
+{
+	if (vp->vm_fd < 0)
+		return 0;
+	for (unsigned q = 0; q < vp->vdev->nqueues; q++) {
+		struct kvm_ioeventfd io = {
+			.addr = base + (uint64_t)q * VIRTIO_PCI_NOTIFY_MULTIPLIER,
+			.len = 2, /* drivers write the 16-bit queue index */
+			.fd = vp->vdev->queues[q].kick_fd,
+			.flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
+		};
+		if (ioctl(vp->vm_fd, KVM_IOEVENTFD, &io) < 0 && assign) {
+			log_warn("%s: KVM_IOEVENTFD failed; kicks go through the vCPU", vp->vdev->name);
+			return -errno;
+		}
+	}
+	return 0;
+}
+
+/* Called with the pci_dev lock held: only ioeventfd bookkeeping here. */
+static void bar_mapped(struct pci_dev *dev, int bar, uint64_t addr, bool mapped)
+{
+	struct virtio_pci *vp = (struct virtio_pci *)dev;
+	if (bar != 0)
+		return;
+	if (vp->notify_base) {
+		set_ioeventfds(vp, vp->notify_base, false);
+		vp->notify_base = 0;
+	}
+	if (mapped && set_ioeventfds(vp, addr + VIRTIO_PCI_NOTIFY_OFF, true) == 0)
+		vp->notify_base = addr + VIRTIO_PCI_NOTIFY_OFF;
+}
+
+static void config_written(struct pci_dev *dev, unsigned offset, unsigned len)
+{
+	struct virtio_pci *vp = (struct virtio_pci *)dev;
+	msix_config_written(&vp->msix, offset, len);
+}
+
+static const struct pci_dev_ops pci_ops = {
+	.config_written = config_written,
+	.bar_mapped = bar_mapped,
+};
+
+static void on_kick(void *opaque, uint32_t events)
+{
+	struct virtio_pci_kick *k = opaque;
+	struct virtio_dev *vdev = k->vp->vdev;
+	uint64_t n;
+	if (read(vdev->queues[k->q].kick_fd, &n, sizeof(n)) < 0)
+		return;
+	pthread_mutex_lock(&vdev->lock);
+	if (vdev->live && vdev->queues[k->q].enabled && vdev->ops->queue_notify)
+		vdev->ops->queue_notify(vdev, k->q);
+	pthread_mutex_unlock(&vdev->lock);
+}
+
+/* ---- capabilities (§4.1.4) ---------------------------------------------- */
+
+static int add_virtio_cap(struct pci_dev *dev, uint8_t type, uint32_t offset, uint32_t length,
+			  const void *extra, unsigned extra_len)
+{
+	uint8_t body[sizeof(struct virtio_pci_notify_cap) - 2] = {0};
+	/* struct virtio_pci_cap minus cap_vndr/cap_next. */
+	body[0] = (uint8_t)(sizeof(struct virtio_pci_cap) + extra_len); /* cap_len */
+	body[1] = type;        /* cfg_type */
+	body[2] = 0;           /* bar */
+	memcpy(&body[6], &offset, 4);
+	memcpy(&body[10], &length, 4);
+	if (extra_len)
+		memcpy(&body[14], extra, extra_len);
+	return pci_dev_add_cap(dev, PCI_CAP_ID_VNDR, body,
+			       (unsigned)sizeof(struct virtio_pci_cap) - 2 + extra_len);
+}
+
+int virtio_pci_init(struct virtio_pci *vp, struct virtio_dev *vdev,
+		    struct irq_routing *routing, int vm_fd)
+{
+	memset(&vp->pci, 0, sizeof(vp->pci));
+	vp->vdev = vdev;
+	vp->vm_fd = vm_fd;
+	vp->notify_base = 0;
+	vp->isr = 0;
+	vdev->transport = &transport_ops;
+	vdev->transport_opaque = vp;
+
+	struct pci_dev *dev = &vp->pci;
+	pci_dev_init(dev, vdev->name, VIRTIO_PCI_VENDOR, VIRTIO_PCI_DEVICE_BASE + vdev->device_id,
+		     class_of(vdev->device_id), 1, VIRTIO_PCI_VENDOR, 0x1100);
+	dev->ops = &pci_ops;
+	dev->opaque = vp;
+	int ret = pci_dev_set_bar(dev, 0, PCI_BAR_MEM32, VIRTIO_PCI_BAR0_SIZE, false, &bar0_ops, vp);
+	if (ret == 0)
+		ret = pci_dev_set_bar(dev, 1, PCI_BAR_MEM32, VIRTIO_PCI_MSIX_BAR_SIZE, false,
+				      &msix_bar_ops, vp);
+	uint32_t multiplier = VIRTIO_PCI_NOTIFY_MULTIPLIER;
+	if (ret == 0)
+		ret = add_virtio_cap(dev, VIRTIO_PCI_CAP_COMMON_CFG, VIRTIO_PCI_COMMON_OFF, 0x38, NULL, 0);
+	if (ret >= 0)
+		ret = add_virtio_cap(dev, VIRTIO_PCI_CAP_ISR_CFG, VIRTIO_PCI_ISR_OFF, 1, NULL, 0);
+	if (ret >= 0 && vdev->config_size)
+		ret = add_virtio_cap(dev, VIRTIO_PCI_CAP_DEVICE_CFG, VIRTIO_PCI_DEVICE_OFF,
+				     vdev->config_size, NULL, 0);
+	if (ret >= 0)
+		ret = add_virtio_cap(dev, VIRTIO_PCI_CAP_NOTIFY_CFG, VIRTIO_PCI_NOTIFY_OFF,
+				     vdev->nqueues * VIRTIO_PCI_NOTIFY_MULTIPLIER, &multiplier, 4);
+	if (ret >= 0)
+		ret = msix_init(&vp->msix, dev, routing, vdev->nqueues + 1, 1, 0, 0x800);
+	if (ret < 0) {
+		log_error("%s: setting up its PCI function failed: %s", vdev->name, strerror(-ret));
+		return ret;
+	}
+
+	for (unsigned q = 0; q < vdev->nqueues; q++) {
+		vp->kicks[q] = (struct virtio_pci_kick){.vp = vp, .q = q};
+		int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (fd < 0 || loop_add_fd(vdev->loop, fd, EPOLLIN, on_kick, &vp->kicks[q]) < 0) {
+			if (fd >= 0)
+				close(fd);
+			log_error("%s: cannot set up the kick eventfd of queue %u", vdev->name, q);
+			return -ENOMEM;
+		}
+		vdev->queues[q].kick_fd = fd;
+	}
+	return 0;
+}
+
+void virtio_pci_destroy(struct virtio_pci *vp)
+{
+	struct virtio_dev *vdev = vp->vdev;
+	pci_dev_unmap_bars(&vp->pci);
+	for (unsigned q = 0; q < vdev->nqueues; q++) {
+		int fd = vdev->queues[q].kick_fd;
+		if (fd < 0)
+			continue;
+		loop_del_fd(vdev->loop, fd);
+		close(fd);
+		vdev->queues[q].kick_fd = -1;
+	}
+	msix_destroy(&vp->msix);
+	pci_dev_destroy(&vp->pci);
+	vdev->transport = NULL;
+}

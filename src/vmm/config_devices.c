@@ -1,0 +1,156 @@
+#include "vmm/config_devices.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+
+/* Splits "key=value" (or a bare "key") in place. */
+static const char *split_value(char *tok)
+{
+	char *eq = strchr(tok, '=');
+	if (!eq)
+		return NULL;
+	*eq = '\0';
+	return eq + 1;
+}
+
+static int parse_uint(const char *s, unsigned max, unsigned *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v > max)
+		return -EINVAL;
+	*out = (unsigned)v;
+	return 0;
+}
+
+int config_parse_disk(const char *spec, struct disk_config *d)
+{
+	memset(d, 0, sizeof(*d));
+	char buf[CONFIG_PATH_MAX + 256];
+	if (snprintf(buf, sizeof(buf), "%s", spec) >= (int)sizeof(buf)) {
+		log_error("--disk: specification too long");
+		return -EINVAL;
+	}
+	char *save = NULL;
+	char *tok = strtok_r(buf, ",", &save);
+	if (!tok || !*tok) {
+		log_error("--disk %s: missing image path", spec);
+		return -EINVAL;
+	}
+	snprintf(d->path, sizeof(d->path), "%s", tok);
+	while ((tok = strtok_r(NULL, ",", &save))) {
+		const char *val = split_value(tok);
+		if (!strcmp(tok, "readonly") && !val) {
+			d->readonly = true;
+		} else if (!strcmp(tok, "serial") && val) {
+			if (strlen(val) > 20) {
+				log_error("--disk %s: serial=%s is longer than 20 characters", spec, val);
+				return -EINVAL;
+			}
+			snprintf(d->serial, sizeof(d->serial), "%s", val);
+		} else if (!strcmp(tok, "cache") && val && !strcmp(val, "none")) {
+			d->cache = BLK_CACHE_NONE;
+		} else if (!strcmp(tok, "cache") && val && !strcmp(val, "writeback")) {
+			d->cache = BLK_CACHE_WRITEBACK;
+		} else if (!strcmp(tok, "if") && val && !strcmp(val, "virtio")) {
+			d->model = DISK_VIRTIO;
+		} else if (!strcmp(tok, "if") && val && !strcmp(val, "nvme")) {
+			d->model = DISK_NVME;
+		} else if (!strcmp(tok, "aio") && val && !strcmp(val, "io_uring")) {
+			d->engine = BLK_ENGINE_URING;
+		} else if (!strcmp(tok, "aio") && val && !strcmp(val, "threads")) {
+			d->engine = BLK_ENGINE_THREADS;
+		} else if (!strcmp(tok, "queues") && val) {
+			if (parse_uint(val, 64, &d->queues) < 0 || d->queues == 0) {
+				log_error("--disk %s: queues=%s must be 1..64", spec, val);
+				return -EINVAL;
+			}
+		} else {
+			log_error("--disk %s: unknown option '%s%s%s' (readonly, serial=, cache=none|writeback, "
+				  "if=virtio|nvme, aio=io_uring|threads, queues=N)",
+				  spec, tok, val ? "=" : "", val ? val : "");
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned b[6];
+	char tail;
+	if (sscanf(s, "%x:%x:%x:%x:%x:%x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &tail) != 6)
+		return -EINVAL;
+	for (int i = 0; i < 6; i++) {
+		if (b[i] > 0xff)
+			return -EINVAL;
+		mac[i] = (uint8_t)b[i];
+	}
+	if (mac[0] & 1) /* a multicast address cannot be a NIC's */
+		return -EINVAL;
+	return 0;
+}
+
+int config_parse_nic(const char *spec, struct nic_config *n)
+{
+	memset(n, 0, sizeof(*n));
+	char leftover[512];
+	if (net_parse_backend(spec, &n->backend, leftover, sizeof(leftover)) < 0)
+		return -EINVAL;
+	char *save = NULL;
+	for (char *tok = strtok_r(leftover, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		const char *val = split_value(tok);
+		if (!strcmp(tok, "mac") && val) {
+			if (parse_mac(val, n->mac) < 0) {
+				log_error("--net %s: mac=%s is not a unicast MAC address", spec, val);
+				return -EINVAL;
+			}
+			n->mac_set = true;
+		} else if (!strcmp(tok, "model") && val && !strcmp(val, "virtio")) {
+			n->model = NIC_VIRTIO;
+		} else if (!strcmp(tok, "model") && val && !strcmp(val, "e1000")) {
+			n->model = NIC_E1000;
+		} else {
+			log_error("--net %s: unknown option '%s%s%s' (mac=, model=virtio|e1000)", spec, tok,
+				  val ? "=" : "", val ? val : "");
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int config_parse_console(const char *spec, struct console_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	char buf[256];
+	if (snprintf(buf, sizeof(buf), "%s", spec) >= (int)sizeof(buf)) {
+		log_error("--console: specification too long");
+		return -EINVAL;
+	}
+	char *save = NULL;
+	char *tok = strtok_r(buf, ",", &save);
+	if (!tok || strcmp(tok, "virtio") != 0) {
+		log_error("--console %s: only 'virtio[,socket=PATH]' is supported", spec);
+		return -EINVAL;
+	}
+	c->virtio = true;
+	while ((tok = strtok_r(NULL, ",", &save))) {
+		const char *val = split_value(tok);
+		if (!strcmp(tok, "socket") && val && *val) {
+			if (strlen(val) >= sizeof(c->socket)) {
+				log_error("--console %s: socket path too long", spec);
+				return -EINVAL;
+			}
+			snprintf(c->socket, sizeof(c->socket), "%s", val);
+		} else {
+			log_error("--console %s: unknown option '%s' (socket=PATH)", spec, tok);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}

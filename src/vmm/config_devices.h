@@ -1,0 +1,49 @@
+/* Parsing of the device options of `iovirt run`: --disk, --net, --console.
+ * Each error is one line naming the option, the value and the reason. */
+#ifndef IOVIRT_VMM_CONFIG_DEVICES_H
+#define IOVIRT_VMM_CONFIG_DEVICES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "backends/block.h"
+#include "backends/net.h"
+
+#define CONFIG_MAX_DISKS 8
+#define CONFIG_MAX_NICS 4
+#define CONFIG_PATH_MAX 4096
+
+enum disk_model { DISK_VIRTIO, DISK_NVME };
+enum nic_model { NIC_VIRTIO, NIC_E1000 };
+
+struct disk_config {
+	char path[CONFIG_PATH_MAX];
+	bool readonly;
+	char serial[21];             /* virtio-blk GET_ID: 20 bytes */
+	enum disk_model model;
+	enum blk_cache cache;
+	enum blk_engine engine;
+	unsigned queues;             /* 0: one per vCPU */
+};
+
+struct nic_config {
+	struct net_options backend;
+	uint8_t mac[6];
+	bool mac_set;
+	enum nic_model model;
+};
+
+struct console_config {
+	bool virtio;                 /* hvc0 */
+	char socket[108];            /* UNIX socket path; empty: hvc0 output on stdout */
+};
+
+/* "disk.img[,readonly][,serial=S][,cache=none|writeback][,if=virtio|nvme]
+ *  [,aio=io_uring|threads][,queues=N]" */
+int config_parse_disk(const char *spec, struct disk_config *d);
+/* "user[,hostfwd=...]" or "tap=NAME", then [,mac=xx:..][,model=virtio|e1000] */
+int config_parse_nic(const char *spec, struct nic_config *n);
+/* "virtio[,socket=PATH]" */
+int config_parse_console(const char *spec, struct console_config *c);
+
+#endif

@@ -1,0 +1,134 @@
+/* The machine's PCI side: the host bridge and the virtio devices the
+ * command line asks for, each a model plus its virtio-pci transport. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bus/irq.h"
+#include "util/log.h"
+#include "virtio/blk.h"
+#include "virtio/console.h"
+#include "virtio/net.h"
+#include "virtio/rng.h"
+#include "virtio/virtio_pci.h"
+#include "vmm/machine.h"
+#include "vmm/machine_pci.h"
+
+static struct irq_line intx_line(void *opaque, unsigned gsi)
+{
+	return irq_line_kvm(opaque, gsi);
+}
+
+/* The 64-bit BAR window starts at the first 1 GiB boundary above RAM. */
+uint64_t machine_mmio64_base(const struct guest_mem *mem)
+{
+	uint64_t top = GUEST_MEM_4G;
+	for (unsigned i = 0; i < mem->nr_regions; i++) {
+		uint64_t end = mem->regions[i].gpa + mem->regions[i].size;
+		if (end > top)
+			top = end;
+	}
+	return (top + (1ULL << 30) - 1) & ~((1ULL << 30) - 1);
+}
+
+static int plug(struct machine *m, struct virtio_dev *vdev, void *model, void (*destroy)(void *))
+{
+	struct virtio_pci *vp = calloc(1, sizeof(*vp));
+	if (!vp) {
+		destroy(model);
+		return -ENOMEM;
+	}
+	int ret = virtio_pci_init(vp, vdev, m->vm.routing, m->vm.vm_fd);
+	if (ret == 0) {
+		ret = pci_host_add(&m->pci, &vp->pci);
+		if (ret == -ENOSPC)
+			log_error("%s: no free PCI slot", vdev->name);
+	}
+	m->virtio[m->nvirtio++] = (struct machine_virtio){vp, model, destroy};
+	return ret < 0 ? ret : 0;
+}
+
+static void destroy_blk(void *p) { virtio_blk_destroy(p); }
+static void destroy_net(void *p) { virtio_net_destroy(p); }
+static void destroy_console(void *p) { virtio_console_destroy(p); }
+static void destroy_rng(void *p) { virtio_rng_destroy(p); }
+
+static int add_disk(struct machine *m, const struct disk_config *d)
+{
+	if (d->model == DISK_NVME) {
+		log_error("--disk %s,if=nvme: the emulated NVMe controller is not available yet", d->path);
+		return -ENOTSUP;
+	}
+	struct virtio_blk_options o = {
+		.path = d->path, .readonly = d->readonly, .serial = d->serial,
+		.cache = d->cache, .engine = d->engine,
+		.num_queues = d->queues ? d->queues : m->cfg->cpus,
+	};
+	struct virtio_blk *b = virtio_blk_create(&o, &m->vm.mem, m->vm.loop);
+	return b ? plug(m, virtio_blk_dev(b), b, destroy_blk) : -EINVAL;
+}
+
+static int add_nic(struct machine *m, const struct nic_config *n, unsigned index)
+{
+	if (n->model == NIC_E1000) {
+		log_error("--net model=e1000: the emulated e1000 NIC is not available yet");
+		return -ENOTSUP;
+	}
+	struct virtio_net_options o = {.backend = n->backend, .mac_set = n->mac_set};
+	memcpy(o.mac, n->mac, 6);
+	if (!o.mac_set) {
+		/* QEMU's default OUI, one address per NIC. */
+		static const uint8_t base[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+		memcpy(o.mac, base, 6);
+		o.mac[5] = (uint8_t)(o.mac[5] + index);
+		o.mac_set = true;
+	}
+	struct virtio_net *nd = virtio_net_create(&o, &m->vm.mem, m->vm.loop);
+	return nd ? plug(m, virtio_net_dev(nd), nd, destroy_net) : -EINVAL;
+}
+
+static int add_console(struct machine *m, const struct console_config *c)
+{
+	struct virtio_console *vc =
+		c->socket[0] ? virtio_console_create_socket(c->socket, &m->vm.mem, m->vm.loop)
+			     : virtio_console_create(-1, m->cfg->console_out_fd, &m->vm.mem, m->vm.loop);
+	return vc ? plug(m, virtio_console_dev(vc), vc, destroy_console) : -EINVAL;
+}
+
+static int add_rng(struct machine *m)
+{
+	struct virtio_rng *r = virtio_rng_create(&m->vm.mem, m->vm.loop);
+	return r ? plug(m, virtio_rng_dev(r), r, destroy_rng) : -ENOMEM;
+}
+
+int machine_pci_create(struct machine *m)
+{
+	const struct vm_config *cfg = m->cfg;
+	int ret = pci_host_init(&m->pci, m->vm.pio, m->vm.mmio, machine_mmio64_base(&m->vm.mem),
+				intx_line, &m->vm);
+	m->pci_up = true;
+	for (unsigned i = 0; ret == 0 && i < cfg->ndisks; i++)
+		ret = add_disk(m, &cfg->disks[i]);
+	for (unsigned i = 0; ret == 0 && i < cfg->nnics; i++)
+		ret = add_nic(m, &cfg->nics[i], i);
+	if (ret == 0 && cfg->console.virtio)
+		ret = add_console(m, &cfg->console);
+	if (ret == 0 && cfg->rng)
+		ret = add_rng(m);
+	return ret;
+}
+
+void machine_pci_destroy(struct machine *m)
+{
+	for (unsigned i = 0; i < m->nvirtio; i++) {
+		struct machine_virtio *v = &m->virtio[i];
+		virtio_pci_destroy(v->transport);
+		free(v->transport);
+		v->destroy(v->model);
+	}
+	m->nvirtio = 0;
+	if (m->pci_up)
+		pci_host_destroy(&m->pci);
+	m->pci_up = false;
+}

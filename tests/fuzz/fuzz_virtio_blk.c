@@ -1,0 +1,204 @@
+// fuzz-sources: src/virtio/blk.c src/virtio/virtio.c src/virtio/virtqueue.c src/backends/block.c src/backends/block_threads.c src/vmm/guest_mem.c src/vmm/loop.c src/util/log.c
+/* virtio-blk against a hostile driver: the fuzzer's bytes are guest RAM
+ * (the split ring of one request queue, its descriptors, indirect tables,
+ * headers and buffers) and choose the queue size and negotiated features.
+ * The device is kicked against the real block backend on a small temporary
+ * image; optionally the driver resets with requests in flight, re-activates
+ * the same ring and kicks again, so stale completions race new requests for
+ * the request slots. The loop then runs until every backend request is done.
+ *
+ * The backend runs on its thread-pool engine: the io_uring engine is
+ * replaced by a stub below so the fuzzer needs no liburing (and the device
+ * model, not the engine, is what is fuzzed).
+ *
+ * Checked invariants: no access outside guest RAM (RAM is one malloc of its
+ * exact size), no crash or UB, every backend request completes, and the
+ * device ends either live or NEEDS_RESET. Set FUZZ_VERBOSE=1 to see the
+ * device's log lines (off by default: a broken ring logs every run). */
+#include <errno.h>
+#include <linux/virtio_blk.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backends/block_engine.h"
+#include "virtio/blk.h"
+
+static int no_uring(struct blk_backend *b)
+{
+	return -ENOSYS;
+}
+
+const struct blk_engine_ops blk_uring_ops = {.name = "io_uring (stub)", .init = no_uring};
+
+#define RAM_SIZE 0x10000
+#define IMG_SIZE 0x10000
+/* Compact, so short inputs reach buffers: no overlap up to queue size 16;
+ * larger queues overlap their rings, which a hostile driver may do too. */
+#define AVAIL_GPA 0x000
+#define USED_GPA 0x080
+#define DESC_GPA 0x200
+
+enum {
+	F_RESET_IN_FLIGHT = 1 << 0,
+	F_EVENT_IDX = 1 << 1,
+	F_INDIRECT = 1 << 2,
+	F_FLUSH = 1 << 3,
+	F_DISCARD = 1 << 4,
+	F_WRITE_ZEROES = 1 << 5,
+	F_SECOND_KICK = 1 << 6,
+};
+
+static struct loop *loop;
+static int tick_fd = -1;
+static struct guest_mem mem;
+static struct virtio_blk *blk;
+static struct virtio_dev *vdev;
+
+static void on_tick(void *opaque, uint32_t events)
+{
+	uint64_t v;
+	if (read(tick_fd, &v, sizeof(v)) < 0)
+		abort();
+	loop_stop(loop);
+}
+
+static void nop_signal(struct virtio_dev *d, unsigned q) {}
+static void nop_config(struct virtio_dev *d) {}
+static const struct virtio_transport_ops transport = {nop_signal, nop_config};
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	if (!getenv("FUZZ_VERBOSE")) {
+		/* Silence the device's log (stdio); sanitizer and libFuzzer
+		 * reports do not go through this FILE. */
+		FILE *null = fopen("/dev/null", "w");
+		if (null)
+			stderr = null;
+	}
+	const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/var/tmp";
+	char path[64];
+	snprintf(path, sizeof(path), "%s/iovirt-fuzz-vblk-XXXXXX", dir);
+	int fd = mkstemp(path);
+	if (fd < 0 || ftruncate(fd, IMG_SIZE) < 0)
+		abort();
+	close(fd);
+	loop = loop_create();
+	tick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!loop || tick_fd < 0 || loop_add_fd(loop, tick_fd, EPOLLIN, on_tick, NULL) < 0)
+		abort();
+	guest_mem_init_empty(&mem);
+	struct virtio_blk_options o = {.path = path, .serial = "fuzz",
+				       .engine = BLK_ENGINE_THREADS};
+	blk = virtio_blk_create(&o, &mem, loop);
+	unlink(path); /* the backend keeps it open */
+	if (!blk)
+		abort();
+	vdev = virtio_blk_dev(blk);
+	vdev->transport = &transport;
+	return 0;
+}
+
+static void activate(uint16_t qsize, uint64_t features)
+{
+	const uint8_t s = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER;
+	pthread_mutex_lock(&vdev->lock);
+	virtio_dev_write_status(vdev, 0);
+	virtio_dev_write_status(vdev, s);
+	vdev->acked_features = features & vdev->device_features;
+	virtio_dev_write_status(vdev, s | VIRTIO_CONFIG_S_FEATURES_OK);
+	vdev->queues[0].size = qsize;
+	vdev->queues[0].desc = DESC_GPA;
+	vdev->queues[0].avail = AVAIL_GPA;
+	vdev->queues[0].used = USED_GPA;
+	vdev->queues[0].enabled = true;
+	virtio_dev_write_status(vdev, s | VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+	pthread_mutex_unlock(&vdev->lock);
+}
+
+static void kick(void)
+{
+	pthread_mutex_lock(&vdev->lock);
+	if (vdev->live && vdev->queues[0].enabled)
+		vdev->ops->queue_notify(vdev, 0);
+	pthread_mutex_unlock(&vdev->lock);
+}
+
+/* Every accepted backend request completes; a hang is a bug. */
+static void drain(void)
+{
+	time_t end = time(NULL) + 20;
+	uint64_t one = 1;
+	while (virtio_blk_inflight(blk)) {
+		if (time(NULL) > end)
+			abort();
+		if (write(tick_fd, &one, sizeof(one)) < 0 || loop_run(loop) < 0)
+			abort();
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size < 4)
+		return 0;
+	uint16_t qsize = (uint16_t)(1u << (data[0] % 9)); /* 1 .. 256 */
+	uint8_t flags = data[1];
+	unsigned cfg_off = data[2], cfg_len = data[3] % 9;
+	data += 4;
+	size -= 4;
+
+	uint8_t *ram = malloc(RAM_SIZE);
+	if (!ram)
+		return 0;
+	memset(ram, 0, RAM_SIZE);
+	memcpy(ram, data, size < RAM_SIZE ? size : RAM_SIZE);
+	guest_mem_init_empty(&mem);
+	if (guest_mem_add_region(&mem, 0, ram, RAM_SIZE) < 0)
+		abort();
+
+	uint64_t f = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_BLK_F_SEG_MAX) |
+		     (1ULL << VIRTIO_BLK_F_BLK_SIZE);
+	if (flags & F_EVENT_IDX)
+		f |= 1ULL << VIRTIO_RING_F_EVENT_IDX;
+	if (flags & F_INDIRECT)
+		f |= 1ULL << VIRTIO_RING_F_INDIRECT_DESC;
+	if (flags & F_FLUSH)
+		f |= 1ULL << VIRTIO_BLK_F_FLUSH;
+	if (flags & F_DISCARD)
+		f |= 1ULL << VIRTIO_BLK_F_DISCARD;
+	if (flags & F_WRITE_ZEROES)
+		f |= 1ULL << VIRTIO_BLK_F_WRITE_ZEROES;
+
+	activate(qsize, f);
+	kick();
+	if (flags & F_RESET_IN_FLIGHT) {
+		activate(qsize, f); /* resets first: the same ring, popped again */
+		kick();
+	}
+	drain();
+	if (flags & F_SECOND_KICK) {
+		kick();
+		drain();
+	}
+
+	uint8_t cfg[8];
+	if (cfg_off + cfg_len <= vdev->config_size) {
+		pthread_mutex_lock(&vdev->lock);
+		vdev->ops->config_read(vdev, cfg_off, cfg, cfg_len);
+		pthread_mutex_unlock(&vdev->lock);
+	}
+
+	if (!vdev->live && !(vdev->status & VIRTIO_CONFIG_S_NEEDS_RESET))
+		abort();
+	/* Nothing may touch RAM once it is gone: reset, then free. */
+	pthread_mutex_lock(&vdev->lock);
+	virtio_dev_write_status(vdev, 0);
+	pthread_mutex_unlock(&vdev->lock);
+	free(ram);
+	return 0;
+}

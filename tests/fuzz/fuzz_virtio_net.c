@@ -1,0 +1,234 @@
+// fuzz-sources: src/virtio/net.c src/virtio/virtio.c src/virtio/virtqueue.c src/vmm/guest_mem.c src/util/log.c
+/* virtio-net against a hostile driver: the fuzzer's bytes are guest RAM
+ * (both split rings, their descriptors and buffers) and choose the features;
+ * the device then processes the transmitq, receives frames (also from the
+ * fuzzer's bytes) into the receiveq, is kicked, reset and fed again.
+ *
+ * The backend is a fake linked in place of src/backends/net.c (the API of
+ * backends/net.h, implemented here): the user-mode backend would hand
+ * fuzzed frames to libslirp, which connects to any address the frames name
+ * (net.h offers no "restricted" mode), and a fuzzer must not reach the
+ * network. The fake checks what the device sends: every byte readable
+ * (ASan), the size bounded, the iovec count sane.
+ *
+ * Checked invariants: no access outside guest RAM (RAM is one malloc of its
+ * exact size), no crash or UB, bounded frames, and the device is either live
+ * or NEEDS_RESET. */
+#include <endian.h>
+#include <errno.h>
+#include <limits.h>
+#include <linux/virtio_net.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends/net.h"
+#include "virtio/net.h"
+#include "virtio/virtio.h"
+
+/* ---- the fake backend ---- */
+
+struct net_backend {
+	net_rx_fn rx;
+	void *opaque;
+	bool vnet_hdr;
+	bool waiting; /* rx refused a frame: retry on resume */
+};
+
+static struct net_backend fake;
+
+struct net_backend *net_open(const struct net_options *opts, struct loop *loop, net_rx_fn rx,
+			     void *opaque)
+{
+	fake = (struct net_backend){.rx = rx, .opaque = opaque, .vnet_hdr = opts->vnet_hdr};
+	return &fake;
+}
+
+void net_close(struct net_backend *nb)
+{
+}
+
+bool net_has_vnet_hdr(const struct net_backend *nb)
+{
+	return nb->vnet_hdr;
+}
+
+int net_set_offloads(struct net_backend *nb, unsigned tun_flags)
+{
+	return nb->vnet_hdr || !tun_flags ? 0 : -EOPNOTSUPP;
+}
+
+static volatile uint8_t sink;
+
+int net_send(struct net_backend *nb, const struct iovec *iov, int iovcnt)
+{
+	size_t total = 0;
+	uint8_t x = 0;
+	if (iovcnt <= 0 || iovcnt > IOV_MAX)
+		abort();
+	for (int i = 0; i < iovcnt; i++) {
+		const uint8_t *p = iov[i].iov_base;
+		for (size_t j = 0; j < iov[i].iov_len; j++)
+			x ^= p[j];
+		total += iov[i].iov_len;
+	}
+	sink = x;
+	if (total > NET_MAX_FRAME + (nb->vnet_hdr ? NET_VNET_HDR_LEN : 0))
+		abort();
+	return 0;
+}
+
+void net_rx_resume(struct net_backend *nb)
+{
+	nb->waiting = false;
+}
+
+void net_get_stats(const struct net_backend *nb, struct net_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+}
+
+/* ---- the driver side ---- */
+
+#define RAM_SIZE 0x20000 /* 128 KiB: room for an oversize frame */
+/* Rings packed at the start of RAM so that short inputs reach them. */
+#define TX_DESC  0x000
+#define TX_AVAIL 0x100
+#define TX_USED  0x140
+#define RX_DESC  0x200
+#define RX_AVAIL 0x300
+#define RX_USED  0x340
+
+static void sig_queue(struct virtio_dev *vdev, unsigned q)
+{
+}
+
+static void sig_config(struct virtio_dev *vdev)
+{
+}
+
+static const struct virtio_transport_ops transport = {
+	.signal_queue = sig_queue,
+	.signal_config = sig_config,
+};
+
+static void notify(struct virtio_dev *vdev, unsigned q)
+{
+	pthread_mutex_lock(&vdev->lock);
+	if (vdev->live && vdev->queues[q].enabled)
+		vdev->ops->queue_notify(vdev, q);
+	pthread_mutex_unlock(&vdev->lock);
+}
+
+/* Hands the backend's frame to the device, as the backend would. */
+static void deliver(const uint8_t *data, size_t len)
+{
+	struct iovec iov[3];
+	size_t a = len / 3, b = len / 2;
+	iov[0] = (struct iovec){(void *)data, a};
+	iov[1] = (struct iovec){(void *)(data + a), b - a};
+	iov[2] = (struct iovec){(void *)(data + b), len - b};
+	if (!fake.waiting && !fake.rx(fake.opaque, iov, 3, len))
+		fake.waiting = true;
+}
+
+static void start(struct virtio_dev *vdev, uint64_t want, uint16_t qsize)
+{
+	static const uint64_t rings[2][3] = {{RX_DESC, RX_AVAIL, RX_USED},
+					      {TX_DESC, TX_AVAIL, TX_USED}};
+	pthread_mutex_lock(&vdev->lock);
+	virtio_dev_write_status(vdev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+	vdev->acked_features = (vdev->device_features & want) | (1ULL << VIRTIO_F_VERSION_1);
+	virtio_dev_write_status(vdev, vdev->status | VIRTIO_CONFIG_S_FEATURES_OK);
+	for (unsigned q = 0; q < 2; q++) {
+		vdev->queues[q].size = qsize;
+		vdev->queues[q].desc = rings[q][0];
+		vdev->queues[q].avail = rings[q][1];
+		vdev->queues[q].used = rings[q][2];
+		vdev->queues[q].enabled = true;
+	}
+	virtio_dev_write_status(vdev, vdev->status | VIRTIO_CONFIG_S_DRIVER_OK);
+	pthread_mutex_unlock(&vdev->lock);
+}
+
+static void check(struct virtio_dev *vdev)
+{
+	if (vdev->live && (vdev->status & VIRTIO_CONFIG_S_NEEDS_RESET))
+		abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct guest_mem mem;
+	struct virtio_net_options o;
+
+	if (size < 4)
+		return 0;
+	uint8_t flags = data[0];
+	uint16_t qsize = (uint16_t)(1u << (data[1] % 5)); /* 1..16: fits the packed rings */
+	uint16_t frame_len = (uint16_t)(data[2] | data[3] << 8);
+	data += 4;
+	size -= 4;
+
+	uint8_t *ram = calloc(1, RAM_SIZE);
+	if (!ram)
+		return 0;
+	memcpy(ram, data, size < RAM_SIZE ? size : RAM_SIZE);
+	guest_mem_init_empty(&mem);
+	guest_mem_add_region(&mem, 0, ram, RAM_SIZE);
+
+	memset(&o, 0, sizeof(o));
+	o.backend.kind = NET_USER;
+	o.backend.vnet_hdr = flags & 1;
+	struct virtio_net *n = virtio_net_create(&o, &mem, NULL);
+	if (!n)
+		abort();
+	struct virtio_dev *vdev = virtio_net_dev(n);
+	vdev->transport = &transport;
+
+	uint64_t want = (flags & 2 ? 1ULL << VIRTIO_NET_F_MRG_RXBUF : 0) |
+			(flags & 4 ? 1ULL << VIRTIO_RING_F_EVENT_IDX : 0) |
+			(flags & 8 ? 1ULL << VIRTIO_RING_F_INDIRECT_DESC : 0) |
+			(flags & 16 ? 0xffffffULL : 0); /* every device feature */
+	start(vdev, want, qsize);
+
+	/* Config space reads at every offset. */
+	for (unsigned off = 0; off < vdev->config_size; off++) {
+		uint8_t b[4];
+		pthread_mutex_lock(&vdev->lock);
+		vdev->ops->config_read(vdev, off, b, off + 4 <= vdev->config_size ? 4 : 1);
+		pthread_mutex_unlock(&vdev->lock);
+	}
+
+	/* The frame the backend receives: the input's tail, any length. */
+	size_t flen = frame_len % (NET_MAX_FRAME + 1);
+	uint8_t *frame = malloc(flen + 1);
+	if (!frame)
+		abort();
+	for (size_t i = 0; i < flen; i++)
+		frame[i] = size ? data[(size - 1 - i % size)] : (uint8_t)i;
+
+	notify(vdev, 1);
+	check(vdev);
+	deliver(frame, flen);
+	check(vdev);
+	notify(vdev, 0);
+	deliver(frame, flen);
+	deliver(frame, flen / 7);
+	check(vdev);
+	notify(vdev, 1);
+	check(vdev);
+
+	/* Reset, then feed again: everything is dropped. */
+	pthread_mutex_lock(&vdev->lock);
+	virtio_dev_write_status(vdev, 0);
+	pthread_mutex_unlock(&vdev->lock);
+	deliver(frame, flen);
+	if (vdev->live)
+		abort();
+
+	virtio_net_destroy(n);
+	free(frame);
+	free(ram);
+	return 0;
+}

@@ -1,0 +1,53 @@
+"""The host side of the guest network tests (loopback and the test host's
+own tap only). Subcommands:
+  serve PORT FILE           HTTP server on 127.0.0.1 serving FILE (background)
+  recv ADDR PORT            accept one TCP connection, print sha256 of what came
+  send LOG MARKER PORT FILE wait for MARKER in LOG, then send FILE to 127.0.0.1:PORT
+"""
+import hashlib, http.server, socket, sys, time, functools
+
+def serve(port, path):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=path.rsplit("/", 1)[0])
+    handler.log_message = lambda *a: None
+    http.server.ThreadingHTTPServer(("127.0.0.1", int(port)), handler).serve_forever()
+
+def recv(addr, port):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((addr, int(port)))
+    s.listen(1)
+    s.settimeout(300)
+    c, _ = s.accept()
+    h = hashlib.sha256()
+    while True:
+        b = c.recv(65536)
+        if not b:
+            break
+        h.update(b)
+    print(h.hexdigest())
+
+def send(log, marker, port, path):
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        try:
+            if marker in open(log, errors="replace").read():
+                break
+        except FileNotFoundError:
+            pass
+        time.sleep(0.5)
+    else:
+        sys.exit("marker never appeared")
+    data = open(path, "rb").read()
+    for _ in range(20):
+        try:
+            c = socket.create_connection(("127.0.0.1", int(port)), timeout=30)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        sys.exit("cannot connect")
+    c.sendall(data)
+    c.close()
+
+cmd = sys.argv[1]
+{"serve": serve, "recv": recv, "send": send}[cmd](*sys.argv[2:])

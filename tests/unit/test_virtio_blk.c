@@ -1,0 +1,596 @@
+/* virtio-blk against fake guest RAM, real split rings built in it, a fake
+ * transport and a real temporary image: requests go through the ring to the
+ * backend and back (virtio 1.x §5.2.6). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <linux/virtio_blk.h>
+
+#include "virtio/blk.h"
+
+#define RAM_SIZE (1u << 20)
+#define DESC_GPA 0x0000
+#define AVAIL_GPA 0x4000
+#define USED_GPA 0x5000
+#define DATA_GPA 0x10000
+#define IMG_SIZE (1u << 20)
+#define IMG_SECTORS (IMG_SIZE / 512)
+#define SERIAL "iovirt-serial-01"
+
+struct fake_transport {
+	unsigned queue_signals, config_signals;
+};
+
+struct ctx {
+	char path[64];
+	uint8_t *ram;
+	struct guest_mem mem;
+	struct loop *loop;
+	int tick_fd;
+	struct virtio_blk *blk;
+	struct virtio_dev *vdev;
+	struct fake_transport tr;
+	uint16_t qsize, next_desc, avail_idx, used_seen;
+	uint64_t data_next; /* bump allocator for buffers */
+};
+
+struct buf {
+	uint64_t gpa;
+	uint32_t len;
+	bool write;
+};
+
+static struct fake_transport *tr(struct virtio_dev *v) { return v->transport_opaque; }
+static void sig_queue(struct virtio_dev *vdev, unsigned q) { tr(vdev)->queue_signals++; }
+static void sig_config(struct virtio_dev *vdev) { tr(vdev)->config_signals++; }
+
+static void on_tick(void *opaque, uint32_t events);
+
+static const struct virtio_transport_ops fake_ops = {sig_queue, sig_config};
+
+static uint64_t alloc_buf(struct ctx *c, uint32_t len)
+{
+	uint64_t g = c->data_next;
+	c->data_next += (len + 15) & ~15u;
+	assert_true(c->data_next <= RAM_SIZE);
+	return g;
+}
+
+static void *hva(struct ctx *c, uint64_t gpa) { return c->ram + gpa; }
+
+/* Driver side: activate with the given features and one queue. */
+static void activate(struct ctx *c, uint64_t features, uint16_t qsize)
+{
+	struct virtio_dev *v = c->vdev;
+	memset(c->ram, 0, 0x10000);
+	c->qsize = qsize;
+	c->next_desc = c->avail_idx = c->used_seen = 0;
+	pthread_mutex_lock(&v->lock);
+	virtio_dev_write_status(v, 0);
+	virtio_dev_write_status(v, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+	v->acked_features = features & v->device_features;
+	virtio_dev_write_status(v, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+				      VIRTIO_CONFIG_S_FEATURES_OK);
+	v->queues[0].size = qsize;
+	v->queues[0].desc = DESC_GPA;
+	v->queues[0].avail = AVAIL_GPA;
+	v->queues[0].used = USED_GPA;
+	v->queues[0].enabled = true;
+	virtio_dev_write_status(v, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+				      VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+	pthread_mutex_unlock(&v->lock);
+	assert_true(v->live);
+}
+
+static int open_dev(struct ctx *c, bool readonly, enum blk_engine engine)
+{
+	struct virtio_blk_options o = {.path = c->path, .readonly = readonly, .serial = SERIAL,
+				       .engine = engine};
+	c->blk = virtio_blk_create(&o, &c->mem, c->loop);
+	if (!c->blk)
+		return -1;
+	c->vdev = virtio_blk_dev(c->blk);
+	c->vdev->transport = &fake_ops;
+	c->vdev->transport_opaque = &c->tr;
+	activate(c, c->vdev->device_features, 64);
+	return 0;
+}
+
+static int setup_engine(void **state, bool readonly, enum blk_engine engine)
+{
+	struct ctx *c = calloc(1, sizeof(*c));
+	assert_non_null(c);
+	strcpy(c->path, "/var/tmp/iovirt-vblk-XXXXXX");
+	int fd = mkstemp(c->path);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, IMG_SIZE), 0);
+	close(fd);
+	c->ram = aligned_alloc(4096, RAM_SIZE);
+	assert_non_null(c->ram);
+	memset(c->ram, 0, RAM_SIZE);
+	guest_mem_init_empty(&c->mem);
+	assert_int_equal(guest_mem_add_region(&c->mem, 0, c->ram, RAM_SIZE), 0);
+	c->loop = loop_create();
+	assert_non_null(c->loop);
+	c->tick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	assert_true(c->tick_fd >= 0);
+	assert_int_equal(loop_add_fd(c->loop, c->tick_fd, EPOLLIN, on_tick, c), 0);
+	c->data_next = DATA_GPA;
+	assert_int_equal(open_dev(c, readonly, engine), 0);
+	*state = c;
+	return 0;
+}
+
+static int setup(void **state) { return setup_engine(state, false, BLK_ENGINE_AUTO); }
+/* The thread-pool engine too: completions from other threads. */
+static int setup_threads(void **state) { return setup_engine(state, false, BLK_ENGINE_THREADS); }
+static int setup_ro(void **state) { return setup_engine(state, true, BLK_ENGINE_AUTO); }
+
+static int teardown(void **state)
+{
+	struct ctx *c = *state;
+	virtio_blk_destroy(c->blk);
+	loop_destroy(c->loop);
+	close(c->tick_fd);
+	unlink(c->path);
+	free(c->ram);
+	free(c);
+	return 0;
+}
+
+/* Writes a chain into the descriptor table (direct) and makes it available. */
+static uint16_t add_chain(struct ctx *c, const struct buf *b, unsigned n)
+{
+	struct virtq_desc *d = hva(c, DESC_GPA);
+	uint16_t head = c->next_desc;
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t idx = (uint16_t)(c->next_desc++ % c->qsize);
+		d[idx] = (struct virtq_desc){
+			.addr = b[i].gpa, .len = b[i].len,
+			.flags = (uint16_t)((b[i].write ? VIRTQ_DESC_F_WRITE : 0) |
+					    (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0)),
+			.next = (uint16_t)(c->next_desc % c->qsize)};
+	}
+	struct virtq_avail *a = hva(c, AVAIL_GPA);
+	a->ring[c->avail_idx % c->qsize] = (uint16_t)(head % c->qsize);
+	__atomic_store_n(&a->idx, ++c->avail_idx, __ATOMIC_RELEASE);
+	return (uint16_t)(head % c->qsize);
+}
+
+static void kick(struct ctx *c)
+{
+	pthread_mutex_lock(&c->vdev->lock);
+	c->vdev->ops->queue_notify(c->vdev, 0);
+	pthread_mutex_unlock(&c->vdev->lock);
+}
+
+static void on_tick(void *opaque, uint32_t events)
+{
+	struct ctx *c = opaque;
+	uint64_t v;
+	assert_int_equal(read(c->tick_fd, &v, sizeof(v)), sizeof(v));
+	loop_stop(c->loop);
+}
+
+/* Runs the loop until every backend request completed (10 s at most). Each
+ * turn handles one whole batch of events: the tick's handler stops the loop
+ * after the batch (stopping first could starve the backend's fd). */
+static void drain(struct ctx *c)
+{
+	time_t end = time(NULL) + 10;
+	uint64_t one = 1;
+	while (virtio_blk_inflight(c->blk)) {
+		assert_true(time(NULL) < end);
+		assert_int_equal(write(c->tick_fd, &one, sizeof(one)), sizeof(one));
+		assert_int_equal(loop_run(c->loop), 0);
+	}
+}
+
+static uint16_t used_idx(struct ctx *c)
+{
+	return __atomic_load_n(&((struct virtq_used *)hva(c, USED_GPA))->idx, __ATOMIC_ACQUIRE);
+}
+
+/* The next used entry: asserts its head, returns its len. */
+static uint32_t next_used(struct ctx *c, uint16_t head)
+{
+	struct virtq_used *u = hva(c, USED_GPA);
+	assert_true(used_idx(c) != c->used_seen);
+	struct virtq_used_elem e = u->ring[c->used_seen++ % c->qsize];
+	assert_int_equal(e.id, head);
+	/* Like Linux: interrupt me for the next one (used_event, §2.7.10). */
+	struct virtq_avail *a = hva(c, AVAIL_GPA);
+	a->ring[c->qsize] = c->used_seen;
+	return e.len;
+}
+
+static uint64_t header(struct ctx *c, uint32_t type, uint64_t sector)
+{
+	uint64_t g = alloc_buf(c, 16);
+	struct virtio_blk_outhdr h = {.type = type, .sector = sector};
+	memcpy(hva(c, g), &h, sizeof(h));
+	return g;
+}
+
+/* One request: header, one data buffer (or none), status. Returns the
+ * status byte; *used gets used.len. */
+static uint8_t request(struct ctx *c, uint32_t type, uint64_t sector, uint64_t data,
+		       uint32_t len, uint32_t *used)
+{
+	uint64_t st = alloc_buf(c, 1);
+	*(uint8_t *)hva(c, st) = 0xff;
+	struct buf b[3] = {{header(c, type, sector), 16, false}};
+	unsigned n = 1;
+	if (len)
+		b[n++] = (struct buf){data, len, type == VIRTIO_BLK_T_IN || type == VIRTIO_BLK_T_GET_ID};
+	b[n++] = (struct buf){st, 1, true};
+	uint16_t head = add_chain(c, b, n);
+	kick(c);
+	drain(c);
+	uint32_t l = next_used(c, head);
+	if (used)
+		*used = l;
+	return *(uint8_t *)hva(c, st);
+}
+
+static uint64_t pattern(struct ctx *c, uint32_t len, uint8_t seed)
+{
+	uint64_t g = alloc_buf(c, len);
+	for (uint32_t i = 0; i < len; i++)
+		((uint8_t *)hva(c, g))[i] = (uint8_t)(seed + i * 7);
+	return g;
+}
+
+static void test_config_and_features(void **state)
+{
+	struct ctx *c = *state;
+	struct virtio_blk_config cfg;
+	pthread_mutex_lock(&c->vdev->lock);
+	c->vdev->ops->config_read(c->vdev, 0, (uint8_t *)&cfg, sizeof(cfg));
+	pthread_mutex_unlock(&c->vdev->lock);
+	assert_int_equal(cfg.capacity, IMG_SECTORS);
+	assert_int_equal(cfg.blk_size, 512);
+	assert_int_equal(cfg.seg_max, VIRTIO_BLK_QUEUE_SIZE - 2);
+	assert_int_equal(cfg.max_discard_seg, 1);
+	assert_int_equal(c->vdev->config_size, sizeof(cfg));
+	uint64_t f = c->vdev->device_features;
+	assert_true(f & (1ULL << VIRTIO_F_VERSION_1));
+	assert_true(f & (1ULL << VIRTIO_RING_F_EVENT_IDX));
+	assert_true(f & (1ULL << VIRTIO_BLK_F_FLUSH));
+	assert_true(f & (1ULL << VIRTIO_BLK_F_DISCARD));
+	assert_false(f & (1ULL << VIRTIO_BLK_F_RO));
+	assert_false(f & (1ULL << VIRTIO_BLK_F_MQ));
+}
+
+static void test_write_read_back(void **state)
+{
+	struct ctx *c = *state;
+	uint32_t used;
+	uint64_t w = pattern(c, 2048, 1);
+	assert_int_equal(request(c, VIRTIO_BLK_T_OUT, 10, w, 2048, &used), VIRTIO_BLK_S_OK);
+	assert_int_equal(used, 1);
+	/* On disk. */
+	uint8_t file[2048];
+	FILE *f = fopen(c->path, "rb");
+	assert_non_null(f);
+	assert_int_equal(fseek(f, 10 * 512, SEEK_SET), 0);
+	assert_int_equal(fread(file, 1, sizeof(file), f), sizeof(file));
+	fclose(f);
+	assert_memory_equal(file, hva(c, w), 2048);
+	/* Back through the ring, into two writable buffers. */
+	uint64_t r1 = alloc_buf(c, 512), r2 = alloc_buf(c, 1536), st = alloc_buf(c, 1);
+	struct buf b[] = {{header(c, VIRTIO_BLK_T_IN, 10), 16, false},
+			  {r1, 512, true}, {r2, 1536, true}, {st, 1, true}};
+	uint16_t head = add_chain(c, b, 4);
+	kick(c);
+	drain(c);
+	assert_int_equal(next_used(c, head), 2049);
+	assert_int_equal(*(uint8_t *)hva(c, st), VIRTIO_BLK_S_OK);
+	assert_memory_equal(hva(c, r1), hva(c, w), 512);
+	assert_memory_equal(hva(c, r2), (uint8_t *)hva(c, w) + 512, 1536);
+	assert_int_equal(c->tr.queue_signals, 2);
+}
+
+static void test_write_through_without_flush_feature(void **state)
+{
+	struct ctx *c = *state;
+	activate(c, c->vdev->device_features & ~(1ULL << VIRTIO_BLK_F_FLUSH), 64);
+	uint64_t w = pattern(c, 512, 9), r = alloc_buf(c, 512);
+	assert_int_equal(request(c, VIRTIO_BLK_T_OUT, 0, w, 512, NULL), VIRTIO_BLK_S_OK);
+	assert_int_equal(request(c, VIRTIO_BLK_T_IN, 0, r, 512, NULL), VIRTIO_BLK_S_OK);
+	assert_memory_equal(hva(c, r), hva(c, w), 512);
+}
+
+static void test_flush(void **state)
+{
+	struct ctx *c = *state;
+	uint32_t used;
+	assert_int_equal(request(c, VIRTIO_BLK_T_FLUSH, 0, 0, 0, &used), VIRTIO_BLK_S_OK);
+	assert_int_equal(used, 1);
+}
+
+static void test_get_id(void **state)
+{
+	struct ctx *c = *state;
+	uint32_t used;
+	uint64_t id = alloc_buf(c, 20);
+	memset(hva(c, id), 0xaa, 20);
+	assert_int_equal(request(c, VIRTIO_BLK_T_GET_ID, 0, id, 20, &used), VIRTIO_BLK_S_OK);
+	assert_int_equal(used, 21);
+	char want[20] = SERIAL;
+	assert_memory_equal(hva(c, id), want, 20);
+}
+
+static uint64_t dwz_seg(struct ctx *c, uint64_t sector, uint32_t n, uint32_t flags)
+{
+	uint64_t g = alloc_buf(c, 16);
+	struct virtio_blk_discard_write_zeroes s = {.sector = sector, .num_sectors = n,
+						    .flags = flags};
+	memcpy(hva(c, g), &s, sizeof(s));
+	return g;
+}
+
+static void test_discard(void **state)
+{
+	struct ctx *c = *state;
+	uint64_t w = pattern(c, 4096, 3);
+	assert_int_equal(request(c, VIRTIO_BLK_T_OUT, 64, w, 4096, NULL), VIRTIO_BLK_S_OK);
+	uint64_t s = dwz_seg(c, 64, 8, 0);
+	assert_int_equal(request(c, VIRTIO_BLK_T_DISCARD, 0, s, 16, NULL), VIRTIO_BLK_S_OK);
+	/* §5.2.6.2: UNMAP on a discard, unknown flags, too many segments. */
+	s = dwz_seg(c, 64, 8, VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP);
+	assert_int_equal(request(c, VIRTIO_BLK_T_DISCARD, 0, s, 16, NULL), VIRTIO_BLK_S_UNSUPP);
+	s = dwz_seg(c, 64, 8, 0x80);
+	assert_int_equal(request(c, VIRTIO_BLK_T_DISCARD, 0, s, 16, NULL), VIRTIO_BLK_S_UNSUPP);
+	s = alloc_buf(c, 32);
+	memset(hva(c, s), 0, 32);
+	assert_int_equal(request(c, VIRTIO_BLK_T_DISCARD, 0, s, 32, NULL), VIRTIO_BLK_S_UNSUPP);
+	s = dwz_seg(c, IMG_SECTORS - 4, 8, 0);
+	assert_int_equal(request(c, VIRTIO_BLK_T_DISCARD, 0, s, 16, NULL), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(request(c, VIRTIO_BLK_T_DISCARD, 0, s, 8, NULL), VIRTIO_BLK_S_IOERR);
+}
+
+static void test_write_zeroes(void **state)
+{
+	struct ctx *c = *state;
+	uint64_t w = pattern(c, 8192, 5), r = alloc_buf(c, 8192);
+	assert_int_equal(request(c, VIRTIO_BLK_T_OUT, 100, w, 8192, NULL), VIRTIO_BLK_S_OK);
+	uint64_t s = dwz_seg(c, 101, 3, 0);
+	assert_int_equal(request(c, VIRTIO_BLK_T_WRITE_ZEROES, 0, s, 16, NULL), VIRTIO_BLK_S_OK);
+	s = dwz_seg(c, 108, 8, VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP);
+	assert_int_equal(request(c, VIRTIO_BLK_T_WRITE_ZEROES, 0, s, 16, NULL), VIRTIO_BLK_S_OK);
+	assert_int_equal(request(c, VIRTIO_BLK_T_IN, 100, r, 8192, NULL), VIRTIO_BLK_S_OK);
+	uint8_t *got = hva(c, r), *orig = hva(c, w);
+	static const uint8_t zero[4096];
+	assert_memory_equal(got, orig, 512);
+	assert_memory_equal(got + 512, zero, 3 * 512);
+	assert_memory_equal(got + 2048, orig + 2048, 2048);
+	assert_memory_equal(got + 4096, zero, 4096);
+}
+
+static void test_out_of_range_and_bad_length(void **state)
+{
+	struct ctx *c = *state;
+	uint64_t d = alloc_buf(c, 1024);
+	assert_int_equal(request(c, VIRTIO_BLK_T_IN, IMG_SECTORS - 1, d, 1024, NULL),
+			 VIRTIO_BLK_S_IOERR);
+	assert_int_equal(request(c, VIRTIO_BLK_T_OUT, IMG_SECTORS, d, 512, NULL),
+			 VIRTIO_BLK_S_IOERR);
+	assert_int_equal(request(c, VIRTIO_BLK_T_IN, UINT64_MAX, d, 512, NULL), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(request(c, VIRTIO_BLK_T_IN, UINT64_MAX / 512, d, 512, NULL),
+			 VIRTIO_BLK_S_IOERR);
+	assert_int_equal(request(c, VIRTIO_BLK_T_IN, 0, d, 700, NULL), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(request(c, VIRTIO_BLK_T_OUT, 0, d, 100, NULL), VIRTIO_BLK_S_IOERR);
+	/* The last sector itself is fine; so is an empty transfer. */
+	assert_int_equal(request(c, VIRTIO_BLK_T_IN, IMG_SECTORS - 1, d, 512, NULL),
+			 VIRTIO_BLK_S_OK);
+	assert_int_equal(request(c, VIRTIO_BLK_T_IN, IMG_SECTORS, 0, 0, NULL), VIRTIO_BLK_S_OK);
+	assert_true(c->vdev->live);
+}
+
+static void test_unsupported_type(void **state)
+{
+	struct ctx *c = *state;
+	uint32_t used;
+	assert_int_equal(request(c, 0x55, 0, 0, 0, &used), VIRTIO_BLK_S_UNSUPP);
+	assert_int_equal(used, 1);
+	assert_int_equal(request(c, VIRTIO_BLK_T_SCSI_CMD, 0, 0, 0, NULL), VIRTIO_BLK_S_UNSUPP);
+	assert_true(c->vdev->live);
+}
+
+static void test_readonly(void **state)
+{
+	struct ctx *c = *state;
+	uint64_t f = c->vdev->device_features;
+	assert_true(f & (1ULL << VIRTIO_BLK_F_RO));
+	assert_false(f & (1ULL << VIRTIO_BLK_F_DISCARD));
+	uint64_t d = pattern(c, 512, 2);
+	assert_int_equal(request(c, VIRTIO_BLK_T_OUT, 0, d, 512, NULL), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(request(c, VIRTIO_BLK_T_IN, 0, d, 512, NULL), VIRTIO_BLK_S_OK);
+	uint64_t s = dwz_seg(c, 0, 1, 0);
+	assert_int_equal(request(c, VIRTIO_BLK_T_WRITE_ZEROES, 0, s, 16, NULL),
+			 VIRTIO_BLK_S_UNSUPP);
+	assert_int_equal(request(c, VIRTIO_BLK_T_FLUSH, 0, 0, 0, NULL), VIRTIO_BLK_S_OK);
+}
+
+static void test_missing_status_byte_breaks_device(void **state)
+{
+	struct ctx *c = *state;
+	uint64_t d = alloc_buf(c, 512);
+	struct buf b[] = {{header(c, VIRTIO_BLK_T_OUT, 0), 16, false}, {d, 512, false}};
+	add_chain(c, b, 2);
+	kick(c);
+	drain(c);
+	assert_int_equal(used_idx(c), 0);
+	assert_true(c->vdev->status & VIRTIO_CONFIG_S_NEEDS_RESET);
+	assert_false(c->vdev->live);
+	assert_int_equal(c->tr.config_signals, 1);
+	/* Dead until reset; a reset brings it back. */
+	kick(c);
+	assert_int_equal(used_idx(c), 0);
+	activate(c, c->vdev->device_features, 64);
+	assert_int_equal(request(c, VIRTIO_BLK_T_FLUSH, 0, 0, 0, NULL), VIRTIO_BLK_S_OK);
+}
+
+static void test_short_header_breaks_device(void **state)
+{
+	struct ctx *c = *state;
+	uint64_t st = alloc_buf(c, 1);
+	struct buf b[] = {{header(c, VIRTIO_BLK_T_IN, 0), 15, false}, {st, 1, true}};
+	add_chain(c, b, 2);
+	kick(c);
+	assert_int_equal(used_idx(c), 0);
+	assert_true(c->vdev->status & VIRTIO_CONFIG_S_NEEDS_RESET);
+}
+
+/* §2.6.4: no framing. The header in three pieces, data sharing a descriptor
+ * with the header's tail, and the status byte at the end of a data buffer. */
+static void test_split_header_and_shared_descriptors(void **state)
+{
+	struct ctx *c = *state;
+	uint64_t w = pattern(c, 1024, 7);
+	uint64_t out = alloc_buf(c, 16 + 1024);
+	struct virtio_blk_outhdr h = {.type = VIRTIO_BLK_T_OUT, .sector = 20};
+	memcpy(hva(c, out), &h, 16);
+	memcpy((uint8_t *)hva(c, out) + 16, hva(c, w), 1024);
+	uint64_t st = alloc_buf(c, 1);
+	struct buf b[] = {{out, 5, false}, {out + 5, 7, false}, {out + 12, 4 + 100, false},
+			  {out + 116, 924, false}, {st, 1, true}};
+	uint16_t head = add_chain(c, b, 5);
+	kick(c);
+	drain(c);
+	assert_int_equal(next_used(c, head), 1);
+	assert_int_equal(*(uint8_t *)hva(c, st), VIRTIO_BLK_S_OK);
+
+	uint64_t in = alloc_buf(c, 1025), hdr = header(c, VIRTIO_BLK_T_IN, 20);
+	struct buf r[] = {{hdr, 9, false}, {hdr + 9, 7, false}, {in, 1025, true}};
+	head = add_chain(c, r, 3);
+	kick(c);
+	drain(c);
+	assert_int_equal(next_used(c, head), 1025);
+	assert_memory_equal(hva(c, in), hva(c, w), 1024);
+	assert_int_equal(((uint8_t *)hva(c, in))[1024], VIRTIO_BLK_S_OK);
+}
+
+/* Many requests queued in one kick complete, each with its own status. */
+static void test_batch(void **state)
+{
+	struct ctx *c = *state;
+	uint64_t st[16];
+	for (int i = 0; i < 16; i++) {
+		uint64_t d = pattern(c, 4096, (uint8_t)i);
+		st[i] = alloc_buf(c, 1);
+		struct buf b[] = {{header(c, VIRTIO_BLK_T_OUT, 8u * (unsigned)i), 16, false},
+				  {d, 4096, false}, {st[i], 1, true}};
+		add_chain(c, b, 3);
+	}
+	kick(c);
+	drain(c);
+	assert_int_equal(used_idx(c), 16);
+	for (int i = 0; i < 16; i++)
+		assert_int_equal(*(uint8_t *)hva(c, st[i]), VIRTIO_BLK_S_OK);
+}
+
+/* A reset with requests in flight: their completions must not touch the
+ * (new) rings. With every request slot held by the old generation, new work
+ * waits for slots and then runs. */
+static void test_reset_with_requests_in_flight(void **state)
+{
+	struct ctx *c = *state;
+	activate(c, c->vdev->device_features, VIRTIO_BLK_QUEUE_SIZE);
+	uint64_t tables = alloc_buf(c, 32u * VIRTIO_BLK_QUEUE_SIZE);
+	uint64_t hdr = header(c, VIRTIO_BLK_T_FLUSH, 0), st = alloc_buf(c, 1);
+	for (unsigned i = 0; i < VIRTIO_BLK_QUEUE_SIZE; i++) {
+		struct virtq_desc *t = hva(c, tables + 32u * i);
+		t[0] = (struct virtq_desc){.addr = hdr, .len = 16, .flags = VIRTQ_DESC_F_NEXT,
+					   .next = 1};
+		t[1] = (struct virtq_desc){.addr = st, .len = 1, .flags = VIRTQ_DESC_F_WRITE};
+		struct buf b = {tables + 32u * i, 32, false};
+		uint16_t head = add_chain(c, &b, 1);
+		((struct virtq_desc *)hva(c, DESC_GPA))[head].flags = VIRTQ_DESC_F_INDIRECT;
+	}
+	kick(c);
+	assert_int_equal(virtio_blk_inflight(c->blk), VIRTIO_BLK_QUEUE_SIZE);
+	assert_int_equal(used_idx(c), 0);
+
+	activate(c, c->vdev->device_features, VIRTIO_BLK_QUEUE_SIZE); /* resets first */
+	unsigned signals = c->tr.queue_signals;
+	uint16_t head = add_chain(c, (struct buf[]){{header(c, VIRTIO_BLK_T_FLUSH, 0), 16, false},
+						    {st, 1, true}}, 2);
+	kick(c);
+	assert_int_equal(used_idx(c), 0); /* no free slot yet: not even submitted */
+	assert_int_equal(virtio_blk_inflight(c->blk), VIRTIO_BLK_QUEUE_SIZE);
+	drain(c);
+	assert_int_equal(used_idx(c), 1); /* only the new request */
+	assert_int_equal(next_used(c, head), 1);
+	assert_int_equal(c->tr.queue_signals, signals + 1);
+}
+
+/* Destroy with requests in flight: the callbacks run inside and drop them. */
+static void test_destroy_with_requests_in_flight(void **state)
+{
+	struct ctx *c = *state;
+	uint64_t d = pattern(c, 65536, 4), st = alloc_buf(c, 1);
+	struct buf b[] = {{header(c, VIRTIO_BLK_T_OUT, 0), 16, false}, {d, 65536, false},
+			  {st, 1, true}};
+	add_chain(c, b, 3);
+	kick(c);
+	assert_int_equal(virtio_blk_inflight(c->blk), 1);
+	virtio_blk_destroy(c->blk);
+	assert_int_equal(used_idx(c), 0);
+	assert_int_equal(open_dev(c, false, BLK_ENGINE_AUTO), 0); /* lock released */
+}
+
+static void test_options(void **state)
+{
+	struct ctx *c = *state;
+	struct virtio_blk_options o = {.path = c->path, .serial = "123456789012345678901"};
+	assert_null(virtio_blk_create(&o, &c->mem, c->loop));
+	o = (struct virtio_blk_options){.path = "/nonexistent/iovirt.img"};
+	assert_null(virtio_blk_create(&o, &c->mem, c->loop));
+	o = (struct virtio_blk_options){.path = c->path, .readonly = true, .num_queues = 4};
+	struct virtio_blk *b = virtio_blk_create(&o, &c->mem, c->loop);
+	assert_null(b); /* the image is locked by the open device */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_config_and_features, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_read_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_read_back, setup_threads, teardown),
+		cmocka_unit_test_setup_teardown(test_write_through_without_flush_feature, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_get_id, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_discard, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_zeroes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_zeroes, setup_threads, teardown),
+		cmocka_unit_test_setup_teardown(test_out_of_range_and_bad_length, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unsupported_type, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_readonly, setup_ro, teardown),
+		cmocka_unit_test_setup_teardown(test_missing_status_byte_breaks_device, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_short_header_breaks_device, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_split_header_and_shared_descriptors, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reset_with_requests_in_flight, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reset_with_requests_in_flight, setup_threads,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_destroy_with_requests_in_flight, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_options, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
