@@ -22,7 +22,7 @@ UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 SMOKE_BIN := $(BUILD)/smoke/smoke
 
-.PHONY: all check unit smoke guest demo bench cppcheck clean deps
+.PHONY: all check unit smoke guest fuzz fuzz-short demo bench cppcheck clean deps
 all: $(BUILD)/iovirt
 
 $(BUILD)/iovirt: $(OBJS)
@@ -57,6 +57,13 @@ smoke: $(SMOKE_BIN) $(BUILD)/iovirt
 guest: $(BUILD)/iovirt
 	tests/guest/run
 
+# libFuzzer targets for every parser of guest data (clang).
+fuzz:
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-120} tests/fuzz/run
+
+fuzz-short:
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-15} tests/fuzz/run
+
 cppcheck:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 		--inline-suppr --std=c11 -D__x86_64__ -Isrc src tests/unit tests/smoke
@@ -66,6 +73,7 @@ check: deps
 	$(MAKE) cppcheck
 	$(MAKE) unit
 	$(MAKE) smoke
+	$(MAKE) fuzz-short
 	$(MAKE) guest
 
 demo: deps $(BUILD)/iovirt

@@ -143,8 +143,8 @@ int net_parse_backend(const char *spec, struct net_options *opts, char *leftover
 			if (have_backend)
 				goto two_backends;
 			if (!valid_ifname(p + 4, len - 4)) {
-				log_error("--net %s: bad tap device name '%.*s' (1-15 characters, no '/', ':' or spaces)",
-					  spec, (int)(len - 4), p + 4);
+				log_error("--net %s: bad tap device name '%.*s' (1-15 characters, "
+					  "no '/', ':' or spaces)", spec, (int)(len - 4), p + 4);
 				return -EINVAL;
 			}
 			have_backend = true;
@@ -167,8 +167,8 @@ int net_parse_backend(const char *spec, struct net_options *opts, char *leftover
 			memcpy(dst, rule, rlen);
 			dst[rlen] = '\0';
 			if (net_parse_hostfwd(dst, &fwd)) {
-				log_error("--net %s: bad hostfwd '%s' (want [tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport, ports 1-65535)",
-					  spec, dst);
+				log_error("--net %s: bad hostfwd '%s' (want [tcp|udp]:[hostaddr]:hostport-"
+					  "[guestaddr]:guestport, ports 1-65535)", spec, dst);
 				return -EINVAL;
 			}
 			opts->n_hostfwd++;

@@ -79,9 +79,9 @@ static void tap_receive(struct net_tap *t)
 			if (n < 0) {
 				if (errno == EINTR)
 					continue;
-				if (errno != EAGAIN && errno != EWOULDBLOCK) {
-					if (!t->rx_err_logged++)
-						log_warn("%s: read: %s", t->ifname, strerror(errno));
+				if (errno != EAGAIN && errno != EWOULDBLOCK && !t->rx_err_logged) {
+					t->rx_err_logged = 1;
+					log_warn("%s: read: %s", t->ifname, strerror(errno));
 				}
 				return;
 			}

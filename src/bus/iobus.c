@@ -119,25 +119,28 @@ static const struct iobus_range *find(const struct iobus *bus, uint64_t addr, un
 static bool dispatch(struct iobus *bus, uint64_t addr, uint8_t *rdata,
 		     const uint8_t *wdata, unsigned len)
 {
-	bool handled = false;
 	if (len == 0 || len > 8)
 		goto unclaimed;
-	/* The read lock is held across the device call: a range being removed
-	 * waits for accesses in flight, so its device can then be freed. */
+	/* The range is copied out and the device called without the lock: a
+	 * device may claim or release ranges from inside an access (a config
+	 * write that enables a BAR arrives as a port or MMIO access itself),
+	 * and taking the write lock under our own read lock would deadlock.
+	 * Devices therefore outlive their ranges: free one only after its
+	 * ranges are gone and the vCPUs are stopped (as Firecracker's bus
+	 * holds an Arc to the device across the call). */
 	pthread_rwlock_rdlock(&bus->lock);
-	const struct iobus_range *r = find(bus, addr, len);
-	if (r) {
-		if (rdata && r->ops->read)
-			r->ops->read(r->opaque, addr - r->base, rdata, len);
+	const struct iobus_range *found = find(bus, addr, len);
+	struct iobus_range r = found ? *found : (struct iobus_range){0};
+	pthread_rwlock_unlock(&bus->lock);
+	if (found) {
+		if (rdata && r.ops->read)
+			r.ops->read(r.opaque, addr - r.base, rdata, len);
 		else if (rdata)
 			memset(rdata, 0xff, len);
-		else if (r->ops->write)
-			r->ops->write(r->opaque, addr - r->base, wdata, len);
-		handled = true;
-	}
-	pthread_rwlock_unlock(&bus->lock);
-	if (handled)
+		else if (r.ops->write)
+			r.ops->write(r.opaque, addr - r.base, wdata, len);
 		return true;
+	}
 unclaimed:
 	__atomic_add_fetch(&bus->unclaimed, 1, __ATOMIC_RELAXED);
 	if (rdata)

@@ -199,6 +199,7 @@ void pci_config_write(struct pci_dev *dev, unsigned offset, const uint8_t *data,
 	    (!dev->is_express && offset >= PCI_CFG_LEGACY_SIZE))
 		return;
 	pthread_mutex_lock(&dev->lock);
+	uint16_t old_cmd = (uint16_t)pci_cfg_get(dev, PCI_COMMAND, 2);
 	for (unsigned i = 0; i < len; i++) {
 		unsigned o = offset + i;
 		uint8_t wm = dev->wmask[o], w1c = dev->w1cmask[o];
@@ -208,7 +209,15 @@ void pci_config_write(struct pci_dev *dev, unsigned offset, const uint8_t *data,
 	if (overlaps(offset, len, PCI_COMMAND, PCI_COMMAND + 2) ||
 	    overlaps(offset, len, PCI_BASE_ADDRESS_0, PCI_BASE_ADDRESS_5 + 4))
 		update_bars(dev);
+	/* PCI 3.0 §6.2.2: setting Interrupt Disable deasserts a pending INTx;
+	 * clearing it asserts it again. */
+	uint16_t cmd = (uint16_t)pci_cfg_get(dev, PCI_COMMAND, 2);
+	bool intx_changed = (old_cmd ^ cmd) & PCI_COMMAND_INTX_DISABLE;
+	bool intx_level = (pci_cfg_get(dev, PCI_STATUS, 2) & PCI_STATUS_INTERRUPT) &&
+			  !(cmd & PCI_COMMAND_INTX_DISABLE);
 	pthread_mutex_unlock(&dev->lock);
+	if (intx_changed)
+		irq_line_set(&dev->intx, intx_level);
 	if (dev->ops && dev->ops->config_written)
 		dev->ops->config_written(dev, offset, len);
 }

@@ -123,7 +123,7 @@ int pci_host_init(struct pci_host *host, struct iobus *pio, struct iobus *mmio,
 	host->intx_opaque = intx_opaque;
 	host->mmio32_next = PCI_MMIO32_BASE;
 	host->mmio64_base = host->mmio64_next = mmio64_base;
-	host->io_next = PCI_IO_BASE;
+	host->io_next = PCI_HOST_IO_BASE;
 
 	pci_dev_init(&host->bridge, "host bridge", BRIDGE_VENDOR, BRIDGE_DEVICE,
 		     CLASS_HOST_BRIDGE, 0, BRIDGE_VENDOR, 0x1100);
@@ -171,7 +171,7 @@ static int place_bar(struct pci_host *host, struct pci_dev *dev, int i)
 	switch (bar->type) {
 	case PCI_BAR_IO:
 		addr = align_up(host->io_next, bar->size);
-		if (addr + bar->size > PCI_IO_BASE + PCI_IO_SIZE)
+		if (addr + bar->size > PCI_HOST_IO_BASE + PCI_HOST_IO_SIZE)
 			return -ENOMEM;
 		host->io_next = (uint32_t)(addr + bar->size);
 		break;

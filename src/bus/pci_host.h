@@ -13,8 +13,8 @@
 #define PCI_MMIO32_SIZE 0x20000000ULL      /* up to the ECAM */
 #define PCI_ECAM_BASE   0xE0000000ULL
 #define PCI_ECAM_SIZE   0x00100000ULL      /* bus 0 only: 32 devices x 8 functions x 4 KiB */
-#define PCI_IO_BASE     0xC000
-#define PCI_IO_SIZE     0x4000
+#define PCI_HOST_IO_BASE     0xC000
+#define PCI_HOST_IO_SIZE     0x4000
 #define PCI_MMIO64_SIZE (64ULL << 30)
 #define PCI_MAX_SLOTS   32
 /* INTx: slot s, pin p (0 = INTA) is IOAPIC pin 16 + (s + p) % 8; the

@@ -121,6 +121,23 @@ static bool range_ok(const struct virtio_blk *b, uint64_t sector, uint64_t secto
 
 /* ---- completion (loop thread) ---- */
 
+/* A failing disk must not flood the log: the first few errors, then one
+ * line saying the rest are not logged. */
+#define IO_ERRORS_LOGGED 8
+
+static void log_io_error(struct virtio_blk *b, const struct blk_request *br, int result)
+{
+	static unsigned logged; /* loop thread only */
+	if (logged < IO_ERRORS_LOGGED)
+		log_warn("%s: I/O error at sector %llu: %s (reported to the guest)",
+			 b->vdev.name, (unsigned long long)(br->offset / SECTOR),
+			 strerror(-result));
+	else if (logged == IO_ERRORS_LOGGED)
+		log_warn("%s: further I/O errors are not logged", b->vdev.name);
+	if (logged <= IO_ERRORS_LOGGED)
+		logged++;
+}
+
 static void req_done(struct blk_request *br, int result)
 {
 	struct vblk_req *r = br->opaque;
@@ -142,9 +159,7 @@ static void req_done(struct blk_request *br, int result)
 	b->inflight--;
 	if (current) {
 		if (result < 0)
-			log_warn("%s: I/O error at sector %llu: %s (reported to the guest)",
-				 vdev->name, (unsigned long long)(br->offset / SECTOR),
-				 strerror(-result));
+			log_io_error(b, br, result);
 		req_finish(b, r, result < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK,
 			   result < 0 ? 1 : r->used_len);
 		virtio_queue_done(vdev, r->q);
@@ -201,7 +216,9 @@ static void handle_rw(struct virtio_blk *b, struct vblk_req *r, const struct vir
 		return;
 	}
 	int cnt = iov_slice(r->iov, VIRTIO_BLK_QUEUE_SIZE, src, n, skip, len);
-	if (cnt <= 0) { /* cannot happen: a chain has at most queue-size buffers */
+	if (cnt <= 0) { /* more segments than seg_max (a big indirect table) */
+		log_guest_error_once("%s: request with more than %d segments", b->vdev.name,
+				     VIRTIO_BLK_QUEUE_SIZE - 2);
 		req_finish(b, r, VIRTIO_BLK_S_IOERR, 1);
 		return;
 	}
@@ -440,6 +457,10 @@ struct virtio_blk *virtio_blk_create(const struct virtio_blk_options *o,
 				     const struct guest_mem *mem, struct loop *loop)
 {
 	unsigned nq = o->num_queues ? o->num_queues : 1;
+	if (!o->path) {
+		log_error("virtio-blk: no image path");
+		return NULL;
+	}
 	if (nq > VIRTIO_MAX_QUEUES) {
 		log_error("%s: virtio-blk supports at most %d queues, not %u", o->path,
 			  VIRTIO_MAX_QUEUES, nq);

@@ -4,9 +4,10 @@
  * → backend), RX (backend → receiveq), and the virtio_dev_ops glue.
  *
  * Threads: queue kicks and backend rx callbacks run on the event-loop
- * thread with vdev->lock held. A backend may deliver a frame from inside
- * net_send() (slirp answers DHCP/ARP synchronously): that nested rx runs on
- * the thread that already holds the lock, so it must not take it again. */
+ * thread with vdev->lock held. net.h allows a backend to deliver a frame
+ * from inside net_send() (none does today: slirp and tap queue or write):
+ * that nested rx runs on the thread that already holds the lock, so it must
+ * not take it again. */
 #include "virtio/net.h"
 
 #include <arpa/inet.h>

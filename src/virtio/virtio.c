@@ -54,7 +54,9 @@ void virtio_dev_set_broken(struct virtio_dev *vdev, const char *why)
 {
 	if (vdev->status & VIRTIO_CONFIG_S_NEEDS_RESET)
 		return;
-	log_warn("guest error: %s: %s; device needs reset", vdev->name, why);
+	if (!vdev->error_logged)
+		log_warn("guest error: %s: %s; device needs reset", vdev->name, why);
+	vdev->error_logged = true;
 	vdev->live = false;
 	vdev->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
 	if (vdev->transport && (vdev->status & VIRTIO_CONFIG_S_DRIVER_OK))

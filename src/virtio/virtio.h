@@ -74,6 +74,7 @@ struct virtio_dev {
 	struct loop *loop;
 	pthread_mutex_t lock;
 	bool live;                   /* DRIVER_OK and not broken */
+	bool error_logged;           /* guest errors are logged once per device */
 	/* set by the transport */
 	const struct virtio_transport_ops *transport;
 	void *transport_opaque;

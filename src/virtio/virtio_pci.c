@@ -364,8 +364,11 @@ int virtio_pci_init(struct virtio_pci *vp, struct virtio_dev *vdev,
 	if (ret >= 0)
 		ret = add_virtio_cap(dev, VIRTIO_PCI_CAP_NOTIFY_CFG, VIRTIO_PCI_NOTIFY_OFF,
 				     vdev->nqueues * VIRTIO_PCI_NOTIFY_MULTIPLIER, &multiplier, 4);
+	/* One vector per queue plus config when they fit; with more queues
+	 * than that, Linux falls back to sharing vectors. */
+	unsigned nvec = vdev->nqueues + 1 < MSIX_MAX_VECTORS ? vdev->nqueues + 1 : MSIX_MAX_VECTORS;
 	if (ret >= 0)
-		ret = msix_init(&vp->msix, dev, routing, vdev->nqueues + 1, 1, 0, 0x800);
+		ret = msix_init(&vp->msix, dev, routing, nvec, 1, 0, 0x800);
 	if (ret < 0) {
 		log_error("%s: setting up its PCI function failed: %s", vdev->name, strerror(-ret));
 		return ret;

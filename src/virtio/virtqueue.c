@@ -100,11 +100,12 @@ static void desc_copy(struct virtq_desc *d, const uint8_t *src)
 	d->next = le16toh(d->next);
 }
 
-/* Walks the chain at head into c (§2.7.5, §2.7.5.3). The budget is the
- * queue size — "a driver MUST NOT create a descriptor chain longer than the
- * Queue Size" (§2.7.5.3.1) — and every descriptor visited counts, in the
- * table and in an indirect table, so a loop (forbidden, §2.7.5.2) ends too.
- * Zero or more direct descriptors may precede one indirect one (§2.7.5.3.2). */
+/* Walks the chain at head into c (§2.7.5, §2.7.5.3). Every descriptor
+ * visited spends one hop of a budget — the queue size in the descriptor
+ * table, the table's length (at most VIRTQ_MAX_SIZE) in an indirect one — so
+ * a loop (forbidden, §2.7.5.2) ends too. Zero or more direct descriptors may
+ * precede one indirect one (§2.7.5.3.2); together they may not make more
+ * than VIRTQ_MAX_SIZE buffers. */
 static int walk_chain(struct virtqueue *vq, uint16_t head, struct virtq_chain *c)
 {
 	const uint8_t *table = (const uint8_t *)vq->desc;
@@ -180,7 +181,7 @@ static int walk_chain(struct virtqueue *vq, uint16_t head, struct virtq_chain *c
 				return vq_fail(vq, "buffer not wholly inside one guest RAM region",
 					       head, table_gpa, i);
 			unsigned n = c->n_out + c->n_in;
-			if (n >= VIRTQ_MAX_SIZE) /* cannot happen: budget <= VIRTQ_MAX_SIZE */
+			if (n >= VIRTQ_MAX_SIZE) /* direct part + a full indirect table */
 				return vq_fail(vq, "too many buffers", head, table_gpa, i);
 			c->iov[n].iov_base = p;
 			c->iov[n].iov_len = d.len;

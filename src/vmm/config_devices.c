@@ -36,12 +36,17 @@ int config_parse_disk(const char *spec, struct disk_config *d)
 		log_error("--disk: specification too long");
 		return -EINVAL;
 	}
-	char *save = NULL;
-	char *tok = strtok_r(buf, ",", &save);
-	if (!tok || !*tok) {
+	size_t path_len = strcspn(spec, ",");
+	if (path_len == 0) {
 		log_error("--disk %s: missing image path", spec);
 		return -EINVAL;
 	}
+	if (path_len >= sizeof(d->path)) {
+		log_error("--disk: image path longer than %zu bytes", sizeof(d->path) - 1);
+		return -EINVAL;
+	}
+	char *save = NULL;
+	char *tok = strtok_r(buf, ",", &save);
 	snprintf(d->path, sizeof(d->path), "%s", tok);
 	while ((tok = strtok_r(NULL, ",", &save))) {
 		const char *val = split_value(tok);

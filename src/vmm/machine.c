@@ -192,7 +192,7 @@ static int load_acpi(struct machine *m, uint64_t *rsdp)
 {
 	struct acpi_pci pci = {
 		.ecam_base = PCI_ECAM_BASE,
-		.io_base = PCI_IO_BASE, .io_size = PCI_IO_SIZE,
+		.io_base = PCI_HOST_IO_BASE, .io_size = PCI_HOST_IO_SIZE,
 		.mmio32_base = PCI_MMIO32_BASE, .mmio32_size = PCI_MMIO32_SIZE,
 		.mmio64_base = machine_mmio64_base(&m->vm.mem), .mmio64_size = PCI_MMIO64_SIZE,
 		.intx_gsi_base = PCI_INTX_GSI_BASE, .intx_gsi_count = PCI_INTX_GSI_COUNT,

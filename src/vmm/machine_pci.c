@@ -76,6 +76,10 @@ static int add_nic(struct machine *m, const struct nic_config *n, unsigned index
 		return -ENOTSUP;
 	}
 	struct virtio_net_options o = {.backend = n->backend, .mac_set = n->mac_set};
+	/* A tap carries virtio-net headers, so checksum and TSO offloads can
+	 * pass straight through to the host. */
+	if (o.backend.kind == NET_TAP)
+		o.backend.vnet_hdr = true;
 	memcpy(o.mac, n->mac, 6);
 	if (!o.mac_set) {
 		/* QEMU's default OUI, one address per NIC. */

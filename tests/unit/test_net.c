@@ -48,7 +48,6 @@ static void test_parse_ok(void **state)
 	struct net_options o;
 	struct net_hostfwd f;
 	char left[128];
-
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
 		assert_int_equal(net_parse_backend(ok[i].spec, &o, left, sizeof(left)), 0);
 		assert_int_equal(o.kind, ok[i].kind);
@@ -87,7 +86,6 @@ static void test_parse_bad(void **state)
 	};
 	struct net_options o;
 	char left[32];
-
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int ret = net_parse_backend(bad[i], &o, left, sizeof(left));
 		if (ret != -EINVAL)
@@ -115,7 +113,6 @@ static bool dev_rx(void *opaque, const struct iovec *iov, int iovcnt, size_t len
 	struct dev *d = opaque;
 	uint8_t buf[2048];
 	size_t off = 0;
-
 	for (int i = 0; i < iovcnt && off + iov[i].iov_len <= sizeof(buf); off += iov[i++].iov_len)
 		memcpy(buf + off, iov[i].iov_base, iov[i].iov_len);
 	if (!d->want || !d->want(buf, off))
@@ -146,7 +143,6 @@ static bool run(struct dev *d, int ms)
 {
 	struct itimerspec its = {.it_value = {ms / 1000, ms % 1000 * 1000000L}};
 	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
-
 	timed_out = false;
 	if (fd < 0 || timerfd_settime(fd, 0, &its, NULL) ||
 	    loop_add_fd(d->loop, fd, EPOLLIN, deadline_cb, d->loop) || loop_run(d->loop))
@@ -155,8 +151,6 @@ static bool run(struct dev *d, int ms)
 	close(fd);
 	return timed_out;
 }
-
-/* ---- frames ---- */
 
 static uint16_t get16(const uint8_t *p)
 {
@@ -199,7 +193,6 @@ static size_t make_dhcp_discover(uint8_t *f)
 	static const uint8_t hdr[28] = {0x45, 0, 0x02, 0x40, 0, 0, 0, 0, 64, 17, 0x78, 0xae,
 					0, 0, 0, 0, 255, 255, 255, 255, 0, 68, 0, 67, 0x02, 0x2c};
 	uint8_t *bp = f + 14 + 28;
-
 	memset(f, 0, 14 + 576);
 	put_eth(f, bcast, 0x0800);
 	memcpy(f + 14, hdr, sizeof(hdr));
@@ -236,14 +229,11 @@ static bool is_ip_to_guest(const uint8_t *f, size_t len)
 	       (want_proto != 6 || (len >= (size_t)(l4 - f) + 20 && (l4[13] & 0x12) == 0x02));
 }
 
-/* ---- user mode ---- */
-
 static struct net_backend *open_user(struct dev *d, const char *spec)
 {
 	struct net_options o;
 	memset(d, 0, sizeof(*d));
-	d->loop = loop_create();
-	assert_non_null(d->loop);
+	assert_non_null(d->loop = loop_create());
 	assert_int_equal(net_parse_backend(spec, &o, NULL, 0), 0);
 	return d->nb = net_open(&o, d->loop, dev_rx, d);
 }
@@ -278,7 +268,6 @@ static void test_user_arp_dhcp(void **state)
 	struct dev d;
 	uint8_t f[1024];
 	struct net_stats st;
-
 	assert_non_null(open_user(&d, "user"));
 	assert_false(net_has_vnet_hdr(d.nb));
 	assert_int_equal(net_set_offloads(d.nb, 0), 0);
@@ -312,7 +301,6 @@ static void test_user_rx_hold(void **state)
 	uint8_t f[64], held[2048];
 	size_t held_len;
 	struct net_stats st;
-
 	assert_non_null(open_user(&d, "user"));
 	d.want = is_arp_reply;
 	for (int i = 0; i < 100; i++) /* the first for the DNS host, 10.0.2.3 */
@@ -347,7 +335,6 @@ static int bind_loopback(int type, uint16_t port, uint16_t *bound)
 				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t alen = sizeof(a);
 	int s = socket(AF_INET, type | SOCK_CLOEXEC, 0);
-
 	if (bind(s, (struct sockaddr *)&a, sizeof(a)) < 0) {
 		int err = -errno;
 		close(s);
@@ -368,7 +355,6 @@ static void test_user_hostfwd(void **state)
 	char spec[128];
 	uint16_t tport, uport, port;
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-
 	close(bind_loopback(SOCK_STREAM, 0, &tport));
 	close(bind_loopback(SOCK_DGRAM, 0, &uport));
 	snprintf(spec, sizeof(spec), "user,hostfwd=tcp:127.0.0.1:%u-:22,hostfwd=udp:127.0.0.1:%u-:53",
@@ -400,7 +386,6 @@ static void test_user_hostfwd(void **state)
 	close_dev(&d);
 
 	int s = bind_loopback(SOCK_STREAM, tport, &port);
-	assert_true(s >= 0);
 	assert_int_equal(listen(s, 1), 0);
 	assert_null(open_user(&d, spec)); /* one clear line: address in use */
 	loop_destroy(d.loop);
@@ -430,21 +415,19 @@ static void inject(int ps, const struct sockaddr_ll *ll, const char *text)
 static void tap_child(void)
 {
 	struct dev d = {.want = is_test_frame};
-	struct net_options o = {.kind = NET_TAP, .ifname = TAP_NAME, .vnet_hdr = true};
 	struct ifreq ifr = {.ifr_name = TAP_NAME};
 	uint8_t hdr[NET_VNET_HDR_LEN] = {0}, f[60] = {0}, buf[128];
 	struct net_stats st;
 	int s, ps;
-
 	if (unshare(CLONE_NEWNET) < 0)
 		_exit(77);
 	CHECK((d.loop = loop_create()));
 	/* Not a tap: one clear line, no backend. */
 	CHECK(!net_open(&(struct net_options){.kind = NET_TAP, .ifname = "lo"}, d.loop, dev_rx, &d));
-	CHECK((d.nb = net_open(&o, d.loop, dev_rx, &d)));
-	CHECK(net_has_vnet_hdr(d.nb));
+	CHECK((d.nb = net_open(&(struct net_options){.kind = NET_TAP, .ifname = TAP_NAME,
+						     .vnet_hdr = true}, d.loop, dev_rx, &d)));
+	CHECK(net_has_vnet_hdr(d.nb) && net_set_offloads(d.nb, 0) == 0);
 	CHECK(net_set_offloads(d.nb, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) == 0);
-	CHECK(net_set_offloads(d.nb, 0) == 0);
 	/* No IPv6 chatter on the link; bring it up; a packet socket on it. */
 	if ((s = open("/proc/sys/net/ipv6/conf/" TAP_NAME "/disable_ipv6", O_WRONLY)) >= 0)
 		CHECK(write(s, "1", 1) == 1 && close(s) == 0);
@@ -454,21 +437,19 @@ static void tap_child(void)
 	struct sockaddr_ll ll = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL),
 				 .sll_ifindex = ifr.ifr_ifindex, .sll_halen = 6};
 	CHECK((ps = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL))) >= 0);
-	struct timeval tv = {5, 0};
-	CHECK(bind(ps, (struct sockaddr *)&ll, sizeof(ll)) == 0 &&
-	      setsockopt(ps, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0);
+	CHECK(bind(ps, (struct sockaddr *)&ll, sizeof(ll)) == 0);
+	CHECK(!setsockopt(ps, SOL_SOCKET, SO_RCVTIMEO, &(struct timeval){5, 0}, sizeof(struct timeval)));
 
-	/* TX: header + frame in pieces; the packet socket sees the frame. */
+	/* TX: header + frame in pieces. */
 	memcpy(f + put_eth(f, bcast, TEST_ETHERTYPE), "iovirt tx", 9);
 	struct iovec iov[3] = {{hdr, sizeof(hdr)}, {f, 14}, {f + 14, sizeof(f) - 14}};
 	CHECK(net_send(d.nb, iov, 3) == 0);
 	net_get_stats(d.nb, &st);
 	CHECK(st.tx_frames == 1 && st.tx_dropped == 0);
-	ssize_t n;
+	ssize_t n; /* the packet socket sees the frame */
 	while ((n = recv(ps, buf, sizeof(buf), 0)) > 0 && (n < 60 || memcmp(buf, f, sizeof(f))))
 		;
 	CHECK(n >= 60);
-
 	/* RX: the first frame is refused and held; nothing more is read. */
 	inject(ps, &ll, "iovirt rx 1");
 	CHECK(!run(&d, 5000) && d.refused == 1 && d.last_len == NET_VNET_HDR_LEN + 60);
@@ -490,9 +471,8 @@ static void tap_child(void)
 
 static void test_tap(void **state)
 {
-	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC), status;
+	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC), status = 0;
 	pid_t pid;
-
 	if (fd >= 0) {
 		close(fd);
 		fflush(NULL);

@@ -27,10 +27,6 @@
 #define IMG_SECTORS (IMG_SIZE / 512)
 #define SERIAL "iovirt-serial-01"
 
-struct fake_transport {
-	unsigned queue_signals, config_signals;
-};
-
 struct ctx {
 	char path[64];
 	uint8_t *ram;
@@ -39,7 +35,7 @@ struct ctx {
 	int tick_fd;
 	struct virtio_blk *blk;
 	struct virtio_dev *vdev;
-	struct fake_transport tr;
+	unsigned queue_signals, config_signals; /* the fake transport's record */
 	uint16_t qsize, next_desc, avail_idx, used_seen;
 	uint64_t data_next; /* bump allocator for buffers */
 };
@@ -50,7 +46,7 @@ struct buf {
 	bool write;
 };
 
-static struct fake_transport *tr(struct virtio_dev *v) { return v->transport_opaque; }
+static struct ctx *tr(struct virtio_dev *v) { return v->transport_opaque; }
 static void sig_queue(struct virtio_dev *vdev, unsigned q) { tr(vdev)->queue_signals++; }
 static void sig_config(struct virtio_dev *vdev) { tr(vdev)->config_signals++; }
 
@@ -101,7 +97,7 @@ static int open_dev(struct ctx *c, bool readonly, enum blk_engine engine)
 		return -1;
 	c->vdev = virtio_blk_dev(c->blk);
 	c->vdev->transport = &fake_ops;
-	c->vdev->transport_opaque = &c->tr;
+	c->vdev->transport_opaque = c;
 	activate(c, c->vdev->device_features, 64);
 	return 0;
 }
@@ -217,8 +213,7 @@ static uint32_t next_used(struct ctx *c, uint16_t head)
 static uint64_t header(struct ctx *c, uint32_t type, uint64_t sector)
 {
 	uint64_t g = alloc_buf(c, 16);
-	struct virtio_blk_outhdr h = {.type = type, .sector = sector};
-	memcpy(hva(c, g), &h, sizeof(h));
+	*(struct virtio_blk_outhdr *)hva(c, g) = (struct virtio_blk_outhdr){type, 0, sector};
 	return g;
 }
 
@@ -263,13 +258,12 @@ static void test_config_and_features(void **state)
 	assert_int_equal(cfg.seg_max, VIRTIO_BLK_QUEUE_SIZE - 2);
 	assert_int_equal(cfg.max_discard_seg, 1);
 	assert_int_equal(c->vdev->config_size, sizeof(cfg));
-	uint64_t f = c->vdev->device_features;
-	assert_true(f & (1ULL << VIRTIO_F_VERSION_1));
-	assert_true(f & (1ULL << VIRTIO_RING_F_EVENT_IDX));
-	assert_true(f & (1ULL << VIRTIO_BLK_F_FLUSH));
-	assert_true(f & (1ULL << VIRTIO_BLK_F_DISCARD));
-	assert_false(f & (1ULL << VIRTIO_BLK_F_RO));
-	assert_false(f & (1ULL << VIRTIO_BLK_F_MQ));
+	uint64_t f = c->vdev->device_features, want = (1ULL << VIRTIO_F_VERSION_1) |
+		(1ULL << VIRTIO_RING_F_EVENT_IDX) | (1ULL << VIRTIO_RING_F_INDIRECT_DESC) |
+		(1ULL << VIRTIO_BLK_F_FLUSH) | (1ULL << VIRTIO_BLK_F_DISCARD) |
+		(1ULL << VIRTIO_BLK_F_WRITE_ZEROES) | (1ULL << VIRTIO_BLK_F_SEG_MAX);
+	assert_int_equal(f & want, want);
+	assert_false(f & ((1ULL << VIRTIO_BLK_F_RO) | (1ULL << VIRTIO_BLK_F_MQ)));
 }
 
 static void test_write_read_back(void **state)
@@ -298,7 +292,7 @@ static void test_write_read_back(void **state)
 	assert_int_equal(*(uint8_t *)hva(c, st), VIRTIO_BLK_S_OK);
 	assert_memory_equal(hva(c, r1), hva(c, w), 512);
 	assert_memory_equal(hva(c, r2), (uint8_t *)hva(c, w) + 512, 1536);
-	assert_int_equal(c->tr.queue_signals, 2);
+	assert_int_equal(c->queue_signals, 2);
 }
 
 static void test_write_through_without_flush_feature(void **state)
@@ -334,9 +328,8 @@ static void test_get_id(void **state)
 static uint64_t dwz_seg(struct ctx *c, uint64_t sector, uint32_t n, uint32_t flags)
 {
 	uint64_t g = alloc_buf(c, 16);
-	struct virtio_blk_discard_write_zeroes s = {.sector = sector, .num_sectors = n,
-						    .flags = flags};
-	memcpy(hva(c, g), &s, sizeof(s));
+	*(struct virtio_blk_discard_write_zeroes *)hva(c, g) =
+		(struct virtio_blk_discard_write_zeroes){sector, n, flags};
 	return g;
 }
 
@@ -398,6 +391,18 @@ static void test_out_of_range_and_bad_length(void **state)
 	assert_true(c->vdev->live);
 }
 
+/* A backend failure (here the image shrank under us: reads make no progress)
+ * is an I/O error for that request only. */
+static void test_backend_error_is_ioerr(void **state)
+{
+	struct ctx *c = *state;
+	uint64_t d = alloc_buf(c, 4096);
+	assert_int_equal(truncate(c->path, 4096), 0);
+	assert_int_equal(request(c, VIRTIO_BLK_T_IN, 64, d, 4096, NULL), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(request(c, VIRTIO_BLK_T_IN, 0, d, 4096, NULL), VIRTIO_BLK_S_OK);
+	assert_true(c->vdev->live);
+}
+
 static void test_unsupported_type(void **state)
 {
 	struct ctx *c = *state;
@@ -434,7 +439,7 @@ static void test_missing_status_byte_breaks_device(void **state)
 	assert_int_equal(used_idx(c), 0);
 	assert_true(c->vdev->status & VIRTIO_CONFIG_S_NEEDS_RESET);
 	assert_false(c->vdev->live);
-	assert_int_equal(c->tr.config_signals, 1);
+	assert_int_equal(c->config_signals, 1);
 	/* Dead until reset; a reset brings it back. */
 	kick(c);
 	assert_int_equal(used_idx(c), 0);
@@ -524,7 +529,7 @@ static void test_reset_with_requests_in_flight(void **state)
 	assert_int_equal(used_idx(c), 0);
 
 	activate(c, c->vdev->device_features, VIRTIO_BLK_QUEUE_SIZE); /* resets first */
-	unsigned signals = c->tr.queue_signals;
+	unsigned signals = c->queue_signals;
 	uint16_t head = add_chain(c, (struct buf[]){{header(c, VIRTIO_BLK_T_FLUSH, 0), 16, false},
 						    {st, 1, true}}, 2);
 	kick(c);
@@ -533,7 +538,7 @@ static void test_reset_with_requests_in_flight(void **state)
 	drain(c);
 	assert_int_equal(used_idx(c), 1); /* only the new request */
 	assert_int_equal(next_used(c, head), 1);
-	assert_int_equal(c->tr.queue_signals, signals + 1);
+	assert_int_equal(c->queue_signals, signals + 1);
 }
 
 /* Destroy with requests in flight: the callbacks run inside and drop them. */
@@ -559,38 +564,35 @@ static void test_options(void **state)
 	o = (struct virtio_blk_options){.path = "/nonexistent/iovirt.img"};
 	assert_null(virtio_blk_create(&o, &c->mem, c->loop));
 	o = (struct virtio_blk_options){.path = c->path, .readonly = true, .num_queues = 4};
-	struct virtio_blk *b = virtio_blk_create(&o, &c->mem, c->loop);
-	assert_null(b); /* the image is locked by the open device */
+	assert_null(virtio_blk_create(&o, &c->mem, c->loop)); /* locked by the open device */
 }
+
+#define T(test, setup_fn) cmocka_unit_test_setup_teardown(test, setup_fn, teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_config_and_features, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_write_read_back, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_write_read_back, setup_threads, teardown),
-		cmocka_unit_test_setup_teardown(test_write_through_without_flush_feature, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_get_id, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_discard, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_write_zeroes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_write_zeroes, setup_threads, teardown),
-		cmocka_unit_test_setup_teardown(test_out_of_range_and_bad_length, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unsupported_type, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_readonly, setup_ro, teardown),
-		cmocka_unit_test_setup_teardown(test_missing_status_byte_breaks_device, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_short_header_breaks_device, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_split_header_and_shared_descriptors, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reset_with_requests_in_flight, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reset_with_requests_in_flight, setup_threads,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_destroy_with_requests_in_flight, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_options, setup, teardown),
+		T(test_config_and_features, setup),
+		T(test_write_read_back, setup),
+		T(test_write_read_back, setup_threads),
+		T(test_write_through_without_flush_feature, setup),
+		T(test_flush, setup),
+		T(test_get_id, setup),
+		T(test_discard, setup),
+		T(test_write_zeroes, setup),
+		T(test_write_zeroes, setup_threads),
+		T(test_out_of_range_and_bad_length, setup),
+		T(test_backend_error_is_ioerr, setup),
+		T(test_unsupported_type, setup),
+		T(test_readonly, setup_ro),
+		T(test_missing_status_byte_breaks_device, setup),
+		T(test_short_header_breaks_device, setup),
+		T(test_split_header_and_shared_descriptors, setup),
+		T(test_batch, setup),
+		T(test_reset_with_requests_in_flight, setup),
+		T(test_reset_with_requests_in_flight, setup_threads),
+		T(test_destroy_with_requests_in_flight, setup),
+		T(test_options, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

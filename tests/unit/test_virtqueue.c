@@ -650,6 +650,32 @@ static void test_indirect_too_long(void **state)
 	expect_refused(f, "indirect table longer");
 }
 
+static void test_too_many_buffers(void **state)
+{
+	struct fx *f = *state;
+	/* size-1 direct buffers, then a full indirect table of VIRTQ_MAX_SIZE:
+	 * each part is within its budget, together they would overrun the
+	 * chain's iovec array. */
+	for (unsigned i = 0; i < QSIZE - 1; i++)
+		desc(f, i, BUF_GPA, 1, VIRTQ_DESC_F_NEXT, (uint16_t)(i + 1));
+	desc(f, QSIZE - 1, 0x8000, 16 * VIRTQ_MAX_SIZE, VIRTQ_DESC_F_INDIRECT, 0);
+	for (unsigned i = 0; i < VIRTQ_MAX_SIZE; i++)
+		put_desc(f, 0x8000, i, BUF_GPA, 1, i + 1 < VIRTQ_MAX_SIZE ? VIRTQ_DESC_F_NEXT : 0,
+			 (uint16_t)(i + 1));
+	offer(f, 0);
+	expect_refused(f, "too many buffers");
+	/* One direct buffer fewer fits exactly. */
+	vq_reinit(f, QSIZE, false, true);
+	for (unsigned i = 0; i < QSIZE - 2; i++)
+		desc(f, i, BUF_GPA, 1, VIRTQ_DESC_F_NEXT, (uint16_t)(i + 1));
+	const unsigned n = VIRTQ_MAX_SIZE - (QSIZE - 2);
+	desc(f, QSIZE - 2, 0x8000, 16 * n, VIRTQ_DESC_F_INDIRECT, 0);
+	put_desc(f, 0x8000, n - 1, BUF_GPA, 1, 0, 0);
+	offer(f, 0);
+	assert_int_equal(virtq_pop(&f->vq, f->c), 1);
+	assert_int_equal(f->c->n_out, VIRTQ_MAX_SIZE);
+}
+
 static void test_indirect_loop(void **state)
 {
 	struct fx *f = *state;
@@ -881,6 +907,7 @@ int main(void)
 		T(test_loop),
 		T(test_self_loop),
 		T(test_indirect_too_long),
+		T(test_too_many_buffers),
 		T(test_indirect_loop),
 		T(test_nested_indirect),
 		T(test_indirect_not_negotiated),

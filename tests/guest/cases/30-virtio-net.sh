@@ -8,6 +8,8 @@ server=$!
 head -c 2M /dev/urandom >"$T/fwd"
 python3 tests/guest/netpeer.py send "$OUT/net-user.log" LISTENING 18022 "$T/fwd" &
 sender=$!
+( for _ in $(seq 300); do grep -q LISTENING "$OUT/net-user.log" 2>/dev/null && break; sleep 1; done
+  ss -ltnp >"$OUT/net-user.listen" 2>&1 ) &
 boot net-user net-user --memory 384M --net "user,hostfwd=tcp:127.0.0.1:18022-:8080,mac=52:54:00:ab:cd:01"
 kill "$server" "$sender" 2>/dev/null; wait "$server" "$sender" 2>/dev/null
 check net-user "powers off (status $status)" [ "$status" -eq 0 ]

@@ -12,6 +12,9 @@ echo "MAC=$(cat /sys/class/net/eth0/address)"
 echo "DRIVER=$(basename "$(readlink /sys/class/net/eth0/device/driver)")"
 udhcpc -i eth0 -s /tmp/dhcp.sh -q -n -t 10 >/dev/null 2>&1
 echo "LEASE=$(ip -4 addr show eth0 | awk '/inet / {print $2}')"
+echo "CARRIER=$(cat /sys/class/net/eth0/carrier)"
+ip route | sed 's/^/ROUTE: /'
+ip link show eth0 | sed 's/^/LINK: /'
 wget -q -O /tmp/got "http://10.0.2.2:18080/blob" && echo "GOT_SHA=$(sha256sum /tmp/got | cut -d' ' -f1)"
 nc -l -p 8080 > /tmp/fwd &
 sleep 1
