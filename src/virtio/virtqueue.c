@@ -8,7 +8,8 @@
  *   after reading avail->idx, release before publishing used->idx, and a full
  *   barrier between publishing and reading the driver's suppression fields;
  * - every guest address goes through guest_mem_ptr(), and the walk over a
- *   chain is bounded by the queue size, indirect descriptors included. */
+ *   chain is bounded: the queue size, plus one indirect table of at most
+ *   VIRTQ_MAX_SIZE descriptors. */
 #include "virtio/virtqueue.h"
 
 #include <endian.h>
@@ -151,12 +152,12 @@ static int walk_chain(struct virtqueue *vq, uint16_t head, struct virtq_chain *c
 			if (!t)
 				return vq_fail(vq, "indirect table not wholly in guest RAM",
 					       head, table_gpa, i);
+			if (d.len / sizeof(d) > VIRTQ_MAX_SIZE)
+				return vq_fail(vq, "indirect table longer than the maximum queue size",
+					       head, table_gpa, i);
 			table = t;
 			table_gpa = d.addr;
 			table_n = d.len / sizeof(d);
-			if (table_n > VIRTQ_MAX_SIZE)
-				return vq_fail(vq, "indirect table longer than the maximum queue size",
-					       head, table_gpa, i);
 			budget = table_n;
 			in_indirect = true;
 			i = 0; /* §2.7.5.3: the table's chain starts at entry 0 */

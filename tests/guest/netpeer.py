@@ -6,9 +6,12 @@ own tap only). Subcommands:
 """
 import hashlib, http.server, socket, sys, time, functools
 
+class Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
 def serve(port, path):
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=path.rsplit("/", 1)[0])
-    handler.log_message = lambda *a: None
+    handler = functools.partial(Quiet, directory=path.rsplit("/", 1)[0])
     http.server.ThreadingHTTPServer(("127.0.0.1", int(port)), handler).serve_forever()
 
 def recv(addr, port):

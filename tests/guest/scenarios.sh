@@ -8,10 +8,11 @@ cd "$(dirname "$0")/../.."
 OUT=build/guest-tests
 KERNEL=build/guest/vmlinuz
 CMDLINE="console=ttyS0 quiet panic=-1"
-passed=0 failed=0
-
-ok()   { passed=$((passed + 1)); echo "ok   $*"; }
-fail() { failed=$((failed + 1)); echo "FAIL $*"; }
+# Results go to a file too, so checks made in subshells count.
+RESULTS=$OUT/results
+mkdir -p "$OUT" && : >"$RESULTS"
+ok()   { echo "ok   $*" | tee -a "$RESULTS"; }
+fail() { echo "FAIL $*" | tee -a "$RESULTS"; }
 # check NAME DESCRIPTION CONDITION...: one assertion.
 check() {
 	local name=$1 what=$2; shift 2
@@ -48,5 +49,7 @@ for case in tests/guest/cases/*.sh; do
 	. "$case"
 done
 
+passed=$(grep -c '^ok ' "$RESULTS")
+failed=$(grep -c '^FAIL ' "$RESULTS")
 echo "guest: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -15,7 +15,9 @@ passed=0 failed=0
 # expect NAME STATUS PATTERN CMD...: exit status and one stderr line matching.
 expect() {
 	local name=$1 want=$2 pattern=$3; shift 3
-	"$@" </dev/null >"$TMP/out" 2>"$TMP/err"
+	[ "$1" = run ] && { shift; set -- "$IOVIRT" run "$@"; }
+	# The time limit guards against a case that wrongly starts the guest.
+	timeout 30 "$@" </dev/null >"$TMP/out" 2>"$TMP/err"
 	local got=$? lines
 	lines=$(wc -l <"$TMP/err")
 	if [ "$got" -eq "$want" ] && [ "$lines" -eq 1 ] && grep -qE -- "$pattern" "$TMP/err"; then
@@ -27,7 +29,6 @@ expect() {
 	fi
 }
 
-run() { "$IOVIRT" run "$@"; }
 
 # Files.
 expect "missing kernel" 1 'kernel /nonexistent/vmlinuz: No such file' run --kernel /nonexistent/vmlinuz
@@ -57,6 +58,33 @@ fi
 if [ -f "$KERNEL" ] && [ "$(awk '/^HugePages_Free/ {print $2}' /proc/meminfo)" = 0 ]; then
 	expect "--hugepages with none reserved" 1 "--memory: cannot allocate 128 MiB of guest RAM from hugepages" \
 		run --kernel "$KERNEL" --memory 128M --hugepages
+fi
+
+# Disks and NICs (the device is created before the guest runs any code).
+if [ -f "$KERNEL" ]; then
+	expect "missing disk image" 1 "/nonexistent.img: No such file or directory" \
+		run --kernel "$KERNEL" --disk /nonexistent.img
+	head -c 1000 /dev/zero >"$TMP/odd.img"
+	expect "disk image not a multiple of 512" 1 "odd.img: size 1000 is not a multiple of 512" \
+		run --kernel "$KERNEL" --disk "$TMP/odd.img"
+	truncate -s 1M "$TMP/locked.img"
+	# A first iovirt holds the image; the second must refuse it.
+	"$IOVIRT" run --kernel "$KERNEL" --memory 256M --disk "$TMP/locked.img" </dev/null >/dev/null 2>&1 &
+	holder=$!
+	for _ in $(seq 100); do
+		ls -l "/proc/$holder/fd" 2>/dev/null | grep -q locked.img && break
+		sleep 0.1
+	done
+	expect "disk image in use by another iovirt" 1 "locked.img: locked by another process" \
+		run --kernel "$KERNEL" --disk "$TMP/locked.img"
+	kill -TERM "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
+	expect "bad disk option" 1 "--disk .*unknown option 'bogus'" run --kernel "$KERNEL" --disk "$TMP/locked.img,bogus"
+	expect "serial too long" 1 "serial=.* is longer than 20" \
+		run --kernel "$KERNEL" --disk "$TMP/locked.img,serial=123456789012345678901"
+	expect "bad MAC" 1 "mac=zz:00:00:00:00:01 is not a unicast MAC" \
+		run --kernel "$KERNEL" --net user,mac=zz:00:00:00:00:01
+	expect "bad hostfwd" 1 "hostfwd" run --kernel "$KERNEL" --net user,hostfwd=tcp::notaport-:22
+	expect "bad console" 1 "--console serial: only 'virtio" run --kernel "$KERNEL" --console serial
 fi
 
 # Options.

@@ -28,7 +28,7 @@ if ip tuntap add dev iovt0 mode tap 2>/dev/null; then
 	python3 tests/guest/netpeer.py recv 10.99.0.1 18090 >"$T/recv.sha" &
 	receiver=$!
 	( for _ in $(seq 300); do grep -q READY "$OUT/net-tap.log" 2>/dev/null && break; sleep 1; done
-	  ping -c 3 -W 5 10.99.0.2 >/dev/null 2>&1 && echo ok >"$T/ping_in" ) &
+	  busybox ping -c 3 -W 5 10.99.0.2 >/dev/null 2>&1 && echo ok >"$T/ping_in" ) &
 	pinger=$!
 	boot net-tap net-tap --memory 384M --net tap=iovt0
 	wait "$pinger"; wait "$receiver"

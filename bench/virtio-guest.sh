@@ -1,0 +1,127 @@
+# /test.sh of the bench/virtio guest (busybox sh; @FIO_RT@ and @NET_T@ are
+# filled in by bench/virtio). Talks to bench/virtio.py over the console:
+#   IOVIRT-BENCH-MARK <name>   the host samples the VM's KVM counters when
+#                              it sees this; the guest then sleeps 0.5 s so the
+#                              sample is taken before the next step starts
+#   BENCH-RESULT key=value     a result
+#   BENCH-ERROR text           a step failed (the host reports it)
+FIO_RT=@FIO_RT@
+NET_T=@NET_T@
+DEV=/dev/vda
+HOST=10.99.1.1
+
+mark() { echo "IOVIRT-BENCH-MARK $1"; sleep 0.5; }
+res() { echo "BENCH-RESULT $1"; }
+err() { echo "BENCH-ERROR $*"; }
+
+[ -b $DEV ] || err "no $DEV (virtio-blk missing?)"
+
+# The engine: libaio; if the first job fails with it, io_uring, then psync
+# (no queue depth). Decided on the first job; a fallback's failed attempts
+# fall into that job's exit window (reported as BENCH-ERROR lines).
+ENGINE=
+
+# fio_job NAME RW BS_KIB IODEPTH
+fio_job() {
+    name=$1 rw=$2 bskb=$3 qd=$4
+    mark "$name-start"
+    for e in ${ENGINE:-libaio io_uring psync}; do
+        fio --name="$name" --filename=$DEV --direct=1 --ioengine="$e" \
+            --rw="$rw" --bs="${bskb}k" --iodepth="$qd" --runtime="$FIO_RT" --time_based \
+            --thread --output-format=terse --terse-version=3 >/tmp/fio.out 2>/tmp/fio.err
+        rc=$?
+        [ $rc -eq 0 ] && break
+        [ -n "$ENGINE" ] && break
+        err "fio $name with engine $e exited $rc: $(tail -n 3 /tmp/fio.err | tr '\n' ' ')"
+    done
+    mark "$name-end"
+    if [ $rc -ne 0 ]; then
+        [ -n "$ENGINE" ] && err "fio $name exited $rc: $(tail -n 3 /tmp/fio.err | tr '\n' ' ')"
+        return
+    fi
+    if [ -z "$ENGINE" ]; then
+        ENGINE=$e
+        res "fio_engine=$e"
+        res "fio_version=$(awk -F';' '$1 == "3" { print $2; exit }' /tmp/fio.out)"
+    fi
+    # Terse v3: 6 read_kb, 7 read KiB/s, 8 read IOPS, 9 read runtime ms;
+    # 47..50 the same for writes.
+    awk -F';' -v n="$name" -v bs="$bskb" '
+        $1 == "3" {
+            kb = $6 + $47; bw = $7 + $48; iops = $8 + $49
+            rt = ($9 > $50) ? $9 : $50
+            printf "BENCH-RESULT fio.%s.iops=%s\n", n, iops
+            printf "BENCH-RESULT fio.%s.kib_s=%s\n", n, bw
+            printf "BENCH-RESULT fio.%s.ios=%d\n", n, kb / bs
+            printf "BENCH-RESULT fio.%s.runtime_ms=%s\n", n, rt
+            found = 1
+        }
+        END { if (!found) print "BENCH-ERROR fio " n ": no terse line in its output" }
+    ' /tmp/fio.out
+}
+
+# Idle baseline: exits of a guest doing nothing for 2 s.
+mark idle-start
+sleep 2
+mark idle-end
+if [ -b $DEV ]; then
+    fio_job randread-qd1 randread 4 1
+    fio_job randread-qd32 randread 4 32
+    fio_job seqread read 1024 32
+    fio_job seqwrite write 1024 32
+fi
+
+# ---- network ----
+IF=
+for d in /sys/class/net/*; do
+    n=${d##*/}
+    [ "$n" = lo ] && continue
+    IF=$n; break
+done
+if [ -z "$IF" ]; then
+    err "no network interface (virtio-net missing?)"
+    exit 0
+fi
+ip link set lo up
+ip link set "$IF" up
+ip addr add 10.99.1.2/24 dev "$IF"
+ok=
+for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+    if ping -c 1 -W 1 $HOST >/dev/null 2>&1; then ok=1; break; fi
+done
+if [ -z "$ok" ]; then
+    err "cannot ping $HOST over $IF"
+    exit 0
+fi
+
+# net_job NAME [-R]: iperf3 client; the receiver's line gives the rate.
+net_job() {
+    name=$1; shift
+    mark "$name-start"
+    iperf3 -c $HOST -t "$NET_T" -f m "$@" >/tmp/iperf.out 2>&1
+    rc=$?
+    mark "$name-end"
+    if [ $rc -ne 0 ]; then
+        err "iperf3 $name exited $rc: $(tail -n 3 /tmp/iperf.out | tr '\n' ' ')"
+        return
+    fi
+    awk -v n="$name" '
+        /receiver/ {
+            for (i = 2; i <= NF; i++) {
+                if ($i == "Mbits/sec") mbit = $(i - 1)
+                if ($i == "MBytes") mb = $(i - 1)
+                if ($i == "GBytes") mb = $(i - 1) * 1024
+                if ($i == "KBytes") mb = $(i - 1) / 1024
+            }
+            found = 1
+        }
+        END {
+            if (!found) { print "BENCH-ERROR iperf3 " n ": no receiver line"; exit }
+            printf "BENCH-RESULT net.%s.mbit_s=%s\n", n, mbit
+            printf "BENCH-RESULT net.%s.mbytes=%s\n", n, mb
+        }
+    ' /tmp/iperf.out
+}
+net_job tx             # guest -> host
+net_job rx -R          # host -> guest
+exit 0

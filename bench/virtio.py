@@ -1,0 +1,431 @@
+#!/usr/bin/env python3
+"""virtio I/O benchmark driver: bench/virtio runs this where guests can run
+(directly on a hardware-KVM machine, or inside the test host via tools/vmrun),
+after it made the tap device and the disk image.
+
+For each run and VMM (iovirt, QEMU -M pc; interleaved) it boots the guest of
+bench/virtio-guest.sh with one virtio-blk disk (the raw image) and one
+virtio-net NIC (the tap), and collects:
+
+  - the guest's results (`BENCH-RESULT key=value` lines on the console):
+    fio IOPS / KiB/s / I/O count per job, iperf3 Mbit/s per direction;
+  - KVM's per-VM counters from debugfs (/sys/kernel/debug/kvm/<pid>-<fd>/),
+    sampled whenever the guest prints `IOVIRT-BENCH-MARK <name>` (it sleeps
+    0.5 s after each mark, so the sample lands before the next step). The
+    delta between <job>-start and <job>-end, divided by the job's I/O count,
+    is "exits per I/O". The window is the whole fio process (start-up, the
+    time-based job, exit) plus the rest of the 0.5 s sleep after the start mark
+    and the end mark's console line: a few idle/console exits on top of the
+    job's own, the same for both VMMs (the idle row shows their rate).
+
+An iperf3 server runs here on 10.99.1.1 for the whole benchmark.
+"""
+import argparse
+import glob
+import os
+import re
+import select
+import shlex
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+MARK = re.compile(rb"IOVIRT-BENCH-MARK (\S+)")
+RESULT = re.compile(rb"BENCH-RESULT (\S+?)=(.*)")
+ERROR = re.compile(rb"BENCH-ERROR (.*)")
+EXIT = re.compile(rb"IOVIRT-TEST-EXIT=(\d+)")
+KVM_DEBUGFS = "/sys/kernel/debug/kvm"
+COUNTERS = ("exits", "io_exits", "mmio_exits", "irq_exits", "halt_exits",
+            "halt_wakeup", "irq_injections")
+
+FIO_JOBS = [  # name, label, main metric
+    ("randread-qd1", "fio 4k randread qd1", "iops"),
+    ("randread-qd32", "fio 4k randread qd32", "iops"),
+    ("seqread", "fio 1M seqread qd32", "mb_s"),
+    ("seqwrite", "fio 1M seqwrite qd32", "mb_s"),
+]
+NET_JOBS = [("tx", "iperf3 guest->host"), ("rx", "iperf3 host->guest (-R)")]
+
+
+def kvm_dir(pid, current):
+    """The debugfs directory of pid's VM: the one with the most exits (a VMM
+    may have made and closed a throwaway VM)."""
+    if current and os.path.isdir(current):
+        return current
+    best, best_exits = None, -1
+    for d in glob.glob(f"{KVM_DEBUGFS}/{pid}-*"):
+        try:
+            with open(f"{d}/exits") as f:
+                n = int(f.read())
+        except (OSError, ValueError):
+            continue
+        if n > best_exits:
+            best, best_exits = d, n
+    return best
+
+
+def sample(d):
+    if not d:
+        return None
+    vals = {}
+    for c in COUNTERS:
+        try:
+            with open(f"{d}/{c}") as f:
+                vals[c] = int(f.read())
+        except (OSError, ValueError):
+            pass
+    return vals or None
+
+
+def clean(data):
+    text = data.decode("utf-8", "replace")
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\x1bc|\r", "", text)
+
+
+def run_once(cmd, timeout):
+    """Boots once; returns {'results', 'marks', 'errors', 'error', ...}."""
+    res = {"results": {}, "marks": {}, "errors": [], "error": None, "wall_s": None}
+    buf = b""
+    t0 = res["t0"] = time.monotonic()
+    try:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+    except OSError as e:
+        res["error"] = f"cannot start {cmd[0]}: {e}"
+        derive(res)
+        return res
+    fd = proc.stdout.fileno()
+    kdir = None
+    done = False
+    pending = b""
+    try:
+        while not done:
+            if time.monotonic() - t0 > timeout:
+                res["error"] = f"timed out after {timeout:.0f}s"
+                break
+            r, _, _ = select.select([fd], [], [], 1.0)
+            if not r:
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            buf += chunk
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                if b"IOVIRT-INIT" in line and "init_s" not in res:
+                    res["init_s"] = time.monotonic() - t0
+                m = MARK.search(line)
+                if m:
+                    kdir = kvm_dir(proc.pid, kdir)
+                    res["marks"][m.group(1).decode()] = (time.monotonic(), sample(kdir))
+                    continue
+                m = RESULT.search(line)
+                if m:
+                    res["results"][m.group(1).decode()] = m.group(2).decode().strip()
+                    continue
+                m = ERROR.search(line)
+                if m:
+                    res["errors"].append(m.group(1).decode("utf-8", "replace").strip())
+                    continue
+                m = EXIT.search(line)
+                if m:
+                    res["guest_exit"] = int(m.group(1))
+                    done = True
+        if res["error"] is None:
+            try:
+                proc.wait(timeout=30)
+                res["wall_s"] = time.monotonic() - t0
+            except subprocess.TimeoutExpired:
+                res["error"] = "guest finished but the VMM did not exit"
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        try:
+            while True:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                buf += chunk
+        except OSError:
+            pass
+        proc.stdout.close()
+    if res["error"] is None and "guest_exit" not in res:
+        res["error"] = f"exited {proc.returncode} without the guest's IOVIRT-TEST-EXIT line"
+    if res["error"] is None and proc.returncode != 0:
+        res["error"] = f"exited {proc.returncode}"
+    res["kvm_dir"] = kdir
+    if res["error"] or res["errors"]:
+        res["console_tail"] = [l for l in clean(buf).splitlines() if l.strip()][-20:]
+    derive(res)
+    return res
+
+
+def delta(marks, name, counter):
+    a, b = marks.get(f"{name}-start"), marks.get(f"{name}-end")
+    if not a or not b or not a[1] or not b[1]:
+        return None
+    if counter == "user":           # exits to the VMM: port I/O + MMIO
+        if not all(k in a[1] and k in b[1] for k in ("io_exits", "mmio_exits")):
+            return None
+        return (b[1]["io_exits"] + b[1]["mmio_exits"]) - (a[1]["io_exits"] + a[1]["mmio_exits"])
+    if counter not in a[1] or counter not in b[1]:
+        return None
+    return b[1][counter] - a[1][counter]
+
+
+def num(s):
+    try:
+        return float(s)
+    except (TypeError, ValueError):
+        return None
+
+
+def derive(res):
+    """Per-run metrics from the guest results and the counter samples."""
+    r, marks = res["results"], res["marks"]
+    m = {}
+    for name, _, _ in FIO_JOBS:
+        iops = num(r.get(f"fio.{name}.iops"))
+        kib = num(r.get(f"fio.{name}.kib_s"))
+        ios = num(r.get(f"fio.{name}.ios"))
+        m[f"{name}.iops"] = iops
+        m[f"{name}.mb_s"] = kib * 1024 / 1e6 if kib is not None else None
+        for c in ("exits", "user", "irq_injections"):
+            d = delta(marks, name, c)
+            m[f"{name}.{c}_per_io"] = d / ios if d is not None and ios else None
+    for name, _ in NET_JOBS:
+        mbit = num(r.get(f"net.{name}.mbit_s"))
+        mbytes = num(r.get(f"net.{name}.mbytes"))
+        m[f"net.{name}.gbit_s"] = mbit / 1000 if mbit is not None else None
+        for c in ("exits", "user", "irq_injections"):
+            d = delta(marks, name, c)
+            m[f"net.{name}.{c}_per_mb"] = d / mbytes if d is not None and mbytes else None
+    a, b = marks.get("idle-start"), marks.get("idle-end")
+    if a and b and a[1] and b[1] and "exits" in a[1]:
+        m["idle.exits_per_s"] = (b[1]["exits"] - a[1]["exits"]) / (b[0] - a[0])
+    else:
+        m["idle.exits_per_s"] = None
+    res["m"] = m
+
+
+def med(vals):
+    vals = [v for v in vals if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def fmt(v, spec, width):
+    if v is None:
+        return format("n/a", f">{width}")
+    return format(format(v, spec), f">{width}")
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--kernel", required=True)
+    p.add_argument("--kernel-name", default="")
+    p.add_argument("--initrd", required=True)
+    p.add_argument("--iovirt", required=True)
+    p.add_argument("--qemu", default="qemu-system-x86_64")
+    p.add_argument("--memory", default="512M")
+    p.add_argument("--cpus", default="2")
+    p.add_argument("--cmdline", default="console=ttyS0 panic=-1 quiet")
+    p.add_argument("--disk", required=True)
+    p.add_argument("--disk-fs", default="?")
+    p.add_argument("--disk-mb", default="?")
+    p.add_argument("--cache", default="writeback")
+    p.add_argument("--aio", default="threads")
+    p.add_argument("--queues", default="1")
+    p.add_argument("--tap", required=True)
+    p.add_argument("--fio-runtime", default="?")
+    p.add_argument("--net-time", default="?")
+    p.add_argument("--timeout", type=float, default=300.0)
+    p.add_argument("--out", required=True)
+    p.add_argument("--emulated", action="store_true")
+    a = p.parse_args()
+
+    vmms = [
+        ("iovirt", [a.iovirt, "run", "--kernel", a.kernel, "--initrd", a.initrd,
+                    "--cmdline", a.cmdline, "--memory", a.memory, "--cpus", a.cpus,
+                    "--disk", f"{a.disk},cache={a.cache},aio={a.aio},queues={a.queues}",
+                    "--net", f"tap={a.tap}"]),
+        ("qemu-pc", [a.qemu, "-enable-kvm", "-cpu", "host", "-M", "pc", "-m", a.memory,
+                     "-smp", a.cpus, "-nographic", "-no-reboot", "-nic", "none",
+                     "-kernel", a.kernel, "-initrd", a.initrd, "-append", a.cmdline,
+                     "-drive", f"file={a.disk},if=none,id=d0,format=raw,cache={a.cache},aio={a.aio}",
+                     "-device", f"virtio-blk-pci,drive=d0,num-queues={a.queues}",
+                     "-netdev", f"tap,id=n0,ifname={a.tap},script=no,downscript=no",
+                     # romfile=: no iPXE ROM (not installed; Linux is booted directly)
+                     "-device", "virtio-net-pci,netdev=n0,romfile="]),
+    ]
+
+    server_log = open(os.path.join(os.path.dirname(os.path.abspath(a.out)), "virtio-iperf3-server.log"), "w")
+    server = subprocess.Popen(["iperf3", "-s", "-B", "10.99.1.1"], stdin=subprocess.DEVNULL,
+                              stdout=server_log, stderr=subprocess.STDOUT)
+    time.sleep(0.5)
+
+    results = {name: [] for name, _ in vmms}
+    failed = {}
+    t_start = time.monotonic()
+    try:
+        for r in range(a.runs):
+            for name, cmd in vmms:
+                if name in failed:
+                    continue
+                res = run_once(cmd, a.timeout)
+                results[name].append(res)
+                m = res["m"]
+                if res["error"]:
+                    failed[name] = res
+                    print(f"bench: {name} run {r + 1}: FAILED: {res['error']}", file=sys.stderr)
+                else:
+                    print(f"bench: {name} run {r + 1}/{a.runs} ({res['wall_s']:.0f} s): "
+                          f"qd1 {fmt(m['randread-qd1.iops'], '.0f', 1)} IOPS, "
+                          f"qd32 {fmt(m['randread-qd32.iops'], '.0f', 1)} IOPS, "
+                          f"seq r/w {fmt(m['seqread.mb_s'], '.1f', 1)}/"
+                          f"{fmt(m['seqwrite.mb_s'], '.1f', 1)} MB/s, "
+                          f"net tx/rx {fmt(m['net.tx.gbit_s'], '.2f', 1)}/"
+                          f"{fmt(m['net.rx.gbit_s'], '.2f', 1)} Gbit/s, "
+                          f"exits/IO qd1 {fmt(m['randread-qd1.exits_per_io'], '.2f', 1)}",
+                          file=sys.stderr, flush=True)
+                if res["marks"]:
+                    tl = " ".join(f"{k}@{v[0] - res['t0']:.0f}" for k, v in res["marks"].items())
+                    print(f"bench:   timeline (s): init@{res.get('init_s', 0):.0f} {tl}",
+                          file=sys.stderr)
+                for e in res["errors"]:
+                    print(f"bench:   guest: {e}", file=sys.stderr)
+                if res["error"] or res["errors"]:
+                    for l in res.get("console_tail", []):
+                        print(f"bench:   | {l}", file=sys.stderr)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        server_log.close()
+    total = time.monotonic() - t_start
+
+    def good(name):
+        return [x for x in results[name] if not x["error"]]
+
+    meds = {}
+    for name, _ in vmms:
+        g = good(name)
+        keys = set().union(*(x["m"].keys() for x in g)) if g else set()
+        meds[name] = {k: med([x["m"].get(k) for x in g]) for k in keys}
+        meds[name]["n"] = len(g)
+    io, qm = meds["iovirt"], meds["qemu-pc"]
+
+    def info(name, key):
+        for x in good(name):
+            if key in x["results"]:
+                return x["results"][key]
+        return "?"
+
+    out = []
+    out.append(f"iovirt virtio benchmark: median of {a.runs} runs per VMM (interleaved), "
+               f"{time.strftime('%Y-%m-%d %H:%M:%S')}")
+    if a.emulated:
+        out.append("NOTE: measured inside the software-emulated test host (QEMU TCG with nested")
+        out.append("      KVM, 1 CPU, see shared/TESTHOST.md): absolute numbers are far below real")
+        out.append("      hardware. Compare the iovirt/QEMU ratios, within this one run, only.")
+    else:
+        out.append("NOTE: measured directly on this machine's hardware KVM.")
+    out.append(f"guest: {a.kernel_name or a.kernel}, busybox initramfs + fio + iperf3, "
+               f"{a.memory} RAM, {a.cpus} vCPUs, cmdline \"{a.cmdline}\"")
+    out.append(f"disk:  raw image, {a.disk_mb} MiB of zero-filled pages on {a.disk_fs} ({a.disk}); "
+               f"both VMMs cache={a.cache} aio={a.aio}, {a.queues} virtio-blk queue(s)")
+    out.append(f"fio:   {info('iovirt', 'fio_version')} in the guest on /dev/vda, engine "
+               f"{info('iovirt', 'fio_engine')} (iovirt) / {info('qemu-pc', 'fio_engine')} (QEMU), "
+               f"direct=1, time_based {a.fio_runtime} s per job, one job (numjobs=1)")
+    out.append(f"net:   tap {a.tap} (host 10.99.1.1/24, guest 10.99.1.2), userspace virtio-net in "
+               f"both (QEMU without vhost); iperf3 server on the host, client in the guest, "
+               f"{a.net_time} s per direction; rate = the receiver's")
+    out.append("exits: KVM's per-VM debugfs counters (/sys/kernel/debug/kvm/<pid>-<fd>/), sampled at")
+    out.append("       console markers before and after each job; window = the fio/iperf3 process")
+    out.append("       plus <0.5 s of idle sleep and one console line. exits = all VM exits (kernel-")
+    out.append("       handled ones included: ioeventfd kicks, APIC, HLT...); to VMM = io_exits +")
+    out.append("       mmio_exits (exits KVM hands to the VMM's userspace); irq inj = irq_injections.")
+    out.append("       Per I/O for fio (I/Os = bytes done / block size), per MB moved for iperf3.")
+    out.append("higher is better for rates, lower is better for exits; ratio = iovirt / QEMU")
+    out.append("")
+
+    rows = []   # (label, key, spec)
+    for name, label, metric in FIO_JOBS:
+        unit = "IOPS" if metric == "iops" else "MB/s"
+        rows.append((f"{label} {unit}", f"{name}.{metric}", ".0f" if metric == "iops" else ".1f"))
+    for name, label in NET_JOBS:
+        rows.append((f"{label} Gbit/s", f"net.{name}.gbit_s", ".3f"))
+    rows.append(None)
+    for name, label, _ in FIO_JOBS:
+        short = label.replace("fio ", "")
+        rows.append((f"exits/IO {short}", f"{name}.exits_per_io", ".2f"))
+        rows.append((f"  to VMM/IO", f"{name}.user_per_io", ".3f"))
+        rows.append((f"  irq inj/IO", f"{name}.irq_injections_per_io", ".2f"))
+    for name, label in NET_JOBS:
+        short = "net " + ("guest->host" if name == "tx" else "host->guest")
+        rows.append((f"exits/MB {short}", f"net.{name}.exits_per_mb", ".1f"))
+        rows.append((f"  to VMM/MB", f"net.{name}.user_per_mb", ".2f"))
+        rows.append((f"  irq inj/MB", f"net.{name}.irq_injections_per_mb", ".1f"))
+    rows.append(("idle exits/s (2 s, no I/O)", "idle.exits_per_s", ".0f"))
+
+    w = 36
+    hdr = f"{'metric':<{w}} {'iovirt':>12} {'qemu-pc':>12} {'iovirt/QEMU':>12}"
+    out.append(f"runs ok: iovirt {io['n']}/{a.runs}, qemu-pc {qm['n']}/{a.runs}")
+    out.append(hdr)
+    out.append("-" * len(hdr))
+    for row in rows:
+        if row is None:
+            out.append("")
+            continue
+        label, key, spec = row
+        iv, qv = io.get(key), qm.get(key)
+        rt = iv / qv if iv is not None and qv else None
+        out.append(f"{label:<{w}} {fmt(iv, spec, 12)} {fmt(qv, spec, 12)} {fmt(rt, '.2f', 12)}")
+    out.append("")
+    out.append("per run (qd1 IOPS / qd32 IOPS / seqread MB/s / seqwrite MB/s / tx Gbit/s / rx Gbit/s):")
+    for name, _ in vmms:
+        cells = []
+        for x in results[name]:
+            if x["error"]:
+                cells.append("FAIL")
+                continue
+            m = x["m"]
+            cells.append("/".join([fmt(m["randread-qd1.iops"], ".0f", 1),
+                                   fmt(m["randread-qd32.iops"], ".0f", 1),
+                                   fmt(m["seqread.mb_s"], ".1f", 1),
+                                   fmt(m["seqwrite.mb_s"], ".1f", 1),
+                                   fmt(m["net.tx.gbit_s"], ".3f", 1),
+                                   fmt(m["net.rx.gbit_s"], ".3f", 1)]))
+        out.append(f"  {name:<8} " + "  ".join(cells))
+    for name, _ in vmms:
+        errs = sorted({e for x in results[name] for e in x["errors"]})
+        for e in errs:
+            out.append(f"{name} guest error: {e}")
+    for name, res in failed.items():
+        out.append("")
+        out.append(f"{name} FAILED: {res['error']}; last console lines:")
+        out.extend(f"  | {l}" for l in res.get("console_tail", []))
+    out.append("")
+    out.append("commands:")
+    for name, cmd in vmms:
+        out.append(f"  {name}: " + " ".join(shlex.quote(c) for c in cmd))
+    out.append("")
+    out.append(f"benchmark loop took {total:.0f} s")
+    text = "\n".join(out) + "\n"
+    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+    with open(a.out + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(a.out + ".tmp", a.out)
+    sys.stdout.write(text)
+    return 0 if io["n"] > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
