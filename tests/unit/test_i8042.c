@@ -9,19 +9,7 @@
 #include <cmocka.h>
 
 #include "devices/i8042.h"
-
-struct fake_irq {
-	bool level;
-	int rises;
-};
-
-static void fake_set_level(void *opaque, unsigned gsi, bool level)
-{
-	struct fake_irq *f = opaque;
-	if (level && !f->level)
-		f->rises++;
-	f->level = level;
-}
+#include "support/fake_irq.h"
 
 struct ctx {
 	struct fake_irq kbd, aux;
@@ -42,8 +30,8 @@ static int setup(void **state)
 {
 	struct ctx *c = calloc(1, sizeof(*c));
 	assert_non_null(c);
-	struct irq_line kl = {.set_level = fake_set_level, .opaque = &c->kbd, .gsi = 1};
-	struct irq_line al = {.set_level = fake_set_level, .opaque = &c->aux, .gsi = 12};
+	struct irq_line kl = fake_irq_line(&c->kbd, 1);
+	struct irq_line al = fake_irq_line(&c->aux, 12);
 	struct power_ctl pc = {.request = fake_power, .opaque = c};
 	c->k = i8042_create(kl, al, pc);
 	assert_non_null(c->k);

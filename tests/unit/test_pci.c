@@ -22,6 +22,7 @@
 
 #include "bus/iobus.h"
 #include "bus/pci.h"
+#include "support/fake_irq.h"
 
 #define MMIO64_BASE (64ULL << 30)
 
@@ -38,13 +39,6 @@
 #define BAR0_SIZE 0x1000ULL      /* MEM32 */
 #define BAR2_SIZE 0x100000ULL    /* MEM64, prefetchable: BAR2+BAR3 */
 #define BAR4_SIZE 0x20ULL        /* IO */
-
-#define MAX_GSI 64
-
-struct fake_irq {
-	bool level[MAX_GSI];
-	unsigned changes[MAX_GSI];
-};
 
 /* A device that records what reaches its BARs. */
 struct tdev {
@@ -68,24 +62,11 @@ struct bar_ctx {
 struct fx {
 	struct iobus *pio, *mmio;
 	struct pci_host host;
-	struct fake_irq irq;
+	struct fake_irq_bank irq;
 	struct tdev dev, dev2;
 	struct bar_ctx ctx[PCI_NUM_BARS], ctx2[PCI_NUM_BARS];
 	int slot, slot2;
 };
-
-static void fake_set_level(void *opaque, unsigned gsi, bool level)
-{
-	struct fake_irq *f = opaque;
-	assert_true(gsi < MAX_GSI);
-	f->level[gsi] = level;
-	f->changes[gsi]++;
-}
-
-static struct irq_line fake_intx_line(void *opaque, unsigned gsi)
-{
-	return (struct irq_line){.set_level = fake_set_level, .opaque = opaque, .gsi = gsi};
-}
 
 static void bar_read(void *opaque, uint64_t offset, uint8_t *data, unsigned len)
 {
@@ -143,7 +124,7 @@ static int setup(void **state)
 	f->mmio = iobus_create("mmio");
 	assert_non_null(f->pio);
 	assert_non_null(f->mmio);
-	assert_int_equal(pci_host_init(&f->host, f->pio, f->mmio, MMIO64_BASE, fake_intx_line,
+	assert_int_equal(pci_host_init(&f->host, f->pio, f->mmio, MMIO64_BASE, fake_irq_bank_line,
 				       &f->irq), 0);
 	tdev_init(&f->dev, f->ctx, "tdev");
 	tdev_init(&f->dev2, f->ctx2, "tdev2");

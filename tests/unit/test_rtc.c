@@ -9,24 +9,12 @@
 #include <cmocka.h>
 
 #include "devices/rtc.h"
+#include "support/fake_irq.h"
 #include "vmm/loop.h"
 
 #define NS 1000000000LL
 /* 2026-11-22 13:45:59 UTC, a Sunday. */
 #define T0 1795355159LL
-
-struct fake_irq {
-	bool level;
-	int rises;
-};
-
-static void fake_set_level(void *opaque, unsigned gsi, bool level)
-{
-	struct fake_irq *f = opaque;
-	if (level && !f->level)
-		f->rises++;
-	f->level = level;
-}
 
 struct ctx {
 	struct fake_irq irq;
@@ -45,7 +33,7 @@ static int setup(void **state)
 	struct ctx *c = calloc(1, sizeof(*c));
 	assert_non_null(c);
 	c->now = T0 * NS + NS / 2; /* half-way through 13:45:59 */
-	struct irq_line line = {.set_level = fake_set_level, .opaque = &c->irq, .gsi = 8};
+	struct irq_line line = fake_irq_line(&c->irq, 8);
 	struct rtc_clock clock = {.now_ns = fake_now, .opaque = c};
 	c->r = rtc_create(line, &clock, NULL);
 	assert_non_null(c->r);
@@ -331,7 +319,7 @@ static void test_with_loop(void **state)
 	struct loop *loop = loop_create();
 	assert_non_null(loop);
 	struct fake_irq irq = {0};
-	struct irq_line line = {.set_level = fake_set_level, .opaque = &irq, .gsi = 8};
+	struct irq_line line = fake_irq_line(&irq, 8);
 	struct rtc *r = rtc_create(line, NULL, loop);
 	assert_non_null(r);
 	uint8_t w[2] = {0x0b, 0x72}; /* all interrupts: arms the timer */

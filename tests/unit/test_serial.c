@@ -9,21 +9,7 @@
 #include <cmocka.h>
 
 #include "devices/serial.h"
-
-struct fake_irq {
-	bool level;
-	int rises, falls;
-};
-
-static void fake_set_level(void *opaque, unsigned gsi, bool level)
-{
-	struct fake_irq *f = opaque;
-	if (level && !f->level)
-		f->rises++;
-	if (!level && f->level)
-		f->falls++;
-	f->level = level;
-}
+#include "support/fake_irq.h"
 
 struct ctx {
 	struct fake_irq irq;
@@ -50,7 +36,7 @@ static int setup(void **state)
 {
 	struct ctx *c = calloc(1, sizeof(*c));
 	assert_non_null(c);
-	struct irq_line line = {.set_level = fake_set_level, .opaque = &c->irq, .gsi = 4};
+	struct irq_line line = fake_irq_line(&c->irq, 4);
 	c->s = serial_create(line, on_output, on_drained, c);
 	assert_non_null(c->s);
 	*state = c;

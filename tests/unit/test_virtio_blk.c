@@ -16,88 +16,45 @@
 #include <cmocka.h>
 #include <linux/virtio_blk.h>
 
+#include "support/virtio_drv.h"
 #include "virtio/blk.h"
 
 #define RAM_SIZE (1u << 20)
-#define DESC_GPA 0x0000
-#define AVAIL_GPA 0x4000
-#define USED_GPA 0x5000
-#define DATA_GPA 0x10000
 #define IMG_SIZE (1u << 20)
 #define IMG_SECTORS (IMG_SIZE / 512)
 #define SERIAL "iovirt-serial-01"
 
 struct ctx {
 	char path[64];
-	uint8_t *ram;
-	struct guest_mem mem;
+	struct virtio_drv drv; /* fake RAM, fake transport, the ring */
 	struct loop *loop;
 	int tick_fd;
 	struct virtio_blk *blk;
 	struct virtio_dev *vdev;
-	unsigned queue_signals, config_signals; /* the fake transport's record */
-	uint16_t qsize, next_desc, avail_idx, used_seen;
-	uint64_t data_next; /* bump allocator for buffers */
 };
-
-struct buf {
-	uint64_t gpa;
-	uint32_t len;
-	bool write;
-};
-
-static struct ctx *tr(struct virtio_dev *v) { return v->transport_opaque; }
-static void sig_queue(struct virtio_dev *vdev, unsigned q) { tr(vdev)->queue_signals++; }
-static void sig_config(struct virtio_dev *vdev) { tr(vdev)->config_signals++; }
 
 static void on_tick(void *opaque, uint32_t events);
 
-static const struct virtio_transport_ops fake_ops = {sig_queue, sig_config};
+static uint64_t alloc_buf(struct ctx *c, uint32_t len) { return fake_ram_alloc(&c->drv.ram, len); }
 
-static uint64_t alloc_buf(struct ctx *c, uint32_t len)
-{
-	uint64_t g = c->data_next;
-	c->data_next += (len + 15) & ~15u;
-	assert_true(c->data_next <= RAM_SIZE);
-	return g;
-}
+static void *hva(struct ctx *c, uint64_t gpa) { return fake_ram_ptr(&c->drv.ram, gpa); }
 
-static void *hva(struct ctx *c, uint64_t gpa) { return c->ram + gpa; }
-
-/* Driver side: activate with the given features and one queue. */
+/* Driver side: reset, then activate with the given features and one queue. */
 static void activate(struct ctx *c, uint64_t features, uint16_t qsize)
 {
-	struct virtio_dev *v = c->vdev;
-	memset(c->ram, 0, 0x10000);
-	c->qsize = qsize;
-	c->next_desc = c->avail_idx = c->used_seen = 0;
-	pthread_mutex_lock(&v->lock);
-	virtio_dev_write_status(v, 0);
-	virtio_dev_write_status(v, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
-	v->acked_features = features & v->device_features;
-	virtio_dev_write_status(v, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-				      VIRTIO_CONFIG_S_FEATURES_OK);
-	v->queues[0].size = qsize;
-	v->queues[0].desc = DESC_GPA;
-	v->queues[0].avail = AVAIL_GPA;
-	v->queues[0].used = USED_GPA;
-	v->queues[0].enabled = true;
-	virtio_dev_write_status(v, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-				      VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
-	pthread_mutex_unlock(&v->lock);
-	assert_true(v->live);
+	virtio_drv_reset(c->vdev);
+	virtio_drv_start(&c->drv, c->vdev, features, 1, qsize);
 }
 
 static int open_dev(struct ctx *c, bool readonly, enum blk_engine engine)
 {
 	struct virtio_blk_options o = {.path = c->path, .readonly = readonly, .serial = SERIAL,
 				       .engine = engine};
-	c->blk = virtio_blk_create(&o, &c->mem, c->loop);
+	c->blk = virtio_blk_create(&o, &c->drv.ram.mem, c->loop);
 	if (!c->blk)
 		return -1;
 	c->vdev = virtio_blk_dev(c->blk);
-	c->vdev->transport = &fake_ops;
-	c->vdev->transport_opaque = c;
+	fake_transport_attach(&c->drv.tr, c->vdev);
 	activate(c, c->vdev->device_features, 64);
 	return 0;
 }
@@ -111,17 +68,12 @@ static int setup_engine(void **state, bool readonly, enum blk_engine engine)
 	assert_true(fd >= 0);
 	assert_int_equal(ftruncate(fd, IMG_SIZE), 0);
 	close(fd);
-	c->ram = aligned_alloc(4096, RAM_SIZE);
-	assert_non_null(c->ram);
-	memset(c->ram, 0, RAM_SIZE);
-	guest_mem_init_empty(&c->mem);
-	assert_int_equal(guest_mem_add_region(&c->mem, 0, c->ram, RAM_SIZE), 0);
+	virtio_drv_init(&c->drv, RAM_SIZE);
 	c->loop = loop_create();
 	assert_non_null(c->loop);
 	c->tick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	assert_true(c->tick_fd >= 0);
 	assert_int_equal(loop_add_fd(c->loop, c->tick_fd, EPOLLIN, on_tick, c), 0);
-	c->data_next = DATA_GPA;
 	assert_int_equal(open_dev(c, readonly, engine), 0);
 	*state = c;
 	return 0;
@@ -139,35 +91,9 @@ static int teardown(void **state)
 	loop_destroy(c->loop);
 	close(c->tick_fd);
 	unlink(c->path);
-	free(c->ram);
+	virtio_drv_destroy(&c->drv);
 	free(c);
 	return 0;
-}
-
-/* Writes a chain into the descriptor table (direct) and makes it available. */
-static uint16_t add_chain(struct ctx *c, const struct buf *b, unsigned n)
-{
-	struct virtq_desc *d = hva(c, DESC_GPA);
-	uint16_t head = c->next_desc;
-	for (unsigned i = 0; i < n; i++) {
-		uint16_t idx = (uint16_t)(c->next_desc++ % c->qsize);
-		d[idx] = (struct virtq_desc){
-			.addr = b[i].gpa, .len = b[i].len,
-			.flags = (uint16_t)((b[i].write ? VIRTQ_DESC_F_WRITE : 0) |
-					    (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0)),
-			.next = (uint16_t)(c->next_desc % c->qsize)};
-	}
-	struct virtq_avail *a = hva(c, AVAIL_GPA);
-	a->ring[c->avail_idx % c->qsize] = (uint16_t)(head % c->qsize);
-	__atomic_store_n(&a->idx, ++c->avail_idx, __ATOMIC_RELEASE);
-	return (uint16_t)(head % c->qsize);
-}
-
-static void kick(struct ctx *c)
-{
-	pthread_mutex_lock(&c->vdev->lock);
-	c->vdev->ops->queue_notify(c->vdev, 0);
-	pthread_mutex_unlock(&c->vdev->lock);
 }
 
 static void on_tick(void *opaque, uint32_t events)
@@ -192,22 +118,18 @@ static void drain(struct ctx *c)
 	}
 }
 
-static uint16_t used_idx(struct ctx *c)
-{
-	return __atomic_load_n(&((struct virtq_used *)hva(c, USED_GPA))->idx, __ATOMIC_ACQUIRE);
-}
+static uint16_t used_idx(struct ctx *c) { return drv_ring_used_idx(&c->drv.vq[0]); }
 
 /* The next used entry: asserts its head, returns its len. */
 static uint32_t next_used(struct ctx *c, uint16_t head)
 {
-	struct virtq_used *u = hva(c, USED_GPA);
-	assert_true(used_idx(c) != c->used_seen);
-	struct virtq_used_elem e = u->ring[c->used_seen++ % c->qsize];
-	assert_int_equal(e.id, head);
+	struct drv_ring *r = &c->drv.vq[0];
+	uint32_t id, len;
+	assert_true(drv_ring_pop_used(r, &id, &len));
+	assert_int_equal(id, head);
 	/* Like Linux: interrupt me for the next one (used_event, §2.7.10). */
-	struct virtq_avail *a = hva(c, AVAIL_GPA);
-	a->ring[c->qsize] = c->used_seen;
-	return e.len;
+	drv_ring_set_used_event(r, r->used_seen);
+	return len;
 }
 
 static uint64_t header(struct ctx *c, uint32_t type, uint64_t sector)
@@ -224,13 +146,13 @@ static uint8_t request(struct ctx *c, uint32_t type, uint64_t sector, uint64_t d
 {
 	uint64_t st = alloc_buf(c, 1);
 	*(uint8_t *)hva(c, st) = 0xff;
-	struct buf b[3] = {{header(c, type, sector), 16, false}};
+	struct drv_seg b[3] = {{header(c, type, sector), 16, false}};
 	unsigned n = 1;
 	if (len)
-		b[n++] = (struct buf){data, len, type == VIRTIO_BLK_T_IN || type == VIRTIO_BLK_T_GET_ID};
-	b[n++] = (struct buf){st, 1, true};
-	uint16_t head = add_chain(c, b, n);
-	kick(c);
+		b[n++] = (struct drv_seg){data, len, type == VIRTIO_BLK_T_IN || type == VIRTIO_BLK_T_GET_ID};
+	b[n++] = (struct drv_seg){st, 1, true};
+	uint16_t head = drv_ring_add(&c->drv.vq[0], b, n);
+	fake_transport_notify(c->vdev, 0);
 	drain(c);
 	uint32_t l = next_used(c, head);
 	if (used)
@@ -283,16 +205,16 @@ static void test_write_read_back(void **state)
 	assert_memory_equal(file, hva(c, w), 2048);
 	/* Back through the ring, into two writable buffers. */
 	uint64_t r1 = alloc_buf(c, 512), r2 = alloc_buf(c, 1536), st = alloc_buf(c, 1);
-	struct buf b[] = {{header(c, VIRTIO_BLK_T_IN, 10), 16, false},
+	struct drv_seg b[] = {{header(c, VIRTIO_BLK_T_IN, 10), 16, false},
 			  {r1, 512, true}, {r2, 1536, true}, {st, 1, true}};
-	uint16_t head = add_chain(c, b, 4);
-	kick(c);
+	uint16_t head = drv_ring_add(&c->drv.vq[0], b, 4);
+	fake_transport_notify(c->vdev, 0);
 	drain(c);
 	assert_int_equal(next_used(c, head), 2049);
 	assert_int_equal(*(uint8_t *)hva(c, st), VIRTIO_BLK_S_OK);
 	assert_memory_equal(hva(c, r1), hva(c, w), 512);
 	assert_memory_equal(hva(c, r2), (uint8_t *)hva(c, w) + 512, 1536);
-	assert_int_equal(c->queue_signals, 2);
+	assert_int_equal(c->drv.tr.queue_signals, 2);
 }
 
 static void test_write_through_without_flush_feature(void **state)
@@ -432,16 +354,16 @@ static void test_missing_status_byte_breaks_device(void **state)
 {
 	struct ctx *c = *state;
 	uint64_t d = alloc_buf(c, 512);
-	struct buf b[] = {{header(c, VIRTIO_BLK_T_OUT, 0), 16, false}, {d, 512, false}};
-	add_chain(c, b, 2);
-	kick(c);
+	struct drv_seg b[] = {{header(c, VIRTIO_BLK_T_OUT, 0), 16, false}, {d, 512, false}};
+	drv_ring_add(&c->drv.vq[0], b, 2);
+	fake_transport_notify(c->vdev, 0);
 	drain(c);
 	assert_int_equal(used_idx(c), 0);
 	assert_true(c->vdev->status & VIRTIO_CONFIG_S_NEEDS_RESET);
 	assert_false(c->vdev->live);
-	assert_int_equal(c->config_signals, 1);
+	assert_int_equal(c->drv.tr.config_signals, 1);
 	/* Dead until reset; a reset brings it back. */
-	kick(c);
+	fake_transport_notify(c->vdev, 0);
 	assert_int_equal(used_idx(c), 0);
 	activate(c, c->vdev->device_features, 64);
 	assert_int_equal(request(c, VIRTIO_BLK_T_FLUSH, 0, 0, 0, NULL), VIRTIO_BLK_S_OK);
@@ -451,9 +373,9 @@ static void test_short_header_breaks_device(void **state)
 {
 	struct ctx *c = *state;
 	uint64_t st = alloc_buf(c, 1);
-	struct buf b[] = {{header(c, VIRTIO_BLK_T_IN, 0), 15, false}, {st, 1, true}};
-	add_chain(c, b, 2);
-	kick(c);
+	struct drv_seg b[] = {{header(c, VIRTIO_BLK_T_IN, 0), 15, false}, {st, 1, true}};
+	drv_ring_add(&c->drv.vq[0], b, 2);
+	fake_transport_notify(c->vdev, 0);
 	assert_int_equal(used_idx(c), 0);
 	assert_true(c->vdev->status & VIRTIO_CONFIG_S_NEEDS_RESET);
 }
@@ -469,18 +391,18 @@ static void test_split_header_and_shared_descriptors(void **state)
 	memcpy(hva(c, out), &h, 16);
 	memcpy((uint8_t *)hva(c, out) + 16, hva(c, w), 1024);
 	uint64_t st = alloc_buf(c, 1);
-	struct buf b[] = {{out, 5, false}, {out + 5, 7, false}, {out + 12, 4 + 100, false},
+	struct drv_seg b[] = {{out, 5, false}, {out + 5, 7, false}, {out + 12, 4 + 100, false},
 			  {out + 116, 924, false}, {st, 1, true}};
-	uint16_t head = add_chain(c, b, 5);
-	kick(c);
+	uint16_t head = drv_ring_add(&c->drv.vq[0], b, 5);
+	fake_transport_notify(c->vdev, 0);
 	drain(c);
 	assert_int_equal(next_used(c, head), 1);
 	assert_int_equal(*(uint8_t *)hva(c, st), VIRTIO_BLK_S_OK);
 
 	uint64_t in = alloc_buf(c, 1025), hdr = header(c, VIRTIO_BLK_T_IN, 20);
-	struct buf r[] = {{hdr, 9, false}, {hdr + 9, 7, false}, {in, 1025, true}};
-	head = add_chain(c, r, 3);
-	kick(c);
+	struct drv_seg r[] = {{hdr, 9, false}, {hdr + 9, 7, false}, {in, 1025, true}};
+	head = drv_ring_add(&c->drv.vq[0], r, 3);
+	fake_transport_notify(c->vdev, 0);
 	drain(c);
 	assert_int_equal(next_used(c, head), 1025);
 	assert_memory_equal(hva(c, in), hva(c, w), 1024);
@@ -495,11 +417,11 @@ static void test_batch(void **state)
 	for (int i = 0; i < 16; i++) {
 		uint64_t d = pattern(c, 4096, (uint8_t)i);
 		st[i] = alloc_buf(c, 1);
-		struct buf b[] = {{header(c, VIRTIO_BLK_T_OUT, 8u * (unsigned)i), 16, false},
+		struct drv_seg b[] = {{header(c, VIRTIO_BLK_T_OUT, 8u * (unsigned)i), 16, false},
 				  {d, 4096, false}, {st[i], 1, true}};
-		add_chain(c, b, 3);
+		drv_ring_add(&c->drv.vq[0], b, 3);
 	}
-	kick(c);
+	fake_transport_notify(c->vdev, 0);
 	drain(c);
 	assert_int_equal(used_idx(c), 16);
 	for (int i = 0; i < 16; i++)
@@ -520,25 +442,25 @@ static void test_reset_with_requests_in_flight(void **state)
 		t[0] = (struct virtq_desc){.addr = hdr, .len = 16, .flags = VIRTQ_DESC_F_NEXT,
 					   .next = 1};
 		t[1] = (struct virtq_desc){.addr = st, .len = 1, .flags = VIRTQ_DESC_F_WRITE};
-		struct buf b = {tables + 32u * i, 32, false};
-		uint16_t head = add_chain(c, &b, 1);
-		((struct virtq_desc *)hva(c, DESC_GPA))[head].flags = VIRTQ_DESC_F_INDIRECT;
+		struct drv_seg b = {tables + 32u * i, 32, false};
+		uint16_t head = drv_ring_add(&c->drv.vq[0], &b, 1);
+		drv_ring_desc(&c->drv.vq[0])[head].flags = VIRTQ_DESC_F_INDIRECT;
 	}
-	kick(c);
+	fake_transport_notify(c->vdev, 0);
 	assert_int_equal(virtio_blk_inflight(c->blk), VIRTIO_BLK_QUEUE_SIZE);
 	assert_int_equal(used_idx(c), 0);
 
 	activate(c, c->vdev->device_features, VIRTIO_BLK_QUEUE_SIZE); /* resets first */
-	unsigned signals = c->queue_signals;
-	uint16_t head = add_chain(c, (struct buf[]){{header(c, VIRTIO_BLK_T_FLUSH, 0), 16, false},
-						    {st, 1, true}}, 2);
-	kick(c);
+	unsigned signals = c->drv.tr.queue_signals;
+	struct drv_seg flush[] = {{header(c, VIRTIO_BLK_T_FLUSH, 0), 16, false}, {st, 1, true}};
+	uint16_t head = drv_ring_add(&c->drv.vq[0], flush, 2);
+	fake_transport_notify(c->vdev, 0);
 	assert_int_equal(used_idx(c), 0); /* no free slot yet: not even submitted */
 	assert_int_equal(virtio_blk_inflight(c->blk), VIRTIO_BLK_QUEUE_SIZE);
 	drain(c);
 	assert_int_equal(used_idx(c), 1); /* only the new request */
 	assert_int_equal(next_used(c, head), 1);
-	assert_int_equal(c->queue_signals, signals + 1);
+	assert_int_equal(c->drv.tr.queue_signals, signals + 1);
 }
 
 /* Destroy with requests in flight: the callbacks run inside and drop them. */
@@ -546,10 +468,10 @@ static void test_destroy_with_requests_in_flight(void **state)
 {
 	struct ctx *c = *state;
 	uint64_t d = pattern(c, 65536, 4), st = alloc_buf(c, 1);
-	struct buf b[] = {{header(c, VIRTIO_BLK_T_OUT, 0), 16, false}, {d, 65536, false},
+	struct drv_seg b[] = {{header(c, VIRTIO_BLK_T_OUT, 0), 16, false}, {d, 65536, false},
 			  {st, 1, true}};
-	add_chain(c, b, 3);
-	kick(c);
+	drv_ring_add(&c->drv.vq[0], b, 3);
+	fake_transport_notify(c->vdev, 0);
 	assert_int_equal(virtio_blk_inflight(c->blk), 1);
 	virtio_blk_destroy(c->blk);
 	assert_int_equal(used_idx(c), 0);
@@ -560,11 +482,11 @@ static void test_options(void **state)
 {
 	struct ctx *c = *state;
 	struct virtio_blk_options o = {.path = c->path, .serial = "123456789012345678901"};
-	assert_null(virtio_blk_create(&o, &c->mem, c->loop));
+	assert_null(virtio_blk_create(&o, &c->drv.ram.mem, c->loop));
 	o = (struct virtio_blk_options){.path = "/nonexistent/iovirt.img"};
-	assert_null(virtio_blk_create(&o, &c->mem, c->loop));
+	assert_null(virtio_blk_create(&o, &c->drv.ram.mem, c->loop));
 	o = (struct virtio_blk_options){.path = c->path, .readonly = true, .num_queues = 4};
-	assert_null(virtio_blk_create(&o, &c->mem, c->loop)); /* locked by the open device */
+	assert_null(virtio_blk_create(&o, &c->drv.ram.mem, c->loop)); /* locked by the open device */
 }
 
 #define T(test, setup_fn) cmocka_unit_test_setup_teardown(test, setup_fn, teardown)

@@ -14,185 +14,23 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "virtio/net.h"
 #include "virtio/virtio.h"
+#include "support/loop_wait.h"
+#include "support/virtio_drv.h"
 #include "vmm/loop.h"
 
 /* ---- a fake driver ---- */
 
 #define RAM_SIZE  0x100000ULL /* 1 MiB */
 #define QSIZE     16
-#define BUF_START 0x10000ULL
 #define HDR       12
 
-struct drv {
-	struct guest_mem mem;
-	uint8_t *ram;
-	struct virtio_dev *vdev;
-	uint16_t avail_idx[2], next_desc[2], used_seen[2];
-	uint64_t buf_next;
-	int signals[2], config_signals;
-};
-
-static uint64_t desc_gpa(unsigned q) { return 0x4000ULL * q; }
-static uint64_t avail_gpa(unsigned q) { return 0x4000ULL * q + 0x1000; }
-static uint64_t used_gpa(unsigned q) { return 0x4000ULL * q + 0x2000; }
-
-static void *gpa(struct drv *d, uint64_t a) { return d->ram + a; }
-
-static void fake_signal_queue(struct virtio_dev *vdev, unsigned q)
-{
-	struct drv *d = vdev->transport_opaque;
-	d->signals[q]++;
-}
-
-static void fake_signal_config(struct virtio_dev *vdev)
-{
-	struct drv *d = vdev->transport_opaque;
-	d->config_signals++;
-}
-
-static const struct virtio_transport_ops fake_transport = {
-	.signal_queue = fake_signal_queue,
-	.signal_config = fake_signal_config,
-};
-
-static void drv_init(struct drv *d)
-{
-	memset(d, 0, sizeof(*d));
-	d->ram = calloc(1, RAM_SIZE);
-	assert_non_null(d->ram);
-	guest_mem_init_empty(&d->mem);
-	assert_int_equal(guest_mem_add_region(&d->mem, 0, d->ram, RAM_SIZE), 0);
-	d->buf_next = BUF_START;
-}
-
-/* §3.1.1 driver initialisation, with the features in want that are offered. */
-static void drv_start(struct drv *d, struct virtio_dev *vdev, uint64_t want)
-{
-	d->vdev = vdev;
-	vdev->transport = &fake_transport;
-	vdev->transport_opaque = d;
-	pthread_mutex_lock(&vdev->lock);
-	virtio_dev_write_status(vdev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
-	vdev->acked_features = vdev->device_features & want;
-	virtio_dev_write_status(vdev, vdev->status | VIRTIO_CONFIG_S_FEATURES_OK);
-	assert_true(vdev->status & VIRTIO_CONFIG_S_FEATURES_OK);
-	for (unsigned q = 0; q < 2; q++) {
-		struct virtio_queue *vq = &vdev->queues[q];
-		vq->size = QSIZE;
-		vq->desc = desc_gpa(q);
-		vq->avail = avail_gpa(q);
-		vq->used = used_gpa(q);
-		vq->enabled = true;
-	}
-	virtio_dev_write_status(vdev, vdev->status | VIRTIO_CONFIG_S_DRIVER_OK);
-	pthread_mutex_unlock(&vdev->lock);
-	assert_true(vdev->live);
-}
-
-static uint64_t drv_alloc(struct drv *d, size_t len)
-{
-	uint64_t a = d->buf_next;
-	d->buf_next += (len + 15) & ~15ULL;
-	assert_true(d->buf_next <= RAM_SIZE);
-	return a;
-}
-
-struct seg {
-	uint64_t gpa;
-	uint32_t len;
-	bool write;
-};
-
-/* Makes one chain of n segments available on q; returns its head. */
-static uint16_t drv_add(struct drv *d, unsigned q, const struct seg *s, unsigned n)
-{
-	struct virtq_desc *desc = gpa(d, desc_gpa(q));
-	uint16_t head = d->next_desc[q];
-	for (unsigned i = 0; i < n; i++) {
-		uint16_t idx = (uint16_t)((head + i) % QSIZE);
-		desc[idx].addr = htole64(s[i].gpa);
-		desc[idx].len = htole32(s[i].len);
-		desc[idx].flags = htole16((uint16_t)((s[i].write ? VIRTQ_DESC_F_WRITE : 0) |
-						     (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0)));
-		desc[idx].next = htole16((uint16_t)((idx + 1) % QSIZE));
-	}
-	d->next_desc[q] = (uint16_t)((head + n) % QSIZE);
-	struct virtq_avail *av = gpa(d, avail_gpa(q));
-	av->ring[d->avail_idx[q] % QSIZE] = htole16(head);
-	__atomic_thread_fence(__ATOMIC_RELEASE);
-	av->idx = htole16(++d->avail_idx[q]);
-	return head;
-}
-
-/* What the transport does on a kick. */
-static void drv_kick(struct drv *d, unsigned q)
-{
-	struct virtio_dev *vdev = d->vdev;
-	pthread_mutex_lock(&vdev->lock);
-	if (vdev->live && vdev->queues[q].enabled)
-		vdev->ops->queue_notify(vdev, q);
-	pthread_mutex_unlock(&vdev->lock);
-}
-
-static uint16_t used_idx(struct drv *d, unsigned q)
-{
-	const struct virtq_used *u = gpa(d, used_gpa(q));
-	return le16toh(__atomic_load_n(&u->idx, __ATOMIC_ACQUIRE));
-}
-
-/* The next used element of q, or false if none. */
-static bool drv_used(struct drv *d, unsigned q, uint32_t *id, uint32_t *len)
-{
-	const struct virtq_used *u = gpa(d, used_gpa(q));
-	if (used_idx(d, q) == d->used_seen[q])
-		return false;
-	const struct virtq_used_elem *e = &u->ring[d->used_seen[q]++ % QSIZE];
-	*id = le32toh(e->id);
-	*len = le32toh(e->len);
-	return true;
-}
-
-/* ---- running the loop ---- */
-
-struct waiter {
-	struct loop *loop;
-	int tfd, ticks, max_ticks;
-	bool (*done)(struct drv *);
-	struct drv *d;
-};
-
-static void waiter_tick(void *opaque, uint32_t events)
-{
-	struct waiter *w = opaque;
-	uint64_t v;
-	assert_true(read(w->tfd, &v, sizeof(v)) == sizeof(v));
-	if (++w->ticks >= w->max_ticks || (w->done && w->done(w->d)))
-		loop_stop(w->loop);
-}
-
-/* Runs the loop until done(d) (checked every 10 ms) or ms pass. */
-static void run_loop(struct loop *loop, struct drv *d, bool (*done)(struct drv *), int ms)
-{
-	struct waiter w = {.loop = loop, .max_ticks = ms / 10, .done = done, .d = d};
-	struct itimerspec its = {{0, 10000000}, {0, 10000000}};
-	w.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
-	assert_true(w.tfd >= 0);
-	assert_int_equal(timerfd_settime(w.tfd, 0, &its, NULL), 0);
-	assert_int_equal(loop_add_fd(loop, w.tfd, EPOLLIN, waiter_tick, &w), 0);
-	assert_int_equal(loop_run(loop), 0);
-	loop_del_fd(loop, w.tfd);
-	close(w.tfd);
-}
-
-static bool rx_arrived(struct drv *d) { return used_idx(d, 0) != d->used_seen[0]; }
+static bool rx_arrived(void *d) { return drv_ring_has_used(&((struct virtio_drv *)d)->vq[0]); }
 
 /* ---- frames ---- */
 
@@ -261,7 +99,7 @@ static bool is_dhcp_offer(const uint8_t *f, size_t len)
 /* ---- fixture ---- */
 
 struct fx {
-	struct drv d;
+	struct virtio_drv d;
 	struct loop *loop;
 	struct virtio_net *n;
 	uint8_t frame[2048];
@@ -272,12 +110,12 @@ static int setup(void **state)
 	struct fx *f = calloc(1, sizeof(*f));
 	struct virtio_net_options o = {.mac_set = true};
 	assert_non_null(f);
-	drv_init(&f->d);
+	virtio_drv_init(&f->d, RAM_SIZE);
 	f->loop = loop_create();
 	assert_non_null(f->loop);
 	o.backend.kind = NET_USER;
 	memcpy(o.mac, test_mac, 6);
-	f->n = virtio_net_create(&o, &f->d.mem, f->loop);
+	f->n = virtio_net_create(&o, &f->d.ram.mem, f->loop);
 	assert_non_null(f->n);
 	*state = f;
 	return 0;
@@ -288,7 +126,7 @@ static int teardown(void **state)
 	struct fx *f = *state;
 	virtio_net_destroy(f->n);
 	loop_destroy(f->loop);
-	free(f->d.ram);
+	virtio_drv_destroy(&f->d);
 	free(f);
 	return 0;
 }
@@ -300,14 +138,14 @@ static int teardown(void **state)
 static void send_discover(struct fx *f)
 {
 	size_t len = make_dhcp_discover(f->frame);
-	uint64_t h = drv_alloc(&f->d, HDR), b = drv_alloc(&f->d, len);
-	memset(gpa(&f->d, h), 0, HDR);
-	memcpy(gpa(&f->d, b), f->frame, len);
-	struct seg s[2] = {{h, HDR, false}, {b, (uint32_t)len, false}};
-	uint16_t head = drv_add(&f->d, 1, s, 2);
-	drv_kick(&f->d, 1);
+	uint64_t h = fake_ram_alloc(&f->d.ram, HDR), b = fake_ram_alloc(&f->d.ram, len);
+	memset(fake_ram_ptr(&f->d.ram, h), 0, HDR);
+	memcpy(fake_ram_ptr(&f->d.ram, b), f->frame, len);
+	struct drv_seg s[2] = {{h, HDR, false}, {b, (uint32_t)len, false}};
+	uint16_t head = drv_ring_add(&f->d.vq[1], s, 2);
+	fake_transport_kick(f->d.vdev, 1);
 	uint32_t id, ulen;
-	assert_true(drv_used(&f->d, 1, &id, &ulen));
+	assert_true(drv_ring_pop_used(&f->d.vq[1], &id, &ulen));
 	assert_int_equal(id, head);
 	assert_int_equal(ulen, 0);
 }
@@ -317,11 +155,11 @@ static uint64_t post_rx(struct fx *f, unsigned n, uint32_t size)
 {
 	uint64_t first = 0;
 	for (unsigned i = 0; i < n; i++) {
-		uint64_t b = drv_alloc(&f->d, size);
-		struct seg s = {b, size, true};
+		uint64_t b = fake_ram_alloc(&f->d.ram, size);
+		struct drv_seg s = {b, size, true};
 		if (!i)
 			first = b;
-		drv_add(&f->d, 0, &s, 1);
+		drv_ring_add(&f->d.vq[0], &s, 1);
 	}
 	return first;
 }
@@ -332,14 +170,14 @@ static size_t collect(struct fx *f, uint64_t base, uint32_t size, uint8_t *buf, 
 {
 	uint32_t id, len;
 	size_t total = 0;
-	assert_true(drv_used(&f->d, 0, &id, &len));
+	assert_true(drv_ring_pop_used(&f->d.vq[0], &id, &len));
 	unsigned nbufs = 1;
 	for (unsigned i = 0; i < nbufs; i++) {
 		if (i)
-			assert_true(drv_used(&f->d, 0, &id, &len));
+			assert_true(drv_ring_pop_used(&f->d.vq[0], &id, &len));
 		assert_true(len <= size && total + len <= cap);
 		/* chains were posted one descriptor each, in order */
-		memcpy(buf + total, gpa(&f->d, base + (uint64_t)id * ((size + 15) & ~15u)), len);
+		memcpy(buf + total, fake_ram_ptr(&f->d.ram, base + (uint64_t)id * ((size + 15) & ~15u)), len);
 		if (i == 0) {
 			const struct virtio_net_hdr_v1 *h = (const void *)buf;
 			nbufs = le16toh(h->num_buffers);
@@ -383,18 +221,18 @@ static void test_dhcp(void **state)
 	struct fx *f = *state;
 	uint8_t pkt[4096];
 
-	drv_start(&f->d, virtio_net_dev(f->n), ALL_FEATURES);
+	virtio_drv_start(&f->d, virtio_net_dev(f->n), ALL_FEATURES, 2, QSIZE);
 	uint64_t base = post_rx(f, 4, 2048);
-	drv_kick(&f->d, 0);
+	fake_transport_kick(f->d.vdev, 0);
 	send_discover(f);
-	assert_true(f->d.signals[1] >= 1);
-	run_loop(f->loop, &f->d, rx_arrived, 5000);
+	assert_true(f->d.tr.signals[1] >= 1);
+	loop_run_until(f->loop, rx_arrived, &f->d, 5000);
 	assert_true(rx_arrived(&f->d));
 	size_t len = collect(f, base, 2048, pkt, sizeof(pkt));
 	assert_true(is_dhcp_offer(pkt + HDR, len - HDR));
 	/* slirp broadcasts the offer (the client has no address yet) */
 	assert_true(!memcmp(pkt + HDR, test_mac, 6) || !memcmp(pkt + HDR, "\xff\xff\xff\xff\xff\xff", 6));
-	assert_true(f->d.signals[0] >= 1);
+	assert_true(f->d.tr.signals[0] >= 1);
 
 	struct virtio_net_stats st;
 	virtio_net_get_stats(f->n, &st);
@@ -408,10 +246,10 @@ static void test_dhcp_mergeable(void **state)
 	struct fx *f = *state;
 	uint8_t pkt[4096];
 
-	drv_start(&f->d, virtio_net_dev(f->n), ALL_FEATURES);
+	virtio_drv_start(&f->d, virtio_net_dev(f->n), ALL_FEATURES, 2, QSIZE);
 	uint64_t base = post_rx(f, QSIZE, 128);
 	send_discover(f);
-	run_loop(f->loop, &f->d, rx_arrived, 5000);
+	loop_run_until(f->loop, rx_arrived, &f->d, 5000);
 	size_t len = collect(f, base, 128, pkt, sizeof(pkt));
 	const struct virtio_net_hdr_v1 *h = (const void *)pkt;
 	assert_true(le16toh(h->num_buffers) >= 5);
@@ -427,11 +265,11 @@ static void test_small_buffer_no_mrg(void **state)
 	uint8_t pkt[4096];
 	uint32_t id, len;
 
-	drv_start(&f->d, virtio_net_dev(f->n), BASE_FEATURES);
+	virtio_drv_start(&f->d, virtio_net_dev(f->n), BASE_FEATURES, 2, QSIZE);
 	post_rx(f, 1, 100);
 	send_discover(f);
-	run_loop(f->loop, &f->d, rx_arrived, 5000);
-	assert_true(drv_used(&f->d, 0, &id, &len));
+	loop_run_until(f->loop, rx_arrived, &f->d, 5000);
+	assert_true(drv_ring_pop_used(&f->d.vq[0], &id, &len));
 	assert_int_equal(len, 0);
 	struct virtio_net_stats st;
 	virtio_net_get_stats(f->n, &st);
@@ -440,10 +278,10 @@ static void test_small_buffer_no_mrg(void **state)
 
 	uint64_t base = post_rx(f, 1, 1600);
 	send_discover(f);
-	run_loop(f->loop, &f->d, rx_arrived, 5000);
-	assert_true(drv_used(&f->d, 0, &id, &len));
+	loop_run_until(f->loop, rx_arrived, &f->d, 5000);
+	assert_true(drv_ring_pop_used(&f->d.vq[0], &id, &len));
 	assert_int_equal(id, 1);
-	memcpy(pkt, gpa(&f->d, base), len);
+	memcpy(pkt, fake_ram_ptr(&f->d.ram, base), len);
 	assert_int_equal(le16toh(((struct virtio_net_hdr_v1 *)pkt)->num_buffers), 1);
 	assert_true(is_dhcp_offer(pkt + HDR, len - HDR));
 }
@@ -455,17 +293,17 @@ static void test_rx_backpressure(void **state)
 	struct fx *f = *state;
 	uint8_t pkt[4096];
 
-	drv_start(&f->d, virtio_net_dev(f->n), ALL_FEATURES);
+	virtio_drv_start(&f->d, virtio_net_dev(f->n), ALL_FEATURES, 2, QSIZE);
 	send_discover(f);
-	run_loop(f->loop, &f->d, NULL, 300);
-	assert_int_equal(used_idx(&f->d, 0), 0);
+	loop_run_until(f->loop, NULL, NULL, 300);
+	assert_int_equal(drv_ring_used_idx(&f->d.vq[0]), 0);
 
 	uint64_t base = post_rx(f, 2, 2048);
-	run_loop(f->loop, &f->d, NULL, 200);
-	assert_int_equal(used_idx(&f->d, 0), 0);
+	loop_run_until(f->loop, NULL, NULL, 200);
+	assert_int_equal(drv_ring_used_idx(&f->d.vq[0]), 0);
 
-	drv_kick(&f->d, 0);
-	run_loop(f->loop, &f->d, rx_arrived, 5000);
+	fake_transport_kick(f->d.vdev, 0);
+	loop_run_until(f->loop, rx_arrived, &f->d, 5000);
 	size_t len = collect(f, base, 2048, pkt, sizeof(pkt));
 	assert_true(is_dhcp_offer(pkt + HDR, len - HDR));
 	struct virtio_net_stats st;
@@ -479,26 +317,26 @@ static void test_tx_oversize(void **state)
 	uint32_t id, len;
 	struct virtio_net_stats st;
 
-	drv_start(&f->d, virtio_net_dev(f->n), ALL_FEATURES);
-	uint64_t h = drv_alloc(&f->d, HDR);
-	uint64_t b = drv_alloc(&f->d, VIRTIO_NET_MAX_TX_FRAME + 1);
+	virtio_drv_start(&f->d, virtio_net_dev(f->n), ALL_FEATURES, 2, QSIZE);
+	uint64_t h = fake_ram_alloc(&f->d.ram, HDR);
+	uint64_t b = fake_ram_alloc(&f->d.ram, VIRTIO_NET_MAX_TX_FRAME + 1);
 	/* one byte too many, in two descriptors */
-	struct seg s[3] = {{h, HDR, false}, {b, 60000, false},
+	struct drv_seg s[3] = {{h, HDR, false}, {b, 60000, false},
 			   {b + 60000, VIRTIO_NET_MAX_TX_FRAME + 1 - 60000, false}};
-	uint16_t head = drv_add(&f->d, 1, s, 3);
+	uint16_t head = drv_ring_add(&f->d.vq[1], s, 3);
 	/* exactly the maximum: handed to the backend */
-	struct seg ok[2] = {{h, HDR, false}, {b, VIRTIO_NET_MAX_TX_FRAME, false}};
-	drv_add(&f->d, 1, ok, 2);
+	struct drv_seg ok[2] = {{h, HDR, false}, {b, VIRTIO_NET_MAX_TX_FRAME, false}};
+	drv_ring_add(&f->d.vq[1], ok, 2);
 	/* shorter than the header */
-	struct seg tiny = {h, HDR - 1, false};
-	drv_add(&f->d, 1, &tiny, 1);
-	drv_kick(&f->d, 1);
+	struct drv_seg tiny = {h, HDR - 1, false};
+	drv_ring_add(&f->d.vq[1], &tiny, 1);
+	fake_transport_kick(f->d.vdev, 1);
 
-	assert_true(drv_used(&f->d, 1, &id, &len));
+	assert_true(drv_ring_pop_used(&f->d.vq[1], &id, &len));
 	assert_int_equal(id, head);
 	assert_int_equal(len, 0);
-	assert_true(drv_used(&f->d, 1, &id, &len));
-	assert_true(drv_used(&f->d, 1, &id, &len));
+	assert_true(drv_ring_pop_used(&f->d.vq[1], &id, &len));
+	assert_true(drv_ring_pop_used(&f->d.vq[1], &id, &len));
 	virtio_net_get_stats(f->n, &st);
 	assert_int_equal(st.tx_oversize, 1);
 	assert_int_equal(st.tx_malformed, 1);
@@ -512,29 +350,29 @@ static void test_tx_writable_is_broken(void **state)
 	struct fx *f = *state;
 	uint32_t id, len;
 
-	drv_start(&f->d, virtio_net_dev(f->n), ALL_FEATURES);
-	uint64_t h = drv_alloc(&f->d, 64);
-	struct seg s[2] = {{h, HDR, false}, {h + 16, 48, true}};
-	drv_add(&f->d, 1, s, 2);
-	drv_kick(&f->d, 1);
-	assert_false(drv_used(&f->d, 1, &id, &len));
+	virtio_drv_start(&f->d, virtio_net_dev(f->n), ALL_FEATURES, 2, QSIZE);
+	uint64_t h = fake_ram_alloc(&f->d.ram, 64);
+	struct drv_seg s[2] = {{h, HDR, false}, {h + 16, 48, true}};
+	drv_ring_add(&f->d.vq[1], s, 2);
+	fake_transport_kick(f->d.vdev, 1);
+	assert_false(drv_ring_pop_used(&f->d.vq[1], &id, &len));
 	assert_true(f->d.vdev->status & VIRTIO_CONFIG_S_NEEDS_RESET);
 	assert_false(f->d.vdev->live);
-	assert_int_equal(f->d.config_signals, 1);
+	assert_int_equal(f->d.tr.config_signals, 1);
 }
 
 static void test_rx_readable_is_broken(void **state)
 {
 	struct fx *f = *state;
 
-	drv_start(&f->d, virtio_net_dev(f->n), ALL_FEATURES);
-	uint64_t b = drv_alloc(&f->d, 2048);
-	struct seg s = {b, 2048, false};
-	drv_add(&f->d, 0, &s, 1);
+	virtio_drv_start(&f->d, virtio_net_dev(f->n), ALL_FEATURES, 2, QSIZE);
+	uint64_t b = fake_ram_alloc(&f->d.ram, 2048);
+	struct drv_seg s = {b, 2048, false};
+	drv_ring_add(&f->d.vq[0], &s, 1);
 	send_discover(f);
-	run_loop(f->loop, &f->d, NULL, 300);
+	loop_run_until(f->loop, NULL, NULL, 300);
 	assert_true(f->d.vdev->status & VIRTIO_CONFIG_S_NEEDS_RESET);
-	assert_int_equal(used_idx(&f->d, 0), 0);
+	assert_int_equal(drv_ring_used_idx(&f->d.vq[0]), 0);
 }
 
 /* After a reset the device forgets everything; it starts again cleanly. */
@@ -543,24 +381,19 @@ static void test_reset(void **state)
 	struct fx *f = *state;
 	uint8_t pkt[4096];
 
-	drv_start(&f->d, virtio_net_dev(f->n), ALL_FEATURES);
+	virtio_drv_start(&f->d, virtio_net_dev(f->n), ALL_FEATURES, 2, QSIZE);
 	send_discover(f); /* the offer is held: no buffers */
-	run_loop(f->loop, &f->d, NULL, 200);
-	pthread_mutex_lock(&f->d.vdev->lock);
-	virtio_dev_write_status(f->d.vdev, 0);
-	pthread_mutex_unlock(&f->d.vdev->lock);
+	loop_run_until(f->loop, NULL, NULL, 200);
+	virtio_drv_reset(f->d.vdev);
 	assert_false(f->d.vdev->live);
-	run_loop(f->loop, &f->d, NULL, 200); /* the held offer is dropped */
+	loop_run_until(f->loop, NULL, NULL, 200); /* the held offer is dropped */
 
-	struct drv *d = &f->d;
-	memset(d->ram, 0, 0x10000);
-	memset(d->avail_idx, 0, sizeof(d->avail_idx));
-	memset(d->next_desc, 0, sizeof(d->next_desc));
-	memset(d->used_seen, 0, sizeof(d->used_seen));
-	drv_start(d, virtio_net_dev(f->n), ALL_FEATURES);
+	struct virtio_drv *d = &f->d;
+	/* A fresh start: the rings are zeroed and their counters start over. */
+	virtio_drv_start(d, virtio_net_dev(f->n), ALL_FEATURES, 2, QSIZE);
 	uint64_t base = post_rx(f, 2, 2048);
 	send_discover(f);
-	run_loop(f->loop, d, rx_arrived, 5000);
+	loop_run_until(f->loop, rx_arrived, d, 5000);
 	size_t len = collect(f, base, 2048, pkt, sizeof(pkt));
 	assert_true(is_dhcp_offer(pkt + HDR, len - HDR));
 	struct virtio_net_stats st;
@@ -570,15 +403,15 @@ static void test_reset(void **state)
 
 static void test_bad_backend(void **state)
 {
-	struct drv d;
+	struct virtio_drv d;
 	struct virtio_net_options o = {0};
 	struct loop *loop = loop_create();
-	drv_init(&d);
+	virtio_drv_init(&d, RAM_SIZE);
 	o.backend.kind = NET_USER;
 	o.backend.vnet_hdr = true; /* the user backend has none */
-	assert_null(virtio_net_create(&o, &d.mem, loop));
+	assert_null(virtio_net_create(&o, &d.ram.mem, loop));
 	loop_destroy(loop);
-	free(d.ram);
+	virtio_drv_destroy(&d);
 }
 
 int main(void)

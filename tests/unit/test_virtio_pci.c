@@ -26,6 +26,7 @@
 #include <cmocka.h>
 
 #include "bus/iobus.h"
+#include "support/fake_irq.h"
 #include "virtio/virtio.h"
 #include "virtio/virtio_pci.h"
 #include "vmm/guest_mem.h"
@@ -47,15 +48,10 @@
 #define ISR_QUEUE  0x1
 #define ISR_CONFIG 0x2
 
-struct fake_irq {
-	bool level[64];
-	unsigned raises;
-};
-
 struct fx {
 	struct iobus *pio, *mmio;
 	struct pci_host host;
-	struct fake_irq irq;
+	struct fake_irq_bank irq;
 	struct guest_mem mem;
 	uint8_t *ram;
 	struct loop *loop;
@@ -124,20 +120,6 @@ static const struct virtio_dev_ops dev_ops = {
 	.reset = dev_reset,
 	.queue_notify = dev_queue_notify,
 };
-
-static void fake_set_level(void *opaque, unsigned gsi, bool level)
-{
-	struct fake_irq *irq = opaque;
-	assert_true(gsi < 64);
-	if (level && !irq->level[gsi])
-		irq->raises++;
-	irq->level[gsi] = level;
-}
-
-static struct irq_line fake_intx_line(void *opaque, unsigned gsi)
-{
-	return (struct irq_line){.set_level = fake_set_level, .opaque = opaque, .gsi = gsi};
-}
 
 /* ---- config space (0xCF8/0xCFC) -------------------------------------------- */
 
@@ -293,7 +275,7 @@ static int setup(void **state)
 	struct fx *f = test_calloc(1, sizeof(*f));
 	f->pio = iobus_create("pio");
 	f->mmio = iobus_create("mmio");
-	assert_int_equal(pci_host_init(&f->host, f->pio, f->mmio, 64ULL << 30, fake_intx_line,
+	assert_int_equal(pci_host_init(&f->host, f->pio, f->mmio, 64ULL << 30, fake_irq_bank_line,
 				       &f->irq), 0);
 	f->ram = calloc(1, RAM_SIZE);
 	assert_non_null(f->ram);
@@ -824,10 +806,10 @@ static void test_isr_and_intx(void **state)
 
 	/* INTx disabled in the command register: ISR still set, line low. */
 	cfg_wr(f, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_INTX_DISABLE);
-	unsigned raises = f->irq.raises;
+	unsigned rises = f->irq.rises;
 	f->vdev.transport->signal_queue(&f->vdev, 0);
 	assert_false(f->irq.level[gsi]);
-	assert_int_equal(f->irq.raises, raises);
+	assert_int_equal(f->irq.rises, rises);
 	assert_int_equal(rd(f, VIRTIO_PCI_ISR_OFF, 1), ISR_QUEUE);
 	cfg_wr(f, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
 

@@ -1,0 +1,47 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include "support/fake_transport.h"
+
+static void signal_queue(struct virtio_dev *vdev, unsigned q)
+{
+	struct fake_transport *t = vdev->transport_opaque;
+	assert_true(q < FAKE_TRANSPORT_MAX_QUEUES);
+	t->signals[q]++;
+	t->queue_signals++;
+}
+
+static void signal_config(struct virtio_dev *vdev)
+{
+	struct fake_transport *t = vdev->transport_opaque;
+	t->config_signals++;
+}
+
+static const struct virtio_transport_ops fake_transport_ops = {
+	.signal_queue = signal_queue,
+	.signal_config = signal_config,
+};
+
+void fake_transport_attach(struct fake_transport *t, struct virtio_dev *vdev)
+{
+	vdev->transport = &fake_transport_ops;
+	vdev->transport_opaque = t;
+}
+
+void fake_transport_kick(struct virtio_dev *vdev, unsigned q)
+{
+	pthread_mutex_lock(&vdev->lock);
+	if (vdev->live && vdev->queues[q].enabled)
+		vdev->ops->queue_notify(vdev, q);
+	pthread_mutex_unlock(&vdev->lock);
+}
+
+void fake_transport_notify(struct virtio_dev *vdev, unsigned q)
+{
+	pthread_mutex_lock(&vdev->lock);
+	vdev->ops->queue_notify(vdev, q);
+	pthread_mutex_unlock(&vdev->lock);
+}

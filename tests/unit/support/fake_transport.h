@@ -1,0 +1,26 @@
+/* A fake virtio transport for device tests: records the interrupts the
+ * device asks for, and delivers the driver's kicks as a transport would. */
+#ifndef IOVIRT_TESTS_FAKE_TRANSPORT_H
+#define IOVIRT_TESTS_FAKE_TRANSPORT_H
+
+#include "virtio/virtio.h"
+
+#define FAKE_TRANSPORT_MAX_QUEUES 8
+
+struct fake_transport {
+	int signals[FAKE_TRANSPORT_MAX_QUEUES]; /* per queue */
+	unsigned queue_signals;                 /* all queues */
+	unsigned config_signals;
+};
+
+/* Makes t vdev's transport. */
+void fake_transport_attach(struct fake_transport *t, struct virtio_dev *vdev);
+
+/* A notification of queue q, as the transport delivers one: only to a live
+ * device's enabled queue. */
+void fake_transport_kick(struct virtio_dev *vdev, unsigned q);
+
+/* The device's queue_notify for q, whatever the device's state. */
+void fake_transport_notify(struct virtio_dev *vdev, unsigned q);
+
+#endif
