@@ -191,6 +191,8 @@ void pci_config_read(struct pci_dev *dev, unsigned offset, uint8_t *data, unsign
 	pthread_mutex_lock(&dev->lock);
 	memcpy(data, &dev->cfg[offset], len);
 	pthread_mutex_unlock(&dev->lock);
+	if (dev->ops && dev->ops->config_read)
+		dev->ops->config_read(dev, offset, data, len);
 }
 
 void pci_config_write(struct pci_dev *dev, unsigned offset, const uint8_t *data, unsigned len)

@@ -40,6 +40,9 @@ struct pci_dev;
 struct pci_dev_ops {
 	/* After a config write landed (masks applied): e.g. MSI-X enable. */
 	void (*config_written)(struct pci_dev *dev, unsigned offset, unsigned len);
+	/* After a config read (without the config lock held): may replace
+	 * data for registers that are windows onto something else. */
+	void (*config_read)(struct pci_dev *dev, unsigned offset, uint8_t *data, unsigned len);
 	/* A BAR was claimed (mapped true) or released at addr. */
 	void (*bar_mapped)(struct pci_dev *dev, int bar, uint64_t addr, bool mapped);
 };

@@ -291,14 +291,57 @@ static void bar_mapped(struct pci_dev *dev, int bar, uint64_t addr, bool mapped)
 		vp->notify_base = addr + VIRTIO_PCI_NOTIFY_OFF;
 }
 
+/* §4.1.4.9: the PCI configuration access capability is a window onto
+ * BAR0: the driver sets bar/offset/length, then reads or writes
+ * pci_cfg_data. Returns the access's BAR offset and length, or false. */
+static bool cfg_window(struct virtio_pci *vp, unsigned offset, unsigned len,
+		       uint64_t *bar_off, unsigned *bar_len)
+{
+	unsigned data = (unsigned)vp->pci_cfg_cap + offsetof(struct virtio_pci_cfg_cap, pci_cfg_data);
+	if (vp->pci_cfg_cap <= 0 || offset != data)
+		return false;
+	unsigned bar = pci_cfg_get(&vp->pci, (unsigned)vp->pci_cfg_cap +
+				   offsetof(struct virtio_pci_cap, bar), 1);
+	uint32_t off = pci_cfg_get(&vp->pci, (unsigned)vp->pci_cfg_cap +
+				   offsetof(struct virtio_pci_cap, offset), 4);
+	uint32_t length = pci_cfg_get(&vp->pci, (unsigned)vp->pci_cfg_cap +
+				      offsetof(struct virtio_pci_cap, length), 4);
+	/* Only BAR0, naturally aligned 1/2/4-byte accesses inside it. */
+	if (bar != 0 || (length != 1 && length != 2 && length != 4) || length > len ||
+	    off % length || off >= VIRTIO_PCI_BAR0_SIZE)
+		return false;
+	*bar_off = off;
+	*bar_len = length;
+	return true;
+}
+
 static void config_written(struct pci_dev *dev, unsigned offset, unsigned len)
 {
 	struct virtio_pci *vp = (struct virtio_pci *)dev;
 	msix_config_written(&vp->msix, offset, len);
+	uint64_t bar_off;
+	unsigned bar_len;
+	if (cfg_window(vp, offset, len, &bar_off, &bar_len)) {
+		uint8_t data[4];
+		unsigned at = (unsigned)vp->pci_cfg_cap + offsetof(struct virtio_pci_cfg_cap, pci_cfg_data);
+		for (unsigned i = 0; i < 4; i++)
+			data[i] = (uint8_t)pci_cfg_get(dev, at + i, 1);
+		bar0_write(vp, bar_off, data, bar_len);
+	}
+}
+
+static void config_read(struct pci_dev *dev, unsigned offset, uint8_t *data, unsigned len)
+{
+	struct virtio_pci *vp = (struct virtio_pci *)dev;
+	uint64_t bar_off;
+	unsigned bar_len;
+	if (cfg_window(vp, offset, len, &bar_off, &bar_len))
+		bar0_read(vp, bar_off, data, bar_len);
 }
 
 static const struct pci_dev_ops pci_ops = {
 	.config_written = config_written,
+	.config_read = config_read,
 	.bar_mapped = bar_mapped,
 };
 
@@ -367,6 +410,18 @@ int virtio_pci_init(struct virtio_pci *vp, struct virtio_dev *vdev,
 	/* One vector per queue plus config when they fit; with more queues
 	 * than that, Linux falls back to sharing vectors. */
 	unsigned nvec = vdev->nqueues + 1 < MSIX_MAX_VECTORS ? vdev->nqueues + 1 : MSIX_MAX_VECTORS;
+	if (ret >= 0) {
+		/* §4.1.4.9: bar, offset, length and data are the driver's. */
+		ret = vp->pci_cfg_cap = add_virtio_cap(dev, VIRTIO_PCI_CAP_PCI_CFG, 0, 0, "\0\0\0\0", 4);
+		if (ret >= 0) {
+			unsigned c = (unsigned)ret;
+			pci_dev_set_wmask(dev, c + offsetof(struct virtio_pci_cap, bar), 1, 0xff);
+			pci_dev_set_wmask(dev, c + offsetof(struct virtio_pci_cap, offset), 4, 0xffffffff);
+			pci_dev_set_wmask(dev, c + offsetof(struct virtio_pci_cap, length), 4, 0xffffffff);
+			pci_dev_set_wmask(dev, c + offsetof(struct virtio_pci_cfg_cap, pci_cfg_data), 4,
+					  0xffffffff);
+		}
+	}
 	if (ret >= 0)
 		ret = msix_init(&vp->msix, dev, routing, nvec, 1, 0, 0x800);
 	if (ret < 0) {

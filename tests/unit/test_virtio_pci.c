@@ -447,10 +447,39 @@ static void test_no_device_cfg_without_config(void **state)
 		pos = vp->pci.cfg[pos + 1];
 	}
 	assert_int_equal(types, 1U << VIRTIO_PCI_CAP_COMMON_CFG | 1U << VIRTIO_PCI_CAP_ISR_CFG |
-					1U << VIRTIO_PCI_CAP_NOTIFY_CFG);
+					1U << VIRTIO_PCI_CAP_NOTIFY_CFG | 1U << VIRTIO_PCI_CAP_PCI_CFG);
 	virtio_pci_destroy(vp);
 	virtio_dev_destroy(&vdev);
 	free(vp);
+}
+
+/* §4.1.4.9: the PCI configuration access capability reaches BAR0 through
+ * config space alone: read num_queues, write and read back queue_select. */
+static void test_pci_cfg_window(void **state)
+{
+	struct fx *f = *state;
+	struct vcap w;
+	assert_true(find_vcap(f, VIRTIO_PCI_CAP_PCI_CFG, &w));
+	assert_int_equal(w.len, sizeof(struct virtio_pci_cfg_cap));
+	unsigned bar = w.pos + offsetof(struct virtio_pci_cap, bar);
+	unsigned off = w.pos + offsetof(struct virtio_pci_cap, offset);
+	unsigned len = w.pos + offsetof(struct virtio_pci_cap, length);
+	unsigned data = w.pos + offsetof(struct virtio_pci_cfg_cap, pci_cfg_data);
+	cfg_wr(f, bar, 1, 0);
+	cfg_wr(f, off, 4, VIRTIO_PCI_COMMON_OFF + VIRTIO_PCI_COMMON_NUMQ);
+	cfg_wr(f, len, 4, 2);
+	assert_int_equal(cfg_rd(f, data, 4) & 0xffff, NQ);
+	cfg_wr(f, off, 4, VIRTIO_PCI_COMMON_OFF + VIRTIO_PCI_COMMON_Q_SELECT);
+	cfg_wr(f, data, 4, 1);
+	assert_int_equal(rd(f, COMMON(VIRTIO_PCI_COMMON_Q_SELECT), 2), 1);
+	/* A misaligned or oversized window does nothing. */
+	cfg_wr(f, off, 4, VIRTIO_PCI_COMMON_OFF + VIRTIO_PCI_COMMON_Q_SELECT + 1);
+	cfg_wr(f, data, 4, 0);
+	assert_int_equal(rd(f, COMMON(VIRTIO_PCI_COMMON_Q_SELECT), 2), 1);
+	cfg_wr(f, off, 4, VIRTIO_PCI_BAR0_SIZE);
+	cfg_wr(f, len, 4, 4);
+	cfg_wr(f, data, 4, 0);
+	assert_int_equal(rd(f, COMMON(VIRTIO_PCI_COMMON_Q_SELECT), 2), 1);
 }
 
 /* A device with the most queues virtio_dev allows must bind (virtio-blk
@@ -1062,6 +1091,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_capabilities),
+		T(test_pci_cfg_window),
 		T(test_no_device_cfg_without_config),
 		T(test_max_queues_bind),
 		T(test_feature_negotiation),
