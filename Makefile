@@ -23,7 +23,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 UNIT_SUPPORT := $(wildcard tests/unit/support/*.c)
 SMOKE_BIN := $(BUILD)/smoke/smoke
 
-.PHONY: all check unit smoke guest fuzz fuzz-short demo bench cppcheck clean deps
+.PHONY: all check unit smoke guest fuzz fuzz-short demo bench bench-virtio cppcheck clean deps
 all: $(BUILD)/iovirt
 
 $(BUILD)/iovirt: $(OBJS)
@@ -82,6 +82,10 @@ demo: deps $(BUILD)/iovirt
 
 bench: $(BUILD)/iovirt
 	bench/boot
+	bench/virtio
+
+bench-virtio: $(BUILD)/iovirt
+	bench/virtio
 
 clean:
 	rm -rf $(BUILD)
