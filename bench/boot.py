@@ -168,7 +168,9 @@ def vmm_commands(a):
     ]
     return [
         ("iovirt", [a.iovirt, "run", "--kernel", a.kernel, "--initrd", a.initrd,
-                    "--cmdline", cmdline, "--memory", mem, "--cpus", "1"]),
+                    "--cmdline", cmdline, "--memory", mem, "--cpus", "1",
+                    # memfd RAM like QEMU's below, so guest RAM is RssShmem in both
+                    "--shared-memory"]),
         # microvm: its default firmware (qboot, bios-microvm.bin) loads the
         # bzImage through fw_cfg; no option ROMs (-nic none leaves no NIC
         # anyway), the ISA serial port for console=ttyS0, the RTC for the clock.

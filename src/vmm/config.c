@@ -50,6 +50,7 @@ void config_usage(FILE *out)
 		"  --memory SIZE   guest RAM, e.g. 512M or 2G (a bare number is MiB; default 512M)\n"
 		"  --cpus N        vCPUs, 1..%d (default 1)\n"
 		"  --hugepages     back guest RAM with hugetlbfs pages\n"
+		"  --shared-memory back guest RAM with a shareable memfd (default: private, THP)\n"
 		"  --reboot        restart the VM when the guest reboots (default: exit 0)\n"
 		"  --disk PATH[,readonly][,serial=S][,cache=none|writeback][,if=virtio]\n"
 		"                  [,aio=io_uring|threads][,queues=N]   a virtio-blk disk (repeatable)\n"
@@ -65,7 +66,7 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg)
 {
 	enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS,
 	       OPT_HUGEPAGES, OPT_REBOOT, OPT_VERBOSE, OPT_HELP, OPT_DISK, OPT_NET,
-	       OPT_CONSOLE, OPT_RNG };
+	       OPT_CONSOLE, OPT_RNG, OPT_SHARED };
 	static const struct option opts[] = {
 		{"kernel", required_argument, NULL, OPT_KERNEL},
 		{"initrd", required_argument, NULL, OPT_INITRD},
@@ -80,6 +81,7 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg)
 		{"net", required_argument, NULL, OPT_NET},
 		{"console", required_argument, NULL, OPT_CONSOLE},
 		{"rng", no_argument, NULL, OPT_RNG},
+		{"shared-memory", no_argument, NULL, OPT_SHARED},
 		{NULL, 0, NULL, 0},
 	};
 	*cfg = (struct vm_config){
@@ -143,6 +145,7 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg)
 				return 1;
 			break;
 		case OPT_RNG: cfg->rng = true; break;
+		case OPT_SHARED: cfg->shared_memory = true; break;
 		default:
 			log_error("run: %s: unknown option or missing value", argv[optind - 1]);
 			return 2;

@@ -20,6 +20,7 @@ struct vm_config {
 	uint64_t memory;      /* bytes */
 	unsigned cpus;
 	bool hugepages;
+	bool shared_memory;    /* guest RAM in a memfd (GUEST_MEM_SHARED) */
 	bool reboot;          /* restart the VM when the guest reboots */
 	bool verbose;
 	struct disk_config disks[CONFIG_MAX_DISKS];

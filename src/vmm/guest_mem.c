@@ -30,43 +30,57 @@ int guest_mem_add_region(struct guest_mem *mem, uint64_t gpa, void *hva, uint64_
 	return 0;
 }
 
-int guest_mem_init(struct guest_mem *mem, uint64_t ram_size, bool hugepages)
+static void lay_out(struct guest_mem *mem, uint8_t *p, uint64_t ram_size)
+{
+	uint64_t low = ram_size < GUEST_MEM_PCI_HOLE_START ? ram_size : GUEST_MEM_PCI_HOLE_START;
+	guest_mem_add_region(mem, 0, p, low);
+	if (ram_size > low)
+		guest_mem_add_region(mem, GUEST_MEM_4G, p + low, ram_size - low);
+}
+
+int guest_mem_init(struct guest_mem *mem, uint64_t ram_size, enum guest_mem_backing backing)
 {
 	guest_mem_init_empty(mem);
 	if (ram_size == 0)
 		return -EINVAL;
 
-	unsigned flags = MFD_CLOEXEC | (hugepages ? MFD_HUGETLB : 0);
-	int fd = memfd_create("iovirt-ram", flags);
-	if (fd < 0)
-		return -errno;
-	if (ftruncate(fd, (off_t)ram_size) < 0) {
-		int err = -errno;
-		close(fd);
-		return err;
+	void *p;
+	int fd = -1;
+	if (backing == GUEST_MEM_ANON) {
+		/* MAP_NORESERVE: guest RAM is touched lazily; only what the
+		 * guest uses costs host memory. */
+		p = mmap(NULL, ram_size, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (p == MAP_FAILED)
+			return -errno;
+		madvise(p, ram_size, MADV_HUGEPAGE);
+	} else {
+		unsigned flags = MFD_CLOEXEC | (backing == GUEST_MEM_HUGETLB ? MFD_HUGETLB : 0);
+		fd = memfd_create("iovirt-ram", flags);
+		if (fd < 0)
+			return -errno;
+		if (ftruncate(fd, (off_t)ram_size) < 0) {
+			int err = -errno;
+			close(fd);
+			return err;
+		}
+		/* Hugetlb pages are reserved now (a later fault would be
+		 * SIGBUS); a shared memfd, like anonymous RAM, fills lazily. */
+		int reserve = backing == GUEST_MEM_HUGETLB ? 0 : MAP_NORESERVE;
+		p = mmap(NULL, ram_size, PROT_READ | PROT_WRITE, MAP_SHARED | reserve, fd, 0);
+		if (p == MAP_FAILED) {
+			int err = -errno;
+			close(fd);
+			return err;
+		}
 	}
-	/* MAP_NORESERVE: guest RAM is touched lazily; only what the guest uses
-	 * costs host memory. Not for hugepages: there the mapping must reserve
-	 * its pages now, or a guest touching RAM later would get SIGBUS. */
-	void *p = mmap(NULL, ram_size, PROT_READ | PROT_WRITE,
-		       MAP_SHARED | (hugepages ? 0 : MAP_NORESERVE), fd, 0);
-	if (p == MAP_FAILED) {
-		int err = -errno;
-		close(fd);
-		return err;
-	}
-	/* The split at the PCI hole (3 GiB) is 1 GiB aligned, so hugepages
-	 * stay whole in both regions. */
 	madvise(p, ram_size, MADV_DONTDUMP);
-
 	mem->memfd = fd;
 	mem->mapping = p;
 	mem->mapping_size = ram_size;
-
-	uint64_t low = ram_size < GUEST_MEM_PCI_HOLE_START ? ram_size : GUEST_MEM_PCI_HOLE_START;
-	guest_mem_add_region(mem, 0, p, low);
-	if (ram_size > low)
-		guest_mem_add_region(mem, GUEST_MEM_4G, (uint8_t *)p + low, ram_size - low);
+	/* The split at the PCI hole (3 GiB) is 1 GiB aligned, so huge pages
+	 * stay whole in both regions. */
+	lay_out(mem, p, ram_size);
 	return 0;
 }
 

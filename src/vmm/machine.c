@@ -142,7 +142,10 @@ int machine_create(struct machine *m, const struct vm_config *cfg, int kvm_fd)
 {
 	memset(m, 0, sizeof(*m));
 	m->cfg = cfg;
-	int ret = vm_create(&m->vm, kvm_fd, cfg->memory, cfg->hugepages, cfg->cpus);
+	enum guest_mem_backing backing = cfg->hugepages       ? GUEST_MEM_HUGETLB
+					: cfg->shared_memory ? GUEST_MEM_SHARED
+							     : GUEST_MEM_ANON;
+	int ret = vm_create(&m->vm, kvm_fd, cfg->memory, backing, cfg->cpus);
 	if (ret < 0)
 		return ret;
 

@@ -73,7 +73,8 @@ static int set_memslots(struct vm *vm)
 	return 0;
 }
 
-int vm_create(struct vm *vm, int kvm_fd, uint64_t ram_size, bool hugepages, unsigned ncpus)
+int vm_create(struct vm *vm, int kvm_fd, uint64_t ram_size, enum guest_mem_backing backing,
+	      unsigned ncpus)
 {
 	memset(vm, 0, sizeof(*vm));
 	vm->kvm_fd = kvm_fd;
@@ -117,11 +118,11 @@ int vm_create(struct vm *vm, int kvm_fd, uint64_t ram_size, bool hugepages, unsi
 		goto fail;
 	}
 
-	ret = guest_mem_init(&vm->mem, ram_size, hugepages);
+	ret = guest_mem_init(&vm->mem, ram_size, backing);
 	if (ret < 0) {
 		log_error("--memory: cannot allocate %llu MiB of guest RAM%s: %s",
 			  (unsigned long long)(ram_size >> 20),
-			  hugepages ? " from hugepages" : "", strerror(-ret));
+			  backing == GUEST_MEM_HUGETLB ? " from hugepages" : "", strerror(-ret));
 		goto fail;
 	}
 	ret = set_memslots(vm);

@@ -41,7 +41,8 @@ struct vm {
 int vm_open_kvm(void);
 
 /* kvm_fd is taken over. Logs one line and returns -errno on failure. */
-int vm_create(struct vm *vm, int kvm_fd, uint64_t ram_size, bool hugepages, unsigned ncpus);
+int vm_create(struct vm *vm, int kvm_fd, uint64_t ram_size, enum guest_mem_backing backing,
+	      unsigned ncpus);
 void vm_destroy(struct vm *vm);
 
 /* Records why the VM stops (the first reason wins), stops the event loop and

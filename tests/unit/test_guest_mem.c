@@ -137,7 +137,7 @@ static void test_init_split(void **state)
 {
 	struct guest_mem mem;
 	uint64_t size = 3 * GiB + 512 * MiB;
-	int ret = guest_mem_init(&mem, size, false);
+	int ret = guest_mem_init(&mem, size, GUEST_MEM_SHARED);
 	if (ret == -ENOMEM || ret == -ENOSPC) /* a host without the address space */
 		skip();
 	assert_int_equal(ret, 0);
@@ -175,12 +175,12 @@ static void test_init_split(void **state)
 static void test_init_small(void **state)
 {
 	struct guest_mem mem;
-	assert_int_equal(guest_mem_init(&mem, 0, false), -EINVAL);
+	assert_int_equal(guest_mem_init(&mem, 0, GUEST_MEM_ANON), -EINVAL);
 	assert_int_equal(mem.nr_regions, 0);
 	guest_mem_destroy(&mem); /* harmless on a failed init */
 
 	/* Exactly up to the hole: one region, nothing above 4 GiB. */
-	int ret = guest_mem_init(&mem, GUEST_MEM_PCI_HOLE_START, false);
+	int ret = guest_mem_init(&mem, GUEST_MEM_PCI_HOLE_START, GUEST_MEM_ANON);
 	if (ret == -ENOMEM || ret == -ENOSPC)
 		skip();
 	assert_int_equal(ret, 0);
@@ -189,7 +189,7 @@ static void test_init_small(void **state)
 	assert_null(guest_mem_ptr(&mem, GUEST_MEM_4G, 1));
 	guest_mem_destroy(&mem);
 
-	assert_int_equal(guest_mem_init(&mem, 64 * MiB, false), 0);
+	assert_int_equal(guest_mem_init(&mem, 64 * MiB, GUEST_MEM_ANON), 0);
 	assert_int_equal(mem.nr_regions, 1);
 	assert_int_equal(mem.ram_size, 64 * MiB);
 	uint8_t *p = guest_mem_ptr(&mem, 64 * MiB - 1, 1);

@@ -40,7 +40,7 @@ boot panic panic --memory 384M
 check panic "guest panic ends iovirt with status 3 (got $status)" [ "$status" -eq 3 ]
 check panic "iovirt says the guest panicked" grep -q "guest kernel panicked" "$log"
 
-boot reboot reboot --memory 384M
+boot reboot reboot --memory 384M --shared-memory
 check reboot "guest reboot ends iovirt with status 0 (got $status)" [ "$status" -eq 0 ]
 check reboot "the guest got to reboot" grep -q REBOOTING "$log"
 
