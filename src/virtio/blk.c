@@ -336,16 +336,6 @@ static bool handle_chain(struct virtio_blk *b, unsigned q, const struct virtq_ch
 	return true;
 }
 
-/* More work than one batch may do: kick ourselves so the loop comes back
- * after other events (the kick the driver sent is already consumed). */
-static void requeue(struct virtio_dev *vdev, unsigned q)
-{
-	int fd = vdev->queues[q].kick_fd;
-	uint64_t one = 1;
-	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0)
-		log_debug("%s: cannot re-kick queue %u", vdev->name, q);
-}
-
 /* Pops and starts at most queue-size chains (DESIGN.md: bounded work per
  * kick). Lock held. */
 static void process_queue(struct virtio_blk *b, unsigned q)
@@ -384,7 +374,7 @@ static void process_queue(struct virtio_blk *b, unsigned q)
 		if (!virtq_enable_kicks(vq))
 			break;
 		if (budget == 0) {
-			requeue(vdev, q);
+			virtio_queue_rekick(vdev, q);
 			break;
 		}
 		virtq_disable_kicks(vq);

@@ -213,11 +213,8 @@ static void tx_process(struct virtio_console *c)
 		pushed = true;
 	}
 	update_poll(c);
-	if (!budget && virtq_has_work(vq) && vdev->queues[TXQ].kick_fd >= 0) {
-		uint64_t one = 1;
-		ssize_t w = write(vdev->queues[TXQ].kick_fd, &one, sizeof(one));
-		(void)w;
-	}
+	if (!budget && virtq_has_work(vq))
+		virtio_queue_rekick(vdev, TXQ);
 	if (pushed)
 		virtio_queue_done(vdev, TXQ);
 }

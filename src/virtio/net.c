@@ -227,11 +227,8 @@ static void tx_process(struct virtio_net *n)
 		if (!vdev->live)
 			return;
 		if (budget == 0) {
-			if (virtq_enable_kicks(vq) && vdev->queues[TXQ].kick_fd >= 0) {
-				uint64_t one = 1;
-				ssize_t w = write(vdev->queues[TXQ].kick_fd, &one, sizeof(one));
-				(void)w;
-			}
+			if (virtq_enable_kicks(vq))
+				virtio_queue_rekick(vdev, TXQ);
 			break;
 		}
 		if (!virtq_enable_kicks(vq))

@@ -42,14 +42,6 @@ static uint32_t fill_random(const struct iovec *iov, unsigned n, size_t max)
 	return (uint32_t)done;
 }
 
-static void requeue(struct virtio_dev *vdev, unsigned q)
-{
-	int fd = vdev->queues[q].kick_fd;
-	uint64_t one = 1;
-	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0)
-		log_debug("%s: cannot re-kick queue %u", vdev->name, q);
-}
-
 /* Lock held (the transport calls queue_notify with it). */
 static void rng_queue_notify(struct virtio_dev *vdev, unsigned q)
 {
@@ -82,7 +74,7 @@ static void rng_queue_notify(struct virtio_dev *vdev, unsigned q)
 		if (!virtq_enable_kicks(vq))
 			break;
 		if (budget == 0) {
-			requeue(vdev, 0);
+			virtio_queue_rekick(vdev, 0);
 			break;
 		}
 		virtq_disable_kicks(vq);

@@ -43,6 +43,14 @@ void virtio_queue_done(struct virtio_dev *vdev, unsigned q)
 		vdev->transport->signal_queue(vdev, q);
 }
 
+void virtio_queue_rekick(struct virtio_dev *vdev, unsigned q)
+{
+	uint64_t one = 1;
+	int fd = q < vdev->nqueues ? vdev->queues[q].kick_fd : -1;
+	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0)
+		log_debug("%s: cannot re-kick queue %u", vdev->name, q);
+}
+
 void virtio_config_changed(struct virtio_dev *vdev)
 {
 	vdev->config_generation++;

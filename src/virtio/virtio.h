@@ -95,6 +95,11 @@ static inline bool virtio_has_feature(const struct virtio_dev *vdev, unsigned bi
  * so (event idx / NO_INTERRUPT). Lock held. */
 void virtio_queue_done(struct virtio_dev *vdev, unsigned q);
 
+/* More work waits than one batch may do (DESIGN.md: bounded work per
+ * kick): queue q kicks itself, so the event loop comes back to it after
+ * other events. Any thread. */
+void virtio_queue_rekick(struct virtio_dev *vdev, unsigned q);
+
 /* A guest protocol violation: mark DEVICE_NEEDS_RESET (§2.1.2), stop
  * processing, tell the driver with a config interrupt. Lock held. */
 void virtio_dev_set_broken(struct virtio_dev *vdev, const char *why);
