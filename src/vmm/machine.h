@@ -28,6 +28,14 @@ struct machine_virtio {
 
 #define MACHINE_MAX_VIRTIO (CONFIG_MAX_DISKS + CONFIG_MAX_NICS + 2)
 
+/* A fully emulated PCI device (NVMe, e1000): the model owns its pci_dev. */
+struct machine_emulated {
+	void *model;
+	void (*destroy)(void *model);
+};
+
+#define MACHINE_MAX_EMULATED (CONFIG_MAX_DISKS + CONFIG_MAX_NICS)
+
 struct machine {
 	struct vm vm;
 	const struct vm_config *cfg;
@@ -41,6 +49,8 @@ struct machine {
 	struct pci_host pci;
 	struct machine_virtio virtio[MACHINE_MAX_VIRTIO];
 	unsigned nvirtio;
+	struct machine_emulated emulated[MACHINE_MAX_EMULATED];
+	unsigned nemulated;
 };
 
 /* Creates the VM and devices; kvm_fd is taken over. Logs and -errno. */

@@ -49,6 +49,18 @@ static int plug(struct machine *m, struct virtio_dev *vdev, void *model, void (*
 	return ret < 0 ? ret : 0;
 }
 
+/* Adds an emulated device's function to the bus; it is destroyed with the
+ * machine either way. */
+static __attribute__((unused)) int plug_emulated(struct machine *m, struct pci_dev *pci, void *model,
+			 void (*destroy)(void *))
+{
+	m->emulated[m->nemulated++] = (struct machine_emulated){model, destroy};
+	int ret = pci_host_add(&m->pci, pci);
+	if (ret == -ENOSPC)
+		log_error("%s: no free PCI slot", pci->name);
+	return ret < 0 ? ret : 0;
+}
+
 static void destroy_blk(void *p) { virtio_blk_destroy(p); }
 static void destroy_net(void *p) { virtio_net_destroy(p); }
 static void destroy_console(void *p) { virtio_console_destroy(p); }
@@ -132,6 +144,9 @@ void machine_pci_destroy(struct machine *m)
 		v->destroy(v->model);
 	}
 	m->nvirtio = 0;
+	for (unsigned i = 0; i < m->nemulated; i++)
+		m->emulated[i].destroy(m->emulated[i].model);
+	m->nemulated = 0;
 	if (m->pci_up)
 		pci_host_destroy(&m->pci);
 	m->pci_up = false;
