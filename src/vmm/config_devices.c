@@ -75,12 +75,19 @@ int config_parse_disk(const char *spec, struct disk_config *d)
 				log_error("--disk %s: queues=%s must be 1..64", spec, val);
 				return -EINVAL;
 			}
+		} else if (!strcmp(tok, "shadow-doorbells") && val &&
+			   (!strcmp(val, "on") || !strcmp(val, "off"))) {
+			d->no_shadow_doorbells = !strcmp(val, "off");
 		} else {
 			log_error("--disk %s: unknown option '%s%s%s' (readonly, serial=, cache=none|writeback, "
-				  "if=virtio|nvme, aio=io_uring|threads, queues=N)",
+				  "if=virtio|nvme, aio=io_uring|threads, queues=N, shadow-doorbells=on|off)",
 				  spec, tok, val ? "=" : "", val ? val : "");
 			return -EINVAL;
 		}
+	}
+	if (d->no_shadow_doorbells && d->model != DISK_NVME) {
+		log_error("--disk %s: shadow-doorbells= applies to if=nvme only", spec);
+		return -EINVAL;
 	}
 	return 0;
 }

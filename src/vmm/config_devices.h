@@ -24,6 +24,7 @@ struct disk_config {
 	enum blk_cache cache;
 	enum blk_engine engine;
 	unsigned queues;             /* 0: one per vCPU */
+	bool no_shadow_doorbells;    /* NVMe: hide Doorbell Buffer Config */
 };
 
 struct nic_config {
@@ -39,7 +40,7 @@ struct console_config {
 };
 
 /* "disk.img[,readonly][,serial=S][,cache=none|writeback][,if=virtio|nvme]
- *  [,aio=io_uring|threads][,queues=N]" */
+ *  [,aio=io_uring|threads][,queues=N][,shadow-doorbells=on|off]" */
 int config_parse_disk(const char *spec, struct disk_config *d);
 /* "user[,hostfwd=...]" or "tap=NAME", then [,mac=xx:..][,model=virtio|e1000] */
 int config_parse_nic(const char *spec, struct nic_config *n);

@@ -1,11 +1,13 @@
 /* The machine's PCI side: the host bridge and the virtio devices the
  * command line asks for, each a model plus its virtio-pci transport. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "bus/irq.h"
+#include "devices/nvme.h"
 #include "util/log.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
@@ -51,7 +53,7 @@ static int plug(struct machine *m, struct virtio_dev *vdev, void *model, void (*
 
 /* Adds an emulated device's function to the bus; it is destroyed with the
  * machine either way. */
-static __attribute__((unused)) int plug_emulated(struct machine *m, struct pci_dev *pci, void *model,
+static int plug_emulated(struct machine *m, struct pci_dev *pci, void *model,
 			 void (*destroy)(void *))
 {
 	m->emulated[m->nemulated++] = (struct machine_emulated){model, destroy};
@@ -61,6 +63,7 @@ static __attribute__((unused)) int plug_emulated(struct machine *m, struct pci_d
 	return ret < 0 ? ret : 0;
 }
 
+static void destroy_nvme(void *p) { nvme_destroy(p); }
 static void destroy_blk(void *p) { virtio_blk_destroy(p); }
 static void destroy_net(void *p) { virtio_net_destroy(p); }
 static void destroy_console(void *p) { virtio_console_destroy(p); }
@@ -69,8 +72,17 @@ static void destroy_rng(void *p) { virtio_rng_destroy(p); }
 static int add_disk(struct machine *m, const struct disk_config *d)
 {
 	if (d->model == DISK_NVME) {
-		log_error("--disk %s,if=nvme: the emulated NVMe controller is not available yet", d->path);
-		return -ENOTSUP;
+		char name[16];
+		snprintf(name, sizeof(name), "nvme%u", m->nemulated);
+		struct nvme_options no = {
+			.path = d->path, .readonly = d->readonly, .serial = d->serial,
+			.cache = d->cache, .engine = d->engine, .name = name,
+			.num_queues = d->queues ? d->queues : m->cfg->cpus,
+			.no_shadow_doorbells = d->no_shadow_doorbells,
+		};
+		struct nvme_ctrl *n = nvme_create(&no, &m->vm.mem, m->vm.loop, m->vm.routing,
+						  m->vm.vm_fd);
+		return n ? plug_emulated(m, nvme_pci(n), n, destroy_nvme) : -EINVAL;
 	}
 	struct virtio_blk_options o = {
 		.path = d->path, .readonly = d->readonly, .serial = d->serial,

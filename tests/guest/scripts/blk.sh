@@ -1,5 +1,6 @@
-# virtio-blk with the guest's stock driver; disks are found by serial.
-dev() { for d in /sys/block/vd*; do [ "$(cat "$d/serial" 2>/dev/null)" = "$1" ] && echo "${d##*/}"; done; }
+# A block device with the guest's stock driver (virtio_blk or nvme).
+# Disks are found by serial: virtio-blk shows it per disk, NVMe per controller.
+dev() { for d in /sys/block/vd* /sys/block/nvme*n1; do [ "$(cat "$d/serial" "$d/device/serial" 2>/dev/null | tr -d ' ')" = "$1" ] && echo "${d##*/}"; done; }
 S=$(dev SCRATCH) R=$(dev RODATA) E=$(dev EXTFS) D=$(dev DISCARD)
 echo "DEVS=$S,$R,$E,$D"
 echo "SCRATCH_SECTORS=$(cat /sys/block/$S/size)"
@@ -11,6 +12,9 @@ dd if=/tmp/rand of=/dev/$S bs=1M oflag=direct 2>/dev/null && sync
 echo 3 > /proc/sys/vm/drop_caches
 echo "READ_SHA=$(dd if=/dev/$S bs=1M count=$MB 2>/dev/null | sha256sum | cut -d' ' -f1)"
 echo "RO_FLAG=$(cat /sys/block/$R/ro)"
+echo "RO_SHA=$(dd if=/dev/$R bs=1M 2>/dev/null | sha256sum | cut -d' ' -f1)"
+drv=/sys/block/$S/device/driver; [ -e "$drv" ] || drv=/sys/block/$S/device/device/driver
+echo "DRIVER=$(basename "$(readlink -f "$drv")")"
 if dd if=/dev/zero of=/dev/$R bs=4k count=1 oflag=direct 2>/dev/null; then echo RO_WRITE=accepted; else echo RO_WRITE=refused; fi
 mkdir -p /mnt/e
 if mount -t ext4 /dev/$E /mnt/e; then
