@@ -7,14 +7,15 @@
 #   BENCH-ERROR text           a step failed (the host reports it)
 FIO_RT=@FIO_RT@
 NET_T=@NET_T@
-DEV=/dev/vda
+# virtio-blk or NVMe, whichever the VMM gave.
+for DEV in /dev/vda /dev/nvme0n1; do [ -b $DEV ] && break; done
 HOST=10.99.1.1
 
 mark() { echo "IOVIRT-BENCH-MARK $1"; sleep 0.5; }
 res() { echo "BENCH-RESULT $1"; }
 err() { echo "BENCH-ERROR $*"; }
 
-[ -b $DEV ] || err "no $DEV (virtio-blk missing?)"
+[ -b $DEV ] || err "no /dev/vda or /dev/nvme0n1 (disk missing?)"
 
 # The engine: libaio; if the first job fails with it, io_uring, then psync
 # (no queue depth). Decided on the first job; a fallback's failed attempts

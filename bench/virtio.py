@@ -246,34 +246,51 @@ def main():
     p.add_argument("--timeout", type=float, default=300.0)
     p.add_argument("--out", required=True)
     p.add_argument("--emulated", action="store_true")
+    p.add_argument("--models", default="virtio")
     a = p.parse_args()
 
-    vmms = [
-        ("iovirt", [a.iovirt, "run", "--kernel", a.kernel, "--initrd", a.initrd,
-                    "--cmdline", a.cmdline, "--memory", a.memory, "--cpus", a.cpus,
-                    "--disk", f"{a.disk},cache={a.cache},aio={a.aio},queues={a.queues}",
-                    "--net", f"tap={a.tap}"]),
-        ("qemu-pc", [a.qemu, "-enable-kvm", "-cpu", "host", "-M", "pc", "-m", a.memory,
-                     "-smp", a.cpus, "-nographic", "-no-reboot", "-nic", "none",
-                     "-kernel", a.kernel, "-initrd", a.initrd, "-append", a.cmdline,
-                     "-drive", f"file={a.disk},if=none,id=d0,format=raw,cache={a.cache},aio={a.aio}",
-                     "-device", f"virtio-blk-pci,drive=d0,num-queues={a.queues}",
-                     "-netdev", f"tap,id=n0,ifname={a.tap},script=no,downscript=no",
-                     # romfile=: no iPXE ROM (not installed; Linux is booted directly)
-                     "-device", "virtio-net-pci,netdev=n0,romfile="]),
-    ]
+    vmms = []
+    for model in a.models.split(","):
+        if model == "virtio":
+            io_disk, io_nic = "", ""
+            q_disk, q_nic = f"virtio-blk-pci,drive=d0,num-queues={a.queues}", "virtio-net-pci"
+            suffix = ""
+        elif model == "emulated":
+            io_disk, io_nic = ",if=nvme", ",model=e1000"
+            q_disk, q_nic = f"nvme,drive=d0,serial=bench,max_ioqpairs={a.queues}", "e1000"
+            suffix = "-emu"
+        else:
+            p.error(f"unknown model {model} (virtio, emulated)")
+        vmms.append((f"iovirt{suffix}", model, [
+            a.iovirt, "run", "--kernel", a.kernel, "--initrd", a.initrd,
+            "--cmdline", a.cmdline, "--memory", a.memory, "--cpus", a.cpus,
+            "--disk", f"{a.disk},cache={a.cache},aio={a.aio},queues={a.queues}{io_disk}",
+            "--net", f"tap={a.tap}{io_nic}"]))
+        vmms.append((f"qemu{suffix or '-pc'}", model, [
+            a.qemu, "-enable-kvm", "-cpu", "host", "-M", "pc", "-m", a.memory,
+            "-smp", a.cpus, "-nographic", "-no-reboot", "-nic", "none",
+            "-kernel", a.kernel, "-initrd", a.initrd, "-append", a.cmdline,
+            "-drive", f"file={a.disk},if=none,id=d0,format=raw,cache={a.cache},aio={a.aio}",
+            "-device", q_disk,
+            "-netdev", f"tap,id=n0,ifname={a.tap},script=no,downscript=no",
+            # romfile=: no iPXE ROM (not installed; Linux is booted directly)
+            "-device", f"{q_nic},netdev=n0,romfile="]))
+    # Ratio columns: iovirt / QEMU per model, and what emulation costs iovirt.
+    ratios = [(f"{i}/{q}", i, q) for (i, mi, _), (q, mq, _) in zip(vmms[0::2], vmms[1::2])]
+    if len(vmms) == 4:
+        ratios.append(("emu/virtio", vmms[2][0], vmms[0][0]))
 
     server_log = open(os.path.join(os.path.dirname(os.path.abspath(a.out)), "virtio-iperf3-server.log"), "w")
     server = subprocess.Popen(["iperf3", "-s", "-B", "10.99.1.1"], stdin=subprocess.DEVNULL,
                               stdout=server_log, stderr=subprocess.STDOUT)
     time.sleep(0.5)
 
-    results = {name: [] for name, _ in vmms}
+    results = {name: [] for name, _, _ in vmms}
     failed = {}
     t_start = time.monotonic()
     try:
         for r in range(a.runs):
-            for name, cmd in vmms:
+            for name, _, cmd in vmms:
                 if name in failed:
                     continue
                 res = run_once(cmd, a.timeout)
@@ -315,12 +332,11 @@ def main():
         return [x for x in results[name] if not x["error"]]
 
     meds = {}
-    for name, _ in vmms:
+    for name, _, _ in vmms:
         g = good(name)
         keys = set().union(*(x["m"].keys() for x in g)) if g else set()
         meds[name] = {k: med([x["m"].get(k) for x in g]) for k in keys}
         meds[name]["n"] = len(g)
-    io, qm = meds["iovirt"], meds["qemu-pc"]
 
     def info(name, key):
         for x in good(name):
@@ -329,7 +345,7 @@ def main():
         return "?"
 
     out = []
-    out.append(f"iovirt virtio benchmark: median of {a.runs} runs per VMM (interleaved), "
+    out.append(f"iovirt I/O benchmark ({a.models}): median of {a.runs} runs per VMM (interleaved), "
                f"{time.strftime('%Y-%m-%d %H:%M:%S')}")
     if a.emulated:
         out.append("NOTE: measured inside the software-emulated test host (QEMU TCG with nested")
@@ -340,12 +356,16 @@ def main():
     out.append(f"guest: {a.kernel_name or a.kernel}, busybox initramfs + fio + iperf3, "
                f"{a.memory} RAM, {a.cpus} vCPUs, cmdline \"{a.cmdline}\"")
     out.append(f"disk:  raw image, {a.disk_mb} MiB of zero-filled pages on {a.disk_fs} ({a.disk}); "
-               f"both VMMs cache={a.cache} aio={a.aio}, {a.queues} virtio-blk queue(s)")
-    out.append(f"fio:   {info('iovirt', 'fio_version')} in the guest on /dev/vda, engine "
-               f"{info('iovirt', 'fio_engine')} (iovirt) / {info('qemu-pc', 'fio_engine')} (QEMU), "
-               f"direct=1, time_based {a.fio_runtime} s per job, one job (numjobs=1)")
-    out.append(f"net:   tap {a.tap} (host 10.99.1.1/24, guest 10.99.1.2), userspace virtio-net in "
-               f"both (QEMU without vhost); iperf3 server on the host, client in the guest, "
+               f"every VMM cache={a.cache} aio={a.aio}, {a.queues} queue(s) "
+               f"(virtio-blk queues / NVMe I/O queue pairs)")
+    out.append(f"models: virtio = virtio-blk-pci + virtio-net-pci; emulated = NVMe + e1000 "
+               f"(iovirt if=nvme,model=e1000; QEMU -device nvme / -device e1000)")
+    first = vmms[0][0]
+    out.append(f"fio:   {info(first, 'fio_version')} in the guest on /dev/vda or /dev/nvme0n1, "
+               f"engine " + " / ".join(f"{info(n, 'fio_engine')} ({n})" for n, _, _ in vmms) +
+               f", direct=1, time_based {a.fio_runtime} s per job, one job (numjobs=1)")
+    out.append(f"net:   tap {a.tap} (host 10.99.1.1/24, guest 10.99.1.2), userspace NIC models "
+               f"(QEMU without vhost); iperf3 server on the host, client in the guest, "
                f"{a.net_time} s per direction; rate = the receiver's")
     out.append("exits: KVM's per-VM debugfs counters (/sys/kernel/debug/kvm/<pid>-<fd>/), sampled at")
     out.append("       console markers before and after each job; window = the fio/iperf3 process")
@@ -353,7 +373,7 @@ def main():
     out.append("       handled ones included: ioeventfd kicks, APIC, HLT...); to VMM = io_exits +")
     out.append("       mmio_exits (exits KVM hands to the VMM's userspace); irq inj = irq_injections.")
     out.append("       Per I/O for fio (I/Os = bytes done / block size), per MB moved for iperf3.")
-    out.append("higher is better for rates, lower is better for exits; ratio = iovirt / QEMU")
+    out.append("higher is better for rates, lower is better for exits; ratios as the column heads")
     out.append("")
 
     rows = []   # (label, key, spec)
@@ -376,8 +396,10 @@ def main():
     rows.append(("idle exits/s (2 s, no I/O)", "idle.exits_per_s", ".0f"))
 
     w = 36
-    hdr = f"{'metric':<{w}} {'iovirt':>12} {'qemu-pc':>12} {'iovirt/QEMU':>12}"
-    out.append(f"runs ok: iovirt {io['n']}/{a.runs}, qemu-pc {qm['n']}/{a.runs}")
+    names = [n for n, _, _ in vmms]
+    hdr = f"{'metric':<{w}}" + "".join(f" {n:>12}" for n in names) + \
+        "".join(f" {r[0]:>{max(12, len(r[0]))}}" for r in ratios)
+    out.append("runs ok: " + ", ".join(f"{n} {meds[n]['n']}/{a.runs}" for n in names))
     out.append(hdr)
     out.append("-" * len(hdr))
     for row in rows:
@@ -385,12 +407,14 @@ def main():
             out.append("")
             continue
         label, key, spec = row
-        iv, qv = io.get(key), qm.get(key)
-        rt = iv / qv if iv is not None and qv else None
-        out.append(f"{label:<{w}} {fmt(iv, spec, 12)} {fmt(qv, spec, 12)} {fmt(rt, '.2f', 12)}")
+        line = f"{label:<{w}}" + "".join(f" {fmt(meds[n].get(key), spec, 12)}" for n in names)
+        for rlabel, num_name, den_name in ratios:
+            nv, dv = meds[num_name].get(key), meds[den_name].get(key)
+            line += f" {fmt(nv / dv if nv is not None and dv else None, '.2f', max(12, len(rlabel)))}"
+        out.append(line)
     out.append("")
     out.append("per run (qd1 IOPS / qd32 IOPS / seqread MB/s / seqwrite MB/s / tx Gbit/s / rx Gbit/s):")
-    for name, _ in vmms:
+    for name, _, _ in vmms:
         cells = []
         for x in results[name]:
             if x["error"]:
@@ -403,8 +427,8 @@ def main():
                                    fmt(m["seqwrite.mb_s"], ".1f", 1),
                                    fmt(m["net.tx.gbit_s"], ".3f", 1),
                                    fmt(m["net.rx.gbit_s"], ".3f", 1)]))
-        out.append(f"  {name:<8} " + "  ".join(cells))
-    for name, _ in vmms:
+        out.append(f"  {name:<10} " + "  ".join(cells))
+    for name, _, _ in vmms:
         errs = sorted({e for x in results[name] for e in x["errors"]})
         for e in errs:
             out.append(f"{name} guest error: {e}")
@@ -414,7 +438,7 @@ def main():
         out.extend(f"  | {l}" for l in res.get("console_tail", []))
     out.append("")
     out.append("commands:")
-    for name, cmd in vmms:
+    for name, _, cmd in vmms:
         out.append(f"  {name}: " + " ".join(shlex.quote(c) for c in cmd))
     out.append("")
     out.append(f"benchmark loop took {total:.0f} s")
@@ -424,7 +448,7 @@ def main():
         f.write(text)
     os.replace(a.out + ".tmp", a.out)
     sys.stdout.write(text)
-    return 0 if io["n"] > 0 else 1
+    return 0 if meds[vmms[0][0]]["n"] > 0 else 1
 
 
 if __name__ == "__main__":
