@@ -1,4 +1,4 @@
-// fuzz-sources: src/devices/nvme.c src/devices/nvme_queue.c src/devices/nvme_admin.c src/devices/nvme_io.c src/devices/nvme_prp.c src/bus/msix.c src/bus/pci.c src/bus/iobus.c src/bus/irq_routing.c src/backends/block.c src/backends/block_threads.c src/vmm/guest_mem.c src/vmm/loop.c src/util/log.c
+// fuzz-sources: src/devices/nvme.c src/devices/nvme_queue.c src/devices/nvme_admin.c src/devices/nvme_io.c src/devices/nvme_prp.c src/bus/msix.c src/bus/pci.c src/bus/iobus.c src/bus/irq_routing.c src/backends/block.c src/backends/block_threads.c src/vmm/guest_mem.c src/vmm/loop.c src/util/log.c tests/fuzz/fuzz_support.c
 /* The emulated NVMe controller against a hostile driver: the fuzzer's bytes
  * are guest RAM (admin queue at 0, its completion queue at 0x1000, and
  * whatever I/O queues, PRP lists, data buffers, DSM ranges and shadow
@@ -10,27 +10,14 @@
  * Checked invariants: no access outside guest RAM (RAM is one malloc of its
  * exact size), no crash or UB, every backend request completes. FUZZ_VERBOSE=1
  * shows the controller's log. */
-#include <errno.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "backends/block_engine.h"
 #include "devices/nvme.h"
 #include "devices/nvme_ctrl.h"
-#include "vmm/loop.h"
-
-static int no_uring(struct blk_backend *b)
-{
-	return -ENOSYS;
-}
-
-const struct blk_engine_ops blk_uring_ops = {.name = "io_uring (stub)", .init = no_uring};
+#include "fuzz_support.h"
 
 #define RAM_SIZE 0x10000
 #define IMG_SIZE 0x10000
@@ -42,37 +29,15 @@ enum {
 	F_RANDOM_CC = 1 << 2,
 };
 
-static struct loop *loop;
-static int tick_fd = -1;
 static struct guest_mem mem;
 static struct nvme_ctrl *ctrl;
 
-static void on_tick(void *opaque, uint32_t events)
-{
-	uint64_t v;
-	if (read(tick_fd, &v, sizeof(v)) < 0)
-		abort();
-	loop_stop(loop);
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	if (!getenv("FUZZ_VERBOSE")) {
-		FILE *null = fopen("/dev/null", "w");
-		if (null)
-			stderr = null;
-	}
-	const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/var/tmp";
+	fuzz_quiet_log();
 	char path[64];
-	snprintf(path, sizeof(path), "%s/iovirt-fuzz-nvme-XXXXXX", dir);
-	int fd = mkstemp(path);
-	if (fd < 0 || ftruncate(fd, IMG_SIZE) < 0)
-		abort();
-	close(fd);
-	loop = loop_create();
-	tick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (!loop || tick_fd < 0 || loop_add_fd(loop, tick_fd, EPOLLIN, on_tick, NULL) < 0)
-		abort();
+	fuzz_temp_image("nvme", IMG_SIZE, path, sizeof(path));
+	struct loop *loop = fuzz_loop();
 	guest_mem_init_empty(&mem);
 	struct nvme_options o = {.path = path, .serial = "fuzz", .engine = BLK_ENGINE_THREADS,
 				 .num_queues = 2, .name = "nvme-fuzz"};
@@ -96,26 +61,19 @@ static void doorbell(unsigned qid, bool cq, uint32_t v)
 	reg_write(NVME_REG_DBS + (qid * 2 + (cq ? 1 : 0)) * 4, v);
 }
 
-static unsigned inflight(void)
+static bool busy(void)
 {
 	pthread_mutex_lock(&ctrl->lock);
-	unsigned n = ctrl->inflight;
+	bool b = ctrl->inflight > 0;
 	pthread_mutex_unlock(&ctrl->lock);
-	return n;
+	return b;
 }
 
-/* Runs the loop a few rounds (doorbell kicks, re-kicks after the per-kick
- * budget), then until every backend request is done; a hang is a bug. */
+/* A few rounds (doorbell kicks, re-kicks after the per-kick budget), then
+ * until every backend request is done. */
 static void drain(void)
 {
-	time_t end = time(NULL) + 20;
-	uint64_t one = 1;
-	for (int round = 0; round < 4 || inflight(); round++) {
-		if (time(NULL) > end)
-			abort();
-		if (write(tick_fd, &one, sizeof(one)) < 0 || loop_run(loop) < 0)
-			abort();
-	}
+	fuzz_loop_drain(busy, 4);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -156,9 +114,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		doorbell(1, true, cqh);
 	}
 	if (flags & F_RESET_IN_FLIGHT) {
-		uint64_t one = 1;
-		if (write(tick_fd, &one, sizeof(one)) < 0 || loop_run(loop) < 0)
-			abort();
+		fuzz_loop_round();
 		reg_write(NVME_REG_CC, 0); /* requests may still be with the backend */
 		reg_write(NVME_REG_CC, cc);
 		doorbell(0, false, atail);
