@@ -20,6 +20,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util/inet_csum.h"
+#include "util/iov.h"
 #include "util/log.h"
 
 #define HDR_LEN sizeof(struct virtio_net_hdr_v1) /* §5.1.6: 12 bytes with VERSION_1 */
@@ -52,72 +54,6 @@ struct virtio_net {
 static struct virtio_net *to_net(struct virtio_dev *vdev)
 {
 	return vdev->opaque;
-}
-
-/* ---- Helpers ---- */
-
-/* dst = src without its first skip bytes; returns the iovec count. */
-static unsigned iov_skip(const struct iovec *src, unsigned n, size_t skip, struct iovec *dst)
-{
-	unsigned out = 0;
-	for (unsigned i = 0; i < n; i++) {
-		if (skip >= src[i].iov_len) {
-			skip -= src[i].iov_len;
-			continue;
-		}
-		dst[out].iov_base = (uint8_t *)src[i].iov_base + skip;
-		dst[out].iov_len = src[i].iov_len - skip;
-		skip = 0;
-		out++;
-	}
-	return out;
-}
-
-/* Copies len bytes from src (from sskip on) to dst (from dskip on); returns
- * the bytes copied (less if either side ends first). */
-static size_t iov_copy(const struct iovec *dst, unsigned dn, size_t dskip,
-		       const struct iovec *src, unsigned sn, size_t sskip, size_t len)
-{
-	unsigned di = 0, si = 0;
-	size_t done = 0;
-	while (di < dn && dskip >= dst[di].iov_len)
-		dskip -= dst[di++].iov_len;
-	while (si < sn && sskip >= src[si].iov_len)
-		sskip -= src[si++].iov_len;
-	while (done < len && di < dn && si < sn) {
-		size_t c = dst[di].iov_len - dskip;
-		if (c > src[si].iov_len - sskip)
-			c = src[si].iov_len - sskip;
-		if (c > len - done)
-			c = len - done;
-		memcpy((uint8_t *)dst[di].iov_base + dskip,
-		       (const uint8_t *)src[si].iov_base + sskip, c);
-		done += c;
-		dskip += c;
-		sskip += c;
-		if (dskip == dst[di].iov_len) {
-			di++;
-			dskip = 0;
-		}
-		if (sskip == src[si].iov_len) {
-			si++;
-			sskip = 0;
-		}
-	}
-	return done;
-}
-
-/* RFC 1071 one's-complement sum, folded, over buf (big-endian words). */
-static uint16_t inet_csum(const uint8_t *buf, size_t len, uint32_t sum)
-{
-	size_t i;
-	for (i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)buf[i] << 8 | buf[i + 1];
-	if (i < len)
-		sum += (uint32_t)buf[i] << 8;
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
 }
 
 /* ---- TX (§5.1.6.2) ---- */

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "util/iov.h"
 #include "util/log.h"
 #include "vmm/guest_mem.h"
 
@@ -327,38 +328,12 @@ bool virtq_has_work(struct virtqueue *vq)
 	return ring_rd16(&vq->avail->idx) != vq->last_avail_idx;
 }
 
-/* Copies between a chain's iovecs (skipping skip bytes) and a flat buffer,
- * at most len bytes, in either direction. */
-static size_t iov_copy(const struct iovec *iov, unsigned n, size_t skip, uint8_t *buf,
-		       size_t len, bool to_iov)
-{
-	size_t done = 0;
-	for (unsigned i = 0; i < n && done < len; i++) {
-		size_t l = iov[i].iov_len;
-		if (skip >= l) {
-			skip -= l;
-			continue;
-		}
-		size_t c = l - skip;
-		if (c > len - done)
-			c = len - done;
-		uint8_t *p = (uint8_t *)iov[i].iov_base + skip;
-		if (to_iov)
-			memcpy(p, buf + done, c);
-		else
-			memcpy(buf + done, p, c);
-		done += c;
-		skip = 0;
-	}
-	return done;
-}
-
 size_t virtq_iov_to_buf(const struct iovec *iov, unsigned n, size_t skip, void *buf, size_t len)
 {
-	return iov_copy(iov, n, skip, buf, len, false);
+	return iov_to_buf(iov, n, skip, buf, len);
 }
 
 size_t virtq_buf_to_iov(const struct iovec *iov, unsigned n, size_t skip, const void *buf, size_t len)
 {
-	return iov_copy(iov, n, skip, (uint8_t *)(uintptr_t)buf, len, true);
+	return buf_to_iov(iov, n, skip, buf, len);
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "bus/irq.h"
+#include "devices/e1000.h"
 #include "devices/nvme.h"
 #include "util/log.h"
 #include "virtio/blk.h"
@@ -66,6 +67,7 @@ static int plug_emulated(struct machine *m, struct pci_dev *pci, void *model,
 static void destroy_nvme(void *p) { nvme_destroy(p); }
 static void destroy_blk(void *p) { virtio_blk_destroy(p); }
 static void destroy_net(void *p) { virtio_net_destroy(p); }
+static void destroy_e1000(void *p) { e1000_destroy(p); }
 static void destroy_console(void *p) { virtio_console_destroy(p); }
 static void destroy_rng(void *p) { virtio_rng_destroy(p); }
 
@@ -95,23 +97,29 @@ static int add_disk(struct machine *m, const struct disk_config *d)
 
 static int add_nic(struct machine *m, const struct nic_config *n, unsigned index)
 {
-	if (n->model == NIC_E1000) {
-		log_error("--net model=e1000: the emulated e1000 NIC is not available yet");
-		return -ENOTSUP;
+	uint8_t mac[6];
+	memcpy(mac, n->mac, 6);
+	if (!n->mac_set) {
+		/* QEMU's default OUI, one address per NIC. */
+		static const uint8_t base[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+		memcpy(mac, base, 6);
+		mac[5] = (uint8_t)(mac[5] + index);
 	}
-	struct virtio_net_options o = {.backend = n->backend, .mac_set = n->mac_set};
+	if (n->model == NIC_E1000) {
+		/* The e1000 does checksums and segmentation itself: plain
+		 * frames on the backend, no vnet header. */
+		struct e1000_options eo = {.backend = n->backend};
+		eo.backend.vnet_hdr = false;
+		memcpy(eo.mac, mac, 6);
+		struct e1000 *e = e1000_create(&eo, &m->vm.mem, m->vm.loop);
+		return e ? plug_emulated(m, e1000_pci(e), e, destroy_e1000) : -EINVAL;
+	}
+	struct virtio_net_options o = {.backend = n->backend, .mac_set = true};
 	/* A tap carries virtio-net headers, so checksum and TSO offloads can
 	 * pass straight through to the host. */
 	if (o.backend.kind == NET_TAP)
 		o.backend.vnet_hdr = true;
-	memcpy(o.mac, n->mac, 6);
-	if (!o.mac_set) {
-		/* QEMU's default OUI, one address per NIC. */
-		static const uint8_t base[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
-		memcpy(o.mac, base, 6);
-		o.mac[5] = (uint8_t)(o.mac[5] + index);
-		o.mac_set = true;
-	}
+	memcpy(o.mac, mac, 6);
 	struct virtio_net *nd = virtio_net_create(&o, &m->vm.mem, m->vm.loop);
 	return nd ? plug(m, virtio_net_dev(nd), nd, destroy_net) : -EINVAL;
 }
@@ -149,6 +157,11 @@ int machine_pci_create(struct machine *m)
 
 void machine_pci_destroy(struct machine *m)
 {
+	/* The host bridge first: it releases its slots' BARs, and the slots
+	 * point into the device models freed below. */
+	if (m->pci_up)
+		pci_host_destroy(&m->pci);
+	m->pci_up = false;
 	for (unsigned i = 0; i < m->nvirtio; i++) {
 		struct machine_virtio *v = &m->virtio[i];
 		virtio_pci_destroy(v->transport);
@@ -159,7 +172,4 @@ void machine_pci_destroy(struct machine *m)
 	for (unsigned i = 0; i < m->nemulated; i++)
 		m->emulated[i].destroy(m->emulated[i].model);
 	m->nemulated = 0;
-	if (m->pci_up)
-		pci_host_destroy(&m->pci);
-	m->pci_up = false;
 }

@@ -1,4 +1,4 @@
-// fuzz-sources: src/virtio/blk.c src/virtio/virtio.c src/virtio/virtqueue.c src/backends/block.c src/backends/block_threads.c src/vmm/guest_mem.c src/vmm/loop.c src/util/log.c
+// fuzz-sources: src/virtio/blk.c src/virtio/virtio.c src/virtio/virtqueue.c src/util/iov.c src/backends/block.c src/backends/block_threads.c src/vmm/guest_mem.c src/vmm/loop.c src/util/log.c tests/fuzz/harness.c
 /* virtio-blk against a hostile driver: the fuzzer's bytes are guest RAM
  * (the split ring of one request queue, its descriptors, indirect tables,
  * headers and buffers) and choose the queue size and negotiated features.
@@ -26,15 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backends/block_engine.h"
+#include "harness.h"
 #include "virtio/blk.h"
-
-static int no_uring(struct blk_backend *b)
-{
-	return -ENOSYS;
-}
-
-const struct blk_engine_ops blk_uring_ops = {.name = "io_uring (stub)", .init = no_uring};
 
 #define RAM_SIZE 0x10000
 #define IMG_SIZE 0x10000
@@ -54,19 +47,9 @@ enum {
 	F_SECOND_KICK = 1 << 6,
 };
 
-static struct loop *loop;
-static int tick_fd = -1;
 static struct guest_mem mem;
 static struct virtio_blk *blk;
 static struct virtio_dev *vdev;
-
-static void on_tick(void *opaque, uint32_t events)
-{
-	uint64_t v;
-	if (read(tick_fd, &v, sizeof(v)) < 0)
-		abort();
-	loop_stop(loop);
-}
 
 static void nop_signal(struct virtio_dev *d, unsigned q) {}
 static void nop_config(struct virtio_dev *d) {}
@@ -74,24 +57,10 @@ static const struct virtio_transport_ops transport = {nop_signal, nop_config};
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	if (!getenv("FUZZ_VERBOSE")) {
-		/* Silence the device's log (stdio); sanitizer and libFuzzer
-		 * reports do not go through this FILE. */
-		FILE *null = fopen("/dev/null", "w");
-		if (null)
-			stderr = null;
-	}
-	const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/var/tmp";
+	fuzz_quiet_log();
 	char path[64];
-	snprintf(path, sizeof(path), "%s/iovirt-fuzz-vblk-XXXXXX", dir);
-	int fd = mkstemp(path);
-	if (fd < 0 || ftruncate(fd, IMG_SIZE) < 0)
-		abort();
-	close(fd);
-	loop = loop_create();
-	tick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (!loop || tick_fd < 0 || loop_add_fd(loop, tick_fd, EPOLLIN, on_tick, NULL) < 0)
-		abort();
+	fuzz_temp_image("vblk", IMG_SIZE, path, sizeof(path));
+	struct loop *loop = fuzz_loop();
 	guest_mem_init_empty(&mem);
 	struct virtio_blk_options o = {.path = path, .serial = "fuzz",
 				       .engine = BLK_ENGINE_THREADS};
@@ -129,17 +98,15 @@ static void kick(void)
 	pthread_mutex_unlock(&vdev->lock);
 }
 
+static bool busy(void)
+{
+	return virtio_blk_inflight(blk) > 0;
+}
+
 /* Every accepted backend request completes; a hang is a bug. */
 static void drain(void)
 {
-	time_t end = time(NULL) + 20;
-	uint64_t one = 1;
-	while (virtio_blk_inflight(blk)) {
-		if (time(NULL) > end)
-			abort();
-		if (write(tick_fd, &one, sizeof(one)) < 0 || loop_run(loop) < 0)
-			abort();
-	}
+	fuzz_loop_drain(busy, 0);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -2,12 +2,13 @@
  * backend share: a quiet log, a temporary image, the loop with a tick that
  * stops it after one round, and a stub io_uring engine (the thread-pool
  * engine is used, so the fuzzers need no liburing). A target lists
- * tests/fuzz/fuzz_support.c among its fuzz-sources. */
-#ifndef IOVIRT_TESTS_FUZZ_SUPPORT_H
-#define IOVIRT_TESTS_FUZZ_SUPPORT_H
+ * tests/fuzz/harness.c among its fuzz-sources. */
+#ifndef IOVIRT_TESTS_FUZZ_HARNESS_H
+#define IOVIRT_TESTS_FUZZ_HARNESS_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/uio.h>
 
 #include "vmm/loop.h"
 
@@ -29,5 +30,10 @@ void fuzz_loop_round(void);
 /* Runs rounds while busy() says work is outstanding, at least min_rounds;
  * aborts after 20 s (a hang is a bug). */
 void fuzz_loop_drain(bool (*busy)(void), int min_rounds);
+
+/* Reads every byte of a frame a device handed to its backend (so ASan sees
+ * any stale or out-of-RAM pointer) and returns its length; aborts on a
+ * count outside 1..max_iovcnt. */
+size_t fuzz_touch_iov(const struct iovec *iov, int iovcnt, int max_iovcnt);
 
 #endif

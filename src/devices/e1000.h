@@ -1,0 +1,95 @@
+/* The Intel 82540EM ("e1000") gigabit NIC, fully emulated: the device QEMU
+ * and VirtualBox offer for guests without paravirtual drivers, driven by
+ * Linux's e1000 and the in-box drivers of other systems (DESIGN.md model 1).
+ *
+ * A PCI function with BAR0 = 128 KiB of memory-mapped registers and BAR1 =
+ * the I/O window onto them (IOADDR/IODATA); INTx only (the 82540EM has no
+ * MSI). Legacy receive descriptors with checksum offload; legacy and
+ * extended transmit descriptors with checksum insertion and TCP
+ * segmentation done in software, so the backend (tap or user-mode,
+ * backends/net.h) carries plain Ethernet frames, no vnet header. The
+ * EEPROM (microwire and EERD), the M88 PHY behind MDIC, interrupt
+ * throttling (ITR) and the statistics counters are modelled; the interrupt
+ * delay timers (RDTR, RADV, TIDV, TADV) keep their values but do not delay
+ * anything: ITR paces the interrupts. Wake-up and manageability registers
+ * read as zero.
+ *
+ * Threads: register accesses come from vCPU threads (transmission runs on
+ * the TDT write), frames arrive on the loop thread; one device lock.
+ * Every guest address goes through guest_mem_ptr(); a hostile driver's
+ * mistakes are dropped and counted (struct e1000_stats), never more work
+ * per register write than one ring's worth of descriptors. */
+#ifndef IOVIRT_DEVICES_E1000_H
+#define IOVIRT_DEVICES_E1000_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "backends/net.h"
+#include "bus/pci.h"
+#include "vmm/guest_mem.h"
+
+struct loop;
+struct e1000;
+
+struct e1000_options {
+	struct net_options backend; /* opened without a vnet header */
+	uint8_t mac[6];
+};
+
+/* Counters kept by the device model, besides the guest-visible statistics
+ * registers: what was sent and received, and every drop by reason. */
+struct e1000_stats {
+	uint64_t tx_frames;      /* frames handed to the backend (TSO: each segment) */
+	uint64_t tx_dropped;     /* refused by the backend */
+	uint64_t tx_oversize;    /* packets beyond E1000_TX_MAX bytes, or too many segments */
+	uint64_t tx_bad_desc;    /* unknown descriptor types, empty packets, bad TSO contexts */
+	uint64_t tx_dma_errors;  /* buffers outside guest RAM */
+	uint64_t tx_ring_errors; /* ring outside RAM, empty, or head/tail beyond it */
+	uint64_t rx_frames;      /* frames placed in guest buffers */
+	uint64_t rx_filtered;    /* not for us (address or VLAN filters) */
+	uint64_t rx_disabled;    /* receiver off or bus mastering off */
+	uint64_t rx_bad_length;  /* runts, longer than RCTL allows, or than the whole ring */
+	uint64_t rx_no_buffers;  /* refused for lack of descriptors (backend holds them) */
+	uint64_t rx_dma_errors;  /* buffers outside guest RAM (data not written) */
+	uint64_t rx_ring_errors; /* ring outside RAM, empty, or head/tail beyond it */
+	uint64_t irqs;           /* INTx assertions */
+	uint64_t irqs_throttled; /* assertions ITR postponed */
+};
+
+/* Opens the backend (its rx callback runs on loop's thread). NULL after
+ * logging one line. */
+struct e1000 *e1000_create(const struct e1000_options *o, const struct guest_mem *mem,
+			   struct loop *loop);
+/* The PCI function, for the host bridge. */
+struct pci_dev *e1000_pci(struct e1000 *e);
+/* Unmaps the BARs and closes the backend; the loop must be stopped or this
+ * called on the loop thread. */
+void e1000_destroy(struct e1000 *e);
+
+void e1000_get_stats(struct e1000 *e, struct e1000_stats *st);
+
+/* ---- For tests and fuzzers: a device without a backend ---- */
+
+/* Where frames go instead of a backend: send() gets every transmitted
+ * frame; rx_resume() is called when receive descriptors appear after
+ * e1000_receive() returned false; clock_ns() (NULL: CLOCK_MONOTONIC) is
+ * the time ITR measures intervals with. */
+struct e1000_port {
+	int (*send)(void *opaque, const struct iovec *iov, int iovcnt);
+	void (*rx_resume)(void *opaque);
+	void *opaque;
+	int64_t (*clock_ns)(void *opaque);
+};
+
+/* loop may be NULL (then ITR does not throttle: there is no timer). */
+struct e1000 *e1000_create_port(const uint8_t mac[6], const struct guest_mem *mem,
+				struct loop *loop, const struct e1000_port *port);
+
+/* A frame from the wire (the backend's net_rx_fn, e the opaque): false if
+ * the guest has no receive descriptors for it yet. */
+bool e1000_receive(void *e, const struct iovec *iov, int iovcnt, size_t len);
+
+#endif

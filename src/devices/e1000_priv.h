@@ -1,0 +1,174 @@
+/* The e1000 model's insides, shared by its files (e1000.c: PCI, register
+ * file, interrupts, reset; e1000_rx.c; e1000_tx.c; e1000_eeprom.c;
+ * e1000_phy.c). Not for other code: use e1000.h.
+ *
+ * Every function here runs with e->lock held. All guest-visible state lives
+ * in struct e1000 (registers, tables, EEPROM and PHY, the transmit context
+ * and the packet being gathered), so a snapshot can write it out whole. */
+#ifndef IOVIRT_DEVICES_E1000_PRIV_H
+#define IOVIRT_DEVICES_E1000_PRIV_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "devices/e1000.h"
+#include "devices/e1000_regs.h"
+
+/* The register file: name, offset, value after reset, writable bits.
+ * Registers not listed (and not in the MTA/RA/VFTA/statistics arrays) read
+ * as 0 and ignore writes. Reset values follow the SDM's register tables
+ * where drivers look at them (VET, LEDCTL, PBA, TSPMT). */
+#define E1000_REG_LIST(X) \
+	X(CTRL,     E1000_CTRL,     CTRL_FD | CTRL_SLU | CTRL_SPD_1000, ~CTRL_RST) \
+	X(STATUS,   E1000_STATUS,   0,          0)           /* computed */ \
+	X(EECD,     E1000_EECD,     0,          0)           /* e1000_eeprom.c */ \
+	X(EERD,     E1000_EERD,     0,          0) \
+	X(CTRL_EXT, E1000_CTRL_EXT, 0,          ~CTRL_EXT_EE_RST) \
+	X(MDIC,     E1000_MDIC,     MDIC_READY, 0)           /* e1000_phy.c */ \
+	X(FCAL,     E1000_FCAL,     0,          0xFFFFFFFF) \
+	X(FCAH,     E1000_FCAH,     0,          0x0000FFFF) \
+	X(FCT,      E1000_FCT,      0,          0x0000FFFF) \
+	X(VET,      E1000_VET,      0x8100,     0x0000FFFF) \
+	X(ICR,      E1000_ICR,      0,          0)           /* read to clear */ \
+	X(ITR,      E1000_ITR,      0,          ITR_INTERVAL_MASK) \
+	X(ICS,      E1000_ICS,      0,          0)           /* write only */ \
+	X(IMS,      E1000_IMS,      0,          0)           /* set bits */ \
+	X(IMC,      E1000_IMC,      0,          0)           /* clear IMS bits */ \
+	X(RCTL,     E1000_RCTL,     0,          0x07FFFFFE) \
+	X(FCTTV,    E1000_FCTTV,    0,          0x0000FFFF) \
+	X(TXCW,     E1000_TXCW,     0,          0xC000FFFF) \
+	X(RXCW,     E1000_RXCW,     0,          0) \
+	X(TCTL,     E1000_TCTL,     0,          0x03FFFFFA) \
+	X(TIPG,     E1000_TIPG,     0,          0x3FFFFFFF) \
+	X(AIT,      E1000_AIT,      0,          0x0000FFFF) \
+	X(LEDCTL,   E1000_LEDCTL,   0x07068302, 0xFFFFFFFF) \
+	X(PBA,      E1000_PBA,      0x00100030, 0x0000FFFF) \
+	X(FCRTL,    E1000_FCRTL,    0,          0x8000FFF8) \
+	X(FCRTH,    E1000_FCRTH,    0,          0x0000FFF8) \
+	X(RDBAL,    E1000_RDBAL,    0,          0xFFFFFFF0) \
+	X(RDBAH,    E1000_RDBAH,    0,          0xFFFFFFFF) \
+	X(RDLEN,    E1000_RDLEN,    0,          0x000FFF80) \
+	X(RDH,      E1000_RDH,      0,          0x0000FFFF) \
+	X(RDT,      E1000_RDT,      0,          0x0000FFFF) \
+	X(RDTR,     E1000_RDTR,     0,          0x0000FFFF) \
+	X(RXDCTL,   E1000_RXDCTL,   0x00010000, 0x013F3F3F) \
+	X(RADV,     E1000_RADV,     0,          0x0000FFFF) \
+	X(RSRPD,    E1000_RSRPD,    0,          0x00000FFF) \
+	X(TXDMAC,   E1000_TXDMAC,   0,          0x00000001) \
+	X(TDBAL,    E1000_TDBAL,    0,          0xFFFFFFF0) \
+	X(TDBAH,    E1000_TDBAH,    0,          0xFFFFFFFF) \
+	X(TDLEN,    E1000_TDLEN,    0,          0x000FFF80) \
+	X(TDH,      E1000_TDH,      0,          0x0000FFFF) \
+	X(TDT,      E1000_TDT,      0,          0x0000FFFF) \
+	X(TIDV,     E1000_TIDV,     0,          0x0000FFFF) \
+	X(TXDCTL,   E1000_TXDCTL,   0,          0xFF7F3F3F) \
+	X(TADV,     E1000_TADV,     0,          0x0000FFFF) \
+	X(TSPMT,    E1000_TSPMT,    0x01000400, 0xFFFFFFFF) \
+	X(RXCSUM,   E1000_RXCSUM,   RXCSUM_IPOFL | RXCSUM_TUOFL, 0x000003FF)
+
+enum e1000_reg {
+#define E1000_REG_ENUM(name, off, reset, wmask) R_##name,
+	E1000_REG_LIST(E1000_REG_ENUM)
+#undef E1000_REG_ENUM
+	E1000_NREGS
+};
+
+/* The serial EEPROM behind EECD (microwire, SDM §5) and EERD. */
+struct e1000_eeprom {
+	uint16_t data[EEPROM_WORDS];
+	uint32_t eecd;      /* the pins software drives: SK, CS, DI, FWE, REQ */
+	uint16_t in;        /* opcode and address bits shifted in */
+	unsigned in_bits;
+	unsigned out_pos;   /* the bit on DO while reading: word * 16 + (15 - bit) */
+	bool reading;
+};
+
+/* The Marvell M88E1011-compatible PHY on the MDI bus. */
+struct e1000_phy {
+	uint16_t reg[PHY_NREGS];
+};
+
+/* The TCP/IP context (SDM §3.3.5): offsets and TSO parameters that the
+ * following data descriptors use. */
+struct e1000_tx_ctx {
+	uint8_t ipcss, ipcso, tucss, tucso, hdrlen, tucmd;
+	uint16_t ipcse, tucse, mss;
+	uint32_t paylen;
+};
+
+/* Why a packet being gathered will be dropped at its EOP. */
+enum e1000_tx_error { TX_OK = 0, TX_OVERSIZE, TX_DMA };
+
+struct e1000_tx {
+	struct e1000_tx_ctx ctx;
+	bool in_packet;     /* the first descriptor is in, its EOP is not */
+	bool legacy, tse;   /* latched from the packet's first data descriptor */
+	uint8_t popts, css; /* extended POPTS / legacy CSS, from the first too */
+	uint8_t error;      /* enum e1000_tx_error */
+	size_t len;         /* bytes gathered into buf */
+	uint8_t buf[E1000_TX_MAX];
+	uint8_t seg[E1000_TX_MAX]; /* one TCP segment being built */
+};
+
+struct e1000 {
+	struct pci_dev pci;
+	pthread_mutex_t lock;   /* recursive: a backend may receive inside a send */
+	const struct guest_mem *mem;
+	struct loop *loop;
+	struct net_backend *backend; /* NULL with a test's port */
+	struct e1000_port port;
+	uint8_t mac[6];         /* the EEPROM's address */
+
+	/* Guest-visible state. */
+	uint32_t reg[E1000_NREGS];
+	uint32_t mta[E1000_MTA_WORDS];
+	uint32_t ra[2 * E1000_RA_ENTRIES];
+	uint32_t vfta[E1000_VFTA_WORDS];
+	uint32_t stats[E1000_NSTATS];
+	uint32_t ioaddr;        /* BAR1 IOADDR */
+	struct e1000_eeprom eeprom;
+	struct e1000_phy phy;
+	struct e1000_tx tx;
+
+	/* INTx and throttling (ITR). */
+	bool irq_level;
+	int timer_fd;           /* -1 without a loop */
+	bool timer_armed;
+	int64_t itr_next_ns;    /* no assertion before this (CLOCK_MONOTONIC) */
+
+	bool rx_waiting;        /* a frame was refused: resume when RDT moves */
+	struct e1000_stats st;
+	uint8_t rx_buf[E1000_RX_MAX + 64]; /* one received frame, padded, with FCS */
+};
+
+/* e1000.c */
+void e1000_set_cause(struct e1000 *e, uint32_t cause);
+bool e1000_bus_master(const struct e1000 *e);
+void e1000_stat_inc(struct e1000 *e, unsigned idx);
+/* The per-packet statistics registers, for a frame of wire_len bytes
+ * (with CRC) whose destination address is dst. */
+void e1000_count_packet(struct e1000 *e, bool rx, const uint8_t *dst, size_t wire_len);
+
+/* e1000_rx.c: frames held by the backend may come now (RDT moved, the
+ * receiver was enabled or reset). */
+void e1000_rx_kick(struct e1000 *e);
+
+/* e1000_tx.c */
+void e1000_tx_process(struct e1000 *e);  /* TDT written or TCTL.EN set */
+void e1000_tx_reset(struct e1000 *e);
+
+/* e1000_eeprom.c */
+void e1000_eeprom_init(struct e1000_eeprom *ee, const uint8_t mac[6]);
+void e1000_eeprom_reset(struct e1000_eeprom *ee); /* the pins, not the data */
+uint32_t e1000_eecd_read(const struct e1000_eeprom *ee);
+void e1000_eecd_write(struct e1000_eeprom *ee, uint32_t v);
+uint32_t e1000_eerd_write(const struct e1000_eeprom *ee, uint32_t v); /* the new EERD */
+
+/* e1000_phy.c */
+void e1000_phy_reset(struct e1000_phy *phy);
+bool e1000_phy_link_up(const struct e1000_phy *phy);
+/* An MDIC write: performs the MDI cycle, returns the new MDIC value. */
+uint32_t e1000_mdic_write(struct e1000_phy *phy, uint32_t v);
+
+#endif

@@ -1,0 +1,349 @@
+/* e1000 transmit (SDM §3.3, §3.5): the descriptor ring walked on a TDT
+ * write, legacy descriptors (with the IC checksum), TCP/IP context and
+ * data descriptors, checksum insertion and TCP segmentation, all in
+ * software so that the backend sees ordinary Ethernet frames.
+ *
+ * A packet's buffers are gathered into one buffer up to its EOP
+ * descriptor (at most E1000_TX_MAX bytes: a 64 KiB segmentation payload
+ * and its headers; beyond that the packet is dropped and counted). At EOP
+ * it is sent as it is, with its checksums filled in, or cut into segments
+ * with per-segment headers (§3.5.9). One TDT write processes at most the
+ * descriptors between TDH and TDT: never more than the ring holds. */
+#include "devices/e1000_priv.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <string.h>
+
+#include "util/inet_csum.h"
+#include "util/log.h"
+
+/* A segmentation context is refused past this many segments (an MSS under
+ * 16 bytes for a 64 KiB payload): bounded work per packet. */
+#define TSO_MAX_SEGS 4096
+#define TCP_FLAG_FIN 0x01
+#define TCP_FLAG_PSH 0x08
+#define IPV6_HLEN    40
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void put16(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	put16(p, v >> 16);
+	put16(p + 2, v);
+}
+
+static uint16_t le16_at(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint32_t le32_at(const uint8_t *p)
+{
+	return (uint32_t)le16_at(p) | (uint32_t)le16_at(p + 2) << 16;
+}
+
+/* Inserts the Internet checksum of p[start..end] (end inclusive; 0 = to the
+ * end of the packet) at off. Out-of-range offsets make the hardware skip
+ * the insertion (§3.3.3: "IC is ignored if CSO or CSS are out of range").
+ * The IP header checksum field is zeroed first; the TCP/UDP field holds
+ * the driver's pseudo-header sum, which the sum takes in. A result of 0
+ * goes out as FFFFh (the same in one's complement; UDP needs it). */
+static void put_csum(uint8_t *p, size_t len, size_t start, size_t end, size_t off, bool zero)
+{
+	size_t stop = end ? end + 1 : len;
+	if (stop > len)
+		stop = len;
+	if (start >= stop || off + 2 > len)
+		return;
+	if (zero)
+		put16(p + off, 0);
+	uint16_t c = inet_csum(p + start, stop - start, 0);
+	put16(p + off, c ? c : 0xFFFF);
+}
+
+/* POPTS.IXSM / TXSM with the context's offsets (§3.3.5). */
+static void offload_csums(const struct e1000_tx *t, uint8_t *p, size_t len)
+{
+	const struct e1000_tx_ctx *c = &t->ctx;
+	if (t->popts & TXD_POPTS_TXSM)
+		put_csum(p, len, c->tucss, c->tucse, c->tucso, false);
+	if (t->popts & TXD_POPTS_IXSM)
+		put_csum(p, len, c->ipcss, c->ipcse, c->ipcso, true);
+}
+
+/* Hands one frame to the backend, inserting the 802.1Q tag (VET, then the
+ * descriptor's special field) after the addresses when VLE asks for it and
+ * CTRL.VME is on. */
+static void send_frame(struct e1000 *e, uint8_t *f, size_t len, bool vle, uint16_t special)
+{
+	struct iovec iov[3];
+	uint8_t tag[4];
+	int cnt = 1;
+	size_t wire_len = len + E1000_FCS_LEN;
+
+	iov[0] = (struct iovec){f, len};
+	if (vle && (e->reg[R_CTRL] & CTRL_VME) && len >= 12) {
+		put16(tag, e->reg[R_VET]);
+		put16(tag + 2, special);
+		iov[0].iov_len = 12;
+		iov[1] = (struct iovec){tag, sizeof(tag)};
+		iov[2] = (struct iovec){f + 12, len - 12};
+		cnt = 3;
+		wire_len += sizeof(tag);
+	}
+	if (wire_len - E1000_FCS_LEN > NET_MAX_FRAME) {
+		/* A segment of a huge MSS, or a jumbo packet with a tag: more
+		 * than any backend carries. */
+		e->st.tx_oversize++;
+		log_guest_error_once("e1000: a %zu-byte frame is more than the backend carries",
+				     wire_len - E1000_FCS_LEN);
+		return;
+	}
+	int r = e->port.send ? e->port.send(e->port.opaque, iov, cnt) : -ENOTCONN;
+	if (r < 0) {
+		e->st.tx_dropped++;
+		return;
+	}
+	e->st.tx_frames++;
+	e1000_count_packet(e, false, f, wire_len);
+}
+
+/* Whether the context describes headers that lie inside HDRLEN bytes,
+ * where segmentation rewrites them. */
+static bool tso_context_ok(const struct e1000_tx *t)
+{
+	const struct e1000_tx_ctx *c = &t->ctx;
+	size_t hdr = c->hdrlen;
+	bool ipv4 = c->tucmd & TUCMD_IP;
+	size_t l4 = c->tucmd & TUCMD_TCP ? 20 : 8;
+	if (!c->mss || hdr > t->len)
+		return false;
+	if ((size_t)c->ipcss + (ipv4 ? 20 : IPV6_HLEN) > hdr || (size_t)c->tucss + l4 > hdr)
+		return false;
+	if ((t->popts & TXD_POPTS_TXSM) && (size_t)c->tucso + 2 > hdr)
+		return false;
+	if ((t->popts & TXD_POPTS_IXSM) && (size_t)c->ipcso + 2 > hdr)
+		return false;
+	return true;
+}
+
+/* TCP segmentation (§3.5): every segment gets the headers with the IP
+ * length and ID, the TCP sequence number, FIN and PSH only on the last
+ * one, or the UDP length, and fresh checksums (§3.5.9.1, §3.5.9.2). The
+ * driver leaves the pseudo-header sum without the length in the TCP/UDP
+ * checksum field; each segment adds its own length. */
+static void tso_send(struct e1000 *e, bool vle, uint16_t special)
+{
+	struct e1000_tx *t = &e->tx;
+	const struct e1000_tx_ctx *c = &t->ctx;
+
+	if (!tso_context_ok(t)) {
+		e->st.tx_bad_desc++;
+		e1000_stat_inc(e, ST_TSCTFC);
+		log_guest_error_once("e1000: segmentation context (MSS %u, header %u bytes, IP at %u,"
+				     " TCP/UDP at %u) does not fit a %zu-byte packet", c->mss,
+				     c->hdrlen, c->ipcss, c->tucss, t->len);
+		return;
+	}
+	size_t hdr = c->hdrlen, mss = c->mss, payload = t->len - hdr;
+	size_t nsegs = payload ? (payload + mss - 1) / mss : 1;
+	if (nsegs > TSO_MAX_SEGS) {
+		e->st.tx_oversize++;
+		e1000_stat_inc(e, ST_TSCTFC);
+		log_guest_error_once("e1000: segmentation into %zu segments (MSS %zu) refused", nsegs, mss);
+		return;
+	}
+	bool ipv4 = c->tucmd & TUCMD_IP, tcp = c->tucmd & TUCMD_TCP;
+	uint16_t ip_id = get16(t->buf + c->ipcss + 4);
+	uint32_t seq = get32(t->buf + c->tucss + 4);
+	for (size_t i = 0, off = 0; i < nsegs; i++, off += mss) {
+		size_t chunk = payload - off < mss ? payload - off : mss;
+		size_t len = hdr + chunk;
+		uint8_t *s = t->seg;
+		memcpy(s, t->buf, hdr);
+		memcpy(s + hdr, t->buf + hdr + off, chunk);
+		if (ipv4) {
+			put16(s + c->ipcss + 2, (uint32_t)(len - c->ipcss));
+			put16(s + c->ipcss + 4, (uint32_t)(ip_id + i));
+		} else {
+			put16(s + c->ipcss + 4, (uint32_t)(len - c->ipcss - IPV6_HLEN));
+		}
+		if (tcp) {
+			put32(s + c->tucss + 4, seq + (uint32_t)off);
+			if (i + 1 < nsegs)
+				s[c->tucss + 13] &= (uint8_t)~(TCP_FLAG_FIN | TCP_FLAG_PSH);
+		} else {
+			put16(s + c->tucss + 4, (uint32_t)(len - c->tucss));
+		}
+		if (t->popts & TXD_POPTS_TXSM) {
+			uint32_t ph = get16(s + c->tucso) + (uint32_t)(len - c->tucss);
+			put16(s + c->tucso, (ph & 0xFFFF) + (ph >> 16));
+		}
+		offload_csums(t, s, len);
+		send_frame(e, s, len, vle, special);
+	}
+	e1000_stat_inc(e, ST_TSCTC);
+}
+
+/* The EOP descriptor closed the packet: send it. cmd, cso and special are
+ * the EOP descriptor's (VLE, IFCS and IC are valid only there, §3.3.3). */
+static void packet_end(struct e1000 *e, uint8_t cmd, uint8_t cso, uint16_t special)
+{
+	struct e1000_tx *t = &e->tx;
+	bool vle = cmd & TXD_CMD_VLE;
+
+	t->in_packet = false;
+	if (t->error) { /* counted when it happened */
+		if (t->tse)
+			e1000_stat_inc(e, ST_TSCTFC);
+		return;
+	}
+	if (!t->len) {
+		e->st.tx_bad_desc++;
+		log_guest_error_once("e1000: transmit packet without data");
+		return;
+	}
+	if (t->tse) {
+		tso_send(e, vle, special);
+		return;
+	}
+	if (t->legacy && (cmd & TXD_CMD_IC))
+		put_csum(t->buf, t->len, t->css, 0, cso, false);
+	else if (!t->legacy)
+		offload_csums(t, t->buf, t->len);
+	if ((e->reg[R_TCTL] & TCTL_PSP) && t->len < E1000_MIN_FRAME) {
+		memset(t->buf + t->len, 0, E1000_MIN_FRAME - t->len);
+		t->len = E1000_MIN_FRAME;
+	}
+	send_frame(e, t->buf, t->len, vle, special);
+}
+
+/* Appends a data buffer to the packet being gathered. */
+static void gather(struct e1000 *e, uint64_t addr, size_t len)
+{
+	struct e1000_tx *t = &e->tx;
+	if (len > E1000_TX_MAX - t->len) {
+		t->error = TX_OVERSIZE;
+		e->st.tx_oversize++;
+		log_guest_error_once("e1000: transmit packet beyond %u bytes (no EOP?): dropped",
+				     E1000_TX_MAX);
+		return;
+	}
+	const void *src = guest_mem_ptr(e->mem, addr, len);
+	if (!src) {
+		t->error = TX_DMA;
+		e->st.tx_dma_errors++;
+		log_guest_error_once("e1000: transmit buffer 0x%llx+%zu outside RAM: packet dropped",
+				     (unsigned long long)addr, len);
+		return;
+	}
+	memcpy(t->buf + t->len, src, len);
+	t->len += len;
+}
+
+/* One descriptor (§3.3.3 legacy, §3.3.5 context and data); returns its
+ * command byte. */
+static uint8_t process_desc(struct e1000 *e, const uint8_t *d)
+{
+	struct e1000_tx *t = &e->tx;
+	uint64_t addr = (uint64_t)le32_at(d + 4) << 32 | le32_at(d);
+	uint32_t lower = le32_at(d + 8);
+	uint8_t cmd = (uint8_t)(lower >> 24);
+	bool dext = cmd & TXD_CMD_DEXT;
+	unsigned dtyp = (lower >> 20) & 0xF;
+
+	if (dext && dtyp == TXD_DTYP_CTX) {
+		struct e1000_tx_ctx *c = &t->ctx;
+		c->ipcss = d[0];
+		c->ipcso = d[1];
+		c->ipcse = le16_at(d + 2);
+		c->tucss = d[4];
+		c->tucso = d[5];
+		c->tucse = le16_at(d + 6);
+		c->paylen = lower & 0xFFFFF;
+		c->tucmd = cmd;
+		c->hdrlen = d[13];
+		c->mss = le16_at(d + 14);
+		return cmd;
+	}
+	if (dext && dtyp != TXD_DTYP_DATA) {
+		e->st.tx_bad_desc++;
+		log_guest_error_once("e1000: transmit descriptor type %u ignored", dtyp);
+		return cmd;
+	}
+	if (!t->in_packet) {
+		/* The first descriptor of a packet sets its kind and options:
+		 * POPTS and TSE (extended), CSS (legacy). */
+		t->in_packet = true;
+		t->len = 0;
+		t->error = TX_OK;
+		t->legacy = !dext;
+		t->tse = dext && (cmd & TXD_CMD_TSE);
+		t->popts = dext ? d[13] : 0;
+		t->css = dext ? 0 : d[13];
+	}
+	/* A null address or a zero length transfers no data (§3.3.3). */
+	size_t len = dext ? lower & 0xFFFFF : lower & 0xFFFF;
+	if (addr && len && !t->error)
+		gather(e, addr, len);
+	if (cmd & TXD_CMD_EOP)
+		packet_end(e, cmd, d[10], le16_at(d + 14));
+	return cmd;
+}
+
+void e1000_tx_process(struct e1000 *e)
+{
+	uint32_t n = e->reg[R_TDLEN] / TXD_SIZE, head = e->reg[R_TDH], tail = e->reg[R_TDT];
+
+	if (!(e->reg[R_TCTL] & TCTL_EN) || !e1000_bus_master(e) || head == tail)
+		return;
+	uint64_t base = (uint64_t)e->reg[R_TDBAH] << 32 | e->reg[R_TDBAL];
+	uint8_t *ring = n && head < n && tail < n ? guest_mem_ptr(e->mem, base, (uint64_t)n * TXD_SIZE)
+						  : NULL;
+	if (!ring) {
+		e->st.tx_ring_errors++;
+		log_guest_error_once("e1000: transmit ring at 0x%llx, %u descriptors, head %u tail %u"
+				     " is not usable", (unsigned long long)base, n, head, tail);
+		return;
+	}
+	uint32_t cause = ICR_TXQE;
+	while (head != tail) { /* fewer than n descriptors */
+		uint8_t *d = ring + (size_t)head * TXD_SIZE, desc[TXD_SIZE];
+		memcpy(desc, d, sizeof(desc)); /* the guest may change it meanwhile */
+		uint8_t cmd = process_desc(e, desc);
+		/* RS (RPS on older parts): write back DD (§3.3.3.2), raise TXDW. */
+		if (cmd & (TXD_CMD_RS | TXD_CMD_RPS)) {
+			__atomic_store_n(&d[TXD_STATUS_OFF], (uint8_t)TXD_STAT_DD, __ATOMIC_RELEASE);
+			cause |= ICR_TXDW;
+		}
+		head = (head + 1) % n;
+	}
+	e->reg[R_TDH] = head;
+	e1000_set_cause(e, cause);
+}
+
+void e1000_tx_reset(struct e1000 *e)
+{
+	struct e1000_tx *t = &e->tx;
+	memset(&t->ctx, 0, sizeof(t->ctx));
+	t->in_packet = false;
+	t->legacy = t->tse = false;
+	t->popts = t->css = 0;
+	t->error = TX_OK;
+	t->len = 0;
+}

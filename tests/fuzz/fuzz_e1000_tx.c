@@ -1,0 +1,201 @@
+// fuzz-sources: src/devices/e1000.c src/devices/e1000_rx.c src/devices/e1000_tx.c src/devices/e1000_eeprom.c src/devices/e1000_phy.c src/bus/pci.c src/bus/iobus.c src/vmm/guest_mem.c src/vmm/loop.c src/util/inet_csum.c src/util/iov.c src/util/log.c tests/fuzz/harness.c
+/* The e1000's transmit path against a hostile driver: the fuzzer's bytes
+ * are guest RAM (the descriptor ring and every buffer: legacy, context and
+ * data descriptors, TSO contexts, checksum offsets) and choose the ring's
+ * place, size, head and tail; the device is then rung through TDT (and
+ * TCTL), given a few arbitrary register writes from the input, and rung
+ * again.
+ *
+ * The device runs on a test port (devices/e1000.h), no backend: the port
+ * checks what the device sends (every byte readable under ASan, at most
+ * NET_MAX_FRAME bytes, at most 3 pieces) and now and then refuses a frame
+ * as a full backend would. The backend entry points e1000.c refers to are
+ * stubs that must never run.
+ *
+ * Checked invariants: no access outside guest RAM (RAM is one malloc of
+ * its exact size), no crash or UB, bounded frames, and TDH caught up with
+ * TDT whenever the ring was usable. */
+#include <endian.h>
+#include <errno.h>
+#include <linux/pci_regs.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends/net.h"
+#include "devices/e1000.h"
+#include "devices/e1000_regs.h"
+#include "harness.h"
+
+/* ---- backend stubs: the port replaces the backend ---- */
+
+struct net_backend *net_open(const struct net_options *opts, struct loop *loop, net_rx_fn rx,
+			     void *opaque)
+{
+	abort();
+}
+
+void net_close(struct net_backend *nb)
+{
+	abort();
+}
+
+int net_send(struct net_backend *nb, const struct iovec *iov, int iovcnt)
+{
+	abort();
+}
+
+void net_rx_resume(struct net_backend *nb)
+{
+	abort();
+}
+
+/* ---- the port ---- */
+
+static unsigned sends;
+
+static int port_send(void *opaque, const struct iovec *iov, int iovcnt)
+{
+	if (fuzz_touch_iov(iov, iovcnt, 3) > NET_MAX_FRAME)
+		abort();
+	return ++sends % 7 ? 0 : -EAGAIN;
+}
+
+/* ---- the driver side ---- */
+
+#define RAM_SIZE 0x20000 /* 128 KiB: room for a 64 KiB segmentation payload */
+#define HDR      24
+
+static void wr(struct pci_dev *pci, uint32_t off, uint32_t v)
+{
+	uint8_t b[4];
+	iobus_store_le(b, 4, v);
+	pci->bars[0].ops->write(pci->bars[0].opaque, off, b, 4);
+}
+
+static uint32_t rd(struct pci_dev *pci, uint32_t off)
+{
+	uint8_t b[4];
+	pci->bars[0].ops->read(pci->bars[0].opaque, off, b, 4);
+	return (uint32_t)iobus_load_le(b, 4);
+}
+
+static uint32_t le32_at(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Points descriptor d's buffer inside RAM (and its length below 64 KiB), so
+ * that the input reaches the gathering and segmentation code instead of
+ * stopping at "outside RAM" every time. */
+static void fix_desc(uint8_t *d)
+{
+	uint64_t a;
+	memcpy(&a, d, 8);
+	a = htole64(le64toh(a) % RAM_SIZE);
+	memcpy(d, &a, 8);
+	if (d[11] & TXD_CMD_DEXT)
+		d[10] &= 0xF0; /* DTALEN bits 19:16 */
+}
+
+/* Puts a well-formed segmentation context and one data descriptor at the
+ * ring's start (parameters from p[0..4]), so that every run with this
+ * option segments: the MSS, the payload length and the offload options
+ * vary, the headers are the input's bytes at 1000h. */
+static void seed_tso(uint8_t *d, const uint8_t *p)
+{
+	uint16_t mss = (uint16_t)(1 + p[0] * 8);
+	uint32_t len = (uint32_t)(p[1] << 8 | p[2]) % 0xF000 + 54;
+	uint32_t lower;
+	memset(d, 0, 32);
+	d[0] = 14;         /* IPCSS */
+	d[1] = 24;         /* IPCSO */
+	d[2] = 33;         /* IPCSE */
+	d[4] = 34;         /* TUCSS */
+	d[5] = 50;         /* TUCSO */
+	lower = (len - 54) | (uint32_t)TXD_DTYP_CTX << 20 |
+		(uint32_t)(TXD_CMD_DEXT | TXD_CMD_TSE | (p[3] & (TUCMD_IP | TUCMD_TCP))) << 24;
+	lower = htole32(lower);
+	memcpy(d + 8, &lower, 4);
+	d[13] = 54;        /* HDRLEN */
+	d[14] = (uint8_t)mss;
+	d[15] = (uint8_t)(mss >> 8);
+	uint64_t addr = htole64(0x1000);
+	memcpy(d + 16, &addr, 8);
+	lower = htole32(len | (uint32_t)TXD_DTYP_DATA << 20 |
+			(uint32_t)(TXD_CMD_DEXT | TXD_CMD_TSE | TXD_CMD_EOP | TXD_CMD_RS |
+				   (p[4] & TXD_CMD_VLE)) << 24);
+	memcpy(d + 24, &lower, 4);
+	d[29] = p[3] >> 4 & (TXD_POPTS_IXSM | TXD_POPTS_TXSM);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const uint8_t mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+	struct guest_mem mem;
+
+	if (size < HDR)
+		return 0;
+	/* The header: ring shape and placement, which descriptors to fix up,
+	 * device options. */
+	uint8_t flags = data[0];
+	uint32_t n = (data[1] % 8 + 1) * 8;          /* 8..64 descriptors */
+	uint32_t head = flags & 0x80 ? data[2] : data[2] % n;
+	uint32_t tail = flags & 0x40 ? data[3] : data[3] % n;
+	uint32_t tail2 = data[4] % n;
+	uint64_t fix;
+	memcpy(&fix, data + 5, 8);
+	uint32_t base = flags & 0x20 ? le32_at(data + 13) : 0;
+	uint32_t itr = data[17];
+	unsigned nops = data[18] % 8;
+	data += HDR;
+	size -= HDR;
+
+	uint8_t *ram = calloc(1, RAM_SIZE);
+	if (!ram)
+		return 0;
+	memcpy(ram, data, size < RAM_SIZE ? size : RAM_SIZE);
+	uint32_t ring = base & ~15u;
+	for (uint32_t i = 0; i < n && i < 64; i++)
+		if ((fix >> i & 1) && (uint64_t)ring + (i + 1) * 16 <= RAM_SIZE)
+			fix_desc(ram + ring + i * 16);
+	if ((flags & 0x08) && (uint64_t)ring + 32 <= RAM_SIZE)
+		seed_tso(ram + ring, data - HDR + 19);
+	guest_mem_init_empty(&mem);
+	guest_mem_add_region(&mem, 0, ram, RAM_SIZE);
+
+	struct e1000_port port = {.send = port_send};
+	struct e1000 *e = e1000_create_port(mac, &mem, NULL, &port);
+	if (!e)
+		abort();
+	struct pci_dev *pci = e1000_pci(e);
+	pci_cfg_set(pci, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+
+	wr(pci, E1000_CTRL, rd(pci, E1000_CTRL) | (flags & 1 ? CTRL_VME : 0));
+	wr(pci, E1000_IMS, ICR_VALID);
+	wr(pci, E1000_ITR, itr);
+	wr(pci, E1000_TDBAL, base);
+	wr(pci, E1000_TDBAH, flags & 0x10 ? 1 : 0);
+	wr(pci, E1000_TDLEN, n * 16);
+	wr(pci, E1000_TDH, head);
+	wr(pci, E1000_TCTL, TCTL_EN | (flags & 2 ? TCTL_PSP : 0));
+	wr(pci, E1000_TDT, tail);
+	bool usable = !(flags & 0x10) && head < n && tail < n && (uint64_t)ring + n * 16 <= RAM_SIZE;
+	if (usable && rd(pci, E1000_TDH) != tail)
+		abort();
+
+	/* A few register writes from the input's end (anything, reset
+	 * included), then the ring is rung again. */
+	for (unsigned i = 0; i < nops && size >= 8 * (i + 1); i++) {
+		const uint8_t *op = data + size - 8 * (i + 1);
+		wr(pci, le32_at(op) % E1000_MMIO_SIZE & ~3u, le32_at(op + 4));
+	}
+	wr(pci, E1000_TDT, tail2);
+	wr(pci, E1000_TCTL, rd(pci, E1000_TCTL) | TCTL_EN);
+	rd(pci, E1000_ICR);
+	rd(pci, E1000_STATS + 4 * (0x40F8 - E1000_STATS) / 4);
+
+	e1000_destroy(e);
+	free(ram);
+	return 0;
+}

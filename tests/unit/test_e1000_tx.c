@@ -1,0 +1,277 @@
+/* e1000 transmit against a fake driver (support/e1000_drv.h): legacy
+ * descriptors (and the IC checksum), context and data descriptors with
+ * checksum insertion and VLAN tags, TCP segmentation (every segment's IP
+ * and TCP checksums, lengths, IDs, sequence numbers and flags checked
+ * independently), and a hostile driver: rings outside RAM, heads and tails
+ * beyond them, bad descriptors and contexts, packets that never end. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "devices/e1000.h"
+#include "devices/e1000_regs.h"
+#include "support/e1000_drv.h"
+
+static void test_tx_legacy(void **state)
+{
+	struct e1k_drv *f = *state;
+	e1k_tx_start(f);
+	e1k_wr(f, E1000_IMS, ICR_TXDW);
+	size_t len = e1k_make_tcp(f->frame, e1k_peer_mac, 200, 0x18);
+	e1k_fix_csums(f->frame, len);
+	uint64_t a = e1k_put_buf(f, f->frame, 100), b = e1k_put_buf(f, f->frame + 100, len - 100);
+	e1k_txd_legacy(f, 0, a, 100, TXD_CMD_IFCS, 0, 0, 0);
+	e1k_txd_legacy(f, 1, 0, 0, 0, 0, 0, 0); /* a null descriptor: no data */
+	e1k_txd_legacy(f, 2, b, (uint16_t)(len - 100), TXD_CMD_EOP | TXD_CMD_IFCS | TXD_CMD_RS, 0, 0, 0);
+	e1k_wr(f, E1000_TDT, 3);
+	assert_int_equal(f->nsent, 1);
+	assert_int_equal(f->sent[0].len, len);
+	assert_memory_equal(f->sent[0].data, f->frame, len);
+	assert_int_equal(e1k_rd(f, E1000_TDH), 3);
+	assert_int_equal(e1k_txd_status(f, 0) & TXD_STAT_DD, 0); /* no RS */
+	assert_true(e1k_txd_status(f, 2) & TXD_STAT_DD);
+	assert_true(f->irq.level);
+	assert_int_equal(e1k_rd(f, E1000_ICR), ICR_TXDW | ICR_TXQE);
+	assert_int_equal(e1k_rd(f, E1000_STATS + ST_GPTC * 4), 1);
+	assert_int_equal(e1k_rd(f, E1000_STATS + ST_GOTCL * 4), len + 4);
+
+	/* IC: the checksum from CSS to the end goes in at CSO (a UDP-style
+	 * use: the driver put the pseudo-header sum there) */
+	size_t l2 = e1k_make_tcp(f->frame, e1k_peer_mac, 77, 0x10);
+	uint8_t *ip = f->frame + 14;
+	e1k_put16(ip + 10, e1k_fold(e1k_sum16(ip, 20, 0)));
+	uint32_t ph = e1k_sum16(ip + 12, 8, 0) + 6 + (uint32_t)(l2 - 34);
+	e1k_put16(f->frame + 34 + 16, (uint16_t)~e1k_fold(ph));
+	a = e1k_put_buf(f, f->frame, l2);
+	e1k_txd_legacy(f, 3, a, (uint16_t)l2, TXD_CMD_EOP | TXD_CMD_IC | TXD_CMD_RS, 34 + 16, 34, 0);
+	e1k_wr(f, E1000_TDT, 4);
+	assert_int_equal(f->nsent, 2);
+	assert_true(e1k_csums_ok(f->sent[1].data, f->sent[1].len));
+
+	/* TCTL.EN off: nothing goes until it is set */
+	e1k_wr(f, E1000_TCTL, 0);
+	a = e1k_put_buf(f, f->frame, 60);
+	e1k_txd_legacy(f, 4, a, 60, TXD_CMD_EOP, 0, 0, 0);
+	e1k_wr(f, E1000_TDT, 5);
+	assert_int_equal(f->nsent, 2);
+	e1k_wr(f, E1000_TCTL, TCTL_EN);
+	assert_int_equal(f->nsent, 3);
+	assert_int_equal(e1k_rd(f, E1000_TDH), 5);
+
+	/* a short frame is padded with PSP, not without */
+	a = e1k_put_buf(f, f->frame, 42);
+	e1k_txd_legacy(f, 5, a, 42, TXD_CMD_EOP, 0, 0, 0);
+	e1k_wr(f, E1000_TDT, 6);
+	assert_int_equal(f->sent[3].len, 42);
+	e1k_wr(f, E1000_TCTL, TCTL_EN | TCTL_PSP);
+	e1k_txd_legacy(f, 6, a, 42, TXD_CMD_EOP, 0, 0, 0);
+	e1k_wr(f, E1000_TDT, 7);
+	assert_int_equal(f->sent[4].len, 60);
+
+	/* a backend that refuses: counted */
+	f->send_ret = -EAGAIN;
+	e1k_txd_legacy(f, 7, a, 42, TXD_CMD_EOP, 0, 0, 0);
+	e1k_wr(f, E1000_TDT, 8);
+	assert_int_equal(e1k_stats(f).tx_dropped, 1);
+	assert_int_equal(e1k_stats(f).tx_frames, 5);
+}
+
+static void test_tx_csum_offload(void **state)
+{
+	struct e1k_drv *f = *state;
+	e1k_tx_start(f);
+	size_t len = e1k_make_tcp(f->frame, e1k_peer_mac, 500, 0x18);
+	uint8_t *ip = f->frame + 14;
+	/* what Linux's e1000_tx_csum leaves: the pseudo-header sum, with length */
+	uint32_t ph = e1k_sum16(ip + 12, 8, 0) + 6 + (uint32_t)(len - 34);
+	e1k_put16(f->frame + 34 + 16, (uint16_t)~e1k_fold(ph));
+	e1k_put16(ip + 10, 0xbeef); /* a stale IP checksum: IXSM replaces it */
+	struct e1k_ctx c = {.ipcss = 14, .ipcso = 24, .ipcse = 33, .tucss = 34, .tucso = 50,
+			.tucmd = TUCMD_TCP | TUCMD_IP};
+	e1k_txd_ctx(f, 0, &c);
+	uint64_t a = e1k_put_buf(f, f->frame, 300), b = e1k_put_buf(f, f->frame + 300, len - 300);
+	e1k_txd_data(f, 1, a, 300, 0, TXD_POPTS_TXSM | TXD_POPTS_IXSM, 0);
+	e1k_txd_data(f, 2, b, (uint32_t)(len - 300), TXD_CMD_EOP | TXD_CMD_RS, 0, 0);
+	e1k_wr(f, E1000_TDT, 3);
+	assert_int_equal(f->nsent, 1);
+	assert_int_equal(f->sent[0].len, len);
+	assert_true(e1k_csums_ok(f->sent[0].data, len));
+	assert_memory_equal(f->sent[0].data + 54, f->frame + 54, len - 54);
+
+	/* VLE with CTRL.VME: the tag goes in after the addresses */
+	e1k_wr(f, E1000_CTRL, e1k_rd(f, E1000_CTRL) | CTRL_VME);
+	e1k_txd_data(f, 3, a, 300, 0, 0, 0);
+	e1k_txd_data(f, 4, b, (uint32_t)(len - 300), TXD_CMD_EOP | TXD_CMD_VLE, 0, 0x6007);
+	e1k_wr(f, E1000_TDT, 5);
+	assert_int_equal(f->nsent, 2);
+	assert_int_equal(f->sent[1].len, len + 4);
+	assert_memory_equal(f->sent[1].data, f->frame, 12);
+	assert_memory_equal(f->sent[1].data + 12, "\x81\x00\x60\x07", 4);
+	assert_memory_equal(f->sent[1].data + 16, f->frame + 12, 300 - 12);
+}
+
+/* A TCP/IPv4 segmentation of a payload of `payload` bytes at MSS mss, the
+ * packet in several buffers (headers alone in the first, as Linux does). */
+static void tso_case(struct e1k_drv *f, size_t payload, uint16_t mss, uint8_t flags)
+{
+	unsigned first = f->nsent;
+	size_t len = e1k_make_tcp(f->frame, e1k_peer_mac, payload, flags);
+	uint8_t *ip = f->frame + 14;
+	/* Linux's e1000_tso: IP total length and checksum 0, the TCP checksum
+	 * the pseudo-header sum without the length. */
+	e1k_put16(ip + 2, 0);
+	uint32_t ph = e1k_sum16(ip + 12, 8, 0) + 6;
+	e1k_put16(f->frame + 34 + 16, (uint16_t)~e1k_fold(ph));
+	struct e1k_ctx c = {.ipcss = 14, .ipcso = 24, .ipcse = 33, .tucss = 34, .tucso = 50,
+			.tucmd = TUCMD_TCP | TUCMD_IP | TXD_CMD_TSE, .hdrlen = 54, .mss = mss,
+			.paylen = (uint32_t)payload};
+	unsigned i = e1k_rd(f, E1000_TDT);
+	e1k_txd_ctx(f, i, &c);
+	i = (i + 1) % E1K_TX_N;
+	size_t off = 0, chunk[3] = {54, (len - 54) / 3, 0};
+	chunk[2] = len - 54 - chunk[1];
+	for (unsigned k = 0; k < 3; k++) {
+		uint64_t a = e1k_put_buf(f, f->frame + off, chunk[k]);
+		uint8_t cmd = TXD_CMD_TSE | (k == 2 ? TXD_CMD_EOP | TXD_CMD_RS : 0);
+		e1k_txd_data(f, i, a, (uint32_t)chunk[k], cmd, TXD_POPTS_TXSM | TXD_POPTS_IXSM, 0);
+		i = (i + 1) % E1K_TX_N;
+		off += chunk[k];
+	}
+	e1k_wr(f, E1000_TDT, i);
+
+	size_t nsegs = (payload + mss - 1) / mss;
+	assert_int_equal(f->nsent - first, nsegs);
+	for (size_t s = 0; s < nsegs; s++) {
+		const struct e1k_sent *fr = &f->sent[first + s];
+		size_t seg = payload - s * mss < mss ? payload - s * mss : mss;
+		const uint8_t *sip = fr->data + 14, *tcp = sip + 20;
+		assert_int_equal(fr->len, 54 + seg);
+		assert_memory_equal(fr->data, f->frame, 14);
+		assert_int_equal(e1k_get16(sip + 2), 40 + seg);           /* total length */
+		assert_int_equal(e1k_get16(sip + 4), 0x1234 + s);         /* ID */
+		assert_int_equal(e1k_get32(tcp + 4), 0x10000000 + s * mss); /* sequence */
+		bool last = s + 1 == nsegs;
+		assert_int_equal(tcp[13], last ? flags : flags & ~(0x01 | 0x08));
+		assert_true(e1k_csums_ok(fr->data, fr->len));
+		assert_memory_equal(tcp + 20, f->frame + 54 + s * mss, seg);
+	}
+}
+
+static void test_tx_tso(void **state)
+{
+	struct e1k_drv *f = *state;
+	e1k_tx_start(f);
+	tso_case(f, 10000, 1460, 0x19); /* FIN|PSH|ACK: only on the last */
+	assert_int_equal(e1k_rd(f, E1000_STATS + ST_TSCTC * 4), 1);
+	tso_case(f, 4380, 1460, 0x18);  /* exactly three */
+	tso_case(f, 1000, 1460, 0x18);  /* one, shorter than the MSS */
+	tso_case(f, 64000, 536, 0x10);  /* 120 small ones, odd MSS */
+	assert_int_equal(e1k_rd(f, E1000_TDH), e1k_rd(f, E1000_TDT));
+	assert_int_equal(e1k_stats(f).tx_frames, 7 + 3 + 1 + 120);
+	assert_int_equal(e1k_rd(f, E1000_STATS + ST_TSCTC * 4), 3);
+}
+
+static void test_tx_hostile(void **state)
+{
+	struct e1k_drv *f = *state;
+	uint64_t a = e1k_put_buf(f, f->frame, 2048);
+
+	/* no ring, outside RAM, head or tail beyond it */
+	e1k_wr(f, E1000_TCTL, TCTL_EN);
+	e1k_wr(f, E1000_TDT, 1);
+	e1k_wr(f, E1000_TDLEN, E1K_TX_N * 16);
+	e1k_wr(f, E1000_TDBAL, (uint32_t)E1K_RAM_SIZE - 128);
+	e1k_wr(f, E1000_TDT, 2);
+	e1k_wr(f, E1000_TDBAL, (uint32_t)E1K_TX_RING);
+	e1k_wr(f, E1000_TDT, E1K_TX_N + 5);
+	assert_int_equal(e1k_stats(f).tx_ring_errors, 3);
+	assert_int_equal(f->nsent, 0);
+	e1k_wr(f, E1000_TDH, E1K_TX_N);
+	e1k_wr(f, E1000_TDT, 1);
+	assert_int_equal(e1k_stats(f).tx_ring_errors, 4);
+
+	/* a buffer outside RAM: the packet is dropped, DD still written */
+	e1k_tx_start(f);
+	e1k_txd_legacy(f, 0, E1K_RAM_SIZE - 10, 100, TXD_CMD_EOP | TXD_CMD_RS, 0, 0, 0);
+	e1k_txd_legacy(f, 1, 0xFFFFFFFFFFFFFFF0ULL, 100, TXD_CMD_EOP | TXD_CMD_RS, 0, 0, 0);
+	e1k_wr(f, E1000_TDT, 2);
+	assert_int_equal(e1k_stats(f).tx_dma_errors, 2);
+	assert_int_equal(f->nsent, 0);
+	assert_true(e1k_txd_status(f, 1) & TXD_STAT_DD);
+
+	/* unknown descriptor type; a packet without data; zero length */
+	e1k_txd_raw(f, 2, a, 100 | 0x5u << 20 | (uint32_t)(TXD_CMD_DEXT | TXD_CMD_EOP) << 24, 0);
+	e1k_txd_legacy(f, 3, a, 0, TXD_CMD_EOP, 0, 0, 0);
+	e1k_wr(f, E1000_TDT, 4);
+	assert_int_equal(e1k_stats(f).tx_bad_desc, 2);
+
+	/* a segmentation context with MSS 0, one with headers beyond HDRLEN */
+	struct e1k_ctx c = {.ipcss = 14, .ipcso = 24, .tucss = 34, .tucso = 50,
+			.tucmd = TUCMD_TCP | TUCMD_IP | TXD_CMD_TSE, .hdrlen = 54, .mss = 0};
+	e1k_txd_ctx(f, 4, &c);
+	e1k_txd_data(f, 5, a, 1000, TXD_CMD_TSE | TXD_CMD_EOP, TXD_POPTS_TXSM, 0);
+	c.mss = 100;
+	c.tucss = 50;
+	e1k_txd_ctx(f, 6, &c);
+	e1k_txd_data(f, 7, a, 1000, TXD_CMD_TSE | TXD_CMD_EOP, TXD_POPTS_TXSM, 0);
+	/* a header longer than the packet */
+	c.tucss = 34;
+	c.hdrlen = 200;
+	e1k_txd_ctx(f, 8, &c);
+	e1k_txd_data(f, 9, a, 100, TXD_CMD_TSE | TXD_CMD_EOP, TXD_POPTS_TXSM, 0);
+	/* MSS 1: too many segments */
+	c.hdrlen = 54;
+	c.mss = 1;
+	e1k_txd_ctx(f, 10, &c);
+	for (unsigned i = 11; i < 14; i++)
+		e1k_txd_data(f, i, a, 2048, TXD_CMD_TSE | (i == 13 ? TXD_CMD_EOP : 0), 0, 0);
+	e1k_wr(f, E1000_TDT, 14);
+	assert_int_equal(e1k_stats(f).tx_bad_desc, 5);
+	assert_int_equal(e1k_stats(f).tx_oversize, 1);
+	assert_int_equal(f->nsent, 0);
+	assert_int_equal(e1k_rd(f, E1000_STATS + ST_TSCTFC * 4), 4);
+	assert_int_equal(e1k_rd(f, E1000_TDH), 14);
+
+	/* a packet that never ends: every descriptor of the ring is 60000
+	 * bytes without EOP; one TDT write walks the ring once (TDT one behind
+	 * TDH), drops the packet past 64 KiB and keeps dropping its rest */
+	uint64_t big = fake_ram_alloc(&f->ram, 60000);
+	for (unsigned i = 0; i < E1K_TX_N; i++)
+		e1k_txd_data(f, i, big, 60000, TXD_CMD_TSE | TXD_CMD_RS, 0, 0);
+	e1k_wr(f, E1000_TDT, 13);
+	assert_int_equal(e1k_rd(f, E1000_TDH), 13);
+	assert_int_equal(e1k_stats(f).tx_oversize, 2);
+	/* the EOP finally comes: nothing is sent, the next packet is fine */
+	e1k_txd_legacy(f, 13, a, 10, TXD_CMD_EOP, 0, 0, 0);
+	e1k_txd_legacy(f, 14, a, 64, TXD_CMD_EOP, 0, 0, 0);
+	e1k_wr(f, E1000_TDT, 15);
+	assert_int_equal(f->nsent, 1);
+	assert_int_equal(f->sent[0].len, 64);
+	assert_int_equal(e1k_stats(f).tx_oversize, 2);
+	/* reset drops a half-gathered packet */
+	e1k_txd_legacy(f, 15, a, 64, 0, 0, 0, 0);
+	e1k_wr(f, E1000_TDT, 0);
+	e1k_wr(f, E1000_CTRL, CTRL_RST);
+	e1k_tx_start(f);
+	e1k_txd_legacy(f, 0, a, 70, TXD_CMD_EOP, 0, 0, 0);
+	e1k_wr(f, E1000_TDT, 1);
+	assert_int_equal(f->nsent, 2);
+	assert_int_equal(f->sent[1].len, 70);
+}
+
+#define T(t) cmocka_unit_test_setup_teardown(t, e1k_setup, e1k_teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_tx_legacy),
+		T(test_tx_csum_offload),
+		T(test_tx_tso),
+		T(test_tx_hostile),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
