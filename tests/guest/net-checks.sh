@@ -1,0 +1,59 @@
+# The NIC scenarios shared by the virtio-net and e1000 cases (sourced by
+# tests/guest/cases/*), each on the guest scripts net-user.sh / net-tap.sh,
+# which use eth0, the only NIC.
+#
+# net_user_case NAME DRIVER MAC HOSTPORT NET-SUFFIX: user-mode networking
+# (DHCP, a TCP download from a host server through the slirp gateway,
+# hostfwd from HOSTPORT into the guest).
+net_user_case() {
+	local name=$1 driver=$2 mac=$3 port=$4 suffix=$5
+	local t=/tmp/iovirt-$name
+	mkdir -p "$t"
+	head -c 4M /dev/urandom >"$t/blob"
+	python3 tests/guest/netpeer.py serve 18080 "$t/blob" &  # the port net-user.sh fetches from
+	local server=$!
+	head -c 2M /dev/urandom >"$t/fwd"
+	python3 tests/guest/netpeer.py send "$OUT/$name.log" LISTENING "$port" "$t/fwd" &
+	local sender=$!
+	boot "$name" net-user --memory 384M --net "user,hostfwd=tcp:127.0.0.1:$port-:8080,mac=$mac$suffix"
+	kill "$server" "$sender" 2>/dev/null; wait "$server" "$sender" 2>/dev/null
+	check "$name" "powers off (status $status)" [ "$status" -eq 0 ]
+	check "$name" "the guest's $driver driver bound" [ "$(text "$log" DRIVER)" = "$driver" ]
+	check "$name" "link is up" [ "$(text "$log" CARRIER)" = 1 ]
+	check "$name" "MAC address as configured" [ "$(text "$log" MAC)" = "$mac" ]
+	check "$name" "DHCP lease 10.0.2.15/24 from slirp" [ "$(text "$log" LEASE)" = 10.0.2.15/24 ]
+	check "$name" "TCP download from a host server via 10.0.2.2 is intact" \
+		[ "$(text "$log" GOT_SHA)" = "$(sha256sum "$t/blob" | cut -d' ' -f1)" ]
+	check "$name" "hostfwd delivers a host connection into the guest intact" \
+		[ "$(text "$log" FWD_SHA)" = "$(sha256sum "$t/fwd" | cut -d' ' -f1)" ]
+	rm -rf "$t"
+}
+
+# net_tap_case NAME TAP NET-SUFFIX: a tap made here (10.99.0.1/24, guest
+# .2): ping both ways and 16 MiB guest->host checked by sha256.
+net_tap_case() {
+	local name=$1 tap=$2 suffix=$3
+	local t=/tmp/iovirt-$name
+	mkdir -p "$t"
+	modprobe tun 2>/dev/null
+	if ! ip tuntap add dev "$tap" mode tap 2>/dev/null; then
+		fail "$name: cannot create a tap in the test host"
+		return
+	fi
+	ip addr add 10.99.0.1/24 dev "$tap"
+	ip link set "$tap" up
+	python3 tests/guest/netpeer.py recv 10.99.0.1 18090 >"$t/recv.sha" &
+	local receiver=$!
+	( for _ in $(seq 300); do grep -q READY "$OUT/$name.log" 2>/dev/null && break; sleep 1; done
+	  busybox ping -c 3 -W 5 10.99.0.2 >/dev/null 2>&1 && echo ok >"$t/ping_in" ) &
+	local pinger=$!
+	boot "$name" net-tap --memory 384M --net "tap=$tap$suffix"
+	wait "$pinger"; wait "$receiver"
+	check "$name" "powers off (status $status)" [ "$status" -eq 0 ]
+	check "$name" "guest pings the host over the tap" grep -q PING_OUT=ok "$log"
+	check "$name" "host pings the guest over the tap" [ -f "$t/ping_in" ]
+	check "$name" "16 MiB TCP guest->host arrives intact" \
+		[ -n "$(text "$log" SENT_SHA)" -a "$(text "$log" SENT_SHA)" = "$(cat "$t/recv.sha")" ]
+	ip link del "$tap"
+	rm -rf "$t"
+}
