@@ -3,7 +3,7 @@
 # which use eth0, the only NIC.
 #
 # net_user_case NAME DRIVER MAC HOSTPORT NET-SUFFIX: user-mode networking
-# (DHCP, a TCP download from a host server through the slirp gateway,
+# (DHCP, ping to the gateway, a TCP download from a host server through the slirp gateway,
 # hostfwd from HOSTPORT into the guest).
 net_user_case() {
 	local name=$1 driver=$2 mac=$3 port=$4 suffix=$5
@@ -22,6 +22,7 @@ net_user_case() {
 	check "$name" "link is up" [ "$(text "$log" CARRIER)" = 1 ]
 	check "$name" "MAC address as configured" [ "$(text "$log" MAC)" = "$mac" ]
 	check "$name" "DHCP lease 10.0.2.15/24 from slirp" [ "$(text "$log" LEASE)" = 10.0.2.15/24 ]
+	check "$name" "guest pings the slirp gateway" grep -q PING_GW=ok "$log"
 	check "$name" "TCP download from a host server via 10.0.2.2 is intact" \
 		[ "$(text "$log" GOT_SHA)" = "$(sha256sum "$t/blob" | cut -d' ' -f1)" ]
 	check "$name" "hostfwd delivers a host connection into the guest intact" \

@@ -1,4 +1,4 @@
-# virtio-net on user-mode networking: DHCP, TCP to the host, hostfwd in.
+# A NIC on user-mode networking: DHCP, ping the gateway, TCP to the host, hostfwd in.
 cat > /tmp/dhcp.sh <<'EOS'
 #!/bin/sh
 [ "$1" = bound ] || exit 0
@@ -15,6 +15,7 @@ echo "LEASE=$(ip -4 addr show eth0 | awk '/inet / {print $2}')"
 echo "CARRIER=$(cat /sys/class/net/eth0/carrier)"
 ip route | sed 's/^/ROUTE: /'
 ip link show eth0 | sed 's/^/LINK: /'
+ping -c 2 -W 5 10.0.2.2 >/dev/null 2>&1 && echo PING_GW=ok
 wget -q -O /tmp/got "http://10.0.2.2:18080/blob" && echo "GOT_SHA=$(sha256sum /tmp/got | cut -d' ' -f1)"
 nc -l -p 8080 > /tmp/fwd &
 sleep 1
