@@ -1,10 +1,11 @@
-/* iovirt's command line: `iovirt run | probe`; nothing else lives here. */
+/* iovirt's command line: `iovirt run | probe | sriov`; nothing else lives here. */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "util/log.h"
+#include "vfio/sriov.h"
 #include "vmm/config.h"
 #include "vmm/machine.h"
 #include "vmm/probe.h"
@@ -122,6 +123,8 @@ int main(int argc, char **argv)
 	const char *cmd = argv[1];
 	if (strcmp(cmd, "run") == 0)
 		return cmd_run(argc - 1, argv + 1);
+	if (strcmp(cmd, "sriov") == 0)
+		return sriov_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "probe") == 0) {
 		if (argc > 2 && strcmp(argv[2], "--verbose") == 0)
 			log_set_verbose(true);

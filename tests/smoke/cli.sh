@@ -97,6 +97,20 @@ expect "no --kernel" 2 "--kernel is required" run --memory 512M
 expect "unknown option" 2 "--frobnicate: unknown option" run --kernel "$KERNEL" --frobnicate
 expect "unknown command" 2 "frobnicate: unknown command" "$IOVIRT" frobnicate
 
+# SR-IOV management: user errors that look the same on any host. A malformed
+# address is a bad value (status 1, like --memory lots), a missing argument
+# is usage (2).
+expect "sriov without a subcommand" 2 "sriov: missing subcommand" "$IOVIRT" sriov
+expect "sriov enable without arguments" 2 "sriov enable: usage: iovirt sriov enable PF N" "$IOVIRT" sriov enable
+expect "sriov enable on a missing device" 1 "0000:ff:1f.7: no such PCI device" "$IOVIRT" sriov enable 0000:ff:1f.7 2
+expect "sriov vf with a malformed address" 1 "zz: not a PCI address" "$IOVIRT" sriov vf zz 0
+if [ -e /sys/bus/pci/devices/0000:00:00.0 ] && [ ! -e /sys/bus/pci/devices/0000:00:00.0/sriov_totalvfs ]; then
+	expect "sriov enable on a device without SR-IOV" 1 "PF 0000:00:00.0 is not SR-IOV capable" \
+		"$IOVIRT" sriov enable 0000:00:00.0 1
+else
+	echo "note: no 0000:00:00.0 without SR-IOV here; that sriov case skipped"
+fi
+
 # /dev/kvm missing, and not permitted (root is needed to stage both).
 if [ "$(id -u)" -eq 0 ]; then
 	expect "no /dev/kvm" 1 "/dev/kvm: not found" \
