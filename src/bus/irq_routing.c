@@ -165,3 +165,12 @@ int irq_routing_irqfd(struct irq_routing *r, int eventfd, int gsi, bool assign)
 	};
 	return ioctl(r->vm_fd, KVM_IRQFD, &irqfd) < 0 ? -errno : 0;
 }
+
+int irq_routing_irqfd_level(struct irq_routing *r, int eventfd, int gsi, int resamplefd)
+{
+	struct kvm_irqfd irqfd = {
+		.fd = (uint32_t)eventfd, .gsi = (uint32_t)gsi,
+		.flags = KVM_IRQFD_FLAG_RESAMPLE, .resamplefd = (uint32_t)resamplefd,
+	};
+	return ioctl(r->vm_fd, KVM_IRQFD, &irqfd) < 0 ? -errno : 0;
+}

@@ -30,5 +30,10 @@ int irq_routing_clear(struct irq_routing *r, int gsi);
 
 /* Binds / unbinds an eventfd to a GSI (KVM_IRQFD). */
 int irq_routing_irqfd(struct irq_routing *r, int eventfd, int gsi, bool assign);
+/* A level-triggered line (INTx of a passed-through device): a signal on
+ * eventfd asserts IOAPIC pin gsi; when the guest EOIs it, KVM deasserts it
+ * and signals resamplefd (so the device's source can be unmasked and
+ * re-evaluated). Unbind with irq_routing_irqfd(..., false). */
+int irq_routing_irqfd_level(struct irq_routing *r, int eventfd, int gsi, int resamplefd);
 
 #endif

@@ -31,62 +31,68 @@ static void fire(struct msix *m, unsigned v)
 		m->delivered++;
 }
 
+static void set_route(struct msix *m, unsigned v)
+{
+	uint64_t addr = entry_get(m, v, ENTRY_ADDR_LO) |
+			(uint64_t)entry_get(m, v, ENTRY_ADDR_HI) << 32;
+	if (irq_routing_set_msi(m->routing, m->gsi[v], addr, entry_get(m, v, ENTRY_DATA)) < 0)
+		log_guest_error_once("%s: MSI-X vector %u: KVM refused its route", m->dev->name, v);
+}
+
+/* External vectors: the irqfd is attached exactly while the vector may
+ * deliver. KVM_IRQFD delivers a signal already counted in the eventfd. */
+static void update_external(struct msix *m, unsigned v)
+{
+	if (!m->routing)
+		return; /* unit tests: no KVM */
+	bool live = m->enabled && !vector_masked(m, v) && m->gsi[v] >= 0;
+	if (live)
+		set_route(m, v);
+	if (live != m->bound[v] &&
+	    irq_routing_irqfd(m->routing, m->eventfd[v], m->gsi[v], live) == 0)
+		m->bound[v] = live;
+}
+
 /* Re-points vector v's route and delivers what was pending once it is
  * unmasked (§6.8.2.9). The caller holds the lock. */
 static void update_vector(struct msix *m, unsigned v)
 {
+	if (m->external) {
+		update_external(m, v);
+		return;
+	}
 	if (!m->enabled || vector_masked(m, v))
 		return;
-	if (m->routing && m->gsi[v] >= 0) {
-		uint64_t addr = entry_get(m, v, ENTRY_ADDR_LO) |
-				(uint64_t)entry_get(m, v, ENTRY_ADDR_HI) << 32;
-		if (irq_routing_set_msi(m->routing, m->gsi[v], addr, entry_get(m, v, ENTRY_DATA)) < 0)
-			log_guest_error_once("%s: MSI-X vector %u: KVM refused its route",
-					     m->dev->name, v);
-	}
+	if (m->routing && m->gsi[v] >= 0)
+		set_route(m, v);
 	if (m->pba & (1ULL << v)) {
 		m->pba &= ~(1ULL << v);
 		fire(m, v);
 	}
 }
 
-int msix_init(struct msix *m, struct pci_dev *dev, struct irq_routing *routing, unsigned nvec,
-	      int bar, uint32_t table_off, uint32_t pba_off)
+/* State, masks and vectors for a capability at m->cap. */
+static int setup(struct msix *m, struct pci_dev *dev, struct irq_routing *routing, unsigned nvec,
+		 uint32_t table_off, uint32_t pba_off, bool external)
 {
-	if (nvec == 0 || nvec > MSIX_MAX_VECTORS || (table_off & 7) || (pba_off & 7))
-		return -EINVAL;
-	memset(m, 0, sizeof(*m));
-	pthread_mutex_init(&m->lock, NULL);
 	m->dev = dev;
 	m->routing = routing;
 	m->nvec = nvec;
 	m->table_off = table_off;
 	m->pba_off = pba_off;
-	for (unsigned v = 0; v < MSIX_MAX_VECTORS; v++) {
-		m->gsi[v] = -1;
-		m->eventfd[v] = -1;
-	}
+	m->external = external;
 	/* Every vector starts masked (§6.8.2.9). */
 	for (unsigned v = 0; v < nvec; v++)
 		m->table[v * MSIX_ENTRY_SIZE + ENTRY_CTRL] = PCI_MSIX_ENTRY_CTRL_MASKBIT;
-
-	uint8_t body[10] = {0};
-	uint16_t control = (uint16_t)(nvec - 1);
-	uint32_t table = table_off | (uint32_t)bar, pba = pba_off | (uint32_t)bar;
-	memcpy(body, &control, 2);
-	memcpy(body + 2, &table, 4);
-	memcpy(body + 6, &pba, 4);
-	m->cap = pci_dev_add_cap(dev, PCI_CAP_ID_MSIX, body, sizeof(body));
-	if (m->cap < 0)
-		return m->cap;
 	pci_dev_set_wmask(dev, (unsigned)m->cap + PCI_MSIX_FLAGS, 2,
 			  PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL);
 
 	for (unsigned v = 0; v < nvec && routing; v++) {
 		m->eventfd[v] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		m->gsi[v] = irq_routing_alloc_gsi(routing);
+		/* External vectors get their irqfd when unmasked. */
 		if (m->eventfd[v] < 0 || m->gsi[v] < 0 ||
-		    irq_routing_irqfd(routing, m->eventfd[v], m->gsi[v], true) < 0) {
+		    (!external && irq_routing_irqfd(routing, m->eventfd[v], m->gsi[v], true) < 0)) {
 			log_error("%s: cannot set up MSI-X vector %u (irqfd)", dev->name, v);
 			msix_destroy(m);
 			return -ENOSPC;
@@ -95,13 +101,58 @@ int msix_init(struct msix *m, struct pci_dev *dev, struct irq_routing *routing, 
 	return 0;
 }
 
+static void clear(struct msix *m)
+{
+	memset(m, 0, sizeof(*m));
+	pthread_mutex_init(&m->lock, NULL);
+	for (unsigned v = 0; v < MSIX_MAX_VECTORS; v++) {
+		m->gsi[v] = -1;
+		m->eventfd[v] = -1;
+	}
+}
+
+int msix_init(struct msix *m, struct pci_dev *dev, struct irq_routing *routing, unsigned nvec,
+	      int bar, uint32_t table_off, uint32_t pba_off)
+{
+	if (nvec == 0 || nvec > MSIX_MAX_VECTORS || (table_off & 7) || (pba_off & 7))
+		return -EINVAL;
+	clear(m);
+	uint8_t body[10] = {0};
+	uint16_t control = (uint16_t)(nvec - 1);
+	uint32_t table = table_off | (uint32_t)bar, pba = pba_off | (uint32_t)bar;
+	memcpy(body, &control, 2);
+	memcpy(body + 2, &table, 4);
+	memcpy(body + 6, &pba, 4);
+	m->cap = pci_dev_add_cap(dev, PCI_CAP_ID_MSIX, body, sizeof(body));
+	if (m->cap < 0) {
+		pthread_mutex_destroy(&m->lock);
+		return m->cap;
+	}
+	return setup(m, dev, routing, nvec, table_off, pba_off, false);
+}
+
+int msix_init_external(struct msix *m, struct pci_dev *dev, struct irq_routing *routing,
+		       unsigned nvec, int cap, uint32_t table_off, uint32_t pba_off)
+{
+	if (nvec == 0 || nvec > MSIX_MAX_VECTORS || (table_off & 7) || (pba_off & 7) ||
+	    cap < PCI_STD_HEADER_SIZEOF || cap > PCI_CFG_LEGACY_SIZE - PCI_CAP_MSIX_SIZEOF)
+		return -EINVAL;
+	clear(m);
+	m->cap = cap;
+	uint16_t control = (uint16_t)pci_cfg_get(dev, (unsigned)cap + PCI_MSIX_FLAGS, 2);
+	control = (uint16_t)((control & ~(PCI_MSIX_FLAGS_QSIZE | PCI_MSIX_FLAGS_ENABLE |
+					  PCI_MSIX_FLAGS_MASKALL)) | (nvec - 1));
+	pci_cfg_set(dev, (unsigned)cap + PCI_MSIX_FLAGS, 2, control);
+	return setup(m, dev, routing, nvec, table_off, pba_off, true);
+}
+
 void msix_destroy(struct msix *m)
 {
 	if (!m->dev)
 		return; /* never initialised */
 	for (unsigned v = 0; v < MSIX_MAX_VECTORS; v++) {
 		if (m->routing && m->gsi[v] >= 0) {
-			if (m->eventfd[v] >= 0)
+			if (m->eventfd[v] >= 0 && (!m->external || m->bound[v]))
 				irq_routing_irqfd(m->routing, m->eventfd[v], m->gsi[v], false);
 			irq_routing_free_gsi(m->routing, m->gsi[v]);
 		}

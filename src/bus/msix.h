@@ -26,6 +26,11 @@ struct msix {
 	int gsi[MSIX_MAX_VECTORS];
 	int eventfd[MSIX_MAX_VECTORS];
 	bool enabled, function_masked;
+	/* Vectors signalled from outside (a VFIO device writes the eventfds
+	 * itself): masking detaches the irqfd instead, so a signal waits in
+	 * the eventfd's counter and KVM delivers it when the irqfd returns. */
+	bool external;
+	bool bound[MSIX_MAX_VECTORS];  /* irqfd attached (external mode) */
 	pthread_mutex_t lock;
 	uint64_t delivered;           /* statistics */
 };
@@ -34,6 +39,11 @@ struct msix {
  * bar), allocates a GSI + irqfd per vector. 0 or -errno. */
 int msix_init(struct msix *m, struct pci_dev *dev, struct irq_routing *routing, unsigned nvec,
 	      int bar, uint32_t table_off, uint32_t pba_off);
+/* For a passed-through device: the capability is already at cap (the
+ * caller's copy of the device's config space); its Table Size is set to
+ * nvec. Vectors are external (see struct msix). 0 or -errno. */
+int msix_init_external(struct msix *m, struct pci_dev *dev, struct irq_routing *routing,
+		       unsigned nvec, int cap, uint32_t table_off, uint32_t pba_off);
 void msix_destroy(struct msix *m);
 
 /* The table/PBA part of the BAR: true if [off, off+len) is theirs and was

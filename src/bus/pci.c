@@ -200,6 +200,8 @@ void pci_config_write(struct pci_dev *dev, unsigned offset, const uint8_t *data,
 	if (len > 4 || offset >= PCI_CFG_SIZE || len > PCI_CFG_SIZE - offset ||
 	    (!dev->is_express && offset >= PCI_CFG_LEGACY_SIZE))
 		return;
+	if (dev->ops && dev->ops->config_write_raw)
+		dev->ops->config_write_raw(dev, offset, data, len);
 	pthread_mutex_lock(&dev->lock);
 	uint16_t old_cmd = (uint16_t)pci_cfg_get(dev, PCI_COMMAND, 2);
 	for (unsigned i = 0; i < len; i++) {

@@ -38,6 +38,10 @@ struct pci_dev;
 
 /* Hooks a device model may set. */
 struct pci_dev_ops {
+	/* Before a config write is applied, with the bytes as the guest wrote
+	 * them (a passthrough device forwards those it does not emulate). */
+	void (*config_write_raw)(struct pci_dev *dev, unsigned offset, const uint8_t *data,
+				 unsigned len);
 	/* After a config write landed (masks applied): e.g. MSI-X enable. */
 	void (*config_written)(struct pci_dev *dev, unsigned offset, unsigned len);
 	/* After a config read (without the config lock held): may replace

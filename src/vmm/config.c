@@ -55,10 +55,13 @@ void config_usage(FILE *out)
 		"  --hugepages     back guest RAM with hugetlbfs pages\n"
 		"  --shared-memory back guest RAM with a shareable memfd (default: private, THP)\n"
 		"  --reboot        restart the VM when the guest reboots (default: exit 0)\n"
-		"  --disk PATH[,readonly][,serial=S][,cache=none|writeback][,if=virtio]\n"
-		"                  [,aio=io_uring|threads][,queues=N]   a virtio-blk disk (repeatable)\n"
+		"  --disk PATH[,readonly][,serial=S][,cache=none|writeback][,if=virtio|nvme]\n"
+		"                  [,aio=io_uring|threads][,queues=N][,shadow-doorbells=on|off]\n"
+		"                  a virtio-blk disk or an emulated NVMe controller (repeatable)\n"
 		"  --net user[,hostfwd=tcp::HOSTPORT-:GUESTPORT]... | tap=NAME  [,mac=M]\n"
-		"                  a virtio-net NIC on user-mode networking or a tap (repeatable)\n"
+		"                  [,model=virtio|e1000]   a NIC on user-mode networking or a tap\n"
+		"  --device vfio=BDF[,vf=N]   pass a host PCI function through (VFIO); with vf=N,\n"
+		"                  VF N of the SR-IOV PF BDF, bound to vfio-pci for the run\n"
 		"  --console virtio[,socket=PATH]   hvc0 on stdout or a UNIX socket\n"
 		"  --rng           a virtio-rng device (host getrandom)\n"
 		"The serial console is this terminal; Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A.\n",
@@ -69,7 +72,7 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg)
 {
 	enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS,
 	       OPT_HUGEPAGES, OPT_REBOOT, OPT_VERBOSE, OPT_HELP, OPT_DISK, OPT_NET,
-	       OPT_CONSOLE, OPT_RNG, OPT_SHARED };
+	       OPT_CONSOLE, OPT_RNG, OPT_SHARED, OPT_DEVICE };
 	static const struct option opts[] = {
 		{"kernel", required_argument, NULL, OPT_KERNEL},
 		{"initrd", required_argument, NULL, OPT_INITRD},
@@ -84,6 +87,7 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg)
 		{"net", required_argument, NULL, OPT_NET},
 		{"console", required_argument, NULL, OPT_CONSOLE},
 		{"rng", no_argument, NULL, OPT_RNG},
+		{"device", required_argument, NULL, OPT_DEVICE},
 		{"shared-memory", no_argument, NULL, OPT_SHARED},
 		{NULL, 0, NULL, 0},
 	};
@@ -142,6 +146,15 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg)
 			if (config_parse_nic(optarg, &cfg->nics[cfg->nnics]) < 0)
 				return 1;
 			cfg->nnics++;
+			break;
+		case OPT_DEVICE:
+			if (cfg->nvfio == CONFIG_MAX_VFIO) {
+				log_error("--device: at most %d passed-through devices", CONFIG_MAX_VFIO);
+				return 1;
+			}
+			if (config_parse_device(optarg, &cfg->vfio[cfg->nvfio]) < 0)
+				return 1;
+			cfg->nvfio++;
 			break;
 		case OPT_CONSOLE:
 			if (config_parse_console(optarg, &cfg->console) < 0)

@@ -27,6 +27,8 @@ struct vm_config {
 	unsigned ndisks;
 	struct nic_config nics[CONFIG_MAX_NICS];
 	unsigned nnics;
+	struct vfio_config vfio[CONFIG_MAX_VFIO];
+	unsigned nvfio;
 	struct console_config console;
 	bool rng;
 	bool pci;             /* a PCI bus (on unless a smoke test turns it off) */

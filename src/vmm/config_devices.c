@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "util/log.h"
+#include "vfio/pci_sysfs.h"
 
 /* Splits "key=value" (or a bare "key") in place. */
 static const char *split_value(char *tok)
@@ -161,6 +162,44 @@ int config_parse_console(const char *spec, struct console_config *c)
 			snprintf(c->socket, sizeof(c->socket), "%s", val);
 		} else {
 			log_error("--console %s: unknown option '%s' (socket=PATH)", spec, tok);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int config_parse_device(const char *spec, struct vfio_config *d)
+{
+	memset(d, 0, sizeof(*d));
+	char buf[256];
+	if (snprintf(buf, sizeof(buf), "%s", spec) >= (int)sizeof(buf)) {
+		log_error("--device: specification too long");
+		return -EINVAL;
+	}
+	char *save = NULL;
+	char *tok = strtok_r(buf, ",", &save);
+	const char *val = tok ? split_value(tok) : NULL;
+	if (!tok || strcmp(tok, "vfio") != 0 || !val) {
+		log_error("--device %s: only 'vfio=BDF[,vf=N]' is supported", spec);
+		return -EINVAL;
+	}
+	char bdf[PCI_BDF_LEN];
+	if (pci_bdf_normalize(val, bdf) < 0) {
+		log_error("--device %s: '%s' is not a PCI address (DDDD:BB:DD.F or BB:DD.F)", spec,
+			  val);
+		return -EINVAL;
+	}
+	snprintf(d->bdf, sizeof(d->bdf), "%s", bdf);
+	while ((tok = strtok_r(NULL, ",", &save))) {
+		val = split_value(tok);
+		if (!strcmp(tok, "vf") && val) {
+			if (parse_uint(val, 65535, &d->vf) < 0) {
+				log_error("--device %s: vf wants a VF index (0, 1, ...)", spec);
+				return -EINVAL;
+			}
+			d->vf_set = true;
+		} else {
+			log_error("--device %s: unknown option '%s' (vf=N)", spec, tok);
 			return -EINVAL;
 		}
 	}

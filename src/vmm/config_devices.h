@@ -11,6 +11,7 @@
 
 #define CONFIG_MAX_DISKS 8
 #define CONFIG_MAX_NICS 4
+#define CONFIG_MAX_VFIO 4
 #define CONFIG_PATH_MAX 4096
 
 enum disk_model { DISK_VIRTIO, DISK_NVME };
@@ -39,11 +40,21 @@ struct console_config {
 	char socket[108];            /* UNIX socket path; empty: hvc0 output on stdout */
 };
 
+/* A host PCI function passed through with VFIO: bdf itself, or (vf_set)
+ * virtual function vf of the SR-IOV PF bdf, bound to vfio-pci for the run. */
+struct vfio_config {
+	char bdf[16];                /* normalized "0000:01:00.0" */
+	bool vf_set;
+	unsigned vf;
+};
+
 /* "disk.img[,readonly][,serial=S][,cache=none|writeback][,if=virtio|nvme]
  *  [,aio=io_uring|threads][,queues=N][,shadow-doorbells=on|off]" */
 int config_parse_disk(const char *spec, struct disk_config *d);
 /* "user[,hostfwd=...]" or "tap=NAME", then [,mac=xx:..][,model=virtio|e1000] */
 int config_parse_nic(const char *spec, struct nic_config *n);
+/* "vfio=BDF[,vf=N]" */
+int config_parse_device(const char *spec, struct vfio_config *d);
 /* "virtio[,socket=PATH]" */
 int config_parse_console(const char *spec, struct console_config *c);
 

@@ -8,6 +8,8 @@
 #include <stdint.h>
 
 #include "bus/pci_host.h"
+#include "vfio/pci_sysfs.h"
+#include "vfio/vfio.h"
 #include "vmm/config.h"
 #include "vmm/vm.h"
 
@@ -18,6 +20,7 @@ struct rtc;
 struct acpi_pm;
 struct pvpanic;
 struct virtio_pci;
+struct vfio_pci;
 
 /* A virtio device model on its PCI transport. */
 struct machine_virtio {
@@ -51,6 +54,13 @@ struct machine {
 	unsigned nvirtio;
 	struct machine_emulated emulated[MACHINE_MAX_EMULATED];
 	unsigned nemulated;
+	bool vfio_up;                  /* vfio initialised (its fds are real) */
+	struct vfio_container vfio;
+	struct vfio_pci *passthrough[CONFIG_MAX_VFIO];
+	unsigned npassthrough;
+	/* VFs bound to vfio-pci for this run, handed back at the end. */
+	char rebind[CONFIG_MAX_VFIO][PCI_BDF_LEN];
+	unsigned nrebind;
 };
 
 /* Creates the VM and devices; kvm_fd is taken over. Logs and -errno. */

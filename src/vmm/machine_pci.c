@@ -10,6 +10,8 @@
 #include "devices/e1000.h"
 #include "devices/nvme.h"
 #include "util/log.h"
+#include "vfio/sriov.h"
+#include "vfio/vfio_pci.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
 #include "virtio/net.h"
@@ -138,9 +140,36 @@ static int add_rng(struct machine *m)
 	return r ? plug(m, virtio_rng_dev(r), r, destroy_rng) : -ENOMEM;
 }
 
+/* A host function passed through: vf=N resolves VF N of the PF and binds
+ * it to vfio-pci for this run (handed back to its driver at exit). */
+static int add_passthrough(struct machine *m, const struct vfio_config *d)
+{
+	char bdf[PCI_BDF_LEN];
+	snprintf(bdf, sizeof(bdf), "%s", d->bdf);
+	if (d->vf_set) {
+		char vf[PCI_BDF_LEN];
+		if (sriov_vf_bdf(d->bdf, d->vf, vf) < 0 || sriov_bind_vfio(vf) < 0)
+			return -ENODEV;
+		snprintf(m->rebind[m->nrebind++], PCI_BDF_LEN, "%s", vf);
+		snprintf(bdf, sizeof(bdf), "%s", vf);
+	}
+	struct vfio_pci *v = vfio_pci_create(bdf, &m->vfio, &m->vm);
+	if (!v)
+		return -ENODEV;
+	m->passthrough[m->npassthrough++] = v;
+	int ret = pci_host_add(&m->pci, vfio_pci_dev(v));
+	if (ret == -ENOSPC)
+		log_error("%s: no free PCI slot", bdf);
+	if (ret >= 0)
+		ret = vfio_pci_connect_intx(v);
+	return ret < 0 ? ret : 0;
+}
+
 int machine_pci_create(struct machine *m)
 {
 	const struct vm_config *cfg = m->cfg;
+	vfio_container_init(&m->vfio, &m->vm.mem, m->vm.vm_fd);
+	m->vfio_up = true;
 	int ret = pci_host_init(&m->pci, m->vm.pio, m->vm.mmio, machine_mmio64_base(&m->vm.mem),
 				intx_line, &m->vm);
 	m->pci_up = true;
@@ -152,6 +181,8 @@ int machine_pci_create(struct machine *m)
 		ret = add_console(m, &cfg->console);
 	if (ret == 0 && cfg->rng)
 		ret = add_rng(m);
+	for (unsigned i = 0; ret == 0 && i < cfg->nvfio; i++)
+		ret = add_passthrough(m, &cfg->vfio[i]);
 	return ret;
 }
 
@@ -172,4 +203,14 @@ void machine_pci_destroy(struct machine *m)
 	for (unsigned i = 0; i < m->nemulated; i++)
 		m->emulated[i].destroy(m->emulated[i].model);
 	m->nemulated = 0;
+	for (unsigned i = 0; i < m->npassthrough; i++)
+		vfio_pci_destroy(m->passthrough[i]);
+	m->npassthrough = 0;
+	if (m->vfio_up)
+		vfio_container_destroy(&m->vfio);
+	m->vfio_up = false;
+	/* vfio-pci lets a device go only once no fd holds it (above). */
+	for (unsigned i = 0; i < m->nrebind; i++)
+		sriov_unbind_vfio(m->rebind[i]);
+	m->nrebind = 0;
 }

@@ -73,6 +73,42 @@ static int set_memslots(struct vm *vm)
 	return 0;
 }
 
+int vm_map_device_memory(struct vm *vm, uint64_t gpa, uint64_t size, void *hva)
+{
+	uint32_t used = __atomic_load_n(&vm->device_slots, __ATOMIC_ACQUIRE);
+	int i;
+	do {
+		if (used == UINT32_MAX)
+			return -ENOSPC;
+		i = __builtin_ctz(~used);
+	} while (!__atomic_compare_exchange_n(&vm->device_slots, &used, used | (1U << i), false,
+					      __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
+	struct kvm_userspace_memory_region slot = {
+		.slot = GUEST_MEM_MAX_REGIONS + (unsigned)i,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (uint64_t)(uintptr_t)hva,
+	};
+	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0) {
+		int err = -errno;
+		__atomic_fetch_and(&vm->device_slots, ~(1U << i), __ATOMIC_ACQ_REL);
+		return err;
+	}
+	return GUEST_MEM_MAX_REGIONS + i;
+}
+
+void vm_unmap_device_memory(struct vm *vm, int slot)
+{
+	int i = slot - GUEST_MEM_MAX_REGIONS;
+	if (i < 0 || i >= VM_MAX_DEVICE_SLOTS)
+		return;
+	/* Size 0 deletes the slot. */
+	struct kvm_userspace_memory_region r = {.slot = (uint32_t)slot};
+	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+		log_warn("/dev/kvm: removing memslot %d: %s", slot, strerror(errno));
+	__atomic_fetch_and(&vm->device_slots, ~(1U << i), __ATOMIC_ACQ_REL);
+}
+
 int vm_create(struct vm *vm, int kvm_fd, uint64_t ram_size, enum guest_mem_backing backing,
 	      unsigned ncpus)
 {

@@ -33,6 +33,7 @@ struct vm {
 	unsigned ncpus;
 	struct vcpu *vcpus;
 	int run_mmap_size;
+	uint32_t device_slots;  /* memslots in use above the RAM ones (bitmap) */
 	int exit_reason;      /* enum vm_exit_reason; first request wins */
 	char exit_detail[256];
 };
@@ -44,6 +45,13 @@ int vm_open_kvm(void);
 int vm_create(struct vm *vm, int kvm_fd, uint64_t ram_size, enum guest_mem_backing backing,
 	      unsigned ncpus);
 void vm_destroy(struct vm *vm);
+
+/* Device memory (a passed-through BAR mmapped from VFIO) as a KVM memslot,
+ * so guest accesses to it take no exit. gpa, size and hva page-aligned.
+ * Returns the slot (for vm_unmap_device_memory) or -errno. Any thread. */
+#define VM_MAX_DEVICE_SLOTS 32
+int vm_map_device_memory(struct vm *vm, uint64_t gpa, uint64_t size, void *hva);
+void vm_unmap_device_memory(struct vm *vm, int slot);
 
 /* Records why the VM stops (the first reason wins), stops the event loop and
  * kicks every vCPU out of KVM_RUN. Safe from any thread. */
