@@ -37,8 +37,6 @@ RESULT = re.compile(rb"BENCH-RESULT (\S+?)=(.*)")
 ERROR = re.compile(rb"BENCH-ERROR (.*)")
 EXIT = re.compile(rb"IOVIRT-TEST-EXIT=(\d+)")
 KVM_DEBUGFS = "/sys/kernel/debug/kvm"
-COUNTERS = ("exits", "io_exits", "mmio_exits", "irq_exits", "halt_exits",
-            "halt_wakeup", "irq_injections")
 
 FIO_JOBS = [  # name, label, main metric
     ("randread-qd1", "fio 4k randread qd1", "iops"),
@@ -67,10 +65,17 @@ def kvm_dir(pid, current):
 
 
 def sample(d):
+    """Every counter of the VM's debugfs directory: exits, io_exits,
+    mmio_exits and irq_injections feed the main table, all of them the
+    breakdown that says where the exits went."""
     if not d:
         return None
     vals = {}
-    for c in COUNTERS:
+    try:
+        names = os.listdir(d)
+    except OSError:
+        return None
+    for c in names:
         try:
             with open(f"{d}/{c}") as f:
                 vals[c] = int(f.read())
@@ -177,6 +182,16 @@ def delta(marks, name, counter):
     return b[1][counter] - a[1][counter]
 
 
+def breakdown(m, marks, key, units, mark=None):
+    """m[key.counter.<c>] = counter c's change per unit over the job."""
+    a, b = marks.get(f"{mark or key}-start"), marks.get(f"{mark or key}-end")
+    if not units or not a or not b or not a[1] or not b[1]:
+        return
+    for c in b[1]:
+        if c in a[1] and b[1][c] >= a[1][c]:
+            m[f"{key}.counter.{c}"] = (b[1][c] - a[1][c]) / units
+
+
 def num(s):
     try:
         return float(s)
@@ -197,6 +212,7 @@ def derive(res):
         for c in ("exits", "user", "irq_injections"):
             d = delta(marks, name, c)
             m[f"{name}.{c}_per_io"] = d / ios if d is not None and ios else None
+        breakdown(m, marks, name, ios)
     for name, _ in NET_JOBS:
         mbit = num(r.get(f"net.{name}.mbit_s"))
         mbytes = num(r.get(f"net.{name}.mbytes"))
@@ -204,12 +220,38 @@ def derive(res):
         for c in ("exits", "user", "irq_injections"):
             d = delta(marks, name, c)
             m[f"net.{name}.{c}_per_mb"] = d / mbytes if d is not None and mbytes else None
+        breakdown(m, marks, f"net.{name}", mbytes, mark=name)
     a, b = marks.get("idle-start"), marks.get("idle-end")
     if a and b and a[1] and b[1] and "exits" in a[1]:
         m["idle.exits_per_s"] = (b[1]["exits"] - a[1]["exits"]) / (b[0] - a[0])
     else:
         m["idle.exits_per_s"] = None
     res["m"] = m
+
+
+def breakdown_table(meds, names, w):
+    """Where the exits went: per job, every KVM counter that moved by at
+    least 0.5 per unit in some VMM (medians)."""
+    out = ["exit breakdown: KVM debugfs counters per I/O (fio) or per MB (iperf3), "
+           "those >= 0.5 in some VMM"]
+    jobs = [(n, l.replace("fio ", "")) for n, l, _ in FIO_JOBS] + \
+           [(f"net.{n}", "net " + ("guest->host" if n == "tx" else "host->guest"))
+            for n, _ in NET_JOBS]
+    for key, label in jobs:
+        prefix = f"{key}.counter."
+        counters = sorted({k[len(prefix):] for n in names for k in meds[n]
+                           if k.startswith(prefix)})
+        lines = []
+        for c in counters:
+            vals = [meds[n].get(prefix + c) for n in names]
+            if c == "exits" or not any(v is not None and v >= 0.5 for v in vals):
+                continue
+            lines.append(f"  {c:<{w - 2}}" + "".join(f" {fmt(v, '.2f', 12)}" for v in vals))
+        if lines:
+            out.append(f"{label:<{w}}" + "".join(f" {n:>12}" for n in names))
+            out.extend(lines)
+    out.append("")
+    return out
 
 
 def med(vals):
@@ -413,6 +455,7 @@ def main():
             line += f" {fmt(nv / dv if nv is not None and dv else None, '.2f', max(12, len(rlabel)))}"
         out.append(line)
     out.append("")
+    out.extend(breakdown_table(meds, names, w))
     out.append("per run (qd1 IOPS / qd32 IOPS / seqread MB/s / seqwrite MB/s / tx Gbit/s / rx Gbit/s):")
     for name, _, _ in vmms:
         cells = []
