@@ -23,7 +23,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 UNIT_SUPPORT := $(wildcard tests/unit/support/*.c)
 SMOKE_BIN := $(BUILD)/smoke/smoke
 
-.PHONY: all check unit smoke guest fuzz fuzz-short demo bench bench-virtio bench-emulated cppcheck clean deps
+.PHONY: all check unit smoke guest fuzz fuzz-short demo bench bench-virtio bench-emulated bench-passthrough cppcheck clean deps
 all: $(BUILD)/iovirt
 
 $(BUILD)/iovirt: $(OBJS)
@@ -83,6 +83,7 @@ demo: deps $(BUILD)/iovirt
 bench: $(BUILD)/iovirt
 	bench/boot
 	BENCH_MODELS=virtio,emulated bench/virtio
+	bench/passthrough
 
 bench-virtio: $(BUILD)/iovirt
 	bench/virtio
@@ -90,6 +91,10 @@ bench-virtio: $(BUILD)/iovirt
 # Emulated NVMe + e1000 against QEMU's, next to virtio (what emulation costs).
 bench-emulated: $(BUILD)/iovirt
 	BENCH_MODELS=virtio,emulated bench/virtio
+
+# Direct and shared assignment (VFIO, SR-IOV) against native and QEMU.
+bench-passthrough: $(BUILD)/iovirt
+	bench/passthrough
 
 clean:
 	rm -rf $(BUILD)

@@ -1,5 +1,7 @@
-# /test.sh of the bench/virtio guest (busybox sh; @FIO_RT@ and @NET_T@ are
-# filled in by bench/virtio). Talks to bench/virtio.py over the console:
+# /test.sh of the bench/virtio and bench/passthrough guest (busybox sh;
+# @FIO_RT@, @NET_T@ and @JOBS@ -- the steps to run: fio job names and
+# "net" -- are filled in by bench/guest-image). Talks to bench/virtio.py over
+# the console:
 #   IOVIRT-BENCH-MARK <name>   the host samples the VM's KVM counters when
 #                              it sees this; the guest then sleeps 0.5 s so the
 #                              sample is taken before the next step starts
@@ -7,6 +9,8 @@
 #   BENCH-ERROR text           a step failed (the host reports it)
 FIO_RT=@FIO_RT@
 NET_T=@NET_T@
+JOBS="@JOBS@"
+wanted() { case " $JOBS " in *" $1 "*) return 0 ;; esac; return 1; }
 # virtio-blk or NVMe, whichever the VMM gave.
 for DEV in /dev/vda /dev/nvme0n1; do [ -b $DEV ] && break; done
 HOST=10.99.1.1
@@ -25,6 +29,7 @@ ENGINE=
 # fio_job NAME RW BS_KIB IODEPTH
 fio_job() {
     name=$1 rw=$2 bskb=$3 qd=$4
+    wanted "$name" || return 0
     mark "$name-start"
     for e in ${ENGINE:-libaio io_uring psync}; do
         fio --name="$name" --filename=$DEV --direct=1 --ioengine="$e" \
@@ -73,6 +78,7 @@ if [ -b $DEV ]; then
 fi
 
 # ---- network ----
+wanted net || exit 0
 IF=
 for d in /sys/class/net/*; do
     n=${d##*/}
