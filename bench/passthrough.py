@@ -127,6 +127,7 @@ def report(a):
             cells.append(virtio.fmt(nv / dv if nv is not None and dv else None, ".2f", 14))
         out.append(f"{num + '/' + den:<{w}}" + " ".join(cells))
     out.append("")
+    out.extend(virtio.breakdown_table(meds, [n for n in names if n != "native"], w))
     out.append("commands:")
     for name in names:
         out.append(f"  {name}: " + " ".join(data[name]["cmd"]))

@@ -170,39 +170,33 @@ int vfio_pci_config_init(struct vfio_pci *v, const struct pci_dev_ops *ops,
 
 /* ---- the pci_dev hooks ---- */
 
+/* The next run of the device's own bytes in [offset + *i, offset + len):
+ * moves *i to its start, returns its length (0: none left). */
+static unsigned device_run(const struct vfio_pci *v, unsigned offset, unsigned len, unsigned *i)
+{
+	while (*i < len && v->emulated[offset + *i])
+		(*i)++;
+	unsigned run = 0;
+	while (*i + run < len && !v->emulated[offset + *i + run])
+		run++;
+	return run;
+}
+
 void vfio_pci_config_read(struct pci_dev *pci, unsigned offset, uint8_t *data, unsigned len)
 {
 	struct vfio_pci *v = pci->opaque;
-	for (unsigned i = 0; i < len;) {
-		if (v->emulated[offset + i]) {
-			i++;
-			continue;
-		}
-		unsigned run = 1;
-		while (i + run < len && !v->emulated[offset + i + run])
-			run++;
+	for (unsigned i = 0, run; (run = device_run(v, offset, len, &i)) != 0; i += run)
 		if (dev_read(v, offset + i, data + i, run) < 0)
 			memset(data + i, 0xff, run);
-		i += run;
-	}
 }
 
 void vfio_pci_config_write_raw(struct pci_dev *pci, unsigned offset, const uint8_t *data,
-			     unsigned len)
+			       unsigned len)
 {
 	struct vfio_pci *v = pci->opaque;
-	for (unsigned i = 0; i < len;) {
-		if (v->emulated[offset + i]) {
-			i++;
-			continue;
-		}
-		unsigned run = 1;
-		while (i + run < len && !v->emulated[offset + i + run])
-			run++;
+	for (unsigned i = 0, run; (run = device_run(v, offset, len, &i)) != 0; i += run)
 		if (dev_write(v, offset + i, data + i, run) < 0)
 			log_guest_error_once("%s: config write at 0x%x failed", v->bdf, offset + i);
-		i += run;
-	}
 }
 
 static bool overlaps(unsigned off, unsigned len, unsigned start, unsigned n)

@@ -38,6 +38,34 @@ static void lay_out(struct guest_mem *mem, uint8_t *p, uint64_t ram_size)
 		guest_mem_add_region(mem, GUEST_MEM_4G, p + low, ram_size - low);
 }
 
+/* Guest RAM starts on a 2 MiB boundary: KVM maps a transparent huge page
+ * of guest RAM as one 2 MiB page only where guest-physical and host-virtual
+ * addresses agree modulo 2 MiB, and mmap promises just 4 KiB alignment
+ * (QEMU aligns its RAM the same way). Measured: 4 KiB nested page faults
+ * per I/O without it. */
+#define RAM_ALIGN (2ULL << 20)
+
+static void *map_aligned(uint64_t size, int flags, int fd)
+{
+	uint8_t *raw = mmap(NULL, size + RAM_ALIGN, PROT_NONE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (raw == MAP_FAILED)
+		return MAP_FAILED;
+	uint8_t *p = (uint8_t *)(((uintptr_t)raw + RAM_ALIGN - 1) & ~(uintptr_t)(RAM_ALIGN - 1));
+	if (mmap(p, size, PROT_READ | PROT_WRITE, flags | MAP_FIXED, fd, 0) == MAP_FAILED) {
+		int err = errno;
+		munmap(raw, size + RAM_ALIGN);
+		errno = err;
+		return MAP_FAILED;
+	}
+	if (p > raw)
+		munmap(raw, (size_t)(p - raw));
+	uint64_t tail = (uint64_t)(raw + size + RAM_ALIGN - (p + size));
+	if (tail)
+		munmap(p + size, tail);
+	return p;
+}
+
 int guest_mem_init(struct guest_mem *mem, uint64_t ram_size, enum guest_mem_backing backing)
 {
 	guest_mem_init_empty(mem);
@@ -49,8 +77,7 @@ int guest_mem_init(struct guest_mem *mem, uint64_t ram_size, enum guest_mem_back
 	if (backing == GUEST_MEM_ANON) {
 		/* MAP_NORESERVE: guest RAM is touched lazily; only what the
 		 * guest uses costs host memory. */
-		p = mmap(NULL, ram_size, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		p = map_aligned(ram_size, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1);
 		if (p == MAP_FAILED)
 			return -errno;
 		madvise(p, ram_size, MADV_HUGEPAGE);
@@ -67,7 +94,7 @@ int guest_mem_init(struct guest_mem *mem, uint64_t ram_size, enum guest_mem_back
 		/* Hugetlb pages are reserved now (a later fault would be
 		 * SIGBUS); a shared memfd, like anonymous RAM, fills lazily. */
 		int reserve = backing == GUEST_MEM_HUGETLB ? 0 : MAP_NORESERVE;
-		p = mmap(NULL, ram_size, PROT_READ | PROT_WRITE, MAP_SHARED | reserve, fd, 0);
+		p = map_aligned(ram_size, MAP_SHARED | reserve, fd);
 		if (p == MAP_FAILED) {
 			int err = -errno;
 			close(fd);

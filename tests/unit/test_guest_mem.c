@@ -199,6 +199,26 @@ static void test_init_small(void **state)
 	guest_mem_destroy(&mem);
 }
 
+/* RAM starts on a 2 MiB boundary (KVM can then map THP pages whole), for
+ * private and shared backings, and every byte of it is usable. */
+static void test_init_aligned(void **state)
+{
+	enum guest_mem_backing kinds[] = {GUEST_MEM_ANON, GUEST_MEM_SHARED};
+	for (unsigned k = 0; k < 2; k++) {
+		for (int round = 0; round < 4; round++) {
+			struct guest_mem mem;
+			uint64_t size = 6 * MiB + (uint64_t)round * 4096 * 3;
+			assert_int_equal(guest_mem_init(&mem, size, kinds[k]), 0);
+			assert_int_equal((uintptr_t)mem.regions[0].hva % (2 * MiB), 0);
+			uint8_t *last = guest_mem_ptr(&mem, size - 1, 1);
+			assert_non_null(last);
+			*last = 0x5a;
+			*mem.regions[0].hva = 0xa5;
+			guest_mem_destroy(&mem);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -208,6 +228,7 @@ int main(void)
 		cmocka_unit_test(test_read_write),
 		cmocka_unit_test(test_init_split),
 		cmocka_unit_test(test_init_small),
+		cmocka_unit_test(test_init_aligned),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

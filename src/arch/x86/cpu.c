@@ -19,6 +19,7 @@
 #define MSR_KERNEL_GS_BASE     0xc0000102
 #define MISC_ENABLE_FAST_STRING (1ULL << 0)
 
+#define CPUID_1_ECX_TSC_DEADLINE (1U << 24)
 #define CPUID_1_ECX_HYPERVISOR (1U << 31)
 #define CPUID_1_EDX_HTT        (1U << 28)
 
@@ -41,8 +42,17 @@ struct kvm_cpuid2 *cpu_supported_cpuid(int kvm_fd)
 		if (!c)
 			return NULL;
 		c->nent = nent;
-		if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0)
+		if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
+			/* KVM emulates the TSC-deadline timer with the in-kernel
+			 * LAPIC but leaves the bit to the VMM (QEMU and Firecracker
+			 * set it too): without it Linux programs the LAPIC timer's
+			 * one-shot count, slower to arm and coarser. */
+			if (ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0)
+				for (unsigned i = 0; i < c->nent; i++)
+					if (c->entries[i].function == 1)
+						c->entries[i].ecx |= CPUID_1_ECX_TSC_DEADLINE;
 			return c;
+		}
 		int err = errno;
 		free(c);
 		if (err != E2BIG) {
