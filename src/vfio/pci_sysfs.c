@@ -337,9 +337,22 @@ static int restore(const char *bdf, const char *old, struct why *w)
 	bool change = strcmp(cur, old) != 0;
 	if (change && cur[0] && (ret = unbind_from(bdf, cur, w)) < 0)
 		return ret;
-	if ((ret = set_override(bdf, "", w)) < 0)
+	if (!change || !old[0])
+		return set_override(bdf, "", w);
+	/* Probe with the override naming the old driver: a VF whose PF has
+	 * sriov_drivers_autoprobe off is probed only with an override. Then
+	 * clear it; the binding stays. If the old driver refuses, the device
+	 * is probed once more without an override (whatever matches takes it). */
+	if ((ret = set_override(bdf, old, w)) < 0)
 		return ret;
-	return change && old[0] ? probe_for(bdf, old, w) : 0;
+	ret = probe_for(bdf, old, w);
+	struct why ignored;
+	int cleared = set_override(bdf, "", ret < 0 ? &ignored : w);
+	if (ret < 0) {
+		write_rel("bus/pci/drivers_probe", bdf);
+		return ret;
+	}
+	return cleared;
 }
 
 int pci_sysfs_bind(const char *bdf, const char *drv)

@@ -129,9 +129,12 @@ static void test_bind(void **state)
 	assert_int_equal(pci_sysfs_bind("0000:00:03.0", "vfio-pci"), 0);
 	fake_assert_writes(f, 1, D3 "driver_override=vfio-pci");
 
+	/* Back with the override naming it (a VF with autoprobe off needs
+	 * that), then the override cleared. */
 	assert_int_equal(pci_sysfs_unbind_restore("0000:00:03.0", "virtio-pci"), 0);
-	fake_assert_writes(f, 3, "bus/pci/drivers/vfio-pci/unbind=0000:00:03.0",
-			   D3 "driver_override=\n", "bus/pci/drivers_probe=0000:00:03.0");
+	fake_assert_writes(f, 4, "bus/pci/drivers/vfio-pci/unbind=0000:00:03.0",
+			   D3 "driver_override=virtio-pci", "bus/pci/drivers_probe=0000:00:03.0",
+			   D3 "driver_override=\n");
 	fake_assert_driver("0000:00:03.0", "virtio-pci");
 
 	/* No old driver: left unbound, nothing probed. */
@@ -163,7 +166,9 @@ static void test_bind_errors(void **state)
 	fake_file(f, "sys/bus/pci/drivers/virtio-pci/unbind", "");
 	fake_err_begin(f);
 	assert_int_equal(pci_sysfs_unbind_restore("0000:00:03.0", "nosuch"), -ENODEV);
-	fake_err_end(f, "0000:00:03.0: nosuch did not take it (driver now: virtio-pci");
+	fake_err_end(f, "0000:00:03.0: nosuch did not take it (driver now: none");
+	/* Not left orphaned: probed again without the override. */
+	fake_assert_driver("0000:00:03.0", "virtio-pci");
 }
 
 int main(void)

@@ -202,8 +202,9 @@ static void test_bind_vfio(void **state)
 	fake_remove(f, "proc/99");
 
 	assert_int_equal(sriov_unbind_vfio("00:03.0"), 0);
-	fake_assert_writes(f, 3, "bus/pci/drivers/vfio-pci/unbind=0000:00:03.0",
-			   D3 "driver_override=\n", "bus/pci/drivers_probe=0000:00:03.0");
+	fake_assert_writes(f, 4, "bus/pci/drivers/vfio-pci/unbind=0000:00:03.0",
+			   D3 "driver_override=virtio-pci", "bus/pci/drivers_probe=0000:00:03.0",
+			   D3 "driver_override=\n");
 	fake_assert_driver("0000:00:03.0", "virtio-pci");
 	assert_false(fake_has(f, REC));
 	assert_string_equal(fake_read(f, "sys/bus/pci/drivers/vfio-pci/unbind"), "0000:00:03.0");
