@@ -10,6 +10,7 @@
 #define IOVIRT_VIRTIO_BLK_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "backends/block.h"
 #include "virtio/virtio.h"
@@ -40,5 +41,7 @@ void virtio_blk_destroy(struct virtio_blk *b);
 /* Requests handed to the backend whose completion has not run yet (those
  * of a reset generation included). For tests and fuzzers. */
 unsigned virtio_blk_inflight(struct virtio_blk *b);
+/* Requests that reached the backend inside a merged group (statistics). */
+uint64_t virtio_blk_merged(struct virtio_blk *b);
 
 #endif
