@@ -111,6 +111,27 @@ else
 	echo "note: no 0000:00:00.0 without SR-IOV here; that sriov case skipped"
 fi
 
+# Passthrough: bad --device values, and devices iovirt cannot take (a device
+# on no driver or a host driver is refused before anything is mapped).
+expect "--device with a malformed address" 1 "'zz:00.0' is not a PCI address" \
+	run --kernel "$KERNEL" --device vfio=zz:00.0
+expect "--device with a bad vf" 1 "vf wants a VF index" run --kernel "$KERNEL" --device vfio=01:00.0,vf=x
+expect "--device with an unknown option" 1 "unknown option 'foo'" \
+	run --kernel "$KERNEL" --device vfio=01:00.0,foo=1
+expect "--device that is not vfio" 1 "only 'vfio=BDF\[,vf=N\]' is supported" \
+	run --kernel "$KERNEL" --device nvme=1
+expect "--device on a missing device" 1 "0000:ff:1f.7: no such PCI device" \
+	run --kernel "$KERNEL" --device vfio=0000:ff:1f.7
+dev=$(ls /sys/bus/pci/devices 2>/dev/null | head -n1)
+if [ -n "$dev" ] && [ "$(basename "$(readlink "/sys/bus/pci/devices/$dev/driver" 2>/dev/null)")" != vfio-pci ]; then
+	expect "--device not bound to vfio-pci" 1 "$dev: bound to .*, not vfio-pci" \
+		run --kernel "$KERNEL" --device "vfio=$dev"
+else
+	echo "note: no PCI device off vfio-pci here; that --device case skipped"
+fi
+expect "--device vf= on a missing PF" 1 "0000:ff:1f.7" \
+	run --kernel "$KERNEL" --device vfio=0000:ff:1f.7,vf=0
+
 # /dev/kvm missing, and not permitted (root is needed to stage both).
 if [ "$(id -u)" -eq 0 ]; then
 	expect "no /dev/kvm" 1 "/dev/kvm: not found" \
