@@ -45,8 +45,10 @@ for case in tests/guest/cases/*.sh; do
 		continue
 	fi
 	echo "== $(basename "$case" .sh)"
+	group_start=$(date +%s)
 	# shellcheck source=/dev/null
 	. "$case"
+	echo "== $(basename "$case" .sh): $(($(date +%s) - group_start)) s"
 done
 
 passed=$(grep -c '^ok ' "$RESULTS")
