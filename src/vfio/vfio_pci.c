@@ -67,10 +67,12 @@ static void bar_mapped(struct pci_dev *pci, int idx, uint64_t addr, bool mapped)
 			continue;
 		int slot = vm_map_device_memory(v->vm, addr + b->maps[i].off, b->maps[i].size,
 						b->maps[i].hva);
+		/* The guest places BARs (over RAM, even): once per device, so
+		 * moving a BAR in a loop cannot flood the log. */
 		if (slot < 0)
-			log_warn("%s: BAR%d: no memslot for 0x%llx+0x%llx (%s); accesses trap",
-				 v->bdf, idx, (unsigned long long)(addr + b->maps[i].off),
-				 (unsigned long long)b->maps[i].size, strerror(-slot));
+			log_guest_error_once("%s: BAR%d at 0x%llx: no memslot (%s); accesses trap",
+					     v->bdf, idx, (unsigned long long)(addr + b->maps[i].off),
+					     strerror(-slot));
 		b->maps[i].slot = slot;
 	}
 }

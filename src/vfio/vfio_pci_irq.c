@@ -127,12 +127,13 @@ static int mode_on(struct vfio_pci *v, enum vfio_irq_mode m)
 				       &v->resample_fd, 1);
 		break;
 	case VFIO_IRQ_MSI:
-		if (v->msi_fd < 0) {
+		/* Each resource on its own: a failed try leaves nothing half-made. */
+		if (v->msi_fd < 0)
 			v->msi_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (v->msi_gsi < 0)
 			v->msi_gsi = irq_routing_alloc_gsi(v->vm->routing);
-			if (v->msi_fd < 0 || v->msi_gsi < 0)
-				return -ENOSPC;
-		}
+		if (v->msi_fd < 0 || v->msi_gsi < 0)
+			return -ENOSPC;
 		msi_route(v);
 		ret = irq_routing_irqfd(v->vm->routing, v->msi_fd, v->msi_gsi, true);
 		if (ret == 0)
