@@ -113,6 +113,7 @@ net_job() {
         return
     fi
     awk -v n="$name" '
+        /sender/ && $(NF - 1) ~ /^[0-9]+$/ { retr = $(NF - 1) }
         /receiver/ {
             for (i = 2; i <= NF; i++) {
                 if ($i == "Mbits/sec") mbit = $(i - 1)
@@ -126,9 +127,13 @@ net_job() {
             if (!found) { print "BENCH-ERROR iperf3 " n ": no receiver line"; exit }
             printf "BENCH-RESULT net.%s.mbit_s=%s\n", n, mbit
             printf "BENCH-RESULT net.%s.mbytes=%s\n", n, mb
+            if (retr != "") printf "BENCH-RESULT net.%s.retr=%s\n", n, retr
         }
     ' /tmp/iperf.out
 }
 net_job tx             # guest -> host
 net_job rx -R          # host -> guest
+# For post-mortems of odd runs (the console is kept in build/bench/).
+dmesg | grep -i -E "warn|error|timeout|stall|took too long|unstable|lockup" | tail -n 20 |
+    sed 's/^/guest-dmesg: /'
 exit 0

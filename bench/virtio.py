@@ -64,17 +64,52 @@ def kvm_dir(pid, current):
     return best
 
 
-def sample(d):
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def thread_group(comm):
+    """Threads of one kind share a name but for a number: vcpu0/vcpu1,
+    "CPU 0/KVM"/"CPU 1/KVM"."""
+    return re.sub(r"\s*\d+", "", comm).strip() or "?"
+
+
+def sample_proc(pid):
+    """The VMM's CPU use: the whole process's user+system time (threads
+    that exited included), and per thread kind the time on a CPU and the
+    time runnable but waiting for one (schedstat; live threads only)."""
+    vals = {}
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        vals["proc.cpu_us"] = (int(fields[11]) + int(fields[12])) * 1_000_000 // CLK_TCK
+    except (OSError, ValueError, IndexError):
+        return vals
+    for task in glob.glob(f"/proc/{pid}/task/*"):
+        try:
+            with open(f"{task}/comm") as f:
+                group = thread_group(f.read())
+            with open(f"{task}/schedstat") as f:
+                run_ns, wait_ns = (int(x) for x in f.read().split()[:2])
+        except (OSError, ValueError):
+            continue
+        for k, v in ((f"proc.{group}.run_us", run_ns // 1000),
+                     (f"proc.{group}.wait_us", wait_ns // 1000)):
+            vals[k] = vals.get(k, 0) + v
+    return vals
+
+
+def sample(d, pid=None):
     """Every counter of the VM's debugfs directory: exits, io_exits,
     mmio_exits and irq_injections feed the main table, all of them the
-    breakdown that says where the exits went."""
+    breakdown that says where the exits went; and the VMM's CPU time
+    (sample_proc)."""
+    vals = sample_proc(pid) if pid else {}
     if not d:
-        return None
-    vals = {}
+        return vals or None
     try:
         names = os.listdir(d)
     except OSError:
-        return None
+        return vals or None
     for c in names:
         # Only the counters: mmu_rmaps_stat walks every memslot's rmaps
         # under the MMU lock on each read (slow in the test host, and the
@@ -89,13 +124,27 @@ def sample(d):
     return vals or None
 
 
+def kernel_stack(pid):
+    """State and kernel stack of a process that will not die."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        with open(f"/proc/{pid}/stack") as f:
+            stack = " < ".join(l.split()[-1] for l in f.read().splitlines()[:8])
+        return f"state {state}, stack {stack}"
+    except (OSError, IndexError):
+        return "state unknown"
+
+
 def clean(data):
     text = data.decode("utf-8", "replace")
     return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\x1bc|\r", "", text)
 
 
-def run_once(cmd, timeout):
-    """Boots once; returns {'results', 'marks', 'errors', 'error', ...}."""
+def run_once(cmd, timeout, console_log=None):
+    """Boots once; returns {'results', 'marks', 'errors', 'error', ...}.
+    The whole console goes to console_log when given (for post-mortems:
+    guest warnings, timing of each line)."""
     res = {"results": {}, "marks": {}, "errors": [], "error": None, "wall_s": None}
     buf = b""
     t0 = res["t0"] = time.monotonic()
@@ -130,7 +179,7 @@ def run_once(cmd, timeout):
                 m = MARK.search(line)
                 if m:
                     kdir = kvm_dir(proc.pid, kdir)
-                    res["marks"][m.group(1).decode()] = (time.monotonic(), sample(kdir))
+                    res["marks"][m.group(1).decode()] = (time.monotonic(), sample(kdir, proc.pid))
                     continue
                 m = RESULT.search(line)
                 if m:
@@ -153,9 +202,21 @@ def run_once(cmd, timeout):
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
-            proc.wait()
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                # Never block the whole benchmark on one VMM stuck in the
+                # kernel: say where it is and go on.
+                stuck = f"pid {proc.pid} survives SIGKILL for 60 s: {kernel_stack(proc.pid)}"
+                res["error"] = f"{res['error']}; {stuck}" if res["error"] else stuck
+        # The rest of the console, bounded: a child that kept the pipe
+        # open must not hang the drain.
+        deadline = time.monotonic() + 5
         try:
-            while True:
+            while time.monotonic() < deadline:
+                r, _, _ = select.select([fd], [], [], 1.0)
+                if not r:
+                    continue
                 chunk = os.read(fd, 65536)
                 if not chunk:
                     break
@@ -163,6 +224,12 @@ def run_once(cmd, timeout):
         except OSError:
             pass
         proc.stdout.close()
+    if console_log:
+        try:
+            with open(console_log, "w") as f:
+                f.write(clean(buf))
+        except OSError:
+            pass
     if res["error"] is None and "guest_exit" not in res:
         res["error"] = f"exited {proc.returncode} without the guest's IOVIRT-TEST-EXIT line"
     if res["error"] is None and proc.returncode != 0:
@@ -222,6 +289,7 @@ def derive(res):
         mbit = num(r.get(f"net.{name}.mbit_s"))
         mbytes = num(r.get(f"net.{name}.mbytes"))
         m[f"net.{name}.gbit_s"] = mbit / 1000 if mbit is not None else None
+        m[f"net.{name}.retr"] = num(r.get(f"net.{name}.retr"))
         for c in ("exits", "user", "irq_injections"):
             d = delta(marks, name, c)
             m[f"net.{name}.{c}_per_mb"] = d / mbytes if d is not None and mbytes else None
@@ -238,7 +306,9 @@ def breakdown_table(meds, names, w):
     """Where the exits went: per job, every KVM counter that moved by at
     least 0.5 per unit in some VMM (medians)."""
     out = ["exit breakdown: KVM debugfs counters per I/O (fio) or per MB (iperf3), "
-           "those >= 0.5 in some VMM"]
+           "those >= 0.5 in some VMM;",
+           "  proc.*: the VMM's CPU time in us (cpu = user+system of the process; per thread",
+           "  kind: run = on a CPU, wait = runnable, waiting for one)"]
     jobs = [(n, l.replace("fio ", "")) for n, l, _ in FIO_JOBS] + \
            [(f"net.{n}", "net " + ("guest->host" if n == "tx" else "host->guest"))
             for n, _ in NET_JOBS]
@@ -314,7 +384,9 @@ def main():
             "--disk", f"{a.disk},cache={a.cache},aio={a.aio},queues={a.queues}{io_disk}",
             "--net", f"tap={a.tap}{io_nic}"]))
         vmms.append((f"qemu{suffix or '-pc'}", model, [
-            a.qemu, "-enable-kvm", "-cpu", "host", "-M", "pc", "-m", a.memory,
+            # debug-threads: named threads, for the per-thread CPU split
+            a.qemu, "-name", "bench,debug-threads=on",
+            "-enable-kvm", "-cpu", "host", "-M", "pc", "-m", a.memory,
             "-smp", a.cpus, "-nographic", "-no-reboot", "-nic", "none",
             "-kernel", a.kernel, "-initrd", a.initrd, "-append", a.cmdline,
             "-drive", f"file={a.disk},if=none,id=d0,format=raw,cache={a.cache},aio={a.aio}",
@@ -332,6 +404,8 @@ def main():
                               stdout=server_log, stderr=subprocess.STDOUT)
     time.sleep(0.5)
 
+    console_dir = os.path.join(os.path.dirname(os.path.abspath(a.out)), "virtio-console")
+    os.makedirs(console_dir, exist_ok=True)
     results = {name: [] for name, _, _ in vmms}
     failed = {}
     t_start = time.monotonic()
@@ -340,7 +414,8 @@ def main():
             for name, _, cmd in vmms:
                 if name in failed:
                     continue
-                res = run_once(cmd, a.timeout)
+                res = run_once(cmd, a.timeout,
+                               os.path.join(console_dir, f"{name}-{r + 1}.log"))
                 results[name].append(res)
                 m = res["m"]
                 if res["error"]:
@@ -420,6 +495,7 @@ def main():
     out.append("       handled ones included: ioeventfd kicks, APIC, HLT...); to VMM = io_exits +")
     out.append("       mmio_exits (exits KVM hands to the VMM's userspace); irq inj = irq_injections.")
     out.append("       Per I/O for fio (I/Os = bytes done / block size), per MB moved for iperf3.")
+    out.append("VMM CPU: user+system time of the VMM process (/proc/PID/stat) over the same window.")
     out.append("higher is better for rates, lower is better for exits; ratios as the column heads")
     out.append("")
 
@@ -429,17 +505,20 @@ def main():
         rows.append((f"{label} {unit}", f"{name}.{metric}", ".0f" if metric == "iops" else ".1f"))
     for name, label in NET_JOBS:
         rows.append((f"{label} Gbit/s", f"net.{name}.gbit_s", ".3f"))
+        rows.append((f"  TCP retransmits", f"net.{name}.retr", ".0f"))
     rows.append(None)
     for name, label, _ in FIO_JOBS:
         short = label.replace("fio ", "")
         rows.append((f"exits/IO {short}", f"{name}.exits_per_io", ".2f"))
         rows.append((f"  to VMM/IO", f"{name}.user_per_io", ".3f"))
         rows.append((f"  irq inj/IO", f"{name}.irq_injections_per_io", ".2f"))
+        rows.append((f"  VMM CPU us/IO", f"{name}.counter.proc.cpu_us", ".0f"))
     for name, label in NET_JOBS:
         short = "net " + ("guest->host" if name == "tx" else "host->guest")
         rows.append((f"exits/MB {short}", f"net.{name}.exits_per_mb", ".1f"))
         rows.append((f"  to VMM/MB", f"net.{name}.user_per_mb", ".2f"))
         rows.append((f"  irq inj/MB", f"net.{name}.irq_injections_per_mb", ".1f"))
+        rows.append((f"  VMM CPU us/MB", f"net.{name}.counter.proc.cpu_us", ".0f"))
     rows.append(("idle exits/s (2 s, no I/O)", "idle.exits_per_s", ".0f"))
 
     w = 36

@@ -193,8 +193,10 @@ static int threads_init(struct blk_backend *b)
 	int ret = 0;
 	for (int i = 0; i < THREADS_WORKERS && ret == 0; i++) {
 		ret = -pthread_create(&t->workers[i], NULL, worker, t);
-		if (ret == 0)
+		if (ret == 0) {
+			pthread_setname_np(t->workers[i], "blk-worker");
 			t->nworkers++;
+		}
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (ret == 0)
