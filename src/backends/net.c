@@ -233,6 +233,11 @@ struct net_backend *net_open(const struct net_options *opts, struct loop *loop,
 	return NULL;
 }
 
+void net_set_rx_burst_end(struct net_backend *nb, net_rx_burst_end_fn fn)
+{
+	nb->rx_burst_end = fn;
+}
+
 void net_close(struct net_backend *nb)
 {
 	if (nb)

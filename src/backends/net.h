@@ -81,6 +81,14 @@ int net_send(struct net_backend *nb, const struct iovec *iov, int iovcnt);
 /* The device has receive buffers again. Callable from any thread. */
 void net_rx_resume(struct net_backend *nb);
 
+/* Optional: called on the loop thread after a burst of rx calls (frames a
+ * backend read in one go), before the loop waits again, so a device can
+ * raise one interrupt for the burst instead of one per frame. A device
+ * that registers it may defer its rx notification to it; every rx call is
+ * followed by a burst end, nested ones (during net_send) at once. */
+typedef void (*net_rx_burst_end_fn)(void *opaque);
+void net_set_rx_burst_end(struct net_backend *nb, net_rx_burst_end_fn fn);
+
 struct net_stats {
 	uint64_t tx_frames, tx_dropped, rx_frames, rx_dropped;
 };
@@ -100,10 +108,18 @@ struct net_backend {
 	const struct net_backend_ops *ops;
 	struct loop *loop;
 	net_rx_fn rx;
+	net_rx_burst_end_fn rx_burst_end; /* may be NULL */
 	void *opaque;
 	bool vnet_hdr;
 	uint64_t tx_frames, tx_dropped, rx_frames, rx_dropped; /* atomic */
 };
+
+/* Ends a burst of rx calls (see net_set_rx_burst_end). */
+static inline void net_rx_burst_done(struct net_backend *nb)
+{
+	if (nb->rx_burst_end)
+		nb->rx_burst_end(nb->opaque);
+}
 
 #define NET_STAT_INC(nb, field) __atomic_fetch_add(&(nb)->field, 1, __ATOMIC_RELAXED)
 

@@ -294,7 +294,7 @@ static void rx_flush(struct net_slirp *s)
 	while ((f = s->rxq.head)) {
 		struct iovec iov = {.iov_base = f->data, .iov_len = f->len};
 		if (!s->nb.rx(s->nb.opaque, &iov, 1, f->len))
-			return;
+			break;
 		NET_STAT_INC(&s->nb, rx_frames);
 		s->rxq.head = f->next;
 		if (!s->rxq.head)
@@ -302,6 +302,7 @@ static void rx_flush(struct net_slirp *s)
 		s->rxq.count--;
 		free(f);
 	}
+	net_rx_burst_done(&s->nb);
 }
 
 /* The private epoll set or the timerfd (whose refill re-arms it). */
@@ -327,6 +328,8 @@ static ssize_t cb_send_packet(const void *buf, size_t len, void *opaque)
 	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
 	if (!s->rxq.count && s->nb.rx(s->nb.opaque, &iov, 1, len)) {
 		NET_STAT_INC(&s->nb, rx_frames);
+		/* slirp may call this from inside net_send: no burst to wait for. */
+		net_rx_burst_done(&s->nb);
 		return (ssize_t)len;
 	}
 	struct frame *f = s->rxq.count < SLIRP_RX_QUEUE ? malloc(sizeof(*f) + len) : NULL;

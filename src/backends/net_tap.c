@@ -70,9 +70,11 @@ static int tap_send(struct net_backend *nb, const struct iovec *iov, int iovcnt)
 	return 0;
 }
 
-/* Delivers the held frame, then reads more: at most TAP_RX_BUDGET frames. */
-static void tap_receive(struct net_tap *t)
+/* Delivers the held frame, then reads more: at most TAP_RX_BUDGET frames.
+ * Returns how many the device took. */
+static unsigned tap_receive_burst(struct net_tap *t)
 {
+	unsigned delivered = 0;
 	for (int budget = TAP_RX_BUDGET; budget > 0 && !t->dead; budget--) {
 		if (!t->held_len) {
 			ssize_t n = read(t->fd, t->buf, sizeof(t->buf));
@@ -83,7 +85,7 @@ static void tap_receive(struct net_tap *t)
 					t->rx_err_logged = 1;
 					log_warn("%s: read: %s", t->ifname, strerror(errno));
 				}
-				return;
+				return delivered;
 			}
 			size_t min = t->nb.vnet_hdr ? NET_VNET_HDR_LEN : 0;
 			if ((size_t)n <= min) {
@@ -98,15 +100,23 @@ static void tap_receive(struct net_tap *t)
 				t->paused = true;
 				loop_mod_fd(t->nb.loop, t->fd, 0);
 			}
-			return;
+			return delivered;
 		}
 		t->held_len = 0;
+		delivered++;
 		NET_STAT_INC(&t->nb, rx_frames);
 		if (t->paused) {
 			t->paused = false;
 			loop_mod_fd(t->nb.loop, t->fd, EPOLLIN);
 		}
 	}
+	return delivered;
+}
+
+static void tap_receive(struct net_tap *t)
+{
+	if (tap_receive_burst(t))
+		net_rx_burst_done(&t->nb);
 }
 
 static void tap_event(void *opaque, uint32_t events)

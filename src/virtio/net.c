@@ -42,6 +42,7 @@ struct virtio_net {
 	bool sending;
 	pthread_t send_thread;
 	bool rx_waiting;        /* we refused a frame: resume on an RX kick */
+	bool rx_notify;         /* frames delivered since the last burst end */
 
 	struct virtio_net_stats stats;
 	struct virtq_chain tx_chain, rx_first, rx_chain;
@@ -269,23 +270,46 @@ static bool rx_deliver(struct virtio_net *n, const struct iovec *iov, int iovcnt
 	for (unsigned i = 0; i < nbufs; i++)
 		virtq_push(vq, n->rx_heads[i], n->rx_lens[i]);
 	n->stats.rx_frames++;
-	virtio_queue_done(vdev, RXQ);
+	/* One interrupt per burst: net_rx_burst_end notifies. */
+	n->rx_notify = true;
 	return true;
+}
+
+/* Takes the device lock unless this thread holds it already, in net_send
+ * (a backend delivering a frame from inside the send); true if taken. */
+static bool rx_lock(struct virtio_net *n)
+{
+	bool nested = __atomic_load_n(&n->sending, __ATOMIC_ACQUIRE) &&
+		      pthread_equal(__atomic_load_n(&n->send_thread, __ATOMIC_RELAXED),
+				    pthread_self());
+	if (!nested)
+		pthread_mutex_lock(&n->vdev.lock);
+	return !nested;
 }
 
 /* The backend's rx callback (loop thread). */
 static bool net_rx(void *opaque, const struct iovec *iov, int iovcnt, size_t len)
 {
 	struct virtio_net *n = opaque;
-	bool nested = __atomic_load_n(&n->sending, __ATOMIC_ACQUIRE) &&
-		      pthread_equal(__atomic_load_n(&n->send_thread, __ATOMIC_RELAXED),
-				    pthread_self());
-	if (!nested)
-		pthread_mutex_lock(&n->vdev.lock);
+	bool locked = rx_lock(n);
 	bool r = rx_deliver(n, iov, iovcnt, len);
-	if (!nested)
+	if (locked)
 		pthread_mutex_unlock(&n->vdev.lock);
 	return r;
+}
+
+/* The backend read what it had: one used-ring notification for the
+ * frames it delivered (event idx may still suppress it). */
+static void net_rx_burst_end(void *opaque)
+{
+	struct virtio_net *n = opaque;
+	bool locked = rx_lock(n);
+	if (n->rx_notify) {
+		n->rx_notify = false;
+		virtio_queue_done(&n->vdev, RXQ);
+	}
+	if (locked)
+		pthread_mutex_unlock(&n->vdev.lock);
 }
 
 /* ---- virtio_dev_ops ---- */
@@ -408,6 +432,7 @@ struct virtio_net *virtio_net_create(const struct virtio_net_options *o,
 		free(n);
 		return NULL;
 	}
+	net_set_rx_burst_end(n->backend, net_rx_burst_end);
 	n->vnet_hdr = net_has_vnet_hdr(n->backend);
 	if (n->vnet_hdr)
 		n->vdev.device_features |=

@@ -31,6 +31,7 @@
 
 struct net_backend {
 	net_rx_fn rx;
+	net_rx_burst_end_fn burst_end;
 	void *opaque;
 	bool vnet_hdr;
 	bool waiting; /* rx refused a frame: retry on resume */
@@ -47,6 +48,11 @@ struct net_backend *net_open(const struct net_options *opts, struct loop *loop, 
 
 void net_close(struct net_backend *nb)
 {
+}
+
+void net_set_rx_burst_end(struct net_backend *nb, net_rx_burst_end_fn fn)
+{
+	nb->burst_end = fn;
 }
 
 bool net_has_vnet_hdr(const struct net_backend *nb)
@@ -119,6 +125,8 @@ static void deliver(const uint8_t *data, size_t len)
 	iov[2] = (struct iovec){(void *)(data + b), len - b};
 	if (!fake.waiting && !fake.rx(fake.opaque, iov, 3, len))
 		fake.waiting = true;
+	if (fake.burst_end)
+		fake.burst_end(fake.opaque);
 }
 
 static void start(struct virtio_dev *vdev, uint64_t want, uint16_t qsize)

@@ -104,9 +104,21 @@ struct dev {
 	bool (*want)(const uint8_t *f, size_t len); /* frames the test looks for */
 	bool accept;        /* take wanted frames (others are always taken) */
 	int wanted, refused, others;
+	int bursts, unflushed; /* burst ends seen; frames taken since the last */
+	int first_burst, last_burst; /* bursts seen when first/last was taken */
 	uint8_t first[2048], last[2048]; /* first taken / last seen wanted frame */
 	size_t first_len, last_len;
 };
+
+/* A burst end always follows frames the device took (never an empty one). */
+static void dev_burst_end(void *opaque)
+{
+	struct dev *d = opaque;
+	if (d->unflushed == 0)
+		abort();
+	d->unflushed = 0;
+	d->bursts++;
+}
 
 static bool dev_rx(void *opaque, const struct iovec *iov, int iovcnt, size_t len)
 {
@@ -116,7 +128,7 @@ static bool dev_rx(void *opaque, const struct iovec *iov, int iovcnt, size_t len
 	for (int i = 0; i < iovcnt && off + iov[i].iov_len <= sizeof(buf); off += iov[i++].iov_len)
 		memcpy(buf + off, iov[i].iov_base, iov[i].iov_len);
 	if (!d->want || !d->want(buf, off))
-		return ++d->others, true;
+		return ++d->others, ++d->unflushed, true;
 	memcpy(d->last, buf, off);
 	d->last_len = off;
 	loop_stop(d->loop);
@@ -125,7 +137,10 @@ static bool dev_rx(void *opaque, const struct iovec *iov, int iovcnt, size_t len
 	if (d->wanted++ == 0) {
 		memcpy(d->first, buf, off);
 		d->first_len = off;
+		d->first_burst = d->bursts;
 	}
+	d->last_burst = d->bursts;
+	d->unflushed++;
 	return true;
 }
 
@@ -235,11 +250,14 @@ static struct net_backend *open_user(struct dev *d, const char *spec)
 	memset(d, 0, sizeof(*d));
 	assert_non_null(d->loop = loop_create());
 	assert_int_equal(net_parse_backend(spec, &o, NULL, 0), 0);
-	return d->nb = net_open(&o, d->loop, dev_rx, d);
+	if ((d->nb = net_open(&o, d->loop, dev_rx, d)))
+		net_set_rx_burst_end(d->nb, dev_burst_end);
+	return d->nb;
 }
 
 static void close_dev(struct dev *d)
 {
+	assert_int_equal(d->unflushed, 0); /* each taken frame ended a burst */
 	net_close(d->nb);
 	loop_destroy(d->loop);
 }
@@ -426,6 +444,7 @@ static void tap_child(void)
 	CHECK(!net_open(&(struct net_options){.kind = NET_TAP, .ifname = "lo"}, d.loop, dev_rx, &d));
 	CHECK((d.nb = net_open(&(struct net_options){.kind = NET_TAP, .ifname = TAP_NAME,
 						     .vnet_hdr = true}, d.loop, dev_rx, &d)));
+	net_set_rx_burst_end(d.nb, dev_burst_end);
 	CHECK(net_has_vnet_hdr(d.nb) && net_set_offloads(d.nb, 0) == 0);
 	CHECK(net_set_offloads(d.nb, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) == 0);
 	/* No IPv6 chatter on the link; bring it up; a packet socket on it. */
@@ -459,8 +478,9 @@ static void tap_child(void)
 	/* Resume: the held frame, then the next. */
 	d.accept = true;
 	net_rx_resume(d.nb);
-	CHECK(!run(&d, 5000)); /* both come in one go */
+	CHECK(!run(&d, 5000)); /* both come in one go: one burst, one burst end */
 	CHECK(d.wanted == 2 && !memcmp(d.first + NET_VNET_HDR_LEN + 14, "iovirt rx 1", 11));
+	CHECK(d.first_burst == d.last_burst && d.unflushed == 0);
 	CHECK(!memcmp(d.last + NET_VNET_HDR_LEN + 14, "iovirt rx 2", 11));
 	net_get_stats(d.nb, &st);
 	CHECK(st.rx_frames == 2 + (uint64_t)d.others && st.rx_dropped == 0);
