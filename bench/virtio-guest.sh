@@ -21,6 +21,16 @@ err() { echo "BENCH-ERROR $*"; }
 
 [ -b $DEV ] || err "no /dev/vda or /dev/nvme0n1 (disk missing?)"
 
+# For post-mortems of odd runs (the console is kept in build/bench/): where
+# the interrupts went, and kernel warnings.
+postmortem() {
+    grep -E "virtio|nvme|eth|LOC|RES|CAL|TLB" /proc/interrupts | tr -s ' ' |
+        sed 's/^/guest-irq: /'
+    dmesg | grep -i -E "warn|error|timeout|stall|took too long|unstable|lockup" |
+        tail -n 20 | sed 's/^/guest-dmesg: /'
+}
+trap postmortem EXIT
+
 # The engine: libaio; if the first job fails with it, io_uring, then psync
 # (no queue depth). Decided on the first job; a fallback's failed attempts
 # fall into that job's exit window (reported as BENCH-ERROR lines).
@@ -133,7 +143,4 @@ net_job() {
 }
 net_job tx             # guest -> host
 net_job rx -R          # host -> guest
-# For post-mortems of odd runs (the console is kept in build/bench/).
-dmesg | grep -i -E "warn|error|timeout|stall|took too long|unstable|lockup" | tail -n 20 |
-    sed 's/^/guest-dmesg: /'
 exit 0

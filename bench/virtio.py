@@ -364,6 +364,9 @@ def main():
     p.add_argument("--out", required=True)
     p.add_argument("--emulated", action="store_true")
     p.add_argument("--models", default="virtio")
+    p.add_argument("--iovirt-variant", action="append", default=[], metavar="NAME:DISKOPTS",
+                   help="also measure iovirt (virtio) with these extra --disk options, "
+                        "e.g. nomerge:merge=off")
     a = p.parse_args()
 
     vmms = []
@@ -398,6 +401,15 @@ def main():
     ratios = [(f"{i}/{q}", i, q) for (i, mi, _), (q, mq, _) in zip(vmms[0::2], vmms[1::2])]
     if len(vmms) == 4:
         ratios.append(("emu/virtio", vmms[2][0], vmms[0][0]))
+    # Variants: iovirt's virtio run with other disk options, side by side.
+    for v in a.iovirt_variant:
+        vname, _, opts = v.partition(":")
+        if not re.fullmatch(r"[a-z0-9-]{1,12}", vname) or not opts:
+            p.error(f"--iovirt-variant {v}: want NAME:DISKOPTS (NAME: a-z, 0-9, -)")
+        base = next(cmd for n, model, cmd in vmms if model == "virtio" and n.startswith("iovirt"))
+        cmd = [c + "," + opts if c.startswith(a.disk + ",") else c for c in base]
+        vmms.append((f"iovirt-{vname}", "virtio", cmd))
+        ratios.append((f"{vname}/qemu-pc", f"iovirt-{vname}", "qemu-pc"))
 
     server_log = open(os.path.join(os.path.dirname(os.path.abspath(a.out)), "virtio-iperf3-server.log"), "w")
     server = subprocess.Popen(["iperf3", "-s", "-B", "10.99.1.1"], stdin=subprocess.DEVNULL,

@@ -80,6 +80,7 @@ struct virtio_blk {
 	char serial[VIRTIO_BLK_SERIAL_MAX];
 	uint64_t capacity;    /* sectors */
 	bool readonly;
+	bool no_merge;
 	bool closing;
 	uint32_t gen;         /* bumped on reset: older completions are dropped */
 	unsigned inflight;
@@ -348,7 +349,7 @@ static void handle_rw(struct virtio_blk *b, struct vblk_req *r, const struct vir
 	r->used_len = write ? 1 : (uint32_t)len + 1;
 	r->bytes = (uint32_t)len;
 	r->flush_after = write && !virtio_has_feature(&b->vdev, VIRTIO_BLK_F_FLUSH);
-	if (r->flush_after || len > MERGE_MAX_BYTES)
+	if (r->flush_after || len > MERGE_MAX_BYTES || b->no_merge)
 		req_submit(b, r);
 	else
 		batch_add(b, r);
@@ -606,6 +607,7 @@ struct virtio_blk *virtio_blk_create(const struct virtio_blk_options *o,
 		return NULL;
 	}
 	b->readonly = o->readonly;
+	b->no_merge = o->no_merge;
 	b->capacity = blk_size(b->be) / SECTOR;
 	if (o->serial)
 		memcpy(b->serial, o->serial, strlen(o->serial)); /* rest stays zero */

@@ -25,6 +25,7 @@ struct virtio_blk_options {
 	enum blk_cache cache;
 	enum blk_engine engine;
 	unsigned num_queues;  /* 0 = 1; at most VIRTIO_MAX_QUEUES */
+	bool no_merge;        /* one backend I/O per request (QEMU: request-merging=off) */
 };
 
 /* Its first member is the struct virtio_dev the transport binds. */

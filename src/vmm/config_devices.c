@@ -79,12 +79,19 @@ int config_parse_disk(const char *spec, struct disk_config *d)
 		} else if (!strcmp(tok, "shadow-doorbells") && val &&
 			   (!strcmp(val, "on") || !strcmp(val, "off"))) {
 			d->no_shadow_doorbells = !strcmp(val, "off");
+		} else if (!strcmp(tok, "merge") && val && (!strcmp(val, "on") || !strcmp(val, "off"))) {
+			d->no_merge = !strcmp(val, "off");
 		} else {
 			log_error("--disk %s: unknown option '%s%s%s' (readonly, serial=, cache=none|writeback, "
-				  "if=virtio|nvme, aio=io_uring|threads, queues=N, shadow-doorbells=on|off)",
+				  "if=virtio|nvme, aio=io_uring|threads, queues=N, shadow-doorbells=on|off, "
+				  "merge=on|off)",
 				  spec, tok, val ? "=" : "", val ? val : "");
 			return -EINVAL;
 		}
+	}
+	if (d->no_merge && d->model != DISK_VIRTIO) {
+		log_error("--disk %s: merge= applies to virtio disks only", spec);
+		return -EINVAL;
 	}
 	if (d->no_shadow_doorbells && d->model != DISK_NVME) {
 		log_error("--disk %s: shadow-doorbells= applies to if=nvme only", spec);

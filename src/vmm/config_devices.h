@@ -26,6 +26,7 @@ struct disk_config {
 	enum blk_engine engine;
 	unsigned queues;             /* 0: one per vCPU */
 	bool no_shadow_doorbells;    /* NVMe: hide Doorbell Buffer Config */
+	bool no_merge;               /* virtio: one backend I/O per request */
 };
 
 struct nic_config {

@@ -92,6 +92,7 @@ static int add_disk(struct machine *m, const struct disk_config *d)
 		.path = d->path, .readonly = d->readonly, .serial = d->serial,
 		.cache = d->cache, .engine = d->engine,
 		.num_queues = d->queues ? d->queues : m->cfg->cpus,
+		.no_merge = d->no_merge,
 	};
 	struct virtio_blk *b = virtio_blk_create(&o, &m->vm.mem, m->vm.loop);
 	return b ? plug(m, virtio_blk_dev(b), b, destroy_blk) : -EINVAL;

@@ -51,6 +51,8 @@ static void test_disk_defaults(void **state)
 	assert_int_equal(disk.cache, BLK_CACHE_WRITEBACK);
 	assert_int_equal(disk.engine, BLK_ENGINE_AUTO);
 	assert_int_equal(disk.queues, 0);
+	assert_false(disk.no_merge);
+	assert_false(disk.no_shadow_doorbells);
 }
 
 static void test_disk_all_options(void **state)
@@ -76,6 +78,13 @@ static void test_disk_all_options(void **state)
 	assert_int_equal(disk.queues, 1);
 	assert_string_equal(disk.serial, "x");
 	assert_false(disk.readonly);
+
+	assert_int_equal(config_parse_disk("d,merge=off", &disk), 0);
+	assert_true(disk.no_merge);
+	assert_int_equal(config_parse_disk("d,merge=on", &disk), 0);
+	assert_false(disk.no_merge);
+	assert_int_equal(config_parse_disk("d,if=nvme,shadow-doorbells=off", &disk), 0);
+	assert_true(disk.no_shadow_doorbells);
 
 	/* A second parse starts from scratch. */
 	assert_int_equal(config_parse_disk("other.img", &disk), 0);
@@ -103,6 +112,10 @@ static void test_disk_bad(void **state)
 	expect_bad_disk("disk.img,queues=99999999999999999999999");
 	expect_bad_disk("disk.img,queues");
 	expect_bad_disk("disk.img,Readonly");           /* options are case-sensitive */
+	expect_bad_disk("disk.img,merge=no");
+	expect_bad_disk("disk.img,merge");
+	expect_bad_disk("disk.img,if=nvme,merge=off");  /* virtio only */
+	expect_bad_disk("disk.img,shadow-doorbells=off"); /* NVMe only */
 }
 
 static void test_disk_spec_too_long(void **state)

@@ -31,6 +31,7 @@ struct ctx {
 	int tick_fd;
 	struct virtio_blk *blk;
 	struct virtio_dev *vdev;
+	bool no_merge;         /* open with merge=off */
 };
 
 static void on_tick(void *opaque, uint32_t events);
@@ -49,7 +50,7 @@ static void activate(struct ctx *c, uint64_t features, uint16_t qsize)
 static int open_dev(struct ctx *c, bool readonly, enum blk_engine engine)
 {
 	struct virtio_blk_options o = {.path = c->path, .readonly = readonly, .serial = SERIAL,
-				       .engine = engine};
+				       .engine = engine, .no_merge = c->no_merge};
 	c->blk = virtio_blk_create(&o, &c->drv.ram.mem, c->loop);
 	if (!c->blk)
 		return -1;
@@ -59,10 +60,11 @@ static int open_dev(struct ctx *c, bool readonly, enum blk_engine engine)
 	return 0;
 }
 
-static int setup_engine(void **state, bool readonly, enum blk_engine engine)
+static int setup_engine(void **state, bool readonly, enum blk_engine engine, bool no_merge)
 {
 	struct ctx *c = calloc(1, sizeof(*c));
 	assert_non_null(c);
+	c->no_merge = no_merge;
 	strcpy(c->path, "/var/tmp/iovirt-vblk-XXXXXX");
 	int fd = mkstemp(c->path);
 	assert_true(fd >= 0);
@@ -79,10 +81,14 @@ static int setup_engine(void **state, bool readonly, enum blk_engine engine)
 	return 0;
 }
 
-static int setup(void **state) { return setup_engine(state, false, BLK_ENGINE_AUTO); }
+static int setup(void **state) { return setup_engine(state, false, BLK_ENGINE_AUTO, false); }
 /* The thread-pool engine too: completions from other threads. */
-static int setup_threads(void **state) { return setup_engine(state, false, BLK_ENGINE_THREADS); }
-static int setup_ro(void **state) { return setup_engine(state, true, BLK_ENGINE_AUTO); }
+static int setup_threads(void **state)
+{
+	return setup_engine(state, false, BLK_ENGINE_THREADS, false);
+}
+static int setup_ro(void **state) { return setup_engine(state, true, BLK_ENGINE_AUTO, false); }
+static int setup_nomerge(void **state) { return setup_engine(state, false, BLK_ENGINE_AUTO, true); }
 
 static int teardown(void **state)
 {
@@ -298,6 +304,36 @@ static void test_sequential_requests_merge(void **state)
 		assert_int_equal(len, id == h0 ? 1 : LEN + 1);
 	}
 	assert_int_equal(virtio_blk_merged(c->blk), merged + 4);
+}
+
+/* merge=off: adjacent requests each go as their own I/O, with the same
+ * data and statuses. */
+static void test_merge_off(void **state)
+{
+	struct ctx *c = *state;
+	enum { N = 4, LEN = 4096 };
+	uint64_t w[N], st[N], rd[N], rst[N];
+	uint16_t head[N];
+	for (int i = 0; i < N; i++) {
+		w[i] = pattern(c, LEN, (uint8_t)(i * 40 + 7));
+		head[i] = queue_request(c, VIRTIO_BLK_T_OUT, 100 + 8 * (uint64_t)i, w[i], LEN, &st[i]);
+	}
+	fake_transport_notify(c->vdev, 0);
+	drain(c);
+	expect_used(c, head, N, 1);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(*(uint8_t *)hva(c, st[i]), VIRTIO_BLK_S_OK);
+		rd[i] = alloc_buf(c, LEN);
+		head[i] = queue_request(c, VIRTIO_BLK_T_IN, 100 + 8 * (uint64_t)i, rd[i], LEN, &rst[i]);
+	}
+	fake_transport_notify(c->vdev, 0);
+	drain(c);
+	expect_used(c, head, N, LEN + 1);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(*(uint8_t *)hva(c, rst[i]), VIRTIO_BLK_S_OK);
+		assert_memory_equal(hva(c, rd[i]), hva(c, w[i]), LEN);
+	}
+	assert_int_equal(virtio_blk_merged(c->blk), 0);
 }
 
 /* A merged group past the end of the disk: its requests fail alone, the
@@ -602,6 +638,7 @@ int main(void)
 		T(test_sequential_requests_merge, setup),
 		T(test_sequential_requests_merge, setup_threads),
 		T(test_merged_group_with_a_bad_request, setup),
+		T(test_merge_off, setup_nomerge),
 		T(test_write_read_back, setup_threads),
 		T(test_write_through_without_flush_feature, setup),
 		T(test_flush, setup),
