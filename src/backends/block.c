@@ -391,3 +391,15 @@ void blk_req_complete(struct blk_backend *b, struct blk_request *req, int result
 	b->inflight--;
 	req->complete(req, result);
 }
+
+void blk_set_batch_end(struct blk_backend *b, blk_batch_end_fn fn, void *opaque)
+{
+	b->batch_end = fn;
+	b->batch_opaque = opaque;
+}
+
+void blk_batch_done(struct blk_backend *b)
+{
+	if (b->batch_end && !b->closing)
+		b->batch_end(b->batch_opaque);
+}

@@ -72,6 +72,13 @@ const char *blk_engine_name(const struct blk_backend *b); /* "io_uring" / "threa
  * aligned to the device's direct-I/O block (512 or 4096). Loop thread only. */
 int blk_submit(struct blk_backend *b, struct blk_request *req);
 
+/* Optional: fn(opaque) runs on the loop thread after the engine delivered a
+ * batch of completions (their callbacks ran), so a device can notify its
+ * guest once for all of them. Completions delivered by blk_close are not
+ * followed by it. */
+typedef void (*blk_batch_end_fn)(void *opaque);
+void blk_set_batch_end(struct blk_backend *b, blk_batch_end_fn fn, void *opaque);
+
 /* Submits queued work now. Optional: without it, requests queued during one
  * loop callback go to the kernel together right after it returns. */
 void blk_flush_submissions(struct blk_backend *b);

@@ -37,6 +37,8 @@ struct blk_backend {
 	struct loop *loop;
 	const struct blk_engine_ops *ops;
 	void *engine;
+	blk_batch_end_fn batch_end; /* may be NULL */
+	void *batch_opaque;
 };
 
 /* One system call's worth of a request. */
@@ -58,5 +60,7 @@ void blk_req_step(struct blk_backend *b, struct blk_request *req, struct blk_ste
 bool blk_req_advance(struct blk_backend *b, struct blk_request *req, int res, int *result);
 /* Runs the callback; loop thread (or blk_close) only. */
 void blk_req_complete(struct blk_backend *b, struct blk_request *req, int result);
+/* An engine delivered a batch of completions (loop thread). */
+void blk_batch_done(struct blk_backend *b);
 
 #endif

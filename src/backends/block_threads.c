@@ -138,6 +138,7 @@ static void threads_event(void *opaque, uint32_t events)
 	ssize_t r = read(t->efd, &v, sizeof(v));
 	(void)r;
 	complete_list(b, take_done(t));
+	blk_batch_done(b);
 }
 
 static void threads_submit(struct blk_backend *b, struct blk_request *req)

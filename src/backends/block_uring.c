@@ -134,6 +134,7 @@ static void uring_event(void *opaque, uint32_t events)
 	reap(b, u);
 	submit_ready(u);
 	u->in_event = false;
+	blk_batch_done(b);
 }
 
 static void uring_submit(struct blk_backend *b, struct blk_request *req)

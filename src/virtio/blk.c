@@ -66,6 +66,7 @@ struct vblk_merge {
 struct vblk_queue {
 	struct vblk_req *free;
 	bool stalled;         /* work waits for a free request slot */
+	bool notify;          /* completions since the backend's last batch end */
 	/* The group being collected during one kick. */
 	struct vblk_req *batch, *batch_tail;
 	unsigned batch_iovs;
@@ -187,9 +188,26 @@ static void finish_io(struct virtio_blk *b, struct vblk_req *first, const struct
 			req_put(b, r); /* a reset (or destroy) forgot it: rings untouched */
 	}
 	if (current)
-		virtio_queue_done(vdev, q);
+		b->queues[q].notify = true; /* blk_batch_end notifies, once */
 	if (b->queues[q].stalled && vdev->live && !b->closing)
 		process_queue(b, q);
+}
+
+/* The backend delivered a batch of completions: one used-ring notification
+ * per queue that got some, instead of one per request: on a busy host each
+ * interrupt can preempt the loop to run the guest before the next request
+ * is completed. */
+static void blk_batch_end(void *opaque)
+{
+	struct virtio_blk *b = opaque;
+	pthread_mutex_lock(&b->vdev.lock);
+	for (unsigned q = 0; q < b->vdev.nqueues; q++) {
+		if (b->queues[q].notify) {
+			b->queues[q].notify = false;
+			virtio_queue_done(&b->vdev, q);
+		}
+	}
+	pthread_mutex_unlock(&b->vdev.lock);
 }
 
 static void req_done(struct blk_request *br, int result)
@@ -531,7 +549,7 @@ static void blk_reset(struct virtio_dev *vdev)
 	struct virtio_blk *b = vdev->opaque;
 	b->gen++;
 	for (unsigned q = 0; q < vdev->nqueues; q++)
-		b->queues[q].stalled = false;
+		b->queues[q].stalled = b->queues[q].notify = false;
 }
 
 static void blk_queue_notify(struct virtio_dev *vdev, unsigned q)
@@ -606,6 +624,7 @@ struct virtio_blk *virtio_blk_create(const struct virtio_blk_options *o,
 		free(b);
 		return NULL;
 	}
+	blk_set_batch_end(b->be, blk_batch_end, b);
 	b->readonly = o->readonly;
 	b->no_merge = o->no_merge;
 	b->capacity = blk_size(b->be) / SECTOR;
