@@ -254,6 +254,45 @@ static void expect_used(struct ctx *c, const uint16_t *heads, int n, uint32_t wa
 	}
 }
 
+/* Writes n patterned buffers of len bytes (their addresses to w[]) at
+ * sectors[], in one kick; every status OK. */
+static void write_all(struct ctx *c, int n, const uint64_t *sectors, uint32_t len, uint64_t *w)
+{
+	uint64_t st[16];
+	uint16_t head[16];
+	assert_true(n <= 16);
+	for (int i = 0; i < n; i++) {
+		w[i] = pattern(c, len, (uint8_t)(i * 40 + 3));
+		head[i] = queue_request(c, VIRTIO_BLK_T_OUT, sectors[i], w[i], len, &st[i]);
+	}
+	fake_transport_notify(c->vdev, 0);
+	drain(c);
+	expect_used(c, head, n, 1);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(*(uint8_t *)hva(c, st[i]), VIRTIO_BLK_S_OK);
+}
+
+/* Reads the n buffers of write_all back in one kick: statuses OK, used
+ * lengths len + 1, data as written. */
+static void read_back(struct ctx *c, int n, const uint64_t *sectors, uint32_t len,
+		      const uint64_t *w)
+{
+	uint64_t rd[16], rst[16];
+	uint16_t head[16];
+	assert_true(n <= 16);
+	for (int i = 0; i < n; i++) {
+		rd[i] = alloc_buf(c, len);
+		head[i] = queue_request(c, VIRTIO_BLK_T_IN, sectors[i], rd[i], len, &rst[i]);
+	}
+	fake_transport_notify(c->vdev, 0);
+	drain(c);
+	expect_used(c, head, n, len + 1);
+	for (int i = 0; i < n; i++) {
+		assert_int_equal(*(uint8_t *)hva(c, rst[i]), VIRTIO_BLK_S_OK);
+		assert_memory_equal(hva(c, rd[i]), hva(c, w[i]), len);
+	}
+}
+
 /* Requests that continue one another, popped in one kick, reach the backend
  * merged; each still gets its own data, status and used entry; a
  * request elsewhere on the disk, or of the other direction, breaks a group. */
@@ -261,35 +300,18 @@ static void test_sequential_requests_merge(void **state)
 {
 	struct ctx *c = *state;
 	enum { N = 6, LEN = 4096 };
-	uint64_t w[N], st[N], rd[N], rst[N];
-	uint16_t head[N];
+	uint64_t w[N], st[N], rd[2];
+	uint16_t head[2];
 	/* Writes at sectors 100, 108, 116, 124 (a run), 300 (apart), 132. */
 	const uint64_t sector[N] = {100, 108, 116, 124, 300, 132};
-	for (int i = 0; i < N; i++) {
-		w[i] = pattern(c, LEN, (uint8_t)(i * 40 + 3));
-		head[i] = queue_request(c, VIRTIO_BLK_T_OUT, sector[i], w[i], LEN, &st[i]);
-	}
-	fake_transport_notify(c->vdev, 0);
-	drain(c);
-	expect_used(c, head, N, 1);
-	for (int i = 0; i < N; i++)
-		assert_int_equal(*(uint8_t *)hva(c, st[i]), VIRTIO_BLK_S_OK);
+	write_all(c, N, sector, LEN, w);
 	uint64_t merged = virtio_blk_merged(c->blk);
 	assert_int_equal(merged, 4); /* the first four went as one I/O */
 	/* Read them all back in one kick: again merged where adjacent. */
-	for (int i = 0; i < N; i++) {
-		rd[i] = alloc_buf(c, LEN);
-		head[i] = queue_request(c, VIRTIO_BLK_T_IN, sector[i], rd[i], LEN, &rst[i]);
-	}
-	fake_transport_notify(c->vdev, 0);
-	drain(c);
-	expect_used(c, head, N, LEN + 1);
-	for (int i = 0; i < N; i++) {
-		assert_int_equal(*(uint8_t *)hva(c, rst[i]), VIRTIO_BLK_S_OK);
-		assert_memory_equal(hva(c, rd[i]), hva(c, w[i]), LEN);
-	}
+	read_back(c, N, sector, LEN, w);
 	assert_int_equal(virtio_blk_merged(c->blk), merged + 4);
 	/* A write then a read of the next sectors: different directions, no merge. */
+	rd[1] = alloc_buf(c, LEN);
 	head[0] = queue_request(c, VIRTIO_BLK_T_OUT, 500, w[0], LEN, &st[0]);
 	head[1] = queue_request(c, VIRTIO_BLK_T_IN, 508, rd[1], LEN, &st[1]);
 	fake_transport_notify(c->vdev, 0);
@@ -312,27 +334,10 @@ static void test_merge_off(void **state)
 {
 	struct ctx *c = *state;
 	enum { N = 4, LEN = 4096 };
-	uint64_t w[N], st[N], rd[N], rst[N];
-	uint16_t head[N];
-	for (int i = 0; i < N; i++) {
-		w[i] = pattern(c, LEN, (uint8_t)(i * 40 + 7));
-		head[i] = queue_request(c, VIRTIO_BLK_T_OUT, 100 + 8 * (uint64_t)i, w[i], LEN, &st[i]);
-	}
-	fake_transport_notify(c->vdev, 0);
-	drain(c);
-	expect_used(c, head, N, 1);
-	for (int i = 0; i < N; i++) {
-		assert_int_equal(*(uint8_t *)hva(c, st[i]), VIRTIO_BLK_S_OK);
-		rd[i] = alloc_buf(c, LEN);
-		head[i] = queue_request(c, VIRTIO_BLK_T_IN, 100 + 8 * (uint64_t)i, rd[i], LEN, &rst[i]);
-	}
-	fake_transport_notify(c->vdev, 0);
-	drain(c);
-	expect_used(c, head, N, LEN + 1);
-	for (int i = 0; i < N; i++) {
-		assert_int_equal(*(uint8_t *)hva(c, rst[i]), VIRTIO_BLK_S_OK);
-		assert_memory_equal(hva(c, rd[i]), hva(c, w[i]), LEN);
-	}
+	const uint64_t sector[N] = {100, 108, 116, 124};
+	uint64_t w[N];
+	write_all(c, N, sector, LEN, w);
+	read_back(c, N, sector, LEN, w);
 	assert_int_equal(virtio_blk_merged(c->blk), 0);
 }
 
