@@ -292,6 +292,7 @@ struct nvme_ctrl *nvme_create(const struct nvme_options *o, const struct guest_m
 	n->be = blk_open(o->path, &bo, loop);
 	if (!n->be)
 		goto fail_be;
+	blk_set_batch_end(n->be, nvme_batch_end, n);
 	n->readonly = blk_readonly(n->be);
 	n->nsze = blk_size(n->be) / BLK_SECTOR_SIZE;
 	nvme_admin_reset(n);

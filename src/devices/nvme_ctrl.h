@@ -68,6 +68,7 @@ struct nvme_cq {
 	unsigned nsq;                 /* SQs posting here */
 	struct nvme_req *wait_head, *wait_tail; /* completions waiting for room */
 	bool efd_on;
+	bool irq_pending;             /* entries posted in a backend batch */
 };
 
 struct nvme_ctrl {
@@ -104,6 +105,9 @@ struct nvme_ctrl {
 	unsigned naer;
 
 	unsigned inflight;            /* requests with the backend */
+	/* In a backend completion: interrupts wait for the batch end
+	 * (nvme_batch_end), one per queue for all its entries. */
+	bool batching;
 	bool shutdown_requested, shutdown_busy;
 	struct blk_request shutdown_flush;
 
@@ -123,6 +127,9 @@ void nvme_queues_reset(struct nvme_ctrl *n);
 void nvme_process(struct nvme_ctrl *n);
 /* Posts r's completion (or queues it until its CQ has room) and frees r. */
 void nvme_complete(struct nvme_ctrl *n, struct nvme_req *r);
+/* The backend's batch end (blk_set_batch_end): raises the interrupts that
+ * completions in the batch left pending. */
+void nvme_batch_end(void *opaque);
 /* Frees r without a completion (reset, deleted queue). */
 void nvme_req_free(struct nvme_ctrl *n, struct nvme_req *r);
 void nvme_update_intx(struct nvme_ctrl *n);

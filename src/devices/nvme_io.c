@@ -37,6 +37,7 @@ static void io_done(struct blk_request *br, int result)
 	struct nvme_ctrl *n = r->n;
 	pthread_mutex_lock(&n->lock);
 	n->inflight--;
+	n->batching = true; /* the interrupt waits for nvme_batch_end */
 	struct nvme_sq *sq = &n->sq[r->sqid];
 	if (n->closing || !sq->valid || r->gen != sq->gen) {
 		nvme_req_free(n, r); /* reset or deleted queue: nobody waits */
@@ -50,6 +51,7 @@ static void io_done(struct blk_request *br, int result)
 	} else {
 		io_step(n, r);
 	}
+	n->batching = false;
 	pthread_mutex_unlock(&n->lock);
 }
 

@@ -209,8 +209,26 @@ static bool cq_post(struct nvme_ctrl *n, unsigned cqid, const struct nvme_req *r
 	}
 	if (r->status & NVME_DNR)
 		n->stats.guest_errors++; /* the command itself was wrong */
-	cq_interrupt(n, cqid);
+	if (n->batching)
+		cq->irq_pending = true;
+	else
+		cq_interrupt(n, cqid);
 	return true;
+}
+
+void nvme_batch_end(void *opaque)
+{
+	struct nvme_ctrl *n = opaque;
+	pthread_mutex_lock(&n->lock);
+	for (unsigned q = 0; q < NVME_MAX_QUEUES; q++) {
+		struct nvme_cq *cq = &n->cq[q];
+		if (cq->irq_pending) {
+			cq->irq_pending = false;
+			if (cq->valid)
+				cq_interrupt(n, q);
+		}
+	}
+	pthread_mutex_unlock(&n->lock);
 }
 
 void nvme_complete(struct nvme_ctrl *n, struct nvme_req *r)

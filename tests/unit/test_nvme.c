@@ -643,6 +643,40 @@ static void test_intx(void **state)
 	nvme_pci(d->n)->intx = (struct irq_line){0};
 }
 
+/* An I/O completion's interrupt is raised at the end of the backend's
+ * batch of completions (one per queue for all its entries), not lost. */
+static void test_io_interrupt_after_batch(void **state)
+{
+	struct drv *d = *state;
+	struct fake_irq irq = {0};
+	nvme_pci(d->n)->intx = fake_irq_line(&irq, 5);
+	enable(d);
+	/* An I/O CQ with interrupts enabled (IEN), vector 0. */
+	d->io = (struct queue){.sq = IOSQ, .cq = IOCQ, .qid = 1, .size = IO_SIZE, .phase = true};
+	memset(hva(d, IOCQ), 0, 4096);
+	assert_int_equal(admin(d, (struct nvme_sqe){.opcode = NVME_ADM_CREATE_CQ, .prp1 = IOCQ,
+						    .cdw10 = 1 | ((IO_SIZE - 1u) << 16),
+						    .cdw11 = 1 | 2}, NULL), 0);
+	assert_int_equal(admin(d, (struct nvme_sqe){.opcode = NVME_ADM_CREATE_SQ, .prp1 = IOSQ,
+						    .cdw10 = 1 | ((IO_SIZE - 1u) << 16),
+						    .cdw11 = 1 | (1u << 16)}, NULL), 0);
+	assert_false(irq.level); /* the admin entries were consumed */
+	for (int i = 0; i < 3; i++) {
+		struct nvme_sqe c = rw(NVME_CMD_READ, 8 * (uint64_t)i, 8, DATA + 0x1000u * (unsigned)i, 0);
+		post(d, &d->io, &c, i == 2);
+	}
+	struct nvme_cqe e;
+	for (int i = 0; i < 3; i++) {
+		struct cq_wait w = {d, &d->io};
+		loop_run_until(d->loop, cqe_ready, &w, 2000);
+		assert_true(irq.level);
+		assert_true(try_cqe(d, &d->io, &e, 100));
+		assert_int_equal(e.status >> 1, 0);
+	}
+	assert_false(irq.level);
+	nvme_pci(d->n)->intx = (struct irq_line){0};
+}
+
 /* ---- PRP walking alone ---- */
 
 static void test_prp_chained_lists(void **state)
@@ -704,6 +738,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_full_completion_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shadow_doorbells, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_intx, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_io_interrupt_after_batch, setup, teardown),
 		cmocka_unit_test(test_prp_chained_lists),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
