@@ -84,8 +84,10 @@ void net_rx_resume(struct net_backend *nb);
 /* Optional: called on the loop thread after a burst of rx calls (frames a
  * backend read in one go), before the loop waits again, so a device can
  * raise one interrupt for the burst instead of one per frame. A device
- * that registers it may defer its rx notification to it; every rx call is
- * followed by a burst end, nested ones (during net_send) at once. */
+ * that registers it may defer its rx notification to it: every frame the
+ * device took (rx returned true) is followed by a burst end -- nested ones
+ * (delivered during net_send) at once. It may also come after a burst in
+ * which nothing was taken. */
 typedef void (*net_rx_burst_end_fn)(void *opaque);
 void net_set_rx_burst_end(struct net_backend *nb, net_rx_burst_end_fn fn);
 

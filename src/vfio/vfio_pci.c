@@ -67,12 +67,14 @@ static void bar_mapped(struct pci_dev *pci, int idx, uint64_t addr, bool mapped)
 			continue;
 		int slot = vm_map_device_memory(v->vm, addr + b->maps[i].off, b->maps[i].size,
 						b->maps[i].hva);
-		/* The guest places BARs (over RAM, even): once per device, so
-		 * moving a BAR in a loop cannot flood the log. */
-		if (slot < 0)
-			log_guest_error_once("%s: BAR%d at 0x%llx: no memslot (%s); accesses trap",
-					     v->bdf, idx, (unsigned long long)(addr + b->maps[i].off),
-					     strerror(-slot));
+		/* The guest places BARs (over RAM, even): said once per device,
+		 * so moving a BAR in a loop cannot flood the log. */
+		if (slot < 0 && !v->memslot_warned) {
+			v->memslot_warned = true;
+			log_warn("guest error: %s: BAR%d at 0x%llx: no memslot (%s); accesses trap",
+				 v->bdf, idx, (unsigned long long)(addr + b->maps[i].off),
+				 strerror(-slot));
+		}
 		b->maps[i].slot = slot;
 	}
 }

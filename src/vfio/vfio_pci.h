@@ -66,6 +66,7 @@ struct vfio_pci {
 	int intx_fd, resample_fd;    /* -1 when not wired */
 	enum vfio_irq_mode { VFIO_IRQ_NONE, VFIO_IRQ_INTX, VFIO_IRQ_MSI, VFIO_IRQ_MSIX } irq_mode;
 	bool can_reset;
+	bool memslot_warned;    /* a BAR found no memslot: said once for this device */
 	pthread_mutex_t irq_lock;    /* interrupt mode switches (vCPU threads) */
 };
 

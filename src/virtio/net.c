@@ -380,6 +380,7 @@ static void net_reset(struct virtio_dev *vdev)
 	 * backend holds for us is dropped when it retries (not live). */
 	if (n->vnet_hdr)
 		net_set_offloads(n->backend, 0);
+	n->rx_notify = false; /* the rings it was for are gone */
 	if (n->rx_waiting) {
 		n->rx_waiting = false;
 		net_rx_resume(n->backend);

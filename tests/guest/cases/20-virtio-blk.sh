@@ -23,4 +23,13 @@ CMDLINE=$CMDLINE_SAVED
 wrote=$(text "$log" WROTE_SHA)
 check nomsi "pci=nomsi: 8 MiB round trip over INTx" [ -n "$wrote" -a "$wrote" = "$(text "$log" READ_SHA)" ]
 check nomsi "pci=nomsi: no MSI interrupts in use" [ "$(value "$log" MSI_IRQS)" = 0 ]
+
+# merge=off: every request its own backend I/O (thread pool), same data.
+boot nomerge blk-small --memory 384M \
+	--disk "$T/scratch.img,serial=SCRATCH,merge=off,aio=threads" --disk "$T/ro.img,readonly,serial=RODATA" \
+	--disk "$T/ext.img,serial=EXTFS" --disk "$T/discard.img,serial=DISCARD"
+wrote=$(text "$log" WROTE_SHA)
+check nomerge "merge=off: 8 MiB round trip" [ -n "$wrote" -a "$wrote" = "$(text "$log" READ_SHA)" ]
+check nomerge "merge=off: the 8 MiB are in the image" \
+	[ "$wrote" = "$(head -c 8M "$T/scratch.img" | sha256sum | cut -d' ' -f1)" ]
 rm -rf "$T"
