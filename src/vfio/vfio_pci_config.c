@@ -68,6 +68,10 @@ static void filter_caps(struct vfio_pci *v, const uint8_t *dev)
 	unsigned prev_link = PCI_CAPABILITY_LIST;
 	cfg[PCI_CAPABILITY_LIST] = 0;
 	bool seen[PCI_CFG_LEGACY_SIZE] = {false};
+	/* Bytes of the capabilities kept so far: one that overlaps them is
+	 * dropped, or its body (copied, or written by the guest) could
+	 * overwrite another's link and make the guest's chain loop. */
+	bool claimed[PCI_CFG_LEGACY_SIZE] = {false};
 	unsigned off = dev[PCI_STATUS] & PCI_STATUS_CAP_LIST ? dev[PCI_CAPABILITY_LIST] & ~3U : 0;
 	/* A chain that loops ends where it comes back. */
 	while (off >= PCI_STD_HEADER_SIZEOF && off < PCI_CFG_LEGACY_SIZE && !seen[off]) {
@@ -75,7 +79,11 @@ static void filter_caps(struct vfio_pci *v, const uint8_t *dev)
 		uint8_t id = dev[off + PCI_CAP_LIST_ID];
 		unsigned next = dev[off + PCI_CAP_LIST_NEXT] & ~3U;
 		unsigned len = cap_length(v, dev, off, id);
-		if (len && off + len <= PCI_CFG_LEGACY_SIZE) {
+		bool free_range = len && off + len <= PCI_CFG_LEGACY_SIZE;
+		for (unsigned i = 0; free_range && i < len; i++)
+			free_range = !claimed[off + i];
+		if (free_range) {
+			memset(&claimed[off], true, len);
 			cfg[prev_link] = (uint8_t)off;
 			cfg[off + PCI_CAP_LIST_ID] = id;
 			cfg[off + PCI_CAP_LIST_NEXT] = 0;
