@@ -3,7 +3,7 @@
 (directly on a hardware-KVM machine, or inside the test host via tools/vmrun),
 after it made the tap device and the disk image.
 
-For each run and VMM (iovirt, QEMU -M pc; interleaved) it boots the guest of
+`measure` does one round: for each VMM (iovirt, QEMU -M pc) it boots the guest of
 bench/virtio-guest.sh with one virtio-blk disk (the raw image) and one
 virtio-net NIC (the tap), and collects:
 
@@ -18,10 +18,13 @@ virtio-net NIC (the tap), and collects:
     and the end mark's console line: a few idle/console exits on top of the
     job's own, the same for both VMMs (the idle row shows their rate).
 
-An iperf3 server runs here on 10.99.1.1 for the whole benchmark.
+An iperf3 server runs here on 10.99.1.1 for the round. The round's results
+go to a JSON file; `report` makes the table (medians over rounds, ratios) from
+those files, on the machine that started the benchmark.
 """
 import argparse
 import glob
+import json
 import os
 import re
 import select
@@ -340,35 +343,8 @@ def fmt(v, spec, width):
     return format(format(v, spec), f">{width}")
 
 
-def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--kernel", required=True)
-    p.add_argument("--kernel-name", default="")
-    p.add_argument("--initrd", required=True)
-    p.add_argument("--iovirt", required=True)
-    p.add_argument("--qemu", default="qemu-system-x86_64")
-    p.add_argument("--memory", default="512M")
-    p.add_argument("--cpus", default="2")
-    p.add_argument("--cmdline", default="console=ttyS0 panic=-1 quiet")
-    p.add_argument("--disk", required=True)
-    p.add_argument("--disk-fs", default="?")
-    p.add_argument("--disk-mb", default="?")
-    p.add_argument("--cache", default="writeback")
-    p.add_argument("--aio", default="threads")
-    p.add_argument("--queues", default="1")
-    p.add_argument("--tap", required=True)
-    p.add_argument("--fio-runtime", default="?")
-    p.add_argument("--net-time", default="?")
-    p.add_argument("--timeout", type=float, default=300.0)
-    p.add_argument("--out", required=True)
-    p.add_argument("--emulated", action="store_true")
-    p.add_argument("--models", default="virtio")
-    p.add_argument("--iovirt-variant", action="append", default=[], metavar="NAME:DISKOPTS",
-                   help="also measure iovirt (virtio) with these extra --disk options, "
-                        "e.g. nomerge:merge=off")
-    a = p.parse_args()
-
+def build_vmms(a, p):
+    """[(name, model, command)] and the ratio columns [(label, num, den)]."""
     vmms = []
     for model in a.models.split(","):
         if model == "virtio":
@@ -410,48 +386,77 @@ def main():
         cmd = [c + "," + opts if c.startswith(a.disk + ",") else c for c in base]
         vmms.append((f"iovirt-{vname}", "virtio", cmd))
         ratios.append((f"{vname}/qemu-pc", f"iovirt-{vname}", "qemu-pc"))
+    return vmms, ratios
 
-    server_log = open(os.path.join(os.path.dirname(os.path.abspath(a.out)), "virtio-iperf3-server.log"), "w")
+
+def measure(argv):
+    """One round: every VMM once (in the order given, reversed on even
+    rounds so neither VMM always runs first after the host booted); the
+    results go to --json for `report`."""
+    p = argparse.ArgumentParser(prog="virtio.py measure")
+    p.add_argument("--round", type=int, default=1)
+    p.add_argument("--kernel", required=True)
+    p.add_argument("--kernel-name", default="")
+    p.add_argument("--initrd", required=True)
+    p.add_argument("--iovirt", required=True)
+    p.add_argument("--qemu", default="qemu-system-x86_64")
+    p.add_argument("--memory", default="512M")
+    p.add_argument("--cpus", default="2")
+    p.add_argument("--cmdline", default="console=ttyS0 panic=-1 quiet")
+    p.add_argument("--disk", required=True)
+    p.add_argument("--disk-fs", default="?")
+    p.add_argument("--disk-mb", default="?")
+    p.add_argument("--cache", default="writeback")
+    p.add_argument("--aio", default="threads")
+    p.add_argument("--queues", default="1")
+    p.add_argument("--tap", required=True)
+    p.add_argument("--fio-runtime", default="?")
+    p.add_argument("--net-time", default="?")
+    p.add_argument("--timeout", type=float, default=300.0)
+    p.add_argument("--json", required=True, help="where this round's results go")
+    p.add_argument("--console-dir", required=True)
+    p.add_argument("--emulated", action="store_true")
+    p.add_argument("--models", default="virtio")
+    p.add_argument("--iovirt-variant", action="append", default=[], metavar="NAME:DISKOPTS",
+                   help="also measure iovirt (virtio) with these extra --disk options, "
+                        "e.g. nomerge:merge=off")
+    a = p.parse_args(argv)
+    vmms, ratios = build_vmms(a, p)
+    order = vmms if a.round % 2 else list(reversed(vmms))
+
+    server_log = open(os.path.join(a.console_dir, f"iperf3-server-{a.round}.log"), "w")
     server = subprocess.Popen(["iperf3", "-s", "-B", "10.99.1.1"], stdin=subprocess.DEVNULL,
                               stdout=server_log, stderr=subprocess.STDOUT)
     time.sleep(0.5)
-
-    console_dir = os.path.join(os.path.dirname(os.path.abspath(a.out)), "virtio-console")
-    os.makedirs(console_dir, exist_ok=True)
-    results = {name: [] for name, _, _ in vmms}
-    failed = {}
+    results = {}
     t_start = time.monotonic()
     try:
-        for r in range(a.runs):
-            for name, _, cmd in vmms:
-                if name in failed:
-                    continue
-                res = run_once(cmd, a.timeout,
-                               os.path.join(console_dir, f"{name}-{r + 1}.log"))
-                results[name].append(res)
-                m = res["m"]
-                if res["error"]:
-                    failed[name] = res
-                    print(f"bench: {name} run {r + 1}: FAILED: {res['error']}", file=sys.stderr)
-                else:
-                    print(f"bench: {name} run {r + 1}/{a.runs} ({res['wall_s']:.0f} s): "
-                          f"qd1 {fmt(m['randread-qd1.iops'], '.0f', 1)} IOPS, "
-                          f"qd32 {fmt(m['randread-qd32.iops'], '.0f', 1)} IOPS, "
-                          f"seq r/w {fmt(m['seqread.mb_s'], '.1f', 1)}/"
-                          f"{fmt(m['seqwrite.mb_s'], '.1f', 1)} MB/s, "
-                          f"net tx/rx {fmt(m['net.tx.gbit_s'], '.2f', 1)}/"
-                          f"{fmt(m['net.rx.gbit_s'], '.2f', 1)} Gbit/s, "
-                          f"exits/IO qd1 {fmt(m['randread-qd1.exits_per_io'], '.2f', 1)}",
-                          file=sys.stderr, flush=True)
-                if res["marks"]:
-                    tl = " ".join(f"{k}@{v[0] - res['t0']:.0f}" for k, v in res["marks"].items())
-                    print(f"bench:   timeline (s): init@{res.get('init_s', 0):.0f} {tl}",
-                          file=sys.stderr)
-                for e in res["errors"]:
-                    print(f"bench:   guest: {e}", file=sys.stderr)
-                if res["error"] or res["errors"]:
-                    for l in res.get("console_tail", []):
-                        print(f"bench:   | {l}", file=sys.stderr)
+        for name, _, cmd in order:
+            res = run_once(cmd, a.timeout,
+                           os.path.join(a.console_dir, f"{name}-{a.round}.log"))
+            results[name] = res
+            m = res["m"]
+            if res["error"]:
+                print(f"bench: {name} round {a.round}: FAILED: {res['error']}", file=sys.stderr)
+            else:
+                print(f"bench: {name} round {a.round} ({res['wall_s']:.0f} s): "
+                      f"qd1 {fmt(m['randread-qd1.iops'], '.0f', 1)} IOPS, "
+                      f"qd32 {fmt(m['randread-qd32.iops'], '.0f', 1)} IOPS, "
+                      f"seq r/w {fmt(m['seqread.mb_s'], '.1f', 1)}/"
+                      f"{fmt(m['seqwrite.mb_s'], '.1f', 1)} MB/s, "
+                      f"net tx/rx {fmt(m['net.tx.gbit_s'], '.3f', 1)}/"
+                      f"{fmt(m['net.rx.gbit_s'], '.3f', 1)} Gbit/s, "
+                      f"exits/IO qd1 {fmt(m['randread-qd1.exits_per_io'], '.2f', 1)}",
+                      file=sys.stderr, flush=True)
+            if res["marks"]:
+                tl = " ".join(f"{k}@{v[0] - res['t0']:.0f}" for k, v in res["marks"].items())
+                print(f"bench:   timeline (s): init@{res.get('init_s', 0):.0f} {tl}",
+                      file=sys.stderr)
+            for e in res["errors"]:
+                print(f"bench:   guest: {e}", file=sys.stderr)
+            if res["error"] or res["errors"]:
+                for l in res.get("console_tail", []):
+                    print(f"bench:   | {l}", file=sys.stderr)
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -460,13 +465,52 @@ def main():
             server.kill()
             server.wait()
         server_log.close()
-    total = time.monotonic() - t_start
+    meta = {k: getattr(a, k) for k in ("models", "emulated", "kernel", "kernel_name", "memory",
+                                        "cpus", "cmdline", "disk", "disk_fs", "disk_mb", "cache",
+                                        "aio", "queues", "tap", "fio_runtime", "net_time")}
+    meta["vmms"], meta["ratios"] = vmms, ratios
+    meta["order"] = [n for n, _, _ in order]
+    keep = ("m", "results", "errors", "error", "console_tail", "wall_s")
+    round_out = {"round": a.round, "meta": meta, "loop_s": time.monotonic() - t_start,
+                 "results": {n: {k: r.get(k) for k in keep} for n, r in results.items()}}
+    with open(a.json + ".tmp", "w") as f:
+        json.dump(round_out, f)
+    os.replace(a.json + ".tmp", a.json)
+    return 0
+
+
+def report(argv):
+    """The table: medians over the rounds' JSON files, iovirt/QEMU ratios."""
+    p = argparse.ArgumentParser(prog="virtio.py report")
+    p.add_argument("--out", required=True)
+    p.add_argument("--rounds-wanted", type=int, default=0,
+                   help="rounds asked for (the missing ones are reported)")
+    p.add_argument("--note", action="append", default=[], help="a line for the header")
+    p.add_argument("rounds", nargs="*", help="round JSON files (measure --json)")
+    a = p.parse_args(argv)
+    rounds = []
+    for path in a.rounds:
+        try:
+            with open(path) as f:
+                rounds.append(json.load(f))
+        except (OSError, ValueError) as e:
+            print(f"bench: {path}: unreadable ({e}); left out", file=sys.stderr)
+    if not rounds:
+        print("bench: no round finished; nothing to report", file=sys.stderr)
+        return 1
+    rounds.sort(key=lambda x: x["round"])
+    meta = rounds[0]["meta"]
+    vmms = [tuple(v) for v in meta["vmms"]]
+    ratios = [tuple(r) for r in meta["ratios"]]
+    names = [n for n, _, _ in vmms]
+    results = {n: [r["results"][n] for r in rounds if n in r["results"]] for n in names}
+    nruns = len(rounds)
 
     def good(name):
         return [x for x in results[name] if not x["error"]]
 
     meds = {}
-    for name, _, _ in vmms:
+    for name in names:
         g = good(name)
         keys = set().union(*(x["m"].keys() for x in g)) if g else set()
         meds[name] = {k: med([x["m"].get(k) for x in g]) for k in keys}
@@ -479,28 +523,30 @@ def main():
         return "?"
 
     out = []
-    out.append(f"iovirt I/O benchmark ({a.models}): median of {a.runs} runs per VMM (interleaved), "
-               f"{time.strftime('%Y-%m-%d %H:%M:%S')}")
-    if a.emulated:
+    out.append(f"iovirt I/O benchmark ({meta['models']}): median of {nruns} rounds, every VMM "
+               f"once per round (order alternating), {time.strftime('%Y-%m-%d %H:%M:%S')}")
+    if meta["emulated"]:
         out.append("NOTE: measured inside the software-emulated test host (QEMU TCG with nested")
-        out.append("      KVM, 1 CPU, see shared/TESTHOST.md): absolute numbers are far below real")
-        out.append("      hardware. Compare the iovirt/QEMU ratios, within this one run, only.")
+        out.append("      KVM, 1 CPU, see shared/TESTHOST.md), a fresh test host per round:")
+        out.append("      absolute numbers are far below real hardware. Compare the")
+        out.append("      iovirt/QEMU ratios only.")
     else:
         out.append("NOTE: measured directly on this machine's hardware KVM.")
-    out.append(f"guest: {a.kernel_name or a.kernel}, busybox initramfs + fio + iperf3, "
-               f"{a.memory} RAM, {a.cpus} vCPUs, cmdline \"{a.cmdline}\"")
-    out.append(f"disk:  raw image, {a.disk_mb} MiB of zero-filled pages on {a.disk_fs} ({a.disk}); "
-               f"every VMM cache={a.cache} aio={a.aio}, {a.queues} queue(s) "
-               f"(virtio-blk queues / NVMe I/O queue pairs)")
+    out.extend(a.note)
+    out.append(f"guest: {meta['kernel_name'] or meta['kernel']}, busybox initramfs + fio + iperf3, "
+               f"{meta['memory']} RAM, {meta['cpus']} vCPUs, cmdline \"{meta['cmdline']}\"")
+    out.append(f"disk:  raw image, {meta['disk_mb']} MiB of zero-filled pages on {meta['disk_fs']} "
+               f"({meta['disk']}); every VMM cache={meta['cache']} aio={meta['aio']}, "
+               f"{meta['queues']} queue(s) (virtio-blk queues / NVMe I/O queue pairs)")
     out.append(f"models: virtio = virtio-blk-pci + virtio-net-pci; emulated = NVMe + e1000 "
                f"(iovirt if=nvme,model=e1000; QEMU -device nvme / -device e1000)")
-    first = vmms[0][0]
+    first = names[0]
     out.append(f"fio:   {info(first, 'fio_version')} in the guest on /dev/vda or /dev/nvme0n1, "
-               f"engine " + " / ".join(f"{info(n, 'fio_engine')} ({n})" for n, _, _ in vmms) +
-               f", direct=1, time_based {a.fio_runtime} s per job, one job (numjobs=1)")
-    out.append(f"net:   tap {a.tap} (host 10.99.1.1/24, guest 10.99.1.2), userspace NIC models "
+               f"engine " + " / ".join(f"{info(n, 'fio_engine')} ({n})" for n in names) +
+               f", direct=1, time_based {meta['fio_runtime']} s per job, one job (numjobs=1)")
+    out.append(f"net:   tap {meta['tap']} (host 10.99.1.1/24, guest 10.99.1.2), userspace NIC models "
                f"(QEMU without vhost); iperf3 server on the host, client in the guest, "
-               f"{a.net_time} s per direction; rate = the receiver's")
+               f"{meta['net_time']} s per direction; rate = the receiver's")
     out.append("exits: KVM's per-VM debugfs counters (/sys/kernel/debug/kvm/<pid>-<fd>/), sampled at")
     out.append("       console markers before and after each job; window = the fio/iperf3 process")
     out.append("       plus <0.5 s of idle sleep and one console line. exits = all VM exits (kernel-")
@@ -534,10 +580,11 @@ def main():
     rows.append(("idle exits/s (2 s, no I/O)", "idle.exits_per_s", ".0f"))
 
     w = 36
-    names = [n for n, _, _ in vmms]
     hdr = f"{'metric':<{w}}" + "".join(f" {n:>12}" for n in names) + \
         "".join(f" {r[0]:>{max(12, len(r[0]))}}" for r in ratios)
-    out.append("runs ok: " + ", ".join(f"{n} {meds[n]['n']}/{a.runs}" for n in names))
+    missing = f" (of {a.rounds_wanted} asked for)" if a.rounds_wanted > nruns else ""
+    out.append(f"rounds: {nruns}{missing}; runs ok: " +
+               ", ".join(f"{n} {meds[n]['n']}/{len(results[n])}" for n in names))
     out.append(hdr)
     out.append("-" * len(hdr))
     for row in rows:
@@ -552,8 +599,8 @@ def main():
         out.append(line)
     out.append("")
     out.extend(breakdown_table(meds, names, w))
-    out.append("per run (qd1 IOPS / qd32 IOPS / seqread MB/s / seqwrite MB/s / tx Gbit/s / rx Gbit/s):")
-    for name, _, _ in vmms:
+    out.append("per round (qd1 IOPS / qd32 IOPS / seqread MB/s / seqwrite MB/s / tx Gbit/s / rx Gbit/s):")
+    for name in names:
         cells = []
         for x in results[name]:
             if x["error"]:
@@ -567,27 +614,38 @@ def main():
                                    fmt(m["net.tx.gbit_s"], ".3f", 1),
                                    fmt(m["net.rx.gbit_s"], ".3f", 1)]))
         out.append(f"  {name:<10} " + "  ".join(cells))
-    for name, _, _ in vmms:
+    for name in names:
         errs = sorted({e for x in results[name] for e in x["errors"]})
         for e in errs:
             out.append(f"{name} guest error: {e}")
-    for name, res in failed.items():
-        out.append("")
-        out.append(f"{name} FAILED: {res['error']}; last console lines:")
-        out.extend(f"  | {l}" for l in res.get("console_tail", []))
+    for r in rounds:
+        for name, res in r["results"].items():
+            if res["error"]:
+                out.append("")
+                out.append(f"{name} round {r['round']} FAILED: {res['error']}; last console lines:")
+                out.extend(f"  | {l}" for l in res.get("console_tail") or [])
     out.append("")
     out.append("commands:")
     for name, _, cmd in vmms:
         out.append(f"  {name}: " + " ".join(shlex.quote(c) for c in cmd))
     out.append("")
-    out.append(f"benchmark loop took {total:.0f} s")
+    out.append("measuring took " + ", ".join(f"{r['loop_s']:.0f}" for r in rounds) +
+               " s per round (test host boots not counted)")
     text = "\n".join(out) + "\n"
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     with open(a.out + ".tmp", "w") as f:
         f.write(text)
     os.replace(a.out + ".tmp", a.out)
     sys.stdout.write(text)
-    return 0 if meds[vmms[0][0]]["n"] > 0 else 1
+    return 0 if meds[first]["n"] > 0 else 1
+
+
+def main():
+    if len(sys.argv) < 2 or sys.argv[1] not in ("measure", "report"):
+        print("usage: virtio.py measure ARGS... | virtio.py report --out FILE ROUND.json...",
+              file=sys.stderr)
+        return 2
+    return (measure if sys.argv[1] == "measure" else report)(sys.argv[2:])
 
 
 if __name__ == "__main__":
