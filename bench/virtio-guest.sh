@@ -2,8 +2,10 @@
 # @FIO_RT@, @NET_T@ and @JOBS@ -- the steps to run: fio job names and
 # "net" -- are filled in by bench/guest-image). Talks to bench/virtio.py over
 # the console:
-#   IOVIRT-BENCH-MARK <name>   the host samples the VM's KVM counters when
-#                              it sees this; the guest then sleeps 0.5 s so the
+#   IOVIRT-BENCH-MARK <name> <the "cpu" line of /proc/stat>
+#                              the host samples the VM's KVM counters when
+#                              it sees this (and keeps the guest's own CPU
+#                              time); the guest then sleeps 0.5 s so the
 #                              sample is taken before the next step starts
 #   BENCH-RESULT key=value     a result
 #   BENCH-ERROR text           a step failed (the host reports it)
@@ -15,7 +17,7 @@ wanted() { case " $JOBS " in *" $1 "*) return 0 ;; esac; return 1; }
 for DEV in /dev/vda /dev/nvme0n1; do [ -b $DEV ] && break; done
 HOST=10.99.1.1
 
-mark() { echo "IOVIRT-BENCH-MARK $1"; sleep 0.5; }
+mark() { echo "IOVIRT-BENCH-MARK $1 $(head -n 1 /proc/stat)"; sleep 0.5; }
 res() { echo "BENCH-RESULT $1"; }
 err() { echo "BENCH-ERROR $*"; }
 

@@ -35,7 +35,10 @@ import subprocess
 import sys
 import time
 
-MARK = re.compile(rb"IOVIRT-BENCH-MARK (\S+)")
+MARK = re.compile(rb"IOVIRT-BENCH-MARK (\S+)(?: cpu ([0-9 ]+))?")
+# /proc/stat's "cpu" fields (USER_HZ ticks), as the guest saw them.
+GUEST_CPU = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+USER_HZ = 100
 RESULT = re.compile(rb"BENCH-RESULT (\S+?)=(.*)")
 ERROR = re.compile(rb"BENCH-ERROR (.*)")
 EXIT = re.compile(rb"IOVIRT-TEST-EXIT=(\d+)")
@@ -127,6 +130,15 @@ def sample(d, pid=None):
     return vals or None
 
 
+def guest_cpu(fields):
+    """The guest's own CPU time at a mark, in us, by kind (user, system,
+    idle, irq, softirq, steal...): where the guest's vCPUs spent the job."""
+    if not fields:
+        return {}
+    ticks = [int(x) for x in fields.split()]
+    return {f"guest.{k}_us": t * 1_000_000 // USER_HZ for k, t in zip(GUEST_CPU, ticks)}
+
+
 def kernel_stack(pid):
     """State and kernel stack of a process that will not die."""
     try:
@@ -182,7 +194,9 @@ def run_once(cmd, timeout, console_log=None):
                 m = MARK.search(line)
                 if m:
                     kdir = kvm_dir(proc.pid, kdir)
-                    res["marks"][m.group(1).decode()] = (time.monotonic(), sample(kdir, proc.pid))
+                    vals = sample(kdir, proc.pid) or {}
+                    vals.update(guest_cpu(m.group(2)))
+                    res["marks"][m.group(1).decode()] = (time.monotonic(), vals or None)
                     continue
                 m = RESULT.search(line)
                 if m:
@@ -297,6 +311,11 @@ def derive(res):
             d = delta(marks, name, c)
             m[f"net.{name}.{c}_per_mb"] = d / mbytes if d is not None and mbytes else None
         breakdown(m, marks, f"net.{name}", mbytes, mark=name)
+    # How KVM maps guest RAM at the end (a VM whose RAM got no huge pages
+    # runs slower everywhere: more and longer nested page walks).
+    last = max((v for v in marks.values() if v[1]), key=lambda v: v[0], default=None)
+    for size in ("4k", "2m", "1g"):
+        m[f"vm.pages_{size}"] = last[1].get(f"pages_{size}") if last else None
     a, b = marks.get("idle-start"), marks.get("idle-end")
     if a and b and a[1] and b[1] and "exits" in a[1]:
         m["idle.exits_per_s"] = (b[1]["exits"] - a[1]["exits"]) / (b[0] - a[0])
@@ -311,7 +330,8 @@ def breakdown_table(meds, names, w):
     out = ["exit breakdown: KVM debugfs counters per I/O (fio) or per MB (iperf3), "
            "those >= 0.5 in some VMM;",
            "  proc.*: the VMM's CPU time in us (cpu = user+system of the process; per thread",
-           "  kind: run = on a CPU, wait = runnable, waiting for one)"]
+           "  kind: run = on a CPU, wait = runnable, waiting for one); guest.*: the guest's",
+           "  own CPU time in us by kind, all vCPUs (its /proc/stat)"]
     jobs = [(n, l.replace("fio ", "")) for n, l, _ in FIO_JOBS] + \
            [(f"net.{n}", "net " + ("guest->host" if n == "tx" else "host->guest"))
             for n, _ in NET_JOBS]
@@ -470,7 +490,7 @@ def measure(argv):
                                         "aio", "queues", "tap", "fio_runtime", "net_time")}
     meta["vmms"], meta["ratios"] = vmms, ratios
     meta["order"] = [n for n, _, _ in order]
-    keep = ("m", "results", "errors", "error", "console_tail", "wall_s")
+    keep = ("m", "results", "errors", "error", "console_tail", "wall_s", "marks", "t0")
     round_out = {"round": a.round, "meta": meta, "loop_s": time.monotonic() - t_start,
                  "results": {n: {k: r.get(k) for k in keep} for n, r in results.items()}}
     with open(a.json + ".tmp", "w") as f:
@@ -578,6 +598,8 @@ def report(argv):
         rows.append((f"  irq inj/MB", f"net.{name}.irq_injections_per_mb", ".1f"))
         rows.append((f"  VMM CPU us/MB", f"net.{name}.counter.proc.cpu_us", ".0f"))
     rows.append(("idle exits/s (2 s, no I/O)", "idle.exits_per_s", ".0f"))
+    rows.append(("guest RAM in 4k pages (KVM, at end)", "vm.pages_4k", ".0f"))
+    rows.append(("guest RAM in 2M pages (KVM, at end)", "vm.pages_2m", ".0f"))
 
     w = 36
     hdr = f"{'metric':<{w}}" + "".join(f" {n:>12}" for n in names) + \
@@ -599,7 +621,8 @@ def report(argv):
         out.append(line)
     out.append("")
     out.extend(breakdown_table(meds, names, w))
-    out.append("per round (qd1 IOPS / qd32 IOPS / seqread MB/s / seqwrite MB/s / tx Gbit/s / rx Gbit/s):")
+    out.append("per round (qd1 IOPS / qd32 IOPS / seqread MB/s / seqwrite MB/s / tx Gbit/s / rx Gbit/s"
+               " | KVM's 4k/2M pages of guest RAM at the end):")
     for name in names:
         cells = []
         for x in results[name]:
@@ -612,7 +635,8 @@ def report(argv):
                                    fmt(m["seqread.mb_s"], ".1f", 1),
                                    fmt(m["seqwrite.mb_s"], ".1f", 1),
                                    fmt(m["net.tx.gbit_s"], ".3f", 1),
-                                   fmt(m["net.rx.gbit_s"], ".3f", 1)]))
+                                   fmt(m["net.rx.gbit_s"], ".3f", 1)]) +
+                         f"|{fmt(m.get('vm.pages_4k'), '.0f', 1)}/{fmt(m.get('vm.pages_2m'), '.0f', 1)}")
         out.append(f"  {name:<10} " + "  ".join(cells))
     for name in names:
         errs = sorted({e for x in results[name] for e in x["errors"]})
