@@ -415,23 +415,15 @@ def measure(argv):
     results go to --json for `report`."""
     p = argparse.ArgumentParser(prog="virtio.py measure")
     p.add_argument("--round", type=int, default=1)
-    p.add_argument("--kernel", required=True)
-    p.add_argument("--kernel-name", default="")
-    p.add_argument("--initrd", required=True)
-    p.add_argument("--iovirt", required=True)
-    p.add_argument("--qemu", default="qemu-system-x86_64")
-    p.add_argument("--memory", default="512M")
-    p.add_argument("--cpus", default="2")
-    p.add_argument("--cmdline", default="console=ttyS0 panic=-1 quiet")
-    p.add_argument("--disk", required=True)
-    p.add_argument("--disk-fs", default="?")
-    p.add_argument("--disk-mb", default="?")
-    p.add_argument("--cache", default="writeback")
-    p.add_argument("--aio", default="threads")
-    p.add_argument("--queues", default="1")
-    p.add_argument("--tap", required=True)
-    p.add_argument("--fio-runtime", default="?")
-    p.add_argument("--net-time", default="?")
+    # The run's settings (None: required); they also head the report.
+    for flag, default in (("--kernel", None), ("--kernel-name", ""), ("--initrd", None),
+                          ("--iovirt", None), ("--qemu", "qemu-system-x86_64"),
+                          ("--memory", "512M"), ("--cpus", "2"),
+                          ("--cmdline", "console=ttyS0 panic=-1 quiet"), ("--disk", None),
+                          ("--disk-fs", "?"), ("--disk-mb", "?"), ("--cache", "writeback"),
+                          ("--aio", "threads"), ("--queues", "1"), ("--tap", None),
+                          ("--fio-runtime", "?"), ("--net-time", "?")):
+        p.add_argument(flag, required=default is None, default=default)
     p.add_argument("--timeout", type=float, default=300.0)
     p.add_argument("--json", required=True, help="where this round's results go")
     p.add_argument("--console-dir", required=True)
