@@ -120,6 +120,9 @@ net_job() {
     iperf3 -c $HOST -t "$NET_T" -f m "$@" >/tmp/iperf.out 2>&1
     rc=$?
     mark "$name-end"
+    # Per second: rate, and for guest->host (the client sends) the
+    # sender's retransmits and congestion window, for the console log.
+    sed 's/^/guest-iperf3: /' /tmp/iperf.out
     if [ $rc -ne 0 ]; then
         err "iperf3 $name exited $rc: $(tail -n 3 /tmp/iperf.out | tr '\n' ' ')"
         return
