@@ -297,6 +297,34 @@ static void test_capability_loop_is_bounded(void **state)
 	test_free(v);
 }
 
+static void test_overlapping_capability_dropped(void **state)
+{
+	struct fx *f = *state;
+	/* PCIe (0x60, 60 bytes) links to a PM capability inside its own body,
+	 * which links on to MSI-X: the overlapping one is left out (its body is
+	 * PCIe's, which the guest may write) and the chain goes on past it. */
+	const unsigned inside = CAP_EXP + 0x10;
+	put(f->fd, CAP_EXP + 1, inside, 1);
+	put(f->fd, inside, PCI_CAP_ID_PM | CAP_MSIX << 8, 2);
+	struct vfio_pci *v = test_calloc(1, sizeof(*v));
+	v->fd = f->fd;
+	v->cfg_size = 4096;
+	v->msix_vectors = 5;
+	v->bars[3].size = 16 << 10;
+	snprintf(v->bdf, sizeof(v->bdf), "0000:02:00.0");
+	assert_int_equal(vfio_pci_config_init(v, &hooks, &bar_ops), 0);
+	unsigned seen[8], n = 0;
+	for (unsigned off = pci_cfg_get(&v->pci, PCI_CAPABILITY_LIST, 1); off && n < 8;
+	     off = pci_cfg_get(&v->pci, off + 1, 1))
+		seen[n++] = off;
+	assert_int_equal(n, 3);
+	assert_int_equal(seen[0], CAP_PM);
+	assert_int_equal(seen[1], CAP_EXP);
+	assert_int_equal(seen[2], CAP_MSIX);
+	pci_dev_destroy(&v->pci);
+	test_free(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -311,6 +339,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_intx_without_vfio_irq, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuses_bridges_and_short_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_capability_loop_is_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_overlapping_capability_dropped, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
