@@ -238,6 +238,11 @@ void net_set_rx_burst_end(struct net_backend *nb, net_rx_burst_end_fn fn)
 	nb->rx_burst_end = fn;
 }
 
+void net_set_rx_direct(struct net_backend *nb, net_rx_direct_fn fn)
+{
+	nb->rx_direct = fn;
+}
+
 void net_close(struct net_backend *nb)
 {
 	if (nb)

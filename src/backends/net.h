@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <sys/uio.h>
 
 struct loop;
@@ -91,6 +92,21 @@ void net_rx_resume(struct net_backend *nb);
 typedef void (*net_rx_burst_end_fn)(void *opaque);
 void net_set_rx_burst_end(struct net_backend *nb, net_rx_burst_end_fn fn);
 
+/* Optional zero-copy receive, for backends that read frames from a file
+ * descriptor (tap): the device lends receive buffers -- in guest memory --
+ * big enough for any frame (NET_VNET_HDR_LEN + NET_MAX_FRAME bytes), the
+ * backend reads the next frame straight into them, and the device keeps
+ * the buffers the frame filled. The device calls read_frame at most once;
+ * it returns what readv() would, as -errno on failure. rx_direct returns:
+ *   > 0  a frame of that many bytes was read (the device took or dropped it);
+ *   0    the device cannot lend buffers now (too few posted, not running):
+ *        nothing was read, the backend reads into its own buffer and uses rx;
+ *   < 0  read_frame's -errno (-EAGAIN: nothing to read).
+ * Runs on the loop thread, like rx; rx's burst-end rule applies to it. */
+typedef ssize_t (*net_read_fn)(void *ctx, const struct iovec *iov, int iovcnt);
+typedef ssize_t (*net_rx_direct_fn)(void *opaque, net_read_fn read_frame, void *ctx);
+void net_set_rx_direct(struct net_backend *nb, net_rx_direct_fn fn);
+
 struct net_stats {
 	uint64_t tx_frames, tx_dropped, rx_frames, rx_dropped;
 };
@@ -111,6 +127,7 @@ struct net_backend {
 	struct loop *loop;
 	net_rx_fn rx;
 	net_rx_burst_end_fn rx_burst_end; /* may be NULL */
+	net_rx_direct_fn rx_direct;       /* may be NULL; used by tap */
 	void *opaque;
 	bool vnet_hdr;
 	uint64_t tx_frames, tx_dropped, rx_frames, rx_dropped; /* atomic */

@@ -3,10 +3,11 @@
  * through as a 12-byte virtio_net_hdr_v1 in front of each frame.
  *
  * TX: writev() on the non-blocking fd, from any thread (a write to a tun fd
- * is one atomic frame). RX: on EPOLLIN the loop thread reads frames into one
- * per-backend buffer and hands them to rx; when rx refuses, the frame stays
- * in the buffer, EPOLLIN is switched off, and an eventfd written by
- * net_rx_resume() brings the loop back to retry it. */
+ * is one atomic frame). RX: on EPOLLIN the loop thread reads frames straight
+ * into the device's buffers when it lends them (zero copy: readv() into
+ * guest memory), else into one per-backend buffer handed to rx; when rx
+ * refuses, the frame stays in the buffer, EPOLLIN is switched off, and an
+ * eventfd written by net_rx_resume() brings the loop back to retry it. */
 #define IOVIRT_NET_BACKEND_IMPL
 #include "backends/net.h"
 
@@ -70,21 +71,51 @@ static int tap_send(struct net_backend *nb, const struct iovec *iov, int iovcnt)
 	return 0;
 }
 
+/* A read that got no frame: nothing there yet (EAGAIN), or a failure,
+ * logged once. */
+static void tap_read_failed(struct net_tap *t, int err)
+{
+	if (err != EAGAIN && err != EWOULDBLOCK && !t->rx_err_logged) {
+		t->rx_err_logged = 1;
+		log_warn("%s: read: %s", t->ifname, strerror(err));
+	}
+}
+
+static ssize_t tap_read_frame(void *ctx, const struct iovec *iov, int iovcnt)
+{
+	struct net_tap *t = ctx;
+	ssize_t n = readv(t->fd, iov, iovcnt);
+	return n < 0 ? -errno : n;
+}
+
 /* Delivers the held frame, then reads more: at most TAP_RX_BUDGET frames.
- * Returns how many the device took. */
+ * Returns how many the device took. A frame goes straight into the device's
+ * buffers when it lends them (net_rx_direct_fn), else through buf. */
 static unsigned tap_receive_burst(struct net_tap *t)
 {
 	unsigned delivered = 0;
 	for (int budget = TAP_RX_BUDGET; budget > 0 && !t->dead; budget--) {
+		if (!t->held_len && t->nb.rx_direct) {
+			ssize_t n = t->nb.rx_direct(t->nb.opaque, tap_read_frame, t);
+			if (n > 0) {
+				delivered++;
+				NET_STAT_INC(&t->nb, rx_frames);
+				continue;
+			}
+			if (n == -EINTR)
+				continue;
+			if (n < 0) {
+				tap_read_failed(t, (int)-n);
+				return delivered;
+			}
+			/* 0: no buffers lent; read into buf below. */
+		}
 		if (!t->held_len) {
 			ssize_t n = read(t->fd, t->buf, sizeof(t->buf));
 			if (n < 0) {
 				if (errno == EINTR)
 					continue;
-				if (errno != EAGAIN && errno != EWOULDBLOCK && !t->rx_err_logged) {
-					t->rx_err_logged = 1;
-					log_warn("%s: read: %s", t->ifname, strerror(errno));
-				}
+				tap_read_failed(t, errno);
 				return delivered;
 			}
 			size_t min = t->nb.vnet_hdr ? NET_VNET_HDR_LEN : 0;

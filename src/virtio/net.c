@@ -49,6 +49,12 @@ struct virtio_net {
 	struct iovec tx_iov[VIRTQ_MAX_SIZE];
 	uint16_t rx_heads[VIRTQ_MAX_SIZE];
 	uint32_t rx_lens[VIRTQ_MAX_SIZE];
+	/* Receive buffers popped ahead for direct reads (rx_pool_fill). */
+	unsigned pool_n, pool_niov;
+	size_t pool_bytes;
+	uint16_t pool_heads[VIRTQ_MAX_SIZE], pool_iovs[VIRTQ_MAX_SIZE];
+	uint32_t pool_lens[VIRTQ_MAX_SIZE];
+	struct iovec pool_iov[VIRTQ_MAX_SIZE];
 	uint8_t bounce[VIRTIO_NET_MAX_TX_FRAME]; /* software checksum */
 };
 
@@ -183,6 +189,15 @@ static void rx_unpop(struct virtqueue *vq, unsigned count)
 		virtq_unpop(vq);
 }
 
+/* Gives the pool back to the ring (the direct path's buffers, below: the
+ * last pops, so unpopping returns exactly them). */
+static void rx_pool_return(struct virtio_net *n)
+{
+	rx_unpop(&n->vdev.queues[RXQ].vq, n->pool_n);
+	n->pool_n = n->pool_niov = 0;
+	n->pool_bytes = 0;
+}
+
 /* Delivers one frame: [virtio_net_hdr_v1][frame] over one chain, or with
  * MRG_RXBUF over as many as it takes (num_buffers says how many). Returns
  * false if the guest has not posted enough buffers: nothing is consumed. */
@@ -207,6 +222,8 @@ static bool rx_deliver(struct virtio_net *n, const struct iovec *iov, int iovcnt
 	}
 	size_t frame_len = len - src_skip;
 	bool mrg = virtio_has_feature(vdev, VIRTIO_NET_F_MRG_RXBUF);
+	if (n->pool_n) /* defensive: the backend falls back only after a return */
+		rx_pool_return(n);
 	unsigned nbufs = 0;
 	size_t copied = 0; /* frame bytes placed */
 
@@ -275,6 +292,103 @@ static bool rx_deliver(struct virtio_net *n, const struct iovec *iov, int iovcnt
 	return true;
 }
 
+/* ---- RX straight from the backend (net_rx_direct_fn) ----
+ *
+ * The backend reads a frame into buffers the device lends: as many popped
+ * receive buffers as hold the largest frame. They stay popped between
+ * frames (the pool: always the last pool_n pops of the receiveq, in order),
+ * so a frame costs the pops of the buffers it filled, not of 64 KiB worth.
+ * The frame arrives with its vnet header from the backend; only
+ * num_buffers is ours to write. */
+
+/* Pops buffers until the pool holds the largest frame. false: the driver
+ * has not posted enough (or broke the protocol: NEEDS_RESET is set). */
+static bool rx_pool_fill(struct virtio_net *n)
+{
+	struct virtio_dev *vdev = &n->vdev;
+	struct virtqueue *vq = &vdev->queues[RXQ].vq;
+	bool mrg = virtio_has_feature(vdev, VIRTIO_NET_F_MRG_RXBUF);
+
+	while (n->pool_bytes < HDR_LEN + NET_MAX_FRAME) {
+		/* Without MRG_RXBUF one chain must hold the frame. */
+		if (n->pool_n == vq->size || (n->pool_n && !mrg))
+			return false;
+		int r = virtq_pop(vq, &n->rx_chain);
+		if (r < 0)
+			virtio_dev_set_broken(vdev, vq->error);
+		if (r <= 0)
+			return false;
+		const struct virtq_chain *c = &n->rx_chain;
+		if (c->n_out) {
+			virtq_unpop(vq);
+			virtio_dev_set_broken(vdev, "receive chain has device-readable buffers");
+			return false;
+		}
+		if (c->in_len < HDR_LEN && mrg) { /* §5.1.6.3.1 */
+			virtq_unpop(vq);
+			virtio_dev_set_broken(vdev, "receive buffer smaller than the header");
+			return false;
+		}
+		if (n->pool_niov + c->n_in > VIRTQ_MAX_SIZE) { /* readv's IOV_MAX */
+			virtq_unpop(vq);
+			return false;
+		}
+		memcpy(&n->pool_iov[n->pool_niov], c->iov, c->n_in * sizeof(c->iov[0]));
+		n->pool_niov += c->n_in;
+		n->pool_heads[n->pool_n] = c->head;
+		n->pool_lens[n->pool_n] = (uint32_t)c->in_len;
+		n->pool_iovs[n->pool_n] = (uint16_t)c->n_in;
+		n->pool_n++;
+		n->pool_bytes += c->in_len;
+	}
+	return true;
+}
+
+static ssize_t rx_direct(struct virtio_net *n, net_read_fn read_frame, void *ctx)
+{
+	struct virtio_dev *vdev = &n->vdev;
+	struct virtqueue *vq = &vdev->queues[RXQ].vq;
+
+	if (!n->vnet_hdr || !vdev->live || !vdev->queues[RXQ].enabled)
+		return 0;
+	if (!rx_pool_fill(n)) {
+		if (vdev->live)
+			rx_pool_return(n);
+		return 0;
+	}
+	ssize_t len = read_frame(ctx, n->pool_iov, (int)n->pool_niov);
+	if (len <= (ssize_t)HDR_LEN) {
+		if (len <= 0)
+			return len ? len : -EAGAIN;
+		n->stats.rx_dropped++; /* a runt: no frame behind the header */
+		return len;
+	}
+	/* The frame filled the pool's first buffers in order. */
+	unsigned used = 0, used_iov = 0;
+	for (size_t left = (size_t)len; left; used++) {
+		uint32_t put = n->pool_lens[used] < left ? n->pool_lens[used] : (uint32_t)left;
+		n->rx_lens[used] = put;
+		left -= put;
+		used_iov += n->pool_iovs[used];
+		n->pool_bytes -= n->pool_lens[used];
+	}
+	uint16_t num = htole16((uint16_t)used); /* §5.1.6.4 */
+	virtq_buf_to_iov(n->pool_iov, n->pool_iovs[0], offsetof(struct virtio_net_hdr_v1, num_buffers),
+			 &num, sizeof(num));
+	for (unsigned i = 0; i < used; i++)
+		virtq_push(vq, n->pool_heads[i], n->rx_lens[i]);
+	n->pool_n -= used;
+	n->pool_niov -= used_iov;
+	memmove(n->pool_heads, n->pool_heads + used, n->pool_n * sizeof(n->pool_heads[0]));
+	memmove(n->pool_lens, n->pool_lens + used, n->pool_n * sizeof(n->pool_lens[0]));
+	memmove(n->pool_iovs, n->pool_iovs + used, n->pool_n * sizeof(n->pool_iovs[0]));
+	memmove(n->pool_iov, n->pool_iov + used_iov, n->pool_niov * sizeof(n->pool_iov[0]));
+	n->stats.rx_frames++;
+	n->stats.rx_zero_copy++;
+	n->rx_notify = true; /* net_rx_burst_end notifies */
+	return len;
+}
+
 /* Takes the device lock unless this thread holds it already, in net_send
  * (a backend delivering a frame from inside the send); true if taken. */
 static bool rx_lock(struct virtio_net *n)
@@ -293,6 +407,16 @@ static bool net_rx(void *opaque, const struct iovec *iov, int iovcnt, size_t len
 	struct virtio_net *n = opaque;
 	bool locked = rx_lock(n);
 	bool r = rx_deliver(n, iov, iovcnt, len);
+	if (locked)
+		pthread_mutex_unlock(&n->vdev.lock);
+	return r;
+}
+
+static ssize_t net_rx_direct(void *opaque, net_read_fn read_frame, void *ctx)
+{
+	struct virtio_net *n = opaque;
+	bool locked = rx_lock(n);
+	ssize_t r = rx_direct(n, read_frame, ctx);
 	if (locked)
 		pthread_mutex_unlock(&n->vdev.lock);
 	return r;
@@ -381,6 +505,8 @@ static void net_reset(struct virtio_dev *vdev)
 	if (n->vnet_hdr)
 		net_set_offloads(n->backend, 0);
 	n->rx_notify = false; /* the rings it was for are gone */
+	n->pool_n = n->pool_niov = 0;
+	n->pool_bytes = 0;
 	if (n->rx_waiting) {
 		n->rx_waiting = false;
 		net_rx_resume(n->backend);
@@ -434,6 +560,7 @@ struct virtio_net *virtio_net_create(const struct virtio_net_options *o,
 		return NULL;
 	}
 	net_set_rx_burst_end(n->backend, net_rx_burst_end);
+	net_set_rx_direct(n->backend, net_rx_direct);
 	n->vnet_hdr = net_has_vnet_hdr(n->backend);
 	if (n->vnet_hdr)
 		n->vdev.device_features |=
@@ -453,6 +580,11 @@ void virtio_net_destroy(struct virtio_net *n)
 {
 	if (!n)
 		return;
+	log_debug("virtio-net: %llu frames received (%llu read straight into guest buffers), "
+		  "%llu dropped; %llu sent, %llu dropped",
+		  (unsigned long long)n->stats.rx_frames, (unsigned long long)n->stats.rx_zero_copy,
+		  (unsigned long long)n->stats.rx_dropped, (unsigned long long)n->stats.tx_frames,
+		  (unsigned long long)n->stats.tx_dropped);
 	net_close(n->backend);
 	virtio_dev_destroy(&n->vdev);
 	free(n);

@@ -4,7 +4,9 @@
  * Offered: MAC, STATUS (link always up), MRG_RXBUF, VERSION_1, EVENT_IDX,
  * INDIRECT_DESC; with a backend that carries a vnet header (tap with
  * vnet_hdr) also CSUM/GUEST_CSUM, HOST_/GUEST_TSO4/6 and HOST_/GUEST_ECN,
- * passed through as the 12-byte virtio_net_hdr_v1 (§5.1.6). */
+ * passed through as the 12-byte virtio_net_hdr_v1 (§5.1.6). A backend that
+ * reads frames from a descriptor (tap) reads them straight into the guest's
+ * receive buffers (net_rx_direct_fn): no copy in the VMM. */
 #ifndef IOVIRT_VIRTIO_NET_H
 #define IOVIRT_VIRTIO_NET_H
 
@@ -37,6 +39,7 @@ struct virtio_net_stats {
 	uint64_t tx_oversize;  /* chains longer than VIRTIO_NET_MAX_TX_FRAME + header */
 	uint64_t tx_malformed; /* shorter than the header, or GSO without vnet header */
 	uint64_t rx_frames;    /* delivered to the guest */
+	uint64_t rx_zero_copy; /* of those, read by the backend straight into guest buffers */
 	uint64_t rx_dropped;   /* device not live, or the guest's buffers too small */
 };
 

@@ -31,7 +31,7 @@ net_user_case() {
 }
 
 # net_tap_case NAME TAP NET-SUFFIX: a tap made here (10.99.0.1/24, guest
-# .2): ping both ways and 16 MiB guest->host checked by sha256.
+# .2): ping both ways and 16 MiB each way checked by sha256.
 net_tap_case() {
 	local name=$1 tap=$2 suffix=$3
 	local t=/tmp/iovirt-$name
@@ -45,16 +45,22 @@ net_tap_case() {
 	ip link set "$tap" up
 	python3 tests/guest/netpeer.py recv 10.99.0.1 18090 >"$t/recv.sha" &
 	local receiver=$!
+	head -c 16M /dev/urandom >"$t/in"
+	python3 tests/guest/netpeer.py send "$OUT/$name.log" LISTENING_IN 10.99.0.2:18091 "$t/in" &
+	local sender=$!
 	( for _ in $(seq 300); do grep -q READY "$OUT/$name.log" 2>/dev/null && break; sleep 1; done
 	  busybox ping -c 3 -W 5 10.99.0.2 >/dev/null 2>&1 && echo ok >"$t/ping_in" ) &
 	local pinger=$!
 	boot "$name" net-tap --memory 384M --net "tap=$tap$suffix"
 	wait "$pinger"; wait "$receiver"
+	kill "$sender" 2>/dev/null; wait "$sender" 2>/dev/null
 	check "$name" "powers off (status $status)" [ "$status" -eq 0 ]
 	check "$name" "guest pings the host over the tap" grep -q PING_OUT=ok "$log"
 	check "$name" "host pings the guest over the tap" [ -f "$t/ping_in" ]
 	check "$name" "16 MiB TCP guest->host arrives intact" \
 		[ -n "$(text "$log" SENT_SHA)" -a "$(text "$log" SENT_SHA)" = "$(cat "$t/recv.sha")" ]
+	check "$name" "16 MiB TCP host->guest arrives intact" \
+		[ "$(text "$log" GOT_IN_SHA)" = "$(sha256sum "$t/in" | cut -d' ' -f1)" ]
 	ip link del "$tap"
 	rm -rf "$t"
 }

@@ -2,7 +2,9 @@
 own tap only). Subcommands:
   serve PORT FILE           HTTP server on 127.0.0.1 serving FILE (background)
   recv ADDR PORT            accept one TCP connection, print sha256 of what came
-  send LOG MARKER PORT FILE wait for MARKER in LOG, then send FILE to 127.0.0.1:PORT
+  send LOG MARKER [ADDR:]PORT FILE
+                            wait for MARKER in LOG, then send FILE to ADDR:PORT
+                            (default address 127.0.0.1)
 """
 import hashlib, http.server, socket, sys, time, functools
 
@@ -41,9 +43,10 @@ def send(log, marker, port, path):
     else:
         sys.exit("marker never appeared")
     data = open(path, "rb").read()
+    addr, _, port = port.rpartition(":")
     for _ in range(20):
         try:
-            c = socket.create_connection(("127.0.0.1", int(port)), timeout=30)
+            c = socket.create_connection((addr or "127.0.0.1", int(port)), timeout=30)
             break
         except OSError:
             time.sleep(0.5)

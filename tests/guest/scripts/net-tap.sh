@@ -1,5 +1,6 @@
 # virtio-net on a tap the test made inside the test host: ping both ways
-# and a TCP transfer to the host end.
+# and a TCP transfer each way (host->guest: large GSO frames into the
+# receive buffers).
 ip link set eth0 up
 ip addr add 10.99.0.2/24 dev eth0
 ping -c 3 -W 5 10.99.0.1 >/dev/null 2>&1 && echo "PING_OUT=ok"
@@ -8,4 +9,10 @@ sleep 5
 dd if=/dev/urandom of=/tmp/blob bs=1M count=16 2>/dev/null
 echo "SENT_SHA=$(sha256sum /tmp/blob | cut -d' ' -f1)"
 nc 10.99.0.1 18090 < /tmp/blob
+rm -f /tmp/blob
+nc -l -p 18091 > /tmp/in &
+sleep 1
+echo "LISTENING_IN"
+wait
+echo "GOT_IN_SHA=$(sha256sum /tmp/in | cut -d' ' -f1)"
 echo "OFFLOADS=$(cat /sys/class/net/eth0/features 2>/dev/null)"
