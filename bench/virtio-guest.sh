@@ -101,6 +101,9 @@ if [ -z "$IF" ]; then
     err "no network interface (virtio-net missing?)"
     exit 0
 fi
+for ko in /lib/diag/inet_diag.ko /lib/diag/tcp_diag.ko; do
+    [ -f $ko ] && insmod $ko 2>/dev/null
+done
 ip link set lo up
 ip link set "$IF" up
 ip addr add 10.99.1.2/24 dev "$IF"
@@ -117,9 +120,23 @@ fi
 net_job() {
     name=$1; shift
     mark "$name-start"
-    iperf3 -c $HOST -t "$NET_T" -f m "$@" >/tmp/iperf.out 2>&1
+    nstat -n 2>/dev/null   # zero nstat's history: the next call gives this run's deltas
+    iperf3 -c $HOST -t "$NET_T" -f m "$@" >/tmp/iperf.out 2>&1 &
+    pid=$!
+    # The connection's TCP state twice during the run (rtt, cwnd, what
+    # limited the sender: rwnd_limited / sndbuf_limited / app_limited).
+    for t in 2 2; do
+        sleep $t
+        ss -tin dst $HOST 2>/dev/null | tr -s ' \t' ' ' | sed "s/^/guest-ss-$name: /"
+    done
+    wait $pid
     rc=$?
     mark "$name-end"
+    nstat 2>/dev/null | grep -E "Tcp|Ip(In|Out)" | tr -s ' ' | sed "s/^/guest-nstat-$name: /"
+    # Frames the NIC moved so far (a GSO frame counts once): bytes per frame.
+    for c in rx_packets rx_bytes tx_packets tx_bytes; do
+        echo "guest-nic-$name: $c $(cat /sys/class/net/$IF/statistics/$c)"
+    done
     # Per second: rate, and for guest->host (the client sends) the
     # sender's retransmits and congestion window, for the console log.
     sed 's/^/guest-iperf3: /' /tmp/iperf.out
