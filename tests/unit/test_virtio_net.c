@@ -535,11 +535,9 @@ static void zero_copy_child(void)
 
 static void test_tap_zero_copy_rx(void **state)
 {
-	int status = tap_ns_run(zero_copy_child);
-	if (status == 77) {
-		fprintf(stderr, "[  SKIP    ] zero copy: needs /dev/net/tun and CLONE_NEWNET (root)\n");
+	int status = tap_ns_run(zero_copy_child, "zero copy");
+	if (status == 77)
 		skip();
-	}
 	assert_int_equal(status, 0);
 }
 

@@ -13,11 +13,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-int tap_ns_run(void (*child)(void))
+static int skipped(const char *name)
+{
+	fprintf(stderr, "[  SKIP    ] %s: needs /dev/net/tun and CLONE_NEWNET (root)\n", name);
+	return 77;
+}
+
+int tap_ns_run(void (*child)(void), const char *name)
 {
 	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC), status = 0;
 	if (fd < 0)
-		return 77;
+		return skipped(name);
 	close(fd);
 	fflush(NULL);
 	pid_t pid = fork();
@@ -29,7 +35,7 @@ int tap_ns_run(void (*child)(void))
 	}
 	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
 		return 1;
-	return WEXITSTATUS(status);
+	return WEXITSTATUS(status) == 77 ? skipped(name) : WEXITSTATUS(status);
 }
 
 bool tap_ns_up(struct tap_ns *t, const char *ifname)

@@ -12,8 +12,8 @@
 
 /* Runs child() in a forked process with a network namespace of its own.
  * Returns its exit status (0 = passed); 77 = skipped (no /dev/net/tun or no
- * CLONE_NEWNET: not root), which child() may also return itself. */
-int tap_ns_run(void (*child)(void));
+ * CLONE_NEWNET: not root), after a "[  SKIP    ] name: ..." line. */
+int tap_ns_run(void (*child)(void), const char *name);
 
 struct tap_ns {
 	int ps;                 /* packet socket on the tap, 5 s receive timeout */
