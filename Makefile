@@ -23,7 +23,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 UNIT_SUPPORT := $(wildcard tests/unit/support/*.c)
 SMOKE_BIN := $(BUILD)/smoke/smoke
 
-.PHONY: all check unit smoke guest fuzz fuzz-short demo bench bench-virtio bench-emulated bench-passthrough cppcheck clean deps
+.PHONY: all check unit tools-test smoke guest fuzz fuzz-short demo bench bench-virtio bench-emulated bench-passthrough cppcheck clean deps
 all: $(BUILD)/iovirt
 
 $(BUILD)/iovirt: $(OBJS)
@@ -58,6 +58,10 @@ smoke: $(SMOKE_BIN) $(BUILD)/iovirt
 guest: $(BUILD)/iovirt
 	tests/guest/run
 
+# The test harness's own logic (the test-host watchdog's hang detectors).
+tools-test:
+	python3 tests/tools/test_testhost_watchdog.py
+
 # libFuzzer targets for every parser of guest data (clang).
 fuzz:
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-120} tests/fuzz/run
@@ -73,6 +77,7 @@ check: deps
 	$(MAKE) all
 	$(MAKE) cppcheck
 	$(MAKE) unit
+	$(MAKE) tools-test
 	$(MAKE) smoke
 	$(MAKE) fuzz-short
 	$(MAKE) guest
