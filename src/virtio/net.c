@@ -55,6 +55,10 @@ struct virtio_net {
 	uint16_t pool_heads[VIRTQ_MAX_SIZE], pool_iovs[VIRTQ_MAX_SIZE];
 	uint32_t pool_lens[VIRTQ_MAX_SIZE];
 	struct iovec pool_iov[VIRTQ_MAX_SIZE];
+	/* The pool could not be filled at this avail idx: until the driver
+	 * posts more, frames go the copy way without popping again. */
+	bool pool_short;
+	uint16_t pool_short_avail;
 	uint8_t bounce[VIRTIO_NET_MAX_TX_FRAME]; /* software checksum */
 };
 
@@ -351,9 +355,16 @@ static ssize_t rx_direct(struct virtio_net *n, net_read_fn read_frame, void *ctx
 
 	if (!n->vnet_hdr || !vdev->live || !vdev->queues[RXQ].enabled)
 		return 0;
+	if (n->pool_short && virtq_avail_idx(vq) == n->pool_short_avail)
+		return 0;
+	n->pool_short = false;
 	if (!rx_pool_fill(n)) {
-		if (vdev->live)
+		if (vdev->live) {
 			rx_pool_return(n);
+			n->pool_short = true;
+			n->pool_short_avail = virtq_avail_idx(vq);
+			n->stats.rx_direct_short++;
+		}
 		return 0;
 	}
 	ssize_t len = read_frame(ctx, n->pool_iov, (int)n->pool_niov);
@@ -507,6 +518,7 @@ static void net_reset(struct virtio_dev *vdev)
 	n->rx_notify = false; /* the rings it was for are gone */
 	n->pool_n = n->pool_niov = 0;
 	n->pool_bytes = 0;
+	n->pool_short = false;
 	if (n->rx_waiting) {
 		n->rx_waiting = false;
 		net_rx_resume(n->backend);
@@ -580,9 +592,10 @@ void virtio_net_destroy(struct virtio_net *n)
 {
 	if (!n)
 		return;
-	log_debug("virtio-net: %llu frames received (%llu read straight into guest buffers), "
-		  "%llu dropped; %llu sent, %llu dropped",
+	log_debug("virtio-net: %llu frames received (%llu read straight into guest buffers; "
+		  "%llu times too few buffers posted for that), %llu dropped; %llu sent, %llu dropped",
 		  (unsigned long long)n->stats.rx_frames, (unsigned long long)n->stats.rx_zero_copy,
+		  (unsigned long long)n->stats.rx_direct_short,
 		  (unsigned long long)n->stats.rx_dropped, (unsigned long long)n->stats.tx_frames,
 		  (unsigned long long)n->stats.tx_dropped);
 	net_close(n->backend);

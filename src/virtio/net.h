@@ -40,6 +40,8 @@ struct virtio_net_stats {
 	uint64_t tx_malformed; /* shorter than the header, or GSO without vnet header */
 	uint64_t rx_frames;    /* delivered to the guest */
 	uint64_t rx_zero_copy; /* of those, read by the backend straight into guest buffers */
+	uint64_t rx_direct_short; /* direct reads given up: too few buffers posted (once
+				   * per avail idx: then frames are copied until more come) */
 	uint64_t rx_dropped;   /* device not live, or the guest's buffers too small */
 };
 

@@ -328,6 +328,11 @@ bool virtq_has_work(struct virtqueue *vq)
 	return ring_rd16(&vq->avail->idx) != vq->last_avail_idx;
 }
 
+uint16_t virtq_avail_idx(struct virtqueue *vq)
+{
+	return ring_rd16(&vq->avail->idx);
+}
+
 size_t virtq_iov_to_buf(const struct iovec *iov, unsigned n, size_t skip, void *buf, size_t len)
 {
 	return iov_to_buf(iov, n, skip, buf, len);

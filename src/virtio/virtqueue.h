@@ -121,6 +121,9 @@ bool virtq_enable_kicks(struct virtqueue *vq);
  * once broken) */
 bool virtq_has_work(struct virtqueue *vq);
 
+/* The driver's avail idx now: it moves only when the driver posts more. */
+uint16_t virtq_avail_idx(struct virtqueue *vq);
+
 /* Bounded copies over a chain's iovecs, starting skip bytes in. Return the
  * bytes copied: min(len, total - skip), 0 if skip is past the end. */
 size_t virtq_iov_to_buf(const struct iovec *iov, unsigned n, size_t skip, void *buf, size_t len);
