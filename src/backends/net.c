@@ -223,6 +223,10 @@ struct net_backend *net_open(const struct net_options *opts, struct loop *loop,
 			log_error("user: the user-mode backend has no vnet header or offloads");
 			return NULL;
 		}
+		if (opts->multi_queue) {
+			log_error("user: the user-mode backend has one queue (multiqueue needs a tap)");
+			return NULL;
+		}
 		if (opts->n_hostfwd > NET_MAX_HOSTFWD) {
 			log_error("user: at most %d hostfwd rules", NET_MAX_HOSTFWD);
 			return NULL;
@@ -247,6 +251,11 @@ void net_close(struct net_backend *nb)
 {
 	if (nb)
 		nb->ops->close(nb);
+}
+
+const char *net_ifname(const struct net_backend *nb)
+{
+	return nb->ifname;
 }
 
 bool net_has_vnet_hdr(const struct net_backend *nb)

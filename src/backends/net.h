@@ -38,6 +38,7 @@ struct net_options {
 	enum { NET_TAP, NET_USER } kind;
 	char ifname[16];   /* tap: the tap device; created by TUNSETIFF if missing */
 	bool vnet_hdr;     /* tap: IFF_VNET_HDR, 12-byte virtio_net_hdr_v1 both ways */
+	bool multi_queue;  /* tap: IFF_MULTI_QUEUE; each net_open adds a queue */
 	unsigned offloads; /* tap: TUN_F_* applied at open (needs vnet_hdr) */
 	/* user: "tcp::2222-:22", "udp:127.0.0.1:5353-:53" (QEMU syntax). The
 	 * network is QEMU's: 10.0.2.0/24, gateway 10.0.2.2, DNS 10.0.2.3, DHCP
@@ -71,6 +72,8 @@ struct net_backend *net_open(const struct net_options *opts, struct loop *loop,
 			     net_rx_fn rx, void *opaque);
 void net_close(struct net_backend *nb);
 
+/* The tap's interface name (a "tap%d" template filled in); "" for user. */
+const char *net_ifname(const struct net_backend *nb);
 /* Frames carry a virtio_net_hdr_v1 (12 bytes) in front, both ways. */
 bool net_has_vnet_hdr(const struct net_backend *nb);
 /* tap: TUNSETOFFLOAD (needs vnet_hdr unless 0); user: -ENOTSUP unless 0. */
@@ -130,6 +133,7 @@ struct net_backend {
 	net_rx_direct_fn rx_direct;       /* may be NULL; used by tap */
 	void *opaque;
 	bool vnet_hdr;
+	char ifname[16];                  /* tap */
 	uint64_t tx_frames, tx_dropped, rx_frames, rx_dropped; /* atomic */
 };
 

@@ -1,6 +1,8 @@
 /* The tap backend: a host tap device (/dev/net/tun, IFF_TAP|IFF_NO_PI),
  * optionally with IFF_VNET_HDR so that checksum/segmentation offloads pass
- * through as a 12-byte virtio_net_hdr_v1 in front of each frame.
+ * through as a 12-byte virtio_net_hdr_v1 in front of each frame. With
+ * IFF_MULTI_QUEUE each backend is one queue of the tap (a file descriptor
+ * of its own; the kernel steers a flow to the queue it was last sent on).
  *
  * TX: writev() on the non-blocking fd, from any thread (a write to a tun fd
  * is one atomic frame). RX: on EPOLLIN the loop thread reads frames straight
@@ -30,9 +32,10 @@
 #define TAP_RX_BUDGET 64
 #define TAP_BUF_LEN (NET_VNET_HDR_LEN + NET_MAX_FRAME)
 
+_Static_assert(sizeof(((struct net_backend *)0)->ifname) == IFNAMSIZ, "ifname size");
+
 struct net_tap {
 	struct net_backend nb;
-	char ifname[IFNAMSIZ];
 	int fd;
 	int resume_fd;       /* eventfd: net_rx_resume() */
 	bool fd_added, resume_added;
@@ -62,7 +65,7 @@ static int tap_send(struct net_backend *nb, const struct iovec *iov, int iovcnt)
 		if (err != EAGAIN && err != EWOULDBLOCK) {
 			/* EIO: the interface is down; others: tap gone, bad frame. */
 			if (!__atomic_exchange_n(&t->tx_err_logged, 1, __ATOMIC_RELAXED))
-				log_warn("%s: write: %s (frames are dropped)", t->ifname, strerror(err));
+				log_warn("%s: write: %s (frames are dropped)", t->nb.ifname, strerror(err));
 			return -err;
 		}
 		return -EAGAIN;
@@ -77,7 +80,7 @@ static void tap_read_failed(struct net_tap *t, int err)
 {
 	if (err != EAGAIN && err != EWOULDBLOCK && !t->rx_err_logged) {
 		t->rx_err_logged = 1;
-		log_warn("%s: read: %s", t->ifname, strerror(err));
+		log_warn("%s: read: %s", t->nb.ifname, strerror(err));
 	}
 }
 
@@ -157,7 +160,7 @@ static void tap_event(void *opaque, uint32_t events)
 	if (events & (EPOLLERR | EPOLLHUP)) {
 		/* The device went away under us: stop watching it (no busy loop);
 		 * sends will fail and be counted. */
-		log_error("%s: the tap device reported %s; receive stopped", t->ifname,
+		log_error("%s: the tap device reported %s; receive stopped", t->nb.ifname,
 			  events & EPOLLHUP ? "a hang-up" : "an error");
 		t->dead = true;
 		loop_del_fd(t->nb.loop, t->fd);
@@ -227,7 +230,8 @@ static const char *tunsetiff_hint(int err)
 	case EBUSY:
 		return " (in use by another process?)";
 	case EINVAL:
-		return " (is it a tun device, or a tap with other flags?)";
+		return " (is it a tun device, or a tap with other flags? queues=N needs a tap "
+		       "created with multi_queue, or none)";
 	default:
 		return "";
 	}
@@ -250,7 +254,7 @@ struct net_backend *net_tap_open(const struct net_options *opts, struct loop *lo
 		.vnet_hdr = opts->vnet_hdr,
 	};
 	t->resume_fd = -1;
-	snprintf(t->ifname, sizeof(t->ifname), "%s", name);
+	snprintf(t->nb.ifname, sizeof(t->nb.ifname), "%s", name);
 
 	t->fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (t->fd < 0) {
@@ -266,44 +270,45 @@ struct net_backend *net_tap_open(const struct net_options *opts, struct loop *lo
 	}
 	memset(&ifr, 0, sizeof(ifr));
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
-	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (opts->vnet_hdr ? IFF_VNET_HDR : 0);
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (opts->vnet_hdr ? IFF_VNET_HDR : 0) |
+			(opts->multi_queue ? IFF_MULTI_QUEUE : 0);
 	if (ioctl(t->fd, TUNSETIFF, &ifr) < 0) {
 		err = errno;
 		log_error("%s: TUNSETIFF: %s%s", name, strerror(err), tunsetiff_hint(err));
 		goto fail;
 	}
 	/* A template name ("tap%d") comes back filled in. */
-	snprintf(t->ifname, sizeof(t->ifname), "%s", ifr.ifr_name);
+	snprintf(t->nb.ifname, sizeof(t->nb.ifname), "%s", ifr.ifr_name);
 	if (opts->vnet_hdr) {
 		int hdr_len = NET_VNET_HDR_LEN;
 		if (ioctl(t->fd, TUNSETVNETHDRSZ, &hdr_len) < 0) {
-			log_error("%s: TUNSETVNETHDRSZ %d: %s", t->ifname, hdr_len, strerror(errno));
+			log_error("%s: TUNSETVNETHDRSZ %d: %s", t->nb.ifname, hdr_len, strerror(errno));
 			goto fail;
 		}
 		if (ioctl(t->fd, TUNSETOFFLOAD, (unsigned long)opts->offloads) < 0) {
-			log_error("%s: TUNSETOFFLOAD %#x: %s", t->ifname, opts->offloads,
+			log_error("%s: TUNSETOFFLOAD %#x: %s", t->nb.ifname, opts->offloads,
 				  strerror(errno));
 			goto fail;
 		}
 	} else if (opts->offloads) {
-		log_error("%s: offloads need the vnet header", t->ifname);
+		log_error("%s: offloads need the vnet header", t->nb.ifname);
 		goto fail;
 	}
 
 	t->resume_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (t->resume_fd < 0) {
-		log_error("%s: eventfd: %s", t->ifname, strerror(errno));
+		log_error("%s: eventfd: %s", t->nb.ifname, strerror(errno));
 		goto fail;
 	}
 	err = loop_add_fd(loop, t->resume_fd, EPOLLIN, tap_resume_event, t);
 	if (err) {
-		log_error("%s: event loop: %s", t->ifname, strerror(-err));
+		log_error("%s: event loop: %s", t->nb.ifname, strerror(-err));
 		goto fail;
 	}
 	t->resume_added = true;
 	err = loop_add_fd(loop, t->fd, EPOLLIN, tap_event, t);
 	if (err) {
-		log_error("%s: event loop: %s", t->ifname, strerror(-err));
+		log_error("%s: event loop: %s", t->nb.ifname, strerror(-err));
 		goto fail;
 	}
 	t->fd_added = true;

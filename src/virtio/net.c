@@ -1,7 +1,15 @@
 /* virtio-net device model (virtio 1.x §5.1). See net.h.
  *
  * Anatomy: device logic (features, config, header handling), TX (transmitq
- * → backend), RX (backend → receiveq), and the virtio_dev_ops glue.
+ * → backend), RX (backend → receiveq), the control queue (multiqueue), and
+ * the virtio_dev_ops glue.
+ *
+ * Queue pairs: pair i is receiveq 2i and transmitq 2i+1, with a backend of
+ * its own (tap queue i); the control queue comes last (§5.1.2). Every tap
+ * queue stays attached whatever the driver enables: a frame that arrives
+ * on the backend of a pair the driver does not use goes to an active
+ * receiveq (i mod active pairs, §5.1.6.5.5: nothing is queued past them),
+ * so no tap state changes under a running guest.
  *
  * Threads: queue kicks and backend rx callbacks run on the event-loop
  * thread with vdev->lock held. net.h allows a backend to deliver a frame
@@ -16,6 +24,7 @@
 #include <linux/if_tun.h>
 #include <linux/virtio_net.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -25,31 +34,20 @@
 #include "util/log.h"
 
 #define HDR_LEN sizeof(struct virtio_net_hdr_v1) /* §5.1.6: 12 bytes with VERSION_1 */
-#define RXQ 0
-#define TXQ 1
 #define QUEUE_SIZE 256
+#define CTRL_QUEUE_SIZE 64
+_Static_assert(2 * VIRTIO_NET_MAX_QUEUE_PAIRS + 1 <= VIRTIO_MAX_QUEUES, "queue count");
 
 _Static_assert(sizeof(struct virtio_net_hdr_v1) == NET_VNET_HDR_LEN, "vnet header size");
 _Static_assert(VIRTIO_NET_MAX_TX_FRAME <= NET_MAX_FRAME, "backend frame bound");
 
-struct virtio_net {
-	struct virtio_dev vdev; /* first: container_of is a cast */
+/* One receiveq/transmitq pair and the backend queue it reads and writes. */
+struct vnet_pair {
+	struct virtio_net *n;
+	unsigned rxq, txq;      /* queue indexes: 2i, 2i+1 */
 	struct net_backend *backend;
-	bool vnet_hdr;          /* the backend carries virtio_net_hdr_v1 */
-	uint8_t mac[6];
-
-	/* TX in progress on this thread: a nested rx must not lock again. */
-	bool sending;
-	pthread_t send_thread;
-	bool rx_waiting;        /* we refused a frame: resume on an RX kick */
-	bool rx_notify;         /* frames delivered since the last burst end */
-
-	struct virtio_net_stats stats;
-	struct virtq_chain tx_chain, rx_first, rx_chain;
-	struct iovec tx_iov[VIRTQ_MAX_SIZE];
-	uint16_t rx_heads[VIRTQ_MAX_SIZE];
-	uint32_t rx_lens[VIRTQ_MAX_SIZE];
-	/* Receive buffers popped ahead for direct reads (rx_pool_fill). */
+	bool rx_notify;         /* frames placed on rxq since the last burst end */
+	/* Receive buffers of rxq popped ahead for direct reads (rx_pool_fill). */
 	unsigned pool_n, pool_niov;
 	size_t pool_bytes;
 	uint16_t pool_heads[VIRTQ_MAX_SIZE], pool_iovs[VIRTQ_MAX_SIZE];
@@ -59,6 +57,28 @@ struct virtio_net {
 	 * posts more, frames go the copy way without popping again. */
 	bool pool_short;
 	uint16_t pool_short_avail;
+};
+
+struct virtio_net {
+	struct virtio_dev vdev; /* first: container_of is a cast */
+	bool vnet_hdr;          /* the backends carry virtio_net_hdr_v1 */
+	uint8_t mac[6];
+	unsigned npairs;        /* offered (max_virtqueue_pairs) */
+	unsigned active_pairs;  /* in use by the driver: 1 until MQ_VQ_PAIRS_SET */
+	unsigned ctrlq;         /* control queue index (npairs > 1 only) */
+	struct vnet_pair *pairs;
+
+	/* TX in progress on this thread: a nested rx must not lock again. */
+	bool sending;
+	pthread_t send_thread;
+	bool rx_waiting;        /* we refused a frame: resume on an RX kick */
+
+	struct virtio_net_stats stats;
+	/* Scratch for the loop thread (all use is under vdev.lock). */
+	struct virtq_chain tx_chain, rx_first, rx_chain;
+	struct iovec tx_iov[VIRTQ_MAX_SIZE];
+	uint16_t rx_heads[VIRTQ_MAX_SIZE];
+	uint32_t rx_lens[VIRTQ_MAX_SIZE];
 	uint8_t bounce[VIRTIO_NET_MAX_TX_FRAME]; /* software checksum */
 };
 
@@ -71,7 +91,7 @@ static struct virtio_net *to_net(struct virtio_dev *vdev)
 
 /* Sends one popped transmitq chain. 0: done (sent or dropped and counted);
  * -EINVAL: the chain violates the protocol (device-writable buffers). */
-static int tx_chain(struct virtio_net *n, const struct virtq_chain *c)
+static int tx_chain(struct virtio_net *n, struct net_backend *backend, const struct virtq_chain *c)
 {
 	struct virtio_net_hdr_v1 hdr;
 	int iovcnt;
@@ -134,7 +154,7 @@ static int tx_chain(struct virtio_net *n, const struct virtq_chain *c)
 
 	__atomic_store_n(&n->send_thread, pthread_self(), __ATOMIC_RELAXED);
 	__atomic_store_n(&n->sending, true, __ATOMIC_RELEASE);
-	int r = net_send(n->backend, iov, iovcnt);
+	int r = net_send(backend, iov, iovcnt);
 	__atomic_store_n(&n->sending, false, __ATOMIC_RELEASE);
 	if (r < 0)
 		n->stats.tx_dropped++;
@@ -145,10 +165,11 @@ static int tx_chain(struct virtio_net *n, const struct virtq_chain *c)
 
 /* Queue kick on transmitq: at most one queue's worth of chains per call
  * (bounded work per kick); more is picked up by kicking ourselves. */
-static void tx_process(struct virtio_net *n)
+static void tx_process(struct vnet_pair *p)
 {
+	struct virtio_net *n = p->n;
 	struct virtio_dev *vdev = &n->vdev;
-	struct virtqueue *vq = &vdev->queues[TXQ].vq;
+	struct virtqueue *vq = &vdev->queues[p->txq].vq;
 	unsigned budget = vq->size;
 	bool pushed = false;
 
@@ -163,7 +184,7 @@ static void tx_process(struct virtio_net *n)
 				return;
 			}
 			budget--;
-			if (tx_chain(n, &n->tx_chain) < 0) {
+			if (tx_chain(n, p->backend, &n->tx_chain) < 0) {
 				virtio_dev_set_broken(vdev, "transmit chain has device-writable buffers");
 				return;
 			}
@@ -175,14 +196,14 @@ static void tx_process(struct virtio_net *n)
 			return;
 		if (budget == 0) {
 			if (virtq_enable_kicks(vq))
-				virtio_queue_rekick(vdev, TXQ);
+				virtio_queue_rekick(vdev, p->txq);
 			break;
 		}
 		if (!virtq_enable_kicks(vq))
 			break;
 	}
 	if (pushed)
-		virtio_queue_done(vdev, TXQ);
+		virtio_queue_done(vdev, p->txq);
 }
 
 /* ---- RX (§5.1.6.3, §5.1.6.4) ---- */
@@ -195,24 +216,25 @@ static void rx_unpop(struct virtqueue *vq, unsigned count)
 
 /* Gives the pool back to the ring (the direct path's buffers, below: the
  * last pops, so unpopping returns exactly them). */
-static void rx_pool_return(struct virtio_net *n)
+static void rx_pool_return(struct vnet_pair *p)
 {
-	rx_unpop(&n->vdev.queues[RXQ].vq, n->pool_n);
-	n->pool_n = n->pool_niov = 0;
-	n->pool_bytes = 0;
+	rx_unpop(&p->n->vdev.queues[p->rxq].vq, p->pool_n);
+	p->pool_n = p->pool_niov = 0;
+	p->pool_bytes = 0;
 }
 
 /* Delivers one frame: [virtio_net_hdr_v1][frame] over one chain, or with
  * MRG_RXBUF over as many as it takes (num_buffers says how many). Returns
  * false if the guest has not posted enough buffers: nothing is consumed. */
-static bool rx_deliver(struct virtio_net *n, const struct iovec *iov, int iovcnt, size_t len)
+static bool rx_deliver(struct vnet_pair *p, const struct iovec *iov, int iovcnt, size_t len)
 {
+	struct virtio_net *n = p->n;
 	struct virtio_dev *vdev = &n->vdev;
-	struct virtqueue *vq = &vdev->queues[RXQ].vq;
+	struct virtqueue *vq = &vdev->queues[p->rxq].vq;
 	struct virtio_net_hdr_v1 hdr = {0};
 	size_t src_skip = 0;
 
-	if (!vdev->live || !vdev->queues[RXQ].enabled) {
+	if (!vdev->live || !vdev->queues[p->rxq].enabled) {
 		n->stats.rx_dropped++; /* §5.1.6.3: no buffers before DRIVER_OK */
 		return true;
 	}
@@ -226,8 +248,8 @@ static bool rx_deliver(struct virtio_net *n, const struct iovec *iov, int iovcnt
 	}
 	size_t frame_len = len - src_skip;
 	bool mrg = virtio_has_feature(vdev, VIRTIO_NET_F_MRG_RXBUF);
-	if (n->pool_n) /* defensive: the backend falls back only after a return */
-		rx_pool_return(n);
+	if (p->pool_n) /* defensive: the backend falls back only after a return */
+		rx_pool_return(p);
 	unsigned nbufs = 0;
 	size_t copied = 0; /* frame bytes placed */
 
@@ -266,7 +288,7 @@ static bool rx_deliver(struct virtio_net *n, const struct iovec *iov, int iovcnt
 			}
 			if (!mrg && c->in_len < HDR_LEN + frame_len) {
 				virtq_push(vq, c->head, 0);
-				virtio_queue_done(vdev, RXQ);
+				virtio_queue_done(vdev, p->rxq);
 				n->stats.rx_dropped++;
 				log_guest_error_once("virtio-net: receive buffer of %llu bytes too small "
 						     "without MRG_RXBUF", (unsigned long long)c->in_len);
@@ -292,7 +314,7 @@ static bool rx_deliver(struct virtio_net *n, const struct iovec *iov, int iovcnt
 		virtq_push(vq, n->rx_heads[i], n->rx_lens[i]);
 	n->stats.rx_frames++;
 	/* One interrupt per burst: net_rx_burst_end notifies. */
-	n->rx_notify = true;
+	p->rx_notify = true;
 	return true;
 }
 
@@ -307,15 +329,16 @@ static bool rx_deliver(struct virtio_net *n, const struct iovec *iov, int iovcnt
 
 /* Pops buffers until the pool holds the largest frame. false: the driver
  * has not posted enough (or broke the protocol: NEEDS_RESET is set). */
-static bool rx_pool_fill(struct virtio_net *n)
+static bool rx_pool_fill(struct vnet_pair *p)
 {
+	struct virtio_net *n = p->n;
 	struct virtio_dev *vdev = &n->vdev;
-	struct virtqueue *vq = &vdev->queues[RXQ].vq;
+	struct virtqueue *vq = &vdev->queues[p->rxq].vq;
 	bool mrg = virtio_has_feature(vdev, VIRTIO_NET_F_MRG_RXBUF);
 
-	while (n->pool_bytes < HDR_LEN + NET_MAX_FRAME) {
+	while (p->pool_bytes < HDR_LEN + NET_MAX_FRAME) {
 		/* Without MRG_RXBUF one chain must hold the frame. */
-		if (n->pool_n == vq->size || (n->pool_n && !mrg))
+		if (p->pool_n == vq->size || (p->pool_n && !mrg))
 			return false;
 		int r = virtq_pop(vq, &n->rx_chain);
 		if (r < 0)
@@ -333,41 +356,42 @@ static bool rx_pool_fill(struct virtio_net *n)
 			virtio_dev_set_broken(vdev, "receive buffer smaller than the header");
 			return false;
 		}
-		if (n->pool_niov + c->n_in > VIRTQ_MAX_SIZE) { /* readv's IOV_MAX */
+		if (p->pool_niov + c->n_in > VIRTQ_MAX_SIZE) { /* readv's IOV_MAX */
 			virtq_unpop(vq);
 			return false;
 		}
-		memcpy(&n->pool_iov[n->pool_niov], c->iov, c->n_in * sizeof(c->iov[0]));
-		n->pool_niov += c->n_in;
-		n->pool_heads[n->pool_n] = c->head;
-		n->pool_lens[n->pool_n] = (uint32_t)c->in_len;
-		n->pool_iovs[n->pool_n] = (uint16_t)c->n_in;
-		n->pool_n++;
-		n->pool_bytes += c->in_len;
+		memcpy(&p->pool_iov[p->pool_niov], c->iov, c->n_in * sizeof(c->iov[0]));
+		p->pool_niov += c->n_in;
+		p->pool_heads[p->pool_n] = c->head;
+		p->pool_lens[p->pool_n] = (uint32_t)c->in_len;
+		p->pool_iovs[p->pool_n] = (uint16_t)c->n_in;
+		p->pool_n++;
+		p->pool_bytes += c->in_len;
 	}
 	return true;
 }
 
-static ssize_t rx_direct(struct virtio_net *n, net_read_fn read_frame, void *ctx)
+static ssize_t rx_direct(struct vnet_pair *p, net_read_fn read_frame, void *ctx)
 {
+	struct virtio_net *n = p->n;
 	struct virtio_dev *vdev = &n->vdev;
-	struct virtqueue *vq = &vdev->queues[RXQ].vq;
+	struct virtqueue *vq = &vdev->queues[p->rxq].vq;
 
-	if (!n->vnet_hdr || !vdev->live || !vdev->queues[RXQ].enabled)
+	if (!n->vnet_hdr || !vdev->live || !vdev->queues[p->rxq].enabled)
 		return 0;
-	if (n->pool_short && virtq_avail_idx(vq) == n->pool_short_avail)
+	if (p->pool_short && virtq_avail_idx(vq) == p->pool_short_avail)
 		return 0;
-	n->pool_short = false;
-	if (!rx_pool_fill(n)) {
+	p->pool_short = false;
+	if (!rx_pool_fill(p)) {
 		if (vdev->live) {
-			rx_pool_return(n);
-			n->pool_short = true;
-			n->pool_short_avail = virtq_avail_idx(vq);
+			rx_pool_return(p);
+			p->pool_short = true;
+			p->pool_short_avail = virtq_avail_idx(vq);
 			n->stats.rx_direct_short++;
 		}
 		return 0;
 	}
-	ssize_t len = read_frame(ctx, n->pool_iov, (int)n->pool_niov);
+	ssize_t len = read_frame(ctx, p->pool_iov, (int)p->pool_niov);
 	if (len <= (ssize_t)HDR_LEN) {
 		if (len <= 0)
 			return len ? len : -EAGAIN;
@@ -377,26 +401,26 @@ static ssize_t rx_direct(struct virtio_net *n, net_read_fn read_frame, void *ctx
 	/* The frame filled the pool's first buffers in order. */
 	unsigned used = 0, used_iov = 0;
 	for (size_t left = (size_t)len; left; used++) {
-		uint32_t put = n->pool_lens[used] < left ? n->pool_lens[used] : (uint32_t)left;
+		uint32_t put = p->pool_lens[used] < left ? p->pool_lens[used] : (uint32_t)left;
 		n->rx_lens[used] = put;
 		left -= put;
-		used_iov += n->pool_iovs[used];
-		n->pool_bytes -= n->pool_lens[used];
+		used_iov += p->pool_iovs[used];
+		p->pool_bytes -= p->pool_lens[used];
 	}
 	uint16_t num = htole16((uint16_t)used); /* §5.1.6.4 */
-	virtq_buf_to_iov(n->pool_iov, n->pool_iovs[0], offsetof(struct virtio_net_hdr_v1, num_buffers),
+	virtq_buf_to_iov(p->pool_iov, p->pool_iovs[0], offsetof(struct virtio_net_hdr_v1, num_buffers),
 			 &num, sizeof(num));
 	for (unsigned i = 0; i < used; i++)
-		virtq_push(vq, n->pool_heads[i], n->rx_lens[i]);
-	n->pool_n -= used;
-	n->pool_niov -= used_iov;
-	memmove(n->pool_heads, n->pool_heads + used, n->pool_n * sizeof(n->pool_heads[0]));
-	memmove(n->pool_lens, n->pool_lens + used, n->pool_n * sizeof(n->pool_lens[0]));
-	memmove(n->pool_iovs, n->pool_iovs + used, n->pool_n * sizeof(n->pool_iovs[0]));
-	memmove(n->pool_iov, n->pool_iov + used_iov, n->pool_niov * sizeof(n->pool_iov[0]));
+		virtq_push(vq, p->pool_heads[i], n->rx_lens[i]);
+	p->pool_n -= used;
+	p->pool_niov -= used_iov;
+	memmove(p->pool_heads, p->pool_heads + used, p->pool_n * sizeof(p->pool_heads[0]));
+	memmove(p->pool_lens, p->pool_lens + used, p->pool_n * sizeof(p->pool_lens[0]));
+	memmove(p->pool_iovs, p->pool_iovs + used, p->pool_n * sizeof(p->pool_iovs[0]));
+	memmove(p->pool_iov, p->pool_iov + used_iov, p->pool_niov * sizeof(p->pool_iov[0]));
 	n->stats.rx_frames++;
 	n->stats.rx_zero_copy++;
-	n->rx_notify = true; /* net_rx_burst_end notifies */
+	p->rx_notify = true; /* net_rx_burst_end notifies */
 	return len;
 }
 
@@ -412,12 +436,21 @@ static bool rx_lock(struct virtio_net *n)
 	return !nested;
 }
 
-/* The backend's rx callback (loop thread). */
+/* The pair whose receiveq takes what pair p's backend reads: p itself
+ * while the driver uses it, else one that it uses (lock held). */
+static struct vnet_pair *rx_target(struct vnet_pair *p)
+{
+	struct virtio_net *n = p->n;
+	unsigned i = (unsigned)(p - n->pairs);
+	return i < n->active_pairs ? p : &n->pairs[i % n->active_pairs];
+}
+
+/* The backend's rx callback (loop thread); opaque is the backend's pair. */
 static bool net_rx(void *opaque, const struct iovec *iov, int iovcnt, size_t len)
 {
-	struct virtio_net *n = opaque;
+	struct virtio_net *n = ((struct vnet_pair *)opaque)->n;
 	bool locked = rx_lock(n);
-	bool r = rx_deliver(n, iov, iovcnt, len);
+	bool r = rx_deliver(rx_target(opaque), iov, iovcnt, len);
 	if (locked)
 		pthread_mutex_unlock(&n->vdev.lock);
 	return r;
@@ -425,26 +458,106 @@ static bool net_rx(void *opaque, const struct iovec *iov, int iovcnt, size_t len
 
 static ssize_t net_rx_direct(void *opaque, net_read_fn read_frame, void *ctx)
 {
-	struct virtio_net *n = opaque;
+	struct virtio_net *n = ((struct vnet_pair *)opaque)->n;
 	bool locked = rx_lock(n);
-	ssize_t r = rx_direct(n, read_frame, ctx);
+	ssize_t r = rx_direct(rx_target(opaque), read_frame, ctx);
 	if (locked)
 		pthread_mutex_unlock(&n->vdev.lock);
 	return r;
 }
 
-/* The backend read what it had: one used-ring notification for the
- * frames it delivered (event idx may still suppress it). */
+/* A backend read what it had: one used-ring notification per receiveq it
+ * filled (event idx may still suppress it). */
 static void net_rx_burst_end(void *opaque)
 {
-	struct virtio_net *n = opaque;
+	struct virtio_net *n = ((struct vnet_pair *)opaque)->n;
 	bool locked = rx_lock(n);
-	if (n->rx_notify) {
-		n->rx_notify = false;
-		virtio_queue_done(&n->vdev, RXQ);
+	for (unsigned i = 0; i < n->npairs; i++) {
+		struct vnet_pair *p = &n->pairs[i];
+		if (p->rx_notify) {
+			p->rx_notify = false;
+			virtio_queue_done(&n->vdev, p->rxq);
+		}
 	}
 	if (locked)
 		pthread_mutex_unlock(&n->vdev.lock);
+}
+
+/* ---- Control queue (§5.1.6.5), offered with more than one pair ---- */
+
+/* The frames held for a receiveq that is no longer used (a backend that
+ * waited for its buffers): let them go to an active one. */
+static void resume_backends(struct virtio_net *n)
+{
+	n->rx_waiting = false;
+	for (unsigned i = 0; i < n->npairs; i++)
+		net_rx_resume(n->pairs[i].backend);
+}
+
+static void set_active_pairs(struct virtio_net *n, unsigned pairs)
+{
+	/* Buffers lent from receiveqs going out of use go back to the ring. */
+	for (unsigned i = pairs; i < n->active_pairs; i++)
+		rx_pool_return(&n->pairs[i]);
+	n->active_pairs = pairs;
+	resume_backends(n);
+}
+
+/* Runs one command; returns its ack (VIRTIO_NET_OK or _ERR). */
+static uint8_t ctrl_command(struct virtio_net *n, const struct virtq_chain *c)
+{
+	struct virtio_net_ctrl_hdr hdr;
+	virtq_iov_to_buf(c->iov, c->n_out, 0, &hdr, sizeof(hdr));
+	size_t data_len = c->out_len - sizeof(hdr);
+
+	if (hdr.class == VIRTIO_NET_CTRL_MQ && hdr.cmd == VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET &&
+	    virtio_has_feature(&n->vdev, VIRTIO_NET_F_MQ)) {
+		struct virtio_net_ctrl_mq mq;
+		if (data_len != sizeof(mq))
+			return VIRTIO_NET_ERR;
+		virtq_iov_to_buf(c->iov, c->n_out, sizeof(hdr), &mq, sizeof(mq));
+		unsigned pairs = le16toh(mq.virtqueue_pairs);
+		if (pairs < VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MIN || pairs > n->npairs)
+			return VIRTIO_NET_ERR; /* §5.1.6.5.5 */
+		set_active_pairs(n, pairs);
+		return VIRTIO_NET_OK;
+	}
+	/* Classes of features not offered (RX mode, MAC, VLAN, announce...). */
+	return VIRTIO_NET_ERR;
+}
+
+static void ctrl_process(struct virtio_net *n)
+{
+	struct virtio_dev *vdev = &n->vdev;
+	struct virtqueue *vq = &vdev->queues[n->ctrlq].vq;
+	struct virtq_chain *c = &n->tx_chain;
+	bool pushed = false;
+
+	/* Bounded: one ring's worth per kick, then kick ourselves. */
+	for (unsigned budget = vq->size; vdev->live; budget--) {
+		if (!budget) {
+			virtio_queue_rekick(vdev, n->ctrlq);
+			break;
+		}
+		int r = virtq_pop(vq, c);
+		if (r == 0)
+			break;
+		if (r < 0) {
+			virtio_dev_set_broken(vdev, vq->error);
+			return;
+		}
+		/* §5.1.6.5: class and command readable, then a writable ack. */
+		if (c->out_len < sizeof(struct virtio_net_ctrl_hdr) || c->in_len < 1) {
+			virtio_dev_set_broken(vdev, "control command without header or ack byte");
+			return;
+		}
+		uint8_t ack = ctrl_command(n, c);
+		virtq_buf_to_iov(c->iov + c->n_out, c->n_in, 0, &ack, 1);
+		virtq_push(vq, c->head, 1);
+		pushed = true;
+	}
+	if (pushed)
+		virtio_queue_done(vdev, n->ctrlq);
 }
 
 /* ---- virtio_dev_ops ---- */
@@ -457,6 +570,7 @@ static void net_config_read(struct virtio_dev *vdev, unsigned offset, uint8_t *d
 	memset(&cfg, 0, sizeof(cfg));
 	memcpy(cfg.mac, n->mac, sizeof(cfg.mac));
 	cfg.status = htole16(VIRTIO_NET_S_LINK_UP); /* §5.1.4: with STATUS */
+	cfg.max_virtqueue_pairs = htole16((uint16_t)n->npairs); /* with MQ */
 	memset(data, 0, len);
 	if (offset < sizeof(cfg))
 		memcpy(data, (const uint8_t *)&cfg + offset,
@@ -490,20 +604,20 @@ static int net_activate(struct virtio_dev *vdev)
 {
 	struct virtio_net *n = to_net(vdev);
 
-	if (!vdev->queues[RXQ].enabled || !vdev->queues[TXQ].enabled) {
+	if (!vdev->queues[n->pairs[0].rxq].enabled || !vdev->queues[n->pairs[0].txq].enabled) {
 		log_guest_error_once("virtio-net: DRIVER_OK without receiveq and transmitq");
 		return -EINVAL;
 	}
 	if (n->vnet_hdr) {
-		int r = net_set_offloads(n->backend, guest_offloads(vdev));
+		/* Offloads belong to the tap device, not to one of its queues. */
+		int r = net_set_offloads(n->pairs[0].backend, guest_offloads(vdev));
 		if (r < 0) {
 			log_error("virtio-net: cannot set backend offloads: %s", strerror(-r));
 			return r;
 		}
 	}
 	/* A frame refused before a reset may still be held: retry it now. */
-	n->rx_waiting = false;
-	net_rx_resume(n->backend);
+	resume_backends(n);
 	return 0;
 }
 
@@ -511,30 +625,33 @@ static void net_reset(struct virtio_dev *vdev)
 {
 	struct virtio_net *n = to_net(vdev);
 
-	/* Nothing is in flight (TX and RX complete synchronously); a frame the
+	/* Nothing is in flight (TX and RX complete synchronously); a frame a
 	 * backend holds for us is dropped when it retries (not live). */
 	if (n->vnet_hdr)
-		net_set_offloads(n->backend, 0);
-	n->rx_notify = false; /* the rings it was for are gone */
-	n->pool_n = n->pool_niov = 0;
-	n->pool_bytes = 0;
-	n->pool_short = false;
-	if (n->rx_waiting) {
-		n->rx_waiting = false;
-		net_rx_resume(n->backend);
+		net_set_offloads(n->pairs[0].backend, 0);
+	for (unsigned i = 0; i < n->npairs; i++) {
+		struct vnet_pair *p = &n->pairs[i];
+		p->rx_notify = false; /* the rings it was for are gone */
+		p->pool_n = p->pool_niov = 0;
+		p->pool_bytes = 0;
+		p->pool_short = false;
 	}
+	n->active_pairs = 1; /* §5.1.6.5.5: until the driver sets more */
+	if (n->rx_waiting)
+		resume_backends(n);
 }
 
 static void net_queue_notify(struct virtio_dev *vdev, unsigned q)
 {
 	struct virtio_net *n = to_net(vdev);
 
-	if (q == TXQ) {
-		tx_process(n);
-	} else if (q == RXQ && n->rx_waiting) {
-		/* New receive buffers: let the backend retry its frame. */
-		n->rx_waiting = false;
-		net_rx_resume(n->backend);
+	if (n->npairs > 1 && q == n->ctrlq) {
+		ctrl_process(n);
+	} else if (q & 1) {
+		tx_process(&n->pairs[q / 2]);
+	} else if (n->rx_waiting) {
+		/* New receive buffers: let the backends retry their frames. */
+		resume_backends(n);
 	}
 }
 
@@ -548,32 +665,82 @@ static const struct virtio_dev_ops net_ops = {
 
 /* ---- Lifecycle ---- */
 
+static void close_backends(struct virtio_net *n)
+{
+	for (unsigned i = 0; i < n->npairs; i++)
+		if (n->pairs[i].backend)
+			net_close(n->pairs[i].backend);
+}
+
+/* Opens one backend per pair; a tap with more than one is opened as a
+ * multiqueue tap, its later queues by the name the first one got. */
+static int open_backends(struct virtio_net *n, const struct virtio_net_options *o,
+			 struct loop *loop)
+{
+	struct net_options bo = o->backend;
+	bo.multi_queue = n->npairs > 1;
+	for (unsigned i = 0; i < n->npairs; i++) {
+		struct vnet_pair *p = &n->pairs[i];
+		p->backend = net_open(&bo, loop, net_rx, p);
+		if (!p->backend)
+			return -1;
+		net_set_rx_burst_end(p->backend, net_rx_burst_end);
+		net_set_rx_direct(p->backend, net_rx_direct);
+		snprintf(bo.ifname, sizeof(bo.ifname), "%s", net_ifname(p->backend));
+	}
+	n->vnet_hdr = net_has_vnet_hdr(n->pairs[0].backend);
+	return 0;
+}
+
 struct virtio_net *virtio_net_create(const struct virtio_net_options *o,
 				     const struct guest_mem *mem, struct loop *loop)
 {
 	static const uint8_t default_mac[6] = VIRTIO_NET_DEFAULT_MAC;
+	unsigned npairs = o->queue_pairs ? o->queue_pairs : 1;
+	if (npairs > VIRTIO_NET_MAX_QUEUE_PAIRS) {
+		log_error("virtio-net: %u queue pairs asked, at most %u", npairs,
+			  VIRTIO_NET_MAX_QUEUE_PAIRS);
+		return NULL;
+	}
+	if (npairs > 1 && o->backend.kind != NET_TAP) {
+		log_error("virtio-net: more than one queue pair needs a tap backend");
+		return NULL;
+	}
 	struct virtio_net *n = calloc(1, sizeof(*n));
-	if (!n) {
+	struct vnet_pair *pairs = calloc(npairs, sizeof(*pairs));
+	if (!n || !pairs) {
 		log_error("virtio-net: out of memory");
+		free(n);
+		free(pairs);
 		return NULL;
 	}
 	memcpy(n->mac, o->mac_set ? o->mac : default_mac, sizeof(n->mac));
+	n->pairs = pairs;
+	n->npairs = npairs;
+	n->active_pairs = 1;
+	for (unsigned i = 0; i < npairs; i++)
+		pairs[i] = (struct vnet_pair){.n = n, .rxq = 2 * i, .txq = 2 * i + 1};
 
 	uint64_t features = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_EVENT_IDX) |
 			    (1ULL << VIRTIO_RING_F_INDIRECT_DESC) | (1ULL << VIRTIO_NET_F_MAC) |
 			    (1ULL << VIRTIO_NET_F_STATUS) | (1ULL << VIRTIO_NET_F_MRG_RXBUF);
-	/* Initialise the device (and its lock) before the backend can call us. */
-	virtio_dev_init(&n->vdev, "virtio-net", VIRTIO_ID_NET, 2, QUEUE_SIZE,
+	unsigned nqueues = 2 * npairs;
+	if (npairs > 1) {
+		features |= (1ULL << VIRTIO_NET_F_CTRL_VQ) | (1ULL << VIRTIO_NET_F_MQ);
+		n->ctrlq = nqueues++;
+	}
+	/* Initialise the device (and its lock) before a backend can call us. */
+	virtio_dev_init(&n->vdev, "virtio-net", VIRTIO_ID_NET, nqueues, QUEUE_SIZE,
 			sizeof(struct virtio_net_config), features, &net_ops, n, mem, loop);
-	n->backend = net_open(&o->backend, loop, net_rx, n);
-	if (!n->backend) {
+	if (npairs > 1)
+		n->vdev.queues[n->ctrlq].max_size = n->vdev.queues[n->ctrlq].size = CTRL_QUEUE_SIZE;
+	if (open_backends(n, o, loop) < 0) {
+		close_backends(n);
 		virtio_dev_destroy(&n->vdev);
+		free(pairs);
 		free(n);
 		return NULL;
 	}
-	net_set_rx_burst_end(n->backend, net_rx_burst_end);
-	net_set_rx_direct(n->backend, net_rx_direct);
-	n->vnet_hdr = net_has_vnet_hdr(n->backend);
 	if (n->vnet_hdr)
 		n->vdev.device_features |=
 			(1ULL << VIRTIO_NET_F_CSUM) | (1ULL << VIRTIO_NET_F_GUEST_CSUM) |
@@ -598,8 +765,9 @@ void virtio_net_destroy(struct virtio_net *n)
 		  (unsigned long long)n->stats.rx_direct_short,
 		  (unsigned long long)n->stats.rx_dropped, (unsigned long long)n->stats.tx_frames,
 		  (unsigned long long)n->stats.tx_dropped);
-	net_close(n->backend);
+	close_backends(n);
 	virtio_dev_destroy(&n->vdev);
+	free(n->pairs);
 	free(n);
 }
 

@@ -1,5 +1,7 @@
-/* virtio-net (virtio 1.x §5.1): one receiveq/transmitq pair on a net
- * backend (tap or user-mode, backends/net.h), transport-independent.
+/* virtio-net (virtio 1.x §5.1): receiveq/transmitq pairs on a net backend
+ * (tap or user-mode, backends/net.h), transport-independent. With more
+ * than one pair (a multiqueue tap, one tap queue per pair) also CTRL_VQ
+ * and MQ: the driver picks how many pairs it uses (MQ_VQ_PAIRS_SET).
  *
  * Offered: MAC, STATUS (link always up), MRG_RXBUF, VERSION_1, EVENT_IDX,
  * INDIRECT_DESC; with a backend that carries a vnet header (tap with
@@ -23,10 +25,14 @@
 /* Default MAC when none is given: QEMU's first NIC, 52:54:00:12:34:56. */
 #define VIRTIO_NET_DEFAULT_MAC {0x52, 0x54, 0x00, 0x12, 0x34, 0x56}
 
+/* Queue pairs: each has a tap queue; the queues fit VIRTIO_MAX_QUEUES. */
+#define VIRTIO_NET_MAX_QUEUE_PAIRS 16
+
 struct virtio_net_options {
 	struct net_options backend;
 	uint8_t mac[6];
 	bool mac_set;
+	unsigned queue_pairs; /* 0 or 1: one pair; more: tap only */
 };
 
 /* The device; its first member is `struct virtio_dev vdev`. */

@@ -7,6 +7,7 @@
 
 #include "util/log.h"
 #include "vfio/pci_sysfs.h"
+#include "virtio/net.h"
 
 /* Splits "key=value" (or a bare "key") in place. */
 static const char *split_value(char *tok)
@@ -135,11 +136,27 @@ int config_parse_nic(const char *spec, struct nic_config *n)
 			n->model = NIC_VIRTIO;
 		} else if (!strcmp(tok, "model") && val && !strcmp(val, "e1000")) {
 			n->model = NIC_E1000;
+		} else if (!strcmp(tok, "queues") && val) {
+			if (parse_uint(val, VIRTIO_NET_MAX_QUEUE_PAIRS, &n->queues) < 0 ||
+			    n->queues == 0) {
+				log_error("--net %s: queues=%s must be 1..%d", spec, val,
+					  VIRTIO_NET_MAX_QUEUE_PAIRS);
+				return -EINVAL;
+			}
 		} else {
-			log_error("--net %s: unknown option '%s%s%s' (mac=, model=virtio|e1000)", spec, tok,
-				  val ? "=" : "", val ? val : "");
+			log_error("--net %s: unknown option '%s%s%s' (mac=, model=virtio|e1000, "
+				  "queues=N)", spec, tok, val ? "=" : "", val ? val : "");
 			return -EINVAL;
 		}
+	}
+	if (n->queues > 1 && n->model == NIC_E1000) {
+		log_error("--net %s: queues= applies to model=virtio only", spec);
+		return -EINVAL;
+	}
+	if (n->queues > 1 && n->backend.kind != NET_TAP) {
+		log_error("--net %s: queues= needs a tap backend (user-mode networking has one queue)",
+			  spec);
+		return -EINVAL;
 	}
 	return 0;
 }

@@ -34,6 +34,7 @@ struct nic_config {
 	uint8_t mac[6];
 	bool mac_set;
 	enum nic_model model;
+	unsigned queues;   /* virtio queue pairs (tap only); 0: one */
 };
 
 struct console_config {

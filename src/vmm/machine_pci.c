@@ -117,7 +117,8 @@ static int add_nic(struct machine *m, const struct nic_config *n, unsigned index
 		struct e1000 *e = e1000_create(&eo, &m->vm.mem, m->vm.loop);
 		return e ? plug_emulated(m, e1000_pci(e), e, destroy_e1000) : -EINVAL;
 	}
-	struct virtio_net_options o = {.backend = n->backend, .mac_set = true};
+	struct virtio_net_options o = {.backend = n->backend, .mac_set = true,
+				       .queue_pairs = n->queues};
 	/* A tap carries virtio-net headers, so checksum and TSO offloads can
 	 * pass straight through to the host. */
 	if (o.backend.kind == NET_TAP)

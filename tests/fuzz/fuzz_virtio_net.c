@@ -1,8 +1,10 @@
 // fuzz-sources: src/virtio/net.c src/virtio/virtio.c src/virtio/virtqueue.c src/util/iov.c src/util/inet_csum.c src/vmm/guest_mem.c src/util/log.c src/vmm/loop.c tests/fuzz/harness.c
 /* virtio-net against a hostile driver: the fuzzer's bytes are guest RAM
- * (both split rings, their descriptors and buffers) and choose the features;
- * the device then processes the transmitq, receives frames (also from the
- * fuzzer's bytes) into the receiveq, is kicked, reset and fed again.
+ * (the split rings, their descriptors and buffers) and choose the features
+ * and whether the device has two queue pairs and a control queue; the
+ * device then processes the transmitqs and control commands, receives
+ * frames (also from the fuzzer's bytes) into the receiveqs, is kicked,
+ * reset and fed again.
  *
  * The backend is a fake linked in place of src/backends/net.c (the API of
  * backends/net.h, implemented here): the user-mode backend would hand
@@ -38,13 +40,21 @@ struct net_backend {
 	bool waiting; /* rx refused a frame: retry on resume */
 };
 
-static struct net_backend fake;
+static struct net_backend fakes[VIRTIO_NET_MAX_QUEUE_PAIRS]; /* one per queue pair */
+static unsigned nfakes;
 
 struct net_backend *net_open(const struct net_options *opts, struct loop *loop, net_rx_fn rx,
 			     void *opaque)
 {
-	fake = (struct net_backend){.rx = rx, .opaque = opaque, .vnet_hdr = opts->vnet_hdr};
-	return &fake;
+	if (nfakes == VIRTIO_NET_MAX_QUEUE_PAIRS)
+		abort();
+	fakes[nfakes] = (struct net_backend){.rx = rx, .opaque = opaque, .vnet_hdr = opts->vnet_hdr};
+	return &fakes[nfakes++];
+}
+
+const char *net_ifname(const struct net_backend *nb)
+{
+	return "fake";
 }
 
 void net_close(struct net_backend *nb)
@@ -92,13 +102,10 @@ void net_get_stats(const struct net_backend *nb, struct net_stats *st)
 /* ---- the driver side ---- */
 
 #define RAM_SIZE 0x20000 /* 128 KiB: room for an oversize frame */
-/* Rings packed at the start of RAM so that short inputs reach them. */
-#define TX_DESC  0x000
-#define TX_AVAIL 0x100
-#define TX_USED  0x140
-#define RX_DESC  0x200
-#define RX_AVAIL 0x300
-#define RX_USED  0x340
+/* Rings packed at the start of RAM so that short inputs reach them: 512
+ * bytes per queue (descriptors, avail at +0x100, used at +0x140), in the
+ * order transmitq 0, receiveq 0, then receiveq 1, transmitq 1, control. */
+static const uint64_t ring_slot[5] = {0x200, 0x000, 0x400, 0x600, 0x800};
 
 static void sig_queue(struct virtio_dev *vdev, unsigned q)
 {
@@ -149,17 +156,18 @@ static ssize_t read_frame(void *ctx, const struct iovec *iov, int iovcnt)
 
 static bool use_direct; /* offer frames through rx_direct first */
 
-/* Hands the backend's frame to the device, as the backend would. */
-static void deliver(const uint8_t *data, size_t len)
+/* Hands a frame to the device as backend (queue pair) b would. */
+static void deliver(unsigned pair, const uint8_t *data, size_t len)
 {
+	struct net_backend *fake = &fakes[pair % nfakes];
 	struct pending p = {data, len};
-	if (use_direct && !fake.waiting && fake.rx_direct) {
-		ssize_t r = fake.rx_direct(fake.opaque, read_frame, &p);
+	if (use_direct && !fake->waiting && fake->rx_direct) {
+		ssize_t r = fake->rx_direct(fake->opaque, read_frame, &p);
 		if (r > (ssize_t)len || (r < 0 && r != -EAGAIN))
 			abort();
 		if (r != 0) {
-			if (fake.burst_end)
-				fake.burst_end(fake.opaque);
+			if (fake->burst_end)
+				fake->burst_end(fake->opaque);
 			return;
 		}
 	}
@@ -168,25 +176,23 @@ static void deliver(const uint8_t *data, size_t len)
 	iov[0] = (struct iovec){(void *)data, a};
 	iov[1] = (struct iovec){(void *)(data + a), b - a};
 	iov[2] = (struct iovec){(void *)(data + b), len - b};
-	if (!fake.waiting && !fake.rx(fake.opaque, iov, 3, len))
-		fake.waiting = true;
-	if (fake.burst_end)
-		fake.burst_end(fake.opaque);
+	if (!fake->waiting && !fake->rx(fake->opaque, iov, 3, len))
+		fake->waiting = true;
+	if (fake->burst_end)
+		fake->burst_end(fake->opaque);
 }
 
 static void start(struct virtio_dev *vdev, uint64_t want, uint16_t qsize)
 {
-	static const uint64_t rings[2][3] = {{RX_DESC, RX_AVAIL, RX_USED},
-					      {TX_DESC, TX_AVAIL, TX_USED}};
 	pthread_mutex_lock(&vdev->lock);
 	virtio_dev_write_status(vdev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
 	vdev->acked_features = (vdev->device_features & want) | (1ULL << VIRTIO_F_VERSION_1);
 	virtio_dev_write_status(vdev, vdev->status | VIRTIO_CONFIG_S_FEATURES_OK);
-	for (unsigned q = 0; q < 2; q++) {
+	for (unsigned q = 0; q < vdev->nqueues; q++) {
 		vdev->queues[q].size = qsize;
-		vdev->queues[q].desc = rings[q][0];
-		vdev->queues[q].avail = rings[q][1];
-		vdev->queues[q].used = rings[q][2];
+		vdev->queues[q].desc = ring_slot[q];
+		vdev->queues[q].avail = ring_slot[q] + 0x100;
+		vdev->queues[q].used = ring_slot[q] + 0x140;
 		vdev->queues[q].enabled = true;
 	}
 	virtio_dev_write_status(vdev, vdev->status | VIRTIO_CONFIG_S_DRIVER_OK);
@@ -220,9 +226,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	guest_mem_add_region(&mem, 0, ram, RAM_SIZE);
 
 	memset(&o, 0, sizeof(o));
-	o.backend.kind = NET_USER;
+	o.backend.kind = NET_TAP; /* the fake's; a tap may have queue pairs */
 	o.backend.vnet_hdr = flags & 1;
+	o.queue_pairs = flags & 64 ? 2 : 1;
 	use_direct = flags & 32;
+	nfakes = 0;
 	struct virtio_net *n = virtio_net_create(&o, &mem, NULL);
 	if (!n)
 		abort();
@@ -251,22 +259,37 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 0; i < flen; i++)
 		frame[i] = size ? data[(size - 1 - i % size)] : (uint8_t)i;
 
-	notify(vdev, 1);
+	/* With two pairs: the control queue first (it may turn the second
+	 * pair on), every frame also through the second backend. */
+	unsigned pairs = o.queue_pairs;
+	if (pairs > 1)
+		notify(vdev, 4);
 	check(vdev);
-	deliver(frame, flen);
+	for (unsigned b = 0; b < pairs; b++)
+		notify(vdev, 2 * b + 1);
 	check(vdev);
-	notify(vdev, 0);
-	deliver(frame, flen);
-	deliver(frame, flen / 7);
+	for (unsigned b = 0; b < pairs; b++)
+		deliver(b, frame, flen);
 	check(vdev);
-	notify(vdev, 1);
+	for (unsigned b = 0; b < pairs; b++)
+		notify(vdev, 2 * b);
+	for (unsigned b = 0; b < pairs; b++) {
+		deliver(b, frame, flen);
+		deliver(b, frame, flen / 7);
+	}
+	check(vdev);
+	if (pairs > 1)
+		notify(vdev, 4);
+	for (unsigned b = 0; b < pairs; b++)
+		notify(vdev, 2 * b + 1);
 	check(vdev);
 
 	/* Reset, then feed again: everything is dropped. */
 	pthread_mutex_lock(&vdev->lock);
 	virtio_dev_write_status(vdev, 0);
 	pthread_mutex_unlock(&vdev->lock);
-	deliver(frame, flen);
+	for (unsigned b = 0; b < pairs; b++)
+		deliver(b, frame, flen);
 	if (vdev->live)
 		abort();
 

@@ -30,14 +30,22 @@ net_user_case() {
 	rm -rf "$t"
 }
 
-# net_tap_case NAME TAP NET-SUFFIX: a tap made here (10.99.0.1/24, guest
-# .2): ping both ways and 16 MiB each way checked by sha256.
+# net_tap_case NAME TAP NET-SUFFIX [PAIRS]: a tap made here (10.99.0.1/24,
+# guest .2): ping both ways and 16 MiB each way checked by sha256. With
+# PAIRS > 1 the tap is multiqueue and the guest has PAIRS vCPUs and
+# virtio-net queue pairs: its driver must use them all, and the transfer
+# from its last CPU must come back on the last pair's receiveq.
 net_tap_case() {
-	local name=$1 tap=$2 suffix=$3
-	local t=/tmp/iovirt-$name
+	local name=$1 tap=$2 suffix=$3 pairs=${4:-1}
+	local t=/tmp/iovirt-$name mq=() vm=()
 	mkdir -p "$t"
 	modprobe tun 2>/dev/null
-	if ! ip tuntap add dev "$tap" mode tap 2>/dev/null; then
+	if [ "$pairs" -gt 1 ]; then
+		mq=(multi_queue)
+		vm=(--cpus "$pairs")
+		suffix="$suffix,queues=$pairs"
+	fi
+	if ! ip tuntap add dev "$tap" mode tap "${mq[@]}" 2>/dev/null; then
 		fail "$name: cannot create a tap in the test host"
 		return
 	fi
@@ -51,7 +59,7 @@ net_tap_case() {
 	( for _ in $(seq 300); do grep -q READY "$OUT/$name.log" 2>/dev/null && break; sleep 1; done
 	  busybox ping -c 3 -W 5 10.99.0.2 >/dev/null 2>&1 && echo ok >"$t/ping_in" ) &
 	local pinger=$!
-	boot "$name" net-tap --memory 384M --net "tap=$tap$suffix"
+	boot "$name" net-tap --memory 384M "${vm[@]}" --net "tap=$tap$suffix"
 	wait "$pinger"; wait "$receiver"
 	kill "$sender" 2>/dev/null; wait "$sender" 2>/dev/null
 	check "$name" "powers off (status $status)" [ "$status" -eq 0 ]
@@ -61,6 +69,12 @@ net_tap_case() {
 		[ -n "$(text "$log" SENT_SHA)" -a "$(text "$log" SENT_SHA)" = "$(cat "$t/recv.sha")" ]
 	check "$name" "16 MiB TCP host->guest arrives intact" \
 		[ "$(text "$log" GOT_IN_SHA)" = "$(sha256sum "$t/in" | cut -d' ' -f1)" ]
+	if [ "$pairs" -gt 1 ]; then
+		check "$name" "the guest's driver uses all $pairs queue pairs" \
+			[ "$(value "$log" QUEUES)" = "$pairs" ]
+		check "$name" "frames arrive on the last pair's receiveq" \
+			[ "$(value "$log" LAST_RXQ_IRQS)" -gt 0 ]
+	fi
 	ip link del "$tap"
 	rm -rf "$t"
 }

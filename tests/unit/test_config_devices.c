@@ -188,6 +188,15 @@ static void test_nic_good(void **state)
 	/* A fresh parse forgets the previous MAC. */
 	assert_int_equal(config_parse_nic("user", &nic), 0);
 	assert_false(nic.mac_set);
+	assert_int_equal(nic.queues, 0);
+
+	/* Multiqueue virtio-net on a tap; one queue is allowed anywhere. */
+	assert_int_equal(config_parse_nic("tap=tap0,queues=4", &nic), 0);
+	assert_int_equal(nic.queues, 4);
+	assert_int_equal(config_parse_nic("user,queues=1", &nic), 0);
+	assert_int_equal(nic.queues, 1);
+	assert_int_equal(config_parse_nic("tap=tap0,queues=16,model=virtio", &nic), 0);
+	assert_int_equal(nic.queues, 16);
 }
 
 static void test_nic_bad(void **state)
@@ -210,6 +219,12 @@ static void test_nic_bad(void **state)
 	expect_bad_nic("user,mac=03:00:00:00:00:00");      /* group bit with local bit */
 	expect_bad_nic("user,tap=tap0");                   /* two backends */
 	expect_bad_nic("tap");
+	expect_bad_nic("tap=tap0,queues=0");
+	expect_bad_nic("tap=tap0,queues=17");              /* past VIRTIO_NET_MAX_QUEUE_PAIRS */
+	expect_bad_nic("tap=tap0,queues=2x");
+	expect_bad_nic("tap=tap0,queues");
+	expect_bad_nic("user,queues=2");                   /* slirp has one queue */
+	expect_bad_nic("tap=tap0,queues=2,model=e1000");   /* the e1000 has one */
 }
 
 /* ---- --console ------------------------------------------------------------ */

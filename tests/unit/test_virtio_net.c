@@ -422,7 +422,7 @@ static void test_bad_backend(void **state)
 #define TEST_ETHERTYPE 0x88b5 /* IEEE 802 local experimental */
 #define ZC_QSIZE 256
 #define ZC_BUF 512
-#define CHECK(c) ((c) ? (void)0 : (fprintf(stderr, "zero copy: line %d: %s\n", __LINE__, #c), _exit(1)))
+#define CHECK(c) ((c) ? (void)0 : (fprintf(stderr, "tap test: line %d: %s\n", __LINE__, #c), _exit(1)))
 
 static uint8_t zc_sent[2048];
 
@@ -547,6 +547,227 @@ static void test_tap_zero_copy_rx(void **state)
 	assert_int_equal(status, 0);
 }
 
+/* ---- multiqueue: two pairs on a multiqueue tap ---- */
+
+#define MQ_TAP "iovt-vnetmq"
+#define MQ_QSIZE 64
+#define MQ_BUF 2048
+#define MQ_FLOWS 32
+#define CTRLQ 4
+
+/* An IPv4/UDP frame of flow i (source port 1000 + i): the tap's queue
+ * steering hashes the addresses and ports, so the flows spread. */
+static size_t mq_frame(uint8_t *f, unsigned i)
+{
+	memset(f, 0, 64);
+	memcpy(f, test_mac, 6);
+	memcpy(f + 6, "\x02\x00\x00\x00\x00\x01", 6);
+	f[12] = 0x08;
+	uint8_t *ip = f + 14;
+	ip[0] = 0x45;
+	ip[3] = 20 + 8 + 22;
+	ip[8] = 64;
+	ip[9] = 17;
+	memcpy(ip + 12, "\x0a\x63\x00\x01\x0a\x63\x00\x02", 8);
+	uint8_t *udp = ip + 20;
+	udp[0] = (uint8_t)((1000 + i) >> 8);
+	udp[1] = (uint8_t)(1000 + i);
+	udp[3] = 9;
+	udp[5] = 8 + 22;
+	return 14 + 20 + 8 + 22;
+}
+
+static struct drv_ring *mq_rx[2];
+static unsigned mq_want;
+static bool mq_arrived(void *arg)
+{
+	(void)arg;
+	return (unsigned)(uint16_t)(drv_ring_used_idx(mq_rx[0]) - mq_rx[0]->used_seen) +
+		       (uint16_t)(drv_ring_used_idx(mq_rx[1]) - mq_rx[1]->used_seen) >= mq_want;
+}
+
+/* Injects MQ_FLOWS frames of different flows and counts, per receiveq,
+ * the frames that arrive (and that each is one of them, intact); the
+ * buffers they took are posted again. */
+static void mq_spread(struct fx *f, const struct tap_ns *t, uint64_t base[2], unsigned got[2])
+{
+	uint8_t frame[64];
+	for (unsigned i = 0; i < MQ_FLOWS; i++)
+		CHECK(tap_ns_inject(t, frame, mq_frame(frame, i)));
+	mq_want = MQ_FLOWS;
+	loop_run_until(f->loop, mq_arrived, NULL, 5000);
+	CHECK(mq_arrived(NULL));
+	for (unsigned q = 0; q < 2; q++) {
+		uint32_t id, len;
+		got[q] = 0;
+		while (drv_ring_pop_used(mq_rx[q], &id, &len)) {
+			const uint8_t *p = fake_ram_ptr(&f->d.ram, base[q] + (uint64_t)id * MQ_BUF);
+			unsigned flow = (unsigned)(p[HDR + 34] << 8 | p[HDR + 35]) - 1000;
+			CHECK(len == HDR + mq_frame(frame, flow) && flow < MQ_FLOWS);
+			CHECK(!memcmp(p + HDR, frame, len - HDR));
+			got[q]++;
+			/* Post it again: descriptors are reused in ring order. */
+			struct drv_seg s = {base[q] + (uint64_t)id * MQ_BUF, MQ_BUF, true};
+			CHECK(drv_ring_add(mq_rx[q], &s, 1) == id);
+		}
+	}
+}
+
+/* Posts the receive buffers of both pairs' receiveqs (vq 0 and 2). */
+static void mq_post(struct fx *f, uint64_t base[2])
+{
+	for (unsigned q = 0; q < 2; q++)
+		for (unsigned i = 0; i < MQ_QSIZE; i++) {
+			struct drv_seg s = {fake_ram_alloc(&f->d.ram, MQ_BUF), MQ_BUF, true};
+			if (!i)
+				base[q] = s.gpa;
+			drv_ring_add(mq_rx[q], &s, 1);
+		}
+}
+
+/* Sends a control command (header + data) and returns its ack byte. */
+static uint8_t mq_ctrl(struct fx *f, uint8_t class, uint8_t cmd, const void *data, uint32_t len)
+{
+	uint64_t b = fake_ram_alloc(&f->d.ram, 2 + len), ack = fake_ram_alloc(&f->d.ram, 1);
+	uint8_t *p = fake_ram_ptr(&f->d.ram, b);
+	p[0] = class;
+	p[1] = cmd;
+	memcpy(p + 2, data, len);
+	*(uint8_t *)fake_ram_ptr(&f->d.ram, ack) = 0xaa;
+	struct drv_seg s[2] = {{b, 2 + len, false}, {ack, 1, true}};
+	uint16_t head = drv_ring_add(&f->d.vq[CTRLQ], s, 2);
+	fake_transport_kick(f->d.vdev, CTRLQ);
+	uint32_t id, ulen;
+	CHECK(drv_ring_pop_used(&f->d.vq[CTRLQ], &id, &ulen) && id == head && ulen == 1);
+	return *(uint8_t *)fake_ram_ptr(&f->d.ram, ack);
+}
+
+static uint8_t mq_set_pairs(struct fx *f, uint16_t pairs)
+{
+	uint16_t le = htole16(pairs);
+	return mq_ctrl(f, VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, &le, sizeof(le));
+}
+
+static void mq_start(struct fx *f, uint64_t base[2])
+{
+	virtio_drv_start(&f->d, virtio_net_dev(f->n), ALL_FEATURES, 5, MQ_QSIZE);
+	mq_rx[0] = &f->d.vq[0];
+	mq_rx[1] = &f->d.vq[2];
+	mq_post(f, base);
+}
+
+static void multiqueue_child(void)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct virtio_net_options o = {.mac_set = true, .queue_pairs = 2};
+	struct virtio_net_config cfg;
+	struct tap_ns t;
+	uint64_t base[2];
+	unsigned got[2];
+	CHECK(f);
+	virtio_drv_init(&f->d, RAM_SIZE);
+	CHECK((f->loop = loop_create()));
+	o.backend.kind = NET_TAP;
+	o.backend.vnet_hdr = true;
+	snprintf(o.backend.ifname, sizeof(o.backend.ifname), "%s", MQ_TAP);
+	memcpy(o.mac, test_mac, 6);
+	CHECK((f->n = virtio_net_create(&o, &f->d.ram.mem, f->loop)));
+	CHECK(tap_ns_up(&t, MQ_TAP));
+	struct virtio_dev *vdev = virtio_net_dev(f->n);
+
+	/* Two pairs and a control queue; max_virtqueue_pairs says 2. */
+	CHECK(vdev->nqueues == 5);
+	CHECK(vdev->device_features & (1ULL << VIRTIO_NET_F_MQ));
+	CHECK(vdev->device_features & (1ULL << VIRTIO_NET_F_CTRL_VQ));
+	vdev->ops->config_read(vdev, 0, (uint8_t *)&cfg, sizeof(cfg));
+	CHECK(le16toh(cfg.max_virtqueue_pairs) == 2);
+
+	/* Until the driver says otherwise it uses one pair: every frame goes
+	 * to the first receiveq, whichever tap queue it came on. */
+	mq_start(f, base);
+	mq_spread(f, &t, base, got);
+	CHECK(got[0] == MQ_FLOWS && got[1] == 0);
+
+	/* Bad commands are refused (ERR) and change nothing. */
+	CHECK(mq_set_pairs(f, 3) == VIRTIO_NET_ERR);
+	CHECK(mq_set_pairs(f, 0) == VIRTIO_NET_ERR);
+	CHECK(mq_ctrl(f, VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_PROMISC, "\1", 1) == VIRTIO_NET_ERR);
+	CHECK(mq_ctrl(f, VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, "\2", 1) ==
+	      VIRTIO_NET_ERR);
+	mq_spread(f, &t, base, got);
+	CHECK(got[0] == MQ_FLOWS && got[1] == 0);
+
+	/* Two pairs: the flows spread over both receiveqs (32 flows all on
+	 * one queue: 1 in 2^31). */
+	CHECK(mq_set_pairs(f, 2) == VIRTIO_NET_OK);
+	mq_spread(f, &t, base, got);
+	CHECK(got[0] > 0 && got[1] > 0 && got[0] + got[1] == MQ_FLOWS);
+
+	/* The second pair's transmitq reaches the tap. */
+	uint8_t frame[64];
+	size_t len = mq_frame(frame, 77);
+	uint64_t h = fake_ram_alloc(&f->d.ram, HDR + len);
+	memset(fake_ram_ptr(&f->d.ram, h), 0, HDR);
+	memcpy((uint8_t *)fake_ram_ptr(&f->d.ram, h) + HDR, frame, len);
+	struct drv_seg s = {h, (uint32_t)(HDR + len), false};
+	drv_ring_add(&f->d.vq[3], &s, 1);
+	fake_transport_kick(vdev, 3);
+	uint8_t in[128];
+	bool seen = false;
+	for (int tries = 0; tries < 64 && !seen; tries++) {
+		struct sockaddr_ll from;
+		socklen_t fl = sizeof(from);
+		ssize_t r = recvfrom(t.ps, in, sizeof(in), 0, (struct sockaddr *)&from, &fl);
+		CHECK(r >= 0);
+		seen = from.sll_pkttype != PACKET_OUTGOING && (size_t)r == len && !memcmp(in, frame, len);
+	}
+	CHECK(seen);
+
+	/* A reset goes back to one pair. */
+	virtio_drv_reset(vdev);
+	mq_start(f, base);
+	mq_spread(f, &t, base, got);
+	CHECK(got[0] == MQ_FLOWS && got[1] == 0);
+
+	/* A command without its ack byte breaks the protocol: NEEDS_RESET. */
+	uint64_t b = fake_ram_alloc(&f->d.ram, 4);
+	struct drv_seg bad = {b, 4, false};
+	drv_ring_add(&f->d.vq[CTRLQ], &bad, 1);
+	fake_transport_kick(vdev, CTRLQ);
+	CHECK(vdev->status & VIRTIO_CONFIG_S_NEEDS_RESET);
+
+	virtio_net_destroy(f->n);
+	loop_destroy(f->loop);
+	virtio_drv_destroy(&f->d);
+	free(f);
+	_exit(0);
+}
+
+static void test_tap_multiqueue(void **state)
+{
+	int status = tap_ns_run(multiqueue_child, "multiqueue");
+	if (status == 77)
+		skip();
+	assert_int_equal(status, 0);
+}
+
+/* More than one pair needs a tap: the user-mode backend has one queue. */
+static void test_multiqueue_needs_tap(void **state)
+{
+	struct virtio_drv d;
+	struct loop *loop = loop_create();
+	struct virtio_net_options o = {.queue_pairs = 2};
+	virtio_drv_init(&d, RAM_SIZE);
+	o.backend.kind = NET_USER;
+	assert_null(virtio_net_create(&o, &d.ram.mem, loop));
+	o.backend.kind = NET_TAP;
+	o.queue_pairs = VIRTIO_NET_MAX_QUEUE_PAIRS + 1;
+	snprintf(o.backend.ifname, sizeof(o.backend.ifname), "iovt-never");
+	assert_null(virtio_net_create(&o, &d.ram.mem, loop));
+	virtio_drv_destroy(&d);
+	loop_destroy(loop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -561,6 +782,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
 		cmocka_unit_test(test_bad_backend),
 		cmocka_unit_test(test_tap_zero_copy_rx),
+		cmocka_unit_test(test_tap_multiqueue),
+		cmocka_unit_test(test_multiqueue_needs_tap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

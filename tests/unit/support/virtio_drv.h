@@ -13,10 +13,10 @@
 #include "support/fake_transport.h"
 #include "virtio/virtio.h"
 
-#define VIRTIO_DRV_MAX_QUEUES 2
+#define VIRTIO_DRV_MAX_QUEUES 8
 #define VIRTIO_DRV_MAX_QSIZE  256
 #define VIRTIO_DRV_RING_GPA(q) (0x4000ULL * (q))
-#define VIRTIO_DRV_BUF_GPA    0x10000ULL
+#define VIRTIO_DRV_BUF_GPA    (VIRTIO_DRV_RING_GPA(VIRTIO_DRV_MAX_QUEUES))
 
 struct virtio_drv {
 	struct fake_ram ram;
