@@ -479,21 +479,39 @@ static void zc_expect(struct fx *f, uint64_t base, size_t len, unsigned first_id
 	}
 }
 
-static void zero_copy_child(void)
+/* A tap test's child: virtio-net with pairs queue pairs on the tap
+ * ifname (vnet header on), which is up in the child's namespace. */
+static struct fx *child_start(struct tap_ns *t, const char *ifname, unsigned pairs)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	struct virtio_net_options o = {.mac_set = true};
-	struct virtio_net_stats st;
-	struct tap_ns t;
+	struct virtio_net_options o = {.mac_set = true, .queue_pairs = pairs};
 	CHECK(f);
 	virtio_drv_init(&f->d, RAM_SIZE);
 	CHECK((f->loop = loop_create()));
 	o.backend.kind = NET_TAP;
 	o.backend.vnet_hdr = true;
-	snprintf(o.backend.ifname, sizeof(o.backend.ifname), "%s", TAP_NAME);
+	snprintf(o.backend.ifname, sizeof(o.backend.ifname), "%s", ifname);
 	memcpy(o.mac, test_mac, 6);
 	CHECK((f->n = virtio_net_create(&o, &f->d.ram.mem, f->loop)));
-	CHECK(tap_ns_up(&t, TAP_NAME));
+	CHECK(tap_ns_up(t, ifname));
+	return f;
+}
+
+/* The end of a tap test's child: everything checked. */
+static void child_passed(struct fx *f)
+{
+	virtio_net_destroy(f->n);
+	loop_destroy(f->loop);
+	virtio_drv_destroy(&f->d);
+	free(f);
+	_exit(0);
+}
+
+static void zero_copy_child(void)
+{
+	struct virtio_net_stats st;
+	struct tap_ns t;
+	struct fx *f = child_start(&t, TAP_NAME, 1);
 
 	/* 128 KiB of mergeable buffers: frames are read straight into them, in
 	 * the order they were posted, each taking the buffers it fills. */
@@ -532,19 +550,12 @@ static void zero_copy_child(void)
 	virtio_net_get_stats(f->n, &st);
 	CHECK(st.rx_zero_copy > zero_copy && st.rx_dropped == 0);
 
-	virtio_net_destroy(f->n);
-	loop_destroy(f->loop);
-	virtio_drv_destroy(&f->d);
-	free(f);
-	_exit(0);
+	child_passed(f);
 }
 
 static void test_tap_zero_copy_rx(void **state)
 {
-	int status = tap_ns_run(zero_copy_child, "zero copy");
-	if (status == 77)
-		skip();
-	assert_int_equal(status, 0);
+	tap_ns_test(zero_copy_child, "zero copy");
 }
 
 /* ---- multiqueue: two pairs on a multiqueue tap ---- */
@@ -658,21 +669,11 @@ static void mq_start(struct fx *f, uint64_t base[2])
 
 static void multiqueue_child(void)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-	struct virtio_net_options o = {.mac_set = true, .queue_pairs = 2};
 	struct virtio_net_config cfg;
 	struct tap_ns t;
 	uint64_t base[2];
 	unsigned got[2];
-	CHECK(f);
-	virtio_drv_init(&f->d, RAM_SIZE);
-	CHECK((f->loop = loop_create()));
-	o.backend.kind = NET_TAP;
-	o.backend.vnet_hdr = true;
-	snprintf(o.backend.ifname, sizeof(o.backend.ifname), "%s", MQ_TAP);
-	memcpy(o.mac, test_mac, 6);
-	CHECK((f->n = virtio_net_create(&o, &f->d.ram.mem, f->loop)));
-	CHECK(tap_ns_up(&t, MQ_TAP));
+	struct fx *f = child_start(&t, MQ_TAP, 2);
 	struct virtio_dev *vdev = virtio_net_dev(f->n);
 
 	/* Two pairs and a control queue; max_virtqueue_pairs says 2. */
@@ -736,19 +737,12 @@ static void multiqueue_child(void)
 	fake_transport_kick(vdev, CTRLQ);
 	CHECK(vdev->status & VIRTIO_CONFIG_S_NEEDS_RESET);
 
-	virtio_net_destroy(f->n);
-	loop_destroy(f->loop);
-	virtio_drv_destroy(&f->d);
-	free(f);
-	_exit(0);
+	child_passed(f);
 }
 
 static void test_tap_multiqueue(void **state)
 {
-	int status = tap_ns_run(multiqueue_child, "multiqueue");
-	if (status == 77)
-		skip();
-	assert_int_equal(status, 0);
+	tap_ns_test(multiqueue_child, "multiqueue");
 }
 
 /* More than one pair needs a tap: the user-mode backend has one queue. */

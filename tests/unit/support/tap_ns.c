@@ -2,6 +2,9 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <linux/if_ether.h>
 #include <net/if.h>
 #include <sched.h>
@@ -12,6 +15,8 @@
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <cmocka.h>
 
 static int skipped(const char *name)
 {
@@ -36,6 +41,14 @@ int tap_ns_run(void (*child)(void), const char *name)
 	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
 		return 1;
 	return WEXITSTATUS(status) == 77 ? skipped(name) : WEXITSTATUS(status);
+}
+
+void tap_ns_test(void (*child)(void), const char *name)
+{
+	int status = tap_ns_run(child, name);
+	if (status == 77)
+		skip();
+	assert_int_equal(status, 0);
 }
 
 bool tap_ns_up(struct tap_ns *t, const char *ifname)

@@ -14,6 +14,8 @@
  * Returns its exit status (0 = passed); 77 = skipped (no /dev/net/tun or no
  * CLONE_NEWNET: not root), after a "[  SKIP    ] name: ..." line. */
 int tap_ns_run(void (*child)(void), const char *name);
+/* The same as a cmocka test: skipped (77) or passed (0), else it fails. */
+void tap_ns_test(void (*child)(void), const char *name);
 
 struct tap_ns {
 	int ps;                 /* packet socket on the tap, 5 s receive timeout */
