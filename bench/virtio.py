@@ -366,11 +366,15 @@ def fmt(v, spec, width):
 def build_vmms(a, p):
     """[(name, model, command)] and the ratio columns [(label, num, den)]."""
     vmms = []
+    q_tap = f",queues={a.net_queues}" if int(a.net_queues) > 1 else ""
     for model in a.models.split(","):
         if model == "virtio":
             io_disk, io_nic = "", ""
             q_disk, q_nic = f"virtio-blk-pci,drive=d0,num-queues={a.queues}", "virtio-net-pci"
             suffix = ""
+            if int(a.net_queues) > 1:
+                io_nic = f",queues={a.net_queues}"
+                q_nic += f",mq=on,vectors={2 * int(a.net_queues) + 2}"
         elif model == "emulated":
             io_disk, io_nic = ",if=nvme", ",model=e1000"
             q_disk, q_nic = f"nvme,drive=d0,serial=bench,max_ioqpairs={a.queues}", "e1000"
@@ -390,7 +394,7 @@ def build_vmms(a, p):
             "-kernel", a.kernel, "-initrd", a.initrd, "-append", a.cmdline,
             "-drive", f"file={a.disk},if=none,id=d0,format=raw,cache={a.cache},aio={a.aio}",
             "-device", q_disk,
-            "-netdev", f"tap,id=n0,ifname={a.tap},script=no,downscript=no",
+            "-netdev", f"tap,id=n0,ifname={a.tap},script=no,downscript=no{q_tap}",
             # romfile=: no iPXE ROM (not installed; Linux is booted directly)
             "-device", f"{q_nic},netdev=n0,romfile="]))
     # Ratio columns: iovirt / QEMU per model, and what emulation costs iovirt.
@@ -421,7 +425,8 @@ def measure(argv):
                           ("--memory", "512M"), ("--cpus", "2"),
                           ("--cmdline", "console=ttyS0 panic=-1 quiet"), ("--disk", None),
                           ("--disk-fs", "?"), ("--disk-mb", "?"), ("--cache", "writeback"),
-                          ("--aio", "threads"), ("--queues", "1"), ("--tap", None),
+                          ("--aio", "threads"), ("--queues", "1"), ("--net-queues", "1"),
+                          ("--tap", None),
                           ("--fio-runtime", "?"), ("--net-time", "?")):
         p.add_argument(flag, required=default is None, default=default)
     p.add_argument("--timeout", type=float, default=300.0)
@@ -479,7 +484,8 @@ def measure(argv):
         server_log.close()
     meta = {k: getattr(a, k) for k in ("models", "emulated", "kernel", "kernel_name", "memory",
                                         "cpus", "cmdline", "disk", "disk_fs", "disk_mb", "cache",
-                                        "aio", "queues", "tap", "fio_runtime", "net_time")}
+                                        "aio", "queues", "net_queues", "tap", "fio_runtime",
+                                        "net_time")}
     meta["vmms"], meta["ratios"] = vmms, ratios
     meta["order"] = [n for n, _, _ in order]
     keep = ("m", "results", "errors", "error", "console_tail", "wall_s", "marks", "t0")
@@ -550,6 +556,8 @@ def report(argv):
     out.append(f"disk:  raw image, {meta['disk_mb']} MiB of zero-filled pages on {meta['disk_fs']} "
                f"({meta['disk']}); every VMM cache={meta['cache']} aio={meta['aio']}, "
                f"{meta['queues']} queue(s) (virtio-blk queues / NVMe I/O queue pairs)")
+    out.append(f"net:   a tap, {meta.get('net_queues', '1')} virtio-net queue pair(s) in every VMM "
+               f"(more than one: a multiqueue tap; QEMU mq=on)")
     out.append(f"models: virtio = virtio-blk-pci + virtio-net-pci; emulated = NVMe + e1000 "
                f"(iovirt if=nvme,model=e1000; QEMU -device nvme / -device e1000)")
     first = names[0]
