@@ -5,7 +5,8 @@
  * the virtio_dev_ops glue.
  *
  * Queue pairs: pair i is receiveq 2i and transmitq 2i+1, with a backend of
- * its own (tap queue i); the control queue comes last (§5.1.2). Every tap
+ * its own (tap queue i); the control queue comes last (§5.1.2: 2N with MQ
+ * negotiated, else 2: a driver may take CTRL_VQ without MQ). Every tap
  * queue stays attached whatever the driver enables: a frame that arrives
  * on the backend of a pair the driver does not use goes to an active
  * receiveq (i mod active pairs, §5.1.6.5.5: nothing is queued past them),
@@ -65,7 +66,7 @@ struct virtio_net {
 	uint8_t mac[6];
 	unsigned npairs;        /* offered (max_virtqueue_pairs) */
 	unsigned active_pairs;  /* in use by the driver: 1 until MQ_VQ_PAIRS_SET */
-	unsigned ctrlq;         /* control queue index (npairs > 1 only) */
+	unsigned ctrlq;         /* control queue index, as negotiated (activate) */
 	struct vnet_pair *pairs;
 
 	/* TX in progress on this thread: a nested rx must not lock again. */
@@ -616,6 +617,7 @@ static int net_activate(struct virtio_dev *vdev)
 			return r;
 		}
 	}
+	n->ctrlq = virtio_has_feature(vdev, VIRTIO_NET_F_MQ) ? 2 * n->npairs : 2;
 	/* A frame refused before a reset may still be held: retry it now. */
 	resume_backends(n);
 	return 0;
@@ -645,7 +647,7 @@ static void net_queue_notify(struct virtio_dev *vdev, unsigned q)
 {
 	struct virtio_net *n = to_net(vdev);
 
-	if (n->npairs > 1 && q == n->ctrlq) {
+	if (virtio_has_feature(vdev, VIRTIO_NET_F_CTRL_VQ) && q == n->ctrlq) {
 		ctrl_process(n);
 	} else if (q & 1) {
 		tx_process(&n->pairs[q / 2]);
@@ -727,13 +729,14 @@ struct virtio_net *virtio_net_create(const struct virtio_net_options *o,
 	unsigned nqueues = 2 * npairs;
 	if (npairs > 1) {
 		features |= (1ULL << VIRTIO_NET_F_CTRL_VQ) | (1ULL << VIRTIO_NET_F_MQ);
-		n->ctrlq = nqueues++;
+		nqueues++;
 	}
 	/* Initialise the device (and its lock) before a backend can call us. */
 	virtio_dev_init(&n->vdev, "virtio-net", VIRTIO_ID_NET, nqueues, QUEUE_SIZE,
 			sizeof(struct virtio_net_config), features, &net_ops, n, mem, loop);
-	if (npairs > 1)
-		n->vdev.queues[n->ctrlq].max_size = n->vdev.queues[n->ctrlq].size = CTRL_QUEUE_SIZE;
+	if (npairs > 1) /* where a driver with MQ finds the control queue */
+		n->vdev.queues[2 * npairs].max_size = n->vdev.queues[2 * npairs].size =
+			CTRL_QUEUE_SIZE;
 	if (open_backends(n, o, loop) < 0) {
 		close_backends(n);
 		virtio_dev_destroy(&n->vdev);

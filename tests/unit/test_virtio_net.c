@@ -565,6 +565,7 @@ static void test_tap_zero_copy_rx(void **state)
 #define MQ_BUF 2048
 #define MQ_FLOWS 32
 #define CTRLQ 4
+static unsigned mq_ctrlq = CTRLQ; /* where the driver put the control queue */
 
 /* An IPv4/UDP frame of flow i (source port 1000 + i): the tap's queue
  * steering hashes the addresses and ports, so the flows spread. */
@@ -646,10 +647,10 @@ static uint8_t mq_ctrl(struct fx *f, uint8_t class, uint8_t cmd, const void *dat
 	memcpy(p + 2, data, len);
 	*(uint8_t *)fake_ram_ptr(&f->d.ram, ack) = 0xaa;
 	struct drv_seg s[2] = {{b, 2 + len, false}, {ack, 1, true}};
-	uint16_t head = drv_ring_add(&f->d.vq[CTRLQ], s, 2);
-	fake_transport_kick(f->d.vdev, CTRLQ);
+	uint16_t head = drv_ring_add(&f->d.vq[mq_ctrlq], s, 2);
+	fake_transport_kick(f->d.vdev, mq_ctrlq);
 	uint32_t id, ulen;
-	CHECK(drv_ring_pop_used(&f->d.vq[CTRLQ], &id, &ulen) && id == head && ulen == 1);
+	CHECK(drv_ring_pop_used(&f->d.vq[mq_ctrlq], &id, &ulen) && id == head && ulen == 1);
 	return *(uint8_t *)fake_ram_ptr(&f->d.ram, ack);
 }
 
@@ -723,6 +724,14 @@ static void multiqueue_child(void)
 		seen = from.sll_pkttype != PACKET_OUTGOING && (size_t)r == len && !memcmp(in, frame, len);
 	}
 	CHECK(seen);
+
+	/* A driver that takes CTRL_VQ but not MQ finds the control queue
+	 * right after the first pair (§5.1.2); the pairs command is refused. */
+	virtio_drv_reset(vdev);
+	virtio_drv_start(&f->d, vdev, ALL_FEATURES & ~(1ULL << VIRTIO_NET_F_MQ), 3, MQ_QSIZE);
+	mq_ctrlq = 2;
+	CHECK(mq_set_pairs(f, 2) == VIRTIO_NET_ERR);
+	mq_ctrlq = CTRLQ;
 
 	/* A reset goes back to one pair. */
 	virtio_drv_reset(vdev);
