@@ -58,9 +58,10 @@ smoke: $(SMOKE_BIN) $(BUILD)/iovirt
 guest: $(BUILD)/iovirt
 	tests/guest/run
 
-# The test harness's own logic (the test-host watchdog's hang detectors).
+# The test harness's own logic (the test-host watchdog's hang detectors,
+# the guest tier's rerun after a test-host crash).
 tools-test:
-	python3 tests/tools/test_testhost_watchdog.py
+	python3 -m unittest discover -s tests/tools -p 'test_*.py'
 
 # libFuzzer targets for every parser of guest data (clang).
 fuzz:
@@ -104,4 +105,4 @@ bench-passthrough: $(BUILD)/iovirt
 clean:
 	rm -rf $(BUILD)
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -name '*.d' -type f 2>/dev/null)

@@ -3,14 +3,18 @@
 # the test host on machines that need it: tests/guest/run arranges that).
 # Every scenario boots a real Debian kernel under iovirt and checks what the
 # guest reports. Prints "guest: N passed, N failed".
+#
+# Each group's results go to build/guest-tests/groups/GROUP, and
+# GROUP.done marks a group that ran to its end: tests/guest/run reruns, in a
+# fresh test host, the groups a frozen one did not finish.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=build/guest-tests
 KERNEL=build/guest/vmlinuz
 CMDLINE="console=ttyS0 quiet panic=-1"
 # Results go to a file too, so checks made in subshells count.
-RESULTS=$OUT/results
-mkdir -p "$OUT" && : >"$RESULTS"
+RESULTS_DIR=$OUT/groups
+mkdir -p "$RESULTS_DIR"
 ok()   { echo "ok   $*" | tee -a "$RESULTS"; }
 fail() { echo "FAIL $*" | tee -a "$RESULTS"; }
 # check NAME DESCRIPTION CONDITION...: one assertion.
@@ -39,19 +43,25 @@ boot() {
 matches() { printf '%s' "$1" | grep -Eq "$2"; }
 in_range() { [ -n "$1" ] && [ "$1" -ge "$2" ] && [ "$1" -le "$3" ]; }
 
+ran=()
 for case in tests/guest/cases/*.sh; do
+	group=$(basename "$case" .sh)
 	# Case groups may be picked by name: scenarios.sh 20-virtio-blk
-	if [ $# -gt 0 ] && ! printf '%s\n' "$@" | grep -qx "$(basename "$case" .sh)"; then
+	if [ $# -gt 0 ] && ! printf '%s\n' "$@" | grep -qx "$group"; then
 		continue
 	fi
-	echo "== $(basename "$case" .sh)"
+	echo "== $group"
+	RESULTS=$RESULTS_DIR/$group
+	rm -f "$RESULTS.done" && : >"$RESULTS"
+	ran+=("$RESULTS")
 	group_start=$(date +%s)
 	# shellcheck source=/dev/null
 	. "$case"
-	echo "== $(basename "$case" .sh): $(($(date +%s) - group_start)) s"
+	echo "== $group: $(($(date +%s) - group_start)) s"
+	: >"$RESULTS.done"
 done
 
-passed=$(grep -c '^ok ' "$RESULTS")
-failed=$(grep -c '^FAIL ' "$RESULTS")
+passed=$(cat "${ran[@]}" /dev/null | grep -c '^ok ')
+failed=$(cat "${ran[@]}" /dev/null | grep -c '^FAIL ')
 echo "guest: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
