@@ -227,6 +227,10 @@ struct net_backend *net_open(const struct net_options *opts, struct loop *loop,
 			log_error("user: the user-mode backend has one queue (multiqueue needs a tap)");
 			return NULL;
 		}
+		if (opts->kernel_datapath) {
+			log_error("user: user-mode networking runs in the VMM (vhost needs a tap)");
+			return NULL;
+		}
 		if (opts->n_hostfwd > NET_MAX_HOSTFWD) {
 			log_error("user: at most %d hostfwd rules", NET_MAX_HOSTFWD);
 			return NULL;
@@ -256,6 +260,16 @@ void net_close(struct net_backend *nb)
 const char *net_ifname(const struct net_backend *nb)
 {
 	return nb->ifname;
+}
+
+int net_kernel_fd(const struct net_backend *nb)
+{
+	return nb->kernel_fd;
+}
+
+int net_set_queue_attached(struct net_backend *nb, bool attached)
+{
+	return nb->ops->set_attached ? nb->ops->set_attached(nb, attached) : -ENOTSUP;
 }
 
 bool net_has_vnet_hdr(const struct net_backend *nb)

@@ -39,6 +39,9 @@ struct net_options {
 	char ifname[16];   /* tap: the tap device; created by TUNSETIFF if missing */
 	bool vnet_hdr;     /* tap: IFF_VNET_HDR, 12-byte virtio_net_hdr_v1 both ways */
 	bool multi_queue;  /* tap: IFF_MULTI_QUEUE; each net_open adds a queue */
+	/* tap: the kernel moves the frames (vhost): the loop never reads the
+	 * tap, net_send and rx are unused; the fd is net_kernel_fd()'s. */
+	bool kernel_datapath;
 	unsigned offloads; /* tap: TUN_F_* applied at open (needs vnet_hdr) */
 	/* user: "tcp::2222-:22", "udp:127.0.0.1:5353-:53" (QEMU syntax). The
 	 * network is QEMU's: 10.0.2.0/24, gateway 10.0.2.2, DNS 10.0.2.3, DHCP
@@ -76,6 +79,12 @@ void net_close(struct net_backend *nb);
 const char *net_ifname(const struct net_backend *nb);
 /* Frames carry a virtio_net_hdr_v1 (12 bytes) in front, both ways. */
 bool net_has_vnet_hdr(const struct net_backend *nb);
+/* The tap queue's descriptor, for a kernel data path (kernel_datapath:
+ * VHOST_NET_SET_BACKEND); -1 for user-mode networking. */
+int net_kernel_fd(const struct net_backend *nb);
+/* tap, multiqueue: attach or detach this queue (TUNSETQUEUE), so the
+ * kernel steers no flow to a queue nobody serves. 0 or -errno. */
+int net_set_queue_attached(struct net_backend *nb, bool attached);
 /* tap: TUNSETOFFLOAD (needs vnet_hdr unless 0); user: -ENOTSUP unless 0. */
 int net_set_offloads(struct net_backend *nb, unsigned tun_flags);
 /* Sends one frame gathered from iov (which may point into guest RAM; it is
@@ -121,6 +130,7 @@ struct net_backend_ops {
 	int (*send)(struct net_backend *nb, const struct iovec *iov, int iovcnt);
 	void (*rx_resume)(struct net_backend *nb);
 	int (*set_offloads)(struct net_backend *nb, unsigned tun_flags); /* may be NULL */
+	int (*set_attached)(struct net_backend *nb, bool attached);      /* may be NULL */
 	void (*close)(struct net_backend *nb);
 };
 
@@ -134,6 +144,7 @@ struct net_backend {
 	void *opaque;
 	bool vnet_hdr;
 	char ifname[16];                  /* tap */
+	int kernel_fd;                    /* tap: its fd; user: -1 */
 	uint64_t tx_frames, tx_dropped, rx_frames, rx_dropped; /* atomic */
 };
 

@@ -467,7 +467,8 @@ struct net_backend *net_slirp_open(const struct net_options *opts, struct loop *
 
 	if (!s)
 		return log_error("user: out of memory"), NULL;
-	s->nb = (struct net_backend){.ops = &slirp_ops, .loop = loop, .rx = rx, .opaque = opaque};
+	s->nb = (struct net_backend){.ops = &slirp_ops, .loop = loop, .rx = rx, .opaque = opaque,
+				     .kernel_fd = -1};
 	pthread_mutex_init(&s->tx_lock, NULL);
 	s->txq.tail = &s->txq.head;
 	s->rxq.tail = &s->rxq.head;

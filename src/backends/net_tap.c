@@ -41,6 +41,7 @@ struct net_tap {
 	bool fd_added, resume_added;
 	bool paused;         /* EPOLLIN off: rx refused buf */
 	bool dead;           /* the tap reported an error or hang-up */
+	bool kernel_datapath; /* vhost reads and writes fd: the loop never does */
 	int tx_err_logged, rx_err_logged; /* log each kind of failure once */
 	size_t held_len;     /* a frame sits in buf (0: none) */
 	unsigned char buf[TAP_BUF_LEN];
@@ -185,6 +186,8 @@ static void tap_resume_event(void *opaque, uint32_t events)
 static void tap_rx_resume(struct net_backend *nb)
 {
 	uint64_t one = 1;
+	if (to_tap(nb)->kernel_datapath)
+		return; /* nothing held: the kernel moves the frames */
 	ssize_t r = write(to_tap(nb)->resume_fd, &one, sizeof(one));
 	(void)r; /* EAGAIN: the counter is saturated, a wake-up is pending */
 }
@@ -198,6 +201,14 @@ static int tap_set_offloads(struct net_backend *nb, unsigned tun_flags)
 	if (ioctl(t->fd, TUNSETOFFLOAD, (unsigned long)tun_flags) < 0)
 		return -errno;
 	return 0;
+}
+
+static int tap_set_attached(struct net_backend *nb, bool attached)
+{
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_flags = attached ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE;
+	return ioctl(to_tap(nb)->fd, TUNSETQUEUE, &ifr) < 0 ? -errno : 0;
 }
 
 static void tap_close(struct net_backend *nb)
@@ -219,6 +230,7 @@ static const struct net_backend_ops tap_ops = {
 	.send = tap_send,
 	.rx_resume = tap_rx_resume,
 	.set_offloads = tap_set_offloads,
+	.set_attached = tap_set_attached,
 	.close = tap_close,
 };
 
@@ -251,7 +263,7 @@ struct net_backend *net_tap_open(const struct net_options *opts, struct loop *lo
 	}
 	t->nb = (struct net_backend){
 		.ops = &tap_ops, .loop = loop, .rx = rx, .opaque = opaque,
-		.vnet_hdr = opts->vnet_hdr,
+		.vnet_hdr = opts->vnet_hdr, .kernel_fd = -1,
 	};
 	t->resume_fd = -1;
 	snprintf(t->nb.ifname, sizeof(t->nb.ifname), "%s", name);
@@ -306,6 +318,10 @@ struct net_backend *net_tap_open(const struct net_options *opts, struct loop *lo
 		goto fail;
 	}
 	t->resume_added = true;
+	t->nb.kernel_fd = t->fd;
+	t->kernel_datapath = opts->kernel_datapath;
+	if (t->kernel_datapath)
+		return &t->nb;
 	err = loop_add_fd(loop, t->fd, EPOLLIN, tap_event, t);
 	if (err) {
 		log_error("%s: event loop: %s", t->nb.ifname, strerror(-err));

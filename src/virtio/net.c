@@ -23,16 +23,19 @@
 #include <endian.h>
 #include <errno.h>
 #include <linux/if_tun.h>
+#include <linux/vhost.h>
 #include <linux/virtio_net.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "util/inet_csum.h"
 #include "util/iov.h"
 #include "util/log.h"
+#include "virtio/vhost.h"
 
 #define HDR_LEN sizeof(struct virtio_net_hdr_v1) /* §5.1.6: 12 bytes with VERSION_1 */
 #define QUEUE_SIZE 256
@@ -58,6 +61,9 @@ struct vnet_pair {
 	 * posts more, frames go the copy way without popping again. */
 	bool pool_short;
 	uint16_t pool_short_avail;
+	/* vhost=on: the kernel serves both queues (rings 0 = rx, 1 = tx). */
+	struct vhost vhost;
+	bool vhost_opened;
 };
 
 struct virtio_net {
@@ -68,6 +74,7 @@ struct virtio_net {
 	unsigned active_pairs;  /* in use by the driver: 1 until MQ_VQ_PAIRS_SET */
 	unsigned ctrlq;         /* control queue index, as negotiated (activate) */
 	struct vnet_pair *pairs;
+	bool vhost;             /* the kernel moves the frames (vhost-net) */
 
 	/* TX in progress on this thread: a nested rx must not lock again. */
 	bool sending;
@@ -484,6 +491,73 @@ static void net_rx_burst_end(void *opaque)
 		pthread_mutex_unlock(&n->vdev.lock);
 }
 
+/* ---- Kernel data path (vhost-net) ---- */
+
+/* The features whose work is in the rings, so the kernel must know them. */
+#define VHOST_NET_RING_FEATURES                                                   \
+	((1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_EVENT_IDX) |        \
+	 (1ULL << VIRTIO_RING_F_INDIRECT_DESC) | (1ULL << VIRTIO_NET_F_MRG_RXBUF))
+
+static int vhost_set_backend(struct vnet_pair *p, int fd)
+{
+	for (unsigned ring = 0; ring < 2; ring++) {
+		struct vhost_vring_file f = {.index = ring, .fd = fd};
+		if (ioctl(p->vhost.fd, VHOST_NET_SET_BACKEND, &f) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+/* Pair p's queues to the kernel (on) or back (off). A multiqueue tap's
+ * queue is attached only while its pair runs, so the kernel steers no flow
+ * to a queue nobody reads; the first stays attached (a tap with none
+ * attached has no carrier). Lock held. */
+static int vhost_pair_run(struct vnet_pair *p, bool on)
+{
+	struct virtio_net *n = p->n;
+	bool steered = n->npairs > 1 && p != &n->pairs[0];
+	int ret = 0;
+	if (!on) {
+		if (!p->vhost.running)
+			return 0;
+		vhost_set_backend(p, -1);
+		vhost_stop(&p->vhost);
+		if (steered)
+			net_set_queue_attached(p->backend, false);
+		return 0;
+	}
+	if (p->vhost.running)
+		return 0;
+	if (!n->vdev.queues[p->rxq].enabled || !n->vdev.queues[p->txq].enabled) {
+		log_guest_error_once("virtio-net: queue pair %u used without its queues enabled",
+				     p->rxq / 2);
+		return -EINVAL;
+	}
+	if (steered)
+		ret = net_set_queue_attached(p->backend, true);
+	if (ret == 0)
+		ret = vhost_start(&p->vhost, n->vdev.acked_features);
+	if (ret == 0 && (ret = vhost_set_backend(p, net_kernel_fd(p->backend))) < 0) {
+		log_error("virtio-net: VHOST_NET_SET_BACKEND %s: %s", net_ifname(p->backend),
+			  strerror(-ret));
+		vhost_stop(&p->vhost);
+	}
+	if (ret < 0 && steered)
+		net_set_queue_attached(p->backend, false);
+	return ret;
+}
+
+/* The pairs below active run in the kernel, the others not. Lock held. */
+static int vhost_apply_pairs(struct virtio_net *n)
+{
+	for (unsigned i = 0; i < n->npairs; i++) {
+		int r = vhost_pair_run(&n->pairs[i], i < n->active_pairs);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 /* ---- Control queue (§5.1.6.5), offered with more than one pair ---- */
 
 /* The frames held for a receiveq that is no longer used (a backend that
@@ -501,6 +575,8 @@ static void set_active_pairs(struct virtio_net *n, unsigned pairs)
 	for (unsigned i = pairs; i < n->active_pairs; i++)
 		rx_pool_return(&n->pairs[i]);
 	n->active_pairs = pairs;
+	if (n->vhost && vhost_apply_pairs(n) < 0)
+		virtio_dev_set_broken(&n->vdev, "vhost could not take the queue pairs");
 	resume_backends(n);
 }
 
@@ -618,6 +694,8 @@ static int net_activate(struct virtio_dev *vdev)
 		}
 	}
 	n->ctrlq = virtio_has_feature(vdev, VIRTIO_NET_F_MQ) ? 2 * n->npairs : 2;
+	if (n->vhost)
+		return vhost_apply_pairs(n);
 	/* A frame refused before a reset may still be held: retry it now. */
 	resume_backends(n);
 	return 0;
@@ -639,6 +717,8 @@ static void net_reset(struct virtio_dev *vdev)
 		p->pool_short = false;
 	}
 	n->active_pairs = 1; /* §5.1.6.5.5: until the driver sets more */
+	for (unsigned i = 0; n->vhost && i < n->npairs; i++)
+		vhost_pair_run(&n->pairs[i], false);
 	if (n->rx_waiting)
 		resume_backends(n);
 }
@@ -649,6 +729,9 @@ static void net_queue_notify(struct virtio_dev *vdev, unsigned q)
 
 	if (virtio_has_feature(vdev, VIRTIO_NET_F_CTRL_VQ) && q == n->ctrlq) {
 		ctrl_process(n);
+	} else if (n->vhost) {
+		/* A kick the loop saw before vhost took the queue: the kernel
+		 * has it too. */
 	} else if (q & 1) {
 		tx_process(&n->pairs[q / 2]);
 	} else if (n->rx_waiting) {
@@ -669,9 +752,40 @@ static const struct virtio_dev_ops net_ops = {
 
 static void close_backends(struct virtio_net *n)
 {
-	for (unsigned i = 0; i < n->npairs; i++)
-		if (n->pairs[i].backend)
-			net_close(n->pairs[i].backend);
+	for (unsigned i = 0; i < n->npairs; i++) {
+		struct vnet_pair *p = &n->pairs[i];
+		if (p->vhost_opened) {
+			vhost_pair_run(p, false);
+			vhost_close(&p->vhost);
+		}
+		if (p->backend)
+			net_close(p->backend);
+	}
+}
+
+/* vhost=on: a /dev/vhost-net per pair; the device offers no ring feature
+ * the kernel lacks. Queues of a multiqueue tap other than the first wait
+ * detached until their pair runs. */
+static int open_vhost(struct virtio_net *n)
+{
+	for (unsigned i = 0; i < n->npairs; i++) {
+		struct vnet_pair *p = &n->pairs[i];
+		if (vhost_open(&p->vhost, "/dev/vhost-net", &n->vdev, p->rxq, 2) < 0)
+			return -1;
+		p->vhost_opened = true;
+		if (i > 0 && net_set_queue_attached(p->backend, false) < 0) {
+			log_error("virtio-net: %s: cannot detach tap queue %u", net_ifname(p->backend),
+				  i);
+			return -1;
+		}
+	}
+	uint64_t kernel = n->pairs[0].vhost.features;
+	if (!(kernel & (1ULL << VIRTIO_F_VERSION_1))) {
+		log_error("virtio-net: /dev/vhost-net lacks VIRTIO_F_VERSION_1 (host kernel too old)");
+		return -1;
+	}
+	n->vdev.device_features &= ~(VHOST_NET_RING_FEATURES & ~kernel);
+	return 0;
 }
 
 /* Opens one backend per pair; a tap with more than one is opened as a
@@ -681,6 +795,7 @@ static int open_backends(struct virtio_net *n, const struct virtio_net_options *
 {
 	struct net_options bo = o->backend;
 	bo.multi_queue = n->npairs > 1;
+	bo.kernel_datapath = n->vhost;
 	for (unsigned i = 0; i < n->npairs; i++) {
 		struct vnet_pair *p = &n->pairs[i];
 		p->backend = net_open(&bo, loop, net_rx, p);
@@ -708,6 +823,10 @@ struct virtio_net *virtio_net_create(const struct virtio_net_options *o,
 		log_error("virtio-net: more than one queue pair needs a tap backend");
 		return NULL;
 	}
+	if (o->vhost && (o->backend.kind != NET_TAP || !o->backend.vnet_hdr)) {
+		log_error("virtio-net: vhost needs a tap backend with the vnet header");
+		return NULL;
+	}
 	struct virtio_net *n = calloc(1, sizeof(*n));
 	struct vnet_pair *pairs = calloc(npairs, sizeof(*pairs));
 	if (!n || !pairs) {
@@ -720,6 +839,7 @@ struct virtio_net *virtio_net_create(const struct virtio_net_options *o,
 	n->pairs = pairs;
 	n->npairs = npairs;
 	n->active_pairs = 1;
+	n->vhost = o->vhost;
 	for (unsigned i = 0; i < npairs; i++)
 		pairs[i] = (struct vnet_pair){.n = n, .rxq = 2 * i, .txq = 2 * i + 1};
 
@@ -737,7 +857,7 @@ struct virtio_net *virtio_net_create(const struct virtio_net_options *o,
 	if (npairs > 1) /* where a driver with MQ finds the control queue */
 		n->vdev.queues[2 * npairs].max_size = n->vdev.queues[2 * npairs].size =
 			CTRL_QUEUE_SIZE;
-	if (open_backends(n, o, loop) < 0) {
+	if (open_backends(n, o, loop) < 0 || (n->vhost && open_vhost(n) < 0)) {
 		close_backends(n);
 		virtio_dev_destroy(&n->vdev);
 		free(pairs);

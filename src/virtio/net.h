@@ -8,7 +8,12 @@
  * vnet_hdr) also CSUM/GUEST_CSUM, HOST_/GUEST_TSO4/6 and HOST_/GUEST_ECN,
  * passed through as the 12-byte virtio_net_hdr_v1 (§5.1.6). A backend that
  * reads frames from a descriptor (tap) reads them straight into the guest's
- * receive buffers (net_rx_direct_fn): no copy in the VMM. */
+ * receive buffers (net_rx_direct_fn): no copy in the VMM.
+ *
+ * With vhost (tap only), the receive and transmit queues are served by the
+ * host kernel's vhost-net (virtio/vhost.h), one /dev/vhost-net per pair
+ * reading and writing its tap queue: no VMM thread on the data path; the
+ * control queue and the interrupts stay in the VMM. */
 #ifndef IOVIRT_VIRTIO_NET_H
 #define IOVIRT_VIRTIO_NET_H
 
@@ -33,6 +38,7 @@ struct virtio_net_options {
 	uint8_t mac[6];
 	bool mac_set;
 	unsigned queue_pairs; /* 0 or 1: one pair; more: tap only */
+	bool vhost;           /* tap only: the host kernel's vhost-net moves the frames */
 };
 
 /* The device; its first member is `struct virtio_dev vdev`. */

@@ -61,6 +61,7 @@ void config_usage(FILE *out)
 		"  --net user[,hostfwd=tcp::HOSTPORT-:GUESTPORT]... | tap=NAME  [,mac=M]\n"
 		"                  [,model=virtio|e1000]   a NIC on user-mode networking or a tap\n"
 		"                  [,queues=N]   virtio-net queue pairs on a multiqueue tap\n"
+		"                  [,vhost=on]   the host kernel's vhost-net moves the frames\n"
 		"  --device vfio=BDF[,vf=N]   pass a host PCI function through (VFIO); with vf=N,\n"
 		"                  VF N of the SR-IOV PF BDF, bound to vfio-pci for the run\n"
 		"  --console virtio[,socket=PATH]   hvc0 on stdout or a UNIX socket\n"

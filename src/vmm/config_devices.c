@@ -143,11 +143,23 @@ int config_parse_nic(const char *spec, struct nic_config *n)
 					  VIRTIO_NET_MAX_QUEUE_PAIRS);
 				return -EINVAL;
 			}
+		} else if (!strcmp(tok, "vhost") && val && (!strcmp(val, "on") || !strcmp(val, "off"))) {
+			n->vhost = !strcmp(val, "on");
 		} else {
 			log_error("--net %s: unknown option '%s%s%s' (mac=, model=virtio|e1000, "
-				  "queues=N)", spec, tok, val ? "=" : "", val ? val : "");
+				  "queues=N, vhost=on|off)", spec, tok, val ? "=" : "", val ? val : "");
 			return -EINVAL;
 		}
+	}
+	if (n->vhost && n->model == NIC_E1000) {
+		log_error("--net %s: vhost=on applies to model=virtio only (the e1000 is emulated "
+			  "in the VMM)", spec);
+		return -EINVAL;
+	}
+	if (n->vhost && n->backend.kind != NET_TAP) {
+		log_error("--net %s: vhost=on needs a tap backend (user-mode networking runs in "
+			  "the VMM)", spec);
+		return -EINVAL;
 	}
 	if (n->queues > 1 && n->model == NIC_E1000) {
 		log_error("--net %s: queues= applies to model=virtio only", spec);

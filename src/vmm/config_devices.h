@@ -35,6 +35,7 @@ struct nic_config {
 	bool mac_set;
 	enum nic_model model;
 	unsigned queues;   /* virtio queue pairs (tap only); 0: one */
+	bool vhost;        /* virtio on a tap: vhost-net in the host kernel */
 };
 
 struct console_config {
@@ -53,7 +54,8 @@ struct vfio_config {
 /* "disk.img[,readonly][,serial=S][,cache=none|writeback][,if=virtio|nvme]
  *  [,aio=io_uring|threads][,queues=N][,shadow-doorbells=on|off]" */
 int config_parse_disk(const char *spec, struct disk_config *d);
-/* "user[,hostfwd=...]" or "tap=NAME", then [,mac=xx:..][,model=virtio|e1000] */
+/* "user[,hostfwd=...]" or "tap=NAME", then [,mac=xx:..][,model=virtio|e1000]
+ * [,queues=N][,vhost=on|off] */
 int config_parse_nic(const char *spec, struct nic_config *n);
 /* "vfio=BDF[,vf=N]" */
 int config_parse_device(const char *spec, struct vfio_config *d);

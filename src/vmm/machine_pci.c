@@ -118,7 +118,7 @@ static int add_nic(struct machine *m, const struct nic_config *n, unsigned index
 		return e ? plug_emulated(m, e1000_pci(e), e, destroy_e1000) : -EINVAL;
 	}
 	struct virtio_net_options o = {.backend = n->backend, .mac_set = true,
-				       .queue_pairs = n->queues};
+				       .queue_pairs = n->queues, .vhost = n->vhost};
 	/* A tap carries virtio-net headers, so checksum and TSO offloads can
 	 * pass straight through to the host. */
 	if (o.backend.kind == NET_TAP)

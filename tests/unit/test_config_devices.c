@@ -197,6 +197,18 @@ static void test_nic_good(void **state)
 	assert_int_equal(nic.queues, 1);
 	assert_int_equal(config_parse_nic("tap=tap0,queues=16,model=virtio", &nic), 0);
 	assert_int_equal(nic.queues, 16);
+	assert_false(nic.vhost);
+
+	/* vhost-net on a tap, with or without more pairs; off is the default. */
+	assert_int_equal(config_parse_nic("tap=tap0,vhost=on", &nic), 0);
+	assert_true(nic.vhost);
+	assert_int_equal(config_parse_nic("tap=tap0,queues=2,vhost=on,model=virtio", &nic), 0);
+	assert_true(nic.vhost);
+	assert_int_equal(nic.queues, 2);
+	assert_int_equal(config_parse_nic("tap=tap0,vhost=off", &nic), 0);
+	assert_false(nic.vhost);
+	assert_int_equal(config_parse_nic("user,vhost=off", &nic), 0);
+	assert_false(nic.vhost);
 }
 
 static void test_nic_bad(void **state)
@@ -225,6 +237,11 @@ static void test_nic_bad(void **state)
 	expect_bad_nic("tap=tap0,queues");
 	expect_bad_nic("user,queues=2");                   /* slirp has one queue */
 	expect_bad_nic("tap=tap0,queues=2,model=e1000");   /* the e1000 has one */
+	expect_bad_nic("user,vhost=on");                   /* slirp runs in the VMM */
+	expect_bad_nic("tap=tap0,vhost=on,model=e1000");   /* emulated in the VMM */
+	expect_bad_nic("tap=tap0,vhost=yes");
+	expect_bad_nic("tap=tap0,vhost");
+	expect_bad_nic("tap=tap0,vhost=");
 }
 
 /* ---- --console ------------------------------------------------------------ */

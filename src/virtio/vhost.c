@@ -1,0 +1,213 @@
+/* Kernel vhost: see vhost.h. The ioctl sequence is the kernel's
+ * (Documentation/virt/... and drivers/vhost/vhost.c): owner, features,
+ * memory table, then per ring num, base, addresses, kick, call, error. */
+#include "virtio/vhost.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/vhost.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+static void on_call(void *opaque, uint32_t events)
+{
+	struct vhost_ring *r = opaque;
+	struct vhost *v = r->v;
+	uint64_t n;
+	(void)events;
+	if (read(r->call_fd, &n, sizeof(n)) < 0)
+		return;
+	/* The kernel already applied EVENT_IDX / NO_INTERRUPT: signal. */
+	pthread_mutex_lock(&v->vdev->lock);
+	if (v->running && v->vdev->live && v->vdev->transport)
+		v->vdev->transport->signal_queue(v->vdev, v->first + r->index);
+	pthread_mutex_unlock(&v->vdev->lock);
+}
+
+static void on_error(void *opaque, uint32_t events)
+{
+	struct vhost_ring *r = opaque;
+	struct vhost *v = r->v;
+	uint64_t n;
+	(void)events;
+	if (read(r->err_fd, &n, sizeof(n)) < 0)
+		return;
+	pthread_mutex_lock(&v->vdev->lock);
+	if (v->running)
+		virtio_dev_set_broken(v->vdev, "the kernel's vhost refused a ring or descriptor "
+					       "(see the host's kernel log)");
+	pthread_mutex_unlock(&v->vdev->lock);
+}
+
+static int event_fd(struct vhost *v, int *fd, loop_fd_cb cb, struct vhost_ring *r)
+{
+	*fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (*fd < 0)
+		return -errno;
+	int err = loop_add_fd(v->vdev->loop, *fd, EPOLLIN, cb, r);
+	if (err < 0) {
+		close(*fd);
+		*fd = -1;
+	}
+	return err;
+}
+
+int vhost_open(struct vhost *v, const char *dev, struct virtio_dev *vdev, unsigned first,
+	       unsigned nq)
+{
+	memset(v, 0, sizeof(*v));
+	v->vdev = vdev;
+	v->first = first;
+	v->nq = nq > VHOST_MAX_RINGS ? VHOST_MAX_RINGS : nq;
+	for (unsigned i = 0; i < VHOST_MAX_RINGS; i++)
+		v->rings[i] = (struct vhost_ring){.v = v, .index = i, .call_fd = -1, .err_fd = -1};
+	v->fd = open(dev, O_RDWR | O_CLOEXEC);
+	if (v->fd < 0) {
+		int err = -errno;
+		log_error("%s: %s: %s%s", vdev->name, dev, strerror(-err),
+			  err == -ENOENT ? " (vhost needs the host's vhost_net module: modprobe vhost_net)"
+					 : "");
+		return err;
+	}
+	if (ioctl(v->fd, VHOST_SET_OWNER) < 0 || ioctl(v->fd, VHOST_GET_FEATURES, &v->features) < 0) {
+		int err = -errno;
+		log_error("%s: %s: VHOST_SET_OWNER/GET_FEATURES: %s", vdev->name, dev, strerror(-err));
+		vhost_close(v);
+		return err;
+	}
+	for (unsigned i = 0; i < v->nq; i++) {
+		struct vhost_ring *r = &v->rings[i];
+		int err = event_fd(v, &r->call_fd, on_call, r);
+		if (err == 0)
+			err = event_fd(v, &r->err_fd, on_error, r);
+		if (err < 0) {
+			log_error("%s: cannot set up vhost's eventfds: %s", vdev->name, strerror(-err));
+			vhost_close(v);
+			return err;
+		}
+	}
+	return 0;
+}
+
+void vhost_close(struct vhost *v)
+{
+	for (unsigned i = 0; i < VHOST_MAX_RINGS; i++) {
+		struct vhost_ring *r = &v->rings[i];
+		int *fds[2] = {&r->call_fd, &r->err_fd};
+		for (unsigned k = 0; k < 2; k++) {
+			if (*fds[k] < 0)
+				continue;
+			loop_del_fd(v->vdev->loop, *fds[k]);
+			close(*fds[k]);
+			*fds[k] = -1;
+		}
+	}
+	if (v->fd >= 0)
+		close(v->fd);
+	v->fd = -1;
+}
+
+/* The kernel's memory table: guest RAM as the regions guest_mem laid out. */
+static int set_mem_table(struct vhost *v)
+{
+	const struct guest_mem *mem = v->vdev->mem;
+	struct vhost_memory *table =
+		calloc(1, sizeof(*table) + mem->nr_regions * sizeof(table->regions[0]));
+	if (!table)
+		return -ENOMEM;
+	table->nregions = mem->nr_regions;
+	for (unsigned i = 0; i < mem->nr_regions; i++)
+		table->regions[i] = (struct vhost_memory_region){
+			.guest_phys_addr = mem->regions[i].gpa,
+			.memory_size = mem->regions[i].size,
+			.userspace_addr = (uint64_t)(uintptr_t)mem->regions[i].hva,
+		};
+	int ret = ioctl(v->fd, VHOST_SET_MEM_TABLE, table) < 0 ? -errno : 0;
+	free(table);
+	return ret;
+}
+
+/* The ring's parts as host addresses (the transport validated them, at
+ * DRIVER_OK, as inside RAM for the queue's size). */
+static int start_ring(struct vhost *v, struct vhost_ring *r)
+{
+	struct virtio_queue *q = &v->vdev->queues[v->first + r->index];
+	const struct guest_mem *mem = v->vdev->mem;
+	void *desc = guest_mem_ptr(mem, q->desc, 16ULL * q->size);
+	void *avail = guest_mem_ptr(mem, q->avail, 6ULL + 2ULL * q->size);
+	void *used = guest_mem_ptr(mem, q->used, 6ULL + 8ULL * q->size);
+	if (!desc || !avail || !used)
+		return -EFAULT;
+	struct vhost_vring_state num = {.index = r->index, .num = q->size};
+	struct vhost_vring_state base = {.index = r->index, .num = 0};
+	struct vhost_vring_addr addr = {
+		.index = r->index,
+		.desc_user_addr = (uint64_t)(uintptr_t)desc,
+		.avail_user_addr = (uint64_t)(uintptr_t)avail,
+		.used_user_addr = (uint64_t)(uintptr_t)used,
+	};
+	struct vhost_vring_file kick = {.index = r->index, .fd = q->kick_fd};
+	struct vhost_vring_file call = {.index = r->index, .fd = r->call_fd};
+	struct vhost_vring_file err = {.index = r->index, .fd = r->err_fd};
+	if (ioctl(v->fd, VHOST_SET_VRING_NUM, &num) < 0 ||
+	    ioctl(v->fd, VHOST_SET_VRING_BASE, &base) < 0 ||
+	    ioctl(v->fd, VHOST_SET_VRING_ADDR, &addr) < 0 ||
+	    ioctl(v->fd, VHOST_SET_VRING_CALL, &call) < 0 ||
+	    ioctl(v->fd, VHOST_SET_VRING_ERR, &err) < 0)
+		return -errno;
+	/* The kernel takes the kicks; the loop stops reading them. */
+	loop_mod_fd(v->vdev->loop, q->kick_fd, 0);
+	if (ioctl(v->fd, VHOST_SET_VRING_KICK, &kick) < 0) {
+		int ret = -errno;
+		loop_mod_fd(v->vdev->loop, q->kick_fd, EPOLLIN);
+		return ret;
+	}
+	return 0;
+}
+
+int vhost_start(struct vhost *v, uint64_t features)
+{
+	/* Device features the kernel has no part in (offloads, MAC) are
+	 * not its business: only the ones it knows. */
+	uint64_t f = features & v->features;
+	int ret = 0;
+	if (ioctl(v->fd, VHOST_SET_FEATURES, &f) < 0)
+		ret = -errno;
+	if (ret == 0)
+		ret = set_mem_table(v);
+	v->running = ret == 0;
+	for (unsigned i = 0; ret == 0 && i < v->nq; i++)
+		ret = start_ring(v, &v->rings[i]);
+	if (ret < 0) {
+		log_error("%s: handing queues %u..%u to vhost failed: %s", v->vdev->name, v->first,
+			  v->first + v->nq - 1, strerror(-ret));
+		vhost_stop(v);
+	}
+	return ret;
+}
+
+void vhost_stop(struct vhost *v)
+{
+	if (!v->running)
+		return;
+	for (unsigned i = 0; i < v->nq; i++) {
+		struct vhost_ring *r = &v->rings[i];
+		struct vhost_vring_file unbind = {.index = r->index, .fd = VHOST_FILE_UNBIND};
+		struct vhost_vring_state base = {.index = r->index};
+		/* No more kicks to the kernel, then wait for its last pass. */
+		ioctl(v->fd, VHOST_SET_VRING_KICK, &unbind);
+		ioctl(v->fd, VHOST_GET_VRING_BASE, &base);
+		ioctl(v->fd, VHOST_SET_VRING_CALL, &unbind);
+		ioctl(v->fd, VHOST_SET_VRING_ERR, &unbind);
+		int kick_fd = v->vdev->queues[v->first + r->index].kick_fd;
+		if (kick_fd >= 0)
+			loop_mod_fd(v->vdev->loop, kick_fd, EPOLLIN);
+	}
+	v->running = false;
+}

@@ -1,0 +1,63 @@
+/* Kernel vhost (linux/vhost.h): a device's virtqueues served by the host
+ * kernel instead of the event loop (DESIGN.md "virtio": "optionally vhost
+ * in the kernel"). The kernel reads the rings and buffers through the guest
+ * RAM table it is given (it bounds-checks every guest address itself),
+ * takes the driver's kicks straight from the queues' ioeventfds and
+ * signals used buffers on an eventfd per queue.
+ *
+ * Interrupts go through the VMM: each queue's call eventfd is read on the
+ * event loop, which signals the queue through the transport (MSI-X vector,
+ * masked or not, or INTx with its ISR bit), so every interrupt mode the
+ * driver may pick works. A ring error the kernel finds (a bad descriptor)
+ * arrives on an error eventfd and marks the device NEEDS_RESET.
+ *
+ * One struct vhost serves queues first .. first+nq-1 of a virtio_dev (a
+ * virtio-net queue pair: receiveq, transmitq). All calls with vdev->lock
+ * held, except vhost_open/vhost_close. */
+#ifndef IOVIRT_VIRTIO_VHOST_H
+#define IOVIRT_VIRTIO_VHOST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "virtio/virtio.h"
+
+#define VHOST_MAX_RINGS 2
+
+struct vhost;
+
+struct vhost_ring {
+	struct vhost *v;
+	unsigned index;     /* the kernel's ring index: 0..nq-1 */
+	int call_fd;        /* kernel -> loop: used buffers to signal */
+	int err_fd;         /* kernel -> loop: the ring is broken */
+};
+
+struct vhost {
+	int fd;                       /* /dev/vhost-net, ... */
+	uint64_t features;            /* what the kernel implements (VHOST_GET_FEATURES):
+				       * a device offers no ring feature outside it */
+	struct virtio_dev *vdev;
+	unsigned first, nq;           /* the device's queues this serves */
+	struct vhost_ring rings[VHOST_MAX_RINGS];
+	bool running;
+};
+
+/* Opens dev (e.g. "/dev/vhost-net"), becomes its owner and reads its
+ * features; the eventfds are made and added to vdev's loop. 0, or -errno
+ * after one clear line. */
+int vhost_open(struct vhost *v, const char *dev, struct virtio_dev *vdev, unsigned first,
+	       unsigned nq);
+void vhost_close(struct vhost *v);
+
+/* Hands the queues to the kernel: features (the driver's, those the kernel
+ * knows), the guest RAM table, each ring's size, addresses, start index
+ * 0, kick (the queue's ioeventfd, which the loop then stops watching) and
+ * call/error eventfds. The device-specific backend (VHOST_NET_SET_BACKEND)
+ * is the caller's, after this. 0 or -errno (logged). */
+int vhost_start(struct vhost *v, uint64_t features);
+/* Takes the queues back from the kernel (no more ring access by it once
+ * this returns) and the loop watches their kicks again. Idempotent. */
+void vhost_stop(struct vhost *v);
+
+#endif
