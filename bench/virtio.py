@@ -367,13 +367,16 @@ def build_vmms(a, p):
     """[(name, model, command)] and the ratio columns [(label, num, den)]."""
     vmms = []
     q_tap = f",queues={a.net_queues}" if int(a.net_queues) > 1 else ""
+    vhost = ",vhost=on" if a.net_vhost == "on" else ""
+    q_tap += vhost
     for model in a.models.split(","):
         if model == "virtio":
             io_disk, io_nic = "", ""
             q_disk, q_nic = f"virtio-blk-pci,drive=d0,num-queues={a.queues}", "virtio-net-pci"
             suffix = ""
+            io_nic = vhost
             if int(a.net_queues) > 1:
-                io_nic = f",queues={a.net_queues}"
+                io_nic += f",queues={a.net_queues}"
                 q_nic += f",mq=on,vectors={2 * int(a.net_queues) + 2}"
         elif model == "emulated":
             io_disk, io_nic = ",if=nvme", ",model=e1000"
@@ -426,6 +429,7 @@ def measure(argv):
                           ("--cmdline", "console=ttyS0 panic=-1 quiet"), ("--disk", None),
                           ("--disk-fs", "?"), ("--disk-mb", "?"), ("--cache", "writeback"),
                           ("--aio", "threads"), ("--queues", "1"), ("--net-queues", "1"),
+                          ("--net-vhost", "off"),
                           ("--tap", None),
                           ("--fio-runtime", "?"), ("--net-time", "?")):
         p.add_argument(flag, required=default is None, default=default)
@@ -484,7 +488,7 @@ def measure(argv):
         server_log.close()
     meta = {k: getattr(a, k) for k in ("models", "emulated", "kernel", "kernel_name", "memory",
                                         "cpus", "cmdline", "disk", "disk_fs", "disk_mb", "cache",
-                                        "aio", "queues", "net_queues", "tap", "fio_runtime",
+                                        "aio", "queues", "net_queues", "net_vhost", "tap", "fio_runtime",
                                         "net_time")}
     meta["vmms"], meta["ratios"] = vmms, ratios
     meta["order"] = [n for n, _, _ in order]
@@ -557,7 +561,8 @@ def report(argv):
                f"({meta['disk']}); every VMM cache={meta['cache']} aio={meta['aio']}, "
                f"{meta['queues']} queue(s) (virtio-blk queues / NVMe I/O queue pairs)")
     out.append(f"net:   a tap, {meta.get('net_queues', '1')} virtio-net queue pair(s) in every VMM "
-               f"(more than one: a multiqueue tap; QEMU mq=on)")
+               f"(more than one: a multiqueue tap; QEMU mq=on); vhost-net "
+               f"{meta.get('net_vhost', 'off')} in every VMM")
     out.append(f"models: virtio = virtio-blk-pci + virtio-net-pci; emulated = NVMe + e1000 "
                f"(iovirt if=nvme,model=e1000; QEMU -device nvme / -device e1000)")
     first = names[0]
