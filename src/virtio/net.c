@@ -35,7 +35,7 @@
 #include "util/inet_csum.h"
 #include "util/iov.h"
 #include "util/log.h"
-#include "virtio/vhost.h"
+#include "vhost/vhost.h"
 
 #define HDR_LEN sizeof(struct virtio_net_hdr_v1) /* §5.1.6: 12 bytes with VERSION_1 */
 #define QUEUE_SIZE 256

@@ -11,7 +11,7 @@
  * receive buffers (net_rx_direct_fn): no copy in the VMM.
  *
  * With vhost (tap only), the receive and transmit queues are served by the
- * host kernel's vhost-net (virtio/vhost.h), one /dev/vhost-net per pair
+ * host kernel's vhost-net (vhost/vhost.h), one /dev/vhost-net per pair
  * reading and writing its tap queue: no VMM thread on the data path; the
  * control queue and the interrupts stay in the VMM. */
 #ifndef IOVIRT_VIRTIO_NET_H

@@ -1,7 +1,7 @@
-/* Kernel vhost: see vhost.h. The ioctl sequence is the kernel's
- * (Documentation/virt/... and drivers/vhost/vhost.c): owner, features,
- * memory table, then per ring num, base, addresses, kick, call, error. */
-#include "virtio/vhost.h"
+/* Kernel vhost: see vhost.h. The ioctl order is the one the kernel expects
+ * (linux/vhost.h, drivers/vhost/vhost.c): owner, features, memory table,
+ * then per ring its size, start index, addresses, call, error and kick. */
+#include "vhost/vhost.h"
 
 #include <errno.h>
 #include <fcntl.h>

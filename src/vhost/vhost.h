@@ -14,8 +14,8 @@
  * One struct vhost serves queues first .. first+nq-1 of a virtio_dev (a
  * virtio-net queue pair: receiveq, transmitq). All calls with vdev->lock
  * held, except vhost_open/vhost_close. */
-#ifndef IOVIRT_VIRTIO_VHOST_H
-#define IOVIRT_VIRTIO_VHOST_H
+#ifndef IOVIRT_VHOST_VHOST_H
+#define IOVIRT_VHOST_VHOST_H
 
 #include <stdbool.h>
 #include <stdint.h>
