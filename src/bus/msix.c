@@ -53,11 +53,18 @@ static void update_external(struct msix *m, unsigned v)
 		m->bound[v] = live;
 }
 
+/* Signalled by writing its eventfd from outside (a passed-through device,
+ * or the kernel's vhost): masking works by unbinding the irqfd. */
+static bool signalled_outside(const struct msix *m, unsigned v)
+{
+	return m->external || m->direct[v];
+}
+
 /* Re-points vector v's route and delivers what was pending once it is
  * unmasked (§6.8.2.9). The caller holds the lock. */
 static void update_vector(struct msix *m, unsigned v)
 {
-	if (m->external) {
+	if (signalled_outside(m, v)) {
 		update_external(m, v);
 		return;
 	}
@@ -97,6 +104,7 @@ static int setup(struct msix *m, struct pci_dev *dev, struct irq_routing *routin
 			msix_destroy(m);
 			return -ENOSPC;
 		}
+		m->bound[v] = !external;
 	}
 	return 0;
 }
@@ -152,7 +160,7 @@ void msix_destroy(struct msix *m)
 		return; /* never initialised */
 	for (unsigned v = 0; v < MSIX_MAX_VECTORS; v++) {
 		if (m->routing && m->gsi[v] >= 0) {
-			if (m->eventfd[v] >= 0 && (!m->external || m->bound[v]))
+			if (m->eventfd[v] >= 0 && m->bound[v])
 				irq_routing_irqfd(m->routing, m->eventfd[v], m->gsi[v], false);
 			irq_routing_free_gsi(m->routing, m->gsi[v]);
 		}
@@ -233,11 +241,50 @@ bool msix_notify(struct msix *m, unsigned v)
 	pthread_mutex_lock(&m->lock);
 	bool ok = m->enabled && v < m->nvec;
 	if (ok) {
-		if (vector_masked(m, v))
+		/* Unbound while masked: the count waits in the eventfd. */
+		if (vector_masked(m, v) && !m->direct[v])
 			m->pba |= 1ULL << v;
 		else
 			fire(m, v);
 	}
 	pthread_mutex_unlock(&m->lock);
 	return ok;
+}
+
+int msix_direct_get(struct msix *m, unsigned v)
+{
+	int fd = -1;
+	pthread_mutex_lock(&m->lock);
+	if (!m->external && v < m->nvec && m->eventfd[v] >= 0 && m->direct[v] < UINT8_MAX) {
+		if (m->direct[v]++ == 0) {
+			/* Unbound first if masked: then what was pending waits
+			 * in the eventfd, to be delivered on unmask. */
+			update_external(m, v);
+			if (m->pba & (1ULL << v)) {
+				m->pba &= ~(1ULL << v);
+				fire(m, v);
+			}
+		}
+		fd = m->eventfd[v];
+	}
+	pthread_mutex_unlock(&m->lock);
+	return fd;
+}
+
+void msix_direct_put(struct msix *m, unsigned v)
+{
+	pthread_mutex_lock(&m->lock);
+	if (v < m->nvec && m->direct[v] && --m->direct[v] == 0) {
+		if (m->routing && !m->bound[v]) {
+			/* Back to an irqfd that is always bound: what waits in
+			 * the eventfd of a masked vector becomes its pending bit. */
+			uint64_t count = 0;
+			if (read(m->eventfd[v], &count, sizeof(count)) == sizeof(count) && count)
+				m->pba |= 1ULL << v;
+			if (irq_routing_irqfd(m->routing, m->eventfd[v], m->gsi[v], true) == 0)
+				m->bound[v] = true;
+		}
+		update_vector(m, v);
+	}
+	pthread_mutex_unlock(&m->lock);
 }

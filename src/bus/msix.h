@@ -30,7 +30,9 @@ struct msix {
 	 * itself): masking detaches the irqfd instead, so a signal waits in
 	 * the eventfd's counter and KVM delivers it when the irqfd returns. */
 	bool external;
-	bool bound[MSIX_MAX_VECTORS];  /* irqfd attached (external mode) */
+	bool bound[MSIX_MAX_VECTORS];  /* irqfd attached */
+	/* Users of the vector's eventfd outside the VMM (msix_direct_get). */
+	uint8_t direct[MSIX_MAX_VECTORS];
 	pthread_mutex_t lock;
 	uint64_t delivered;           /* statistics */
 };
@@ -59,5 +61,14 @@ bool msix_enabled(struct msix *m);
 /* Signals vector v: delivered now, or left pending while masked. Ignored
  * (false) if MSI-X is off or v is out of range: then use INTx. */
 bool msix_notify(struct msix *m, unsigned v);
+
+/* Vector v's eventfd, for a signaller outside the VMM (the kernel's vhost
+ * writes it itself: no VMM thread per interrupt). From then on masking
+ * unbinds the irqfd, as for external vectors, so a signal while masked
+ * waits in the eventfd and is delivered on unmask; the PBA does not show
+ * it. -1 when v has no eventfd or is out of range, or the vectors are
+ * external already. Pair with msix_direct_put. */
+int msix_direct_get(struct msix *m, unsigned v);
+void msix_direct_put(struct msix *m, unsigned v);
 
 #endif

@@ -25,8 +25,10 @@ static void on_call(void *opaque, uint32_t events)
 		return;
 	/* The kernel already applied EVENT_IDX / NO_INTERRUPT: signal. */
 	pthread_mutex_lock(&v->vdev->lock);
-	if (v->running && v->vdev->live && v->vdev->transport)
+	if (v->running && v->vdev->live && v->vdev->transport) {
 		v->vdev->transport->signal_queue(v->vdev, v->first + r->index);
+		v->relayed++;
+	}
 	pthread_mutex_unlock(&v->vdev->lock);
 }
 
@@ -97,6 +99,11 @@ int vhost_open(struct vhost *v, const char *dev, struct virtio_dev *vdev, unsign
 
 void vhost_close(struct vhost *v)
 {
+	if (v->fd >= 0)
+		log_debug("%s: vhost, queues %u-%u: %llu interrupts relayed by the event loop "
+			  "(with MSI-X the kernel signals the vector's irqfd itself)",
+			  v->vdev->name, v->first, v->first + v->nq - 1,
+			  (unsigned long long)v->relayed);
 	for (unsigned i = 0; i < VHOST_MAX_RINGS; i++) {
 		struct vhost_ring *r = &v->rings[i];
 		int *fds[2] = {&r->call_fd, &r->err_fd};
@@ -155,6 +162,13 @@ static int start_ring(struct vhost *v, struct vhost_ring *r)
 	struct vhost_vring_file kick = {.index = r->index, .fd = q->kick_fd};
 	struct vhost_vring_file call = {.index = r->index, .fd = r->call_fd};
 	struct vhost_vring_file err = {.index = r->index, .fd = r->err_fd};
+	const struct virtio_transport_ops *t = v->vdev->transport;
+	int irqfd = t && t->queue_irqfd_get
+			    ? t->queue_irqfd_get(v->vdev, v->first + r->index, &r->irqfd_cookie)
+			    : -1;
+	r->irqfd = irqfd >= 0;
+	if (r->irqfd)
+		call.fd = irqfd;
 	if (ioctl(v->fd, VHOST_SET_VRING_NUM, &num) < 0 ||
 	    ioctl(v->fd, VHOST_SET_VRING_BASE, &base) < 0 ||
 	    ioctl(v->fd, VHOST_SET_VRING_ADDR, &addr) < 0 ||
@@ -205,6 +219,9 @@ void vhost_stop(struct vhost *v)
 		ioctl(v->fd, VHOST_GET_VRING_BASE, &base);
 		ioctl(v->fd, VHOST_SET_VRING_CALL, &unbind);
 		ioctl(v->fd, VHOST_SET_VRING_ERR, &unbind);
+		if (r->irqfd)
+			v->vdev->transport->queue_irqfd_put(v->vdev, r->irqfd_cookie);
+		r->irqfd = false;
 		int kick_fd = v->vdev->queues[v->first + r->index].kick_fd;
 		if (kick_fd >= 0)
 			loop_mod_fd(v->vdev->loop, kick_fd, EPOLLIN);

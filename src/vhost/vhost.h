@@ -5,11 +5,13 @@
  * takes the driver's kicks straight from the queues' ioeventfds and
  * signals used buffers on an eventfd per queue.
  *
- * Interrupts go through the VMM: each queue's call eventfd is read on the
- * event loop, which signals the queue through the transport (MSI-X vector,
- * masked or not, or INTx with its ISR bit), so every interrupt mode the
- * driver may pick works. A ring error the kernel finds (a bad descriptor)
- * arrives on an error eventfd and marks the device NEEDS_RESET.
+ * Interrupts: with MSI-X, the kernel writes the queue's vector's irqfd
+ * itself (the transport's queue_irqfd_get; masking unbinds the irqfd, so a
+ * masked vector holds its signal), no VMM thread per interrupt. Otherwise
+ * (INTx, which needs the ISR bit) a call eventfd is read on the event loop,
+ * which signals the queue through the transport. A ring error the kernel
+ * finds (a bad descriptor) arrives on an error eventfd and marks the device
+ * NEEDS_RESET.
  *
  * One struct vhost serves queues first .. first+nq-1 of a virtio_dev (a
  * virtio-net queue pair: receiveq, transmitq). All calls with vdev->lock
@@ -29,8 +31,10 @@ struct vhost;
 struct vhost_ring {
 	struct vhost *v;
 	unsigned index;     /* the kernel's ring index: 0..nq-1 */
-	int call_fd;        /* kernel -> loop: used buffers to signal */
+	int call_fd;        /* kernel -> loop: used buffers to signal (INTx) */
 	int err_fd;         /* kernel -> loop: the ring is broken */
+	bool irqfd;         /* the kernel signals the transport's irqfd instead */
+	unsigned irqfd_cookie;
 };
 
 struct vhost {
@@ -41,6 +45,7 @@ struct vhost {
 	unsigned first, nq;           /* the device's queues this serves */
 	struct vhost_ring rings[VHOST_MAX_RINGS];
 	bool running;
+	uint64_t relayed;             /* interrupts the loop passed on (INTx) */
 };
 
 /* Opens dev (e.g. "/dev/vhost-net"), becomes its owner and reads its

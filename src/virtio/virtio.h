@@ -55,6 +55,12 @@ struct virtio_dev_ops {
 struct virtio_transport_ops {
 	void (*signal_queue)(struct virtio_dev *vdev, unsigned q);
 	void (*signal_config)(struct virtio_dev *vdev);
+	/* For a signaller outside the VMM (vhost): an eventfd whose write
+	 * interrupts the driver for queue q as signal_queue would (masking
+	 * included), and a cookie for the put; -1 when there is none (INTx,
+	 * no vector): then signal_queue it is. Optional. Lock held. */
+	int (*queue_irqfd_get)(struct virtio_dev *vdev, unsigned q, unsigned *cookie);
+	void (*queue_irqfd_put)(struct virtio_dev *vdev, unsigned cookie);
 };
 
 struct virtio_dev {

@@ -54,9 +54,29 @@ static void signal_config(struct virtio_dev *vdev)
 	raise_interrupt(vp, vdev->config_vector, ISR_CONFIG);
 }
 
+/* The queue's MSI-X vector's irqfd, when MSI-X is on and the queue has a
+ * vector; INTx needs the ISR bit, which only signal_queue sets. */
+static int queue_irqfd_get(struct virtio_dev *vdev, unsigned q, unsigned *cookie)
+{
+	struct virtio_pci *vp = vdev->transport_opaque;
+	uint16_t v = vdev->queues[q].msix_vector;
+	if (v == VIRTIO_NO_VECTOR || !msix_enabled(&vp->msix))
+		return -1;
+	*cookie = v;
+	return msix_direct_get(&vp->msix, v);
+}
+
+static void queue_irqfd_put(struct virtio_dev *vdev, unsigned cookie)
+{
+	struct virtio_pci *vp = vdev->transport_opaque;
+	msix_direct_put(&vp->msix, cookie);
+}
+
 static const struct virtio_transport_ops transport_ops = {
 	.signal_queue = signal_queue,
 	.signal_config = signal_config,
+	.queue_irqfd_get = queue_irqfd_get,
+	.queue_irqfd_put = queue_irqfd_put,
 };
 
 /* ---- common configuration (§4.1.4.3) ----------------------------------- */

@@ -85,6 +85,16 @@ net_tap_case() {
 	if [ -n "$vhost" ]; then
 		check "$name" "vhost-net moved the frames: iovirt's device model handled none" \
 			grep -q 'virtio-net: 0 frames received .*; 0 sent' "$log"
+		# With MSI-X the kernel signals the vectors' irqfds itself; with
+		# INTx (pci=nomsi) iovirt passes each interrupt on (ISR bit).
+		local relayed
+		relayed=$(sed -n 's/.*vhost, queues 0-1: \([0-9]*\) interrupts relayed.*/\1/p' "$log" |
+			tr -d '\r' | tail -1)
+		if matches "$CMDLINE" nomsi; then
+			check "$name" "INTx: iovirt passed the interrupts on" in_range "$relayed" 1 999999999
+		else
+			check "$name" "MSI-X: no interrupt went through iovirt" [ "$relayed" = 0 ]
+		fi
 	fi
 	ip link del "$tap"
 	rm -rf "$t"

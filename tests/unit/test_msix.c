@@ -349,6 +349,48 @@ static void test_masked_vector_pending_then_delivered(void **state)
 	assert_int_equal(f->m.delivered, 4);
 }
 
+/* A vector whose eventfd a signaller outside the VMM writes (vhost):
+ * what was pending goes into the eventfd when it is handed out, signals
+ * go to the eventfd masked or not (with KVM, masking unbinds the irqfd, so
+ * they wait there), and once given back masking is the PBA's again. */
+static void test_direct_vector(void **state)
+{
+	struct fx *f = *state;
+	set_ctrl(f, PCI_MSIX_FLAGS_ENABLE);
+	assert_true(msix_notify(&f->m, 2)); /* masked: pending */
+	assert_int_equal(pba(f), 1 << 2);
+
+	assert_int_equal(msix_direct_get(&f->m, 2), f->m.eventfd[2]);
+	assert_int_equal(pba(f), 0);
+	assert_int_equal(fired(f, 2), 1);
+	assert_true(msix_notify(&f->m, 2)); /* still masked: into the eventfd */
+	assert_int_equal(pba(f), 0);
+	assert_int_equal(fired(f, 2), 1);
+	/* A second user of the vector; the first one leaving changes nothing. */
+	assert_int_equal(msix_direct_get(&f->m, 2), f->m.eventfd[2]);
+	msix_direct_put(&f->m, 2);
+	assert_true(msix_notify(&f->m, 2));
+	assert_int_equal(pba(f), 0);
+	assert_int_equal(fired(f, 2), 1);
+	msix_direct_put(&f->m, 2);
+
+	/* Given back: masked signals are pending bits again. */
+	assert_true(msix_notify(&f->m, 2));
+	assert_int_equal(pba(f), 1 << 2);
+	assert_int_equal(fired(f, 2), 0);
+	unmask(f, 2);
+	assert_int_equal(fired(f, 2), 1);
+	assert_int_equal(pba(f), 0);
+
+	/* Out of range, or vectors without an eventfd: none to hand out. */
+	assert_int_equal(msix_direct_get(&f->m, NVEC), -1);
+	close(f->m.eventfd[3]);
+	f->m.eventfd[3] = -1;
+	assert_int_equal(msix_direct_get(&f->m, 3), -1);
+	msix_direct_put(&f->m, 3); /* not handed out: ignored */
+	assert_int_equal(f->m.direct[3], 0);
+}
+
 static void test_function_mask(void **state)
 {
 	struct fx *f = *state;
@@ -415,6 +457,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_enable_via_config_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_masked_vector_pending_then_delivered, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_direct_vector, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_function_mask, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pending_survives_disable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_eventfd, setup, teardown),
