@@ -569,8 +569,10 @@ def report(argv):
     out.append(f"fio:   {info(first, 'fio_version')} in the guest on /dev/vda or /dev/nvme0n1, "
                f"engine " + " / ".join(f"{info(n, 'fio_engine')} ({n})" for n in names) +
                f", direct=1, time_based {meta['fio_runtime']} s per job, one job (numjobs=1)")
-    out.append(f"net:   tap {meta['tap']} (host 10.99.1.1/24, guest 10.99.1.2), userspace NIC models "
-               f"(QEMU without vhost); iperf3 server on the host, client in the guest, "
+    datapath = ("the host kernel's vhost-net in both VMMs" if meta.get("net_vhost") == "on"
+                else "userspace NIC models (QEMU without vhost)")
+    out.append(f"net:   tap {meta['tap']} (host 10.99.1.1/24, guest 10.99.1.2), {datapath}; "
+               f"iperf3 server on the host, client in the guest, "
                f"{meta['net_time']} s per direction; rate = the receiver's")
     out.append("exits: KVM's per-VM debugfs counters (/sys/kernel/debug/kvm/<pid>-<fd>/), sampled at")
     out.append("       console markers before and after each job; window = the fio/iperf3 process")
