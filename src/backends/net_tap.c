@@ -9,7 +9,10 @@
  * into the device's buffers when it lends them (zero copy: readv() into
  * guest memory), else into one per-backend buffer handed to rx; when rx
  * refuses, the frame stays in the buffer, EPOLLIN is switched off, and an
- * eventfd written by net_rx_resume() brings the loop back to retry it. */
+ * eventfd written by net_rx_resume() brings the loop back to retry it.
+ * A queue of a multiqueue tap can be detached (TUNSETQUEUE): the kernel
+ * steers nothing to it and its fd reports an error, so the loop stops
+ * watching it until it is attached again. */
 #define IOVIRT_NET_BACKEND_IMPL
 #include "backends/net.h"
 
@@ -40,6 +43,8 @@ struct net_tap {
 	int resume_fd;       /* eventfd: net_rx_resume() */
 	bool fd_added, resume_added;
 	bool paused;         /* EPOLLIN off: rx refused buf */
+	bool detached;       /* a multiqueue tap's queue taken out (TUNSETQUEUE);
+			      * atomic: set from any thread */
 	bool dead;           /* the tap reported an error or hang-up */
 	bool kernel_datapath; /* vhost reads and writes fd: the loop never does */
 	int tx_err_logged, rx_err_logged; /* log each kind of failure once */
@@ -75,14 +80,30 @@ static int tap_send(struct net_backend *nb, const struct iovec *iov, int iovcnt)
 	return 0;
 }
 
+static bool tap_detached(const struct net_tap *t)
+{
+	return __atomic_load_n(&t->detached, __ATOMIC_ACQUIRE);
+}
+
 /* A read that got no frame: nothing there yet (EAGAIN), or a failure,
  * logged once. */
 static void tap_read_failed(struct net_tap *t, int err)
 {
+	if (err == EBADFD && tap_detached(t))
+		return; /* detached by another thread while we read */
 	if (err != EAGAIN && err != EWOULDBLOCK && !t->rx_err_logged) {
 		t->rx_err_logged = 1;
 		log_warn("%s: read: %s", t->nb.ifname, strerror(err));
 	}
+}
+
+/* What the loop waits for on fd: frames, unless rx refused the one held
+ * (the resume eventfd brings it back) or the queue is detached. Loop
+ * thread. */
+static void tap_watch(struct net_tap *t)
+{
+	if (t->fd_added)
+		loop_mod_fd(t->nb.loop, t->fd, t->paused || tap_detached(t) ? 0 : EPOLLIN);
 }
 
 static ssize_t tap_read_frame(void *ctx, const struct iovec *iov, int iovcnt)
@@ -99,6 +120,8 @@ static unsigned tap_receive_burst(struct net_tap *t)
 {
 	unsigned delivered = 0;
 	for (int budget = TAP_RX_BUDGET; budget > 0 && !t->dead; budget--) {
+		if (tap_detached(t) && !t->held_len)
+			break; /* a detached queue's fd has nothing to read */
 		if (!t->held_len && t->nb.rx_direct) {
 			ssize_t n = t->nb.rx_direct(t->nb.opaque, tap_read_frame, t);
 			if (n > 0) {
@@ -133,7 +156,7 @@ static unsigned tap_receive_burst(struct net_tap *t)
 		if (!t->nb.rx(t->nb.opaque, &iov, 1, t->held_len)) {
 			if (!t->paused) {
 				t->paused = true;
-				loop_mod_fd(t->nb.loop, t->fd, 0);
+				tap_watch(t);
 			}
 			return delivered;
 		}
@@ -142,7 +165,7 @@ static unsigned tap_receive_burst(struct net_tap *t)
 		NET_STAT_INC(&t->nb, rx_frames);
 		if (t->paused) {
 			t->paused = false;
-			loop_mod_fd(t->nb.loop, t->fd, EPOLLIN);
+			tap_watch(t);
 		}
 	}
 	return delivered;
@@ -158,6 +181,12 @@ static void tap_event(void *opaque, uint32_t events)
 {
 	struct net_tap *t = opaque;
 
+	if (tap_detached(t)) {
+		/* Detached by another thread after the loop last looked: a
+		 * detached queue's fd reports an error. Not a failure. */
+		tap_watch(t);
+		return;
+	}
 	if (events & (EPOLLERR | EPOLLHUP)) {
 		/* The device went away under us: stop watching it (no busy loop);
 		 * sends will fail and be counted. */
@@ -179,6 +208,7 @@ static void tap_resume_event(void *opaque, uint32_t events)
 
 	if (read(t->resume_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		return;
+	tap_watch(t); /* after an attach: watch fd again */
 	if (t->paused)
 		tap_receive(t);
 }
@@ -203,12 +233,33 @@ static int tap_set_offloads(struct net_backend *nb, unsigned tun_flags)
 	return 0;
 }
 
+/* From any thread (the device's, with its lock held: one caller at a
+ * time). Detaching stops the loop's watch at once; attaching wakes the
+ * loop thread, which watches fd again (only it knows whether rx is
+ * paused). A frame held when the queue goes is still delivered on resume. */
 static int tap_set_attached(struct net_backend *nb, bool attached)
 {
+	struct net_tap *t = to_tap(nb);
+	if (tap_detached(t) == !attached)
+		return 0; /* the kernel refuses to do it twice (EINVAL) */
+	if (!attached) /* first: an error the loop sees from now on is this */
+		__atomic_store_n(&t->detached, true, __ATOMIC_RELEASE);
 	struct ifreq ifr;
 	memset(&ifr, 0, sizeof(ifr));
 	ifr.ifr_flags = attached ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE;
-	return ioctl(to_tap(nb)->fd, TUNSETQUEUE, &ifr) < 0 ? -errno : 0;
+	if (ioctl(t->fd, TUNSETQUEUE, &ifr) < 0) {
+		int err = errno;
+		if (!attached) /* still attached */
+			__atomic_store_n(&t->detached, false, __ATOMIC_RELEASE);
+		return -err;
+	}
+	if (attached) {
+		__atomic_store_n(&t->detached, false, __ATOMIC_RELEASE);
+		tap_rx_resume(nb);
+	} else if (t->fd_added) {
+		loop_mod_fd(nb->loop, t->fd, 0);
+	}
+	return 0;
 }
 
 static void tap_close(struct net_backend *nb)

@@ -6,11 +6,12 @@
  *
  * Queue pairs: pair i is receiveq 2i and transmitq 2i+1, with a backend of
  * its own (tap queue i); the control queue comes last (§5.1.2: 2N with MQ
- * negotiated, else 2: a driver may take CTRL_VQ without MQ). Every tap
- * queue stays attached whatever the driver enables: a frame that arrives
- * on the backend of a pair the driver does not use goes to an active
- * receiveq (i mod active pairs, §5.1.6.5.5: nothing is queued past them),
- * so no tap state changes under a running guest.
+ * negotiated, else 2: a driver may take CTRL_VQ without MQ). A tap queue
+ * is attached only while the driver uses its pair (the first always), so
+ * the kernel steers flows to the pairs in use; a frame that still arrives
+ * on the backend of a pair the driver does not use (one read before the
+ * detach, or a detach that failed) goes to an active receiveq (i mod active
+ * pairs, §5.1.6.5.5: nothing is queued past them).
  *
  * Threads: queue kicks and backend rx callbacks run on the event-loop
  * thread with vdev->lock held. net.h allows a backend to deliver a frame
@@ -458,7 +459,10 @@ static bool net_rx(void *opaque, const struct iovec *iov, int iovcnt, size_t len
 {
 	struct virtio_net *n = ((struct vnet_pair *)opaque)->n;
 	bool locked = rx_lock(n);
-	bool r = rx_deliver(rx_target(opaque), iov, iovcnt, len);
+	struct vnet_pair *to = rx_target(opaque);
+	bool r = rx_deliver(to, iov, iovcnt, len);
+	if (r && to != opaque)
+		n->stats.rx_redirected++;
 	if (locked)
 		pthread_mutex_unlock(&n->vdev.lock);
 	return r;
@@ -468,10 +472,37 @@ static ssize_t net_rx_direct(void *opaque, net_read_fn read_frame, void *ctx)
 {
 	struct virtio_net *n = ((struct vnet_pair *)opaque)->n;
 	bool locked = rx_lock(n);
-	ssize_t r = rx_direct(rx_target(opaque), read_frame, ctx);
+	struct vnet_pair *to = rx_target(opaque);
+	ssize_t r = rx_direct(to, read_frame, ctx);
+	if (r > 0 && to != opaque)
+		n->stats.rx_redirected++;
 	if (locked)
 		pthread_mutex_unlock(&n->vdev.lock);
 	return r;
+}
+
+/* A multiqueue tap's queue is attached only while the driver uses its
+ * pair, so the kernel steers no flow to a queue nobody reads; the first
+ * stays attached (a tap with none attached has no carrier). Lock held. */
+static int pair_attach(struct vnet_pair *p, bool on)
+{
+	struct virtio_net *n = p->n;
+	if (p == &n->pairs[0])
+		return 0;
+	int r = net_set_queue_attached(p->backend, on);
+	if (r < 0)
+		log_error("virtio-net: %s: cannot %s tap queue %u: %s", net_ifname(p->backend),
+			  on ? "attach" : "detach", (unsigned)(p - n->pairs), strerror(-r));
+	return r;
+}
+
+/* The userspace data path: the queues of the pairs in use attached, the
+ * others not. A failure is logged and survivable: a queue left attached
+ * has its frames redirected, one left detached gets none. Lock held. */
+static void attach_active_pairs(struct virtio_net *n)
+{
+	for (unsigned i = 1; i < n->npairs; i++)
+		pair_attach(&n->pairs[i], i < n->active_pairs);
 }
 
 /* A backend read what it had: one used-ring notification per receiveq it
@@ -508,22 +539,17 @@ static int vhost_set_backend(struct vnet_pair *p, int fd)
 	return 0;
 }
 
-/* Pair p's queues to the kernel (on) or back (off). A multiqueue tap's
- * queue is attached only while its pair runs, so the kernel steers no flow
- * to a queue nobody reads; the first stays attached (a tap with none
- * attached has no carrier). Lock held. */
+/* Pair p's queues to the kernel (on) or back (off); its tap queue is
+ * attached while it runs. Lock held. */
 static int vhost_pair_run(struct vnet_pair *p, bool on)
 {
 	struct virtio_net *n = p->n;
-	bool steered = n->npairs > 1 && p != &n->pairs[0];
-	int ret = 0;
 	if (!on) {
 		if (!p->vhost.running)
 			return 0;
 		vhost_set_backend(p, -1);
 		vhost_stop(&p->vhost);
-		if (steered)
-			net_set_queue_attached(p->backend, false);
+		pair_attach(p, false);
 		return 0;
 	}
 	if (p->vhost.running)
@@ -533,8 +559,7 @@ static int vhost_pair_run(struct vnet_pair *p, bool on)
 				     p->rxq / 2);
 		return -EINVAL;
 	}
-	if (steered)
-		ret = net_set_queue_attached(p->backend, true);
+	int ret = pair_attach(p, true);
 	if (ret == 0)
 		ret = vhost_start(&p->vhost, n->vdev.acked_features);
 	if (ret == 0 && (ret = vhost_set_backend(p, net_kernel_fd(p->backend))) < 0) {
@@ -542,8 +567,8 @@ static int vhost_pair_run(struct vnet_pair *p, bool on)
 			  strerror(-ret));
 		vhost_stop(&p->vhost);
 	}
-	if (ret < 0 && steered)
-		net_set_queue_attached(p->backend, false);
+	if (ret < 0)
+		pair_attach(p, false);
 	return ret;
 }
 
@@ -575,7 +600,9 @@ static void set_active_pairs(struct virtio_net *n, unsigned pairs)
 	for (unsigned i = pairs; i < n->active_pairs; i++)
 		rx_pool_return(&n->pairs[i]);
 	n->active_pairs = pairs;
-	if (n->vhost && vhost_apply_pairs(n) < 0)
+	if (!n->vhost)
+		attach_active_pairs(n);
+	else if (vhost_apply_pairs(n) < 0)
 		virtio_dev_set_broken(&n->vdev, "vhost could not take the queue pairs");
 	resume_backends(n);
 }
@@ -719,6 +746,8 @@ static void net_reset(struct virtio_dev *vdev)
 	n->active_pairs = 1; /* §5.1.6.5.5: until the driver sets more */
 	for (unsigned i = 0; n->vhost && i < n->npairs; i++)
 		vhost_pair_run(&n->pairs[i], false);
+	if (!n->vhost)
+		attach_active_pairs(n);
 	if (n->rx_waiting)
 		resume_backends(n);
 }
@@ -764,8 +793,7 @@ static void close_backends(struct virtio_net *n)
 }
 
 /* vhost=on: a /dev/vhost-net per pair; the device offers no ring feature
- * the kernel lacks. Queues of a multiqueue tap other than the first wait
- * detached until their pair runs. */
+ * the kernel lacks. */
 static int open_vhost(struct virtio_net *n)
 {
 	for (unsigned i = 0; i < n->npairs; i++) {
@@ -773,11 +801,6 @@ static int open_vhost(struct virtio_net *n)
 		if (vhost_open(&p->vhost, "/dev/vhost-net", &n->vdev, p->rxq, 2) < 0)
 			return -1;
 		p->vhost_opened = true;
-		if (i > 0 && net_set_queue_attached(p->backend, false) < 0) {
-			log_error("virtio-net: %s: cannot detach tap queue %u", net_ifname(p->backend),
-				  i);
-			return -1;
-		}
 	}
 	uint64_t kernel = n->pairs[0].vhost.features;
 	if (!(kernel & (1ULL << VIRTIO_F_VERSION_1))) {
@@ -789,7 +812,8 @@ static int open_vhost(struct virtio_net *n)
 }
 
 /* Opens one backend per pair; a tap with more than one is opened as a
- * multiqueue tap, its later queues by the name the first one got. */
+ * multiqueue tap, its later queues by the name the first one got, and
+ * detached until the driver uses their pairs. */
 static int open_backends(struct virtio_net *n, const struct virtio_net_options *o,
 			 struct loop *loop)
 {
@@ -804,6 +828,8 @@ static int open_backends(struct virtio_net *n, const struct virtio_net_options *
 		net_set_rx_burst_end(p->backend, net_rx_burst_end);
 		net_set_rx_direct(p->backend, net_rx_direct);
 		snprintf(bo.ifname, sizeof(bo.ifname), "%s", net_ifname(p->backend));
+		if (pair_attach(p, false) < 0)
+			return -1;
 	}
 	n->vnet_hdr = net_has_vnet_hdr(n->pairs[0].backend);
 	return 0;
@@ -883,9 +909,11 @@ void virtio_net_destroy(struct virtio_net *n)
 	if (!n)
 		return;
 	log_debug("virtio-net: %llu frames received (%llu read straight into guest buffers; "
-		  "%llu times too few buffers posted for that), %llu dropped; %llu sent, %llu dropped",
+		  "%llu times too few buffers posted for that; %llu from the tap queue of a pair "
+		  "not in use), %llu dropped; %llu sent, %llu dropped",
 		  (unsigned long long)n->stats.rx_frames, (unsigned long long)n->stats.rx_zero_copy,
 		  (unsigned long long)n->stats.rx_direct_short,
+		  (unsigned long long)n->stats.rx_redirected,
 		  (unsigned long long)n->stats.rx_dropped, (unsigned long long)n->stats.tx_frames,
 		  (unsigned long long)n->stats.tx_dropped);
 	close_backends(n);

@@ -55,6 +55,8 @@ struct virtio_net_stats {
 	uint64_t rx_direct_short; /* direct reads given up: too few buffers posted (once
 				   * per avail idx: then frames are copied until more come) */
 	uint64_t rx_dropped;   /* device not live, or the guest's buffers too small */
+	uint64_t rx_redirected; /* of rx_frames, read from the tap queue of a pair the
+				 * driver does not use (its queue not detached yet) */
 };
 
 /* Opens the backend (its rx callback runs on loop's thread). NULL after

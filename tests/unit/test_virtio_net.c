@@ -685,10 +685,14 @@ static void multiqueue_child(void)
 	CHECK(le16toh(cfg.max_virtqueue_pairs) == 2);
 
 	/* Until the driver says otherwise it uses one pair: every frame goes
-	 * to the first receiveq, whichever tap queue it came on. */
+	 * to the first receiveq, and comes on the first tap queue (the
+	 * second is detached: none read there and redirected). */
+	struct virtio_net_stats st;
 	mq_start(f, base);
 	mq_spread(f, &t, base, got);
 	CHECK(got[0] == MQ_FLOWS && got[1] == 0);
+	virtio_net_get_stats(f->n, &st);
+	CHECK(st.rx_redirected == 0);
 
 	/* Bad commands are refused (ERR) and change nothing. */
 	CHECK(mq_set_pairs(f, 3) == VIRTIO_NET_ERR);
@@ -733,11 +737,20 @@ static void multiqueue_child(void)
 	CHECK(mq_set_pairs(f, 2) == VIRTIO_NET_ERR);
 	mq_ctrlq = CTRLQ;
 
-	/* A reset goes back to one pair. */
+	/* A reset goes back to one pair, the second tap queue detached again;
+	 * a driver setting two pairs once more gets it back. */
 	virtio_drv_reset(vdev);
 	mq_start(f, base);
 	mq_spread(f, &t, base, got);
 	CHECK(got[0] == MQ_FLOWS && got[1] == 0);
+	CHECK(mq_set_pairs(f, 2) == VIRTIO_NET_OK);
+	mq_spread(f, &t, base, got);
+	CHECK(got[0] > 0 && got[1] > 0 && got[0] + got[1] == MQ_FLOWS);
+	CHECK(mq_set_pairs(f, 1) == VIRTIO_NET_OK);
+	mq_spread(f, &t, base, got);
+	CHECK(got[0] == MQ_FLOWS && got[1] == 0);
+	virtio_net_get_stats(f->n, &st);
+	CHECK(st.rx_redirected == 0);
 
 	/* A command without its ack byte breaks the protocol: NEEDS_RESET. */
 	uint64_t b = fake_ram_alloc(&f->d.ram, 4);
