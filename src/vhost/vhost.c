@@ -1,7 +1,10 @@
-/* Kernel vhost: see vhost.h. The ioctl order is the one the kernel expects
- * (linux/vhost.h, drivers/vhost/vhost.c): owner, features, memory table,
- * then per ring its size, start index, addresses, call, error and kick. */
+/* vhost: see vhost.h. The request order is the one the kernel expects
+ * (linux/vhost.h, drivers/vhost/vhost.c), which vhost-user backends accept
+ * too: owner, features, memory table, then per ring its size, start index,
+ * addresses, call, error and kick. Each request goes to the kernel as an
+ * ioctl, or to a vhost-user backend as the matching message. */
 #include "vhost/vhost.h"
+#include "vhost/vhost_priv.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +17,13 @@
 #include <unistd.h>
 
 #include "util/log.h"
+
+static int vhost_call(struct vhost *v, unsigned long req, void *arg)
+{
+	if (v->user)
+		return vhost_user_call(v, req, arg);
+	return ioctl(v->fd, req, arg) < 0 ? -errno : 0;
+}
 
 static void on_call(void *opaque, uint32_t events)
 {
@@ -42,8 +52,9 @@ static void on_error(void *opaque, uint32_t events)
 		return;
 	pthread_mutex_lock(&v->vdev->lock);
 	if (v->running)
-		virtio_dev_set_broken(v->vdev, "the kernel's vhost refused a ring or descriptor "
-					       "(see the host's kernel log)");
+		virtio_dev_set_broken(v->vdev, v->user ? "its vhost-user backend reported a ring error"
+						       : "the kernel's vhost refused a ring or descriptor "
+							 "(see the host's kernel log)");
 	pthread_mutex_unlock(&v->vdev->lock);
 }
 
@@ -60,15 +71,21 @@ static int event_fd(struct vhost *v, int *fd, loop_fd_cb cb, struct vhost_ring *
 	return err;
 }
 
-int vhost_open(struct vhost *v, const char *dev, struct virtio_dev *vdev, unsigned first,
-	       unsigned nq)
+void vhost_init(struct vhost *v, struct virtio_dev *vdev, unsigned first, unsigned nq)
 {
 	memset(v, 0, sizeof(*v));
+	v->fd = -1;
 	v->vdev = vdev;
 	v->first = first;
 	v->nq = nq > VHOST_MAX_RINGS ? VHOST_MAX_RINGS : nq;
 	for (unsigned i = 0; i < VHOST_MAX_RINGS; i++)
 		v->rings[i] = (struct vhost_ring){.v = v, .index = i, .call_fd = -1, .err_fd = -1};
+}
+
+int vhost_open(struct vhost *v, const char *dev, struct virtio_dev *vdev, unsigned first,
+	       unsigned nq)
+{
+	vhost_init(v, vdev, first, nq);
 	v->fd = open(dev, O_RDWR | O_CLOEXEC);
 	if (v->fd < 0) {
 		int err = -errno;
@@ -77,15 +94,23 @@ int vhost_open(struct vhost *v, const char *dev, struct virtio_dev *vdev, unsign
 					 : "");
 		return err;
 	}
-	if (ioctl(v->fd, VHOST_SET_OWNER) < 0 || ioctl(v->fd, VHOST_GET_FEATURES, &v->features) < 0) {
-		int err = -errno;
-		log_error("%s: %s: VHOST_SET_OWNER/GET_FEATURES: %s", vdev->name, dev, strerror(-err));
+	return vhost_setup(v, dev);
+}
+
+int vhost_setup(struct vhost *v, const char *what)
+{
+	struct virtio_dev *vdev = v->vdev;
+	int err = vhost_call(v, VHOST_SET_OWNER, NULL);
+	if (err == 0)
+		err = vhost_call(v, VHOST_GET_FEATURES, &v->features);
+	if (err < 0) {
+		log_error("%s: %s: SET_OWNER/GET_FEATURES: %s", vdev->name, what, strerror(-err));
 		vhost_close(v);
 		return err;
 	}
 	for (unsigned i = 0; i < v->nq; i++) {
 		struct vhost_ring *r = &v->rings[i];
-		int err = event_fd(v, &r->call_fd, on_call, r);
+		err = event_fd(v, &r->call_fd, on_call, r);
 		if (err == 0)
 			err = event_fd(v, &r->err_fd, on_error, r);
 		if (err < 0) {
@@ -100,10 +125,12 @@ int vhost_open(struct vhost *v, const char *dev, struct virtio_dev *vdev, unsign
 void vhost_close(struct vhost *v)
 {
 	if (v->fd >= 0)
-		log_debug("%s: vhost, queues %u-%u: %llu interrupts relayed by the event loop "
-			  "(with MSI-X the kernel signals the vector's irqfd itself)",
-			  v->vdev->name, v->first, v->first + v->nq - 1,
-			  (unsigned long long)v->relayed);
+		log_debug("%s: %s, queues %u-%u: %llu interrupts relayed by the event loop "
+			  "(with MSI-X the backend signals the vector's irqfd itself)",
+			  v->vdev->name, v->user ? "vhost-user" : "vhost", v->first,
+			  v->first + v->nq - 1, (unsigned long long)v->relayed);
+	if (v->user)
+		vhost_user_unwatch(v);
 	for (unsigned i = 0; i < VHOST_MAX_RINGS; i++) {
 		struct vhost_ring *r = &v->rings[i];
 		int *fds[2] = {&r->call_fd, &r->err_fd};
@@ -135,7 +162,7 @@ static int set_mem_table(struct vhost *v)
 			.memory_size = mem->regions[i].size,
 			.userspace_addr = (uint64_t)(uintptr_t)mem->regions[i].hva,
 		};
-	int ret = ioctl(v->fd, VHOST_SET_MEM_TABLE, table) < 0 ? -errno : 0;
+	int ret = vhost_call(v, VHOST_SET_MEM_TABLE, table);
 	free(table);
 	return ret;
 }
@@ -169,20 +196,21 @@ static int start_ring(struct vhost *v, struct vhost_ring *r)
 	r->irqfd = irqfd >= 0;
 	if (r->irqfd)
 		call.fd = irqfd;
-	if (ioctl(v->fd, VHOST_SET_VRING_NUM, &num) < 0 ||
-	    ioctl(v->fd, VHOST_SET_VRING_BASE, &base) < 0 ||
-	    ioctl(v->fd, VHOST_SET_VRING_ADDR, &addr) < 0 ||
-	    ioctl(v->fd, VHOST_SET_VRING_CALL, &call) < 0 ||
-	    ioctl(v->fd, VHOST_SET_VRING_ERR, &err) < 0)
-		return -errno;
-	/* The kernel takes the kicks; the loop stops reading them. */
-	loop_mod_fd(v->vdev->loop, q->kick_fd, 0);
-	if (ioctl(v->fd, VHOST_SET_VRING_KICK, &kick) < 0) {
-		int ret = -errno;
-		loop_mod_fd(v->vdev->loop, q->kick_fd, EPOLLIN);
+	r->started = true; /* from here on, vhost_stop undoes it */
+	int ret = vhost_call(v, VHOST_SET_VRING_NUM, &num);
+	if (ret == 0)
+		ret = vhost_call(v, VHOST_SET_VRING_BASE, &base);
+	if (ret == 0)
+		ret = vhost_call(v, VHOST_SET_VRING_ADDR, &addr);
+	if (ret == 0)
+		ret = vhost_call(v, VHOST_SET_VRING_CALL, &call);
+	if (ret == 0)
+		ret = vhost_call(v, VHOST_SET_VRING_ERR, &err);
+	if (ret < 0)
 		return ret;
-	}
-	return 0;
+	/* The backend takes the kicks; the loop stops reading them. */
+	loop_mod_fd(v->vdev->loop, q->kick_fd, 0);
+	return vhost_call(v, VHOST_SET_VRING_KICK, &kick);
 }
 
 int vhost_start(struct vhost *v, uint64_t features)
@@ -190,17 +218,17 @@ int vhost_start(struct vhost *v, uint64_t features)
 	/* Device features the kernel has no part in (offloads, MAC) are
 	 * not its business: only the ones it knows. */
 	uint64_t f = features & v->features;
-	int ret = 0;
-	if (ioctl(v->fd, VHOST_SET_FEATURES, &f) < 0)
-		ret = -errno;
+	int ret = vhost_call(v, VHOST_SET_FEATURES, &f);
 	if (ret == 0)
 		ret = set_mem_table(v);
 	v->running = ret == 0;
 	for (unsigned i = 0; ret == 0 && i < v->nq; i++)
-		ret = start_ring(v, &v->rings[i]);
+		if (v->vdev->queues[v->first + i].enabled)
+			ret = start_ring(v, &v->rings[i]);
 	if (ret < 0) {
-		log_error("%s: handing queues %u..%u to vhost failed: %s", v->vdev->name, v->first,
-			  v->first + v->nq - 1, strerror(-ret));
+		log_error("%s: handing queues %u..%u to %s failed: %s", v->vdev->name, v->first,
+			  v->first + v->nq - 1, v->user ? "the vhost-user backend" : "vhost",
+			  strerror(-ret));
 		vhost_stop(v);
 	}
 	return ret;
@@ -212,13 +240,18 @@ void vhost_stop(struct vhost *v)
 		return;
 	for (unsigned i = 0; i < v->nq; i++) {
 		struct vhost_ring *r = &v->rings[i];
+		if (!r->started)
+			continue;
+		r->started = false;
 		struct vhost_vring_file unbind = {.index = r->index, .fd = VHOST_FILE_UNBIND};
 		struct vhost_vring_state base = {.index = r->index};
-		/* No more kicks to the kernel, then wait for its last pass. */
-		ioctl(v->fd, VHOST_SET_VRING_KICK, &unbind);
-		ioctl(v->fd, VHOST_GET_VRING_BASE, &base);
-		ioctl(v->fd, VHOST_SET_VRING_CALL, &unbind);
-		ioctl(v->fd, VHOST_SET_VRING_ERR, &unbind);
+		/* No more kicks to the kernel, then wait for its last pass (a
+		 * vhost-user backend stops the ring on GET_VRING_BASE). */
+		if (!v->user)
+			vhost_call(v, VHOST_SET_VRING_KICK, &unbind);
+		vhost_call(v, VHOST_GET_VRING_BASE, &base);
+		vhost_call(v, VHOST_SET_VRING_CALL, &unbind);
+		vhost_call(v, VHOST_SET_VRING_ERR, &unbind);
 		if (r->irqfd)
 			v->vdev->transport->queue_irqfd_put(v->vdev, r->irqfd_cookie);
 		r->irqfd = false;

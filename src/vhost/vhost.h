@@ -1,9 +1,10 @@
-/* Kernel vhost (linux/vhost.h): a device's virtqueues served by the host
- * kernel instead of the event loop (DESIGN.md "virtio": "optionally vhost
- * in the kernel"). The kernel reads the rings and buffers through the guest
- * RAM table it is given (it bounds-checks every guest address itself),
- * takes the driver's kicks straight from the queues' ioeventfds and
- * signals used buffers on an eventfd per queue.
+/* vhost: a device's virtqueues served outside the event loop (DESIGN.md
+ * "virtio": "optionally vhost in the kernel or a vhost-user process"), by
+ * the host kernel (linux/vhost.h, vhost_open) or by a backend process over
+ * a UNIX socket (vhost-user, vhost_user_open). Either reads the rings and
+ * buffers through the guest RAM table it is given (and bounds-checks every
+ * guest address itself), takes the driver's kicks straight from the
+ * queues' ioeventfds and signals used buffers on an eventfd per queue.
  *
  * Interrupts: with MSI-X, the kernel writes the queue's vector's irqfd
  * itself (the transport's queue_irqfd_get; masking unbinds the irqfd, so a
@@ -24,7 +25,7 @@
 
 #include "virtio/virtio.h"
 
-#define VHOST_MAX_RINGS 2
+#define VHOST_MAX_RINGS 16
 
 struct vhost;
 
@@ -35,11 +36,17 @@ struct vhost_ring {
 	int err_fd;         /* kernel -> loop: the ring is broken */
 	bool irqfd;         /* the kernel signals the transport's irqfd instead */
 	unsigned irqfd_cookie;
+	bool started;       /* handed over (a queue the driver did not enable is not) */
 };
 
 struct vhost {
-	int fd;                       /* /dev/vhost-net, ... */
-	uint64_t features;            /* what the kernel implements (VHOST_GET_FEATURES):
+	int fd;                       /* /dev/vhost-net, ..., or the vhost-user socket */
+	bool user;                    /* vhost-user */
+	char path[108];               /* vhost-user: the socket's path */
+	bool hup_watched;             /* vhost-user: the loop watches fd for a hang-up */
+	bool user_dead;               /* vhost-user: hung up, or out of step: no more calls */
+	uint64_t protocol_features;   /* vhost-user: negotiated */
+	uint64_t features;            /* what the backend implements (GET_FEATURES):
 				       * a device offers no ring feature outside it */
 	struct virtio_dev *vdev;
 	unsigned first, nq;           /* the device's queues this serves */
@@ -55,13 +62,25 @@ int vhost_open(struct vhost *v, const char *dev, struct virtio_dev *vdev, unsign
 	       unsigned nq);
 void vhost_close(struct vhost *v);
 
-/* Hands the queues to the kernel: features (the driver's, those the kernel
- * knows), the guest RAM table, each ring's size, addresses, start index
- * 0, kick (the queue's ioeventfd, which the loop then stops watching) and
- * call/error eventfds. The device-specific backend (VHOST_NET_SET_BACKEND)
+/* Connects to a vhost-user backend at the UNIX socket path, becomes its
+ * owner, reads its features and negotiates the protocol features iovirt
+ * uses (MQ, REPLY_ACK, CONFIG). Guest RAM must be a shared memfd (the
+ * backend maps it). 0, or -errno after one clear line. */
+int vhost_user_open(struct vhost *v, const char *path, struct virtio_dev *vdev, unsigned first,
+		    unsigned nq);
+/* vhost-user: the backend's queue count (1 without the MQ protocol
+ * feature); its device config space (-ENOTSUP without CONFIG). */
+int vhost_user_queue_num(struct vhost *v, unsigned *n);
+int vhost_user_get_config(struct vhost *v, void *buf, unsigned len);
+int vhost_user_set_config(struct vhost *v, unsigned offset, const void *buf, unsigned len);
+
+/* Hands the queues the driver enabled to the backend: features (the
+ * driver's, those the backend knows), the guest RAM table, each ring's
+ * size, addresses, start index 0, kick (the queue's ioeventfd, which the
+ * loop then stops watching) and call/error eventfds. The device-specific backend (VHOST_NET_SET_BACKEND)
  * is the caller's, after this. 0 or -errno (logged). */
 int vhost_start(struct vhost *v, uint64_t features);
-/* Takes the queues back from the kernel (no more ring access by it once
+/* Takes the queues back from the backend (no more ring access by it once
  * this returns) and the loop watches their kicks again. Idempotent. */
 void vhost_stop(struct vhost *v);
 

@@ -58,6 +58,8 @@ void config_usage(FILE *out)
 		"  --disk PATH[,readonly][,serial=S][,cache=none|writeback][,if=virtio|nvme]\n"
 		"                  [,aio=io_uring|threads][,queues=N][,shadow-doorbells=on|off]\n"
 		"                  a virtio-blk disk or an emulated NVMe controller (repeatable)\n"
+		"  --disk vhost-user=SOCKET   a virtio-blk disk served by a vhost-user backend\n"
+		"                  (e.g. qemu-storage-daemon); implies --shared-memory\n"
 		"  --net user[,hostfwd=tcp::HOSTPORT-:GUESTPORT]... | tap=NAME  [,mac=M]\n"
 		"                  [,model=virtio|e1000]   a NIC on user-mode networking or a tap\n"
 		"                  [,queues=N]   virtio-net queue pairs on a multiqueue tap\n"
@@ -138,6 +140,9 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg)
 			}
 			if (config_parse_disk(optarg, &cfg->disks[cfg->ndisks]) < 0)
 				return 1;
+			/* The backend process maps guest RAM. */
+			if (cfg->disks[cfg->ndisks].vhost_user)
+				cfg->shared_memory = true;
 			cfg->ndisks++;
 			break;
 		case OPT_NET:

@@ -30,9 +30,37 @@ static int parse_uint(const char *s, unsigned max, unsigned *out)
 	return 0;
 }
 
+#define VHOST_USER_PREFIX "vhost-user="
+
+/* --disk vhost-user=SOCKET: the backend owns everything the other options
+ * set (image, read-only, cache, queues...), so none applies. */
+static int parse_vhost_user_disk(const char *spec, struct disk_config *d)
+{
+	const char *path = spec + strlen(VHOST_USER_PREFIX);
+	size_t len = strcspn(path, ",");
+	if (len == 0) {
+		log_error("--disk %s: missing the vhost-user socket path", spec);
+		return -EINVAL;
+	}
+	if (path[len]) {
+		log_error("--disk %s: a vhost-user disk takes no options: '%s' is the backend's to set",
+			  spec, path + len + 1);
+		return -EINVAL;
+	}
+	if (len >= sizeof(d->path) || len >= 108 /* sun_path */) {
+		log_error("--disk %s: socket path longer than 107 bytes", spec);
+		return -EINVAL;
+	}
+	memcpy(d->path, path, len + 1);
+	d->vhost_user = true;
+	return 0;
+}
+
 int config_parse_disk(const char *spec, struct disk_config *d)
 {
 	memset(d, 0, sizeof(*d));
+	if (!strncmp(spec, VHOST_USER_PREFIX, strlen(VHOST_USER_PREFIX)))
+		return parse_vhost_user_disk(spec, d);
 	char buf[CONFIG_PATH_MAX + 256];
 	if (snprintf(buf, sizeof(buf), "%s", spec) >= (int)sizeof(buf)) {
 		log_error("--disk: specification too long");

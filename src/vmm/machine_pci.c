@@ -16,6 +16,7 @@
 #include "virtio/console.h"
 #include "virtio/net.h"
 #include "virtio/rng.h"
+#include "virtio/vhost_user_blk.h"
 #include "virtio/virtio_pci.h"
 #include "vmm/machine.h"
 #include "vmm/machine_pci.h"
@@ -68,6 +69,7 @@ static int plug_emulated(struct machine *m, struct pci_dev *pci, void *model,
 
 static void destroy_nvme(void *p) { nvme_destroy(p); }
 static void destroy_blk(void *p) { virtio_blk_destroy(p); }
+static void destroy_vub(void *p) { vhost_user_blk_destroy(p); }
 static void destroy_net(void *p) { virtio_net_destroy(p); }
 static void destroy_e1000(void *p) { e1000_destroy(p); }
 static void destroy_console(void *p) { virtio_console_destroy(p); }
@@ -75,6 +77,10 @@ static void destroy_rng(void *p) { virtio_rng_destroy(p); }
 
 static int add_disk(struct machine *m, const struct disk_config *d)
 {
+	if (d->vhost_user) {
+		struct vhost_user_blk *b = vhost_user_blk_create(d->path, &m->vm.mem, m->vm.loop);
+		return b ? plug(m, vhost_user_blk_dev(b), b, destroy_vub) : -EINVAL;
+	}
 	if (d->model == DISK_NVME) {
 		char name[16];
 		snprintf(name, sizeof(name), "nvme%u", m->nemulated);

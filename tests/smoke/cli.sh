@@ -81,6 +81,13 @@ if [ -f "$KERNEL" ]; then
 	expect "bad disk option" 1 "--disk .*unknown option 'bogus'" run --kernel "$KERNEL" --disk "$TMP/locked.img,bogus"
 	expect "serial too long" 1 "serial=.* is longer than 20" \
 		run --kernel "$KERNEL" --disk "$TMP/locked.img,serial=123456789012345678901"
+	expect "vhost-user disk with no backend" 1 \
+		"vhost-user socket /nonexistent.sock: No such file or directory" \
+		run --kernel "$KERNEL" --disk vhost-user=/nonexistent.sock
+	expect "vhost-user disk with an option" 1 "vhost-user disk takes no options: 'readonly' is the backend's" \
+		run --kernel "$KERNEL" --disk vhost-user=/tmp/x.sock,readonly
+	expect "vhost-user disk without a path" 1 "missing the vhost-user socket path" \
+		run --kernel "$KERNEL" --disk vhost-user=
 	expect "bad MAC" 1 "mac=zz:00:00:00:00:01 is not a unicast MAC" \
 		run --kernel "$KERNEL" --net user,mac=zz:00:00:00:00:01
 	expect "bad hostfwd" 1 "hostfwd" run --kernel "$KERNEL" --net user,hostfwd=tcp::notaport-:22

@@ -55,6 +55,29 @@ static void test_disk_defaults(void **state)
 	assert_false(disk.no_shadow_doorbells);
 }
 
+/* vhost-user=SOCKET: the backend owns every other option. */
+static void test_disk_vhost_user(void **state)
+{
+	memset(&disk, 0xa5, sizeof(disk));
+	assert_int_equal(config_parse_disk("vhost-user=/run/vub.sock", &disk), 0);
+	assert_true(disk.vhost_user);
+	assert_string_equal(disk.path, "/run/vub.sock");
+	assert_false(disk.readonly);
+	assert_int_equal(config_parse_disk("vhost-user.img", &disk), 0); /* a file named so */
+	assert_false(disk.vhost_user);
+	expect_bad_disk("vhost-user=");
+	expect_bad_disk("vhost-user=,readonly");
+	expect_bad_disk("vhost-user=/run/vub.sock,readonly");
+	expect_bad_disk("vhost-user=/run/vub.sock,queues=2");
+	char longpath[200];
+	memset(longpath, 'x', sizeof(longpath));
+	memcpy(longpath, "vhost-user=/", 12);
+	longpath[11 + 108] = '\0'; /* 108 bytes of path: no room for sun_path's NUL */
+	expect_bad_disk(longpath);
+	longpath[11 + 107] = '\0';
+	assert_int_equal(config_parse_disk(longpath, &disk), 0);
+}
+
 static void test_disk_all_options(void **state)
 {
 	assert_int_equal(config_parse_disk("/var/img/root.raw,readonly,serial=ABCDEFGHIJ0123456789,"
@@ -293,6 +316,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_disk_defaults),
 		cmocka_unit_test(test_disk_all_options),
+		cmocka_unit_test(test_disk_vhost_user),
 		cmocka_unit_test(test_disk_bad),
 		cmocka_unit_test(test_disk_spec_too_long),
 		cmocka_unit_test(test_disk_path_too_long),

@@ -1,0 +1,415 @@
+/* vhost-user: the vhost protocol over a UNIX socket to a backend process
+ * (QEMU's docs/interop/vhost-user.rst; qemu-storage-daemon, SPDK, DPDK
+ * serve it). vhost.c speaks in kernel vhost requests (linux/vhost.h);
+ * vhost_user_call() turns each into the matching message -- the payloads
+ * of ring state, ring addresses and features have the kernel's layout --
+ * passing file descriptors (memory, kick, call, error) as SCM_RIGHTS.
+ *
+ * The backend is another process, not the guest, but it is not trusted
+ * with iovirt's memory safety either: a reply must name the request, carry
+ * the reply flag and exactly the payload size that request expects, within
+ * a receive timeout; anything else fails the call (one line logged). A
+ * backend that hangs up makes the device NEEDS_RESET. */
+#include "vhost/vhost.h"
+#include "vhost/vhost_priv.h"
+
+#include <errno.h>
+#include <linux/vhost.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+/* Requests (vhost-user.rst, "Front-end message types"). */
+enum {
+	VU_GET_FEATURES = 1,
+	VU_SET_FEATURES = 2,
+	VU_SET_OWNER = 3,
+	VU_SET_MEM_TABLE = 5,
+	VU_SET_VRING_NUM = 8,
+	VU_SET_VRING_ADDR = 9,
+	VU_SET_VRING_BASE = 10,
+	VU_GET_VRING_BASE = 11,
+	VU_SET_VRING_KICK = 12,
+	VU_SET_VRING_CALL = 13,
+	VU_SET_VRING_ERR = 14,
+	VU_GET_PROTOCOL_FEATURES = 15,
+	VU_SET_PROTOCOL_FEATURES = 16,
+	VU_GET_QUEUE_NUM = 17,
+	VU_SET_VRING_ENABLE = 18,
+	VU_GET_CONFIG = 24,
+	VU_SET_CONFIG = 25,
+};
+
+/* Feature bits of the protocol, not of the device. */
+#define VU_F_PROTOCOL_FEATURES 30 /* in GET_FEATURES: protocol features negotiable */
+#define VU_PROTOCOL_F_MQ 0        /* GET_QUEUE_NUM */
+#define VU_PROTOCOL_F_REPLY_ACK 3 /* NEED_REPLY honoured */
+#define VU_PROTOCOL_F_CONFIG 9    /* GET_CONFIG / SET_CONFIG */
+
+#define VU_VERSION 0x1U
+#define VU_FLAG_REPLY (1U << 2)
+#define VU_FLAG_NEED_REPLY (1U << 3)
+#define VU_VRING_NOFD (1ULL << 8)
+#define VU_MAX_REGIONS 8
+#define VU_CONFIG_MAX 256
+/* How long a backend may take to answer before the call fails. */
+#define VU_REPLY_TIMEOUT_S 10
+
+struct vu_region {
+	uint64_t gpa, size, uaddr, mmap_offset;
+};
+
+struct vu_config {
+	uint32_t offset, size, flags;
+	uint8_t payload[VU_CONFIG_MAX];
+};
+
+struct vu_msg {
+	uint32_t request, flags, size;
+	union {
+		uint64_t u64;
+		struct vhost_vring_state state;
+		struct vhost_vring_addr addr;
+		struct {
+			uint32_t nregions, padding;
+			struct vu_region regions[VU_MAX_REGIONS];
+		} mem;
+		struct vu_config config;
+	} p;
+} __attribute__((packed));
+
+#define VU_HDR_SIZE offsetof(struct vu_msg, p)
+
+_Static_assert(sizeof(struct vhost_vring_state) == 8, "vring state layout");
+_Static_assert(sizeof(struct vhost_vring_addr) == 40, "vring address layout");
+
+static int vu_send(struct vhost *v, struct vu_msg *m, const int *fds, unsigned nfds)
+{
+	struct iovec iov = {.iov_base = m, .iov_len = VU_HDR_SIZE + m->size};
+	char control[CMSG_SPACE(VU_MAX_REGIONS * sizeof(int))];
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	if (nfds) {
+		memset(control, 0, sizeof(control));
+		mh.msg_control = control;
+		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
+	}
+	m->flags |= VU_VERSION;
+	if (v->user_dead)
+		return -ECONNRESET;
+	ssize_t n;
+	do /* MSG_NOSIGNAL: a backend gone is an error, not SIGPIPE */
+		n = sendmsg(v->fd, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	int ret = n < 0 ? -errno : (size_t)n == iov.iov_len ? 0 : -EIO;
+	if (ret < 0)
+		v->user_dead = true;
+	return ret;
+}
+
+static int read_full(int fd, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+	while (len) {
+		ssize_t n = read(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno == EAGAIN ? -ETIMEDOUT : -errno;
+		if (n == 0)
+			return -ECONNRESET;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Reads the reply to request, whose payload must be exactly size bytes. */
+/* After a failure the byte stream cannot be trusted to be in step: the
+ * connection counts as gone (user_dead) and later calls fail at once. */
+static int vu_recv(struct vhost *v, uint32_t request, struct vu_msg *m, uint32_t size)
+{
+	int ret = read_full(v->fd, m, VU_HDR_SIZE);
+	if (ret == 0 && (m->request != request || !(m->flags & VU_FLAG_REPLY) ||
+			 m->size != size || size > sizeof(m->p)))
+		ret = -EPROTO;
+	if (ret == 0)
+		ret = read_full(v->fd, &m->p, size);
+	if (ret < 0)
+		v->user_dead = true;
+	return ret;
+}
+
+/* A message without a reply of its own: with REPLY_ACK negotiated the
+ * backend confirms it (u64 0 = done), else it is taken on trust. */
+static int vu_set(struct vhost *v, struct vu_msg *m, const int *fds, unsigned nfds)
+{
+	bool ack = v->protocol_features & (1ULL << VU_PROTOCOL_F_REPLY_ACK);
+	if (ack)
+		m->flags |= VU_FLAG_NEED_REPLY;
+	int ret = vu_send(v, m, fds, nfds);
+	if (ret < 0 || !ack)
+		return ret;
+	uint32_t request = m->request;
+	if ((ret = vu_recv(v, request, m, sizeof(m->p.u64))) < 0)
+		return ret;
+	return m->p.u64 == 0 ? 0 : -EIO;
+}
+
+static int vu_get_u64(struct vhost *v, uint32_t request, uint64_t *out)
+{
+	struct vu_msg m = {.request = request};
+	int ret = vu_send(v, &m, NULL, 0);
+	if (ret == 0)
+		ret = vu_recv(v, request, &m, sizeof(m.p.u64));
+	if (ret == 0)
+		*out = m.p.u64;
+	return ret;
+}
+
+static int vu_set_u64(struct vhost *v, uint32_t request, uint64_t value)
+{
+	struct vu_msg m = {.request = request, .size = sizeof(m.p.u64), .p.u64 = value};
+	return vu_set(v, &m, NULL, 0);
+}
+
+/* The kernel's memory table as vhost-user's: each region is the guest RAM
+ * memfd at an offset, which the backend maps itself. */
+static int vu_set_mem_table(struct vhost *v, const struct vhost_memory *table)
+{
+	const struct guest_mem *mem = v->vdev->mem;
+	struct vu_msg m = {.request = VU_SET_MEM_TABLE};
+	int fds[VU_MAX_REGIONS];
+	if (mem->memfd < 0 || table->nregions > VU_MAX_REGIONS)
+		return -EINVAL;
+	m.p.mem.nregions = table->nregions;
+	for (unsigned i = 0; i < table->nregions; i++) {
+		const struct vhost_memory_region *r = &table->regions[i];
+		m.p.mem.regions[i] = (struct vu_region){
+			.gpa = r->guest_phys_addr,
+			.size = r->memory_size,
+			.uaddr = r->userspace_addr,
+			.mmap_offset = r->userspace_addr - (uint64_t)(uintptr_t)mem->mapping,
+		};
+		fds[i] = mem->memfd;
+	}
+	m.size = (uint32_t)(offsetof(struct vu_msg, p.mem.regions) - VU_HDR_SIZE +
+			    table->nregions * sizeof(struct vu_region));
+	return vu_set(v, &m, fds, table->nregions);
+}
+
+static int vu_set_ring_fd(struct vhost *v, uint32_t request, const struct vhost_vring_file *f)
+{
+	struct vu_msg m = {.request = request, .size = sizeof(m.p.u64), .p.u64 = f->index};
+	if (f->fd < 0)
+		m.p.u64 |= VU_VRING_NOFD;
+	int ret = vu_set(v, &m, &f->fd, f->fd < 0 ? 0 : 1);
+	/* With protocol features a ring starts disabled: it runs once it has
+	 * its kick, as a kernel ring does. */
+	if (ret == 0 && request == VU_SET_VRING_KICK && f->fd >= 0 &&
+	    (v->features & (1ULL << VU_F_PROTOCOL_FEATURES))) {
+		struct vu_msg e = {.request = VU_SET_VRING_ENABLE, .size = sizeof(e.p.state),
+				   .p.state = {.index = f->index, .num = 1}};
+		ret = vu_set(v, &e, NULL, 0);
+	}
+	return ret;
+}
+
+int vhost_user_call(struct vhost *v, unsigned long req, void *arg)
+{
+	struct vu_msg m;
+	memset(&m, 0, sizeof(m));
+	switch (req) {
+	case VHOST_SET_OWNER:
+		m.request = VU_SET_OWNER;
+		return vu_set(v, &m, NULL, 0);
+	case VHOST_GET_FEATURES:
+		return vu_get_u64(v, VU_GET_FEATURES, arg);
+	case VHOST_SET_FEATURES: {
+		/* The protocol-features bit stays set once negotiated. */
+		uint64_t f = *(uint64_t *)arg |
+			     (v->features & (1ULL << VU_F_PROTOCOL_FEATURES));
+		return vu_set_u64(v, VU_SET_FEATURES, f);
+	}
+	case VHOST_SET_MEM_TABLE:
+		return vu_set_mem_table(v, arg);
+	case VHOST_SET_VRING_NUM:
+	case VHOST_SET_VRING_BASE:
+		m.request = req == VHOST_SET_VRING_NUM ? VU_SET_VRING_NUM : VU_SET_VRING_BASE;
+		m.size = sizeof(m.p.state);
+		m.p.state = *(struct vhost_vring_state *)arg;
+		return vu_set(v, &m, NULL, 0);
+	case VHOST_GET_VRING_BASE: {
+		m.request = VU_GET_VRING_BASE;
+		m.size = sizeof(m.p.state);
+		m.p.state = *(struct vhost_vring_state *)arg;
+		int ret = vu_send(v, &m, NULL, 0);
+		if (ret == 0)
+			ret = vu_recv(v, VU_GET_VRING_BASE, &m, sizeof(m.p.state));
+		if (ret == 0)
+			((struct vhost_vring_state *)arg)->num = m.p.state.num;
+		return ret;
+	}
+	case VHOST_SET_VRING_ADDR:
+		m.request = VU_SET_VRING_ADDR;
+		m.size = sizeof(m.p.addr);
+		m.p.addr = *(struct vhost_vring_addr *)arg;
+		return vu_set(v, &m, NULL, 0);
+	case VHOST_SET_VRING_KICK:
+		return vu_set_ring_fd(v, VU_SET_VRING_KICK, arg);
+	case VHOST_SET_VRING_CALL:
+		return vu_set_ring_fd(v, VU_SET_VRING_CALL, arg);
+	case VHOST_SET_VRING_ERR:
+		return vu_set_ring_fd(v, VU_SET_VRING_ERR, arg);
+	default:
+		return -ENOTSUP;
+	}
+}
+
+/* The backend hung up (it exited or crashed): the device cannot go on. */
+static void on_hangup(void *opaque, uint32_t events)
+{
+	struct vhost *v = opaque;
+	(void)events;
+	loop_del_fd(v->vdev->loop, v->fd);
+	v->hup_watched = false;
+	pthread_mutex_lock(&v->vdev->lock);
+	v->user_dead = true;
+	log_error("%s: the vhost-user backend at %s hung up", v->vdev->name, v->path);
+	if (v->vdev->live)
+		virtio_dev_set_broken(v->vdev, "its vhost-user backend is gone");
+	pthread_mutex_unlock(&v->vdev->lock);
+}
+
+static int vu_connect(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	struct timeval tv = {.tv_sec = VU_REPLY_TIMEOUT_S};
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* The protocol features iovirt uses: more than one queue, a reply to every
+ * message, and the device's config space. */
+#define VU_PROTOCOL_WANTED                                                          \
+	((1ULL << VU_PROTOCOL_F_MQ) | (1ULL << VU_PROTOCOL_F_REPLY_ACK) | \
+	 (1ULL << VU_PROTOCOL_F_CONFIG))
+
+int vhost_user_open(struct vhost *v, const char *path, struct virtio_dev *vdev, unsigned first,
+		    unsigned nq)
+{
+	vhost_init(v, vdev, first, nq);
+	v->user = true;
+	snprintf(v->path, sizeof(v->path), "%s", path);
+	if (vdev->mem->memfd < 0) {
+		log_error("%s: vhost-user needs guest RAM the backend can map (a shared memfd)",
+			  vdev->name);
+		return -EINVAL;
+	}
+	int fd = vu_connect(path);
+	if (fd < 0) {
+		log_error("%s: vhost-user socket %s: %s", vdev->name, path, strerror(-fd));
+		return fd;
+	}
+	v->fd = fd;
+	int ret = vhost_setup(v, path);
+	if (ret < 0)
+		return ret;
+	if (v->features & (1ULL << VU_F_PROTOCOL_FEATURES)) {
+		uint64_t pf = 0;
+		ret = vu_get_u64(v, VU_GET_PROTOCOL_FEATURES, &pf);
+		if (ret == 0)
+			ret = vu_set_u64(v, VU_SET_PROTOCOL_FEATURES, pf & VU_PROTOCOL_WANTED);
+		if (ret < 0) {
+			log_error("%s: %s: negotiating vhost-user protocol features: %s", vdev->name,
+				  path, strerror(-ret));
+			vhost_close(v);
+			return ret;
+		}
+		v->protocol_features = pf & VU_PROTOCOL_WANTED;
+	}
+	if (loop_add_fd(vdev->loop, v->fd, EPOLLRDHUP, on_hangup, v) == 0)
+		v->hup_watched = true;
+	return 0;
+}
+
+void vhost_user_unwatch(struct vhost *v)
+{
+	if (v->hup_watched)
+		loop_del_fd(v->vdev->loop, v->fd);
+	v->hup_watched = false;
+}
+
+int vhost_user_queue_num(struct vhost *v, unsigned *n)
+{
+	if (!(v->protocol_features & (1ULL << VU_PROTOCOL_F_MQ))) {
+		*n = 1;
+		return 0;
+	}
+	uint64_t q = 0;
+	int ret = vu_get_u64(v, VU_GET_QUEUE_NUM, &q);
+	if (ret == 0 && q == 0)
+		ret = -EPROTO;
+	if (ret == 0)
+		*n = q > 0xffff ? 0xffff : (unsigned)q;
+	return ret;
+}
+
+int vhost_user_get_config(struct vhost *v, void *buf, unsigned len)
+{
+	if (!(v->protocol_features & (1ULL << VU_PROTOCOL_F_CONFIG)))
+		return -ENOTSUP;
+	if (len > VU_CONFIG_MAX)
+		return -EINVAL;
+	struct vu_msg m;
+	memset(&m, 0, sizeof(m));
+	m.request = VU_GET_CONFIG;
+	m.size = (uint32_t)(offsetof(struct vu_config, payload) + len);
+	m.p.config.size = len;
+	int ret = vu_send(v, &m, NULL, 0);
+	if (ret == 0)
+		ret = vu_recv(v, VU_GET_CONFIG, &m, (uint32_t)(offsetof(struct vu_config, payload) + len));
+	if (ret == 0 && m.p.config.size != len)
+		ret = -EPROTO;
+	if (ret == 0)
+		memcpy(buf, m.p.config.payload, len);
+	return ret;
+}
+
+int vhost_user_set_config(struct vhost *v, unsigned offset, const void *buf, unsigned len)
+{
+	if (!(v->protocol_features & (1ULL << VU_PROTOCOL_F_CONFIG)))
+		return -ENOTSUP;
+	if (len > VU_CONFIG_MAX)
+		return -EINVAL;
+	struct vu_msg m;
+	memset(&m, 0, sizeof(m));
+	m.request = VU_SET_CONFIG;
+	m.size = (uint32_t)(offsetof(struct vu_config, payload) + len);
+	m.p.config.offset = offset;
+	m.p.config.size = len;
+	memcpy(m.p.config.payload, buf, len);
+	return vu_set(v, &m, NULL, 0);
+}

@@ -1,0 +1,457 @@
+/* vhost-user (src/vhost/vhost_user.c) and the vhost-user-blk device, against
+ * a fake backend: a thread on the other end of the UNIX socket that speaks
+ * the protocol as qemu-storage-daemon does, records what it was sent, and
+ * can be told to misbehave. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <endian.h>
+#include <errno.h>
+#include <linux/virtio_blk.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "support/loop_wait.h"
+#include "support/virtio_drv.h"
+#include "vhost/vhost.h"
+#include "virtio/vhost_user_blk.h"
+#include "vmm/loop.h"
+
+#define RAM_SIZE (1ULL << 20)
+#define CAPACITY 12345ULL
+#define PATTERN_GPA 0x80000ULL
+
+/* How the fake backend misbehaves. */
+enum fault {
+	FAULT_NONE,
+	FAULT_WRONG_REPLY,   /* GET_FEATURES answered as another request */
+	FAULT_BIG_REPLY,     /* GET_FEATURES with a payload larger than a u64 */
+	FAULT_HANGUP_EARLY,  /* closes the socket instead of answering GET_FEATURES */
+	FAULT_NACK_MEMTABLE, /* REPLY_ACK of SET_MEM_TABLE says failure */
+	FAULT_HANGUP_LATE,   /* closes the socket once both rings run */
+};
+
+struct backend {
+	char path[108];
+	int listen_fd, fd;
+	enum fault fault;
+	pthread_t thread;
+	/* What it saw (the thread writes, the test reads after joining or
+	 * under the lock). */
+	pthread_mutex_t lock;
+	unsigned requests[64], nrequests;
+	uint64_t protocol_set, features_set;
+	bool mem_pattern_ok;     /* the memfd at mmap_offset shows guest RAM */
+	uint64_t ring_desc[4];   /* SET_VRING_ADDR, per ring: the frontend's address */
+	int kick_fd[4], call_fd[4];
+	unsigned enabled[4], base_asked[4];
+};
+
+static struct backend be;
+
+static bool read_msg(int fd, uint8_t *buf, size_t cap, int *fds, unsigned *nfds)
+{
+	struct iovec iov = {.iov_base = buf, .iov_len = 12};
+	char control[CMSG_SPACE(8 * sizeof(int))];
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+			    .msg_controllen = sizeof(control)};
+	if (recvmsg(fd, &mh, MSG_WAITALL) != 12)
+		return false;
+	*nfds = 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+		if (c->cmsg_type == SCM_RIGHTS) {
+			*nfds = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			memcpy(fds, CMSG_DATA(c), *nfds * sizeof(int));
+		}
+	uint32_t size;
+	memcpy(&size, buf + 8, 4);
+	if (size > cap - 12)
+		return false;
+	return size == 0 || recv(fd, buf + 12, size, MSG_WAITALL) == (ssize_t)size;
+}
+
+static void reply(int fd, uint32_t req, const void *payload, uint32_t size)
+{
+	uint8_t out[512];
+	uint32_t hdr[3] = {req, 0x1 | 0x4, size};
+	memcpy(out, hdr, 12);
+	memcpy(out + 12, payload, size);
+	assert_int_equal(write(fd, out, 12 + size), 12 + size);
+}
+
+static void reply_u64(int fd, uint32_t req, uint64_t v)
+{
+	reply(fd, req, &v, 8);
+}
+
+/* The memory table: map region 0's fd at its offset; guest RAM must show
+ * the pattern the test put at PATTERN_GPA. */
+static bool check_mem_table(const uint8_t *p, int fd)
+{
+	uint32_t n;
+	uint64_t r[4];
+	memcpy(&n, p, 4);
+	memcpy(r, p + 8, sizeof(r));
+	if (n != 1 || r[0] != 0 || r[1] != RAM_SIZE)
+		return false;
+	uint8_t *m = mmap(NULL, r[1], PROT_READ, MAP_SHARED, fd, (off_t)r[3]);
+	if (m == MAP_FAILED)
+		return false;
+	bool ok = !memcmp(m + PATTERN_GPA, "vhost-user!", 11);
+	munmap(m, r[1]);
+	return ok;
+}
+
+static void *backend_main(void *arg)
+{
+	(void)arg;
+	be.fd = accept(be.listen_fd, NULL, NULL);
+	if (be.fd < 0)
+		return NULL;
+	uint8_t buf[512];
+	int fds[8];
+	unsigned nfds;
+	while (read_msg(be.fd, buf, sizeof(buf), fds, &nfds)) {
+		uint32_t req, flags;
+		memcpy(&req, buf, 4);
+		memcpy(&flags, buf + 4, 4);
+		const uint8_t *p = buf + 12;
+		uint64_t u64 = 0;
+		memcpy(&u64, p, 8);
+		uint32_t index = (uint32_t)(u64 & 0xff);
+		bool nack = false;
+		pthread_mutex_lock(&be.lock);
+		if (be.nrequests < 64)
+			be.requests[be.nrequests++] = req;
+		switch (req) {
+		case 1: /* GET_FEATURES */
+			if (be.fault == FAULT_HANGUP_EARLY) {
+				pthread_mutex_unlock(&be.lock);
+				goto out;
+			}
+			if (be.fault == FAULT_WRONG_REPLY)
+				reply_u64(be.fd, 2, 0);
+			else if (be.fault == FAULT_BIG_REPLY)
+				reply(be.fd, 1, buf, 64);
+			else
+				reply_u64(be.fd, 1,
+					  (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_EVENT_IDX) |
+						  (1ULL << VIRTIO_RING_F_INDIRECT_DESC) | (1ULL << 30) |
+						  (1ULL << VIRTIO_BLK_F_SEG_MAX) |
+						  (1ULL << VIRTIO_BLK_F_FLUSH) | (1ULL << VIRTIO_BLK_F_MQ) |
+						  (1ULL << VIRTIO_F_RING_PACKED));
+			break;
+		case 2: be.features_set = u64; break;
+		case 5: be.mem_pattern_ok = nfds == 1 && check_mem_table(p, fds[0]);
+			nack = be.fault == FAULT_NACK_MEMTABLE;
+			break;
+		case 9: { /* SET_VRING_ADDR: index, flags, desc, used, avail, log */
+			uint32_t i;
+			memcpy(&i, p, 4);
+			if (i < 4)
+				memcpy(&be.ring_desc[i], p + 8, 8);
+			break;
+		}
+		case 11: { /* GET_VRING_BASE */
+			uint32_t st[2];
+			memcpy(st, p, 8);
+			if (st[0] < 4)
+				be.base_asked[st[0]]++;
+			st[1] = 7;
+			reply(be.fd, 11, st, 8);
+			break;
+		}
+		case 12: case 13:
+			if (index < 4 && !(u64 & (1ULL << 8)) && nfds == 1)
+				(req == 12 ? be.kick_fd : be.call_fd)[index] = fds[0];
+			break;
+		case 15: reply_u64(be.fd, 15, (1ULL << 0) | (1ULL << 3) | (1ULL << 9) | (1ULL << 5));
+			break;
+		case 16: be.protocol_set = u64; break;
+		case 17: reply_u64(be.fd, 17, 4); break;
+		case 18: { /* SET_VRING_ENABLE */
+			uint32_t st[2];
+			memcpy(st, p, 8);
+			if (st[0] < 4)
+				be.enabled[st[0]] = st[1];
+			break;
+		}
+		case 24: { /* GET_CONFIG: offset, size, flags, payload */
+			uint8_t cfg[12 + 256];
+			memcpy(cfg, p, 12);
+			uint32_t size;
+			memcpy(&size, p + 4, 4);
+			memset(cfg + 12, 0, 256);
+			struct virtio_blk_config c = {.capacity = htole64(CAPACITY),
+						      .num_queues = htole16(2)};
+			memcpy(cfg + 12, &c, size < sizeof(c) ? size : sizeof(c));
+			reply(be.fd, 24, cfg, 12 + size);
+			break;
+		}
+		default: break;
+		}
+		if (flags & (1U << 3)) /* NEED_REPLY */
+			reply_u64(be.fd, req, nack ? 1 : 0);
+		bool hang = be.fault == FAULT_HANGUP_LATE && be.enabled[1];
+		pthread_mutex_unlock(&be.lock);
+		if (hang)
+			break;
+	}
+out:
+	close(be.fd);
+	be.fd = -1;
+	return NULL;
+}
+
+static void backend_start(enum fault fault)
+{
+	memset(&be, 0, sizeof(be));
+	pthread_mutex_init(&be.lock, NULL);
+	be.fault = fault;
+	for (int i = 0; i < 4; i++)
+		be.kick_fd[i] = be.call_fd[i] = -1;
+	snprintf(be.path, sizeof(be.path), "/tmp/iovirt-vu-test-%d.sock", getpid());
+	unlink(be.path);
+	be.listen_fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	memcpy(sa.sun_path, be.path, strlen(be.path) + 1);
+	assert_int_equal(bind(be.listen_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(be.listen_fd, 1), 0);
+	assert_int_equal(pthread_create(&be.thread, NULL, backend_main, NULL), 0);
+}
+
+static void backend_stop(void)
+{
+	shutdown(be.listen_fd, SHUT_RDWR);
+	pthread_join(be.thread, NULL);
+	close(be.listen_fd);
+	unlink(be.path);
+	for (int i = 0; i < 4; i++) {
+		if (be.kick_fd[i] >= 0)
+			close(be.kick_fd[i]);
+		if (be.call_fd[i] >= 0)
+			close(be.call_fd[i]);
+	}
+}
+
+struct fx {
+	struct virtio_drv d;
+	struct loop *loop;
+	int kick[4];
+};
+
+/* A driver whose guest RAM is a shared memfd, as vhost-user needs. */
+static void fx_init(struct fx *f)
+{
+	virtio_drv_init(&f->d, RAM_SIZE);
+	free(f->d.ram.host);
+	assert_int_equal(guest_mem_init(&f->d.ram.mem, RAM_SIZE, GUEST_MEM_SHARED), 0);
+	f->d.ram.host = f->d.ram.mem.mapping;
+	memcpy(f->d.ram.host + PATTERN_GPA, "vhost-user!", 11);
+	f->loop = loop_create();
+	assert_non_null(f->loop);
+}
+
+static void fx_destroy(struct fx *f)
+{
+	loop_destroy(f->loop);
+	guest_mem_destroy(&f->d.ram.mem);
+	f->d.ram.host = NULL;
+}
+
+/* The transport's notify eventfds, which vhost hands to the backend. */
+static void fx_kick_fds(struct fx *f, struct virtio_dev *vdev)
+{
+	for (unsigned q = 0; q < vdev->nqueues; q++) {
+		f->kick[q] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		vdev->queues[q].kick_fd = f->kick[q];
+	}
+}
+
+static bool signalled(void *arg)
+{
+	return ((struct fx *)arg)->d.tr.signals[0] > 0;
+}
+
+static void test_blk_end_to_end(void **state)
+{
+	struct fx f;
+	fx_init(&f);
+	backend_start(FAULT_NONE);
+	struct vhost_user_blk *b = vhost_user_blk_create(be.path, &f.d.ram.mem, f.loop);
+	assert_non_null(b);
+	struct virtio_dev *vdev = vhost_user_blk_dev(b);
+
+	/* What the guest sees is the backend's disk: its capacity, two
+	 * queues (its config says 2 of the 4 it could serve), its features
+	 * less the protocol bit and what iovirt's transport lacks. */
+	assert_int_equal(vdev->nqueues, 2);
+	struct virtio_blk_config cfg;
+	vdev->ops->config_read(vdev, 0, (uint8_t *)&cfg, 24);
+	assert_int_equal(le64toh(cfg.capacity), CAPACITY);
+	vdev->ops->config_read(vdev, offsetof(struct virtio_blk_config, num_queues),
+			       (uint8_t *)&cfg.num_queues, 2);
+	assert_int_equal(le16toh(cfg.num_queues), 2);
+	assert_true(vdev->device_features & (1ULL << VIRTIO_BLK_F_FLUSH));
+	assert_true(vdev->device_features & (1ULL << VIRTIO_BLK_F_MQ));
+	assert_false(vdev->device_features & (1ULL << 30));
+	assert_false(vdev->device_features & (1ULL << VIRTIO_F_RING_PACKED));
+	/* Of the protocol features only MQ, REPLY_ACK and CONFIG are taken. */
+	assert_int_equal(be.protocol_set, (1ULL << 0) | (1ULL << 3) | (1ULL << 9));
+
+	/* DRIVER_OK: guest RAM by memfd, the rings by the addresses this
+	 * process has them at, the notify eventfds as kicks, and enabled. */
+	fx_kick_fds(&f, vdev);
+	virtio_drv_start(&f.d, vdev, ~0ULL, 2, 64);
+	pthread_mutex_lock(&be.lock);
+	assert_true(be.mem_pattern_ok);
+	assert_true(be.features_set & (1ULL << 30));
+	assert_false(be.features_set & (1ULL << VIRTIO_F_RING_PACKED));
+	for (unsigned q = 0; q < 2; q++) {
+		assert_int_equal(be.ring_desc[q],
+				 (uint64_t)(uintptr_t)fake_ram_ptr(&f.d.ram, f.d.vq[q].desc));
+		assert_int_equal(be.enabled[q], 1);
+		assert_true(be.kick_fd[q] >= 0 && be.call_fd[q] >= 0);
+	}
+	int kick = be.kick_fd[0], call = be.call_fd[0];
+	pthread_mutex_unlock(&be.lock);
+
+	/* A driver's kick reaches the backend; its call interrupts the
+	 * driver (relayed by the loop: the fake transport has no irqfds). */
+	uint64_t one = 1;
+	assert_int_equal(write(f.kick[0], &one, 8), 8);
+	struct pollfd pfd = {.fd = kick, .events = POLLIN};
+	assert_int_equal(poll(&pfd, 1, 2000), 1);
+	assert_int_equal(write(call, &one, 8), 8);
+	loop_run_until(f.loop, signalled, &f, 2000);
+	assert_int_equal(f.d.tr.signals[0], 1);
+
+	/* Reset: each running ring is stopped with GET_VRING_BASE. */
+	virtio_drv_reset(vdev);
+	assert_int_equal(be.base_asked[0], 1);
+	assert_int_equal(be.base_asked[1], 1);
+
+	vhost_user_blk_destroy(b);
+	backend_stop();
+	for (unsigned q = 0; q < 2; q++)
+		close(f.kick[q]);
+	fx_destroy(&f);
+}
+
+/* A backend that answers out of step or hangs up during the handshake:
+ * no device, one line, no crash. */
+static void test_bad_handshakes(void **state)
+{
+	static const enum fault faults[] = {FAULT_WRONG_REPLY, FAULT_BIG_REPLY, FAULT_HANGUP_EARLY};
+	for (unsigned i = 0; i < sizeof(faults) / sizeof(faults[0]); i++) {
+		struct fx f;
+		fx_init(&f);
+		backend_start(faults[i]);
+		assert_null(vhost_user_blk_create(be.path, &f.d.ram.mem, f.loop));
+		backend_stop();
+		fx_destroy(&f);
+	}
+}
+
+/* No backend listening, or guest RAM the backend could not map. */
+static void test_no_backend(void **state)
+{
+	struct fx f;
+	fx_init(&f);
+	assert_null(vhost_user_blk_create("/tmp/iovirt-vu-test-nobody.sock", &f.d.ram.mem, f.loop));
+	struct fake_ram private_ram;
+	fake_ram_init(&private_ram, RAM_SIZE, 0);
+	backend_start(FAULT_NONE);
+	assert_null(vhost_user_blk_create(be.path, &private_ram.mem, f.loop));
+	backend_stop();
+	fake_ram_destroy(&private_ram);
+	fx_destroy(&f);
+}
+
+/* The backend refuses the memory table (REPLY_ACK): DRIVER_OK fails and
+ * the device asks for a reset. */
+static void test_nack_needs_reset(void **state)
+{
+	struct fx f;
+	fx_init(&f);
+	backend_start(FAULT_NACK_MEMTABLE);
+	struct vhost_user_blk *b = vhost_user_blk_create(be.path, &f.d.ram.mem, f.loop);
+	assert_non_null(b);
+	struct virtio_dev *vdev = vhost_user_blk_dev(b);
+	fx_kick_fds(&f, vdev);
+	pthread_mutex_lock(&vdev->lock);
+	fake_transport_attach(&f.d.tr, vdev);
+	virtio_dev_write_status(vdev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+	vdev->acked_features = vdev->device_features;
+	virtio_dev_write_status(vdev, vdev->status | VIRTIO_CONFIG_S_FEATURES_OK);
+	virtio_dev_write_status(vdev, vdev->status | VIRTIO_CONFIG_S_DRIVER_OK);
+	assert_true(vdev->status & VIRTIO_CONFIG_S_NEEDS_RESET);
+	assert_false(vdev->live);
+	pthread_mutex_unlock(&vdev->lock);
+	vhost_user_blk_destroy(b);
+	backend_stop();
+	for (unsigned q = 0; q < 2; q++)
+		close(f.kick[q]);
+	fx_destroy(&f);
+}
+
+static bool needs_reset(void *arg)
+{
+	struct virtio_dev *vdev = arg;
+	pthread_mutex_lock(&vdev->lock);
+	bool r = vdev->status & VIRTIO_CONFIG_S_NEEDS_RESET;
+	pthread_mutex_unlock(&vdev->lock);
+	return r;
+}
+
+/* The backend process goes away while the guest uses the disk: the
+ * device asks for a reset, and the reset does not wait on the dead
+ * socket. */
+static void test_backend_gone(void **state)
+{
+	struct fx f;
+	fx_init(&f);
+	backend_start(FAULT_HANGUP_LATE);
+	struct vhost_user_blk *b = vhost_user_blk_create(be.path, &f.d.ram.mem, f.loop);
+	assert_non_null(b);
+	struct virtio_dev *vdev = vhost_user_blk_dev(b);
+	fx_kick_fds(&f, vdev);
+	virtio_drv_start(&f.d, vdev, ~0ULL, 2, 64);
+	assert_true(vdev->live);
+	pthread_join(be.thread, NULL); /* it hung up once both rings ran */
+	loop_run_until(f.loop, needs_reset, vdev, 2000);
+	assert_true(needs_reset(vdev));
+	virtio_drv_reset(vdev);
+	vhost_user_blk_destroy(b);
+	close(be.listen_fd);
+	unlink(be.path);
+	for (unsigned q = 0; q < 2; q++)
+		close(f.kick[q]);
+	fx_destroy(&f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_blk_end_to_end),
+		cmocka_unit_test(test_bad_handshakes),
+		cmocka_unit_test(test_no_backend),
+		cmocka_unit_test(test_nack_needs_reset),
+		cmocka_unit_test(test_backend_gone),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
