@@ -490,6 +490,8 @@ static int pair_attach(struct vnet_pair *p, bool on)
 	if (p == &n->pairs[0])
 		return 0;
 	int r = net_set_queue_attached(p->backend, on);
+	if (r == -ENOTSUP)
+		return 0; /* a backend without queues to steer */
 	if (r < 0)
 		log_error("virtio-net: %s: cannot %s tap queue %u: %s", net_ifname(p->backend),
 			  on ? "attach" : "detach", (unsigned)(p - n->pairs), strerror(-r));
