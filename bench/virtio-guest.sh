@@ -12,6 +12,10 @@
 FIO_RT=@FIO_RT@
 NET_T=@NET_T@
 JOBS="@JOBS@"
+# none: the guest's scheduler places fio and iperf3; irq: each runs on the
+# CPU that takes its device's interrupt (block: the request queue's; net:
+# the receive queue's), the same rule in every VMM.
+PIN=@PIN@
 wanted() { case " $JOBS " in *" $1 "*) return 0 ;; esac; return 1; }
 # virtio-blk or NVMe, whichever the VMM gave.
 for DEV in /dev/vda /dev/nvme0n1; do [ -b $DEV ] && break; done
@@ -33,6 +37,33 @@ postmortem() {
 }
 trap postmortem EXIT
 
+# irq_cpu ERE: the CPU that takes the first interrupt whose /proc/interrupts
+# line matches ERE (empty if none does).
+irq_cpu() {
+    n=$(grep -E "$1" /proc/interrupts | head -n 1 | cut -d: -f1 | tr -d ' ')
+    [ -n "$n" ] || return 0
+    cut -d, -f1 /proc/irq/"$n"/effective_affinity_list 2>/dev/null | cut -d- -f1
+}
+
+# placement PID IRQ_CPU: once a second while PID runs, the CPU each of its
+# threads but the first (fio's job thread; iperf3's only thread otherwise)
+# is on; prints "irqN onN:count ...". Where the work ran relative to the
+# interrupt changes the guest's cost per I/O (a completion on another CPU
+# takes an IPI and a wakeup there), so every run reports it.
+placement() {
+    pid=$1 cpu=$2
+    # Until it exits (a zombie: its parent, this shell, reaps it at wait).
+    while st=$(sed 's/.*) //' /proc/$pid/stat 2>/dev/null) && [ "${st%% *}" != Z ]; do
+        tasks=$(ls /proc/$pid/task 2>/dev/null)
+        [ "$(echo "$tasks" | wc -l)" -gt 1 ] && tasks=$(echo "$tasks" | grep -vx "$pid")
+        for t in $tasks; do
+            sed 's/.*) //' /proc/$pid/task/$t/stat 2>/dev/null
+        done | awk '{ print $37 }'
+        sleep 1
+    done | sort | uniq -c |
+        awk -v irq="$cpu" 'BEGIN { printf "irq%s", irq } { printf " on%s:%s", $2, $1 } END { print "" }'
+}
+
 # The engine: libaio; if the first job fails with it, io_uring, then psync
 # (no queue depth). Decided on the first job; a fallback's failed attempts
 # fall into that job's exit window (reported as BENCH-ERROR lines).
@@ -42,11 +73,16 @@ ENGINE=
 fio_job() {
     name=$1 rw=$2 bskb=$3 qd=$4
     wanted "$name" || return 0
+    pin=
+    [ "$PIN" = irq ] && [ -n "$BLK_CPU" ] && pin=--cpus_allowed=$BLK_CPU
     mark "$name-start"
     for e in ${ENGINE:-libaio io_uring psync}; do
         fio --name="$name" --filename=$DEV --direct=1 --ioengine="$e" \
             --rw="$rw" --bs="${bskb}k" --iodepth="$qd" --runtime="$FIO_RT" --time_based \
-            --thread --output-format=terse --terse-version=3 >/tmp/fio.out 2>/tmp/fio.err
+            --thread --output-format=terse --terse-version=3 $pin >/tmp/fio.out 2>/tmp/fio.err &
+        fpid=$!
+        place=$(placement $fpid "$BLK_CPU")
+        wait $fpid
         rc=$?
         [ $rc -eq 0 ] && break
         [ -n "$ENGINE" ] && break
@@ -62,6 +98,7 @@ fio_job() {
         res "fio_engine=$e"
         res "fio_version=$(awk -F';' '$1 == "3" { print $2; exit }' /tmp/fio.out)"
     fi
+    res "place.$name=$place"
     # Terse v3: 6 read_kb, 7 read KiB/s, 8 read IOPS, 9 read runtime ms;
     # 47..50 the same for writes.
     awk -F';' -v n="$name" -v bs="$bskb" '
@@ -82,6 +119,10 @@ fio_job() {
 mark idle-start
 sleep 2
 mark idle-end
+res "pin=$PIN"
+# The CPU that takes the disk's request interrupts (virtio-blk's first
+# request queue, the NVMe's first I/O queue).
+BLK_CPU=$(irq_cpu 'req\.0$|nvme0q1$')
 if [ -b $DEV ]; then
     fio_job randread-qd1 randread 4 1
     fio_job randread-qd32 randread 4 32
@@ -116,13 +157,21 @@ if [ -z "$ok" ]; then
     exit 0
 fi
 
+# The CPU that takes the NIC's receive interrupts (virtio-net's first
+# receiveq; the e1000's one interrupt is named after the interface).
+NET_CPU=$(irq_cpu "input\\.0\$| $IF\$")
+
 # net_job NAME [-R]: iperf3 client; the receiver's line gives the rate.
 net_job() {
     name=$1; shift
     mark "$name-start"
     nstat -n 2>/dev/null   # zero nstat's history: the next call gives this run's deltas
-    iperf3 -c $HOST -t "$NET_T" -f m "$@" >/tmp/iperf.out 2>&1 &
+    pin=
+    [ "$PIN" = irq ] && [ -n "$NET_CPU" ] && pin="-A $NET_CPU"
+    iperf3 -c $HOST -t "$NET_T" -f m $pin "$@" >/tmp/iperf.out 2>&1 &
     pid=$!
+    placement $pid "$NET_CPU" > /tmp/place.out &
+    ppid_=$!
     # The connection's TCP state twice during the run (rtt, cwnd, what
     # limited the sender: rwnd_limited / sndbuf_limited / app_limited).
     for t in 2 2; do
@@ -131,6 +180,8 @@ net_job() {
     done
     wait $pid
     rc=$?
+    wait $ppid_
+    res "place.$name=$(cat /tmp/place.out)"
     mark "$name-end"
     nstat 2>/dev/null | grep -E "Tcp|Ip(In|Out)" | tr -s ' ' | sed "s/^/guest-nstat-$name: /"
     # Frames the NIC moved so far (a GSO frame counts once): bytes per frame.

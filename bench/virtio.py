@@ -645,6 +645,17 @@ def report(argv):
                                    fmt(m["net.rx.gbit_s"], ".3f", 1)]) +
                          f"|{fmt(m.get('vm.pages_4k'), '.0f', 1)}/{fmt(m.get('vm.pages_2m'), '.0f', 1)}")
         out.append(f"  {name:<10} " + "  ".join(cells))
+    jobs = [n for n, _, _ in FIO_JOBS] + [n for n, _ in NET_JOBS]
+    out.append(f"where the guest ran each job (pin={info(first, 'pin')}): irqN = the CPU taking the "
+               "device's interrupt, onN:K = the job seen on CPU N in K one-second samples")
+    for name in names:
+        for x in results[name]:
+            if x["error"]:
+                continue
+            cells = [f"{j}={x['results'][f'place.{j}']}" for j in jobs
+                     if x["results"].get(f"place.{j}")]
+            if cells:
+                out.append(f"  {name:<10} " + "; ".join(cells))
     for name in names:
         errs = sorted({e for x in results[name] for e in x["errors"]})
         for e in errs:

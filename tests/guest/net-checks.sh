@@ -34,7 +34,10 @@ net_user_case() {
 # guest .2): ping both ways and 16 MiB each way checked by sha256. With
 # PAIRS > 1 the tap is multiqueue and the guest has PAIRS vCPUs and
 # virtio-net queue pairs: its driver must use them all, and the transfer
-# from its last CPU must come back on the last pair's receiveq. With
+# from its last CPU must come back on the last pair's receiveq; then the
+# driver turns all pairs but the first off (ethtool -L) for the transfer to
+# the guest: nothing more on the last receiveq, and iovirt (--verbose) read
+# no frame from the tap queue of a pair not in use (it is detached). With
 # vhost=on in NET-SUFFIX the frames must go through the kernel's vhost-net:
 # iovirt's own device model (its counters, printed by --verbose) sees none.
 net_tap_case() {
@@ -49,7 +52,7 @@ net_tap_case() {
 	fi
 	if [ "$pairs" -gt 1 ]; then
 		mq=(multi_queue)
-		vm+=(--cpus "$pairs")
+		vm=(--verbose --cpus "$pairs")
 		suffix="$suffix,queues=$pairs"
 	fi
 	if ! ip tuntap add dev "$tap" mode tap "${mq[@]}" 2>/dev/null; then
@@ -81,6 +84,15 @@ net_tap_case() {
 			[ "$(value "$log" QUEUES)" = "$pairs" ]
 		check "$name" "frames arrive on the last pair's receiveq" \
 			[ "$(value "$log" LAST_RXQ_IRQS)" -gt 0 ]
+		check "$name" "the driver turns pairs off (ethtool -L eth0 combined 1)" \
+			grep -q CHANNELS=1 "$log"
+		check "$name" "one pair in use: nothing more on the last receiveq" \
+			[ "$(value "$log" LAST_RXQ_IRQS_1PAIR)" = "$(value "$log" LAST_RXQ_IRQS)" ]
+		local strays
+		strays=$(sed -n 's/.*; \([0-9]*\) from the tap queue of a pair not in use.*/\1/p' "$log" |
+			tr -d '\r' | tail -1)
+		check "$name" "no frame came on the tap queue of a pair not in use (detached)" \
+			[ "$strays" = 0 ]
 	fi
 	if [ -n "$vhost" ]; then
 		check "$name" "vhost-net moved the frames: iovirt's device model handled none" \

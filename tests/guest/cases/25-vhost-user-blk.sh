@@ -1,0 +1,49 @@
+# virtio-blk on a vhost-user backend (--disk vhost-user=SOCKET): QEMU's
+# qemu-storage-daemon (Debian's qemu-system-common) serves three images;
+# iovirt keeps the PCI transport and hands the queues over at DRIVER_OK.
+# The guest's virtio_blk driver must see the backend's disks (size,
+# read-only, discard, two queues) and the data must be in the image files.
+T=/tmp/iovirt-vub
+rm -rf "$T" && mkdir -p "$T"
+truncate -s 96M "$T/scratch.img"
+dd if=/dev/urandom of="$T/ro.img" bs=1M count=8 status=none
+dd if=/dev/urandom of="$T/discard.img" bs=1M count=32 status=none
+ro_sha=$(sha256sum "$T/ro.img" | cut -d' ' -f1)
+discard_kb_before=$(du -k "$T/discard.img" | cut -f1)
+export_opts=addr.type=unix
+qemu-storage-daemon \
+	--blockdev "driver=file,node-name=scratch,filename=$T/scratch.img" \
+	--blockdev "driver=file,node-name=ro,filename=$T/ro.img,read-only=on" \
+	--blockdev "driver=file,node-name=discard,filename=$T/discard.img,discard=unmap" \
+	--export "type=vhost-user-blk,id=e1,node-name=scratch,$export_opts,addr.path=$T/scratch.sock,writable=on,num-queues=2" \
+	--export "type=vhost-user-blk,id=e2,node-name=ro,$export_opts,addr.path=$T/ro.sock" \
+	--export "type=vhost-user-blk,id=e3,node-name=discard,$export_opts,addr.path=$T/discard.sock,writable=on" \
+	>"$OUT/vub-qsd.log" 2>&1 &
+qsd=$!
+for _ in $(seq 60); do [ -S "$T/discard.sock" ] && break; sleep 0.5; done
+check vub "qemu-storage-daemon serves the three exports" [ -S "$T/scratch.sock" -a -S "$T/ro.sock" -a -S "$T/discard.sock" ]
+
+boot vub vhost-user-blk --cpus 2 --memory 384M --verbose \
+	--disk "vhost-user=$T/scratch.sock" --disk "vhost-user=$T/ro.sock" --disk "vhost-user=$T/discard.sock"
+check vub "boots with three vhost-user disks, powers off (status $status)" [ "$status" -eq 0 ]
+check vub "the guest's virtio_blk driver is bound" [ "$(text "$log" DRIVER)" = virtio_blk ]
+check vub "the three disks have the backend's sizes ($(text "$log" DEVS))" \
+	matches "$(text "$log" DEVS)" '^vd[a-z],vd[a-z],vd[a-z]$'
+check vub "two queues, as the backend exports them" [ "$(value "$log" QUEUES)" = 2 ]
+wrote=$(text "$log" WROTE_SHA)
+check vub "64 MiB read back after drop_caches match what was written" \
+	[ -n "$wrote" -a "$wrote" = "$(text "$log" READ_SHA)" ]
+check vub "the image file holds the same 64 MiB (written by the backend)" \
+	[ "$wrote" = "$(head -c 64M "$T/scratch.img" | sha256sum | cut -d' ' -f1)" ]
+check vub "the guest reads the read-only image" [ "$(text "$log" RO_SHA)" = "$ro_sha" ]
+check vub "the read-only export is read-only in the guest" [ "$(value "$log" RO_FLAG)" = 1 ]
+check vub "writes to it are refused" [ "$(text "$log" RO_WRITE)" = refused ]
+check vub "read-only image unchanged" [ "$(sha256sum "$T/ro.img" | cut -d' ' -f1)" = "$ro_sha" ]
+after=$(du -k "$T/discard.img" | cut -f1)
+check vub "discard reaches the backend (${discard_kb_before} KiB -> ${after} KiB)" \
+	[ "$after" -lt $((discard_kb_before / 4)) ]
+check vub "interrupts by MSI-X" in_range "$(value "$log" MSI_IRQS)" 1 1000
+relayed=$(sed -n 's/.*vhost-user, queues 0-1: \([0-9]*\) interrupts relayed.*/\1/p' "$log" | tr -d '\r' | head -1)
+check vub "MSI-X: the backend signals the vectors' irqfds itself (0 relayed by iovirt)" [ "$relayed" = 0 ]
+kill "$qsd" 2>/dev/null; wait "$qsd" 2>/dev/null
+rm -rf "$T"
