@@ -377,18 +377,29 @@ int vhost_user_queue_num(struct vhost *v, unsigned *n)
 	return ret;
 }
 
-int vhost_user_get_config(struct vhost *v, void *buf, unsigned len)
+/* A GET_CONFIG or SET_CONFIG message for len bytes at offset of the
+ * device's config space. */
+static int vu_config_msg(const struct vhost *v, struct vu_msg *m, uint32_t request,
+			 unsigned offset, unsigned len)
 {
 	if (!(v->protocol_features & (1ULL << VU_PROTOCOL_F_CONFIG)))
 		return -ENOTSUP;
 	if (len > VU_CONFIG_MAX)
 		return -EINVAL;
+	memset(m, 0, sizeof(*m));
+	m->request = request;
+	m->size = (uint32_t)(offsetof(struct vu_config, payload) + len);
+	m->p.config.offset = offset;
+	m->p.config.size = len;
+	return 0;
+}
+
+int vhost_user_get_config(struct vhost *v, void *buf, unsigned len)
+{
 	struct vu_msg m;
-	memset(&m, 0, sizeof(m));
-	m.request = VU_GET_CONFIG;
-	m.size = (uint32_t)(offsetof(struct vu_config, payload) + len);
-	m.p.config.size = len;
-	int ret = vu_send(v, &m, NULL, 0);
+	int ret = vu_config_msg(v, &m, VU_GET_CONFIG, 0, len);
+	if (ret == 0)
+		ret = vu_send(v, &m, NULL, 0);
 	if (ret == 0)
 		ret = vu_recv(v, VU_GET_CONFIG, &m, (uint32_t)(offsetof(struct vu_config, payload) + len));
 	if (ret == 0 && m.p.config.size != len)
@@ -400,16 +411,10 @@ int vhost_user_get_config(struct vhost *v, void *buf, unsigned len)
 
 int vhost_user_set_config(struct vhost *v, unsigned offset, const void *buf, unsigned len)
 {
-	if (!(v->protocol_features & (1ULL << VU_PROTOCOL_F_CONFIG)))
-		return -ENOTSUP;
-	if (len > VU_CONFIG_MAX)
-		return -EINVAL;
 	struct vu_msg m;
-	memset(&m, 0, sizeof(m));
-	m.request = VU_SET_CONFIG;
-	m.size = (uint32_t)(offsetof(struct vu_config, payload) + len);
-	m.p.config.offset = offset;
-	m.p.config.size = len;
+	int ret = vu_config_msg(v, &m, VU_SET_CONFIG, offset, len);
+	if (ret < 0)
+		return ret;
 	memcpy(m.p.config.payload, buf, len);
 	return vu_set(v, &m, NULL, 0);
 }
