@@ -16,6 +16,9 @@ JOBS="@JOBS@"
 # CPU that takes its device's interrupt (block: the request queue's; net:
 # the receive queue's), the same rule in every VMM.
 PIN=@PIN@
+# The guest's TCP sends frames of at least this many segments (empty: the
+# kernel's default; see BENCH_TSO_SEGS in bench/virtio).
+TSO_SEGS=@TSO_SEGS@
 wanted() { case " $JOBS " in *" $1 "*) return 0 ;; esac; return 1; }
 # virtio-blk or NVMe, whichever the VMM gave.
 for DEV in /dev/vda /dev/nvme0n1; do [ -b $DEV ] && break; done
@@ -45,20 +48,30 @@ irq_cpu() {
     cut -d, -f1 /proc/irq/"$n"/effective_affinity_list 2>/dev/null | cut -d- -f1
 }
 
-# placement PID IRQ_CPU: once a second while PID runs, the CPU each of its
-# threads but the first (fio's job thread; iperf3's only thread otherwise)
-# is on; prints "irqN onN:count ...". Where the work ran relative to the
+# placement PID IRQ_CPU: once a second while PID runs, the CPU its busiest
+# thread (the most CPU time so far: fio's job thread, not its helper) is
+# on; prints "irqN onN:count ...". Where the work ran relative to the
 # interrupt changes the guest's cost per I/O (a completion on another CPU
 # takes an IPI and a wakeup there), so every run reports it.
 placement() {
     pid=$1 cpu=$2
-    # Until it exits (a zombie: its parent, this shell, reaps it at wait).
-    while st=$(sed 's/.*) //' /proc/$pid/stat 2>/dev/null) && [ "${st%% *}" != Z ]; do
-        tasks=$(ls /proc/$pid/task 2>/dev/null)
-        [ "$(echo "$tasks" | wc -l)" -gt 1 ] && tasks=$(echo "$tasks" | grep -vx "$pid")
-        for t in $tasks; do
-            sed 's/.*) //' /proc/$pid/task/$t/stat 2>/dev/null
-        done | awk '{ print $37 }'
+    # Shell builtins only (a fork a second would cost the guest CPU time
+    # the measurement is about); until the process exits (a zombie: its
+    # parent, this shell, reaps it at wait).
+    while read -r st 2>/dev/null < /proc/$pid/stat; do
+        st=${st##*) }
+        [ "${st%% *}" = Z ] && break
+        best=-1 on=
+        for t in /proc/$pid/task/*; do
+            read -r st 2>/dev/null < "$t/stat" || continue
+            # After "pid (comm) ": utime, stime are fields 12, 13; the
+            # CPU last run on is field 37.
+            set -- ${st##*) }
+            ticks=$((${12} + ${13}))
+            shift 36
+            [ "$ticks" -gt "$best" ] && best=$ticks on=$1
+        done
+        [ -n "$on" ] && echo "$on"
         sleep 1
     done | sort | uniq -c |
         awk -v irq="$cpu" 'BEGIN { printf "irq%s", irq } { printf " on%s:%s", $2, $1 } END { print "" }'
@@ -146,6 +159,10 @@ for ko in /lib/diag/inet_diag.ko /lib/diag/tcp_diag.ko; do
     [ -f $ko ] && insmod $ko 2>/dev/null
 done
 ip link set lo up
+if [ -n "$TSO_SEGS" ]; then
+    echo "$TSO_SEGS" > /proc/sys/net/ipv4/tcp_min_tso_segs || err "cannot set tcp_min_tso_segs"
+fi
+res "tso_segs=${TSO_SEGS:-default}"
 ip link set "$IF" up
 ip addr add 10.99.1.2/24 dev "$IF"
 ok=

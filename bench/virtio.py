@@ -572,6 +572,7 @@ def report(argv):
     datapath = ("the host kernel's vhost-net in both VMMs" if meta.get("net_vhost") == "on"
                 else "userspace NIC models (QEMU without vhost)")
     out.append(f"net:   tap {meta['tap']} (host 10.99.1.1/24, guest 10.99.1.2), {datapath}; "
+               f"TCP senders' tcp_min_tso_segs {info(first, 'tso_segs')}; "
                f"iperf3 server on the host, client in the guest, "
                f"{meta['net_time']} s per direction; rate = the receiver's")
     out.append("exits: KVM's per-VM debugfs counters (/sys/kernel/debug/kvm/<pid>-<fd>/), sampled at")
