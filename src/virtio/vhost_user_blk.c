@@ -51,13 +51,16 @@ static void vub_config_read(struct virtio_dev *vdev, unsigned offset, uint8_t *d
 	memcpy(data, b->config.bytes + offset, len);
 }
 
-/* The driver's writes (the write-back cache bit) go to the backend, which
- * applies them; the cached copy follows when it accepted them. */
+/* The one field a driver may write (§5.2.4: the write-back cache byte,
+ * with VIRTIO_BLK_F_CONFIG_WCE) goes to the backend, which applies it; the
+ * cached copy follows when it accepted it. Writes elsewhere are ignored, so
+ * a guest cannot rewrite what it reads as capacity or limits. */
 static void vub_config_write(struct virtio_dev *vdev, unsigned offset, const uint8_t *data,
 			     unsigned len)
 {
 	struct vhost_user_blk *b = to_vub(vdev);
-	if (offset > CONFIG_LEN || len > CONFIG_LEN - offset)
+	if (offset != offsetof(struct virtio_blk_config, wce) || len != 1 ||
+	    !virtio_has_feature(vdev, VIRTIO_BLK_F_CONFIG_WCE))
 		return;
 	if (vhost_user_set_config(&b->vhost, offset, data, len) == 0)
 		memcpy(b->config.bytes + offset, data, len);

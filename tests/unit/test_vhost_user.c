@@ -310,6 +310,11 @@ static void test_blk_end_to_end(void **state)
 	assert_true(vdev->device_features & (1ULL << VIRTIO_BLK_F_MQ));
 	assert_false(vdev->device_features & (1ULL << 30));
 	assert_false(vdev->device_features & (1ULL << VIRTIO_F_RING_PACKED));
+	/* A driver's write to a read-only field (capacity) changes nothing. */
+	uint8_t junk[8] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+	vdev->ops->config_write(vdev, 0, junk, 8);
+	vdev->ops->config_read(vdev, 0, (uint8_t *)&cfg, 8);
+	assert_int_equal(le64toh(cfg.capacity), CAPACITY);
 	/* Of the protocol features only MQ, REPLY_ACK and CONFIG are taken. */
 	assert_int_equal(be.protocol_set, (1ULL << 0) | (1ULL << 3) | (1ULL << 9));
 
