@@ -190,16 +190,19 @@ net_job() {
     placement $pid "$NET_CPU" > /tmp/place.out &
     ppid_=$!
     # The connection's TCP state twice during the run (rtt, cwnd, what
-    # limited the sender: rwnd_limited / sndbuf_limited / app_limited).
+    # limited the sender: rwnd_limited / sndbuf_limited / app_limited),
+    # printed after the end mark: every console byte is a VM exit.
+    : > /tmp/ss.out
     for t in 2 2; do
         sleep $t
-        ss -tin dst $HOST 2>/dev/null | tr -s ' \t' ' ' | sed "s/^/guest-ss-$name: /"
+        ss -tin dst $HOST 2>/dev/null | tr -s ' \t' ' ' | sed "s/^/guest-ss-$name: /" >> /tmp/ss.out
     done
     wait $pid
     rc=$?
     wait $ppid_
-    res "place.$name=$(cat /tmp/place.out)"
     mark "$name-end"
+    res "place.$name=$(cat /tmp/place.out)"
+    cat /tmp/ss.out
     nstat 2>/dev/null | grep -E "Tcp|Ip(In|Out)" | tr -s ' ' | sed "s/^/guest-nstat-$name: /"
     # Frames the NIC moved so far (a GSO frame counts once): bytes per frame.
     for c in rx_packets rx_bytes tx_packets tx_bytes; do

@@ -82,7 +82,9 @@ def thread_group(comm):
 def sample_proc(pid):
     """The VMM's CPU use: the whole process's user+system time (threads
     that exited included), and per thread kind the time on a CPU and the
-    time runnable but waiting for one (schedstat; live threads only)."""
+    time runnable but waiting for one (schedstat; live threads only), and
+    how the time on a CPU divides: in the guest (a vCPU thread's guest
+    time), VMM user code, kernel (stat, in clock ticks)."""
     vals = {}
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -96,10 +98,18 @@ def sample_proc(pid):
                 group = thread_group(f.read())
             with open(f"{task}/schedstat") as f:
                 run_ns, wait_ns = (int(x) for x in f.read().split()[:2])
-        except (OSError, ValueError):
+            with open(f"{task}/stat") as f:
+                t = f.read().rsplit(")", 1)[1].split()
+            # utime includes guest_time (a vCPU thread's time in the guest).
+            utime, stime, gtime = int(t[11]), int(t[12]), int(t[40])
+        except (OSError, ValueError, IndexError):
             continue
+        tick = 1_000_000 // CLK_TCK
         for k, v in ((f"proc.{group}.run_us", run_ns // 1000),
-                     (f"proc.{group}.wait_us", wait_ns // 1000)):
+                     (f"proc.{group}.wait_us", wait_ns // 1000),
+                     (f"proc.{group}.guest_us", gtime * tick),
+                     (f"proc.{group}.user_us", (utime - gtime) * tick),
+                     (f"proc.{group}.sys_us", stime * tick)):
             vals[k] = vals.get(k, 0) + v
     return vals
 
@@ -330,7 +340,8 @@ def breakdown_table(meds, names, w):
     out = ["exit breakdown: KVM debugfs counters per I/O (fio) or per MB (iperf3), "
            "those >= 0.5 in some VMM;",
            "  proc.*: the VMM's CPU time in us (cpu = user+system of the process; per thread",
-           "  kind: run = on a CPU, wait = runnable, waiting for one); guest.*: the guest's",
+           "  kind: run = on a CPU, wait = runnable, waiting for one; of the run, in clock",
+           "  ticks: guest = running the guest, user = VMM code, sys = kernel); guest.*: the guest's",
            "  own CPU time in us by kind, all vCPUs (its /proc/stat)"]
     jobs = [(n, l.replace("fio ", "")) for n, l, _ in FIO_JOBS] + \
            [(f"net.{n}", "net " + ("guest->host" if n == "tx" else "host->guest"))
@@ -408,9 +419,13 @@ def build_vmms(a, p):
     for v in a.iovirt_variant:
         vname, _, opts = v.partition(":")
         if not re.fullmatch(r"[a-z0-9-]{1,12}", vname) or not opts:
-            p.error(f"--iovirt-variant {v}: want NAME:DISKOPTS (NAME: a-z, 0-9, -)")
+            p.error(f"--iovirt-variant {v}: want NAME:DISKOPTS or NAME:--OPTION[,--OPTION] (NAME: a-z, 0-9, -)")
         base = next(cmd for n, model, cmd in vmms if model == "virtio" and n.startswith("iovirt"))
-        cmd = [c + "," + opts if c.startswith(a.disk + ",") else c for c in base]
+        if opts.startswith("--"):
+            # iovirt options (e.g. --shared-memory), comma-separated
+            cmd = base[:2] + opts.split(",") + base[2:]
+        else:
+            cmd = [c + "," + opts if c.startswith(a.disk + ",") else c for c in base]
         vmms.append((f"iovirt-{vname}", "virtio", cmd))
         ratios.append((f"{vname}/qemu-pc", f"iovirt-{vname}", "qemu-pc"))
     return vmms, ratios

@@ -8,7 +8,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <endian.h>
 #include <linux/vhost.h>
+#include <linux/virtio_ring.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -78,8 +80,11 @@ void vhost_init(struct vhost *v, struct virtio_dev *vdev, unsigned first, unsign
 	v->vdev = vdev;
 	v->first = first;
 	v->nq = nq > VHOST_MAX_RINGS ? VHOST_MAX_RINGS : nq;
+	v->reconnect_timer = -1;
+	v->inflight_fd = -1;
 	for (unsigned i = 0; i < VHOST_MAX_RINGS; i++)
-		v->rings[i] = (struct vhost_ring){.v = v, .index = i, .call_fd = -1, .err_fd = -1};
+		v->rings[i] = (struct vhost_ring){.v = v, .index = i, .call_fd = -1, .err_fd = -1,
+						  .irqfd_fd = -1};
 }
 
 int vhost_open(struct vhost *v, const char *dev, struct virtio_dev *vdev, unsigned first,
@@ -124,13 +129,17 @@ int vhost_setup(struct vhost *v, const char *what)
 
 void vhost_close(struct vhost *v)
 {
-	if (v->fd >= 0)
+	if (v->fd >= 0 || vhost_user_away(v))
 		log_debug("%s: %s, queues %u-%u: %llu interrupts relayed by the event loop "
-			  "(with MSI-X the backend signals the vector's irqfd itself)",
+			  "(with MSI-X the backend signals the vector's irqfd itself), "
+			  "%llu reconnections",
 			  v->vdev->name, v->user ? "vhost-user" : "vhost", v->first,
-			  v->first + v->nq - 1, (unsigned long long)v->relayed);
-	if (v->user)
+			  v->first + v->nq - 1, (unsigned long long)v->relayed,
+			  (unsigned long long)v->reconnects);
+	if (v->user) {
 		vhost_user_unwatch(v);
+		vhost_user_drop_inflight(v);
+	}
 	for (unsigned i = 0; i < VHOST_MAX_RINGS; i++) {
 		struct vhost_ring *r = &v->rings[i];
 		int *fds[2] = {&r->call_fd, &r->err_fd};
@@ -167,19 +176,36 @@ static int set_mem_table(struct vhost *v)
 	return ret;
 }
 
-/* The ring's parts as host addresses (the transport validated them, at
- * DRIVER_OK, as inside RAM for the queue's size). */
-static int start_ring(struct vhost *v, struct vhost_ring *r)
+/* The VMM's side of handing a ring over: the interrupt goes to the
+ * transport's irqfd where it has one, and the loop stops reading the
+ * kicks (the backend takes them; they wait in the eventfd meanwhile). */
+static void ring_take_over(struct vhost *v, struct vhost_ring *r)
+{
+	const struct virtio_transport_ops *t = v->vdev->transport;
+	r->irqfd_fd = t && t->queue_irqfd_get
+			      ? t->queue_irqfd_get(v->vdev, v->first + r->index, &r->irqfd_cookie)
+			      : -1;
+	r->irqfd = r->irqfd_fd >= 0;
+	r->started = true; /* from here on, vhost_stop undoes it */
+	loop_mod_fd(v->vdev->loop, v->vdev->queues[v->first + r->index].kick_fd, 0);
+}
+
+/* The backend's side: size, start index, addresses (host addresses of the
+ * parts, which the transport validated at DRIVER_OK as inside RAM for the
+ * queue's size), call, error and kick. resume: the ring goes on from the
+ * used index the driver sees (a reconnected backend), not from 0. */
+static int ring_send(struct vhost *v, struct vhost_ring *r, bool resume)
 {
 	struct virtio_queue *q = &v->vdev->queues[v->first + r->index];
 	const struct guest_mem *mem = v->vdev->mem;
 	void *desc = guest_mem_ptr(mem, q->desc, 16ULL * q->size);
 	void *avail = guest_mem_ptr(mem, q->avail, 6ULL + 2ULL * q->size);
-	void *used = guest_mem_ptr(mem, q->used, 6ULL + 8ULL * q->size);
+	struct vring_used *used = guest_mem_ptr(mem, q->used, 6ULL + 8ULL * q->size);
 	if (!desc || !avail || !used)
 		return -EFAULT;
+	uint16_t used_idx = resume ? le16toh(__atomic_load_n(&used->idx, __ATOMIC_ACQUIRE)) : 0;
 	struct vhost_vring_state num = {.index = r->index, .num = q->size};
-	struct vhost_vring_state base = {.index = r->index, .num = 0};
+	struct vhost_vring_state base = {.index = r->index, .num = used_idx};
 	struct vhost_vring_addr addr = {
 		.index = r->index,
 		.desc_user_addr = (uint64_t)(uintptr_t)desc,
@@ -187,16 +213,8 @@ static int start_ring(struct vhost *v, struct vhost_ring *r)
 		.used_user_addr = (uint64_t)(uintptr_t)used,
 	};
 	struct vhost_vring_file kick = {.index = r->index, .fd = q->kick_fd};
-	struct vhost_vring_file call = {.index = r->index, .fd = r->call_fd};
+	struct vhost_vring_file call = {.index = r->index, .fd = r->irqfd ? r->irqfd_fd : r->call_fd};
 	struct vhost_vring_file err = {.index = r->index, .fd = r->err_fd};
-	const struct virtio_transport_ops *t = v->vdev->transport;
-	int irqfd = t && t->queue_irqfd_get
-			    ? t->queue_irqfd_get(v->vdev, v->first + r->index, &r->irqfd_cookie)
-			    : -1;
-	r->irqfd = irqfd >= 0;
-	if (r->irqfd)
-		call.fd = irqfd;
-	r->started = true; /* from here on, vhost_stop undoes it */
 	int ret = vhost_call(v, VHOST_SET_VRING_NUM, &num);
 	if (ret == 0)
 		ret = vhost_call(v, VHOST_SET_VRING_BASE, &base);
@@ -206,25 +224,37 @@ static int start_ring(struct vhost *v, struct vhost_ring *r)
 		ret = vhost_call(v, VHOST_SET_VRING_CALL, &call);
 	if (ret == 0)
 		ret = vhost_call(v, VHOST_SET_VRING_ERR, &err);
-	if (ret < 0)
-		return ret;
-	/* The backend takes the kicks; the loop stops reading them. */
-	loop_mod_fd(v->vdev->loop, q->kick_fd, 0);
-	return vhost_call(v, VHOST_SET_VRING_KICK, &kick);
+	if (ret == 0)
+		ret = vhost_call(v, VHOST_SET_VRING_KICK, &kick);
+	return ret;
+}
+
+/* Everything the backend needs to run the started rings: features, the
+ * guest RAM table, the in-flight log (vhost-user), then each ring. */
+static int send_state(struct vhost *v, bool resume)
+{
+	int ret = vhost_call(v, VHOST_SET_FEATURES, &v->acked);
+	if (ret == 0)
+		ret = set_mem_table(v);
+	if (ret == 0 && v->user)
+		ret = vhost_user_set_inflight(v);
+	for (unsigned i = 0; ret == 0 && i < v->nq; i++)
+		if (v->rings[i].started)
+			ret = ring_send(v, &v->rings[i], resume);
+	return ret;
 }
 
 int vhost_start(struct vhost *v, uint64_t features)
 {
 	/* Device features the kernel has no part in (offloads, MAC) are
 	 * not its business: only the ones it knows. */
-	uint64_t f = features & v->features;
-	int ret = vhost_call(v, VHOST_SET_FEATURES, &f);
-	if (ret == 0)
-		ret = set_mem_table(v);
-	v->running = ret == 0;
-	for (unsigned i = 0; ret == 0 && i < v->nq; i++)
+	v->acked = features & v->features;
+	v->running = true;
+	for (unsigned i = 0; i < v->nq; i++)
 		if (v->vdev->queues[v->first + i].enabled)
-			ret = start_ring(v, &v->rings[i]);
+			ring_take_over(v, &v->rings[i]);
+	/* A vhost-user backend being reconnected to gets it all then. */
+	int ret = vhost_user_away(v) ? 0 : send_state(v, false);
 	if (ret < 0) {
 		log_error("%s: handing queues %u..%u to %s failed: %s", v->vdev->name, v->first,
 			  v->first + v->nq - 1, v->user ? "the vhost-user backend" : "vhost",
@@ -232,6 +262,11 @@ int vhost_start(struct vhost *v, uint64_t features)
 		vhost_stop(v);
 	}
 	return ret;
+}
+
+int vhost_resume(struct vhost *v)
+{
+	return v->running ? send_state(v, true) : 0;
 }
 
 void vhost_stop(struct vhost *v)
@@ -255,9 +290,13 @@ void vhost_stop(struct vhost *v)
 		if (r->irqfd)
 			v->vdev->transport->queue_irqfd_put(v->vdev, r->irqfd_cookie);
 		r->irqfd = false;
+		r->irqfd_fd = -1;
 		int kick_fd = v->vdev->queues[v->first + r->index].kick_fd;
 		if (kick_fd >= 0)
 			loop_mod_fd(v->vdev->loop, kick_fd, EPOLLIN);
 	}
+	/* The rings start from 0 next time: what was in flight is history. */
+	if (v->user)
+		vhost_user_drop_inflight(v);
 	v->running = false;
 }

@@ -35,6 +35,7 @@ struct vhost_ring {
 	int call_fd;        /* kernel -> loop: used buffers to signal (INTx) */
 	int err_fd;         /* kernel -> loop: the ring is broken */
 	bool irqfd;         /* the kernel signals the transport's irqfd instead */
+	int irqfd_fd;       /* that irqfd (sent again to a reconnected backend) */
 	unsigned irqfd_cookie;
 	bool started;       /* handed over (a queue the driver did not enable is not) */
 };
@@ -48,6 +49,17 @@ struct vhost {
 	uint64_t protocol_features;   /* vhost-user: negotiated */
 	uint64_t features;            /* what the backend implements (GET_FEATURES):
 				       * a device offers no ring feature outside it */
+	uint64_t acked;               /* the features the rings run with (vhost_start) */
+	/* vhost-user: a backend that hangs up is connected to again every
+	 * reconnect_s seconds (0: never), and what it had is replayed. */
+	unsigned reconnect_s;
+	int reconnect_timer;          /* timerfd while away, else -1 */
+	uint64_t reconnects;
+	/* vhost-user: the backend's in-flight request log (INFLIGHT_SHMFD),
+	 * kept across reconnects so a new backend process resubmits what the
+	 * old one had not completed; -1 without one. */
+	int inflight_fd;
+	uint64_t inflight_size, inflight_offset;
 	struct virtio_dev *vdev;
 	unsigned first, nq;           /* the device's queues this serves */
 	struct vhost_ring rings[VHOST_MAX_RINGS];
@@ -64,10 +76,15 @@ void vhost_close(struct vhost *v);
 
 /* Connects to a vhost-user backend at the UNIX socket path, becomes its
  * owner, reads its features and negotiates the protocol features iovirt
- * uses (MQ, REPLY_ACK, CONFIG). Guest RAM must be a shared memfd (the
- * backend maps it). 0, or -errno after one clear line. */
+ * uses (MQ, REPLY_ACK, CONFIG, INFLIGHT_SHMFD). Guest RAM must be a shared
+ * memfd (the backend maps it). Should the backend hang up later, it is
+ * connected to again every reconnect_s seconds (0: the device needs a
+ * reset instead); running rings are handed over again only with the
+ * in-flight log (INFLIGHT_SHMFD), without which a new backend cannot know
+ * which requests the old one left unfinished. 0, or -errno after one clear
+ * line. */
 int vhost_user_open(struct vhost *v, const char *path, struct virtio_dev *vdev, unsigned first,
-		    unsigned nq);
+		    unsigned nq, unsigned reconnect_s);
 /* vhost-user: the backend's queue count (1 without the MQ protocol
  * feature); its device config space (-ENOTSUP without CONFIG). */
 int vhost_user_queue_num(struct vhost *v, unsigned *n);

@@ -13,7 +13,18 @@ int vhost_setup(struct vhost *v, const char *what);
 /* A kernel vhost request (VHOST_SET_VRING_NUM, ...; arg as for the ioctl)
  * as a vhost-user message. 0 or -errno. */
 int vhost_user_call(struct vhost *v, unsigned long req, void *arg);
-/* Stops watching the socket for a hang-up (before it is closed). */
+/* Stops watching the socket for a hang-up and for the backend's return
+ * (before the socket is closed). */
 void vhost_user_unwatch(struct vhost *v);
+/* vhost-user: the backend hung up and is being connected to again; what
+ * the rings need goes to it then (vhost_resume). */
+bool vhost_user_away(const struct vhost *v);
+/* vhost-user with INFLIGHT_SHMFD: gets the backend's in-flight log (once
+ * per start of the rings) and hands it to the backend; 0 without one. */
+int vhost_user_set_inflight(struct vhost *v);
+void vhost_user_drop_inflight(struct vhost *v);
+/* Sends a reconnected backend the running rings' state, each ring going
+ * on from the driver's used index. 0 or -errno. */
+int vhost_resume(struct vhost *v);
 
 #endif

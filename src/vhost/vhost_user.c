@@ -8,8 +8,17 @@
  * The backend is another process, not the guest, but it is not trusted
  * with iovirt's memory safety either: a reply must name the request, carry
  * the reply flag and exactly the payload size that request expects, within
- * a receive timeout; anything else fails the call (one line logged). A
- * backend that hangs up makes the device NEEDS_RESET. */
+ * a receive timeout; anything else fails the call (one line logged).
+ *
+ * A backend that hangs up (it crashed, or is being upgraded) is connected
+ * to again every reconnect_s seconds: the new process gets the handshake,
+ * the guest RAM table, the in-flight log the old one kept (INFLIGHT_SHMFD:
+ * which requests it had taken and not completed, so it resubmits them) and
+ * each running ring from the driver's used index. The guest sees its I/O
+ * pause, not fail. Without the in-flight log, or with reconnect_s = 0, a
+ * hang-up while the rings run makes the device NEEDS_RESET: a new backend
+ * could neither know what to resubmit nor avoid completing a request
+ * twice. */
 #include "vhost/vhost.h"
 #include "vhost/vhost_priv.h"
 
@@ -21,6 +30,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -45,6 +55,8 @@ enum {
 	VU_SET_VRING_ENABLE = 18,
 	VU_GET_CONFIG = 24,
 	VU_SET_CONFIG = 25,
+	VU_GET_INFLIGHT_FD = 31,
+	VU_SET_INFLIGHT_FD = 32,
 };
 
 /* Feature bits of the protocol, not of the device. */
@@ -52,6 +64,7 @@ enum {
 #define VU_PROTOCOL_F_MQ 0        /* GET_QUEUE_NUM */
 #define VU_PROTOCOL_F_REPLY_ACK 3 /* NEED_REPLY honoured */
 #define VU_PROTOCOL_F_CONFIG 9    /* GET_CONFIG / SET_CONFIG */
+#define VU_PROTOCOL_F_INFLIGHT_SHMFD 12 /* GET_INFLIGHT_FD / SET_INFLIGHT_FD */
 
 #define VU_VERSION 0x1U
 #define VU_FLAG_REPLY (1U << 2)
@@ -71,6 +84,13 @@ struct vu_config {
 	uint8_t payload[VU_CONFIG_MAX];
 };
 
+/* The in-flight log's place in the fd that comes with it (24 bytes, the
+ * tail padded, as backends declare it). */
+struct vu_inflight {
+	uint64_t mmap_size, mmap_offset;
+	uint16_t num_queues, queue_size;
+};
+
 struct vu_msg {
 	uint32_t request, flags, size;
 	union {
@@ -82,6 +102,7 @@ struct vu_msg {
 			struct vu_region regions[VU_MAX_REGIONS];
 		} mem;
 		struct vu_config config;
+		struct vu_inflight inflight;
 	} p;
 } __attribute__((packed));
 
@@ -89,6 +110,7 @@ struct vu_msg {
 
 _Static_assert(sizeof(struct vhost_vring_state) == 8, "vring state layout");
 _Static_assert(sizeof(struct vhost_vring_addr) == 40, "vring address layout");
+_Static_assert(sizeof(struct vu_inflight) == 24, "inflight layout");
 
 static int vu_send(struct vhost *v, struct vu_msg *m, const int *fds, unsigned nfds)
 {
@@ -135,20 +157,66 @@ static int read_full(int fd, void *buf, size_t len)
 	return 0;
 }
 
-/* Reads the reply to request, whose payload must be exactly size bytes. */
-/* After a failure the byte stream cannot be trusted to be in step: the
- * connection counts as gone (user_dead) and later calls fail at once. */
-static int vu_recv(struct vhost *v, uint32_t request, struct vu_msg *m, uint32_t size)
+/* Reads the header's first bytes with recvmsg, for the one file
+ * descriptor that may come with them (fd NULL: none may); then the rest.
+ * Any other descriptor that came is closed. */
+static int read_hdr(int sock, struct vu_msg *m, int *fd)
 {
-	int ret = read_full(v->fd, m, VU_HDR_SIZE);
+	char control[CMSG_SPACE(VU_MAX_REGIONS * sizeof(int))];
+	struct iovec iov = {.iov_base = m, .iov_len = VU_HDR_SIZE};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+			    .msg_controllen = sizeof(control)};
+	ssize_t n;
+	do
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN ? -ETIMEDOUT : -errno;
+	if (n == 0)
+		return -ECONNRESET;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		unsigned nfds = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		for (unsigned i = 0; i < nfds; i++) {
+			int got;
+			memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (fd && *fd < 0)
+				*fd = got;
+			else
+				close(got);
+		}
+	}
+	return read_full(sock, (uint8_t *)m + n, VU_HDR_SIZE - (size_t)n);
+}
+
+/* Reads the reply to request, whose payload must be exactly size bytes;
+ * fd (or NULL) takes the descriptor that may come with it (-1: none).
+ * After a failure the byte stream cannot be trusted to be in step: the
+ * connection counts as gone (user_dead) and later calls fail at once. */
+static int vu_recv_fd(struct vhost *v, uint32_t request, struct vu_msg *m, uint32_t size, int *fd)
+{
+	if (fd)
+		*fd = -1;
+	int ret = read_hdr(v->fd, m, fd);
 	if (ret == 0 && (m->request != request || !(m->flags & VU_FLAG_REPLY) ||
 			 m->size != size || size > sizeof(m->p)))
 		ret = -EPROTO;
 	if (ret == 0)
 		ret = read_full(v->fd, &m->p, size);
-	if (ret < 0)
+	if (ret < 0) {
 		v->user_dead = true;
+		if (fd && *fd >= 0) {
+			close(*fd);
+			*fd = -1;
+		}
+	}
 	return ret;
+}
+
+static int vu_recv(struct vhost *v, uint32_t request, struct vu_msg *m, uint32_t size)
+{
+	return vu_recv_fd(v, request, m, size, NULL);
 }
 
 /* A message without a reply of its own: with REPLY_ACK negotiated the
@@ -277,21 +345,6 @@ int vhost_user_call(struct vhost *v, unsigned long req, void *arg)
 	}
 }
 
-/* The backend hung up (it exited or crashed): the device cannot go on. */
-static void on_hangup(void *opaque, uint32_t events)
-{
-	struct vhost *v = opaque;
-	(void)events;
-	loop_del_fd(v->vdev->loop, v->fd);
-	v->hup_watched = false;
-	pthread_mutex_lock(&v->vdev->lock);
-	v->user_dead = true;
-	log_error("%s: the vhost-user backend at %s hung up", v->vdev->name, v->path);
-	if (v->vdev->live)
-		virtio_dev_set_broken(v->vdev, "its vhost-user backend is gone");
-	pthread_mutex_unlock(&v->vdev->lock);
-}
-
 static int vu_connect(const char *path)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -312,16 +365,160 @@ static int vu_connect(const char *path)
 }
 
 /* The protocol features iovirt uses: more than one queue, a reply to every
- * message, and the device's config space. */
+ * message, the device's config space, the in-flight log. */
 #define VU_PROTOCOL_WANTED                                                          \
-	((1ULL << VU_PROTOCOL_F_MQ) | (1ULL << VU_PROTOCOL_F_REPLY_ACK) | \
-	 (1ULL << VU_PROTOCOL_F_CONFIG))
+	((1ULL << VU_PROTOCOL_F_MQ) | (1ULL << VU_PROTOCOL_F_REPLY_ACK) |          \
+	 (1ULL << VU_PROTOCOL_F_CONFIG) | (1ULL << VU_PROTOCOL_F_INFLIGHT_SHMFD))
+
+/* After SET_OWNER and GET_FEATURES on a new connection: agrees on the
+ * protocol features (those of want the backend has). */
+static int negotiate_protocol(struct vhost *v, uint64_t want)
+{
+	v->protocol_features = 0; /* nothing agreed on this connection yet */
+	if (!(v->features & (1ULL << VU_F_PROTOCOL_FEATURES)))
+		return 0;
+	uint64_t pf = 0;
+	int ret = vu_get_u64(v, VU_GET_PROTOCOL_FEATURES, &pf);
+	if (ret == 0)
+		ret = vu_set_u64(v, VU_SET_PROTOCOL_FEATURES, pf & want);
+	if (ret == 0)
+		v->protocol_features = pf & want;
+	return ret;
+}
+
+static void on_hangup(void *opaque, uint32_t events);
+
+static void watch_hangup(struct vhost *v)
+{
+	if (loop_add_fd(v->vdev->loop, v->fd, EPOLLRDHUP, on_hangup, v) == 0)
+		v->hup_watched = true;
+}
+
+static void stop_reconnecting(struct vhost *v)
+{
+	if (v->reconnect_timer < 0)
+		return;
+	loop_del_fd(v->vdev->loop, v->reconnect_timer);
+	close(v->reconnect_timer);
+	v->reconnect_timer = -1;
+}
+
+/* A new backend process on the socket (fd, connected): the handshake, and
+ * the rings where they were. 0; -ENOTSUP: it cannot stand in for the old
+ * one (features or queues missing); else a transport error. Lock held. */
+static int rejoin(struct vhost *v, int fd)
+{
+	uint64_t had_features = v->features, had_protocol = v->protocol_features;
+	v->fd = fd;
+	v->user_dead = false;
+	struct vu_msg m = {.request = VU_SET_OWNER};
+	int ret = vu_send(v, &m, NULL, 0);
+	if (ret == 0)
+		ret = vu_get_u64(v, VU_GET_FEATURES, &v->features);
+	if (ret == 0 && (v->features & had_features) != had_features)
+		ret = -ENOTSUP;
+	if (ret == 0)
+		ret = negotiate_protocol(v, had_protocol);
+	if (ret == 0 && v->protocol_features != had_protocol)
+		ret = -ENOTSUP;
+	unsigned queues = 1;
+	if (ret == 0 && (ret = vhost_user_queue_num(v, &queues)) == 0 && queues < v->nq)
+		ret = -ENOTSUP;
+	if (ret == 0)
+		ret = vhost_resume(v);
+	if (ret < 0) {
+		v->features = had_features;
+		v->protocol_features = had_protocol;
+		v->user_dead = true;
+		v->fd = -1;
+		close(fd);
+	}
+	return ret;
+}
+
+/* Every reconnect_s seconds while the backend is away. */
+static void on_reconnect_tick(void *opaque, uint32_t events)
+{
+	struct vhost *v = opaque;
+	uint64_t ticks;
+	(void)events;
+	if (read(v->reconnect_timer, &ticks, sizeof(ticks)) < 0)
+		return;
+	int fd = vu_connect(v->path);
+	if (fd < 0)
+		return; /* not back yet */
+	pthread_mutex_lock(&v->vdev->lock);
+	int ret = rejoin(v, fd);
+	if (ret == 0) {
+		stop_reconnecting(v);
+		watch_hangup(v);
+		v->reconnects++;
+		log_info("%s: reconnected to the vhost-user backend at %s%s", v->vdev->name,
+			 v->path, v->running ? "; its rings go on where they were" : "");
+	} else if (ret == -ENOTSUP) {
+		stop_reconnecting(v);
+		log_error("%s: the vhost-user backend now at %s lacks features or queues the "
+			  "disk has; giving up on it",
+			  v->vdev->name, v->path);
+		if (v->vdev->live)
+			virtio_dev_set_broken(v->vdev, "its vhost-user backend came back different");
+	}
+	pthread_mutex_unlock(&v->vdev->lock);
+}
+
+static int start_reconnecting(struct vhost *v)
+{
+	int t = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (t < 0)
+		return -errno;
+	struct itimerspec its = {.it_value = {.tv_sec = v->reconnect_s},
+				 .it_interval = {.tv_sec = v->reconnect_s}};
+	int ret = timerfd_settime(t, 0, &its, NULL) < 0 ? -errno : 0;
+	if (ret == 0)
+		ret = loop_add_fd(v->vdev->loop, t, EPOLLIN, on_reconnect_tick, v);
+	if (ret < 0) {
+		close(t);
+		return ret;
+	}
+	v->reconnect_timer = t;
+	return 0;
+}
+
+/* The backend hung up (it exited, crashed or is being restarted). */
+static void on_hangup(void *opaque, uint32_t events)
+{
+	struct vhost *v = opaque;
+	(void)events;
+	loop_del_fd(v->vdev->loop, v->fd);
+	v->hup_watched = false;
+	pthread_mutex_lock(&v->vdev->lock);
+	v->user_dead = true;
+	/* Running rings can be handed to a new backend only with the log of
+	 * what the old one had in flight. */
+	bool resumable = !v->running || v->inflight_fd >= 0;
+	if (v->reconnect_s && resumable && start_reconnecting(v) == 0) {
+		close(v->fd);
+		v->fd = -1;
+		log_error("%s: the vhost-user backend at %s hung up; connecting again every %u s",
+			  v->vdev->name, v->path, v->reconnect_s);
+	} else {
+		log_error("%s: the vhost-user backend at %s hung up%s", v->vdev->name, v->path,
+			  v->reconnect_s && !resumable
+				  ? " (it keeps no in-flight log, INFLIGHT_SHMFD: its rings cannot "
+				    "go to a new one)"
+				  : "");
+		if (v->vdev->live)
+			virtio_dev_set_broken(v->vdev, "its vhost-user backend is gone");
+	}
+	pthread_mutex_unlock(&v->vdev->lock);
+}
 
 int vhost_user_open(struct vhost *v, const char *path, struct virtio_dev *vdev, unsigned first,
-		    unsigned nq)
+		    unsigned nq, unsigned reconnect_s)
 {
 	vhost_init(v, vdev, first, nq);
 	v->user = true;
+	v->reconnect_s = reconnect_s;
 	snprintf(v->path, sizeof(v->path), "%s", path);
 	if (vdev->mem->memfd < 0) {
 		log_error("%s: vhost-user needs guest RAM the backend can map (a shared memfd)",
@@ -337,21 +534,13 @@ int vhost_user_open(struct vhost *v, const char *path, struct virtio_dev *vdev, 
 	int ret = vhost_setup(v, path);
 	if (ret < 0)
 		return ret;
-	if (v->features & (1ULL << VU_F_PROTOCOL_FEATURES)) {
-		uint64_t pf = 0;
-		ret = vu_get_u64(v, VU_GET_PROTOCOL_FEATURES, &pf);
-		if (ret == 0)
-			ret = vu_set_u64(v, VU_SET_PROTOCOL_FEATURES, pf & VU_PROTOCOL_WANTED);
-		if (ret < 0) {
-			log_error("%s: %s: negotiating vhost-user protocol features: %s", vdev->name,
-				  path, strerror(-ret));
-			vhost_close(v);
-			return ret;
-		}
-		v->protocol_features = pf & VU_PROTOCOL_WANTED;
+	if ((ret = negotiate_protocol(v, VU_PROTOCOL_WANTED)) < 0) {
+		log_error("%s: %s: negotiating vhost-user protocol features: %s", vdev->name, path,
+			  strerror(-ret));
+		vhost_close(v);
+		return ret;
 	}
-	if (loop_add_fd(vdev->loop, v->fd, EPOLLRDHUP, on_hangup, v) == 0)
-		v->hup_watched = true;
+	watch_hangup(v);
 	return 0;
 }
 
@@ -360,6 +549,54 @@ void vhost_user_unwatch(struct vhost *v)
 	if (v->hup_watched)
 		loop_del_fd(v->vdev->loop, v->fd);
 	v->hup_watched = false;
+	stop_reconnecting(v);
+}
+
+bool vhost_user_away(const struct vhost *v)
+{
+	return v->user && v->reconnect_timer >= 0;
+}
+
+int vhost_user_set_inflight(struct vhost *v)
+{
+	if (!(v->protocol_features & (1ULL << VU_PROTOCOL_F_INFLIGHT_SHMFD)))
+		return 0;
+	/* One log for the queues this serves, each as large as the ring can
+	 * be (the driver may pick a smaller one). */
+	struct vu_inflight want = {.num_queues = (uint16_t)v->nq,
+				   .queue_size = v->vdev->queues[v->first].max_size};
+	struct vu_msg m = {.request = VU_GET_INFLIGHT_FD, .size = sizeof(want), .p.inflight = want};
+	if (v->inflight_fd < 0) {
+		int fd = -1;
+		int ret = vu_send(v, &m, NULL, 0);
+		if (ret == 0)
+			ret = vu_recv_fd(v, VU_GET_INFLIGHT_FD, &m, sizeof(m.p.inflight), &fd);
+		if (ret == 0 && (fd < 0 || m.p.inflight.mmap_size == 0)) {
+			if (fd >= 0)
+				close(fd);
+			ret = -EPROTO;
+		}
+		if (ret < 0)
+			return ret;
+		v->inflight_fd = fd;
+		v->inflight_size = m.p.inflight.mmap_size;
+		v->inflight_offset = m.p.inflight.mmap_offset;
+	}
+	memset(&m, 0, sizeof(m));
+	m.request = VU_SET_INFLIGHT_FD;
+	m.size = sizeof(m.p.inflight);
+	m.p.inflight = want;
+	m.p.inflight.mmap_size = v->inflight_size;
+	m.p.inflight.mmap_offset = v->inflight_offset;
+	return vu_set(v, &m, &v->inflight_fd, 1);
+}
+
+void vhost_user_drop_inflight(struct vhost *v)
+{
+	if (v->inflight_fd >= 0)
+		close(v->inflight_fd);
+	v->inflight_fd = -1;
+	v->inflight_size = v->inflight_offset = 0;
 }
 
 int vhost_user_queue_num(struct vhost *v, unsigned *n)

@@ -109,7 +109,7 @@ static unsigned queue_count(struct vhost_user_blk *b, uint64_t features, unsigne
 	return n;
 }
 
-struct vhost_user_blk *vhost_user_blk_create(const char *socket_path,
+struct vhost_user_blk *vhost_user_blk_create(const char *socket_path, unsigned reconnect_s,
 					     const struct guest_mem *mem, struct loop *loop)
 {
 	struct vhost_user_blk *b = calloc(1, sizeof(*b));
@@ -122,7 +122,7 @@ struct vhost_user_blk *vhost_user_blk_create(const char *socket_path,
 	virtio_dev_init(&b->vdev, "vhost-user-blk", VIRTIO_ID_BLOCK, VHOST_MAX_RINGS, QUEUE_SIZE,
 			CONFIG_LEN, 0, &vub_ops, b, mem, loop);
 	unsigned backend_queues = 1;
-	int ret = vhost_user_open(&b->vhost, socket_path, &b->vdev, 0, VHOST_MAX_RINGS);
+	int ret = vhost_user_open(&b->vhost, socket_path, &b->vdev, 0, VHOST_MAX_RINGS, reconnect_s);
 	b->vhost_open = ret == 0;
 	if (ret == 0 && (ret = vhost_user_get_config(&b->vhost, b->config.bytes, CONFIG_LEN)) < 0)
 		log_error("vhost-user-blk: %s: cannot read the disk's config space%s", socket_path,

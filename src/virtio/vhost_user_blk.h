@@ -12,8 +12,10 @@
 struct vhost_user_blk;
 
 /* Connects to the backend and reads what it offers; NULL after one line.
- * Guest RAM must be a shared memfd. */
-struct vhost_user_blk *vhost_user_blk_create(const char *socket_path,
+ * Guest RAM must be a shared memfd. A backend that hangs up later is
+ * connected to again every reconnect_s seconds (0: the disk needs a reset
+ * instead; see vhost.h). */
+struct vhost_user_blk *vhost_user_blk_create(const char *socket_path, unsigned reconnect_s,
 					     const struct guest_mem *mem, struct loop *loop);
 struct virtio_dev *vhost_user_blk_dev(struct vhost_user_blk *b);
 void vhost_user_blk_destroy(struct vhost_user_blk *b);

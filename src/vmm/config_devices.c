@@ -32,8 +32,13 @@ static int parse_uint(const char *s, unsigned max, unsigned *out)
 
 #define VHOST_USER_PREFIX "vhost-user="
 
-/* --disk vhost-user=SOCKET: the backend owns everything the other options
- * set (image, read-only, cache, queues...), so none applies. */
+/* Seconds between attempts to reach a vhost-user backend that hung up. */
+#define VHOST_USER_RECONNECT_DEFAULT_S 1
+#define VHOST_USER_RECONNECT_MAX_S 3600
+
+/* --disk vhost-user=SOCKET[,reconnect=SECONDS]: the backend owns everything
+ * the other options set (image, read-only, cache, queues...), so none of
+ * them applies; reconnect is iovirt's side of the connection. */
 static int parse_vhost_user_disk(const char *spec, struct disk_config *d)
 {
 	const char *path = spec + strlen(VHOST_USER_PREFIX);
@@ -42,17 +47,37 @@ static int parse_vhost_user_disk(const char *spec, struct disk_config *d)
 		log_error("--disk %s: missing the vhost-user socket path", spec);
 		return -EINVAL;
 	}
-	if (path[len]) {
-		log_error("--disk %s: a vhost-user disk takes no options: '%s' is the backend's to set",
-			  spec, path + len + 1);
-		return -EINVAL;
-	}
 	if (len >= sizeof(d->path) || len >= 108 /* sun_path */) {
 		log_error("--disk %s: socket path longer than 107 bytes", spec);
 		return -EINVAL;
 	}
-	memcpy(d->path, path, len + 1);
+	memcpy(d->path, path, len);
+	d->path[len] = '\0';
 	d->vhost_user = true;
+	d->reconnect_s = VHOST_USER_RECONNECT_DEFAULT_S;
+	for (const char *opt = path + len; *opt; opt += strcspn(opt, ",")) {
+		opt++; /* the comma */
+		size_t n = strcspn(opt, ",");
+		char tok[64];
+		if (n >= sizeof(tok))
+			n = sizeof(tok) - 1;
+		memcpy(tok, opt, n);
+		tok[n] = '\0';
+		const char *val = split_value(tok);
+		if (!strcmp(tok, "reconnect") && val) {
+			if (parse_uint(val, VHOST_USER_RECONNECT_MAX_S, &d->reconnect_s) < 0) {
+				log_error("--disk %s: reconnect wants seconds from 0 (never) to %u, "
+					  "got '%s'",
+					  spec, VHOST_USER_RECONNECT_MAX_S, val);
+				return -EINVAL;
+			}
+			continue;
+		}
+		log_error("--disk %s: a vhost-user disk takes only reconnect=SECONDS: '%s' is the "
+			  "backend's to set",
+			  spec, tok);
+		return -EINVAL;
+	}
 	return 0;
 }
 

@@ -28,6 +28,7 @@ struct disk_config {
 	bool no_shadow_doorbells;    /* NVMe: hide Doorbell Buffer Config */
 	bool no_merge;               /* virtio: one backend I/O per request */
 	bool vhost_user;             /* path is a vhost-user backend's socket */
+	unsigned reconnect_s;        /* vhost-user: seconds between reconnects, 0: none */
 };
 
 struct nic_config {

@@ -78,7 +78,8 @@ static void destroy_rng(void *p) { virtio_rng_destroy(p); }
 static int add_disk(struct machine *m, const struct disk_config *d)
 {
 	if (d->vhost_user) {
-		struct vhost_user_blk *b = vhost_user_blk_create(d->path, &m->vm.mem, m->vm.loop);
+		struct vhost_user_blk *b = vhost_user_blk_create(d->path, d->reconnect_s, &m->vm.mem,
+								   m->vm.loop);
 		return b ? plug(m, vhost_user_blk_dev(b), b, destroy_vub) : -EINVAL;
 	}
 	if (d->model == DISK_NVME) {

@@ -84,8 +84,10 @@ if [ -f "$KERNEL" ]; then
 	expect "vhost-user disk with no backend" 1 \
 		"vhost-user socket /nonexistent.sock: No such file or directory" \
 		run --kernel "$KERNEL" --disk vhost-user=/nonexistent.sock
-	expect "vhost-user disk with an option" 1 "vhost-user disk takes no options: 'readonly' is the backend's" \
+	expect "vhost-user disk with an option" 1 "vhost-user disk takes only reconnect=SECONDS: 'readonly' is the backend's" \
 		run --kernel "$KERNEL" --disk vhost-user=/tmp/x.sock,readonly
+	expect "vhost-user disk, bad reconnect" 1 "reconnect wants seconds from 0 .never. to 3600, got 'soon'" \
+		run --kernel "$KERNEL" --disk vhost-user=/tmp/x.sock,reconnect=soon
 	expect "vhost-user disk without a path" 1 "missing the vhost-user socket path" \
 		run --kernel "$KERNEL" --disk vhost-user=
 	expect "bad MAC" 1 "mac=zz:00:00:00:00:01 is not a unicast MAC" \

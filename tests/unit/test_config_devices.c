@@ -55,12 +55,24 @@ static void test_disk_defaults(void **state)
 	assert_false(disk.no_shadow_doorbells);
 }
 
-/* vhost-user=SOCKET: the backend owns every other option. */
+/* vhost-user=SOCKET[,reconnect=SECONDS]: the backend owns every other option. */
 static void test_disk_vhost_user(void **state)
 {
 	memset(&disk, 0xa5, sizeof(disk));
 	assert_int_equal(config_parse_disk("vhost-user=/run/vub.sock", &disk), 0);
 	assert_true(disk.vhost_user);
+	assert_int_equal(disk.reconnect_s, 1); /* by default: again every second */
+	assert_string_equal(disk.path, "/run/vub.sock");
+	assert_int_equal(config_parse_disk("vhost-user=/run/vub.sock,reconnect=0", &disk), 0);
+	assert_int_equal(disk.reconnect_s, 0);
+	assert_string_equal(disk.path, "/run/vub.sock");
+	assert_int_equal(config_parse_disk("vhost-user=/run/vub.sock,reconnect=30", &disk), 0);
+	assert_int_equal(disk.reconnect_s, 30);
+	expect_bad_disk("vhost-user=/run/vub.sock,reconnect=");
+	expect_bad_disk("vhost-user=/run/vub.sock,reconnect=3601");
+	expect_bad_disk("vhost-user=/run/vub.sock,reconnect=-1");
+	expect_bad_disk("vhost-user=/run/vub.sock,reconnect");
+	expect_bad_disk("vhost-user=/run/vub.sock,reconnect=1,readonly");
 	assert_string_equal(disk.path, "/run/vub.sock");
 	assert_false(disk.readonly);
 	assert_int_equal(config_parse_disk("vhost-user.img", &disk), 0); /* a file named so */

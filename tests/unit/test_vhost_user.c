@@ -22,6 +22,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -43,6 +44,8 @@ enum fault {
 	FAULT_HANGUP_EARLY,  /* closes the socket instead of answering GET_FEATURES */
 	FAULT_NACK_MEMTABLE, /* REPLY_ACK of SET_MEM_TABLE says failure */
 	FAULT_HANGUP_LATE,   /* closes the socket once both rings run */
+	FAULT_RESTART,       /* keeps an in-flight log; closes the socket once both
+			      * rings run, then takes the next connection */
 };
 
 struct backend {
@@ -59,6 +62,12 @@ struct backend {
 	uint64_t ring_desc[4];   /* SET_VRING_ADDR, per ring: the frontend's address */
 	int kick_fd[4], call_fd[4];
 	unsigned enabled[4], base_asked[4];
+	/* FAULT_RESTART: per connection (0, then 1). */
+	unsigned session;
+	unsigned base_set[2][4], enabled_in[2][4];
+	unsigned inflight_gets;
+	ino_t inflight_made, inflight_set[2]; /* the log's memfd: made, received */
+	unsigned inflight_queues, inflight_qsize;
 };
 
 static struct backend be;
@@ -98,6 +107,35 @@ static void reply_u64(int fd, uint32_t req, uint64_t v)
 	reply(fd, req, &v, 8);
 }
 
+/* GET_INFLIGHT_FD's reply: the log's size and offset, its memfd along. */
+static void reply_inflight(int fd, const uint8_t *p)
+{
+	uint8_t out[12 + 24];
+	uint32_t hdr[3] = {31, 0x1 | 0x4, 24};
+	uint64_t size = 4096, offset = 0;
+	memcpy(out, hdr, 12);
+	memcpy(out + 12, &size, 8);
+	memcpy(out + 20, &offset, 8);
+	memcpy(out + 28, p + 16, 8); /* num_queues, queue_size, padding: as asked */
+	int log = memfd_create("fake-inflight", MFD_CLOEXEC);
+	assert_true(log >= 0);
+	assert_int_equal(ftruncate(log, 4096), 0);
+	struct stat st;
+	assert_int_equal(fstat(log, &st), 0);
+	be.inflight_made = st.st_ino;
+	struct iovec iov = {.iov_base = out, .iov_len = sizeof(out)};
+	char control[CMSG_SPACE(sizeof(int))];
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+			    .msg_controllen = sizeof(control)};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &log, sizeof(int));
+	assert_int_equal(sendmsg(fd, &mh, 0), (ssize_t)sizeof(out));
+	close(log);
+}
+
 /* The memory table: map region 0's fd at its offset; guest RAM must show
  * the pattern the test put at PATTERN_GPA. */
 static bool check_mem_table(const uint8_t *p, int fd)
@@ -116,12 +154,9 @@ static bool check_mem_table(const uint8_t *p, int fd)
 	return ok;
 }
 
-static void *backend_main(void *arg)
+/* One connection, until the frontend or a fault ends it. */
+static void serve(void)
 {
-	(void)arg;
-	be.fd = accept(be.listen_fd, NULL, NULL);
-	if (be.fd < 0)
-		return NULL;
 	uint8_t buf[512];
 	int fds[8];
 	unsigned nfds;
@@ -166,6 +201,13 @@ static void *backend_main(void *arg)
 				memcpy(&be.ring_desc[i], p + 8, 8);
 			break;
 		}
+		case 10: { /* SET_VRING_BASE */
+			uint32_t st[2];
+			memcpy(st, p, 8);
+			if (st[0] < 4 && be.session < 2)
+				be.base_set[be.session][st[0]] = st[1];
+			break;
+		}
 		case 11: { /* GET_VRING_BASE */
 			uint32_t st[2];
 			memcpy(st, p, 8);
@@ -176,10 +218,17 @@ static void *backend_main(void *arg)
 			break;
 		}
 		case 12: case 13:
-			if (index < 4 && !(u64 & (1ULL << 8)) && nfds == 1)
-				(req == 12 ? be.kick_fd : be.call_fd)[index] = fds[0];
+			if (index < 4 && !(u64 & (1ULL << 8)) && nfds == 1) {
+				int *slot = &(req == 12 ? be.kick_fd : be.call_fd)[index];
+				if (*slot >= 0)
+					close(*slot);
+				*slot = fds[0];
+			}
 			break;
-		case 15: reply_u64(be.fd, 15, (1ULL << 0) | (1ULL << 3) | (1ULL << 9) | (1ULL << 5));
+		case 15: /* MQ, REPLY_ACK, CONFIG, a bit iovirt does not want (5); and
+			  * INFLIGHT_SHMFD when it keeps an in-flight log */
+			reply_u64(be.fd, 15, (1ULL << 0) | (1ULL << 3) | (1ULL << 9) | (1ULL << 5) |
+						     (be.fault == FAULT_RESTART ? 1ULL << 12 : 0));
 			break;
 		case 16: be.protocol_set = u64; break;
 		case 17: reply_u64(be.fd, 17, 4); break;
@@ -188,6 +237,22 @@ static void *backend_main(void *arg)
 			memcpy(st, p, 8);
 			if (st[0] < 4)
 				be.enabled[st[0]] = st[1];
+			if (st[0] < 4 && be.session < 2)
+				be.enabled_in[be.session][st[0]] = st[1];
+			break;
+		}
+		case 31: /* GET_INFLIGHT_FD: num_queues, queue_size at +16 */
+			be.inflight_gets++;
+			memcpy(&be.inflight_queues, p + 16, 2);
+			memcpy(&be.inflight_qsize, p + 18, 2);
+			reply_inflight(be.fd, p);
+			break;
+		case 32: { /* SET_INFLIGHT_FD */
+			struct stat st;
+			if (nfds == 1 && fstat(fds[0], &st) == 0 && be.session < 2)
+				be.inflight_set[be.session] = st.st_ino;
+			if (nfds == 1)
+				close(fds[0]);
 			break;
 		}
 		case 24: { /* GET_CONFIG: offset, size, flags, payload */
@@ -206,7 +271,9 @@ static void *backend_main(void *arg)
 		}
 		if (flags & (1U << 3)) /* NEED_REPLY */
 			reply_u64(be.fd, req, nack ? 1 : 0);
-		bool hang = be.fault == FAULT_HANGUP_LATE && be.enabled[1];
+		bool hang = (be.fault == FAULT_HANGUP_LATE ||
+			     (be.fault == FAULT_RESTART && be.session == 0)) &&
+			    be.enabled[1];
 		pthread_mutex_unlock(&be.lock);
 		if (hang)
 			break;
@@ -214,7 +281,27 @@ static void *backend_main(void *arg)
 out:
 	close(be.fd);
 	be.fd = -1;
-	return NULL;
+}
+
+static void *backend_main(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		int fd = accept(be.listen_fd, NULL, NULL);
+		if (fd < 0)
+			return NULL;
+		pthread_mutex_lock(&be.lock);
+		be.fd = fd;
+		for (int i = 0; i < 4; i++)
+			be.enabled[i] = 0;
+		pthread_mutex_unlock(&be.lock);
+		serve();
+		if (be.fault != FAULT_RESTART || be.session > 0)
+			return NULL;
+		pthread_mutex_lock(&be.lock);
+		be.session++; /* the process "restarts": the next connection */
+		pthread_mutex_unlock(&be.lock);
+	}
 }
 
 static void backend_start(enum fault fault)
@@ -292,7 +379,7 @@ static void test_blk_end_to_end(void **state)
 	struct fx f;
 	fx_init(&f);
 	backend_start(FAULT_NONE);
-	struct vhost_user_blk *b = vhost_user_blk_create(be.path, &f.d.ram.mem, f.loop);
+	struct vhost_user_blk *b = vhost_user_blk_create(be.path, 0, &f.d.ram.mem, f.loop);
 	assert_non_null(b);
 	struct virtio_dev *vdev = vhost_user_blk_dev(b);
 
@@ -366,7 +453,7 @@ static void test_bad_handshakes(void **state)
 		struct fx f;
 		fx_init(&f);
 		backend_start(faults[i]);
-		assert_null(vhost_user_blk_create(be.path, &f.d.ram.mem, f.loop));
+		assert_null(vhost_user_blk_create(be.path, 0, &f.d.ram.mem, f.loop));
 		backend_stop();
 		fx_destroy(&f);
 	}
@@ -377,11 +464,11 @@ static void test_no_backend(void **state)
 {
 	struct fx f;
 	fx_init(&f);
-	assert_null(vhost_user_blk_create("/tmp/iovirt-vu-test-nobody.sock", &f.d.ram.mem, f.loop));
+	assert_null(vhost_user_blk_create("/tmp/iovirt-vu-test-nobody.sock", 0, &f.d.ram.mem, f.loop));
 	struct fake_ram private_ram;
 	fake_ram_init(&private_ram, RAM_SIZE, 0);
 	backend_start(FAULT_NONE);
-	assert_null(vhost_user_blk_create(be.path, &private_ram.mem, f.loop));
+	assert_null(vhost_user_blk_create(be.path, 0, &private_ram.mem, f.loop));
 	backend_stop();
 	fake_ram_destroy(&private_ram);
 	fx_destroy(&f);
@@ -394,7 +481,7 @@ static void test_nack_needs_reset(void **state)
 	struct fx f;
 	fx_init(&f);
 	backend_start(FAULT_NACK_MEMTABLE);
-	struct vhost_user_blk *b = vhost_user_blk_create(be.path, &f.d.ram.mem, f.loop);
+	struct vhost_user_blk *b = vhost_user_blk_create(be.path, 0, &f.d.ram.mem, f.loop);
 	assert_non_null(b);
 	struct virtio_dev *vdev = vhost_user_blk_dev(b);
 	fx_kick_fds(&f, vdev);
@@ -423,15 +510,16 @@ static bool needs_reset(void *arg)
 	return r;
 }
 
-/* The backend process goes away while the guest uses the disk: the
- * device asks for a reset, and the reset does not wait on the dead
- * socket. */
+/* The backend process goes away while the guest uses the disk, and it
+ * kept no in-flight log: even with reconnection on, a new backend could
+ * not know what to resubmit, so the device asks for a reset, and the
+ * reset does not wait on the dead socket. */
 static void test_backend_gone(void **state)
 {
 	struct fx f;
 	fx_init(&f);
 	backend_start(FAULT_HANGUP_LATE);
-	struct vhost_user_blk *b = vhost_user_blk_create(be.path, &f.d.ram.mem, f.loop);
+	struct vhost_user_blk *b = vhost_user_blk_create(be.path, 1, &f.d.ram.mem, f.loop);
 	assert_non_null(b);
 	struct virtio_dev *vdev = vhost_user_blk_dev(b);
 	fx_kick_fds(&f, vdev);
@@ -449,6 +537,75 @@ static void test_backend_gone(void **state)
 	fx_destroy(&f);
 }
 
+static bool rejoined(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&be.lock);
+	bool r = be.session == 1 && be.enabled_in[1][0] && be.enabled_in[1][1];
+	pthread_mutex_unlock(&be.lock);
+	return r;
+}
+
+/* The backend process restarts while the rings run, and it keeps an
+ * in-flight log: iovirt connects again and the new process gets the same
+ * log (so it resubmits what the old one left unfinished) and each ring
+ * from the driver's used index; the driver sees no reset. */
+static void test_backend_restart(void **state)
+{
+	struct fx f;
+	fx_init(&f);
+	backend_start(FAULT_RESTART);
+	struct vhost_user_blk *b = vhost_user_blk_create(be.path, 1, &f.d.ram.mem, f.loop);
+	assert_non_null(b);
+	struct virtio_dev *vdev = vhost_user_blk_dev(b);
+	fx_kick_fds(&f, vdev);
+	virtio_drv_start(&f.d, vdev, ~0ULL, 2, 64);
+	/* The log: asked for once, for both queues, rings as large as the
+	 * device allows; handed to the first backend. */
+	pthread_mutex_lock(&be.lock);
+	assert_int_equal(be.inflight_gets, 1);
+	assert_int_equal(be.inflight_queues, 2);
+	assert_int_equal(be.inflight_qsize, vdev->queues[0].max_size);
+	assert_true(be.inflight_made != 0 && be.inflight_set[0] == be.inflight_made);
+	assert_int_equal(be.base_set[0][0], 0);
+	pthread_mutex_unlock(&be.lock);
+
+	/* The first backend completed 5 requests on ring 0 before it went. */
+	uint16_t five = htole16(5);
+	memcpy(fake_ram_ptr(&f.d.ram, f.d.vq[0].used + 2), &five, 2);
+	loop_run_until(f.loop, rejoined, NULL, 5000);
+	assert_true(rejoined(NULL));
+
+	pthread_mutex_lock(&be.lock);
+	assert_int_equal(be.inflight_gets, 1);                 /* not a new log */
+	assert_true(be.inflight_set[1] == be.inflight_made); /* the same one */
+	assert_int_equal(be.base_set[1][0], 5);                /* from the used index */
+	assert_int_equal(be.base_set[1][1], 0);
+	assert_true(be.mem_pattern_ok);
+	int kick = be.kick_fd[0];
+	pthread_mutex_unlock(&be.lock);
+	pthread_mutex_lock(&vdev->lock);
+	assert_true(vdev->live);
+	assert_false(vdev->status & VIRTIO_CONFIG_S_NEEDS_RESET);
+	pthread_mutex_unlock(&vdev->lock);
+
+	/* The driver's kicks reach the new process. */
+	uint64_t one = 1;
+	assert_int_equal(write(f.kick[0], &one, 8), 8);
+	struct pollfd pfd = {.fd = kick, .events = POLLIN};
+	assert_int_equal(poll(&pfd, 1, 2000), 1);
+
+	/* A reset now stops the new process's rings. */
+	virtio_drv_reset(vdev);
+	assert_int_equal(be.base_asked[0], 1);
+	assert_int_equal(be.base_asked[1], 1);
+	vhost_user_blk_destroy(b);
+	backend_stop();
+	for (unsigned q = 0; q < 2; q++)
+		close(f.kick[q]);
+	fx_destroy(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -457,6 +614,7 @@ int main(void)
 		cmocka_unit_test(test_no_backend),
 		cmocka_unit_test(test_nack_needs_reset),
 		cmocka_unit_test(test_backend_gone),
+		cmocka_unit_test(test_backend_restart),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
