@@ -82,6 +82,7 @@ void vhost_init(struct vhost *v, struct virtio_dev *vdev, unsigned first, unsign
 	v->nq = nq > VHOST_MAX_RINGS ? VHOST_MAX_RINGS : nq;
 	v->reconnect_timer = -1;
 	v->inflight_fd = -1;
+	v->backend_fd = -1;
 	for (unsigned i = 0; i < VHOST_MAX_RINGS; i++)
 		v->rings[i] = (struct vhost_ring){.v = v, .index = i, .call_fd = -1, .err_fd = -1,
 						  .irqfd_fd = -1};

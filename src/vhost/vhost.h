@@ -60,6 +60,11 @@ struct vhost {
 	 * old one had not completed; -1 without one. */
 	int inflight_fd;
 	uint64_t inflight_size, inflight_offset;
+	/* vhost-user: the channel on which the backend sends requests of its
+	 * own (BACKEND_REQ), -1 without; a config change it announces (a
+	 * resized disk) is passed to config_change (loop thread, lock held). */
+	int backend_fd;
+	void (*config_change)(struct vhost *v);
 	struct virtio_dev *vdev;
 	unsigned first, nq;           /* the device's queues this serves */
 	struct vhost_ring rings[VHOST_MAX_RINGS];
@@ -76,7 +81,7 @@ void vhost_close(struct vhost *v);
 
 /* Connects to a vhost-user backend at the UNIX socket path, becomes its
  * owner, reads its features and negotiates the protocol features iovirt
- * uses (MQ, REPLY_ACK, CONFIG, INFLIGHT_SHMFD). Guest RAM must be a shared
+ * uses (MQ, REPLY_ACK, CONFIG, INFLIGHT_SHMFD, BACKEND_REQ). Guest RAM must be a shared
  * memfd (the backend maps it). Should the backend hang up later, it is
  * connected to again every reconnect_s seconds (0: the device needs a
  * reset instead); running rings are handed over again only with the

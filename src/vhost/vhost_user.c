@@ -55,14 +55,21 @@ enum {
 	VU_SET_VRING_ENABLE = 18,
 	VU_GET_CONFIG = 24,
 	VU_SET_CONFIG = 25,
+	VU_SET_BACKEND_REQ_FD = 21,
 	VU_GET_INFLIGHT_FD = 31,
 	VU_SET_INFLIGHT_FD = 32,
+};
+
+/* Requests the backend sends ("Back-end message types"). */
+enum {
+	VU_BACKEND_CONFIG_CHANGE_MSG = 2,
 };
 
 /* Feature bits of the protocol, not of the device. */
 #define VU_F_PROTOCOL_FEATURES 30 /* in GET_FEATURES: protocol features negotiable */
 #define VU_PROTOCOL_F_MQ 0        /* GET_QUEUE_NUM */
 #define VU_PROTOCOL_F_REPLY_ACK 3 /* NEED_REPLY honoured */
+#define VU_PROTOCOL_F_BACKEND_REQ 5 /* the backend's own requests, on a channel we give it */
 #define VU_PROTOCOL_F_CONFIG 9    /* GET_CONFIG / SET_CONFIG */
 #define VU_PROTOCOL_F_INFLIGHT_SHMFD 12 /* GET_INFLIGHT_FD / SET_INFLIGHT_FD */
 
@@ -365,10 +372,12 @@ static int vu_connect(const char *path)
 }
 
 /* The protocol features iovirt uses: more than one queue, a reply to every
- * message, the device's config space, the in-flight log. */
+ * message, the device's config space, the in-flight log, and a channel for
+ * the backend's own requests (config changes). */
 #define VU_PROTOCOL_WANTED                                                          \
 	((1ULL << VU_PROTOCOL_F_MQ) | (1ULL << VU_PROTOCOL_F_REPLY_ACK) |          \
-	 (1ULL << VU_PROTOCOL_F_CONFIG) | (1ULL << VU_PROTOCOL_F_INFLIGHT_SHMFD))
+	 (1ULL << VU_PROTOCOL_F_CONFIG) | (1ULL << VU_PROTOCOL_F_INFLIGHT_SHMFD) | \
+	 (1ULL << VU_PROTOCOL_F_BACKEND_REQ))
 
 /* After SET_OWNER and GET_FEATURES on a new connection: agrees on the
  * protocol features (those of want the backend has). */
@@ -384,6 +393,78 @@ static int negotiate_protocol(struct vhost *v, uint64_t want)
 	if (ret == 0)
 		v->protocol_features = pf & want;
 	return ret;
+}
+
+static void close_backend_channel(struct vhost *v)
+{
+	if (v->backend_fd < 0)
+		return;
+	loop_del_fd(v->vdev->loop, v->backend_fd);
+	close(v->backend_fd);
+	v->backend_fd = -1;
+}
+
+/* A request from the backend (loop thread). Only a config change is
+ * known; anything else is refused when a reply is asked for. A message
+ * that is malformed, too large or cut short ends the channel. */
+static void on_backend_request(void *opaque, uint32_t events)
+{
+	struct vhost *v = opaque;
+	struct vu_msg m;
+	(void)events;
+	int ret = read_full(v->backend_fd, &m, VU_HDR_SIZE);
+	if (ret == 0 && m.size > sizeof(m.p))
+		ret = -EPROTO;
+	if (ret == 0)
+		ret = read_full(v->backend_fd, &m.p, m.size);
+	if (ret < 0) {
+		if (ret != -ECONNRESET)
+			log_error("%s: vhost-user backend request channel: %s; closing it",
+				  v->vdev->name, strerror(-ret));
+		close_backend_channel(v);
+		return;
+	}
+	bool known = m.request == VU_BACKEND_CONFIG_CHANGE_MSG && v->config_change;
+	/* The reply goes first: a backend that waits for it may not answer
+	 * the GET_CONFIG the change leads to until it has it. */
+	if (m.flags & VU_FLAG_NEED_REPLY) {
+		struct vu_msg r = {.request = m.request, .flags = VU_VERSION | VU_FLAG_REPLY,
+				   .size = sizeof(r.p.u64), .p.u64 = known ? 0 : 1};
+		ssize_t n = send(v->backend_fd, &r, VU_HDR_SIZE + r.size, MSG_NOSIGNAL);
+		(void)n; /* a backend gone is seen on the next read */
+	}
+	if (!known) {
+		log_debug("%s: vhost-user backend request %u not supported", v->vdev->name,
+			  m.request);
+		return;
+	}
+	pthread_mutex_lock(&v->vdev->lock);
+	v->config_change(v);
+	pthread_mutex_unlock(&v->vdev->lock);
+}
+
+/* With BACKEND_REQ: one end of a socket pair for the backend's requests. */
+static int open_backend_channel(struct vhost *v)
+{
+	if (!(v->protocol_features & (1ULL << VU_PROTOCOL_F_BACKEND_REQ)))
+		return 0;
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	/* A request cut short must not hold the loop for long. */
+	struct timeval tv = {.tv_sec = 1};
+	setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	struct vu_msg m = {.request = VU_SET_BACKEND_REQ_FD};
+	int ret = vu_set(v, &m, &sv[1], 1);
+	close(sv[1]);
+	if (ret == 0)
+		ret = loop_add_fd(v->vdev->loop, sv[0], EPOLLIN, on_backend_request, v);
+	if (ret < 0) {
+		close(sv[0]);
+		return ret;
+	}
+	v->backend_fd = sv[0];
+	return 0;
 }
 
 static void on_hangup(void *opaque, uint32_t events);
@@ -425,8 +506,11 @@ static int rejoin(struct vhost *v, int fd)
 	if (ret == 0 && (ret = vhost_user_queue_num(v, &queues)) == 0 && queues < v->nq)
 		ret = -ENOTSUP;
 	if (ret == 0)
+		ret = open_backend_channel(v);
+	if (ret == 0)
 		ret = vhost_resume(v);
 	if (ret < 0) {
+		close_backend_channel(v);
 		v->features = had_features;
 		v->protocol_features = had_protocol;
 		v->user_dead = true;
@@ -493,6 +577,7 @@ static void on_hangup(void *opaque, uint32_t events)
 	v->hup_watched = false;
 	pthread_mutex_lock(&v->vdev->lock);
 	v->user_dead = true;
+	close_backend_channel(v);
 	/* Running rings can be handed to a new backend only with the log of
 	 * what the old one had in flight. */
 	bool resumable = !v->running || v->inflight_fd >= 0;
@@ -534,7 +619,8 @@ int vhost_user_open(struct vhost *v, const char *path, struct virtio_dev *vdev, 
 	int ret = vhost_setup(v, path);
 	if (ret < 0)
 		return ret;
-	if ((ret = negotiate_protocol(v, VU_PROTOCOL_WANTED)) < 0) {
+	if ((ret = negotiate_protocol(v, VU_PROTOCOL_WANTED)) < 0 ||
+	    (ret = open_backend_channel(v)) < 0) {
 		log_error("%s: %s: negotiating vhost-user protocol features: %s", vdev->name, path,
 			  strerror(-ret));
 		vhost_close(v);
@@ -550,6 +636,7 @@ void vhost_user_unwatch(struct vhost *v)
 		loop_del_fd(v->vdev->loop, v->fd);
 	v->hup_watched = false;
 	stop_reconnecting(v);
+	close_backend_channel(v);
 }
 
 bool vhost_user_away(const struct vhost *v)

@@ -76,6 +76,30 @@ static void vub_reset(struct virtio_dev *vdev)
 	vhost_stop(&to_vub(vdev)->vhost);
 }
 
+/* The backend announced a config change (a resized image): read the
+ * config space again and tell the driver. The queue count stays what the
+ * device was created with. Loop thread, lock held. */
+static void vub_config_change(struct vhost *v)
+{
+	struct vhost_user_blk *b = to_vub(v->vdev);
+	union {
+		struct virtio_blk_config blk;
+		uint8_t bytes[sizeof(struct virtio_blk_config)];
+	} c;
+	memset(&c, 0, sizeof(c));
+	if (vhost_user_get_config(v, c.bytes, CONFIG_LEN) < 0) {
+		log_error("%s: %s: cannot read the changed config space", v->vdev->name, v->path);
+		return;
+	}
+	c.blk.num_queues = b->config.blk.num_queues;
+	if (le64toh(c.blk.capacity) != le64toh(b->config.blk.capacity))
+		log_info("%s: %s: capacity now %llu sectors (was %llu)", v->vdev->name, v->path,
+			 (unsigned long long)le64toh(c.blk.capacity),
+			 (unsigned long long)le64toh(b->config.blk.capacity));
+	memcpy(b->config.bytes, c.bytes, CONFIG_LEN);
+	virtio_config_changed(v->vdev);
+}
+
 static void vub_queue_notify(struct virtio_dev *vdev, unsigned q)
 {
 	/* A kick before DRIVER_OK (the loop watches the ioeventfds until the
@@ -124,6 +148,7 @@ struct vhost_user_blk *vhost_user_blk_create(const char *socket_path, unsigned r
 	unsigned backend_queues = 1;
 	int ret = vhost_user_open(&b->vhost, socket_path, &b->vdev, 0, VHOST_MAX_RINGS, reconnect_s);
 	b->vhost_open = ret == 0;
+	b->vhost.config_change = vub_config_change;
 	if (ret == 0 && (ret = vhost_user_get_config(&b->vhost, b->config.bytes, CONFIG_LEN)) < 0)
 		log_error("vhost-user-blk: %s: cannot read the disk's config space%s", socket_path,
 			  ret == -ENOTSUP ? " (the backend lacks the CONFIG protocol feature)" : "");

@@ -68,6 +68,8 @@ struct backend {
 	unsigned inflight_gets;
 	ino_t inflight_made, inflight_set[2]; /* the log's memfd: made, received */
 	unsigned inflight_queues, inflight_qsize;
+	int backend_req_fd;     /* SET_BACKEND_REQ_FD: our end for requests of our own */
+	uint64_t capacity;      /* what GET_CONFIG says */
 };
 
 static struct backend be;
@@ -225,10 +227,18 @@ static void serve(void)
 				*slot = fds[0];
 			}
 			break;
-		case 15: /* MQ, REPLY_ACK, CONFIG, a bit iovirt does not want (5); and
-			  * INFLIGHT_SHMFD when it keeps an in-flight log */
-			reply_u64(be.fd, 15, (1ULL << 0) | (1ULL << 3) | (1ULL << 9) | (1ULL << 5) |
+		case 15: /* MQ, REPLY_ACK, BACKEND_REQ, CONFIG, a bit iovirt does not
+			  * want (11); and INFLIGHT_SHMFD when it keeps an in-flight log */
+			reply_u64(be.fd, 15, (1ULL << 0) | (1ULL << 3) | (1ULL << 5) | (1ULL << 9) |
+						     (1ULL << 11) |
 						     (be.fault == FAULT_RESTART ? 1ULL << 12 : 0));
+			break;
+		case 21: /* SET_BACKEND_REQ_FD */
+			if (nfds == 1) {
+				if (be.backend_req_fd >= 0)
+					close(be.backend_req_fd);
+				be.backend_req_fd = fds[0];
+			}
 			break;
 		case 16: be.protocol_set = u64; break;
 		case 17: reply_u64(be.fd, 17, 4); break;
@@ -261,7 +271,7 @@ static void serve(void)
 			uint32_t size;
 			memcpy(&size, p + 4, 4);
 			memset(cfg + 12, 0, 256);
-			struct virtio_blk_config c = {.capacity = htole64(CAPACITY),
+			struct virtio_blk_config c = {.capacity = htole64(be.capacity),
 						      .num_queues = htole16(2)};
 			memcpy(cfg + 12, &c, size < sizeof(c) ? size : sizeof(c));
 			reply(be.fd, 24, cfg, 12 + size);
@@ -309,6 +319,8 @@ static void backend_start(enum fault fault)
 	memset(&be, 0, sizeof(be));
 	pthread_mutex_init(&be.lock, NULL);
 	be.fault = fault;
+	be.capacity = CAPACITY;
+	be.backend_req_fd = -1;
 	for (int i = 0; i < 4; i++)
 		be.kick_fd[i] = be.call_fd[i] = -1;
 	snprintf(be.path, sizeof(be.path), "/tmp/iovirt-vu-test-%d.sock", getpid());
@@ -327,6 +339,8 @@ static void backend_stop(void)
 	pthread_join(be.thread, NULL);
 	close(be.listen_fd);
 	unlink(be.path);
+	if (be.backend_req_fd >= 0)
+		close(be.backend_req_fd);
 	for (int i = 0; i < 4; i++) {
 		if (be.kick_fd[i] >= 0)
 			close(be.kick_fd[i]);
@@ -374,6 +388,11 @@ static bool signalled(void *arg)
 	return ((struct fx *)arg)->d.tr.signals[0] > 0;
 }
 
+static bool config_signalled(void *arg)
+{
+	return ((struct fx *)arg)->d.tr.config_signals > 0;
+}
+
 static void test_blk_end_to_end(void **state)
 {
 	struct fx f;
@@ -402,8 +421,10 @@ static void test_blk_end_to_end(void **state)
 	vdev->ops->config_write(vdev, 0, junk, 8);
 	vdev->ops->config_read(vdev, 0, (uint8_t *)&cfg, 8);
 	assert_int_equal(le64toh(cfg.capacity), CAPACITY);
-	/* Of the protocol features only MQ, REPLY_ACK and CONFIG are taken. */
-	assert_int_equal(be.protocol_set, (1ULL << 0) | (1ULL << 3) | (1ULL << 9));
+	/* Of the protocol features only MQ, REPLY_ACK, BACKEND_REQ and CONFIG
+	 * are taken; the backend got a channel for requests of its own. */
+	assert_int_equal(be.protocol_set, (1ULL << 0) | (1ULL << 3) | (1ULL << 5) | (1ULL << 9));
+	assert_true(be.backend_req_fd >= 0);
 
 	/* DRIVER_OK: guest RAM by memfd, the rings by the addresses this
 	 * process has them at, the notify eventfds as kicks, and enabled. */
@@ -431,6 +452,38 @@ static void test_blk_end_to_end(void **state)
 	assert_int_equal(write(call, &one, 8), 8);
 	loop_run_until(f.loop, signalled, &f, 2000);
 	assert_int_equal(f.d.tr.signals[0], 1);
+
+	/* The backend resizes the disk and says so on its channel (asking for
+	 * a reply): the reply comes, the guest sees the new capacity (the
+	 * queue count unchanged) and a config interrupt. A request iovirt
+	 * does not know is refused. */
+	pthread_mutex_lock(&be.lock);
+	be.capacity = 2 * CAPACITY;
+	int req = be.backend_req_fd;
+	pthread_mutex_unlock(&be.lock);
+	uint32_t change[3] = {2, 0x1 | 0x8, 0};
+	assert_int_equal(write(req, change, 12), 12);
+	loop_run_until(f.loop, config_signalled, &f, 2000);
+	assert_int_equal(f.d.tr.config_signals, 1);
+	uint32_t ack[5];
+	assert_int_equal(recv(req, ack, 20, MSG_WAITALL), 20);
+	assert_int_equal(ack[0], 2);
+	assert_true(ack[1] & 0x4);
+	assert_int_equal(ack[3] | ack[4], 0);
+	vdev->ops->config_read(vdev, 0, (uint8_t *)&cfg, 8);
+	assert_int_equal(le64toh(cfg.capacity), 2 * CAPACITY);
+	vdev->ops->config_read(vdev, offsetof(struct virtio_blk_config, num_queues),
+			       (uint8_t *)&cfg.num_queues, 2);
+	assert_int_equal(le16toh(cfg.num_queues), 2);
+	uint32_t unknown[3] = {99, 0x1 | 0x8, 0};
+	assert_int_equal(write(req, unknown, 12), 12);
+	struct pollfd rp = {.fd = req, .events = POLLIN};
+	for (int i = 0; i < 200 && poll(&rp, 1, 0) == 0; i++)
+		loop_run_until(f.loop, config_signalled, &f, 10);
+	assert_int_equal(recv(req, ack, 20, MSG_WAITALL), 20);
+	assert_int_equal(ack[0], 99);
+	assert_int_equal(ack[3], 1); /* refused */
+	assert_int_equal(f.d.tr.config_signals, 1);
 
 	/* Reset: each running ring is stopped with GET_VRING_BASE. */
 	virtio_drv_reset(vdev);
