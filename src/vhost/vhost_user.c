@@ -395,13 +395,19 @@ static int negotiate_protocol(struct vhost *v, uint64_t want)
 	return ret;
 }
 
+/* An fd the loop watches, closed (and -1). */
+static void drop_watched_fd(struct vhost *v, int *fd)
+{
+	if (*fd < 0)
+		return;
+	loop_del_fd(v->vdev->loop, *fd);
+	close(*fd);
+	*fd = -1;
+}
+
 static void close_backend_channel(struct vhost *v)
 {
-	if (v->backend_fd < 0)
-		return;
-	loop_del_fd(v->vdev->loop, v->backend_fd);
-	close(v->backend_fd);
-	v->backend_fd = -1;
+	drop_watched_fd(v, &v->backend_fd);
 }
 
 /* A request from the backend (loop thread). Only a config change is
@@ -477,11 +483,7 @@ static void watch_hangup(struct vhost *v)
 
 static void stop_reconnecting(struct vhost *v)
 {
-	if (v->reconnect_timer < 0)
-		return;
-	loop_del_fd(v->vdev->loop, v->reconnect_timer);
-	close(v->reconnect_timer);
-	v->reconnect_timer = -1;
+	drop_watched_fd(v, &v->reconnect_timer);
 }
 
 /* A new backend process on the socket (fd, connected): the handshake, and

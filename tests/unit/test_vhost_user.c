@@ -383,6 +383,29 @@ static void fx_kick_fds(struct fx *f, struct virtio_dev *vdev)
 	}
 }
 
+/* A backend with the given fault, a disk on it (reconnect_s) and a driver
+ * that brought both rings to DRIVER_OK. */
+static struct vhost_user_blk *fx_running(struct fx *f, enum fault fault, unsigned reconnect_s)
+{
+	fx_init(f);
+	backend_start(fault);
+	struct vhost_user_blk *b = vhost_user_blk_create(be.path, reconnect_s, &f->d.ram.mem, f->loop);
+	assert_non_null(b);
+	fx_kick_fds(f, vhost_user_blk_dev(b));
+	virtio_drv_start(&f->d, vhost_user_blk_dev(b), ~0ULL, 2, 64);
+	return b;
+}
+
+/* The disk, the backend and the driver's side gone. */
+static void fx_finish(struct fx *f, struct vhost_user_blk *b)
+{
+	vhost_user_blk_destroy(b);
+	backend_stop();
+	for (unsigned q = 0; q < 2; q++)
+		close(f->kick[q]);
+	fx_destroy(f);
+}
+
 static bool signalled(void *arg)
 {
 	return ((struct fx *)arg)->d.tr.signals[0] > 0;
@@ -489,12 +512,7 @@ static void test_blk_end_to_end(void **state)
 	virtio_drv_reset(vdev);
 	assert_int_equal(be.base_asked[0], 1);
 	assert_int_equal(be.base_asked[1], 1);
-
-	vhost_user_blk_destroy(b);
-	backend_stop();
-	for (unsigned q = 0; q < 2; q++)
-		close(f.kick[q]);
-	fx_destroy(&f);
+	fx_finish(&f, b);
 }
 
 /* A backend that answers out of step or hangs up during the handshake:
@@ -547,11 +565,7 @@ static void test_nack_needs_reset(void **state)
 	assert_true(vdev->status & VIRTIO_CONFIG_S_NEEDS_RESET);
 	assert_false(vdev->live);
 	pthread_mutex_unlock(&vdev->lock);
-	vhost_user_blk_destroy(b);
-	backend_stop();
-	for (unsigned q = 0; q < 2; q++)
-		close(f.kick[q]);
-	fx_destroy(&f);
+	fx_finish(&f, b);
 }
 
 static bool needs_reset(void *arg)
@@ -570,13 +584,8 @@ static bool needs_reset(void *arg)
 static void test_backend_gone(void **state)
 {
 	struct fx f;
-	fx_init(&f);
-	backend_start(FAULT_HANGUP_LATE);
-	struct vhost_user_blk *b = vhost_user_blk_create(be.path, 1, &f.d.ram.mem, f.loop);
-	assert_non_null(b);
+	struct vhost_user_blk *b = fx_running(&f, FAULT_HANGUP_LATE, 1);
 	struct virtio_dev *vdev = vhost_user_blk_dev(b);
-	fx_kick_fds(&f, vdev);
-	virtio_drv_start(&f.d, vdev, ~0ULL, 2, 64);
 	assert_true(vdev->live);
 	pthread_join(be.thread, NULL); /* it hung up once both rings ran */
 	loop_run_until(f.loop, needs_reset, vdev, 2000);
@@ -606,13 +615,8 @@ static bool rejoined(void *arg)
 static void test_backend_restart(void **state)
 {
 	struct fx f;
-	fx_init(&f);
-	backend_start(FAULT_RESTART);
-	struct vhost_user_blk *b = vhost_user_blk_create(be.path, 1, &f.d.ram.mem, f.loop);
-	assert_non_null(b);
+	struct vhost_user_blk *b = fx_running(&f, FAULT_RESTART, 1);
 	struct virtio_dev *vdev = vhost_user_blk_dev(b);
-	fx_kick_fds(&f, vdev);
-	virtio_drv_start(&f.d, vdev, ~0ULL, 2, 64);
 	/* The log: asked for once, for both queues, rings as large as the
 	 * device allows; handed to the first backend. */
 	pthread_mutex_lock(&be.lock);
@@ -652,11 +656,7 @@ static void test_backend_restart(void **state)
 	virtio_drv_reset(vdev);
 	assert_int_equal(be.base_asked[0], 1);
 	assert_int_equal(be.base_asked[1], 1);
-	vhost_user_blk_destroy(b);
-	backend_stop();
-	for (unsigned q = 0; q < 2; q++)
-		close(f.kick[q]);
-	fx_destroy(&f);
+	fx_finish(&f, b);
 }
 
 int main(void)
