@@ -91,4 +91,31 @@ check vubr "8 MiB round trip through the new process, in the image file" \
 	  "$wrote" = "$(head -c 8M "$T/r.img" | sha256sum | cut -d' ' -f1)" ]
 check vubr "one reconnection counted" grep -q "vhost-user, queues 0-0: .* 1 reconnections" "$log"
 kill "$qsd" 2>/dev/null; wait "$qsd" 2>/dev/null
+
+# The backend killed while the guest reads from its disk, with no
+# in-flight log to hand its rings to a new process: the device asks for a
+# reset (NEEDS_RESET in the status the guest reads), iovirt does not stop,
+# and the guest's other disk (iovirt's own virtio-blk) keeps working.
+dd if=/dev/urandom of="$T/native.img" bs=1M count=8 status=none
+vub_serve
+log=$OUT/vub-gone.log
+timeout 300 build/iovirt run --kernel "$KERNEL" --initrd "$OUT/vub-gone.img" --cmdline "$CMDLINE" \
+	--memory 384M --verbose --disk "vhost-user=$T/r.sock" --disk "$T/native.img,readonly" \
+	</dev/null >"$log" 2>&1 &
+vm=$!
+for _ in $(seq 480); do grep -q '^READING=' "$log" && break; kill -0 "$vm" 2>/dev/null || break; sleep 0.5; done
+reading=$(text "$log" READING)
+sleep 1
+kill -KILL "$qsd" 2>/dev/null; wait "$qsd" 2>/dev/null
+wait "$vm"; status=$?
+check vubg "the backend was killed while the guest read from its disk ($reading)" [ -n "$reading" ]
+check vubg "iovirt kept running; the guest powered off (status $status)" [ "$status" -eq 0 ]
+check vubg "one line says why: no in-flight log to hand the rings over" \
+	grep -q "hung up (it keeps no in-flight log" "$log"
+vub_status=$(text "$log" VUB_STATUS)
+needs_reset_bit() { [ -n "$1" ] && [ $(($1 & 0x40)) -ne 0 ]; }
+check vubg "the guest reads NEEDS_RESET in the disk's device status ($vub_status)" \
+	needs_reset_bit "$vub_status"
+check vubg "the other disk still reads what its image holds" \
+	[ "$(text "$log" NATIVE_SHA)" = "$(sha256sum "$T/native.img" | cut -d' ' -f1)" ]
 rm -rf "$T"
