@@ -8,9 +8,9 @@ echo "FIRST_SHA=$(sha256sum /tmp/first | cut -d' ' -f1)"
 dd if=/tmp/first of=/dev/$D bs=1M oflag=direct 2>/dev/null && sync
 rm -f /tmp/first
 echo "$pci" > /sys/bus/pci/drivers/virtio-pci/unbind && echo "UNBOUND=$pci"
-# The host kills the backend now and starts a new one; iovirt looks for
-# it every second.
-sleep 15
+# The host kills the backend now and starts a new one 2 s later; iovirt
+# looks for it every second.
+sleep 10
 echo "$pci" > /sys/bus/pci/drivers/virtio-pci/bind
 for _ in $(seq 50); do ls -d /sys/block/vd* >/dev/null 2>&1 && break; sleep 0.2; done
 D=$(ls -d /sys/block/vd* 2>/dev/null | head -n 1); D=${D##*/}
