@@ -59,8 +59,10 @@ static int parse_vhost_user_disk(const char *spec, struct disk_config *d)
 		opt++; /* the comma */
 		size_t n = strcspn(opt, ",");
 		char tok[64];
-		if (n >= sizeof(tok))
-			n = sizeof(tok) - 1;
+		if (n >= sizeof(tok)) { /* cut short, it could read as another value */
+			log_error("--disk %s: option '%.20s...' is too long", spec, opt);
+			return -EINVAL;
+		}
 		memcpy(tok, opt, n);
 		tok[n] = '\0';
 		const char *val = split_value(tok);

@@ -73,6 +73,10 @@ static void test_disk_vhost_user(void **state)
 	expect_bad_disk("vhost-user=/run/vub.sock,reconnect=-1");
 	expect_bad_disk("vhost-user=/run/vub.sock,reconnect");
 	expect_bad_disk("vhost-user=/run/vub.sock,reconnect=1,readonly");
+	/* Too long to hold whole: refused, not read cut short (the first 53
+	 * digits alone would be a valid 1). */
+	expect_bad_disk("vhost-user=/run/vub.sock,reconnect="
+			"0000000000000000000000000000000000000000000000000000100000");
 	assert_string_equal(disk.path, "/run/vub.sock");
 	assert_false(disk.readonly);
 	assert_int_equal(config_parse_disk("vhost-user.img", &disk), 0); /* a file named so */
