@@ -265,6 +265,49 @@ int vhost_start(struct vhost *v, uint64_t features)
 	return ret;
 }
 
+/* The driver moved a running ring's interrupt (another MSI-X vector, MSI-X
+ * turned on or off): the backend signals the new target from now on. A
+ * signal that raced the switch went to the old one, so the queue is
+ * signalled once more on the new (a spurious interrupt costs the driver a
+ * look at its used ring; a lost one could stall it). */
+void vhost_irq_moved(struct vhost *v)
+{
+	const struct virtio_transport_ops *t = v->vdev->transport;
+	if (!v->running || !t || !t->queue_irqfd_get)
+		return;
+	for (unsigned i = 0; i < v->nq; i++) {
+		struct vhost_ring *r = &v->rings[i];
+		if (!r->started)
+			continue;
+		unsigned q = v->first + r->index, cookie = 0;
+		int fd = t->queue_irqfd_get(v->vdev, q, &cookie);
+		bool irqfd = fd >= 0;
+		if (irqfd == r->irqfd && (!irqfd || cookie == r->irqfd_cookie)) {
+			if (irqfd)
+				t->queue_irqfd_put(v->vdev, cookie); /* the ring holds one */
+			continue;
+		}
+		struct vhost_vring_file call = {.index = r->index, .fd = irqfd ? fd : r->call_fd};
+		/* A backend away gets it on reconnect; a dead one never. */
+		int ret = vhost_user_away(v) || v->user_dead
+				  ? 0
+				  : vhost_call(v, VHOST_SET_VRING_CALL, &call);
+		if (ret < 0) {
+			log_error("%s: moving queue %u's interrupt: %s", v->vdev->name, q,
+				  strerror(-ret));
+			if (irqfd)
+				t->queue_irqfd_put(v->vdev, cookie);
+			continue;
+		}
+		if (r->irqfd)
+			t->queue_irqfd_put(v->vdev, r->irqfd_cookie);
+		r->irqfd = irqfd;
+		r->irqfd_fd = irqfd ? fd : -1;
+		r->irqfd_cookie = cookie;
+		t->signal_queue(v->vdev, q);
+	}
+}
+
 int vhost_resume(struct vhost *v)
 {
 	return v->running ? send_state(v, true) : 0;

@@ -102,6 +102,9 @@ int vhost_user_set_config(struct vhost *v, unsigned offset, const void *buf, uns
  * loop then stops watching) and call/error eventfds. The device-specific backend (VHOST_NET_SET_BACKEND)
  * is the caller's, after this. 0 or -errno (logged). */
 int vhost_start(struct vhost *v, uint64_t features);
+/* The driver moved the interrupt of a running queue (its MSI-X vector,
+ * MSI-X on or off): the backend is told where to signal now. */
+void vhost_irq_moved(struct vhost *v);
 /* Takes the queues back from the backend (no more ring access by it once
  * this returns) and the loop watches their kicks again. Idempotent. */
 void vhost_stop(struct vhost *v);

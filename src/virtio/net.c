@@ -754,6 +754,13 @@ static void net_reset(struct virtio_dev *vdev)
 		resume_backends(n);
 }
 
+static void net_irq_moved(struct virtio_dev *vdev)
+{
+	struct virtio_net *n = to_net(vdev);
+	for (unsigned i = 0; n->vhost && i < n->npairs; i++)
+		vhost_irq_moved(&n->pairs[i].vhost);
+}
+
 static void net_queue_notify(struct virtio_dev *vdev, unsigned q)
 {
 	struct virtio_net *n = to_net(vdev);
@@ -776,6 +783,7 @@ static const struct virtio_dev_ops net_ops = {
 	.config_write = net_config_write,
 	.activate = net_activate,
 	.reset = net_reset,
+	.irq_moved = net_irq_moved,
 	.queue_notify = net_queue_notify,
 };
 

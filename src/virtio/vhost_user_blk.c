@@ -76,6 +76,11 @@ static void vub_reset(struct virtio_dev *vdev)
 	vhost_stop(&to_vub(vdev)->vhost);
 }
 
+static void vub_irq_moved(struct virtio_dev *vdev)
+{
+	vhost_irq_moved(&to_vub(vdev)->vhost);
+}
+
 /* The backend announced a config change (a resized image): read the
  * config space again and tell the driver. The queue count stays what the
  * device was created with. Loop thread, lock held. */
@@ -111,6 +116,7 @@ static const struct virtio_dev_ops vub_ops = {
 	.config_write = vub_config_write,
 	.activate = vub_activate,
 	.reset = vub_reset,
+	.irq_moved = vub_irq_moved,
 	.queue_notify = vub_queue_notify,
 };
 

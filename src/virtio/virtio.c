@@ -114,6 +114,12 @@ static void activate(struct virtio_dev *vdev)
 	}
 }
 
+void virtio_dev_irq_moved(struct virtio_dev *vdev)
+{
+	if (vdev->live && vdev->ops->irq_moved)
+		vdev->ops->irq_moved(vdev);
+}
+
 void virtio_dev_write_status(struct virtio_dev *vdev, uint8_t status)
 {
 	if (status == 0) {

@@ -49,6 +49,10 @@ struct virtio_dev_ops {
 	void (*reset)(struct virtio_dev *vdev);
 	/* The driver kicked queue q (on the loop thread). */
 	void (*queue_notify)(struct virtio_dev *vdev, unsigned q);
+	/* A live device's queue interrupts moved (a queue's MSI-X vector
+	 * rewritten, MSI-X turned on or off): for a device whose queues are
+	 * signalled from outside the VMM (vhost). Optional. Lock held. */
+	void (*irq_moved)(struct virtio_dev *vdev);
 };
 
 /* What the transport does for the device. */
@@ -112,6 +116,9 @@ void virtio_dev_set_broken(struct virtio_dev *vdev, const char *why);
 
 /* Config space changed (e.g. link status): bump generation, interrupt. */
 void virtio_config_changed(struct virtio_dev *vdev);
+
+/* The transport moved queue interrupts (see ops->irq_moved). Lock held. */
+void virtio_dev_irq_moved(struct virtio_dev *vdev);
 
 /* Transport-side state machine, used by virtio_pci.c (and tests). */
 void virtio_dev_reset(struct virtio_dev *vdev);

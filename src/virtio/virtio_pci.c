@@ -164,8 +164,12 @@ static void common_write(struct virtio_pci *vp, unsigned off, uint32_t val)
 			q->size = (uint16_t)val;
 		break;
 	case VIRTIO_PCI_COMMON_Q_MSIX:
-		if (q)
+		if (q) {
+			uint16_t old = q->msix_vector;
 			q->msix_vector = checked_vector(vp, val);
+			if (q->msix_vector != old && q->enabled)
+				virtio_dev_irq_moved(vdev);
+		}
 		break;
 	case VIRTIO_PCI_COMMON_Q_ENABLE:
 		if (queue_open && val == 1)
@@ -340,7 +344,13 @@ static bool cfg_window(struct virtio_pci *vp, unsigned offset, unsigned len,
 static void config_written(struct pci_dev *dev, unsigned offset, unsigned len)
 {
 	struct virtio_pci *vp = (struct virtio_pci *)dev;
+	bool msix_was = msix_enabled(&vp->msix);
 	msix_config_written(&vp->msix, offset, len);
+	if (msix_enabled(&vp->msix) != msix_was) {
+		pthread_mutex_lock(&vp->vdev->lock);
+		virtio_dev_irq_moved(vp->vdev);
+		pthread_mutex_unlock(&vp->vdev->lock);
+	}
 	uint64_t bar_off;
 	unsigned bar_len;
 	if (cfg_window(vp, offset, len, &bar_off, &bar_len)) {

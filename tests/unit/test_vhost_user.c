@@ -383,15 +383,21 @@ static void fx_kick_fds(struct fx *f, struct virtio_dev *vdev)
 	}
 }
 
-/* A backend with the given fault, a disk on it (reconnect_s) and a driver
- * that brought both rings to DRIVER_OK. */
-static struct vhost_user_blk *fx_running(struct fx *f, enum fault fault, unsigned reconnect_s)
+/* A backend with the given fault and a disk on it (reconnect_s). */
+static struct vhost_user_blk *fx_disk(struct fx *f, enum fault fault, unsigned reconnect_s)
 {
 	fx_init(f);
 	backend_start(fault);
 	struct vhost_user_blk *b = vhost_user_blk_create(be.path, reconnect_s, &f->d.ram.mem, f->loop);
 	assert_non_null(b);
 	fx_kick_fds(f, vhost_user_blk_dev(b));
+	return b;
+}
+
+/* ... and a driver that brought both rings to DRIVER_OK. */
+static struct vhost_user_blk *fx_running(struct fx *f, enum fault fault, unsigned reconnect_s)
+{
+	struct vhost_user_blk *b = fx_disk(f, fault, reconnect_s);
 	virtio_drv_start(&f->d, vhost_user_blk_dev(b), ~0ULL, 2, 64);
 	return b;
 }
@@ -512,6 +518,82 @@ static void test_blk_end_to_end(void **state)
 	virtio_drv_reset(vdev);
 	assert_int_equal(be.base_asked[0], 1);
 	assert_int_equal(be.base_asked[1], 1);
+	fx_finish(&f, b);
+}
+
+/* The backend's call fd of ring i, and its request count. */
+static int be_call_fd(unsigned i, unsigned *nrequests)
+{
+	pthread_mutex_lock(&be.lock);
+	int fd = be.call_fd[i];
+	*nrequests = be.nrequests;
+	pthread_mutex_unlock(&be.lock);
+	return fd;
+}
+
+/* The eventfd's count (0 when nothing was written). */
+static uint64_t drain(int fd)
+{
+	uint64_t n = 0;
+	return read(fd, &n, sizeof(n)) == sizeof(n) ? n : 0;
+}
+
+/* The driver moves a running ring's interrupt (another MSI-X vector, then
+ * none, as with MSI-X turned off): the backend is told the new target at
+ * once, and signals reach the driver there and not at the old one. */
+static void test_irq_moved(void **state)
+{
+	struct fx f;
+	struct vhost_user_blk *b = fx_disk(&f, FAULT_NONE, 0);
+	struct virtio_dev *vdev = vhost_user_blk_dev(b);
+	f.d.tr.irqfds = true;
+	for (unsigned v = 0; v < FAKE_TRANSPORT_MAX_VECTORS; v++)
+		f.d.tr.vector_fd[v] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	vdev->queues[0].msix_vector = 0;
+	vdev->queues[1].msix_vector = 1;
+	virtio_drv_start(&f.d, vdev, ~0ULL, 2, 64);
+	assert_int_equal(f.d.tr.irqfd_gets, 2);
+
+	/* The backend signals the vector's irqfd itself. */
+	uint64_t one = 1;
+	unsigned before, after;
+	int call = be_call_fd(0, &before);
+	assert_int_equal(write(call, &one, 8), 8);
+	assert_int_equal(drain(f.d.tr.vector_fd[0]), 1);
+
+	/* Queue 0 to vector 2: one SET_VRING_CALL (ring 1 keeps its own),
+	 * one catch-up signal, and the backend's next signal lands on 2. */
+	pthread_mutex_lock(&vdev->lock);
+	vdev->queues[0].msix_vector = 2;
+	virtio_dev_irq_moved(vdev);
+	pthread_mutex_unlock(&vdev->lock);
+	call = be_call_fd(0, &after);
+	assert_int_equal(after, before + 1);
+	assert_int_equal(be.requests[before], 13);
+	assert_int_equal(f.d.tr.signals[0], 1);
+	assert_int_equal(write(call, &one, 8), 8);
+	assert_int_equal(drain(f.d.tr.vector_fd[2]), 1);
+	assert_int_equal(drain(f.d.tr.vector_fd[0]), 0);
+
+	/* No vector: the backend's signals come through the loop again. */
+	pthread_mutex_lock(&vdev->lock);
+	vdev->queues[0].msix_vector = VIRTIO_NO_VECTOR;
+	virtio_dev_irq_moved(vdev);
+	pthread_mutex_unlock(&vdev->lock);
+	call = be_call_fd(0, &after);
+	assert_int_equal(after, before + 2);
+	assert_int_equal(f.d.tr.signals[0], 2);
+	assert_int_equal(write(call, &one, 8), 8);
+	for (int i = 0; i < 200 && f.d.tr.signals[0] < 3; i++)
+		loop_run_until(f.loop, NULL, NULL, 10);
+	assert_int_equal(f.d.tr.signals[0], 3);
+	assert_int_equal(drain(f.d.tr.vector_fd[2]), 0);
+
+	/* Every irqfd taken was given back by the reset. */
+	virtio_drv_reset(vdev);
+	assert_int_equal(f.d.tr.irqfd_puts, f.d.tr.irqfd_gets);
+	for (unsigned v = 0; v < FAKE_TRANSPORT_MAX_VECTORS; v++)
+		close(f.d.tr.vector_fd[v]);
 	fx_finish(&f, b);
 }
 
@@ -668,6 +750,7 @@ int main(void)
 		cmocka_unit_test(test_nack_needs_reset),
 		cmocka_unit_test(test_backend_gone),
 		cmocka_unit_test(test_backend_restart),
+		cmocka_unit_test(test_irq_moved),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

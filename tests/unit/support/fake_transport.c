@@ -20,9 +20,29 @@ static void signal_config(struct virtio_dev *vdev)
 	t->config_signals++;
 }
 
+static int queue_irqfd_get(struct virtio_dev *vdev, unsigned q, unsigned *cookie)
+{
+	struct fake_transport *t = vdev->transport_opaque;
+	uint16_t v = vdev->queues[q].msix_vector;
+	if (!t->irqfds || v >= FAKE_TRANSPORT_MAX_VECTORS)
+		return -1;
+	*cookie = v;
+	t->irqfd_gets++;
+	return t->vector_fd[v];
+}
+
+static void queue_irqfd_put(struct virtio_dev *vdev, unsigned cookie)
+{
+	struct fake_transport *t = vdev->transport_opaque;
+	assert_true(cookie < FAKE_TRANSPORT_MAX_VECTORS);
+	t->irqfd_puts++;
+}
+
 static const struct virtio_transport_ops fake_transport_ops = {
 	.signal_queue = signal_queue,
 	.signal_config = signal_config,
+	.queue_irqfd_get = queue_irqfd_get,
+	.queue_irqfd_put = queue_irqfd_put,
 };
 
 void fake_transport_attach(struct fake_transport *t, struct virtio_dev *vdev)

@@ -6,11 +6,18 @@
 #include "virtio/virtio.h"
 
 #define FAKE_TRANSPORT_MAX_QUEUES 8
+#define FAKE_TRANSPORT_MAX_VECTORS 4
 
 struct fake_transport {
 	int signals[FAKE_TRANSPORT_MAX_QUEUES]; /* per queue */
 	unsigned queue_signals;                 /* all queues */
 	unsigned config_signals;
+	/* With irqfds set, a queue whose msix_vector is v < MAX_VECTORS has
+	 * vector_fd[v] as its irqfd (queue_irqfd_get), as MSI-X would;
+	 * without, every queue is signalled through signal_queue (INTx). */
+	bool irqfds;
+	int vector_fd[FAKE_TRANSPORT_MAX_VECTORS];
+	unsigned irqfd_gets, irqfd_puts;
 };
 
 /* Makes t vdev's transport. */
