@@ -363,6 +363,40 @@ def breakdown_table(meds, names, w):
     return out
 
 
+def paired_table(rounds, ratios, w):
+    """Per-round ratios: both VMMs of a round ran in the same test host
+    boot, and a slow boot slows both, so the median of these pairs is less
+    at the mercy of one boot than the ratio of two medians taken over
+    different boots. Also how many rounds went each VMM's way."""
+    rows = [(f"{label} {'IOPS' if metric == 'iops' else 'MB/s'}", f"{name}.{metric}", True)
+            for name, label, metric in FIO_JOBS]
+    rows += [(f"{label} Gbit/s", f"net.{name}.gbit_s", True) for name, label in NET_JOBS]
+    rows += [(f"exits/IO {label.replace('fio ', '')}", f"{name}.exits_per_io", False)
+             for name, label, _ in FIO_JOBS]
+    rows += [(f"exits/MB net {'guest->host' if name == 'tx' else 'host->guest'}",
+              f"net.{name}.exits_per_mb", False) for name, _ in NET_JOBS]
+    out = []
+    for rlabel, num_name, den_name in ratios:
+        out.append(f"paired, {rlabel} within each round (same test host): median, rounds in "
+                   f"{num_name}'s favour, and the per-round ratios")
+        for label, key, higher_better in rows:
+            pairs = []
+            for r in rounds:
+                nres, dres = r["results"].get(num_name), r["results"].get(den_name)
+                if not nres or not dres or nres["error"] or dres["error"]:
+                    continue
+                nv, dv = nres["m"].get(key), dres["m"].get(key)
+                if nv is not None and dv:
+                    pairs.append(nv / dv)
+            if not pairs:
+                out.append(f"  {label:<{w - 2}} n/a")
+                continue
+            wins = sum(1 for x in pairs if (x >= 1.0 if higher_better else x <= 1.0))
+            out.append(f"  {label:<{w - 2}} {statistics.median(pairs):5.2f}   {wins} of "
+                       f"{len(pairs)}   (" + " ".join(f"{x:.2f}" for x in pairs) + ")")
+    return out
+
+
 def med(vals):
     vals = [v for v in vals if v is not None]
     return statistics.median(vals) if vals else None
@@ -642,6 +676,8 @@ def report(argv):
             nv, dv = meds[num_name].get(key), meds[den_name].get(key)
             line += f" {fmt(nv / dv if nv is not None and dv else None, '.2f', max(12, len(rlabel)))}"
         out.append(line)
+    out.append("")
+    out.extend(paired_table(rounds, ratios, w))
     out.append("")
     out.extend(breakdown_table(meds, names, w))
     out.append("per round (qd1 IOPS / qd32 IOPS / seqread MB/s / seqwrite MB/s / tx Gbit/s / rx Gbit/s"
