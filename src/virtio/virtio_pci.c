@@ -55,9 +55,9 @@ static void signal_config(struct virtio_dev *vdev)
 }
 
 /* The queue's MSI-X vector's irqfd, when MSI-X is on and the queue has a
- * vector; INTx needs the ISR bit, which only signal_queue sets. The vector
- * is the one the driver set before DRIVER_OK (as drivers do): a later
- * change does not move a running vhost's signals. */
+ * vector; INTx needs the ISR bit, which only signal_queue sets. A vector
+ * rewritten, or MSI-X turned on or off, while the device runs is passed on
+ * (virtio_dev_irq_moved), so a vhost backend signals the new target. */
 static int queue_irqfd_get(struct virtio_dev *vdev, unsigned q, unsigned *cookie)
 {
 	struct virtio_pci *vp = vdev->transport_opaque;
