@@ -12,9 +12,6 @@
 FIO_RT=@FIO_RT@
 NET_T=@NET_T@
 JOBS="@JOBS@"
-# A warm-up run (bench.warmup=1 on the kernel command line): every step,
-# briefly; the host keeps none of it.
-case " $(cat /proc/cmdline) " in *" bench.warmup=1 "*) FIO_RT=2 NET_T=2 ;; esac
 # none: the guest's scheduler places fio and iperf3; irq: each runs on the
 # CPU that takes its device's interrupt (block: the request queue's; net:
 # the receive queue's), the same rule in every VMM.

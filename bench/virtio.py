@@ -483,8 +483,6 @@ def measure(argv):
                           ("--fio-runtime", "?"), ("--net-time", "?")):
         p.add_argument(flag, required=default is None, default=default)
     p.add_argument("--timeout", type=float, default=300.0)
-    p.add_argument("--warmup", type=int, default=0,
-                   help="1: first a short run of every VMM, not kept (see BENCH_WARMUP)")
     p.add_argument("--json", required=True, help="where this round's results go")
     p.add_argument("--console-dir", required=True)
     p.add_argument("--emulated", action="store_true")
@@ -503,14 +501,6 @@ def measure(argv):
     results = {}
     t_start = time.monotonic()
     try:
-        for name, _, cmd in (order if a.warmup else []):
-            # The same command with bench.warmup=1 on the kernel command line.
-            warm = [c + " bench.warmup=1" if c == a.cmdline else c for c in cmd]
-            res = run_once(warm, a.timeout,
-                           os.path.join(a.console_dir, f"warmup-{name}-{a.round}.log"))
-            print(f"bench: {name} round {a.round} warm-up ({res['wall_s'] or 0:.0f} s)"
-                  + (f": {res['error']}" if res["error"] else ""), file=sys.stderr, flush=True)
-        t_start = time.monotonic()
         for name, _, cmd in order:
             res = run_once(cmd, a.timeout,
                            os.path.join(a.console_dir, f"{name}-{a.round}.log"))
@@ -548,7 +538,7 @@ def measure(argv):
     meta = {k: getattr(a, k) for k in ("models", "emulated", "kernel", "kernel_name", "memory",
                                         "cpus", "cmdline", "disk", "disk_fs", "disk_mb", "cache",
                                         "aio", "queues", "net_queues", "net_vhost", "tap", "fio_runtime",
-                                        "net_time", "warmup")}
+                                        "net_time")}
     meta["vmms"], meta["ratios"] = vmms, ratios
     meta["order"] = [n for n, _, _ in order]
     keep = ("m", "results", "errors", "error", "console_tail", "wall_s", "marks", "t0")
@@ -613,9 +603,6 @@ def report(argv):
         out.append("      iovirt/QEMU ratios only.")
     else:
         out.append("NOTE: measured directly on this machine's hardware KVM.")
-    if meta.get("warmup"):
-        out.append("warm-up: every VMM ran once briefly (2 s per job, not kept) in each test host")
-        out.append("      before the measured runs")
     out.extend(a.note)
     out.append(f"guest: {meta['kernel_name'] or meta['kernel']}, busybox initramfs + fio + iperf3, "
                f"{meta['memory']} RAM, {meta['cpus']} vCPUs, cmdline \"{meta['cmdline']}\"")
