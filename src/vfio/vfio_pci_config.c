@@ -9,7 +9,10 @@
  * MSI, MSI-X and vendor capabilities), the MSI and MSI-X capabilities
  * (interrupts are routed by iovirt), and the extended space (no extended
  * capabilities: AER, SR-IOV, ATS... belong to the host). The bodies of the
- * kept capabilities are the device's: reads and writes go to it. */
+ * kept capabilities are the device's: reads and writes go to it. An
+ * unlinked capability is hidden, not just unlinked: from its offset up to
+ * the next capability it reads 0 and ignores writes (a guest that knows
+ * where it sits must not reach it by offset, whatever vfio-pci filters). */
 #include "vfio/vfio_pci.h"
 
 #include <errno.h>
@@ -61,6 +64,25 @@ static void mark(struct vfio_pci *v, unsigned off, unsigned len, uint8_t value)
 		v->emulated[off + i] = value;
 }
 
+/* Hides each unlinked capability: its bytes become iovirt's, zero and
+ * read-only (pci.cfg there is 0, wmask 0), from its offset to the next
+ * capability in the device's chain or the end of the legacy space (the
+ * extent QEMU assumes too: a capability's length is not always known).
+ * Bytes of kept capabilities stay as they are. */
+static void hide_dropped(struct vfio_pci *v, const bool *in_chain, const bool *dropped,
+			 const bool *claimed)
+{
+	for (unsigned off = PCI_STD_HEADER_SIZEOF; off < PCI_CFG_LEGACY_SIZE; off++) {
+		if (!dropped[off])
+			continue;
+		for (unsigned i = off; i < PCI_CFG_LEGACY_SIZE && (i == off || !in_chain[i]); i++)
+			if (!claimed[i]) {
+				v->emulated[i] = 1;
+				v->pci.cfg[i] = 0;
+			}
+	}
+}
+
 /* Relinks the chain through the capabilities iovirt keeps. */
 static void filter_caps(struct vfio_pci *v, const uint8_t *dev)
 {
@@ -72,6 +94,7 @@ static void filter_caps(struct vfio_pci *v, const uint8_t *dev)
 	 * dropped, or its body (copied, or written by the guest) could
 	 * overwrite another's link and make the guest's chain loop. */
 	bool claimed[PCI_CFG_LEGACY_SIZE] = {false};
+	bool dropped[PCI_CFG_LEGACY_SIZE] = {false};
 	unsigned off = dev[PCI_STATUS] & PCI_STATUS_CAP_LIST ? dev[PCI_CAPABILITY_LIST] & ~3U : 0;
 	/* A chain that loops ends where it comes back. */
 	while (off >= PCI_STD_HEADER_SIZEOF && off < PCI_CFG_LEGACY_SIZE && !seen[off]) {
@@ -100,9 +123,12 @@ static void filter_caps(struct vfio_pci *v, const uint8_t *dev)
 				vfio_pci_msi_cap_setup(v, dev, off);
 			if (id == PCI_CAP_ID_EXP)
 				v->pci.is_express = true;
+		} else {
+			dropped[off] = true;
 		}
 		off = next;
 	}
+	hide_dropped(v, seen, dropped, claimed);
 	uint16_t status = (uint16_t)pci_cfg_get(&v->pci, PCI_STATUS, 2);
 	status = cfg[PCI_CAPABILITY_LIST] ? status | PCI_STATUS_CAP_LIST
 					  : status & ~PCI_STATUS_CAP_LIST;
