@@ -251,7 +251,7 @@ def main():
                f"(interleaved), {time.strftime('%Y-%m-%d %H:%M:%S')}")
     if a.emulated:
         out.append("NOTE: measured inside the software-emulated test host (QEMU TCG with nested")
-        out.append("      KVM, see shared/TESTHOST.md): absolute times are far slower than real")
+        out.append("      KVM, see docs/TESTHOST.md): absolute times are far slower than real")
         out.append("      hardware. Compare the ratios, within this one run, only.")
     else:
         out.append("NOTE: measured directly on this machine's hardware KVM.")

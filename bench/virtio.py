@@ -598,7 +598,7 @@ def report(argv):
                f"once per round (order alternating), {time.strftime('%Y-%m-%d %H:%M:%S')}")
     if meta["emulated"]:
         out.append("NOTE: measured inside the software-emulated test host (QEMU TCG with nested")
-        out.append("      KVM, 1 CPU, see shared/TESTHOST.md), a fresh test host per round:")
+        out.append("      KVM, 1 CPU, see docs/TESTHOST.md), a fresh test host per round:")
         out.append("      absolute numbers are far below real hardware. Compare the")
         out.append("      iovirt/QEMU ratios only.")
     else:

@@ -1,7 +1,7 @@
 /* Network backends shared by the NICs (virtio-net, e1000): a tap device or
  * user-mode networking (libslirp). A device model sends frames with
  * net_send() and receives them through its net_rx_fn; it never knows which
- * backend it has (DESIGN.md, "Backends").
+ * backend it has (docs/ARCHITECTURE.md, "Backends").
  *
  * Threads: net_send(), net_rx_resume() and net_get_stats() may be called from
  * any thread. The rx callback always runs on the event-loop thread. net_open()

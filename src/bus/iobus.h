@@ -1,4 +1,4 @@
-/* Port-I/O and MMIO range dispatch (DESIGN.md "Buses").
+/* Port-I/O and MMIO range dispatch (docs/ARCHITECTURE.md "Buses").
  *
  * A device claims [base, base+len) with an ops table. vCPU exits are
  * dispatched by range lookup; an access that hits nothing reads as all-ones,

@@ -1,4 +1,4 @@
-/* Interrupt lines (DESIGN.md "Interrupts"): devices never touch vCPUs. A
+/* Interrupt lines (docs/ARCHITECTURE.md "Interrupts"): devices never touch vCPUs. A
  * device holds an irq_line and raises or lowers it; the KVM implementation
  * drives the in-kernel PIC/IOAPIC pin (KVM_IRQ_LINE), tests use a fake. */
 #ifndef IOVIRT_BUS_IRQ_H

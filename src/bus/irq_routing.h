@@ -1,4 +1,4 @@
-/* The VM's GSI routing table and irqfds (DESIGN.md "Interrupts").
+/* The VM's GSI routing table and irqfds (docs/ARCHITECTURE.md "Interrupts").
  *
  * KVM_SET_GSI_ROUTING replaces the whole table, so this module owns it: the
  * PIC/IOAPIC pin routes KVM starts with are kept, and MSI routes (one GSI per

@@ -1,4 +1,4 @@
-/* A PCI function (DESIGN.md "PCI"): 4 KiB of configuration space with
+/* A PCI function (docs/ARCHITECTURE.md "PCI"): 4 KiB of configuration space with
  * per-byte write masks and write-1-to-clear masks, a capability list builder
  * (standard and extended), and BARs that are claimed on the port-I/O or MMIO
  * bus when the guest programs them and enables decoding. Emulated, virtio and

@@ -1,6 +1,6 @@
 /* The Intel 82540EM ("e1000") gigabit NIC, fully emulated: the device QEMU
  * and VirtualBox offer for guests without paravirtual drivers, driven by
- * Linux's e1000 and the in-box drivers of other systems (DESIGN.md model 1).
+ * Linux's e1000 and the in-box drivers of other systems (docs/ARCHITECTURE.md model 1).
  *
  * A PCI function with BAR0 = 128 KiB of memory-mapped registers and BAR1 =
  * the I/O window onto them (IOADDR/IODATA); INTx only (the 82540EM has no

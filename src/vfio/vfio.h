@@ -1,4 +1,4 @@
-/* VFIO (DESIGN.md, I/O model 3): the container that holds the IOMMU
+/* VFIO (docs/ARCHITECTURE.md, I/O model 3): the container that holds the IOMMU
  * groups of every passed-through device of one VM.
  *
  * One type1 (v2 where the kernel has it) IOMMU container per VM: all guest

@@ -1,7 +1,7 @@
-/* vhost: a device's virtqueues served outside the event loop (DESIGN.md
- * "virtio": "optionally vhost in the kernel or a vhost-user process"), by
- * the host kernel (linux/vhost.h, vhost_open) or by a backend process over
- * a UNIX socket (vhost-user, vhost_user_open). Either reads the rings and
+/* vhost: a device's virtqueues served outside the event loop
+ * (docs/ARCHITECTURE.md "vhost"), by the host kernel (linux/vhost.h,
+ * vhost_open) or by a backend process over a UNIX socket (vhost-user,
+ * vhost_user_open). Either reads the rings and
  * buffers through the guest RAM table it is given (and bounds-checks every
  * guest address itself), takes the driver's kicks straight from the
  * queues' ioeventfds and signals used buffers on an eventfd per queue.

@@ -476,8 +476,8 @@ static bool handle_chain(struct virtio_blk *b, unsigned q, const struct virtq_ch
 	return true;
 }
 
-/* Pops and starts at most queue-size chains (DESIGN.md: bounded work per
- * kick). Lock held. */
+/* Pops and starts at most queue-size chains (docs/ARCHITECTURE.md
+ * "virtio": bounded work per kick). Lock held. */
 static void process_queue(struct virtio_blk *b, unsigned q)
 {
 	struct virtio_dev *vdev = &b->vdev;

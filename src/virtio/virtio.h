@@ -1,4 +1,4 @@
-/* A virtio device, independent of its transport (DESIGN.md "virtio").
+/* A virtio device, independent of its transport (docs/ARCHITECTURE.md "virtio").
  *
  * A device model fills a virtio_dev (type, features, config space, queues,
  * ops); virtio_pci.c binds it to a pci_dev. The transport owns feature
@@ -105,9 +105,9 @@ static inline bool virtio_has_feature(const struct virtio_dev *vdev, unsigned bi
  * so (event idx / NO_INTERRUPT). Lock held. */
 void virtio_queue_done(struct virtio_dev *vdev, unsigned q);
 
-/* More work waits than one batch may do (DESIGN.md: bounded work per
- * kick): queue q kicks itself, so the event loop comes back to it after
- * other events. Any thread. */
+/* More work waits than one batch may do (docs/ARCHITECTURE.md "virtio":
+ * bounded work per kick): queue q kicks itself, so the event loop comes
+ * back to it after other events. Any thread. */
 void virtio_queue_rekick(struct virtio_dev *vdev, unsigned q);
 
 /* A guest protocol violation: mark DEVICE_NEEDS_RESET (§2.1.2), stop

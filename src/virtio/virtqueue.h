@@ -1,5 +1,5 @@
 /* Split virtqueues (virtio 1.x §2.7): the only code in iovirt that parses
- * descriptors (DESIGN.md "virtio").
+ * descriptors (docs/ARCHITECTURE.md "virtio").
  *
  * The rings are validated once, when the driver enables the queue
  * (virtq_init). Every chain is then walked by one checked iterator: each

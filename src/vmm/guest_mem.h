@@ -1,4 +1,4 @@
-/* Guest physical memory (DESIGN.md "Guest memory").
+/* Guest physical memory (docs/ARCHITECTURE.md "Guest memory").
  *
  * guest_mem_ptr() is the only place a guest-physical address becomes a host
  * pointer: it returns one only if [gpa, gpa+len) lies wholly inside one RAM

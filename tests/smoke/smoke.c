@@ -137,7 +137,7 @@ static void test_triple_fault_is_reported(void **state)
 	print_message("exit: %s\n", r.detail);
 	assert_int_equal(r.reason, VM_EXIT_CRASH);
 	assert_non_null(strstr(r.detail, "RIP 0x"));
-	/* A nested KVM that interprets ring 0 (see TESTHOST.md) fails to
+	/* A nested KVM that interprets ring 0 (see docs/TESTHOST.md) fails to
 	 * emulate the fault chain and reports an internal error instead; real
 	 * KVM (and the test host, which runs this with IOVIRT_SMOKE_STRICT=1)
 	 * must see the triple fault itself. */

@@ -236,7 +236,7 @@ check vfio-e1000e "$NIC back on e1000e ($(drv $NIC))" [ "$(drv $NIC)" = e1000e ]
 # ---- (d) SR-IOV: two guests at once, each on its own VF.
 iov sriov enable $PF 2 >/dev/null 2>&1
 check vfio-sriov "2 VFs enabled" [ "$(cat /sys/bus/pci/devices/$PF/sriov_numvfs 2>/dev/null)" = 2 ]
-# QEMU's VFs need flexible resources (TESTHOST.md): 1 interrupt, 2 queues,
+# QEMU's VFs need flexible resources (docs/TESTHOST.md): 1 interrupt, 2 queues,
 # then online, for secondary controllers 1 and 2.
 vm_ok=1
 for c in 1 2; do
