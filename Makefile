@@ -105,4 +105,21 @@ bench-passthrough: $(BUILD)/iovirt
 clean:
 	rm -rf $(BUILD)
 
+# make install [PREFIX=/usr/local] [DESTDIR=staging dir]: the binary, the
+# man page and the bash completion; make uninstall removes the three.
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+.PHONY: install uninstall
+install: $(BUILD)/iovirt
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR)
+	install -m 755 $(BUILD)/iovirt $(DESTDIR)$(BINDIR)/iovirt
+	install -m 644 docs/iovirt.1 $(DESTDIR)$(MANDIR)/man1/iovirt.1
+	install -m 644 tools/bash-completion/iovirt $(DESTDIR)$(BASHCOMPDIR)/iovirt
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/iovirt $(DESTDIR)$(MANDIR)/man1/iovirt.1 \
+		$(DESTDIR)$(BASHCOMPDIR)/iovirt
+
 -include $(shell find $(BUILD) -name '*.d' -type f 2>/dev/null)
