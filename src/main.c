@@ -70,7 +70,7 @@ static int cmd_run(int argc, char **argv)
 	struct vm_config cfg;
 	int ret = config_parse_run(argc, argv, &cfg);
 	if (ret)
-		return ret == 2 ? EXIT_USAGE : EXIT_VMM_ERROR;
+		return ret == CONFIG_HELP ? EXIT_OK : ret == 2 ? EXIT_USAGE : EXIT_VMM_ERROR;
 	log_set_verbose(cfg.verbose);
 	install_signals();
 

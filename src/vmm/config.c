@@ -132,7 +132,7 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg)
 		case OPT_HUGEPAGES: cfg->hugepages = true; break;
 		case OPT_REBOOT: cfg->reboot = true; break;
 		case OPT_VERBOSE: cfg->verbose = true; break;
-		case OPT_HELP: config_usage(stdout); exit(0);
+		case OPT_HELP: config_usage(stdout); return CONFIG_HELP;
 		case OPT_DISK:
 			if (cfg->ndisks == CONFIG_MAX_DISKS) {
 				log_error("--disk: at most %d disks", CONFIG_MAX_DISKS);

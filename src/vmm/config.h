@@ -39,8 +39,12 @@ struct vm_config {
 /* "512M", "2G", "1024" (MiB, as QEMU's -m), "65536K". 0 or -EINVAL. */
 int config_parse_size(const char *s, uint64_t *bytes);
 
+/* What config_parse_run returns for --help, after printing the usage: the
+ * caller exits 0 (the parser never exits, so fuzzers and tests can call it). */
+#define CONFIG_HELP 3
+
 /* Parses `run` options (argv[0] is "run"). Returns 0, or 2 after printing
- * one line for a usage error, or 1 for a bad value. */
+ * one line for a usage error, or 1 for a bad value, or CONFIG_HELP. */
 int config_parse_run(int argc, char **argv, struct vm_config *cfg);
 
 void config_usage(FILE *out);

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -168,6 +169,24 @@ static void test_run_usage_errors(void **state)
 	assert_string_equal(cfg.kernel, "k");
 }
 
+/* --help prints the usage and returns (the caller exits 0): the parser
+ * itself never exits, so the fuzzer can feed it any option. */
+static void test_run_help(void **state)
+{
+	struct vm_config cfg;
+	fflush(stdout);
+	int saved = dup(STDOUT_FILENO);
+	assert_true(saved >= 0);
+	assert_non_null(freopen("/dev/null", "w", stdout));
+	int help = PARSE(&cfg, "--help");
+	int help_first = PARSE(&cfg, "--kernel", "k", "--hel", "--bogus");
+	fflush(stdout);
+	assert_int_equal(dup2(saved, STDOUT_FILENO), STDOUT_FILENO);
+	close(saved);
+	assert_int_equal(help, CONFIG_HELP);
+	assert_int_equal(help_first, CONFIG_HELP);  /* abbreviated; wins over what follows */
+}
+
 static void test_run_memory(void **state)
 {
 	struct vm_config cfg;
@@ -197,6 +216,7 @@ int main(void)
 		cmocka_unit_test(test_run_cpus),
 		cmocka_unit_test(test_run_usage_errors),
 		cmocka_unit_test(test_run_memory),
+		cmocka_unit_test(test_run_help),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
