@@ -1,6 +1,6 @@
 /* Raw-image block backend: opening, locking and validating the image,
  * checking requests, and the per-request state machine (short I/O,
- * write-zeroes fallbacks, sticky flush errors) both engines share. */
+ * write-zeroes fallbacks) both engines share; flushes are block_flush.c. */
 #include "backends/block.h"
 #include "backends/block_engine.h"
 #include "util/log.h"
@@ -186,6 +186,10 @@ void blk_close(struct blk_backend *b)
 }
 
 uint64_t blk_size(const struct blk_backend *b) { return b->size; }
+static bool modifies(enum blk_op op)
+{
+	return op == BLK_WRITE || op == BLK_DISCARD || op == BLK_WRITE_ZEROES;
+}
 bool blk_readonly(const struct blk_backend *b) { return b->readonly; }
 const char *blk_engine_name(const struct blk_backend *b) { return b->ops->name; }
 
@@ -227,9 +231,7 @@ int blk_submit(struct blk_backend *b, struct blk_request *req)
 		return -EINVAL;
 	if (b->closing)
 		return -ESHUTDOWN;
-	bool modifies = req->op == BLK_WRITE || req->op == BLK_DISCARD ||
-			req->op == BLK_WRITE_ZEROES;
-	if (modifies && b->readonly)
+	if (modifies(req->op) && b->readonly)
 		return -EROFS;
 	switch (req->op) {
 	case BLK_READ:
@@ -259,6 +261,12 @@ int blk_submit(struct blk_backend *b, struct blk_request *req)
 			req->priv.stage = __atomic_load_n(&b->no_punch, __ATOMIC_RELAXED) ? 2 : 1;
 	}
 	b->inflight++;
+	if (req->op == BLK_FLUSH) {
+		blk_flush_submit(b, req);
+		return 0;
+	}
+	if (modifies(req->op))
+		blk_flush_write_begin(b, req);
 	b->ops->submit(b, req);
 	return 0;
 }
@@ -301,6 +309,7 @@ void blk_req_step(struct blk_backend *b, struct blk_request *req, struct blk_ste
 		break;
 	case BLK_FLUSH:
 		s->kind = BLK_STEP_FSYNC;
+		blk_fsync_issued(b, req);
 		break;
 	case BLK_DISCARD:
 		s->kind = BLK_STEP_FALLOCATE;
@@ -347,22 +356,14 @@ bool blk_req_advance(struct blk_backend *b, struct blk_request *req, int res, in
 	if (res == -EINTR || res == -EAGAIN)
 		return false; /* same step again */
 	switch (req->op) {
+	case BLK_FLUSH:
+		return blk_fsync_done(b, req, res, result);
 	case BLK_READ:
 	case BLK_WRITE:
 		if (!advance_bytes(p, res, result))
 			return false;
 		if (*result == 0)
 			*result = (int)p->total; /* <= INT_MAX: checked at submit */
-		return true;
-	case BLK_FLUSH:
-		/* After a failed fdatasync the kernel may have dropped the dirty
-		 * pages and a retry would report success for lost data, so every
-		 * later flush fails too: never acknowledge what is not stable. */
-		if (res < 0)
-			__atomic_store_n(&b->flush_failed, 1, __ATOMIC_RELAXED);
-		else if (__atomic_load_n(&b->flush_failed, __ATOMIC_RELAXED))
-			res = -EIO;
-		*result = res;
 		return true;
 	case BLK_DISCARD:
 		/* Discard is a hint; a file that cannot punch holes keeps data. */
@@ -388,8 +389,15 @@ bool blk_req_advance(struct blk_backend *b, struct blk_request *req, int res, in
 
 void blk_req_complete(struct blk_backend *b, struct blk_request *req, int result)
 {
+	bool wrote = modifies(req->op);
 	b->inflight--;
+	if (wrote)
+		blk_flush_write_end(b, req);
 	req->complete(req, result);
+	/* After the callback: a flush that waited for this write starts only
+	 * once the write's own completion went out. */
+	if (wrote)
+		blk_flush_start(b);
 }
 
 void blk_set_batch_end(struct blk_backend *b, blk_batch_end_fn fn, void *opaque)

@@ -23,6 +23,10 @@ struct blk_request_priv {
 	int stage;                /* WRITE_ZEROES: zero-range, punch, or writes */
 	int result;               /* threads engine: result awaiting delivery */
 	struct iovec part;        /* remainder of a partially done segment */
+	/* Flush ordering (block_flush.c): a write's place in submission
+	 * order; for a flush, the first write it does not wait for. */
+	uint64_t seq;
+	struct blk_request *wprev, *wnext; /* writes in flight, oldest first */
 };
 
 struct blk_request {
@@ -69,7 +73,10 @@ const char *blk_engine_name(const struct blk_backend *b); /* "io_uring" / "threa
  * -EROFS for a modifying op on a read-only image, -EINVAL for a range
  * outside the image, an empty or oversized (> INT_MAX bytes, > IOV_MAX
  * segments) request, or with cache=none an offset, length or buffer not
- * aligned to the device's direct-I/O block (512 or 4096). Loop thread only. */
+ * aligned to the device's direct-I/O block (512 or 4096). Loop thread only.
+ * A FLUSH makes stable every modifying request submitted before it (their
+ * callbacks run before its own); once the image failed to sync, every
+ * later FLUSH fails too. */
 int blk_submit(struct blk_backend *b, struct blk_request *req);
 
 /* Optional: fn(opaque) runs on the loop thread after the engine delivered a

@@ -148,6 +148,7 @@ static int teardown(void **state)
 	struct ctx *c = *state;
 	char cmd[128];
 	alarm(0);
+	blk_fsync_hooks = NULL;
 	loop_destroy(c->loop);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", c->dir);
 	assert_int_equal(system(cmd), 0);
@@ -453,6 +454,112 @@ static void test_direct(void **state)
 	blk_close(b);
 }
 
+/* Fault injection at the fdatasync seam: counts the calls and how many
+ * were in flight at once; the fail_nth result to arrive is -EIO, 50 ms
+ * late (the kernel reports a writeback error to one fdatasync only). */
+static struct {
+	int fail_nth;
+	const struct io *write; /* whose completions the first call saw */
+	int issued, results, in_flight, max_in_flight, write_calls_at_issue;
+} fs;
+
+static void fsync_issued(struct blk_backend *b, const struct blk_request *req)
+{
+	int n = __atomic_add_fetch(&fs.in_flight, 1, __ATOMIC_SEQ_CST);
+	int max = __atomic_load_n(&fs.max_in_flight, __ATOMIC_SEQ_CST);
+	while (n > max && !__atomic_compare_exchange_n(&fs.max_in_flight, &max, n, false,
+						       __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+		;
+	if (__atomic_add_fetch(&fs.issued, 1, __ATOMIC_SEQ_CST) == 1 && fs.write)
+		fs.write_calls_at_issue = __atomic_load_n(&fs.write->calls, __ATOMIC_SEQ_CST);
+}
+
+static int fsync_result(struct blk_backend *b, const struct blk_request *req, int res)
+{
+	if (__atomic_add_fetch(&fs.results, 1, __ATOMIC_SEQ_CST) == fs.fail_nth) {
+		usleep(50 * 1000);
+		res = -EIO;
+	}
+	__atomic_sub_fetch(&fs.in_flight, 1, __ATOMIC_SEQ_CST);
+	return res;
+}
+
+static const struct blk_fsync_hooks fault_hooks = {fsync_issued, fsync_result};
+
+static void inject_fsync_failure(int nth, const struct io *write)
+{
+	memset(&fs, 0, sizeof(fs));
+	fs.fail_nth = nth;
+	fs.write = write;
+	blk_fsync_hooks = &fault_hooks;
+}
+
+/* A write, then two flushes at once, and the first fdatasync fails: both
+ * flushes fail (the second may not take the word of an fdatasync that
+ * overlapped the failed one), and so does every later one. The flushes'
+ * fdatasync starts after the write completed. */
+static void test_flush_error_fails_every_flush(void **state)
+{
+	struct ctx *c = *state;
+	struct blk_backend *b = image(c, MIB, false);
+	static uint8_t buf[4096];
+	struct iovec v = {buf, sizeof(buf)};
+	struct io w, f[2];
+	io_init(&w, c, BLK_WRITE, 0, &v, 1, 0);
+	inject_fsync_failure(1, &w);
+	assert_int_equal(blk_submit(b, &w.req), 0);
+	for (int i = 0; i < 2; i++) {
+		io_init(&f[i], c, BLK_FLUSH, 0, NULL, 0, 0);
+		assert_int_equal(blk_submit(b, &f[i].req), 0);
+	}
+	blk_flush_submissions(b);
+	wait_for(c, 3);
+	assert_int_equal(w.result, 4096);
+	assert_int_equal(f[0].result, -EIO);
+	assert_int_equal(f[1].result, -EIO);
+	assert_int_equal(fs.max_in_flight, 1);
+	assert_int_equal(fs.write_calls_at_issue, 1);
+	assert_int_equal(do_io(c, b, BLK_FLUSH, 0, NULL, 0, 0), -EIO);
+	blk_close(b);
+}
+
+/* Flushes that arrive while an fdatasync is in flight wait for the next
+ * one: eight at once take two fdatasyncs, and when the second fails only
+ * the seven that waited for it fail. blk_close delivers a flush still
+ * waiting for a write. */
+static void test_flush_waits_for_next_fdatasync(void **state)
+{
+	struct ctx *c = *state;
+	enum { N = 8 };
+	struct blk_backend *b = image(c, MIB, false);
+	inject_fsync_failure(2, NULL);
+	struct io f[N];
+	for (int i = 0; i < N; i++) {
+		io_init(&f[i], c, BLK_FLUSH, 0, NULL, 0, 0);
+		assert_int_equal(blk_submit(b, &f[i].req), 0);
+	}
+	blk_flush_submissions(b);
+	wait_for(c, N);
+	assert_int_equal(fs.issued, 2);
+	assert_int_equal(fs.max_in_flight, 1);
+	assert_int_equal(f[0].result, 0);
+	for (int i = 1; i < N; i++)
+		assert_int_equal(f[i].result, -EIO);
+
+	static uint8_t buf[4096];
+	struct iovec v = {buf, sizeof(buf)};
+	struct io w;
+	io_init(&w, c, BLK_WRITE, 0, &v, 1, 0);
+	io_init(&f[0], c, BLK_FLUSH, 0, NULL, 0, 0);
+	assert_int_equal(blk_submit(b, &w.req), 0);
+	assert_int_equal(blk_submit(b, &f[0].req), 0);
+	c->expected = -1;
+	blk_close(b);
+	assert_int_equal(w.calls, 1);
+	assert_int_equal(f[0].calls, 1);
+	assert_int_equal(f[0].result, -EIO);
+}
+
 /* Steps req once, checks the step (first segment's base and length when
  * given), then feeds it res; returns whether req finished. */
 static bool step(struct blk_backend *b, struct blk_request *req, enum blk_step_kind kind,
@@ -534,6 +641,8 @@ int main(void)
 		BOTH(test_many_inflight),
 		BOTH(test_batch_end),
 		BOTH(test_direct),
+		BOTH(test_flush_error_fails_every_flush),
+		BOTH(test_flush_waits_for_next_fdatasync),
 		{"test_rw_roundtrip/auto", test_rw_roundtrip, setup, teardown, &eng_auto},
 		cmocka_unit_test(test_state_machine),
 	};
