@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -124,6 +125,18 @@ static void itr_timer(void *opaque, uint32_t events)
 	pthread_mutex_lock(&e->lock);
 	e->timer_armed = false;
 	irq_update(e);
+	pthread_mutex_unlock(&e->lock);
+}
+
+/* The transmit ring has more than one round's work: the next round. */
+static void tx_more(void *opaque, uint32_t events)
+{
+	struct e1000 *e = opaque;
+	uint64_t n;
+	if (read(e->tx_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		log_warn("e1000: eventfd read: %s", strerror(errno));
+	pthread_mutex_lock(&e->lock);
+	e1000_tx_process(e);
 	pthread_mutex_unlock(&e->lock);
 }
 
@@ -469,7 +482,7 @@ struct e1000 *e1000_create_port(const uint8_t mac[6], const struct guest_mem *me
 	}
 	e->mem = mem;
 	e->loop = loop;
-	e->timer_fd = -1;
+	e->timer_fd = e->tx_fd = -1;
 	if (port)
 		e->port = *port;
 	memcpy(e->mac, mac, 6);
@@ -498,11 +511,23 @@ struct e1000 *e1000_create_port(const uint8_t mac[6], const struct guest_mem *me
 			e->timer_fd = -1;
 			goto fail;
 		}
+		e->tx_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		err = e->tx_fd < 0 ? -errno : loop_add_fd(loop, e->tx_fd, EPOLLIN, tx_more, e);
+		if (err < 0) {
+			log_error("e1000: adding the transmit eventfd to the loop: %s", strerror(-err));
+			goto fail;
+		}
 	}
 	e1000_eeprom_init(&e->eeprom, mac);
 	reset(e);
 	return e;
 fail:
+	if (e->tx_fd >= 0)
+		close(e->tx_fd);
+	if (e->timer_fd >= 0) {
+		loop_del_fd(loop, e->timer_fd);
+		close(e->timer_fd);
+	}
 	pci_dev_destroy(&e->pci);
 	pthread_mutex_destroy(&e->lock);
 	free(e);
@@ -556,6 +581,10 @@ void e1000_destroy(struct e1000 *e)
 	if (e->timer_fd >= 0) {
 		loop_del_fd(e->loop, e->timer_fd);
 		close(e->timer_fd);
+	}
+	if (e->tx_fd >= 0) {
+		loop_del_fd(e->loop, e->tx_fd);
+		close(e->tx_fd);
 	}
 	pci_dev_destroy(&e->pci);
 	pthread_mutex_destroy(&e->lock);

@@ -14,11 +14,11 @@
  * anything: ITR paces the interrupts. Wake-up and manageability registers
  * read as zero.
  *
- * Threads: register accesses come from vCPU threads (transmission runs on
- * the TDT write), frames arrive on the loop thread; one device lock.
+ * Threads: register accesses come from vCPU threads (transmission starts
+ * on the TDT write), frames arrive on the loop thread; one device lock.
  * Every guest address goes through guest_mem_ptr(); a hostile driver's
- * mistakes are dropped and counted (struct e1000_stats), never more work
- * per register write than one ring's worth of descriptors. */
+ * mistakes are dropped and counted (struct e1000_stats). Work per register
+ * write is bounded: a long transmit ring goes on from the loop. */
 #ifndef IOVIRT_DEVICES_E1000_H
 #define IOVIRT_DEVICES_E1000_H
 
@@ -84,7 +84,8 @@ struct e1000_port {
 	int64_t (*clock_ns)(void *opaque);
 };
 
-/* loop may be NULL (then ITR does not throttle: there is no timer). */
+/* loop may be NULL (then ITR does not throttle: there is no timer; and a
+ * TDT write transmits the whole ring at once). */
 struct e1000 *e1000_create_port(const uint8_t mac[6], const struct guest_mem *mem,
 				struct loop *loop, const struct e1000_port *port);
 

@@ -137,6 +137,11 @@ struct e1000 {
 	bool timer_armed;
 	int64_t itr_next_ns;    /* no assertion before this (CLOCK_MONOTONIC) */
 
+	/* Transmit work per round (a TDT write, then each loop round): what
+	 * is left of it now, in descriptors and in frames. */
+	unsigned tx_desc_budget, tx_frame_budget;
+	int tx_fd;              /* eventfd: the ring has more; -1 without a loop */
+
 	bool rx_waiting;        /* a frame was refused: resume when RDT moves */
 	struct e1000_stats st;
 	uint8_t rx_buf[E1000_RX_MAX + 64]; /* one received frame, padded, with FCS */
@@ -155,7 +160,8 @@ void e1000_count_packet(struct e1000 *e, bool rx, const uint8_t *dst, size_t wir
 void e1000_rx_kick(struct e1000 *e);
 
 /* e1000_tx.c */
-void e1000_tx_process(struct e1000 *e);  /* TDT written or TCTL.EN set */
+/* TDT written, TCTL.EN set, or tx_fd fired: one round of the ring. */
+void e1000_tx_process(struct e1000 *e);
 void e1000_tx_reset(struct e1000 *e);
 
 /* e1000_eeprom.c */

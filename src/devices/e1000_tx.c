@@ -7,13 +7,20 @@
  * descriptor (at most E1000_TX_MAX bytes: a 64 KiB segmentation payload
  * and its headers; beyond that the packet is dropped and counted). At EOP
  * it is sent as it is, with its checksums filled in, or cut into segments
- * with per-segment headers (§3.5.9). One TDT write processes at most the
- * descriptors between TDH and TDT: never more than the ring holds. */
+ * with per-segment headers (§3.5.9).
+ *
+ * Work per round is bounded: a TDT write (on a vCPU thread, device lock
+ * held) takes at most TX_ROUND_DESCS descriptors or TX_ROUND_FRAMES frames
+ * (whichever runs out first; a packet under way is finished), and the rest
+ * of the ring goes on from the loop, one such round per loop round, until
+ * TDH reaches TDT. Without a loop (tests, fuzzers) a round has no limit. */
 #include "devices/e1000_priv.h"
 
 #include <endian.h>
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/inet_csum.h"
 #include "util/log.h"
@@ -21,6 +28,10 @@
 /* A segmentation context is refused past this many segments (an MSS under
  * 16 bytes for a 64 KiB payload): bounded work per packet. */
 #define TSO_MAX_SEGS 4096
+/* One round of the ring (one TDT write): a guest cannot hold its vCPU and
+ * the device lock for 65535 descriptors times 4096 segments. */
+#define TX_ROUND_DESCS  256
+#define TX_ROUND_FRAMES 256
 #define TCP_FLAG_FIN 0x01
 #define TCP_FLAG_PSH 0x08
 #define IPV6_HLEN    40
@@ -114,6 +125,8 @@ static void send_frame(struct e1000 *e, uint8_t *f, size_t len, bool vle, uint16
 				     wire_len - E1000_FCS_LEN);
 		return;
 	}
+	if (e->tx_frame_budget)
+		e->tx_frame_budget--;
 	int r = e->port.send ? e->port.send(e->port.opaque, iov, cnt) : -ENOTCONN;
 	if (r < 0) {
 		e->st.tx_dropped++;
@@ -321,8 +334,11 @@ void e1000_tx_process(struct e1000 *e)
 				     " is not usable", (unsigned long long)base, n, head, tail);
 		return;
 	}
-	uint32_t cause = ICR_TXQE;
-	while (head != tail) { /* fewer than n descriptors */
+	bool limited = e->tx_fd >= 0;
+	e->tx_desc_budget = limited ? TX_ROUND_DESCS : UINT_MAX;
+	e->tx_frame_budget = limited ? TX_ROUND_FRAMES : UINT_MAX;
+	uint32_t cause = 0;
+	while (head != tail && e->tx_desc_budget && e->tx_frame_budget) {
 		uint8_t *d = ring + (size_t)head * TXD_SIZE, desc[TXD_SIZE];
 		memcpy(desc, d, sizeof(desc)); /* the guest may change it meanwhile */
 		uint8_t cmd = process_desc(e, desc);
@@ -332,9 +348,20 @@ void e1000_tx_process(struct e1000 *e)
 			cause |= ICR_TXDW;
 		}
 		head = (head + 1) % n;
+		e->tx_desc_budget--;
 	}
 	e->reg[R_TDH] = head;
-	e1000_set_cause(e, cause);
+	if (head == tail) {
+		cause |= ICR_TXQE;
+	} else {
+		/* The rest in the next loop round. */
+		uint64_t one = 1;
+		if (write(e->tx_fd, &one, sizeof(one)) < 0)
+			log_warn("e1000: cannot schedule the rest of the transmit ring: %s",
+				 strerror(errno));
+	}
+	if (cause)
+		e1000_set_cause(e, cause);
 }
 
 void e1000_tx_reset(struct e1000 *e)

@@ -3,18 +3,21 @@
  * checksum insertion and VLAN tags, TCP segmentation (every segment's IP
  * and TCP checksums, lengths, IDs, sequence numbers and flags checked
  * independently), and a hostile driver: rings outside RAM, heads and tails
- * beyond them, bad descriptors and contexts, packets that never end. */
+ * beyond them, bad descriptors and contexts, packets that never end, and
+ * rings too long for one TDT write (the rest goes on from the loop). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <cmocka.h>
 
 #include "devices/e1000.h"
 #include "devices/e1000_regs.h"
 #include "support/e1000_drv.h"
+#include "support/loop_wait.h"
 
 static void test_tx_legacy(void **state)
 {
@@ -263,6 +266,64 @@ static void test_tx_hostile(void **state)
 	assert_int_equal(f->sent[1].len, 70);
 }
 
+static bool tx_caught_up(void *arg)
+{
+	struct e1k_drv *f = arg;
+	return e1k_rd(f, E1000_TDH) == e1k_rd(f, E1000_TDT);
+}
+
+/* A TDT write over a long ring does one round (256 descriptors) on the
+ * vCPU; the loop does the rest, a round at a time, and TXQE comes only
+ * when TDH reaches TDT. */
+#define BIG_RING_GPA 0x100000ULL
+#define BIG_RING_N   4096
+
+static void test_tx_round_budget(void **state)
+{
+	struct e1k_drv *f = *state;
+	uint64_t a = e1k_put_buf(f, f->frame, 60);
+	uint8_t *ring = e1k_ram(f, BIG_RING_GPA);
+	for (unsigned i = 0; i < BIG_RING_N; i++) {
+		uint8_t *d = ring + i * 16;
+		memset(d, 0, 16);
+		memcpy(d, &a, 8); /* little-endian host */
+		d[8] = 60;
+		d[11] = TXD_CMD_EOP;
+	}
+	f->send_ret = -EAGAIN; /* frames are counted (tx_dropped), not kept */
+	e1k_wr(f, E1000_TDBAL, (uint32_t)BIG_RING_GPA);
+	e1k_wr(f, E1000_TDLEN, BIG_RING_N * 16);
+	e1k_wr(f, E1000_TCTL, TCTL_EN);
+	e1k_wr(f, E1000_TDT, BIG_RING_N - 1);
+	assert_int_equal(e1k_rd(f, E1000_TDH), 256);
+	assert_int_equal(e1k_stats(f).tx_dropped, 256);
+	assert_false(e1k_rd(f, E1000_ICR) & ICR_TXQE);
+	loop_run_until(f->loop, tx_caught_up, f, 5000);
+	assert_int_equal(e1k_rd(f, E1000_TDH), BIG_RING_N - 1);
+	assert_int_equal(e1k_stats(f).tx_dropped, BIG_RING_N - 1);
+	assert_true(e1k_rd(f, E1000_ICR) & ICR_TXQE);
+
+	/* Frames count too: after a context, 14 segmentation packets of 100
+	 * segments each. The round stops in the 3rd packet's frames (256), and
+	 * finishes that packet first. */
+	e1k_tx_start(f);
+	size_t len = e1k_make_tcp(f->frame, e1k_peer_mac, 1600, 0x10);
+	struct e1k_ctx c = {.ipcss = 14, .ipcso = 24, .ipcse = 33, .tucss = 34, .tucso = 50,
+			.tucmd = TUCMD_TCP | TUCMD_IP | TXD_CMD_TSE, .hdrlen = 54, .mss = 16,
+			.paylen = 1600};
+	e1k_txd_ctx(f, 0, &c);
+	a = e1k_put_buf(f, f->frame, len);
+	for (unsigned i = 1; i < E1K_TX_N - 1; i++)
+		e1k_txd_data(f, i, a, (uint32_t)len, TXD_CMD_TSE | TXD_CMD_EOP, 0, 0);
+	uint64_t before = e1k_stats(f).tx_dropped;
+	e1k_wr(f, E1000_TDT, E1K_TX_N - 1);
+	assert_int_equal(e1k_rd(f, E1000_TDH), 4);
+	assert_int_equal(e1k_stats(f).tx_dropped - before, 300);
+	loop_run_until(f->loop, tx_caught_up, f, 5000);
+	assert_int_equal(e1k_rd(f, E1000_TDH), E1K_TX_N - 1);
+	assert_int_equal(e1k_stats(f).tx_dropped - before, 1400);
+}
+
 #define T(t) cmocka_unit_test_setup_teardown(t, e1k_setup, e1k_teardown)
 
 int main(void)
@@ -272,6 +333,7 @@ int main(void)
 		T(test_tx_csum_offload),
 		T(test_tx_tso),
 		T(test_tx_hostile),
+		T(test_tx_round_budget),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
