@@ -23,8 +23,20 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 UNIT_SUPPORT := $(wildcard tests/unit/support/*.c)
 SMOKE_BIN := $(BUILD)/smoke/smoke
 
-.PHONY: all check unit tools-test smoke guest fuzz fuzz-short demo bench bench-virtio bench-emulated bench-passthrough cppcheck clean deps
+.PHONY: all check unit tools-test smoke guest fresh-clone fuzz fuzz-short demo bench bench-virtio bench-emulated bench-passthrough cppcheck clean deps
 all: $(BUILD)/iovirt
+
+# --version: the release and the commit it was built from (git describe),
+# rewritten only when it changes so that main.c is not rebuilt every time.
+VERSION  := 0.1.0
+REVISION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+$(BUILD)/version.h: FORCE
+	@mkdir -p $(dir $@)
+	@echo '#define IOVIRT_VERSION "$(VERSION) (git $(REVISION))"' >$@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+$(BUILD)/obj/src/main.o: $(BUILD)/version.h
+$(BUILD)/obj/src/main.o: CFLAGS_COMMON += -I$(BUILD)
+.PHONY: FORCE
 
 $(BUILD)/iovirt: $(OBJS)
 	$(CC) $(CFLAGS_COMMON) $(CFLAGS) -o $@ $^ $(LDLIBS)
@@ -58,6 +70,11 @@ smoke: $(SMOKE_BIN) $(BUILD)/iovirt
 guest: $(BUILD)/iovirt
 	tests/guest/run
 
+# A new user's first steps on what git has: clone HEAD, `make demo` there,
+# `make install` into a staging folder.
+fresh-clone:
+	tests/fresh-clone/run
+
 # The test harness's own logic (the test-host watchdog's hang detectors,
 # the guest tier's rerun after a test-host crash).
 tools-test:
@@ -81,6 +98,7 @@ check: deps
 	$(MAKE) tools-test
 	$(MAKE) smoke
 	$(MAKE) fuzz-short
+	$(MAKE) fresh-clone
 	$(MAKE) guest
 
 demo: deps $(BUILD)/iovirt

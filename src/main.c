@@ -1,5 +1,6 @@
 /* iovirt's command line: `iovirt run | probe | sriov`; nothing else lives here. */
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,7 +13,13 @@
 #include "vmm/term.h"
 #include "vmm/vcpu.h"
 
-#define IOVIRT_VERSION "0.1.0"
+/* build/version.h: the release and `git describe` at build time (Makefile). */
+#if __has_include("version.h")
+#include "version.h"
+#endif
+#ifndef IOVIRT_VERSION
+#define IOVIRT_VERSION "0.1.0 (unknown revision)"
+#endif
 
 /* Exit statuses of `iovirt run`. */
 enum {
@@ -65,6 +72,18 @@ static int exit_status(enum vm_exit_reason reason, const char *detail)
 	}
 }
 
+/* A /dev/kvm that interprets ring-0 code boots Linux in hours, not seconds,
+ * and a user would see nothing at all: say so once, then go on. Asked only
+ * once everything is loaded, so that a bad command line fails fast. */
+static void warn_if_emulated(void)
+{
+	if (probe_kvm_speed(NULL) == PROBE_EMULATED)
+		log_warn("/dev/kvm here cannot run guests at hardware speed (it interprets "
+			 "ring-0 code): this guest will run thousands of times slower; run it "
+			 "in the test host instead: tools/vmrun build/iovirt run ... "
+			 "(docs/TESTHOST.md)");
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	struct vm_config cfg;
@@ -74,6 +93,7 @@ static int cmd_run(int argc, char **argv)
 	log_set_verbose(cfg.verbose);
 	install_signals();
 
+	bool probed = false;
 	for (;;) {
 		int kvm = vm_open_kvm();
 		if (kvm < 0)
@@ -84,6 +104,10 @@ static int cmd_run(int argc, char **argv)
 		if (machine_load_linux(&m) < 0) {
 			machine_destroy(&m);
 			return EXIT_VMM_ERROR;
+		}
+		if (!probed) {
+			warn_if_emulated();
+			probed = true;
 		}
 		running = &m;
 		enum vm_exit_reason reason = machine_run(&m);
@@ -131,7 +155,7 @@ int main(int argc, char **argv)
 		vcpu_init_signals();
 		return cmd_probe();
 	}
-	if (strcmp(cmd, "--version") == 0) {
+	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
 		printf("iovirt %s\n", IOVIRT_VERSION);
 		return EXIT_OK;
 	}

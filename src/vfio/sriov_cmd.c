@@ -14,15 +14,16 @@ enum { SRIOV_EXIT_OK = 0, SRIOV_EXIT_FAIL = 1, SRIOV_EXIT_USAGE = 2 };
 
 enum { CMD_LIST, CMD_ENABLE, CMD_DISABLE, CMD_BIND, CMD_UNBIND, CMD_VF, NCMDS };
 static const struct {
-	const char *name, *args;
+	const char *name, *args, *what;
 	int nargs;
 } cmds[NCMDS] = {
-	[CMD_LIST] = {"list", "", 0},
-	[CMD_ENABLE] = {"enable", " PF N [--autoprobe]", 2},
-	[CMD_DISABLE] = {"disable", " PF", 1},
-	[CMD_BIND] = {"bind", " BDF", 1},
-	[CMD_UNBIND] = {"unbind", " BDF", 1},
-	[CMD_VF] = {"vf", " PF INDEX", 2},
+	[CMD_LIST] = {"list", "", "SR-IOV capable functions, their VFs and drivers", 0},
+	[CMD_ENABLE] = {"enable", " PF N [--autoprobe]",
+			"create N VFs on PF (--autoprobe: let host drivers bind them)", 2},
+	[CMD_DISABLE] = {"disable", " PF", "remove PF's VFs", 1},
+	[CMD_BIND] = {"bind", " BDF", "hand BDF to vfio-pci (for iovirt run --device)", 1},
+	[CMD_UNBIND] = {"unbind", " BDF", "give BDF back to its host driver", 1},
+	[CMD_VF] = {"vf", " PF INDEX", "print the PCI address of PF's VF number INDEX", 2},
 };
 
 static void sriov_usage(FILE *out)
@@ -30,6 +31,10 @@ static void sriov_usage(FILE *out)
 	fprintf(out, "usage:");
 	for (int i = 0; i < NCMDS; i++)
 		fprintf(out, "%s iovirt sriov %s%s\n", i ? "      " : "", cmds[i].name, cmds[i].args);
+	fprintf(out, "\n");
+	for (int i = 0; i < NCMDS; i++)
+		fprintf(out, "  %-8s %s\n", cmds[i].name, cmds[i].what);
+	fprintf(out, "PF and BDF are PCI addresses (DDDD:BB:DD.F or BB:DD.F).\n");
 }
 
 static int parse_number(const char *what, const char *s, unsigned *n)

@@ -41,60 +41,88 @@ int config_parse_size(const char *s, uint64_t *bytes)
 
 void config_usage(FILE *out)
 {
+	fputs("usage: iovirt COMMAND [OPTIONS]\n"
+	      "\n"
+	      "  run      boot a Linux guest with its devices (iovirt run --help)\n"
+	      "  probe    tell whether /dev/kvm runs guests at hardware speed:\n"
+	      "           prints hardware or emulated\n"
+	      "  sriov    SR-IOV virtual functions and vfio-pci binding (iovirt sriov --help)\n"
+	      "  --version, --help\n"
+	      "\n"
+	      "Exit status of run: 0 the guest powered off (or rebooted without --reboot),\n"
+	      "1 an error of iovirt or its input, 2 a usage error, 3 the guest panicked,\n"
+	      "4 the guest crashed. See iovirt(1).\n",
+	      out);
+}
+
+void config_run_usage(FILE *out)
+{
 	fprintf(out,
-		"usage: iovirt run --kernel BZIMAGE [--initrd FILE] [--cmdline STRING]\n"
-		"                  [--memory SIZE] [--cpus N] [--hugepages] [--reboot] [--verbose]\n"
-		"       iovirt probe     tell whether /dev/kvm runs guests at hardware speed\n"
-		"       iovirt sriov list | enable PF N [--autoprobe] | disable PF\n"
-		"                    | bind BDF | unbind BDF | vf PF INDEX\n"
-		"                        SR-IOV VFs and vfio-pci binding (iovirt sriov --help)\n"
-		"       iovirt --version\n"
+		"usage: iovirt run --kernel BZIMAGE [OPTIONS]\n"
 		"\n"
+		"  --kernel BZIMAGE  the Linux kernel to boot (bzImage)\n"
+		"  --initrd FILE   an initramfs for it\n"
+		"  --cmdline STRING  its command line (default: console=ttyS0)\n"
 		"  --memory SIZE   guest RAM, e.g. 512M or 2G (a bare number is MiB; default 512M)\n"
 		"  --cpus N        vCPUs, 1..%d (default 1)\n"
 		"  --hugepages     back guest RAM with hugetlbfs pages\n"
 		"  --shared-memory back guest RAM with a shareable memfd (default: private, THP)\n"
 		"  --reboot        restart the VM when the guest reboots (default: exit 0)\n"
+		"  --verbose       log what iovirt does (debug lines)\n"
 		"  --disk PATH[,readonly][,serial=S][,cache=none|writeback][,if=virtio|nvme]\n"
 		"                  [,aio=io_uring|threads][,queues=N][,shadow-doorbells=on|off]\n"
-		"                  a virtio-blk disk or an emulated NVMe controller (repeatable)\n"
-		"  --disk vhost-user=SOCKET   a virtio-blk disk served by a vhost-user backend\n"
-		"                  (e.g. qemu-storage-daemon); implies --shared-memory\n"
+		"                  [,merge=on|off]\n"
+		"                  a virtio-blk disk or an emulated NVMe controller (repeatable);\n"
+		"                  shadow-doorbells= is NVMe's, merge= (adjacent requests as one\n"
+		"                  backend I/O) virtio-blk's\n"
+		"  --disk vhost-user=SOCKET[,reconnect=SECONDS]   a virtio-blk disk served by a\n"
+		"                  vhost-user backend (e.g. qemu-storage-daemon), reconnected\n"
+		"                  every SECONDS after it hangs up (default 1, 0: never);\n"
+		"                  implies --shared-memory\n"
 		"  --net user[,hostfwd=tcp::HOSTPORT-:GUESTPORT]... | tap=NAME  [,mac=M]\n"
 		"                  [,model=virtio|e1000]   a NIC on user-mode networking or a tap\n"
 		"                  [,queues=N]   virtio-net queue pairs on a multiqueue tap\n"
-		"                  [,vhost=on]   the host kernel's vhost-net moves the frames\n"
+		"                  [,vhost=on|off]   the host kernel's vhost-net moves the frames\n"
 		"  --device vfio=BDF[,vf=N]   pass a host PCI function through (VFIO); with vf=N,\n"
 		"                  VF N of the SR-IOV PF BDF, bound to vfio-pci for the run\n"
 		"  --console virtio[,socket=PATH]   hvc0 on stdout or a UNIX socket\n"
 		"  --rng           a virtio-rng device (host getrandom)\n"
+		"  --help          this text\n"
 		"The serial console is this terminal; Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A.\n",
 		CONFIG_MAX_CPUS);
 }
 
+/* The options of `run`, in getopt_long's form; config_run_usage describes
+ * each (a unit test checks). */
+enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS,
+       OPT_HUGEPAGES, OPT_REBOOT, OPT_VERBOSE, OPT_HELP, OPT_DISK, OPT_NET,
+       OPT_CONSOLE, OPT_RNG, OPT_SHARED, OPT_DEVICE };
+static const struct option run_options[] = {
+	{"kernel", required_argument, NULL, OPT_KERNEL},
+	{"initrd", required_argument, NULL, OPT_INITRD},
+	{"cmdline", required_argument, NULL, OPT_CMDLINE},
+	{"memory", required_argument, NULL, OPT_MEMORY},
+	{"cpus", required_argument, NULL, OPT_CPUS},
+	{"hugepages", no_argument, NULL, OPT_HUGEPAGES},
+	{"reboot", no_argument, NULL, OPT_REBOOT},
+	{"verbose", no_argument, NULL, OPT_VERBOSE},
+	{"help", no_argument, NULL, OPT_HELP},
+	{"disk", required_argument, NULL, OPT_DISK},
+	{"net", required_argument, NULL, OPT_NET},
+	{"console", required_argument, NULL, OPT_CONSOLE},
+	{"rng", no_argument, NULL, OPT_RNG},
+	{"device", required_argument, NULL, OPT_DEVICE},
+	{"shared-memory", no_argument, NULL, OPT_SHARED},
+	{NULL, 0, NULL, 0},
+};
+
+const struct option *config_run_options(void)
+{
+	return run_options;
+}
+
 int config_parse_run(int argc, char **argv, struct vm_config *cfg)
 {
-	enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS,
-	       OPT_HUGEPAGES, OPT_REBOOT, OPT_VERBOSE, OPT_HELP, OPT_DISK, OPT_NET,
-	       OPT_CONSOLE, OPT_RNG, OPT_SHARED, OPT_DEVICE };
-	static const struct option opts[] = {
-		{"kernel", required_argument, NULL, OPT_KERNEL},
-		{"initrd", required_argument, NULL, OPT_INITRD},
-		{"cmdline", required_argument, NULL, OPT_CMDLINE},
-		{"memory", required_argument, NULL, OPT_MEMORY},
-		{"cpus", required_argument, NULL, OPT_CPUS},
-		{"hugepages", no_argument, NULL, OPT_HUGEPAGES},
-		{"reboot", no_argument, NULL, OPT_REBOOT},
-		{"verbose", no_argument, NULL, OPT_VERBOSE},
-		{"help", no_argument, NULL, OPT_HELP},
-		{"disk", required_argument, NULL, OPT_DISK},
-		{"net", required_argument, NULL, OPT_NET},
-		{"console", required_argument, NULL, OPT_CONSOLE},
-		{"rng", no_argument, NULL, OPT_RNG},
-		{"device", required_argument, NULL, OPT_DEVICE},
-		{"shared-memory", no_argument, NULL, OPT_SHARED},
-		{NULL, 0, NULL, 0},
-	};
 	*cfg = (struct vm_config){
 		.cmdline = "console=ttyS0",
 		.memory = 512ULL << 20,
@@ -106,7 +134,7 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg)
 	optind = 0; /* glibc: 0 fully reinitializes getopt */
 	opterr = 0;
 	int c;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "", run_options, NULL)) != -1) {
 		switch (c) {
 		case OPT_KERNEL: cfg->kernel = optarg; break;
 		case OPT_INITRD: cfg->initrd = optarg; break;
@@ -132,7 +160,7 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg)
 		case OPT_HUGEPAGES: cfg->hugepages = true; break;
 		case OPT_REBOOT: cfg->reboot = true; break;
 		case OPT_VERBOSE: cfg->verbose = true; break;
-		case OPT_HELP: config_usage(stdout); return CONFIG_HELP;
+		case OPT_HELP: config_run_usage(stdout); return CONFIG_HELP;
 		case OPT_DISK:
 			if (cfg->ndisks == CONFIG_MAX_DISKS) {
 				log_error("--disk: at most %d disks", CONFIG_MAX_DISKS);

@@ -5,9 +5,11 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <getopt.h>
 #include <stdio.h>
 
 #include "vmm/config_devices.h"
+#include "vmm/sandbox.h"
 
 #define CONFIG_MIN_MEMORY (32ULL << 20)
 #define CONFIG_MAX_MEMORY (1ULL << 40)
@@ -34,6 +36,8 @@ struct vm_config {
 	bool pci;             /* a PCI bus (on unless a smoke test turns it off) */
 	int console_in_fd;    /* -1: no console input */
 	int console_out_fd;
+	enum sandbox_seccomp seccomp; /* per-thread filters: on unless --seccomp=off|log */
+	struct sandbox_user user;     /* --user: drop to it after setup */
 };
 
 /* "512M", "2G", "1024" (MiB, as QEMU's -m), "65536K". 0 or -EINVAL. */
@@ -47,6 +51,11 @@ int config_parse_size(const char *s, uint64_t *bytes);
  * one line for a usage error, or 1 for a bad value, or CONFIG_HELP. */
 int config_parse_run(int argc, char **argv, struct vm_config *cfg);
 
+/* iovirt --help: the commands. */
 void config_usage(FILE *out);
+/* iovirt run --help: every option and sub-option run accepts. */
+void config_run_usage(FILE *out);
+/* run's getopt_long table, ending in a zeroed entry (for the help test). */
+const struct option *config_run_options(void);
 
 #endif

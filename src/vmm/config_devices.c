@@ -30,6 +30,73 @@ static int parse_uint(const char *s, unsigned max, unsigned *out)
 	return 0;
 }
 
+const struct config_key config_disk_keys[] = {
+	{"readonly", NULL}, {"serial", "S"}, {"cache", "none|writeback"},
+	{"if", "virtio|nvme"}, {"aio", "io_uring|threads"}, {"queues", "N"},
+	{"shadow-doorbells", "on|off"}, {"merge", "on|off"}, {NULL, NULL},
+};
+const struct config_key config_vhost_user_disk_keys[] = {
+	{"vhost-user", "SOCKET"}, {"reconnect", "SECONDS"}, {NULL, NULL},
+};
+/* user, tap and hostfwd are the backend's (backends/net.c parses them). */
+const struct config_key config_nic_keys[] = {
+	{"user", NULL}, {"hostfwd", "tcp::HOSTPORT-:GUESTPORT"}, {"tap", "NAME"},
+	{"mac", "M"}, {"model", "virtio|e1000"}, {"queues", "N"}, {"vhost", "on|off"},
+	{NULL, NULL},
+};
+const struct config_key config_console_keys[] = {
+	{"virtio", NULL}, {"socket", "PATH"}, {NULL, NULL},
+};
+const struct config_key config_device_keys[] = {
+	{"vfio", "BDF"}, {"vf", "N"}, {NULL, NULL},
+};
+
+/* Is key (with its value or without) one of the table's? */
+static bool key_known(const struct config_key *keys, const char *key, bool has_value)
+{
+	for (; keys->key; keys++)
+		if (!strcmp(keys->key, key))
+			return has_value == (keys->value != NULL);
+	return false;
+}
+
+/* Writes the table as "a, b=X, c" for an error message. */
+static const char *key_list(const struct config_key *keys, char *buf, size_t len)
+{
+	size_t at = 0;
+	buf[0] = '\0';
+	for (const struct config_key *k = keys; k->key && at < len; k++) {
+		int n = snprintf(buf + at, len - at, "%s%s%s%s", k == keys ? "" : ", ", k->key,
+				 k->value ? "=" : "", k->value ? k->value : "");
+		if (n < 0)
+			break;
+		at += (size_t)n;
+	}
+	return buf;
+}
+
+/* One line for a key the table does not have; returns -EINVAL. */
+static int unknown_key(const char *opt, const char *spec, const struct config_key *keys,
+		       const char *key, const char *val)
+{
+	char list[256];
+	log_error("%s %s: unknown option '%s%s%s' (%s)", opt, spec, key, val ? "=" : "",
+		  val ? val : "", key_list(keys, list, sizeof(list)));
+	return -EINVAL;
+}
+
+/* One line for a known key with a value it does not take; returns -EINVAL. */
+static int bad_value(const char *opt, const char *spec, const struct config_key *keys,
+		     const char *key, const char *val)
+{
+	const char *wants = "no value";
+	for (; keys->key; keys++)
+		if (!strcmp(keys->key, key) && keys->value)
+			wants = keys->value;
+	log_error("%s %s: %s takes %s, not '%s'", opt, spec, key, wants, val ? val : "");
+	return -EINVAL;
+}
+
 #define VHOST_USER_PREFIX "vhost-user="
 
 /* Seconds between attempts to reach a vhost-user backend that hung up. */
@@ -107,6 +174,8 @@ int config_parse_disk(const char *spec, struct disk_config *d)
 	snprintf(d->path, sizeof(d->path), "%s", tok);
 	while ((tok = strtok_r(NULL, ",", &save))) {
 		const char *val = split_value(tok);
+		if (!key_known(config_disk_keys, tok, val))
+			return unknown_key("--disk", spec, config_disk_keys, tok, val);
 		if (!strcmp(tok, "readonly") && !val) {
 			d->readonly = true;
 		} else if (!strcmp(tok, "serial") && val) {
@@ -138,11 +207,7 @@ int config_parse_disk(const char *spec, struct disk_config *d)
 		} else if (!strcmp(tok, "merge") && val && (!strcmp(val, "on") || !strcmp(val, "off"))) {
 			d->no_merge = !strcmp(val, "off");
 		} else {
-			log_error("--disk %s: unknown option '%s%s%s' (readonly, serial=, cache=none|writeback, "
-				  "if=virtio|nvme, aio=io_uring|threads, queues=N, shadow-doorbells=on|off, "
-				  "merge=on|off)",
-				  spec, tok, val ? "=" : "", val ? val : "");
-			return -EINVAL;
+			return bad_value("--disk", spec, config_disk_keys, tok, val);
 		}
 	}
 	if (d->no_merge && d->model != DISK_VIRTIO) {
@@ -181,6 +246,8 @@ int config_parse_nic(const char *spec, struct nic_config *n)
 	char *save = NULL;
 	for (char *tok = strtok_r(leftover, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		const char *val = split_value(tok);
+		if (!key_known(config_nic_keys, tok, val))
+			return unknown_key("--net", spec, config_nic_keys, tok, val);
 		if (!strcmp(tok, "mac") && val) {
 			if (parse_mac(val, n->mac) < 0) {
 				log_error("--net %s: mac=%s is not a unicast MAC address", spec, val);
@@ -201,9 +268,7 @@ int config_parse_nic(const char *spec, struct nic_config *n)
 		} else if (!strcmp(tok, "vhost") && val && (!strcmp(val, "on") || !strcmp(val, "off"))) {
 			n->vhost = !strcmp(val, "on");
 		} else {
-			log_error("--net %s: unknown option '%s%s%s' (mac=, model=virtio|e1000, "
-				  "queues=N, vhost=on|off)", spec, tok, val ? "=" : "", val ? val : "");
-			return -EINVAL;
+			return bad_value("--net", spec, config_nic_keys, tok, val);
 		}
 	}
 	if (n->vhost && n->model == NIC_E1000) {
@@ -245,6 +310,8 @@ int config_parse_console(const char *spec, struct console_config *c)
 	c->virtio = true;
 	while ((tok = strtok_r(NULL, ",", &save))) {
 		const char *val = split_value(tok);
+		if (!key_known(config_console_keys, tok, val) || !strcmp(tok, "virtio"))
+			return unknown_key("--console", spec, config_console_keys, tok, val);
 		if (!strcmp(tok, "socket") && val && *val) {
 			if (strlen(val) >= sizeof(c->socket)) {
 				log_error("--console %s: socket path too long", spec);
@@ -252,7 +319,7 @@ int config_parse_console(const char *spec, struct console_config *c)
 			}
 			snprintf(c->socket, sizeof(c->socket), "%s", val);
 		} else {
-			log_error("--console %s: unknown option '%s' (socket=PATH)", spec, tok);
+			log_error("--console %s: socket= wants a path", spec);
 			return -EINVAL;
 		}
 	}
@@ -283,6 +350,8 @@ int config_parse_device(const char *spec, struct vfio_config *d)
 	snprintf(d->bdf, sizeof(d->bdf), "%s", bdf);
 	while ((tok = strtok_r(NULL, ",", &save))) {
 		val = split_value(tok);
+		if (!key_known(config_device_keys, tok, val) || !strcmp(tok, "vfio"))
+			return unknown_key("--device", spec, config_device_keys, tok, val);
 		if (!strcmp(tok, "vf") && val) {
 			if (parse_uint(val, 65535, &d->vf) < 0) {
 				log_error("--device %s: vf wants a VF index (0, 1, ...)", spec);
@@ -290,8 +359,7 @@ int config_parse_device(const char *spec, struct vfio_config *d)
 			}
 			d->vf_set = true;
 		} else {
-			log_error("--device %s: unknown option '%s' (vf=N)", spec, tok);
-			return -EINVAL;
+			return unknown_key("--device", spec, config_device_keys, tok, val);
 		}
 	}
 	return 0;

@@ -53,6 +53,20 @@ struct vfio_config {
 	unsigned vf;
 };
 
+/* A sub-option a device specification takes: its key and what it wants
+ * (NULL for a bare flag). The parsers refuse a key missing from its table,
+ * and a unit test checks that `iovirt run --help` names every key, so the
+ * help cannot fall behind the parser. Each table ends with {NULL, NULL}. */
+struct config_key {
+	const char *key;
+	const char *value;
+};
+extern const struct config_key config_disk_keys[];
+extern const struct config_key config_vhost_user_disk_keys[];
+extern const struct config_key config_nic_keys[];
+extern const struct config_key config_console_keys[];
+extern const struct config_key config_device_keys[];
+
 /* "disk.img[,readonly][,serial=S][,cache=none|writeback][,if=virtio|nvme]
  *  [,aio=io_uring|threads][,queues=N][,shadow-doorbells=on|off]" */
 int config_parse_disk(const char *spec, struct disk_config *d);

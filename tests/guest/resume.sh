@@ -41,11 +41,13 @@ resuming() {
 	# One test host that finished: its own status and summary.
 	[ "$attempt" -gt 1 ] || [ -n "$crashed_after" ] || return "$rc"
 	# Over every test host: each group's last run.
-	local files=() passed failed
+	local files=() passed failed skipped
 	for g in "${all[@]}"; do [ -e "$RESULTS_DIR/$g" ] && files+=("$RESULTS_DIR/$g"); done
 	passed=$(cat "${files[@]}" /dev/null | grep -c '^ok ')
 	failed=$(cat "${files[@]}" /dev/null | grep -c '^FAIL ')
-	echo "guest: $passed passed, $failed failed, in $attempt test hosts"
+	skipped=$(cat "${files[@]}" /dev/null | grep -c '^skip ')
+	echo "guest: the groups ran in $attempt test host(s)"
+	echo "guest: $passed passed, $failed failed, $skipped skipped"
 	[ "$rc" -eq 0 ] || [ -n "$crashed_after" ] || return "$rc"
 	[ "$failed" -eq 0 ]
 }

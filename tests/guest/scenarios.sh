@@ -17,6 +17,8 @@ RESULTS_DIR=$OUT/groups
 mkdir -p "$RESULTS_DIR"
 ok()   { echo "ok   $*" | tee -a "$RESULTS"; }
 fail() { echo "FAIL $*" | tee -a "$RESULTS"; }
+# skip WHAT: a case this machine cannot run; counted, never passed.
+skip() { echo "skip $*" | tee -a "$RESULTS"; }
 # check NAME DESCRIPTION CONDITION...: one assertion.
 check() {
 	local name=$1 what=$2; shift 2
@@ -63,5 +65,6 @@ done
 
 passed=$(cat "${ran[@]}" /dev/null | grep -c '^ok ')
 failed=$(cat "${ran[@]}" /dev/null | grep -c '^FAIL ')
-echo "guest: $passed passed, $failed failed"
+skipped=$(cat "${ran[@]}" /dev/null | grep -c '^skip ')
+echo "guest: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

@@ -77,7 +77,8 @@ class Resume(unittest.TestCase):
                                        ["a=ok b=crash", "b=ok c=ok"])
         self.assertEqual((rc, calls), (0, ["a b c", "b c"]))
         # b's partial run is replaced by its rerun: 3 checks, not 4.
-        self.assertIn("guest: 3 passed, 0 failed, in 2 test hosts", out)
+        self.assertIn("guest: the groups ran in 2 test host(s)", out)
+        self.assertIn("guest: 3 passed, 0 failed, 0 skipped", out)
 
     def test_failure_before_crash_still_fails(self):
         rc, calls, out = self.run_plan(["a", "b"], ["a=fail b=crash", "b=ok"])
@@ -93,7 +94,8 @@ class Resume(unittest.TestCase):
         # The test host died after every group finished (e.g. at power-off).
         rc, calls, out = self.run_plan(["a"], ["a=ok exit=125", "a=ok"])
         self.assertEqual((rc, calls), (0, ["a"]))
-        self.assertIn("1 passed, 0 failed, in 1 test hosts", out)
+        self.assertIn("guest: the groups ran in 1 test host(s)", out)
+        self.assertIn("guest: 1 passed, 0 failed, 0 skipped", out)
         rc, calls, _ = self.run_plan(["a"], ["a=fail exit=125", "a=ok"])
         self.assertEqual((rc, calls), (1, ["a"]))
 

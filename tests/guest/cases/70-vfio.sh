@@ -24,7 +24,7 @@ pt_where() {
 		{ echo "$PF / $NIC are not the test host's QEMU NVMe (serial pf0) and e1000e"; return 1; }
 }
 if ! why=$(pt_where); then
-	echo "skip 70-vfio: $why; it runs only in a --passthrough test host (tests/guest/run does that)"
+	skip "70-vfio: $why; it runs only in a --passthrough test host (tests/guest/run does that)"
 	return 0
 fi
 
