@@ -208,14 +208,22 @@ static const struct pci_dev_ops pci_ops = {
 
 /* ---- the event loop side ---- */
 
+/* Shutdown complete tells the host its data is safe; after a failed flush
+ * it is not, and no completion queue can carry that, so the controller
+ * reports a fatal error (CSTS.CFS, §3.1.6) and shutdown never completes:
+ * the driver gives up waiting and says so. */
 static void shutdown_done(struct blk_request *br, int result)
 {
 	struct nvme_ctrl *n = br->opaque;
 	pthread_mutex_lock(&n->lock);
-	if (result < 0)
-		log_warn("%s: flush at shutdown failed: %s", n->name, strerror(-result));
 	n->shutdown_busy = false;
-	if (NVME_CC_SHN(n->cc))
+	bool shn = NVME_CC_SHN(n->cc) != 0;
+	if (result < 0)
+		log_error("%s: flush at shutdown failed: %s; written data may be lost%s", n->name,
+			  strerror(-result), shn ? ", controller fatal status set" : "");
+	if (shn && result < 0)
+		n->csts |= NVME_CSTS_CFS;
+	else if (shn)
 		n->csts = (n->csts & ~NVME_CSTS_SHST_MASK) | NVME_CSTS_SHST_DONE;
 	pthread_mutex_unlock(&n->lock);
 }

@@ -3,6 +3,7 @@
  * image behind the namespace, and the real event loop. Covers register
  * semantics, admin and I/O commands, PRP lists, shadow doorbells, INTx, a
  * full completion queue, and what a hostile driver may try. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "backends/block_engine.h"
 #include "devices/nvme.h"
 #include "devices/nvme_ctrl.h"
 #include "devices/nvme_prp.h"
@@ -109,6 +111,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct drv *d = *state;
+	blk_fsync_hooks = NULL;
 	nvme_destroy(d->n);
 	loop_destroy(d->loop);
 	fake_ram_destroy(&d->ram);
@@ -258,6 +261,30 @@ static void test_enable_reset_shutdown(void **state)
 	assert_int_equal(admin(d, (struct nvme_sqe){.opcode = NVME_ADM_GET_FEATURES,
 						    .cdw10 = NVME_FEAT_NUM_QUEUES}, &dw0), 0);
 	assert_int_equal(dw0, 0x00010001); /* two queues each, 0's based */
+}
+
+static int fsync_fails(struct blk_backend *b, const struct blk_request *req, int res)
+{
+	return -EIO;
+}
+
+/* A flush that fails at shutdown: the data may be lost, so no "shutdown
+ * complete" but a controller fatal status. */
+static void test_shutdown_flush_failure_sets_cfs(void **state)
+{
+	static const struct blk_fsync_hooks fail = {.result = fsync_fails};
+	struct drv *d = *state;
+	enable(d);
+	blk_fsync_hooks = &fail;
+	reg_write(d, NVME_REG_CC, NVME_CC_EN | (6u << 16) | (4u << 20) | (1u << 14), 4);
+	for (int i = 0; i < 100 && !(reg_read(d, NVME_REG_CSTS, 4) & NVME_CSTS_CFS); i++)
+		loop_run_until(d->loop, NULL, NULL, 20);
+	uint32_t csts = (uint32_t)reg_read(d, NVME_REG_CSTS, 4);
+	assert_true(csts & NVME_CSTS_CFS);
+	assert_int_equal(csts & NVME_CSTS_SHST_MASK, NVME_CSTS_SHST_BUSY);
+	/* A controller reset clears it. */
+	reg_write(d, NVME_REG_CC, 0, 4);
+	assert_int_equal(reg_read(d, NVME_REG_CSTS, 4), 0);
 }
 
 static void test_bad_enable_sets_cfs(void **state)
@@ -726,6 +753,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_reset_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enable_reset_shutdown, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shutdown_flush_failure_sets_cfs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_enable_sets_cfs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_identify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_features_and_logs, setup, teardown),
