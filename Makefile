@@ -23,7 +23,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 UNIT_SUPPORT := $(wildcard tests/unit/support/*.c)
 SMOKE_BIN := $(BUILD)/smoke/smoke
 
-.PHONY: all check unit tools-test smoke guest fresh-clone fuzz fuzz-short demo bench bench-virtio bench-emulated bench-passthrough cppcheck clean deps
+.PHONY: all check unit tools-test smoke guest fresh-clone fuzz fuzz-short fuzz-coverage demo bench bench-virtio bench-emulated bench-passthrough cppcheck clean deps
 all: $(BUILD)/iovirt
 
 # --version: the release and the commit it was built from (git describe),
@@ -86,6 +86,11 @@ fuzz:
 
 fuzz-short:
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-15} tests/fuzz/run
+
+# Line coverage of the parsers each fuzz target reaches from its corpus
+# (run `make fuzz` first to grow the corpora).
+fuzz-coverage:
+	BUILD=$(BUILD) tools/fuzz-coverage
 
 cppcheck:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
