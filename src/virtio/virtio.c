@@ -127,6 +127,16 @@ void virtio_dev_write_status(struct virtio_dev *vdev, uint8_t status)
 		return;
 	}
 	uint8_t old = vdev->status;
+	/* NEEDS_RESET is the device's to set (§2.1.1). */
+	status &= (uint8_t)~VIRTIO_CONFIG_S_NEEDS_RESET;
+	/* §2.1.2: the driver MUST NOT clear a status bit; only 0 resets. Such
+	 * a write is refused whole, as a refused FEATURES_OK is (the driver
+	 * reads back what it had), rather than answered with NEEDS_RESET:
+	 * the device is not at fault and keeps running. So DRIVER_OK rises
+	 * at most once per reset: activate() runs once, and the queue
+	 * registers DRIVER_OK froze stay frozen until the reset. */
+	if (old & ~status & (uint8_t)~VIRTIO_CONFIG_S_NEEDS_RESET)
+		return;
 	/* §3.1.1: FEATURES_OK only sticks for a subset of what we offered that
 	 * includes VERSION_1 (this is a modern-only device). */
 	if ((status & VIRTIO_CONFIG_S_FEATURES_OK) && !(old & VIRTIO_CONFIG_S_FEATURES_OK)) {

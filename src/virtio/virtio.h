@@ -101,6 +101,14 @@ static inline bool virtio_has_feature(const struct virtio_dev *vdev, unsigned bi
 	return vdev->acked_features & (1ULL << bit);
 }
 
+/* Queue q may run: the device is live and q was enabled at DRIVER_OK with
+ * its rings validated (virtq_init refuses size 0; a reset zeroes vq). */
+static inline bool virtio_queue_ready(const struct virtio_dev *vdev, unsigned q)
+{
+	return q < vdev->nqueues && vdev->live && vdev->queues[q].enabled &&
+	       vdev->queues[q].vq.size;
+}
+
 /* After pushing used entries on q: interrupt the driver if the ring says
  * so (event idx / NO_INTERRUPT). Lock held. */
 void virtio_queue_done(struct virtio_dev *vdev, unsigned q);

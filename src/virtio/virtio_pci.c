@@ -140,8 +140,12 @@ static void common_write(struct virtio_pci *vp, unsigned off, uint32_t val)
 	struct virtio_dev *vdev = vp->vdev;
 	struct virtio_queue *q = selected(vp);
 	bool features_open = !(vdev->status & VIRTIO_CONFIG_S_FEATURES_OK);
-	/* Queue registers are the driver's only before DRIVER_OK (§4.1.4.3.2). */
+	/* Queue registers are the driver's only before DRIVER_OK (§4.1.4.3.2),
+	 * a queue's size and rings only until it is enabled (the driver
+	 * configures them "before enabling the virtqueue"). DRIVER_OK cannot
+	 * be cleared but by a reset, so what it validated is what runs. */
 	bool queue_open = q && !(vdev->status & VIRTIO_CONFIG_S_DRIVER_OK);
+	bool ring_open = queue_open && !q->enabled;
 	switch (off) {
 	case VIRTIO_PCI_COMMON_DFSELECT: vp->device_feature_select = val; break;
 	case VIRTIO_PCI_COMMON_GFSELECT: vp->driver_feature_select = val; break;
@@ -160,7 +164,7 @@ static void common_write(struct virtio_pci *vp, unsigned off, uint32_t val)
 	case VIRTIO_PCI_COMMON_Q_SELECT: vp->queue_select = (uint16_t)val; break;
 	case VIRTIO_PCI_COMMON_Q_SIZE:
 		/* Any power of two up to the maximum (§2.7). */
-		if (queue_open && val && val <= q->max_size && !(val & (val - 1)))
+		if (ring_open && val && val <= q->max_size && !(val & (val - 1)))
 			q->size = (uint16_t)val;
 		break;
 	case VIRTIO_PCI_COMMON_Q_MSIX:
@@ -176,15 +180,15 @@ static void common_write(struct virtio_pci *vp, unsigned off, uint32_t val)
 			q->enabled = true;
 		break;
 	case VIRTIO_PCI_COMMON_Q_DESCLO: case VIRTIO_PCI_COMMON_Q_DESCHI:
-		if (queue_open)
+		if (ring_open)
 			set_half(&q->desc, off == VIRTIO_PCI_COMMON_Q_DESCHI, val);
 		break;
 	case VIRTIO_PCI_COMMON_Q_AVAILLO: case VIRTIO_PCI_COMMON_Q_AVAILHI:
-		if (queue_open)
+		if (ring_open)
 			set_half(&q->avail, off == VIRTIO_PCI_COMMON_Q_AVAILHI, val);
 		break;
 	case VIRTIO_PCI_COMMON_Q_USEDLO: case VIRTIO_PCI_COMMON_Q_USEDHI:
-		if (queue_open)
+		if (ring_open)
 			set_half(&q->used, off == VIRTIO_PCI_COMMON_Q_USEDHI, val);
 		break;
 	default:
@@ -385,7 +389,7 @@ static void on_kick(void *opaque, uint32_t events)
 	if (read(vdev->queues[k->q].kick_fd, &n, sizeof(n)) < 0)
 		return;
 	pthread_mutex_lock(&vdev->lock);
-	if (vdev->live && vdev->queues[k->q].enabled && vdev->ops->queue_notify)
+	if (virtio_queue_ready(vdev, k->q) && vdev->ops->queue_notify)
 		vdev->ops->queue_notify(vdev, k->q);
 	pthread_mutex_unlock(&vdev->lock);
 }

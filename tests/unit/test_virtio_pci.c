@@ -4,8 +4,9 @@
  * BAR0 (mapped on an MMIO bus by a host bridge once the command register
  * enables it) negotiate features, set up queues, set DRIVER_OK, kick, take
  * interrupts, reset. The device is a dummy that records what the transport
- * asks of it; guest RAM is a malloc'd buffer; there is no KVM (vm_fd -1, no
- * MSI routes). */
+ * asks of it (a hostile driver's tests also bind a real virtio-console);
+ * guest RAM is a malloc'd buffer; there is no KVM (vm_fd -1, no MSI
+ * routes). */
 /* pci_host.h before <linux/pci_regs.h>: both define PCI_IO_BASE. */
 #include "bus/pci_host.h"
 
@@ -20,6 +21,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -27,6 +29,8 @@
 
 #include "bus/iobus.h"
 #include "support/fake_irq.h"
+#include "support/loop_wait.h"
+#include "virtio/console.h"
 #include "virtio/virtio.h"
 #include "virtio/virtio_pci.h"
 #include "vmm/guest_mem.h"
@@ -55,7 +59,9 @@ struct fx {
 	struct guest_mem mem;
 	uint8_t *ram;
 	struct loop *loop;
-	struct virtio_dev vdev;
+	struct virtio_dev vdev;  /* the dummy */
+	struct virtio_console *con; /* or a real device */
+	int con_fds[2];
 	struct virtio_pci *vp;
 	unsigned slot;
 	uint64_t bar0, bar1;
@@ -107,6 +113,9 @@ static void dev_reset(struct virtio_dev *vdev)
 static void dev_queue_notify(struct virtio_dev *vdev, unsigned q)
 {
 	struct fx *f = vdev->opaque;
+	/* A device runs the queue's rings: the transport may hand it only a
+	 * queue that DRIVER_OK validated. */
+	assert_non_null(vdev->queues[q].vq.avail);
 	f->notifies++;
 	f->last_q = q;
 	if (f->stop_on_notify)
@@ -238,7 +247,7 @@ static void negotiate(struct fx *f, uint64_t feat)
 	assert_int_equal(status(f), 0);
 	set_status(f, VIRTIO_CONFIG_S_ACKNOWLEDGE);
 	set_status(f, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
-	assert_int_equal(device_features(f), DEV_FEATURES);
+	assert_int_equal(device_features(f) & feat, feat);
 	write_features(f, feat);
 	set_status(f, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
 			      VIRTIO_CONFIG_S_FEATURES_OK);
@@ -277,9 +286,11 @@ static void set_vectors(struct fx *f, uint16_t config, const uint16_t *qvec)
 
 /* ---- fixture ---------------------------------------------------------------- */
 
-static int setup(void **state)
+/* Buses, host bridge, RAM and loop, for a device to bind to. */
+static struct fx *fx_create(void)
 {
 	struct fx *f = test_calloc(1, sizeof(*f));
+	f->con_fds[0] = f->con_fds[1] = -1;
 	f->pio = iobus_create("pio");
 	f->mmio = iobus_create("mmio");
 	assert_int_equal(pci_host_init(&f->host, f->pio, f->mmio, 64ULL << 30, fake_irq_bank_line,
@@ -290,14 +301,15 @@ static int setup(void **state)
 	assert_int_equal(guest_mem_add_region(&f->mem, 0, f->ram, RAM_SIZE), 0);
 	f->loop = loop_create();
 	assert_non_null(f->loop);
-	for (unsigned i = 0; i < CONFIG_SIZE; i++)
-		f->config[i] = (uint8_t)(0x10 + i);
+	return f;
+}
 
-	virtio_dev_init(&f->vdev, "vtest", VIRTIO_ID_RNG, NQ, QMAX, CONFIG_SIZE, DEV_FEATURES,
-			&dev_ops, f, &f->mem, f->loop);
+/* Binds vdev to a virtio-pci function on the host bridge, BARs mapped. */
+static void fx_bind(struct fx *f, struct virtio_dev *vdev)
+{
 	f->vp = calloc(1, sizeof(*f->vp));
 	assert_non_null(f->vp);
-	assert_int_equal(virtio_pci_init(f->vp, &f->vdev, NULL, -1), 0);
+	assert_int_equal(virtio_pci_init(f->vp, vdev, NULL, -1), 0);
 	int slot = pci_host_add(&f->host, &f->vp->pci);
 	assert_true(slot > 0);
 	f->slot = (unsigned)slot;
@@ -306,6 +318,28 @@ static int setup(void **state)
 	/* What Linux's pci_enable_device does. */
 	cfg_wr(f, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
 	assert_true(f->vp->pci.bars[0].mapped);
+}
+
+static int setup(void **state)
+{
+	struct fx *f = fx_create();
+	for (unsigned i = 0; i < CONFIG_SIZE; i++)
+		f->config[i] = (uint8_t)(0x10 + i);
+	virtio_dev_init(&f->vdev, "vtest", VIRTIO_ID_RNG, NQ, QMAX, CONFIG_SIZE, DEV_FEATURES,
+			&dev_ops, f, &f->mem, f->loop);
+	fx_bind(f, &f->vdev);
+	*state = f;
+	return 0;
+}
+
+/* A virtio-console (receiveq 0, transmitq 1) on one end of a socket pair. */
+static int setup_console(void **state)
+{
+	struct fx *f = fx_create();
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, f->con_fds), 0);
+	f->con = virtio_console_create(f->con_fds[0], f->con_fds[0], &f->mem, f->loop);
+	assert_non_null(f->con);
+	fx_bind(f, virtio_console_dev(f->con));
 	*state = f;
 	return 0;
 }
@@ -315,7 +349,13 @@ static int teardown(void **state)
 	struct fx *f = *state;
 	pci_host_destroy(&f->host);
 	virtio_pci_destroy(f->vp);
-	virtio_dev_destroy(&f->vdev);
+	if (f->con) {
+		virtio_console_destroy(f->con);
+		close(f->con_fds[0]);
+		close(f->con_fds[1]);
+	} else {
+		virtio_dev_destroy(&f->vdev);
+	}
 	free(f->vp);
 	loop_destroy(f->loop);
 	free(f->ram);
@@ -1094,6 +1134,138 @@ static void test_kick_ignored_when_broken(void **state)
 	close(tfd);
 }
 
+/* ---- a hostile driver's status writes ---------------------------------------- */
+
+#define S_LIVE (S_ALL_BUT_OK | VIRTIO_CONFIG_S_DRIVER_OK)
+
+/* §2.1.2: the driver cannot clear a status bit; only 0 resets. A write that
+ * tries is refused whole, so the device stays live and DRIVER_OK written
+ * again cannot activate it twice (virtio-blk's in-flight requests would
+ * complete onto a reset ring; vhost-user-blk would start vhost twice). */
+static void test_status_bits_cannot_be_cleared(void **state)
+{
+	struct fx *f = *state;
+	bring_up(f);
+	set_status(f, S_ALL_BUT_OK);
+	assert_int_equal(status(f), S_LIVE);
+	assert_true(f->vdev.live);
+	set_status(f, VIRTIO_CONFIG_S_ACKNOWLEDGE);
+	set_status(f, VIRTIO_CONFIG_S_DRIVER_OK);
+	assert_int_equal(status(f), S_LIVE);
+	set_status(f, S_LIVE);
+	assert_int_equal(f->activates, 1);
+	/* NEEDS_RESET is the device's: the driver cannot set it. */
+	set_status(f, S_LIVE | VIRTIO_CONFIG_S_NEEDS_RESET);
+	assert_int_equal(status(f), S_LIVE);
+	assert_true(f->vdev.live);
+	/* Setting a bit is allowed, clearing it again is not. */
+	set_status(f, S_LIVE | VIRTIO_CONFIG_S_FAILED);
+	assert_int_equal(status(f), S_LIVE | VIRTIO_CONFIG_S_FAILED);
+	set_status(f, S_LIVE);
+	assert_int_equal(status(f), S_LIVE | VIRTIO_CONFIG_S_FAILED);
+	assert_int_equal(f->activates, 1);
+	assert_int_equal(f->resets, 1); /* the probe's own */
+	/* A reset works from any state, and the device comes up again. */
+	set_status(f, 0);
+	assert_int_equal(status(f), 0);
+	assert_int_equal(f->resets, 2);
+	assert_false(f->vdev.live);
+	bring_up(f);
+	assert_int_equal(f->activates, 2);
+}
+
+/* The same from a device that went NEEDS_RESET at DRIVER_OK: DRIVER_OK
+ * cleared and set again must not retry the activation. */
+static void test_broken_device_stays_broken(void **state)
+{
+	struct fx *f = *state;
+	f->activate_ret = -EIO;
+	bring_up(f);
+	assert_int_equal(f->activates, 1);
+	set_status(f, S_ALL_BUT_OK);
+	f->activate_ret = 0;
+	set_status(f, S_LIVE);
+	assert_int_equal(f->activates, 1);
+	assert_false(f->vdev.live);
+	assert_true(status(f) & VIRTIO_CONFIG_S_NEEDS_RESET);
+}
+
+/* A queue left disabled at DRIVER_OK stays so: a driver that clears
+ * DRIVER_OK, enables it and kicks it must not get a ring nobody validated
+ * run (the dummy asserts its rings exist). */
+static void test_no_queue_enabled_after_driver_ok(void **state)
+{
+	struct fx *f = *state;
+	negotiate(f, 1ULL << VIRTIO_F_VERSION_1);
+	setup_queue(f, 0, QMAX, DESC_GPA, AVAIL_GPA, USED_GPA);
+	set_status(f, S_LIVE);
+	assert_true(f->vdev.live);
+	set_status(f, S_ALL_BUT_OK);
+	setup_queue(f, 1, QMAX, DESC_GPA + QSTRIDE, AVAIL_GPA + QSTRIDE, USED_GPA + QSTRIDE);
+	wr(f, VIRTIO_PCI_NOTIFY_OFF + VIRTIO_PCI_NOTIFY_MULTIPLIER, 2, 1);
+	loop_run_until(f->loop, NULL, NULL, 50);
+	assert_int_equal(f->notifies, 0);
+	assert_int_equal(rd(f, COMMON(VIRTIO_PCI_COMMON_Q_ENABLE), 2), 0);
+	assert_int_equal(rd64(f, VIRTIO_PCI_COMMON_Q_DESCLO), 0);
+	set_status(f, S_LIVE);
+	assert_int_equal(f->activates, 1);
+	/* Should any path enable a queue behind DRIVER_OK's back, its kicks
+	 * still do not reach the device: only validated rings run. */
+	f->vdev.queues[1].enabled = true;
+	wr(f, VIRTIO_PCI_NOTIFY_OFF + VIRTIO_PCI_NOTIFY_MULTIPLIER, 2, 1);
+	loop_run_until(f->loop, NULL, NULL, 50);
+	assert_int_equal(f->notifies, 0);
+	/* The validated queue still works. */
+	wr(f, VIRTIO_PCI_NOTIFY_OFF, 2, 0);
+	loop_run_until(f->loop, NULL, NULL, 50);
+	assert_int_equal(f->notifies, 1);
+}
+
+/* §4.1.4.3.2: the driver configures a queue before enabling it. Once
+ * enabled, its size and rings are fixed until a reset. */
+static void test_enabled_queue_frozen(void **state)
+{
+	struct fx *f = *state;
+	negotiate(f, 1ULL << VIRTIO_F_VERSION_1);
+	setup_queue(f, 0, QMAX, DESC_GPA, AVAIL_GPA, USED_GPA);
+	wr(f, COMMON(VIRTIO_PCI_COMMON_Q_SIZE), 2, 2);
+	wr64(f, VIRTIO_PCI_COMMON_Q_DESCLO, DESC_GPA + QSTRIDE);
+	wr64(f, VIRTIO_PCI_COMMON_Q_AVAILLO, AVAIL_GPA + QSTRIDE);
+	wr64(f, VIRTIO_PCI_COMMON_Q_USEDLO, USED_GPA + QSTRIDE);
+	assert_int_equal(rd(f, COMMON(VIRTIO_PCI_COMMON_Q_SIZE), 2), QMAX);
+	assert_int_equal(rd64(f, VIRTIO_PCI_COMMON_Q_DESCLO), DESC_GPA);
+	assert_int_equal(rd64(f, VIRTIO_PCI_COMMON_Q_AVAILLO), AVAIL_GPA);
+	assert_int_equal(rd64(f, VIRTIO_PCI_COMMON_Q_USEDLO), USED_GPA);
+	/* Its vector is not a ring: it may move. */
+	wr(f, COMMON(VIRTIO_PCI_COMMON_Q_MSIX), 2, 1);
+	assert_int_equal(rd(f, COMMON(VIRTIO_PCI_COMMON_Q_MSIX), 2), 1);
+	set_status(f, S_LIVE);
+	assert_int_equal(f->vdev.queues[0].vq.desc_gpa, DESC_GPA);
+	assert_int_equal(f->vdev.queues[0].vq.size, QMAX);
+}
+
+/* The first report's crash, on a real device: virtio-console live with its
+ * receiveq only; the driver clears DRIVER_OK, enables the transmitq and
+ * kicks it. tx_process must never look at a ring that was not validated
+ * (it read through a NULL avail ring). */
+static void test_console_clear_driver_ok_and_kick(void **state)
+{
+	struct fx *f = *state;
+	struct virtio_dev *vdev = virtio_console_dev(f->con);
+	negotiate(f, 1ULL << VIRTIO_F_VERSION_1);
+	setup_queue(f, 0, QMAX, DESC_GPA, AVAIL_GPA, USED_GPA);
+	set_status(f, S_LIVE);
+	assert_true(vdev->live);
+	set_status(f, S_ALL_BUT_OK);
+	setup_queue(f, 1, QMAX, DESC_GPA + QSTRIDE, AVAIL_GPA + QSTRIDE, USED_GPA + QSTRIDE);
+	wr(f, VIRTIO_PCI_NOTIFY_OFF + VIRTIO_PCI_NOTIFY_MULTIPLIER, 2, 1);
+	loop_run_until(f->loop, NULL, NULL, 50);
+	assert_true(vdev->live);
+	assert_false(vdev->queues[1].enabled);
+	set_status(f, 0);
+	assert_int_equal(status(f), 0);
+}
+
 /* ---- the BAR follows the guest ------------------------------------------------ */
 
 static void test_bar0_moves(void **state)
@@ -1140,6 +1312,12 @@ int main(void)
 		T(test_kick_reaches_device),
 		T(test_kick_ignored_when_broken),
 		T(test_bar0_moves),
+		T(test_status_bits_cannot_be_cleared),
+		T(test_broken_device_stays_broken),
+		T(test_no_queue_enabled_after_driver_ok),
+		T(test_enabled_queue_frozen),
+		cmocka_unit_test_setup_teardown(test_console_clear_driver_ok_and_kick, setup_console,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -54,7 +54,7 @@ void fake_transport_attach(struct fake_transport *t, struct virtio_dev *vdev)
 void fake_transport_kick(struct virtio_dev *vdev, unsigned q)
 {
 	pthread_mutex_lock(&vdev->lock);
-	if (vdev->live && vdev->queues[q].enabled)
+	if (virtio_queue_ready(vdev, q))
 		vdev->ops->queue_notify(vdev, q);
 	pthread_mutex_unlock(&vdev->lock);
 }

@@ -24,7 +24,7 @@ struct fake_transport {
 void fake_transport_attach(struct fake_transport *t, struct virtio_dev *vdev);
 
 /* A notification of queue q, as the transport delivers one: only to a live
- * device's enabled queue. */
+ * device's queue that was enabled and validated at DRIVER_OK. */
 void fake_transport_kick(struct virtio_dev *vdev, unsigned q);
 
 /* The device's queue_notify for q, whatever the device's state. */
