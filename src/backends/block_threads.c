@@ -5,6 +5,7 @@
 #include "backends/block_engine.h"
 #include "util/log.h"
 #include "vmm/loop.h"
+#include "vmm/sandbox.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -80,6 +81,7 @@ static int do_step(int fd, const struct blk_step *s)
 static void *worker(void *opaque)
 {
 	struct blk_threads *t = opaque;
+	sandbox_enter(SANDBOX_BLOCK_WORKER);
 	pthread_mutex_lock(&t->lock);
 	for (;;) {
 		while (!t->pending.head && !t->stop)

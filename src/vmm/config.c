@@ -87,6 +87,8 @@ void config_run_usage(FILE *out)
 		"                  VF N of the SR-IOV PF BDF, bound to vfio-pci for the run\n"
 		"  --console virtio[,socket=PATH]   hvc0 on stdout or a UNIX socket\n"
 		"  --rng           a virtio-rng device (host getrandom)\n"
+		"  --seccomp on|off|log  per-thread syscall filters (default on; log: let through)\n"
+		"  --user USER[:GROUP]  run as USER once devices are open (no capabilities)\n"
 		"  --help          this text\n"
 		"The serial console is this terminal; Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A.\n",
 		CONFIG_MAX_CPUS);
@@ -96,7 +98,7 @@ void config_run_usage(FILE *out)
  * each (a unit test checks). */
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS,
        OPT_HUGEPAGES, OPT_REBOOT, OPT_VERBOSE, OPT_HELP, OPT_DISK, OPT_NET,
-       OPT_CONSOLE, OPT_RNG, OPT_SHARED, OPT_DEVICE };
+       OPT_CONSOLE, OPT_RNG, OPT_SHARED, OPT_DEVICE, OPT_SECCOMP, OPT_USER };
 static const struct option run_options[] = {
 	{"kernel", required_argument, NULL, OPT_KERNEL},
 	{"initrd", required_argument, NULL, OPT_INITRD},
@@ -113,6 +115,8 @@ static const struct option run_options[] = {
 	{"rng", no_argument, NULL, OPT_RNG},
 	{"device", required_argument, NULL, OPT_DEVICE},
 	{"shared-memory", no_argument, NULL, OPT_SHARED},
+	{"seccomp", required_argument, NULL, OPT_SECCOMP},
+	{"user", required_argument, NULL, OPT_USER},
 	{NULL, 0, NULL, 0},
 };
 
@@ -197,6 +201,14 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg)
 			break;
 		case OPT_RNG: cfg->rng = true; break;
 		case OPT_SHARED: cfg->shared_memory = true; break;
+		case OPT_SECCOMP:
+			if (sandbox_parse_seccomp(optarg, &cfg->seccomp) < 0)
+				return 1;
+			break;
+		case OPT_USER:
+			if (sandbox_parse_user(optarg, &cfg->user) < 0)
+				return 1;
+			break;
 		default:
 			log_error("run: %s: unknown option or missing value", argv[optind - 1]);
 			return 2;

@@ -2,9 +2,12 @@
 
 #include <errno.h>
 #include <linux/kvm.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "arch/x86/acpi.h"
 #include "arch/x86/boot.h"
@@ -17,6 +20,7 @@
 #include "devices/serial.h"
 #include "util/log.h"
 #include "vmm/machine_pci.h"
+#include "vmm/sandbox.h"
 #include "vmm/term.h"
 #include "vmm/vcpu.h"
 
@@ -142,10 +146,16 @@ int machine_create(struct machine *m, const struct vm_config *cfg, int kvm_fd)
 {
 	memset(m, 0, sizeof(*m));
 	m->cfg = cfg;
+	/* Before any thread of this machine starts (block workers do in setup). */
+	int ret = sandbox_prepare(cfg);
+	if (ret < 0) {
+		close(kvm_fd);
+		return ret;
+	}
 	enum guest_mem_backing backing = cfg->hugepages       ? GUEST_MEM_HUGETLB
 					: cfg->shared_memory ? GUEST_MEM_SHARED
 							     : GUEST_MEM_ANON;
-	int ret = vm_create(&m->vm, kvm_fd, cfg->memory, backing, cfg->cpus);
+	ret = vm_create(&m->vm, kvm_fd, cfg->memory, backing, cfg->cpus);
 	if (ret < 0)
 		return ret;
 
@@ -269,10 +279,38 @@ int machine_load_real_mode(struct machine *m, const uint8_t *code, size_t len, u
 	return 0;
 }
 
+static void *loop_thread(void *opaque)
+{
+	struct vm *vm = opaque;
+	sandbox_enter(SANDBOX_LOOP);
+	int ret = loop_run(vm->loop);
+	if (ret < 0)
+		vm_request_exit(vm, VM_EXIT_ERROR, "event loop: %s", strerror(-ret));
+	return NULL;
+}
+
+/* The loop gets a thread of its own, so that the caller, which sets up and
+ * tears down machines, stays outside the loop's filter. */
+static int start_loop(struct vm *vm, pthread_t *thread)
+{
+	/* Signals stay with the caller and the vCPUs (kicks). */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int ret = pthread_create(thread, NULL, loop_thread, vm);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (ret == 0)
+		pthread_setname_np(*thread, "loop");
+	return -ret;
+}
+
 enum vm_exit_reason machine_run(struct machine *m)
 {
 	struct vm *vm = &m->vm;
-	for (unsigned i = 0; i < vm->ncpus; i++) {
+	char why[sizeof(vm->exit_detail)];
+	if (sandbox_confine(m->cfg, why, sizeof(why)) < 0)
+		vm_request_exit(vm, VM_EXIT_ERROR, "%s", why);
+	for (unsigned i = 0; i < vm->ncpus && vm_exit_reason(vm) == VM_RUNNING; i++) {
 		int ret = vcpu_start(&vm->vcpus[i]);
 		if (ret < 0) {
 			vm_request_exit(vm, VM_EXIT_ERROR, "starting vCPU %u: %s", i, strerror(-ret));
@@ -280,9 +318,13 @@ enum vm_exit_reason machine_run(struct machine *m)
 		}
 	}
 	if (vm_exit_reason(vm) == VM_RUNNING) {
-		int ret = loop_run(vm->loop);
+		pthread_t loop;
+		int ret = start_loop(vm, &loop);
 		if (ret < 0)
-			vm_request_exit(vm, VM_EXIT_ERROR, "event loop: %s", strerror(-ret));
+			vm_request_exit(vm, VM_EXIT_ERROR, "starting the event loop: %s",
+					strerror(-ret));
+		else
+			pthread_join(loop, NULL);
 	}
 	/* The loop also stops for signals, before any vCPU asked to exit. */
 	vm_request_exit(vm, VM_EXIT_QUIT, "stopped by a signal");

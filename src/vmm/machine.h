@@ -73,8 +73,9 @@ int machine_load_linux(struct machine *m);
 /* For smoke tests: code at gpa, boot CPU in real mode at gpa. */
 int machine_load_real_mode(struct machine *m, const uint8_t *code, size_t len, uint64_t gpa);
 
-/* Runs the VM until it stops; returns why. The event loop runs on the
- * calling thread. */
+/* Drops to cfg->user (sandbox_confine), then runs the VM until it stops
+ * and returns why. The event loop runs on a thread of its own, the caller
+ * waits; signals to the caller reach the loop through machine_stop_async. */
 enum vm_exit_reason machine_run(struct machine *m);
 
 /* Stops a running machine from a signal handler. */
