@@ -24,11 +24,14 @@
 #include "devices/pvpanic.h"
 #include "devices/rtc.h"
 #include "devices/serial.h"
+#include "vmm/loop.h"
 
 #define PORT_COM1 0x3f8
 #define NS 1000000000LL
-/* 2026-11-22 13:45:59 UTC: the clock starts near now, at a fuzzed second. */
+/* 2026-11-22 13:45:59 UTC: the clock starts within 7 years of it and stays
+ * between 1970 and 2096 (the guest's own time may be anything). */
 #define T0 1795355159LL
+#define CLOCK_MAX (4000000000LL * NS)
 
 static struct {
 	int64_t now_ns;
@@ -115,16 +118,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 2)
 		return 0;
 	memset(&st, 0, sizeof(st));
-	st.now_ns = (T0 + (int64_t)(data[0] | data[1] << 8) * 86400) * NS;
+	st.now_ns = (T0 + (int64_t)(data[0] | data[1] << 8) * 3600) * NS;
 	data += 2;
 	size -= 2;
 
 	struct power_ctl power = {.request = on_power};
 	struct rtc_clock clock = {.now_ns = fake_now};
+	/* The RTC arms its timerfd only with a loop (which never runs: the
+	 * clock op ticks it). */
+	struct loop *loop = loop_create();
 	struct iobus *pio = iobus_create("pio");
 	struct serial *ser = serial_create(line(4), on_serial_out, on_serial_drained, NULL);
 	struct i8042 *kbd = i8042_create(line(1), line(12), power);
-	struct rtc *rtc = rtc_create(line(8), &clock, NULL);
+	struct rtc *rtc = loop ? rtc_create(line(8), &clock, loop) : NULL;
 	struct acpi_pm *pm = acpi_pm_create(power);
 	struct pvpanic *pp = pvpanic_create(on_panic, NULL);
 	if (!pio || !ser || !kbd || !rtc || !pm || !pp ||
@@ -161,6 +167,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			 * host's clock was set), then what the RTC's timer would do. */
 			int64_t step = (int64_t)(iobus_load_le(val, 2) << (val[2] % 37));
 			st.now_ns += val[3] & 0x80 ? -step : step;
+			st.now_ns = st.now_ns < 0 ? 0 : st.now_ns > CLOCK_MAX ? CLOCK_MAX : st.now_ns;
 			rtc_tick(rtc);
 			break;
 		}
@@ -179,5 +186,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rtc_destroy(rtc);
 	i8042_destroy(kbd);
 	serial_destroy(ser);
+	loop_destroy(loop);
 	return 0;
 }

@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 
 #include "bus/msix.h"
 #include "devices/e1000.h"
@@ -139,6 +140,11 @@ static void express_init(struct express *x)
 		      EXP_MSIX_PBA) < 0)
 		abort();
 	dev->ops = &exp_ops;
+	/* No KVM: vectors deliver into eventfds of our own (msix_destroy
+	 * closes them). */
+	for (unsigned v = 0; v < EXP_NVEC; v++)
+		if ((x->msix.eventfd[v] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+			abort();
 	/* Device control, PM control/status and AER's status (RW1C) and mask
 	 * registers, as a real function has them. */
 	pci_dev_set_wmask(dev, (unsigned)exp_off + PCI_EXP_DEVCTL, 2, 0x7fff);
@@ -303,7 +309,11 @@ static void run_op(const uint8_t *op)
 	switch (op[0] % OP_COUNT) {
 	case OP_CF8:
 		/* A well-formed address (devfn, register), or anything at any
-		 * port of 0xCF8..0xCFB with any width. */
+		 * port of 0xCF8..0xCFB with any width; or a read back. */
+		if (mod & 0x20) {
+			pio_access((uint16_t)(0xcf8 + (mod >> 2 & 3)), buf, NULL, len);
+			break;
+		}
 		if (mod & 0x80)
 			iobus_store_le(buf, 4, 0x80000000u | (a & 0xff) << 8 | (a >> 8 & 0xfc));
 		pio_access((uint16_t)(mod & 0x40 ? 0xcf8 + (mod >> 2 & 3) : 0xcf8), NULL, buf,
@@ -357,10 +367,16 @@ static void run_op(const uint8_t *op)
 	}
 	case OP_SIGNAL: {
 		/* The device side: an interrupt on a vector (pending while
-		 * masked) or on its INTx pin. */
+		 * masked) or on its INTx pin; or a vector's eventfd handed to
+		 * a signaller outside the VMM (vhost) and back. */
 		const struct fn *f = &fns[mod % NFUNCS];
-		if (f->msix)
-			msix_notify(f->msix, a % (MSIX_MAX_VECTORS + 2));
+		unsigned v = a % (MSIX_MAX_VECTORS + 2);
+		if (f->msix && mod & 0x40)
+			msix_direct_get(f->msix, v);
+		else if (f->msix && mod & 0x20)
+			msix_direct_put(f->msix, v);
+		else if (f->msix)
+			msix_notify(f->msix, v);
 		pci_dev_set_intx(f->pci, val & 1);
 		break;
 	}
