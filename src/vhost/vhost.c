@@ -254,8 +254,11 @@ int vhost_start(struct vhost *v, uint64_t features)
 	for (unsigned i = 0; i < v->nq; i++)
 		if (v->vdev->queues[v->first + i].enabled)
 			ring_take_over(v, &v->rings[i]);
-	/* A vhost-user backend being reconnected to gets it all then. */
+	/* A vhost-user backend being reconnected to gets it all then. On a
+	 * vCPU thread (DRIVER_OK): one deadline for all the replies. */
+	vhost_user_begin(v, false);
 	int ret = vhost_user_away(v) ? 0 : send_state(v, false);
+	vhost_user_end(v);
 	if (ret < 0) {
 		log_error("%s: handing queues %u..%u to %s failed: %s", v->vdev->name, v->first,
 			  v->first + v->nq - 1, v->user ? "the vhost-user backend" : "vhost",
@@ -275,6 +278,8 @@ void vhost_irq_moved(struct vhost *v)
 	const struct virtio_transport_ops *t = v->vdev->transport;
 	if (!v->running || !t || !t->queue_irqfd_get)
 		return;
+	/* On a vCPU thread: the backend's acks are not waited for. */
+	vhost_user_begin(v, true);
 	for (unsigned i = 0; i < v->nq; i++) {
 		struct vhost_ring *r = &v->rings[i];
 		if (!r->started)
@@ -306,6 +311,7 @@ void vhost_irq_moved(struct vhost *v)
 		r->irqfd_cookie = cookie;
 		t->signal_queue(v->vdev, q);
 	}
+	vhost_user_end(v);
 }
 
 int vhost_resume(struct vhost *v)
@@ -317,6 +323,9 @@ void vhost_stop(struct vhost *v)
 {
 	if (!v->running)
 		return;
+	/* On a vCPU thread (reset): only the GET_VRING_BASE replies are
+	 * waited for, one deadline for them all. */
+	vhost_user_begin(v, true);
 	for (unsigned i = 0; i < v->nq; i++) {
 		struct vhost_ring *r = &v->rings[i];
 		if (!r->started)
@@ -339,6 +348,7 @@ void vhost_stop(struct vhost *v)
 		if (kick_fd >= 0)
 			loop_mod_fd(v->vdev->loop, kick_fd, EPOLLIN);
 	}
+	vhost_user_end(v);
 	/* The rings start from 0 next time: what was in flight is history. */
 	if (v->user)
 		vhost_user_drop_inflight(v);

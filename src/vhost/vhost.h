@@ -46,6 +46,11 @@ struct vhost {
 	char path[108];               /* vhost-user: the socket's path */
 	bool hup_watched;             /* vhost-user: the loop watches fd for a hang-up */
 	bool user_dead;               /* vhost-user: hung up, or out of step: no more calls */
+	/* vhost-user: when the exchange under way (or the operation:
+	 * vhost_user_begin) must be over, CLOCK_MONOTONIC ns. */
+	uint64_t deadline_ns;
+	unsigned op_depth;            /* vhost_user_begin calls not yet ended */
+	bool no_reply;                /* this operation asks for no REPLY_ACK */
 	uint64_t protocol_features;   /* vhost-user: negotiated */
 	uint64_t features;            /* what the backend implements (GET_FEATURES):
 				       * a device offers no ring feature outside it */
@@ -90,8 +95,17 @@ void vhost_close(struct vhost *v);
  * line. */
 int vhost_user_open(struct vhost *v, const char *path, struct virtio_dev *vdev, unsigned first,
 		    unsigned nq, unsigned reconnect_s);
+/* How long one exchange with a vhost-user backend (a request and the
+ * reply it is owed, every read of it) or one operation (vhost_start,
+ * vhost_stop, a reconnection) may take in all, in ms; a backend that is
+ * slower counts as gone. Tests shorten it (the fuzzer makes it 0: what
+ * has not arrived yet counts as never coming). */
+extern unsigned vhost_user_timeout_ms;
+
 /* vhost-user: the backend's queue count (1 without the MQ protocol
- * feature); its device config space (-ENOTSUP without CONFIG). */
+ * feature); its device config space (-ENOTSUP without CONFIG). A config
+ * write asks for no reply (a vCPU thread must not wait on the backend):
+ * 0 once sent; what the backend makes of it is taken on trust. */
 int vhost_user_queue_num(struct vhost *v, unsigned *n);
 int vhost_user_get_config(struct vhost *v, void *buf, unsigned len);
 int vhost_user_set_config(struct vhost *v, unsigned offset, const void *buf, unsigned len);

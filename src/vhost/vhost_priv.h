@@ -3,6 +3,8 @@
 #ifndef IOVIRT_VHOST_VHOST_PRIV_H
 #define IOVIRT_VHOST_VHOST_PRIV_H
 
+#include <stdbool.h>
+
 #include "vhost/vhost.h"
 
 /* A closed struct vhost for queues first..first+nq-1 of vdev. */
@@ -23,6 +25,13 @@ bool vhost_user_away(const struct vhost *v);
  * per start of the rings) and hands it to the backend; 0 without one. */
 int vhost_user_set_inflight(struct vhost *v);
 void vhost_user_drop_inflight(struct vhost *v);
+/* vhost-user (no-ops for the kernel's vhost): the requests until the
+ * matching vhost_user_end are one operation, which waits on the backend
+ * for vhost_user_timeout_ms at most in all (not that long per request);
+ * no_reply: its requests ask for no REPLY_ACK (taken on trust), so only
+ * the replies a GET request is owed are waited for. Nests. */
+void vhost_user_begin(struct vhost *v, bool no_reply);
+void vhost_user_end(struct vhost *v);
 /* Sends a reconnected backend the running rings' state, each ring going
  * on from the driver's used index. 0 or -errno. */
 int vhost_resume(struct vhost *v);

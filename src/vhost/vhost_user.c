@@ -6,9 +6,15 @@
  * passing file descriptors (memory, kick, call, error) as SCM_RIGHTS.
  *
  * The backend is another process, not the guest, but it is not trusted
- * with iovirt's memory safety either: a reply must name the request, carry
- * the reply flag and exactly the payload size that request expects, within
- * a receive timeout; anything else fails the call (one line logged).
+ * with iovirt's memory safety either, nor with its time: a reply must name
+ * the request, carry the reply flag and exactly the payload size that
+ * request expects, and all of it must arrive within one deadline for the
+ * exchange (vhost_user_timeout_ms, however the bytes trickle in); anything
+ * else fails the call and drops the connection (one line logged), which
+ * then takes the hang-up path below. The socket is non-blocking: every
+ * wait is a poll() for the time the deadline leaves. Requests from a vCPU
+ * thread (config writes, interrupt moves) ask for no reply at all, and a
+ * reset or DRIVER_OK waits one deadline at most in all (vhost_user_begin).
  *
  * A backend that hangs up (it crashed, or is being upgraded) is connected
  * to again every reconnect_s seconds: the new process gets the handshake,
@@ -23,15 +29,18 @@
 #include "vhost/vhost_priv.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <linux/vhost.h>
+#include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <sys/timerfd.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/log.h"
@@ -79,8 +88,14 @@ enum {
 #define VU_VRING_NOFD (1ULL << 8)
 #define VU_MAX_REGIONS 8
 #define VU_CONFIG_MAX 256
-/* How long a backend may take to answer before the call fails. */
-#define VU_REPLY_TIMEOUT_S 10
+
+/* Long enough for a backend that drains its in-flight I/O before it
+ * answers GET_VRING_BASE; well short of a guest's soft-lockup watchdog
+ * (20 s), as a reset or DRIVER_OK waits this long at most. */
+unsigned vhost_user_timeout_ms = 5000;
+/* How long a request on the backend's own channel may take to arrive
+ * once it began (the loop reads it). */
+#define VU_BACKEND_REQ_MS 1000
 
 struct vu_region {
 	uint64_t gpa, size, uaddr, mmap_offset;
@@ -119,6 +134,53 @@ _Static_assert(sizeof(struct vhost_vring_state) == 8, "vring state layout");
 _Static_assert(sizeof(struct vhost_vring_addr) == 40, "vring address layout");
 _Static_assert(sizeof(struct vu_inflight) == 24, "inflight layout");
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t deadline_after(unsigned ms)
+{
+	return now_ns() + ms * 1000000ULL;
+}
+
+/* Waits until fd is ready for events, or -ETIMEDOUT once the deadline
+ * has passed. */
+static int wait_ready(int fd, short events, uint64_t deadline)
+{
+	for (;;) {
+		uint64_t now = now_ns();
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		uint64_t ms = (deadline - now + 999999) / 1000000;
+		struct pollfd p = {.fd = fd, .events = events};
+		int n = poll(&p, 1, ms > INT_MAX ? INT_MAX : (int)ms);
+		if (n > 0)
+			return 0; /* ready, or hung up: the read or write says which */
+		if (n < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+/* The connection is out of step or the backend too slow: no more calls,
+ * and the shutdown has the loop's hang-up watch (on_hangup) take it as a
+ * backend gone. */
+static int vu_fail(struct vhost *v, uint32_t request, int err)
+{
+	/* While the connection is being set up its caller says why it failed. */
+	if (v->hup_watched && !v->user_dead && err != -ECONNRESET && err != -EPIPE)
+		log_error("%s: vhost-user backend at %s, request %u: %s; dropping the connection",
+			  v->vdev->name, v->path, request,
+			  err == -ETIMEDOUT ? "no complete reply in time" : strerror(-err));
+	v->user_dead = true;
+	if (v->fd >= 0)
+		shutdown(v->fd, SHUT_RDWR);
+	return err;
+}
+
+/* Starts an exchange: its deadline, unless an operation has one. */
 static int vu_send(struct vhost *v, struct vu_msg *m, const int *fds, unsigned nfds)
 {
 	struct iovec iov = {.iov_base = m, .iov_len = VU_HDR_SIZE + m->size};
@@ -137,25 +199,40 @@ static int vu_send(struct vhost *v, struct vu_msg *m, const int *fds, unsigned n
 	m->flags |= VU_VERSION;
 	if (v->user_dead)
 		return -ECONNRESET;
-	ssize_t n;
-	do /* MSG_NOSIGNAL: a backend gone is an error, not SIGPIPE */
-		n = sendmsg(v->fd, &mh, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	int ret = n < 0 ? -errno : (size_t)n == iov.iov_len ? 0 : -EIO;
-	if (ret < 0)
-		v->user_dead = true;
-	return ret;
+	if (!v->op_depth)
+		v->deadline_ns = deadline_after(vhost_user_timeout_ms);
+	while (iov.iov_len) {
+		/* MSG_NOSIGNAL: a backend gone is an error, not SIGPIPE */
+		ssize_t n = sendmsg(v->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		int ret = n < 0 ? -errno : 0;
+		if (ret == -EAGAIN)
+			ret = wait_ready(v->fd, POLLOUT, v->deadline_ns);
+		if (ret < 0 && ret != -EINTR)
+			return vu_fail(v, m->request, ret);
+		if (n <= 0)
+			continue;
+		/* A part went, and the descriptors with it. */
+		iov.iov_base = (uint8_t *)iov.iov_base + n;
+		iov.iov_len -= (size_t)n;
+		mh.msg_control = NULL;
+		mh.msg_controllen = 0;
+	}
+	return 0;
 }
 
-static int read_full(int fd, void *buf, size_t len)
+static int read_full(int fd, void *buf, size_t len, uint64_t deadline)
 {
 	uint8_t *p = buf;
 	while (len) {
 		ssize_t n = read(fd, p, len);
-		if (n < 0 && errno == EINTR)
+		if (n < 0) {
+			int ret = errno == EINTR    ? 0
+				  : errno == EAGAIN ? wait_ready(fd, POLLIN, deadline)
+						    : -errno;
+			if (ret < 0)
+				return ret;
 			continue;
-		if (n < 0)
-			return errno == EAGAIN ? -ETIMEDOUT : -errno;
+		}
 		if (n == 0)
 			return -ECONNRESET;
 		p += n;
@@ -167,18 +244,20 @@ static int read_full(int fd, void *buf, size_t len)
 /* Reads the header's first bytes with recvmsg, for the one file
  * descriptor that may come with them (fd NULL: none may); then the rest.
  * Any other descriptor that came is closed. */
-static int read_hdr(int sock, struct vu_msg *m, int *fd)
+static int read_hdr(int sock, struct vu_msg *m, int *fd, uint64_t deadline)
 {
 	char control[CMSG_SPACE(VU_MAX_REGIONS * sizeof(int))];
 	struct iovec iov = {.iov_base = m, .iov_len = VU_HDR_SIZE};
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
 			    .msg_controllen = sizeof(control)};
 	ssize_t n;
-	do
-		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return errno == EAGAIN ? -ETIMEDOUT : -errno;
+	while ((n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC)) < 0) {
+		int ret = errno == EINTR    ? 0
+			  : errno == EAGAIN ? wait_ready(sock, POLLIN, deadline)
+					    : -errno;
+		if (ret < 0)
+			return ret;
+	}
 	if (n == 0)
 		return -ECONNRESET;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
@@ -194,25 +273,40 @@ static int read_hdr(int sock, struct vu_msg *m, int *fd)
 				close(got);
 		}
 	}
-	return read_full(sock, (uint8_t *)m + n, VU_HDR_SIZE - (size_t)n);
+	return read_full(sock, (uint8_t *)m + n, VU_HDR_SIZE - (size_t)n, deadline);
 }
 
-/* Reads the reply to request, whose payload must be exactly size bytes;
- * fd (or NULL) takes the descriptor that may come with it (-1: none).
- * After a failure the byte stream cannot be trusted to be in step: the
- * connection counts as gone (user_dead) and later calls fail at once. */
+void vhost_user_begin(struct vhost *v, bool no_reply)
+{
+	if (!v->user || v->op_depth++)
+		return;
+	v->deadline_ns = deadline_after(vhost_user_timeout_ms);
+	v->no_reply = no_reply;
+}
+
+void vhost_user_end(struct vhost *v)
+{
+	if (v->user && v->op_depth && --v->op_depth == 0)
+		v->no_reply = false;
+}
+
+/* Reads the reply to request, whose payload must be exactly size bytes,
+ * by the exchange's deadline; fd (or NULL) takes the descriptor that may
+ * come with it (-1: none). After a failure the byte stream cannot be
+ * trusted to be in step: the connection counts as gone (vu_fail) and
+ * later calls fail at once. */
 static int vu_recv_fd(struct vhost *v, uint32_t request, struct vu_msg *m, uint32_t size, int *fd)
 {
 	if (fd)
 		*fd = -1;
-	int ret = read_hdr(v->fd, m, fd);
+	int ret = v->user_dead ? -ECONNRESET : read_hdr(v->fd, m, fd, v->deadline_ns);
 	if (ret == 0 && (m->request != request || !(m->flags & VU_FLAG_REPLY) ||
 			 m->size != size || size > sizeof(m->p)))
 		ret = -EPROTO;
 	if (ret == 0)
-		ret = read_full(v->fd, &m->p, size);
+		ret = read_full(v->fd, &m->p, size, v->deadline_ns);
 	if (ret < 0) {
-		v->user_dead = true;
+		vu_fail(v, request, ret);
 		if (fd && *fd >= 0) {
 			close(*fd);
 			*fd = -1;
@@ -227,10 +321,11 @@ static int vu_recv(struct vhost *v, uint32_t request, struct vu_msg *m, uint32_t
 }
 
 /* A message without a reply of its own: with REPLY_ACK negotiated the
- * backend confirms it (u64 0 = done), else it is taken on trust. */
+ * backend confirms it (u64 0 = done), else (or in a no_reply operation)
+ * it is taken on trust. */
 static int vu_set(struct vhost *v, struct vu_msg *m, const int *fds, unsigned nfds)
 {
-	bool ack = v->protocol_features & (1ULL << VU_PROTOCOL_F_REPLY_ACK);
+	bool ack = (v->protocol_features & (1ULL << VU_PROTOCOL_F_REPLY_ACK)) && !v->no_reply;
 	if (ack)
 		m->flags |= VU_FLAG_NEED_REPLY;
 	int ret = vu_send(v, m, fds, nfds);
@@ -352,18 +447,19 @@ int vhost_user_call(struct vhost *v, unsigned long req, void *arg)
 	}
 }
 
-static int vu_connect(const char *path)
+/* A connection to the socket at v->path, non-blocking (every wait is
+ * wait_ready's). */
+static int vu_connect(struct vhost *v)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (strlen(path) >= sizeof(sa.sun_path))
+	if (strlen(v->path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
-	memcpy(sa.sun_path, path, strlen(path) + 1);
+	memcpy(sa.sun_path, v->path, strlen(v->path) + 1);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	struct timeval tv = {.tv_sec = VU_REPLY_TIMEOUT_S};
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
-	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    fcntl(fd, F_SETFL, O_NONBLOCK) < 0) {
 		int err = -errno;
 		close(fd);
 		return err;
@@ -412,17 +508,19 @@ static void close_backend_channel(struct vhost *v)
 
 /* A request from the backend (loop thread). Only a config change is
  * known; anything else is refused when a reply is asked for. A message
- * that is malformed, too large or cut short ends the channel. */
+ * that is malformed, too large or not all there within
+ * VU_BACKEND_REQ_MS of its first byte ends the channel. */
 static void on_backend_request(void *opaque, uint32_t events)
 {
 	struct vhost *v = opaque;
 	struct vu_msg m;
 	(void)events;
-	int ret = read_full(v->backend_fd, &m, VU_HDR_SIZE);
+	uint64_t deadline = deadline_after(VU_BACKEND_REQ_MS);
+	int ret = read_full(v->backend_fd, &m, VU_HDR_SIZE, deadline);
 	if (ret == 0 && m.size > sizeof(m.p))
 		ret = -EPROTO;
 	if (ret == 0)
-		ret = read_full(v->backend_fd, &m.p, m.size);
+		ret = read_full(v->backend_fd, &m.p, m.size, deadline);
 	if (ret < 0) {
 		if (ret != -ECONNRESET)
 			log_error("%s: vhost-user backend request channel: %s; closing it",
@@ -436,7 +534,9 @@ static void on_backend_request(void *opaque, uint32_t events)
 	if (m.flags & VU_FLAG_NEED_REPLY) {
 		struct vu_msg r = {.request = m.request, .flags = VU_VERSION | VU_FLAG_REPLY,
 				   .size = sizeof(r.p.u64), .p.u64 = known ? 0 : 1};
-		ssize_t n = send(v->backend_fd, &r, VU_HDR_SIZE + r.size, MSG_NOSIGNAL);
+		/* Not waited for: a backend that does not read them loses them. */
+		ssize_t n = send(v->backend_fd, &r, VU_HDR_SIZE + r.size,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
 		(void)n; /* a backend gone is seen on the next read */
 	}
 	if (!known) {
@@ -457,11 +557,9 @@ static int open_backend_channel(struct vhost *v)
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
-	/* A request cut short must not hold the loop for long. */
-	struct timeval tv = {.tv_sec = 1};
-	setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	/* Our end only: a request cut short must not hold the loop. */
 	struct vu_msg m = {.request = VU_SET_BACKEND_REQ_FD};
-	int ret = vu_set(v, &m, &sv[1], 1);
+	int ret = fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0 ? -errno : vu_set(v, &m, &sv[1], 1);
 	close(sv[1]);
 	if (ret == 0)
 		ret = loop_add_fd(v->vdev->loop, sv[0], EPOLLIN, on_backend_request, v);
@@ -494,6 +592,7 @@ static int rejoin(struct vhost *v, int fd)
 	uint64_t had_features = v->features, had_protocol = v->protocol_features;
 	v->fd = fd;
 	v->user_dead = false;
+	vhost_user_begin(v, false); /* the loop waits one deadline at most */
 	struct vu_msg m = {.request = VU_SET_OWNER};
 	int ret = vu_send(v, &m, NULL, 0);
 	if (ret == 0)
@@ -511,6 +610,7 @@ static int rejoin(struct vhost *v, int fd)
 		ret = open_backend_channel(v);
 	if (ret == 0)
 		ret = vhost_resume(v);
+	vhost_user_end(v);
 	if (ret < 0) {
 		close_backend_channel(v);
 		v->features = had_features;
@@ -530,7 +630,7 @@ static void on_reconnect_tick(void *opaque, uint32_t events)
 	(void)events;
 	if (read(v->reconnect_timer, &ticks, sizeof(ticks)) < 0)
 		return;
-	int fd = vu_connect(v->path);
+	int fd = vu_connect(v);
 	if (fd < 0)
 		return; /* not back yet */
 	pthread_mutex_lock(&v->vdev->lock);
@@ -600,8 +700,8 @@ static void on_hangup(void *opaque, uint32_t events)
 	pthread_mutex_unlock(&v->vdev->lock);
 }
 
-int vhost_user_open(struct vhost *v, const char *path, struct virtio_dev *vdev, unsigned first,
-		    unsigned nq, unsigned reconnect_s)
+static int user_init(struct vhost *v, const char *path, struct virtio_dev *vdev, unsigned first,
+		     unsigned nq, unsigned reconnect_s)
 {
 	vhost_init(v, vdev, first, nq);
 	v->user = true;
@@ -612,24 +712,40 @@ int vhost_user_open(struct vhost *v, const char *path, struct virtio_dev *vdev, 
 			  vdev->name);
 		return -EINVAL;
 	}
-	int fd = vu_connect(path);
-	if (fd < 0) {
-		log_error("%s: vhost-user socket %s: %s", vdev->name, path, strerror(-fd));
-		return fd;
-	}
+	return 0;
+}
+
+/* The handshake on a new connection (fd, taken), and the watch for its
+ * hang-up. */
+static int handshake(struct vhost *v, int fd)
+{
 	v->fd = fd;
-	int ret = vhost_setup(v, path);
+	int ret = vhost_setup(v, v->path);
 	if (ret < 0)
 		return ret;
 	if ((ret = negotiate_protocol(v, VU_PROTOCOL_WANTED)) < 0 ||
 	    (ret = open_backend_channel(v)) < 0) {
-		log_error("%s: %s: negotiating vhost-user protocol features: %s", vdev->name, path,
-			  strerror(-ret));
+		log_error("%s: %s: negotiating vhost-user protocol features: %s", v->vdev->name,
+			  v->path, strerror(-ret));
 		vhost_close(v);
 		return ret;
 	}
 	watch_hangup(v);
 	return 0;
+}
+
+int vhost_user_open(struct vhost *v, const char *path, struct virtio_dev *vdev, unsigned first,
+		    unsigned nq, unsigned reconnect_s)
+{
+	int ret = user_init(v, path, vdev, first, nq, reconnect_s);
+	if (ret < 0)
+		return ret;
+	int fd = vu_connect(v);
+	if (fd < 0) {
+		log_error("%s: vhost-user socket %s: %s", vdev->name, path, strerror(-fd));
+		return fd;
+	}
+	return handshake(v, fd);
 }
 
 void vhost_user_unwatch(struct vhost *v)
@@ -742,5 +858,9 @@ int vhost_user_set_config(struct vhost *v, unsigned offset, const void *buf, uns
 	if (ret < 0)
 		return ret;
 	memcpy(m.p.config.payload, buf, len);
-	return vu_set(v, &m, NULL, 0);
+	/* From a vCPU thread: nothing waited for but the send. */
+	vhost_user_begin(v, true);
+	ret = vu_set(v, &m, NULL, 0);
+	vhost_user_end(v);
+	return ret;
 }

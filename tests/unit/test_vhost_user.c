@@ -24,11 +24,13 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "support/loop_wait.h"
 #include "support/virtio_drv.h"
 #include "vhost/vhost.h"
+#include "vhost/vhost_priv.h"
 #include "virtio/vhost_user_blk.h"
 #include "vmm/loop.h"
 
@@ -70,6 +72,13 @@ struct backend {
 	unsigned inflight_queues, inflight_qsize;
 	int backend_req_fd;     /* SET_BACKEND_REQ_FD: our end for requests of our own */
 	uint64_t capacity;      /* what GET_CONFIG says */
+	/* The reply to this request goes out a byte every 300 ms (0: none). */
+	uint32_t trickle_req;
+	/* This request is handled only 1.5 s after it came (0: none). */
+	uint32_t stall_req;
+	uint32_t config_set_flags, config_set_offset; /* the last SET_CONFIG's */
+	uint8_t config_set_byte;
+	bool closed;            /* the connection ended (iovirt dropped it) */
 };
 
 static struct backend be;
@@ -95,13 +104,25 @@ static bool read_msg(int fd, uint8_t *buf, size_t cap, int *fds, unsigned *nfds)
 	return size == 0 || recv(fd, buf + 12, size, MSG_WAITALL) == (ssize_t)size;
 }
 
+/* The reply, all at once, or (be.trickle_req) a byte every 300 ms until
+ * it is all out or iovirt hangs up. */
 static void reply(int fd, uint32_t req, const void *payload, uint32_t size)
 {
 	uint8_t out[512];
 	uint32_t hdr[3] = {req, 0x1 | 0x4, size};
 	memcpy(out, hdr, 12);
 	memcpy(out + 12, payload, size);
-	assert_int_equal(write(fd, out, 12 + size), 12 + size);
+	if (req != be.trickle_req) {
+		assert_int_equal(write(fd, out, 12 + size), 12 + size);
+		return;
+	}
+	pthread_mutex_unlock(&be.lock); /* the test reads be meanwhile */
+	for (uint32_t i = 0; i < 12 + size; i++) {
+		if (send(fd, out + i, 1, MSG_NOSIGNAL) != 1)
+			break;
+		usleep(300 * 1000);
+	}
+	pthread_mutex_lock(&be.lock);
 }
 
 static void reply_u64(int fd, uint32_t req, uint64_t v)
@@ -172,6 +193,11 @@ static void serve(void)
 		uint32_t index = (uint32_t)(u64 & 0xff);
 		bool nack = false;
 		pthread_mutex_lock(&be.lock);
+		if (req == be.stall_req) {
+			pthread_mutex_unlock(&be.lock);
+			usleep(1500 * 1000);
+			pthread_mutex_lock(&be.lock);
+		}
 		if (be.nrequests < 64)
 			be.requests[be.nrequests++] = req;
 		switch (req) {
@@ -190,6 +216,7 @@ static void serve(void)
 						  (1ULL << VIRTIO_RING_F_INDIRECT_DESC) | (1ULL << 30) |
 						  (1ULL << VIRTIO_BLK_F_SEG_MAX) |
 						  (1ULL << VIRTIO_BLK_F_FLUSH) | (1ULL << VIRTIO_BLK_F_MQ) |
+						  (1ULL << VIRTIO_BLK_F_CONFIG_WCE) |
 						  (1ULL << VIRTIO_F_RING_PACKED));
 			break;
 		case 2: be.features_set = u64; break;
@@ -265,6 +292,11 @@ static void serve(void)
 				close(fds[0]);
 			break;
 		}
+		case 25: /* SET_CONFIG: offset, size, flags, payload */
+			be.config_set_flags = flags;
+			memcpy(&be.config_set_offset, p, 4);
+			be.config_set_byte = p[12];
+			break;
 		case 24: { /* GET_CONFIG: offset, size, flags, payload */
 			uint8_t cfg[12 + 256];
 			memcpy(cfg, p, 12);
@@ -289,8 +321,11 @@ static void serve(void)
 			break;
 	}
 out:
+	pthread_mutex_lock(&be.lock);
 	close(be.fd);
 	be.fd = -1;
+	be.closed = true;
+	pthread_mutex_unlock(&be.lock);
 }
 
 static void *backend_main(void *arg)
@@ -302,6 +337,7 @@ static void *backend_main(void *arg)
 			return NULL;
 		pthread_mutex_lock(&be.lock);
 		be.fd = fd;
+		be.closed = false;
 		for (int i = 0; i < 4; i++)
 			be.enabled[i] = 0;
 		pthread_mutex_unlock(&be.lock);
@@ -531,6 +567,22 @@ static int be_call_fd(unsigned i, unsigned *nrequests)
 	return fd;
 }
 
+/* Waits (2 s at most) until the backend has taken n requests: those that
+ * ask for no reply are not waited for by iovirt. */
+static void be_wait_requests(unsigned n)
+{
+	unsigned got = 0;
+	for (int i = 0; i < 200; i++) {
+		pthread_mutex_lock(&be.lock);
+		got = be.nrequests;
+		pthread_mutex_unlock(&be.lock);
+		if (got >= n)
+			return;
+		usleep(10 * 1000);
+	}
+	fail_msg("the backend took %u requests, not %u", got, n);
+}
+
 /* The eventfd's count (0 when nothing was written). */
 static uint64_t drain(int fd)
 {
@@ -567,6 +619,7 @@ static void test_irq_moved(void **state)
 	vdev->queues[0].msix_vector = 2;
 	virtio_dev_irq_moved(vdev);
 	pthread_mutex_unlock(&vdev->lock);
+	be_wait_requests(before + 1);
 	call = be_call_fd(0, &after);
 	assert_int_equal(after, before + 1);
 	assert_int_equal(be.requests[before], 13);
@@ -580,6 +633,7 @@ static void test_irq_moved(void **state)
 	vdev->queues[0].msix_vector = VIRTIO_NO_VECTOR;
 	virtio_dev_irq_moved(vdev);
 	pthread_mutex_unlock(&vdev->lock);
+	be_wait_requests(before + 2);
 	call = be_call_fd(0, &after);
 	assert_int_equal(after, before + 2);
 	assert_int_equal(f.d.tr.signals[0], 2);
@@ -627,19 +681,12 @@ static void test_no_backend(void **state)
 	fx_destroy(&f);
 }
 
-/* The backend refuses the memory table (REPLY_ACK): DRIVER_OK fails and
- * the device asks for a reset. */
-static void test_nack_needs_reset(void **state)
+/* A driver's DRIVER_OK that the device is expected to refuse: it asks
+ * for a reset instead of going live. */
+static void fx_driver_ok_fails(struct fx *f, struct virtio_dev *vdev)
 {
-	struct fx f;
-	fx_init(&f);
-	backend_start(FAULT_NACK_MEMTABLE);
-	struct vhost_user_blk *b = vhost_user_blk_create(be.path, 0, &f.d.ram.mem, f.loop);
-	assert_non_null(b);
-	struct virtio_dev *vdev = vhost_user_blk_dev(b);
-	fx_kick_fds(&f, vdev);
 	pthread_mutex_lock(&vdev->lock);
-	fake_transport_attach(&f.d.tr, vdev);
+	fake_transport_attach(&f->d.tr, vdev);
 	virtio_dev_write_status(vdev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
 	vdev->acked_features = vdev->device_features;
 	virtio_dev_write_status(vdev, vdev->status | VIRTIO_CONFIG_S_FEATURES_OK);
@@ -647,6 +694,15 @@ static void test_nack_needs_reset(void **state)
 	assert_true(vdev->status & VIRTIO_CONFIG_S_NEEDS_RESET);
 	assert_false(vdev->live);
 	pthread_mutex_unlock(&vdev->lock);
+}
+
+/* The backend refuses the memory table (REPLY_ACK): DRIVER_OK fails and
+ * the device asks for a reset. */
+static void test_nack_needs_reset(void **state)
+{
+	struct fx f;
+	struct vhost_user_blk *b = fx_disk(&f, FAULT_NACK_MEMTABLE, 0);
+	fx_driver_ok_fails(&f, vhost_user_blk_dev(b));
 	fx_finish(&f, b);
 }
 
@@ -741,6 +797,115 @@ static void test_backend_restart(void **state)
 	fx_finish(&f, b);
 }
 
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static bool dropped(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&be.lock);
+	bool r = be.closed;
+	pthread_mutex_unlock(&be.lock);
+	return r;
+}
+
+/* A backend that trickles its reply to GET_VRING_BASE, a byte every
+ * 300 ms (each read gets something; the 20 bytes would take 6 s): the
+ * driver's reset (a vCPU thread, device lock held) waits one deadline at
+ * most, the connection is dropped, and the device goes on (reset, DRIVER_OK
+ * again fails cleanly into NEEDS_RESET: the backend is gone). */
+static void test_trickle_reset(void **state)
+{
+	unsigned had = vhost_user_timeout_ms;
+	vhost_user_timeout_ms = 1000;
+	struct fx f;
+	struct vhost_user_blk *b = fx_running(&f, FAULT_NONE, 0);
+	struct virtio_dev *vdev = vhost_user_blk_dev(b);
+	pthread_mutex_lock(&be.lock);
+	be.trickle_req = 11;
+	pthread_mutex_unlock(&be.lock);
+	double t0 = now_s();
+	virtio_drv_reset(vdev);
+	double took = now_s() - t0;
+	assert_true(took < 1.6);
+	assert_int_equal(vdev->status, 0);
+	/* The loop takes the dropped connection as a backend gone. */
+	loop_run_until(f.loop, dropped, NULL, 3000);
+	assert_true(dropped(NULL));
+	loop_run_until(f.loop, NULL, NULL, 50);
+	fx_driver_ok_fails(&f, vdev);
+	vhost_user_timeout_ms = had;
+	fx_finish(&f, b);
+}
+
+/* The same on the loop thread: the backend announces a config change and
+ * trickles its answer to the GET_CONFIG that follows. The loop is back
+ * within the deadline, the connection dropped; the guest's config space
+ * is the old one. */
+static void test_trickle_config_change(void **state)
+{
+	unsigned had = vhost_user_timeout_ms;
+	vhost_user_timeout_ms = 1000;
+	struct fx f;
+	struct vhost_user_blk *b = fx_disk(&f, FAULT_NONE, 0);
+	struct virtio_dev *vdev = vhost_user_blk_dev(b);
+	pthread_mutex_lock(&be.lock);
+	be.trickle_req = 24;
+	be.capacity = 2 * CAPACITY;
+	int req = be.backend_req_fd;
+	pthread_mutex_unlock(&be.lock);
+	uint32_t change[3] = {2, 0x1, 0};
+	assert_int_equal(write(req, change, 12), 12);
+	double t0 = now_s();
+	loop_run_until(f.loop, dropped, NULL, 5000);
+	assert_true(dropped(NULL));
+	assert_true(now_s() - t0 < 1.6);
+	uint64_t cap;
+	vdev->ops->config_read(vdev, 0, (uint8_t *)&cap, 8);
+	assert_int_equal(le64toh(cap), CAPACITY);
+	vhost_user_timeout_ms = had;
+	fx_finish(&f, b);
+}
+
+/* The driver's write of the write-back cache byte (a vCPU thread, lock
+ * held) goes to the backend without a reply asked for, so a backend that
+ * takes 1.5 s over it does not hold the vCPU; the guest reads back what
+ * it wrote. */
+static void test_config_write_no_wait(void **state)
+{
+	struct fx f;
+	struct vhost_user_blk *b = fx_running(&f, FAULT_NONE, 0);
+	struct virtio_dev *vdev = vhost_user_blk_dev(b);
+	assert_true(virtio_has_feature(vdev, VIRTIO_BLK_F_CONFIG_WCE));
+	unsigned before, after;
+	be_call_fd(0, &before);
+	pthread_mutex_lock(&be.lock);
+	be.stall_req = 25;
+	pthread_mutex_unlock(&be.lock);
+	unsigned wce = offsetof(struct virtio_blk_config, wce);
+	uint8_t one = 1, got = 0;
+	double t0 = now_s();
+	pthread_mutex_lock(&vdev->lock);
+	vdev->ops->config_write(vdev, wce, &one, 1);
+	pthread_mutex_unlock(&vdev->lock);
+	assert_true(now_s() - t0 < 0.5);
+	vdev->ops->config_read(vdev, wce, &got, 1);
+	assert_int_equal(got, 1);
+	be_wait_requests(before + 1);
+	be_call_fd(0, &after);
+	pthread_mutex_lock(&be.lock);
+	assert_int_equal(be.requests[before], 25);
+	assert_int_equal(be.config_set_offset, wce);
+	assert_int_equal(be.config_set_byte, 1);
+	assert_false(be.config_set_flags & (1U << 3)); /* no NEED_REPLY */
+	pthread_mutex_unlock(&be.lock);
+	fx_finish(&f, b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -751,6 +916,9 @@ int main(void)
 		cmocka_unit_test(test_backend_gone),
 		cmocka_unit_test(test_backend_restart),
 		cmocka_unit_test(test_irq_moved),
+		cmocka_unit_test(test_trickle_reset),
+		cmocka_unit_test(test_trickle_config_change),
+		cmocka_unit_test(test_config_write_no_wait),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
