@@ -51,6 +51,7 @@ struct vhost {
 	uint64_t deadline_ns;
 	unsigned op_depth;            /* vhost_user_begin calls not yet ended */
 	bool no_reply;                /* this operation asks for no REPLY_ACK */
+	bool peer_refused;            /* a refused peer was logged (once while away) */
 	uint64_t protocol_features;   /* vhost-user: negotiated */
 	uint64_t features;            /* what the backend implements (GET_FEATURES):
 				       * a device offers no ring feature outside it */
@@ -87,7 +88,8 @@ void vhost_close(struct vhost *v);
 /* Connects to a vhost-user backend at the UNIX socket path, becomes its
  * owner, reads its features and negotiates the protocol features iovirt
  * uses (MQ, REPLY_ACK, CONFIG, INFLIGHT_SHMFD, BACKEND_REQ). Guest RAM must be a shared
- * memfd (the backend maps it). Should the backend hang up later, it is
+ * memfd (the backend maps it), and the backend's process iovirt's own
+ * user's or root's (SO_PEERCRED, on every connection). Should the backend hang up later, it is
  * connected to again every reconnect_s seconds (0: the device needs a
  * reset instead); running rings are handed over again only with the
  * in-flight log (INFLIGHT_SHMFD), without which a new backend cannot know

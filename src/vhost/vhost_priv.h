@@ -4,6 +4,7 @@
 #define IOVIRT_VHOST_VHOST_PRIV_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "vhost/vhost.h"
 
@@ -32,6 +33,13 @@ void vhost_user_drop_inflight(struct vhost *v);
  * the replies a GET request is owed are waited for. Nests. */
 void vhost_user_begin(struct vhost *v, bool no_reply);
 void vhost_user_end(struct vhost *v);
+/* Who may be handed guest RAM: a backend running as iovirt's own user or
+ * as root. */
+bool vhost_user_peer_allowed(uid_t peer, uid_t self);
+/* The process at the other end of the connected UNIX socket fd
+ * (SO_PEERCRED): 0 when vhost_user_peer_allowed, -EPERM when not, or
+ * -errno; *peer its uid. */
+int vhost_user_check_peer(int fd, uid_t *peer);
 /* Sends a reconnected backend the running rings' state, each ring going
  * on from the driver's used index. 0 or -errno. */
 int vhost_resume(struct vhost *v);

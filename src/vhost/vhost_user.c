@@ -15,6 +15,8 @@
  * wait is a poll() for the time the deadline leaves. Requests from a vCPU
  * thread (config writes, interrupt moves) ask for no reply at all, and a
  * reset or DRIVER_OK waits one deadline at most in all (vhost_user_begin).
+ * Only a process of iovirt's own user, or root, is talked to
+ * (SO_PEERCRED): a stranger at the socket's path never gets guest RAM.
  *
  * A backend that hangs up (it crashed, or is being upgraded) is connected
  * to again every reconnect_s seconds: the new process gets the handshake,
@@ -447,8 +449,24 @@ int vhost_user_call(struct vhost *v, unsigned long req, void *arg)
 	}
 }
 
+bool vhost_user_peer_allowed(uid_t peer, uid_t self)
+{
+	return peer == self || peer == 0;
+}
+
+int vhost_user_check_peer(int fd, uid_t *peer)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return -errno;
+	*peer = cred.uid;
+	return vhost_user_peer_allowed(cred.uid, geteuid()) ? 0 : -EPERM;
+}
+
 /* A connection to the socket at v->path, non-blocking (every wait is
- * wait_ready's). */
+ * wait_ready's), to a process that may have guest RAM; -EPERM after one
+ * line (one while the backend is away) when it may not. */
 static int vu_connect(struct vhost *v)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -458,11 +476,21 @@ static int vu_connect(struct vhost *v)
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	uid_t peer = 0;
+	int ret;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    fcntl(fd, F_SETFL, O_NONBLOCK) < 0) {
-		int err = -errno;
+	    fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
+		ret = -errno;
+	else
+		ret = vhost_user_check_peer(fd, &peer);
+	if (ret == -EPERM && !v->peer_refused)
+		log_error("%s: vhost-user socket %s: the backend runs as uid %u, neither iovirt's "
+			  "(%u) nor root; refusing it guest RAM",
+			  v->vdev->name, v->path, (unsigned)peer, (unsigned)geteuid());
+	v->peer_refused = ret == -EPERM;
+	if (ret < 0) {
 		close(fd);
-		return err;
+		return ret;
 	}
 	return fd;
 }
@@ -632,7 +660,7 @@ static void on_reconnect_tick(void *opaque, uint32_t events)
 		return;
 	int fd = vu_connect(v);
 	if (fd < 0)
-		return; /* not back yet */
+		return; /* not back yet (or a stranger there) */
 	pthread_mutex_lock(&v->vdev->lock);
 	int ret = rejoin(v, fd);
 	if (ret == 0) {
@@ -742,7 +770,8 @@ int vhost_user_open(struct vhost *v, const char *path, struct virtio_dev *vdev, 
 		return ret;
 	int fd = vu_connect(v);
 	if (fd < 0) {
-		log_error("%s: vhost-user socket %s: %s", vdev->name, path, strerror(-fd));
+		if (fd != -EPERM) /* that one is logged */
+			log_error("%s: vhost-user socket %s: %s", vdev->name, path, strerror(-fd));
 		return fd;
 	}
 	return handshake(v, fd);

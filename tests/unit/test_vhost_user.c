@@ -906,6 +906,29 @@ static void test_config_write_no_wait(void **state)
 	fx_finish(&f, b);
 }
 
+/* Who may have guest RAM: iovirt's own user or root, no one else. */
+static void test_peer_allowed(void **state)
+{
+	assert_true(vhost_user_peer_allowed(1000, 1000));
+	assert_true(vhost_user_peer_allowed(0, 1000));
+	assert_true(vhost_user_peer_allowed(0, 0));
+	assert_false(vhost_user_peer_allowed(1001, 1000));
+	assert_false(vhost_user_peer_allowed(1000, 0));
+	assert_false(vhost_user_peer_allowed(65534, 1000));
+	/* This process at the other end: allowed, and its uid is seen. */
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	uid_t peer = 12345;
+	assert_int_equal(vhost_user_check_peer(sv[0], &peer), 0);
+	assert_int_equal(peer, geteuid());
+	close(sv[0]);
+	close(sv[1]);
+	/* Not a socket: an error, not a pass. */
+	uid_t none;
+	assert_true(vhost_user_check_peer(STDIN_FILENO, &none) < 0 ||
+		    vhost_user_peer_allowed(none, geteuid()));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -919,6 +942,7 @@ int main(void)
 		cmocka_unit_test(test_trickle_reset),
 		cmocka_unit_test(test_trickle_config_change),
 		cmocka_unit_test(test_config_write_no_wait),
+		cmocka_unit_test(test_peer_allowed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
