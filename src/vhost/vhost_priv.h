@@ -33,6 +33,11 @@ void vhost_user_drop_inflight(struct vhost *v);
  * the replies a GET request is owed are waited for. Nests. */
 void vhost_user_begin(struct vhost *v, bool no_reply);
 void vhost_user_end(struct vhost *v);
+/* vhost_user_open on fd, a connected non-blocking socket whose peer is
+ * trusted (taken; path names it in logs and is where a reconnection
+ * goes): how the fuzzer talks to the parser as the backend. */
+int vhost_user_open_fd(struct vhost *v, int fd, const char *path, struct virtio_dev *vdev,
+		       unsigned first, unsigned nq, unsigned reconnect_s);
 /* Who may be handed guest RAM: a backend running as iovirt's own user or
  * as root. */
 bool vhost_user_peer_allowed(uid_t peer, uid_t self);

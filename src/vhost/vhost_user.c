@@ -777,6 +777,17 @@ int vhost_user_open(struct vhost *v, const char *path, struct virtio_dev *vdev, 
 	return handshake(v, fd);
 }
 
+int vhost_user_open_fd(struct vhost *v, int fd, const char *path, struct virtio_dev *vdev,
+		       unsigned first, unsigned nq, unsigned reconnect_s)
+{
+	int ret = user_init(v, path, vdev, first, nq, reconnect_s);
+	if (ret < 0) {
+		close(fd);
+		return ret;
+	}
+	return handshake(v, fd);
+}
+
 void vhost_user_unwatch(struct vhost *v)
 {
 	if (v->hup_watched)
