@@ -4,8 +4,15 @@
  * (transmitq → output, §5.3.6.2), RX (input → receiveq, §5.3.6.1), the
  * UNIX-socket server, and the virtio_dev_ops glue.
  *
- * Threads: every callback (fd events, kicks, activate, reset) runs with
- * vdev->lock held; fd events and kicks on the loop thread. */
+ * Output goes to a socket (sent to with MSG_DONTWAIT) or through a term
+ * (vmm/term.h: the user's terminal, or one made for an out_fd here), never
+ * blocking: while it is full the chain being written stays popped and the
+ * rest of transmitq stays the guest's, until the socket's EPOLLOUT or the
+ * term's writable callback.
+ *
+ * Threads: every callback (fd events, kicks, activate, reset, the term's
+ * writable) runs with vdev->lock held; fd events and kicks on the loop
+ * thread. Lock order: vdev->lock, then the term's. */
 #include "virtio/console.h"
 
 #include <endian.h>
@@ -24,6 +31,7 @@
 #include <unistd.h>
 
 #include "util/log.h"
+#include "vmm/term.h"
 
 #define RXQ 0
 #define TXQ 1
@@ -39,7 +47,8 @@ struct con_reg {
 struct virtio_console {
 	struct virtio_dev vdev; /* first: container_of is a cast */
 	struct con_reg in, out; /* out is unused when out.fd == in.fd */
-	bool out_is_sock;       /* send(MSG_NOSIGNAL): a gone peer is no SIGPIPE */
+	struct term *term;      /* output through a term instead of out.fd */
+	bool own_term;          /* made here for an out_fd that is not a socket */
 	bool in_open;           /* input not at EOF */
 	bool rx_starved;        /* no receive buffers: input not polled */
 	bool tx_pending;        /* tx_chain popped, tx_off bytes written */
@@ -132,7 +141,7 @@ static int tx_write(struct virtio_console *c)
 
 	while (c->tx_off < ch->out_len) {
 		size_t left = ch->out_len - c->tx_off;
-		if (c->out.fd < 0) {
+		if (!c->term && c->out.fd < 0) {
 			c->stats.tx_dropped += left;
 			return 1;
 		}
@@ -147,13 +156,16 @@ static int tx_write(struct virtio_console *c)
 			c->iov[n++].iov_len = ch->iov[i].iov_len - skip;
 			skip = 0;
 		}
-		ssize_t w;
-		if (c->out_is_sock) {
-			struct msghdr mh = {.msg_iov = c->iov, .msg_iovlen = n};
-			w = sendmsg(c->out.fd, &mh, MSG_NOSIGNAL);
-		} else {
-			w = writev(c->out.fd, c->iov, (int)n);
+		if (c->term) {
+			size_t w = term_writev(c->term, c->iov, n);
+			c->tx_off += w;
+			c->stats.tx_bytes += w;
+			return c->tx_off == ch->out_len;
 		}
+		/* A socket: ours (accepted non-blocking) or the caller's,
+		 * whose flags stay as they are. */
+		struct msghdr mh = {.msg_iov = c->iov, .msg_iovlen = n};
+		ssize_t w = sendmsg(c->out.fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -317,6 +329,17 @@ static void out_event(void *opaque, uint32_t events)
 	pthread_mutex_unlock(&c->vdev.lock);
 }
 
+/* The term has room again. */
+static void term_writable(void *opaque)
+{
+	struct virtio_console *c = opaque;
+
+	pthread_mutex_lock(&c->vdev.lock);
+	if (c->tx_blocked)
+		tx_process(c);
+	pthread_mutex_unlock(&c->vdev.lock);
+}
+
 /* ---- UNIX socket server ---- */
 
 static void accept_event(void *opaque, uint32_t events)
@@ -462,7 +485,18 @@ struct virtio_console *virtio_console_create(int in_fd, int out_fd, const struct
 		return NULL;
 	c->in.fd = in_fd;
 	c->out.fd = out_fd;
-	c->out_is_sock = out_fd >= 0 && fstat(out_fd, &st) == 0 && S_ISSOCK(st.st_mode);
+	if (out_fd >= 0 && !(fstat(out_fd, &st) == 0 && S_ISSOCK(st.st_mode))) {
+		/* A terminal, pipe or file: written through a term of our own,
+		 * which writes it without blocking. */
+		c->out.fd = -1;
+		c->term = term_open(-1, out_fd, loop, NULL, NULL, NULL);
+		c->own_term = true;
+		if (!c->term || term_add_writer(c->term, term_writable, c) < 0) {
+			log_error("virtio-console: cannot set up output fd %d", out_fd);
+			virtio_console_destroy(c);
+			return NULL;
+		}
+	}
 	if (in_fd >= 0) {
 		/* Registered now, disarmed until DRIVER_OK: this also checks
 		 * that the loop can watch it (a regular file it cannot). */
@@ -473,6 +507,22 @@ struct virtio_console *virtio_console_create(int in_fd, int out_fd, const struct
 			log_info("virtio-console: input fd %d cannot be polled; no input", in_fd);
 			c->in.fd = -1;
 		}
+	}
+	return c;
+}
+
+struct virtio_console *virtio_console_create_term(struct term *t, const struct guest_mem *mem,
+						  struct loop *loop)
+{
+	struct virtio_console *c = con_alloc(mem, loop);
+	if (!c)
+		return NULL;
+	c->term = t;
+	if (term_add_writer(t, term_writable, c) < 0) {
+		log_error("virtio-console: the terminal has too many writers");
+		c->term = NULL;
+		virtio_console_destroy(c);
+		return NULL;
 	}
 	return c;
 }
@@ -490,7 +540,6 @@ struct virtio_console *virtio_console_create_socket(const char *path, const stru
 		return NULL;
 	}
 	c->server = true;
-	c->out_is_sock = true;
 	c->listen.fd = fd;
 	strcpy(c->path, path); /* fits: listen_unix checked */
 	int err = loop_add_fd(loop, fd, EPOLLIN, accept_event, c);
@@ -522,6 +571,11 @@ void virtio_console_destroy(struct virtio_console *c)
 		reg_del(c, &c->listen);
 		close(c->listen.fd);
 		unlink(c->path);
+	}
+	if (c->term) {
+		term_del_writer(c->term, c);
+		if (c->own_term)
+			term_close(c->term);
 	}
 	virtio_dev_destroy(&c->vdev);
 	free(c);

@@ -139,7 +139,7 @@ static int add_console(struct machine *m, const struct console_config *c)
 {
 	struct virtio_console *vc =
 		c->socket[0] ? virtio_console_create_socket(c->socket, &m->vm.mem, m->vm.loop)
-			     : virtio_console_create(-1, m->cfg->console_out_fd, &m->vm.mem, m->vm.loop);
+			     : virtio_console_create_term(m->term, &m->vm.mem, m->vm.loop);
 	return vc ? plug(m, virtio_console_dev(vc), vc, destroy_console) : -EINVAL;
 }
 

@@ -1,13 +1,18 @@
 /* The console's Ctrl-A escape filter: passthrough, quit, literal Ctrl-A,
- * escapes split across reads, unknown escapes. */
+ * escapes split across reads, unknown escapes. Its output: never blocks on
+ * a full pipe, buffers a bounded amount, wakes waiting writers. */
+#include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "support/loop_wait.h"
 #include "vmm/term.h"
 
 #define ESC TERM_ESCAPE_CHAR
@@ -123,6 +128,68 @@ static void test_unknown_escape(void **state)
 	assert_int_equal(f.quit, 0);
 }
 
+static void count_wake(void *opaque)
+{
+	(*(int *)opaque)++;
+}
+
+/* A blocking pipe nobody reads: a serial-style write returns at once,
+ * keeps TERM_OUT_BUF bytes and drops the rest (counted); a writer that can
+ * wait is refused while full, woken when the pipe is read, and everything
+ * kept arrives in order. */
+static void test_output_never_blocks(void **state)
+{
+	static uint8_t big[200000], got[200000];
+	struct loop *loop = loop_create();
+	struct term_stats st;
+	int p[2], wakes = 0;
+	size_t n = 0;
+
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	assert_int_equal(fcntl(p[0], F_SETFL, O_NONBLOCK), 0);
+	struct term *t = term_open(-1, p[1], loop, NULL, NULL, NULL);
+	assert_non_null(t);
+	assert_false(fcntl(p[1], F_GETFL) & O_NONBLOCK); /* the caller's fd is untouched */
+	assert_int_equal(term_add_writer(t, count_wake, &wakes), 0);
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (uint8_t)(i * 7);
+	alarm(20);
+	term_write(t, big, sizeof(big));
+	struct iovec iov = {(void *)"0123456789", 10};
+	assert_int_equal(term_writev(t, &iov, 1), 0);
+	alarm(0);
+	term_get_stats(t, &st);
+	assert_int_equal(st.buffered, TERM_OUT_BUF);
+	assert_true(st.dropped > 0);
+	assert_int_equal(st.written + st.buffered + st.dropped, sizeof(big));
+	size_t kept = st.written + st.buffered;
+
+	loop_run_until(loop, NULL, NULL, 20);
+	assert_int_equal(wakes, 0); /* still full */
+	for (int idle = 0; idle < 20;) {
+		ssize_t r = read(p[0], got + n, sizeof(got) - n);
+		if (r > 0) {
+			n += (size_t)r;
+			idle = 0;
+		} else {
+			assert_true(r < 0 && errno == EAGAIN);
+			idle++;
+		}
+		loop_run_until(loop, NULL, NULL, 5);
+	}
+	assert_int_equal(n, kept);
+	assert_memory_equal(got, big, kept);
+	assert_true(wakes >= 1);
+	assert_int_equal(term_writev(t, &iov, 1), 10);
+	assert_int_equal(read(p[0], got, sizeof(got)), 10);
+
+	term_del_writer(t, &wakes);
+	term_close(t);
+	close(p[0]);
+	close(p[1]);
+	loop_destroy(loop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -131,6 +198,7 @@ int main(void)
 		cmocka_unit_test(test_literal_escape),
 		cmocka_unit_test(test_split_escape),
 		cmocka_unit_test(test_unknown_escape),
+		cmocka_unit_test(test_output_never_blocks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

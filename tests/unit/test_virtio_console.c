@@ -3,7 +3,8 @@
  * socket client, input fills the guest's receive buffers; with no buffers
  * the input fd is not polled (the loop stays idle) and nothing is lost; a
  * hung-up input does not spin; protocol violations set NEEDS_RESET; the
- * UNIX-socket server replaces stale sockets and refuses live ones. */
+ * UNIX-socket server replaces stale sockets and refuses live ones; output
+ * to a pipe nobody reads never blocks the loop. */
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -267,6 +268,68 @@ static void test_tx_blocked(void **state)
 	assert_true(drv_ring_pop_used(&f->d.vq[1], &id, &len));
 }
 
+static bool tx_used(void *d) { return drv_ring_has_used(&((struct virtio_drv *)d)->vq[1]); }
+
+/* A blocking pipe nobody reads (a paused terminal, a slow reader): the
+ * kick returns at once, the guest's chains stay unconsumed while the pipe
+ * and the output buffer are full, and everything arrives, in order, once
+ * the pipe is read. Without non-blocking output the kick never returns
+ * (the alarm fails the test). */
+static void test_tx_pipe_unread(void **state)
+{
+	static char big[300000], got[300000 + 5];
+	struct virtio_drv d;
+	struct loop *loop = loop_create();
+	uint32_t id, len;
+	int p[2];
+	size_t n = 0;
+
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	assert_int_equal(fcntl(p[0], F_SETFL, O_NONBLOCK), 0); /* the test's end */
+	virtio_drv_init(&d, RAM_SIZE);
+	struct virtio_console *c = virtio_console_create(-1, p[1], &d.ram.mem, loop);
+	assert_non_null(c);
+	assert_false(fcntl(p[1], F_GETFL) & O_NONBLOCK); /* the caller's fd is untouched */
+	virtio_drv_start(&d, virtio_console_dev(c), FEATURES, 2, QSIZE);
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (char)('a' + i % 26);
+	uint64_t b = fake_ram_alloc(&d.ram, sizeof(big) + 5);
+	memcpy(fake_ram_ptr(&d.ram, b), big, sizeof(big));
+	memcpy(fake_ram_ptr(&d.ram, b + sizeof(big)), "tail!", 5);
+	struct drv_seg s1 = {b, sizeof(big), false}, s2 = {b + sizeof(big), 5, false};
+	drv_ring_add(&d.vq[1], &s1, 1);
+	drv_ring_add(&d.vq[1], &s2, 1);
+	alarm(20);
+	fake_transport_kick(d.vdev, 1);
+	loop_run_until(loop, NULL, NULL, 50);
+	alarm(0);
+	assert_false(drv_ring_pop_used(&d.vq[1], &id, &len)); /* both still the guest's */
+
+	while (n < sizeof(got)) {
+		ssize_t r = read(p[0], got + n, sizeof(got) - n);
+		if (r > 0)
+			n += (size_t)r;
+		else
+			assert_true(r < 0 && errno == EAGAIN);
+		loop_run_until(loop, NULL, NULL, 10);
+	}
+	assert_memory_equal(got, big, sizeof(big));
+	assert_memory_equal(got + sizeof(big), "tail!", 5);
+	loop_run_until(loop, tx_used, &d, 1000);
+	assert_true(drv_ring_pop_used(&d.vq[1], &id, &len));
+	assert_true(drv_ring_pop_used(&d.vq[1], &id, &len));
+	struct virtio_console_stats st;
+	virtio_console_get_stats(c, &st);
+	assert_int_equal(st.tx_bytes, sizeof(got));
+	assert_int_equal(st.tx_dropped, 0);
+
+	virtio_console_destroy(c);
+	close(p[0]);
+	close(p[1]);
+	loop_destroy(loop);
+	virtio_drv_destroy(&d);
+}
+
 /* ---- the UNIX-socket server ---- */
 
 static void sock_path(char *p, size_t len)
@@ -411,6 +474,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tx_writable_is_broken, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_readable_is_broken, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tx_blocked, setup, teardown),
+		cmocka_unit_test(test_tx_pipe_unread),
 		cmocka_unit_test(test_socket),
 		cmocka_unit_test(test_socket_bad_path),
 		cmocka_unit_test(test_unpollable_input),
