@@ -23,6 +23,11 @@ static long forced_euid = -1;
 void sriov_set_state_dir(const char *dir) { snprintf(state_dir, sizeof(state_dir), "%s", dir); }
 void sriov_set_euid(long euid) { forced_euid = euid; }
 
+/* By absolute path, with a fixed environment: iovirt runs as root, and the
+ * caller's PATH must not choose what root executes. */
+static char modprobe[PATH_MAX] = "/sbin/modprobe";
+void sriov_set_modprobe(const char *path) { snprintf(modprobe, sizeof(modprobe), "%s", path); }
+
 static int need_root(void)
 {
 	if ((forced_euid >= 0 ? forced_euid : (long)geteuid()) == 0)
@@ -278,7 +283,8 @@ static int load_vfio_pci(void)
 			dup2(null, STDOUT_FILENO);
 			dup2(null, STDERR_FILENO);
 		}
-		execlp("modprobe", "modprobe", VFIO_DRIVER, (char *)NULL);
+		char *const env[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
+		execle(modprobe, "modprobe", VFIO_DRIVER, (char *)NULL, env);
 		_exit(127);
 	}
 	int status = -1;
@@ -289,7 +295,7 @@ static int load_vfio_pci(void)
 	if (pid < 0)
 		log_error("vfio-pci: driver not loaded, and cannot run modprobe: %s", strerror(errno));
 	else if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
-		log_error("vfio-pci: driver not loaded, and modprobe not found");
+		log_error("vfio-pci: driver not loaded, and %s not found", modprobe);
 	else
 		log_error("vfio-pci: driver not loaded, and `modprobe vfio-pci` failed (status %d)",
 			  WIFEXITED(status) ? WEXITSTATUS(status) : -1);

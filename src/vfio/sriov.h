@@ -39,8 +39,10 @@ int sriov_unbind_vfio(const char *bdf);
 int sriov_main(int argc, char **argv);
 
 /* Tests: where the driver records live (default /run/iovirt/pci-drivers),
- * and the effective uid the root checks see (negative: the real geteuid()). */
+ * the effective uid the root checks see (negative: the real geteuid()),
+ * and the modprobe to run (default /sbin/modprobe). */
 void sriov_set_state_dir(const char *dir);
 void sriov_set_euid(long euid);
+void sriov_set_modprobe(const char *path);
 
 #endif

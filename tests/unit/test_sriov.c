@@ -246,14 +246,12 @@ static void test_bind_vfio_errors(void **state)
 	fake_assert_writes(f, 0);
 }
 
-/* vfio-pci not loaded: `modprobe vfio-pci` runs (a fake one on PATH). */
+/* vfio-pci not loaded: `modprobe vfio-pci` runs (a fake one, by its
+ * absolute path: PATH does not choose it). */
 static void test_modprobe(void **state)
 {
 	struct fake_sysfs *f = *state;
-	static char saved[4096];
 	char path[512], script[512];
-	const char *old = getenv("PATH");
-	snprintf(saved, sizeof(saved), "%s", old ? old : "/usr/bin:/bin");
 	fake_remove(f, "sys/bus/pci/drivers/vfio-pci");
 	fake_mkdir(f, "bin");
 	snprintf(script, sizeof(script),
@@ -263,8 +261,7 @@ static void test_modprobe(void **state)
 	fake_file(f, "bin/modprobe", "#!/bin/sh\necho 'modprobe: FATAL: not found' >&2\nexit 1\n");
 	snprintf(path, sizeof(path), "%s/bin/modprobe", f->dir);
 	assert_int_equal(chmod(path, 0755), 0);
-	snprintf(path, sizeof(path), "%s/bin", f->dir);
-	setenv("PATH", path, 1);
+	sriov_set_modprobe(path);
 
 	fake_err_begin(f);
 	assert_int_equal(sriov_bind_vfio("00:03.0"), -ENODEV);
@@ -277,7 +274,7 @@ static void test_modprobe(void **state)
 			   "bus/pci/drivers/virtio-pci/unbind=0000:00:03.0",
 			   "bus/pci/drivers_probe=0000:00:03.0");
 
-	setenv("PATH", saved, 1);
+	sriov_set_modprobe("/sbin/modprobe");
 }
 
 static int cli(struct fake_sysfs *f, const char *want, int argc, ...)
