@@ -31,10 +31,14 @@ enum {
 };
 
 static struct machine *running;
+/* A stop asked for before `running` was set (while the machine is built,
+ * the kernel loaded, /dev/kvm probed) must not be lost. */
+static volatile sig_atomic_t stop_requested;
 
 static void on_signal(int sig)
 {
 	(void)sig;
+	stop_requested = 1;
 	if (running)
 		machine_stop_async(running);
 }
@@ -101,7 +105,11 @@ static int cmd_run(int argc, char **argv)
 		struct machine m;
 		if (machine_create(&m, &cfg, kvm) < 0)
 			return EXIT_VMM_ERROR;
+		running = &m;
+		if (stop_requested) /* after running is set: the handler sees one or the other */
+			machine_stop_async(&m);
 		if (machine_load_linux(&m) < 0) {
+			running = NULL;
 			machine_destroy(&m);
 			return EXIT_VMM_ERROR;
 		}
@@ -109,7 +117,6 @@ static int cmd_run(int argc, char **argv)
 			warn_if_emulated();
 			probed = true;
 		}
-		running = &m;
 		enum vm_exit_reason reason = machine_run(&m);
 		running = NULL;
 		char detail[sizeof(m.vm.exit_detail)];
