@@ -345,7 +345,7 @@ struct term *term_open(int in_fd, int out_fd, struct loop *loop, term_deliver_fn
 	pthread_mutex_init(&t->out_lock, NULL);
 	t->out_fd = open_output(out_fd, &t->out_sock);
 	if (out_fd >= 0 && t->out_fd < 0)
-		goto fail;
+		log_warn("console output fd %d: %s; output is dropped", out_fd, strerror(errno));
 	/* epoll refuses regular files: they never make us wait anyway. */
 	t->out_polled = t->out_fd >= 0 && loop_add_fd(loop, t->out_fd, 0, on_output, t) == 0;
 	t->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -190,6 +191,37 @@ static void test_output_never_blocks(void **state)
 	loop_destroy(loop);
 }
 
+/* The reader leaves while a writer waits for room: the writer is woken,
+ * and from then on everything is taken and dropped (the guest goes on). */
+static void test_output_reader_gone(void **state)
+{
+	static uint8_t big[200000];
+	struct loop *loop = loop_create();
+	struct term_stats st;
+	int p[2], wakes = 0;
+
+	signal(SIGPIPE, SIG_IGN); /* as main() does */
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	struct term *t = term_open(-1, p[1], loop, NULL, NULL, NULL);
+	assert_non_null(t);
+	assert_int_equal(term_add_writer(t, count_wake, &wakes), 0);
+	struct iovec iov = {big, sizeof(big)};
+	size_t taken = term_writev(t, &iov, 1);
+	assert_true(taken < sizeof(big));
+	close(p[0]);
+	loop_run_until(loop, NULL, NULL, 50);
+	assert_int_equal(wakes, 1);
+	assert_int_equal(term_writev(t, &iov, 1), sizeof(big));
+	term_write(t, big, 10);
+	loop_run_until(loop, NULL, NULL, 20);
+	term_get_stats(t, &st);
+	assert_int_equal(st.buffered, 0);
+	assert_int_equal(st.written + st.dropped, taken + sizeof(big) + 10);
+	term_close(t);
+	close(p[1]);
+	loop_destroy(loop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -199,6 +231,7 @@ int main(void)
 		cmocka_unit_test(test_split_escape),
 		cmocka_unit_test(test_unknown_escape),
 		cmocka_unit_test(test_output_never_blocks),
+		cmocka_unit_test(test_output_reader_gone),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
