@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -99,6 +100,10 @@ int sandbox_prepare(const struct vm_config *cfg)
 	if (sandbox_mode == SANDBOX_SECCOMP_OFF)
 		return 0;
 	resolve_names();
+	/* glibc reads /etc/localtime the first time any time conversion runs,
+	 * gmtime_r and timegm included (the RTC's, on a vCPU thread that may
+	 * not open files): have it read now, while opening is allowed. */
+	tzset();
 	int ret = sandbox_install_reporter();
 	if (ret < 0) {
 		log_error("seccomp: installing the SIGSYS handler: %s", strerror(-ret));
