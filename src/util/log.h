@@ -10,13 +10,43 @@ void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_set_verbose(bool verbose);
 
-/* Log a guest protocol violation at most once per call site: a bad guest
- * must not be able to flood the host's log. */
+/* Guest errors (a protocol violation, a bad address, a refused request):
+ * the one path every device logs them through. A guest repeats an error as
+ * often as it likes, so each (call site, device) pair may log
+ * LOG_GUEST_BURST lines per LOG_GUEST_WINDOW_MS; the rest are counted, and
+ * the next line that gets through says how many were suppressed. dev names
+ * the device instance ("virtio-blk0", "0000:01:00.0"); fmt the reason. */
+#define LOG_GUEST_BURST 3
+#define LOG_GUEST_WINDOW_MS 60000
+#define LOG_GUEST_DEVS 8 /* devices tracked apart per call site; more share one */
+
+struct log_guest_slot {
+	char dev[32];
+	unsigned long long window_start_ms;
+	unsigned lines, suppressed;
+};
+struct log_guest_site {
+	struct log_guest_slot slot[LOG_GUEST_DEVS];
+};
+
+void log_guest_limited(struct log_guest_site *site, const char *dev, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#define log_guest_error(dev, ...)                                              \
+	do {                                                                   \
+		static struct log_guest_site site_;                            \
+		log_guest_limited(&site_, (dev), __VA_ARGS__);                 \
+	} while (0)
+
+/* The older policy, once per call site; being replaced by log_guest_error. */
 #define log_guest_error_once(...)                                              \
 	do {                                                                   \
 		static int logged_;                                            \
 		if (!__atomic_exchange_n(&logged_, 1, __ATOMIC_RELAXED))       \
 			log_warn("guest error: " __VA_ARGS__);                 \
 	} while (0)
+
+/* Tests: the clock the rate limit reads (NULL: CLOCK_MONOTONIC). */
+void log_set_clock(unsigned long long (*now_ms)(void));
 
 #endif
