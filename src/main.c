@@ -77,15 +77,12 @@ static int exit_status(enum vm_exit_reason reason, const char *detail)
 }
 
 /* A /dev/kvm that interprets ring-0 code boots Linux in hours, not seconds,
- * and a user would see nothing at all: say so once, then go on. Asked only
- * once everything is loaded, so that a bad command line fails fast. */
-static void warn_if_emulated(void)
+ * and a user would see nothing at all: say so once, then go on. */
+static void warn_emulated(void)
 {
-	if (probe_kvm_speed(NULL) == PROBE_EMULATED)
-		log_warn("/dev/kvm here cannot run guests at hardware speed (it interprets "
-			 "ring-0 code): this guest will run thousands of times slower; run it "
-			 "in the test host instead: tools/vmrun build/iovirt run ... "
-			 "(docs/TESTHOST.md)");
+	log_warn("/dev/kvm here cannot run guests at hardware speed (it interprets ring-0 "
+		 "code): this guest will run thousands of times slower; run it in the test "
+		 "host instead: tools/vmrun build/iovirt run ... (docs/TESTHOST.md)");
 }
 
 static int cmd_run(int argc, char **argv)
@@ -97,7 +94,13 @@ static int cmd_run(int argc, char **argv)
 	log_set_verbose(cfg.verbose);
 	install_signals();
 
-	bool probed = false;
+	/* Probed before the machine is built: the probe's own throwaway machine
+	 * must not replace the real one's state (its seccomp filters). Said
+	 * only once everything is loaded, so that bad input fails in one line. */
+	enum probe_result speed = probe_kvm_speed(NULL);
+	if (speed == PROBE_NO_KVM)
+		return EXIT_VMM_ERROR; /* the probe said why, in one line */
+	bool warned = false;
 	for (;;) {
 		int kvm = vm_open_kvm();
 		if (kvm < 0)
@@ -113,9 +116,9 @@ static int cmd_run(int argc, char **argv)
 			machine_destroy(&m);
 			return EXIT_VMM_ERROR;
 		}
-		if (!probed) {
-			warn_if_emulated();
-			probed = true;
+		if (speed == PROBE_EMULATED && !warned) {
+			warn_emulated();
+			warned = true;
 		}
 		enum vm_exit_reason reason = machine_run(&m);
 		running = NULL;
