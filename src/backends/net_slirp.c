@@ -345,7 +345,7 @@ static ssize_t cb_send_packet(const void *buf, size_t len, void *opaque)
 
 static void cb_guest_error(const char *msg, void *opaque)
 {
-	log_guest_error_once("user network: %s", msg);
+	log_guest_error("user network", "%s", msg);
 }
 
 /* Socket buffer space freed up and slirp wants another poll. This runs

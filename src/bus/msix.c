@@ -36,7 +36,7 @@ static void set_route(struct msix *m, unsigned v)
 	uint64_t addr = entry_get(m, v, ENTRY_ADDR_LO) |
 			(uint64_t)entry_get(m, v, ENTRY_ADDR_HI) << 32;
 	if (irq_routing_set_msi(m->routing, m->gsi[v], addr, entry_get(m, v, ENTRY_DATA)) < 0)
-		log_guest_error_once("%s: MSI-X vector %u: KVM refused its route", m->dev->name, v);
+		log_guest_error(m->dev->name, "MSI-X vector %u: KVM refused its route", v);
 }
 
 /* External vectors: the irqfd is attached exactly while the vector may

@@ -165,8 +165,8 @@ static void update_bars(struct pci_dev *dev)
 			continue;
 		int ret = iobus_register(bus, addr, bar->size, bar->ops, bar->opaque);
 		if (ret < 0) {
-			log_guest_error_once("%s: BAR%d at 0x%llx overlaps another range; not mapped",
-					     dev->name, i, (unsigned long long)addr);
+			log_guest_error(dev->name, "BAR%d at 0x%llx overlaps another range; not mapped",
+					i, (unsigned long long)addr);
 			continue;
 		}
 		bar->mapped = true;

@@ -167,7 +167,7 @@ static enum placed rx_place(struct e1000 *e, const uint8_t *f, size_t total, uin
 						  : NULL;
 	if (!ring) {
 		e->st.rx_ring_errors++;
-		log_guest_error_once("e1000: receive ring at 0x%llx, %u descriptors, head %u tail %u"
+		log_guest_error("e1000", "receive ring at 0x%llx, %u descriptors, head %u tail %u"
 				     " is not usable; frames dropped", (unsigned long long)base, n,
 				     head, tail);
 		return DROPPED;
@@ -176,7 +176,7 @@ static enum placed rx_place(struct e1000 *e, const uint8_t *f, size_t total, uin
 	size_t need = (total + bsize - 1) / bsize;
 	if (need > n - 1) { /* head == tail is an empty ring: n - 1 at most */
 		e->st.rx_bad_length++;
-		log_guest_error_once("e1000: a %zu-byte frame needs more than the %u-entry receive ring",
+		log_guest_error("e1000", "a %zu-byte frame needs more than the %u-entry receive ring",
 				     total, n);
 		return DROPPED;
 	}
@@ -199,7 +199,7 @@ static enum placed rx_place(struct e1000 *e, const uint8_t *f, size_t total, uin
 				memcpy(dst, f + off, chunk);
 			} else {
 				e->st.rx_dma_errors++;
-				log_guest_error_once("e1000: receive buffer 0x%llx+%zu outside RAM",
+				log_guest_error("e1000", "receive buffer 0x%llx+%zu outside RAM",
 						     (unsigned long long)addr, chunk);
 			}
 		}

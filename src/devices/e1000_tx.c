@@ -121,7 +121,7 @@ static void send_frame(struct e1000 *e, uint8_t *f, size_t len, bool vle, uint16
 		/* A segment of a huge MSS, or a jumbo packet with a tag: more
 		 * than any backend carries. */
 		e->st.tx_oversize++;
-		log_guest_error_once("e1000: a %zu-byte frame is more than the backend carries",
+		log_guest_error("e1000", "a %zu-byte frame is more than the backend carries",
 				     wire_len - E1000_FCS_LEN);
 		return;
 	}
@@ -168,7 +168,7 @@ static void tso_send(struct e1000 *e, bool vle, uint16_t special)
 	if (!tso_context_ok(t)) {
 		e->st.tx_bad_desc++;
 		e1000_stat_inc(e, ST_TSCTFC);
-		log_guest_error_once("e1000: segmentation context (MSS %u, header %u bytes, IP at %u,"
+		log_guest_error("e1000", "segmentation context (MSS %u, header %u bytes, IP at %u,"
 				     " TCP/UDP at %u) does not fit a %zu-byte packet", c->mss,
 				     c->hdrlen, c->ipcss, c->tucss, t->len);
 		return;
@@ -178,7 +178,7 @@ static void tso_send(struct e1000 *e, bool vle, uint16_t special)
 	if (nsegs > TSO_MAX_SEGS) {
 		e->st.tx_oversize++;
 		e1000_stat_inc(e, ST_TSCTFC);
-		log_guest_error_once("e1000: segmentation into %zu segments (MSS %zu) refused", nsegs, mss);
+		log_guest_error("e1000", "segmentation into %zu segments (MSS %zu) refused", nsegs, mss);
 		return;
 	}
 	bool ipv4 = c->tucmd & TUCMD_IP, tcp = c->tucmd & TUCMD_TCP;
@@ -228,7 +228,7 @@ static void packet_end(struct e1000 *e, uint8_t cmd, uint8_t cso, uint16_t speci
 	}
 	if (!t->len) {
 		e->st.tx_bad_desc++;
-		log_guest_error_once("e1000: transmit packet without data");
+		log_guest_error("e1000", "transmit packet without data");
 		return;
 	}
 	if (t->tse) {
@@ -253,7 +253,7 @@ static void gather(struct e1000 *e, uint64_t addr, size_t len)
 	if (len > E1000_TX_MAX - t->len) {
 		t->error = TX_OVERSIZE;
 		e->st.tx_oversize++;
-		log_guest_error_once("e1000: transmit packet beyond %u bytes (no EOP?): dropped",
+		log_guest_error("e1000", "transmit packet beyond %u bytes (no EOP?): dropped",
 				     E1000_TX_MAX);
 		return;
 	}
@@ -261,7 +261,7 @@ static void gather(struct e1000 *e, uint64_t addr, size_t len)
 	if (!src) {
 		t->error = TX_DMA;
 		e->st.tx_dma_errors++;
-		log_guest_error_once("e1000: transmit buffer 0x%llx+%zu outside RAM: packet dropped",
+		log_guest_error("e1000", "transmit buffer 0x%llx+%zu outside RAM: packet dropped",
 				     (unsigned long long)addr, len);
 		return;
 	}
@@ -296,7 +296,7 @@ static uint8_t process_desc(struct e1000 *e, const uint8_t *d)
 	}
 	if (dext && dtyp != TXD_DTYP_DATA) {
 		e->st.tx_bad_desc++;
-		log_guest_error_once("e1000: transmit descriptor type %u ignored", dtyp);
+		log_guest_error("e1000", "transmit descriptor type %u ignored", dtyp);
 		return cmd;
 	}
 	if (!t->in_packet) {
@@ -330,7 +330,7 @@ void e1000_tx_process(struct e1000 *e)
 						  : NULL;
 	if (!ring) {
 		e->st.tx_ring_errors++;
-		log_guest_error_once("e1000: transmit ring at 0x%llx, %u descriptors, head %u tail %u"
+		log_guest_error("e1000", "transmit ring at 0x%llx, %u descriptors, head %u tail %u"
 				     " is not usable", (unsigned long long)base, n, head, tail);
 		return;
 	}

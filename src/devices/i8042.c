@@ -81,7 +81,7 @@ static void update_irq(struct i8042 *k)
 static void push(struct i8042 *k, uint8_t byte, bool aux)
 {
 	if (k->outq_count >= OUTQ_SIZE) {
-		log_guest_error_once("i8042: output queue full, byte dropped");
+		log_guest_error("i8042", "output queue full, byte dropped");
 		return;
 	}
 	unsigned idx = (k->outq_head + k->outq_count) % OUTQ_SIZE;
@@ -310,7 +310,7 @@ static void command_write(struct i8042 *k, uint8_t v)
 		push(k, k->outport, false);
 		break;
 	default:
-		log_guest_error_once("i8042: unknown controller command 0x%02x", v);
+		log_guest_error("i8042", "unknown controller command 0x%02x", v);
 		break;
 	}
 }

@@ -70,7 +70,7 @@ static void controller_enable(struct nvme_ctrl *n)
 		 nvme_sq_create(n, 0, 0, n->asq, asqs) < 0)
 		why = "admin queues outside RAM";
 	if (why) {
-		log_warn("guest error: %s: %s; controller fatal status set", n->name, why);
+		log_guest_error(n->name, "%s; controller fatal status set", why);
 		nvme_queues_reset(n);
 		n->csts |= NVME_CSTS_CFS;
 		return;
@@ -167,7 +167,7 @@ static void bar0_write(void *opaque, uint64_t off, const uint8_t *data, unsigned
 		if (len == 4 && off % 4 == 0)
 			nvme_doorbell_write(n, (unsigned)((off - NVME_REG_DBS) / 4), (uint32_t)v);
 		else
-			log_guest_error_once("%s: %u-byte doorbell write at %#llx", n->name, len,
+			log_guest_error(n->name, "%u-byte doorbell write at %#llx", len,
 					     (unsigned long long)off);
 	} else if (len == 8 && off % 8 == 0) {
 		/* 64-bit registers may be written whole. */

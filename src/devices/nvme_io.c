@@ -42,10 +42,8 @@ static void io_done(struct blk_request *br, int result)
 	if (n->closing || !sq->valid || r->gen != sq->gen) {
 		nvme_req_free(n, r); /* reset or deleted queue: nobody waits */
 	} else if (result < 0) {
-		static unsigned logged; /* loop thread only */
-		if (logged++ < 8)
-			log_warn("%s: I/O error at block %llu: %s (reported to the guest)", n->name,
-				 (unsigned long long)(br->offset / BLOCK), strerror(-result));
+		log_guest_event(n->name, "I/O error at block %llu: %s (reported to the guest)",
+				(unsigned long long)(br->offset / BLOCK), strerror(-result));
 		r->status = errno_status(result, is_write(r));
 		nvme_complete(n, r);
 	} else {
@@ -67,7 +65,7 @@ static void submit(struct nvme_ctrl *n, struct nvme_req *r)
 	}
 	/* -EINVAL: e.g. a buffer O_DIRECT cannot take. */
 	if (ret != -EROFS)
-		log_guest_error_once("%s: request refused by the backend: %s", n->name,
+		log_guest_error(n->name, "request refused by the backend: %s",
 				     strerror(-ret));
 	r->status = errno_status(ret, is_write(r));
 	nvme_complete(n, r);

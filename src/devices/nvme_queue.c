@@ -39,7 +39,7 @@ static bool shadow_get(struct nvme_ctrl *n, unsigned qid, bool cq, uint32_t size
 		return false;
 	uint32_t val = __atomic_load_n(p, __ATOMIC_ACQUIRE);
 	if (val >= size) {
-		log_guest_error_once("%s: shadow doorbell %u beyond queue %u's size", n->name, val, qid);
+		log_guest_error(n->name, "shadow doorbell %u beyond queue %u's size", val, qid);
 		return false;
 	}
 	*v = val;
@@ -162,7 +162,7 @@ static void cq_interrupt(struct nvme_ctrl *n, unsigned qid)
 static void fatal(struct nvme_ctrl *n, const char *why)
 {
 	if (!(n->csts & NVME_CSTS_CFS))
-		log_warn("guest error: %s: %s; controller fatal status set", n->name, why);
+		log_guest_error(n->name, "%s; controller fatal status set", why);
 	n->csts |= NVME_CSTS_CFS;
 }
 
@@ -361,7 +361,7 @@ void nvme_doorbell_write(struct nvme_ctrl *n, unsigned index, uint32_t value)
 	if (!(n->csts & NVME_CSTS_RDY) || (n->csts & NVME_CSTS_CFS))
 		return;
 	if (qid >= NVME_MAX_QUEUES) {
-		log_guest_error_once("%s: doorbell of queue %u, which cannot exist", n->name, qid);
+		log_guest_error(n->name, "doorbell of queue %u, which cannot exist", qid);
 		return;
 	}
 	if (index & 1) {
@@ -369,7 +369,7 @@ void nvme_doorbell_write(struct nvme_ctrl *n, unsigned index, uint32_t value)
 		/* The new head may not pass entries we have not posted. */
 		if (!cq->valid || value >= cq->size ||
 		    (value + cq->size - cq->head) % cq->size > (cq->tail + cq->size - cq->head) % cq->size) {
-			log_guest_error_once("%s: invalid CQ %u head doorbell %u", n->name, qid, value);
+			log_guest_error(n->name, "invalid CQ %u head doorbell %u", qid, value);
 			return;
 		}
 		cq->head = value;
@@ -381,7 +381,7 @@ void nvme_doorbell_write(struct nvme_ctrl *n, unsigned index, uint32_t value)
 	}
 	struct nvme_sq *sq = &n->sq[qid];
 	if (!sq->valid || value >= sq->size) {
-		log_guest_error_once("%s: invalid SQ %u tail doorbell %u", n->name, qid, value);
+		log_guest_error(n->name, "invalid SQ %u tail doorbell %u", qid, value);
 		return;
 	}
 	sq->tail = value;

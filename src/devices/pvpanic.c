@@ -45,11 +45,11 @@ static void pvpanic_write(void *opaque, uint64_t offset, const uint8_t *data, un
 		return;
 	uint8_t event = data[0] & PVPANIC_SUPPORTED;
 	if (event & PVPANIC_PANICKED) {
-		log_warn("guest reported a panic (pvpanic event 0x%02x)", data[0]);
+		log_guest_event("pvpanic", "guest reported a panic (event 0x%02x)", data[0]);
 		if (p->panicked)
 			p->panicked(p->opaque, event);
 	} else if (event & PVPANIC_CRASH_LOADED) {
-		log_warn("guest panicked; its crash kernel is taking over");
+		log_guest_event("pvpanic", "guest panicked; its crash kernel is taking over");
 	}
 }
 

@@ -63,7 +63,8 @@ void log_set_clock(unsigned long long (*now_ms)(void))
 /* Guest errors are rare on a well-behaved guest: one lock for every site. */
 static pthread_mutex_t guest_lock = PTHREAD_MUTEX_INITIALIZER;
 
-void log_guest_limited(struct log_guest_site *site, const char *dev, const char *fmt, ...)
+void log_guest_limited(struct log_guest_site *site, const char *prefix, const char *dev,
+		       const char *fmt, ...)
 {
 	char line[768];
 	va_list ap;
@@ -101,10 +102,10 @@ void log_guest_limited(struct log_guest_site *site, const char *dev, const char 
 	if (!print)
 		return;
 	if (suppressed)
-		log_warn("guest error: %s: %s (%u more like it suppressed)", dev, line, suppressed);
+		log_warn("%s%s: %s (%u more like it suppressed)", prefix, dev, line, suppressed);
 	else if (last)
-		log_warn("guest error: %s: %s (more like it suppressed for %d s)", dev, line,
+		log_warn("%s%s: %s (more like it suppressed for %d s)", prefix, dev, line,
 			 LOG_GUEST_WINDOW_MS / 1000);
 	else
-		log_warn("guest error: %s: %s", dev, line);
+		log_warn("%s%s: %s", prefix, dev, line);
 }

@@ -29,13 +29,23 @@ struct log_guest_site {
 	struct log_guest_slot slot[LOG_GUEST_DEVS];
 };
 
-void log_guest_limited(struct log_guest_site *site, const char *dev, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+/* prefix: "guest error: " for log_guest_error, "" for log_guest_event. */
+void log_guest_limited(struct log_guest_site *site, const char *prefix, const char *dev,
+		       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 #define log_guest_error(dev, ...)                                              \
 	do {                                                                   \
 		static struct log_guest_site site_;                            \
-		log_guest_limited(&site_, (dev), __VA_ARGS__);                 \
+		log_guest_limited(&site_, "guest error: ", (dev), __VA_ARGS__); \
+	} while (0)
+
+/* The same limit for what a guest makes happen that is not its error but
+ * that it can repeat at will (a pvpanic write, an I/O error it reads again
+ * and again from a failing disk). */
+#define log_guest_event(dev, ...)                                              \
+	do {                                                                   \
+		static struct log_guest_site site_;                            \
+		log_guest_limited(&site_, "", (dev), __VA_ARGS__);             \
 	} while (0)
 
 /* The older policy, once per call site; being replaced by log_guest_error. */

@@ -46,7 +46,7 @@ static void bar_write(void *opaque, uint64_t off, const uint8_t *data, unsigned 
 		return;
 	}
 	if (pwrite(b->dev->fd, data, len, (off_t)(b->offset + off)) != (ssize_t)len)
-		log_guest_error_once("%s: BAR%d write at 0x%llx failed", b->dev->bdf, b->idx,
+		log_guest_error(b->dev->bdf, "BAR%d write at 0x%llx failed", b->idx,
 				     (unsigned long long)off);
 }
 

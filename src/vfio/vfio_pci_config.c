@@ -230,7 +230,7 @@ void vfio_pci_config_write_raw(struct pci_dev *pci, unsigned offset, const uint8
 	struct vfio_pci *v = pci->opaque;
 	for (unsigned i = 0, run; (run = device_run(v, offset, len, &i)) != 0; i += run)
 		if (dev_write(v, offset + i, data + i, run) < 0)
-			log_guest_error_once("%s: config write at 0x%x failed", v->bdf, offset + i);
+			log_guest_error(v->bdf, "config write at 0x%x failed", offset + i);
 }
 
 static bool overlaps(unsigned off, unsigned len, unsigned start, unsigned n)
@@ -246,7 +246,7 @@ void vfio_pci_config_written(struct pci_dev *pci, unsigned offset, unsigned len)
 		 * (VFIO virtualizes INTx disable). */
 		uint16_t cmd = (uint16_t)pci_cfg_get(pci, PCI_COMMAND, 2);
 		if (dev_write(v, PCI_COMMAND, &cmd, 2) < 0)
-			log_guest_error_once("%s: command register write failed", v->bdf);
+			log_guest_error(v->bdf, "command register write failed");
 	}
 	bool msix = v->msix_cap && overlaps(offset, len, (unsigned)v->msix_cap + PCI_MSIX_FLAGS, 2);
 	if (msix)

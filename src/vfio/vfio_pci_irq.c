@@ -95,7 +95,7 @@ static void msi_route(struct vfio_pci *v)
 		data = pci_cfg_get(&v->pci, cap + PCI_MSI_DATA_32, 2);
 	}
 	if (irq_routing_set_msi(v->vm->routing, v->msi_gsi, addr, data) < 0)
-		log_guest_error_once("%s: KVM refused the MSI route", v->bdf);
+		log_guest_error(v->bdf, "KVM refused the MSI route");
 }
 
 /* ---- modes ---- */

@@ -22,6 +22,7 @@
 #include "support/fake_irq.h"
 #include "support/fake_ram.h"
 #include "support/loop_wait.h"
+#include "util/log.h"
 #include "vmm/loop.h"
 
 #define RAM_SIZE (8u << 20)
@@ -300,6 +301,39 @@ static void test_bad_enable_sets_cfs(void **state)
 	reg_write(d, NVME_REG_ASQ, ASQ, 8);
 	reg_write(d, NVME_REG_CC, NVME_CC_EN | (1u << 7), 4);
 	assert_int_equal(reg_read(d, NVME_REG_CSTS, 4) & 3, NVME_CSTS_CFS);
+}
+
+/* A guest that toggles CC.EN with AQA=0 a thousand times gets its fatal
+ * status every time, but the host's log only LOG_GUEST_BURST lines. */
+static void test_enable_flood_log_limited(void **state)
+{
+	struct drv *d = *state;
+	char path[] = "/tmp/iovirt-test-nvme-log.XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	unlink(path);
+	fflush(stderr);
+	int saved = dup(STDERR_FILENO);
+	assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+	reg_write(d, NVME_REG_AQA, 0, 4);
+	int fatal = 0;
+	for (int i = 0; i < 1000; i++) {
+		reg_write(d, NVME_REG_CC, NVME_CC_EN | (6u << 16) | (4u << 20), 4);
+		fatal += (reg_read(d, NVME_REG_CSTS, 4) & NVME_CSTS_CFS) != 0;
+		reg_write(d, NVME_REG_CC, 0, 4);
+	}
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	char buf[8192] = "";
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	assert_true(n > 0);
+	int lines = 0;
+	for (const char *p = strstr(buf, "guest error:"); p; p = strstr(p + 1, "guest error:"))
+		lines++;
+	assert_int_equal(fatal, 1000);
+	assert_true(lines >= 1 && lines <= LOG_GUEST_BURST);
 }
 
 /* ---- admin ---- */
@@ -754,6 +788,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reset_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enable_reset_shutdown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown_flush_failure_sets_cfs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_enable_flood_log_limited, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_enable_sets_cfs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_identify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_features_and_logs, setup, teardown),
