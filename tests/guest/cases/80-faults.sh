@@ -35,7 +35,7 @@ if [ "$(id -u)" = 0 ] && command -v dmsetup >/dev/null && modprobe dm-mod 2>/dev
 	modprobe loop 2>/dev/null; then
 	dm=1
 else
-	echo "skip faults dm-error: needs root, dmsetup and the dm-mod and loop modules"
+	skip "faults dm-error: needs root, dmsetup and the dm-mod and loop modules"
 fi
 
 # faulty_disk NAME: /dev/mapper/NAME, 64 MiB: the first half a loop device
@@ -98,7 +98,7 @@ small=
 if [ "$(id -u)" = 0 ] && mkdir -p "$T/small" && mount -t tmpfs -o size=4m small "$T/small"; then
 	small=1
 else
-	echo "skip faults ENOSPC: needs root to mount a small tmpfs"
+	skip "faults ENOSPC: needs root to mount a small tmpfs"
 fi
 for model in virtio nvme; do
 	[ -n "$small" ] || break
