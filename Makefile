@@ -23,7 +23,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 UNIT_SUPPORT := $(wildcard tests/unit/support/*.c)
 SMOKE_BIN := $(BUILD)/smoke/smoke
 
-.PHONY: all check unit tools-test smoke guest fresh-clone fuzz fuzz-short fuzz-coverage demo bench bench-virtio bench-emulated bench-passthrough cppcheck clean deps
+.PHONY: all check unit tools-test smoke guest fresh-clone soak fuzz fuzz-short fuzz-coverage demo bench bench-virtio bench-emulated bench-passthrough cppcheck clean deps
 all: $(BUILD)/iovirt
 
 # --version: the release and the commit it was built from (git describe),
@@ -69,6 +69,13 @@ smoke: $(SMOKE_BIN) $(BUILD)/iovirt
 
 guest: $(BUILD)/iovirt
 	tests/guest/run
+
+# The durability soak: 80-faults with IOVIRT_FAULT_TRIALS SIGKILL trials per
+# disk model (virtio-blk, NVMe; io_uring and threads alternating), 50 each
+# by default. Hours in the software-emulated test host; not part of check.
+soak: $(BUILD)/iovirt
+	IOVIRT_FAULT_TRIALS=$${IOVIRT_FAULT_TRIALS:-50} \
+	IOVIRT_TESTHOST_ARGS="--timeout 14400 $${IOVIRT_TESTHOST_ARGS:-}" tests/guest/run 80-faults
 
 # A new user's first steps on what git has: clone HEAD, `make demo` there,
 # `make install` into a staging folder.

@@ -5,10 +5,10 @@
 # had flushed is in the image); and a durability campaign: the guest
 # flushes numbered records in batches, iovirt is killed with SIGKILL at a
 # random moment, every record acknowledged must be in the image.
-# FAULT_TRIALS (default 4) campaign trials per device model, alternating
+# IOVIRT_FAULT_TRIALS (default 4) campaign trials per device model, alternating
 # the io_uring and threads engines; a soak sets it higher.
 T=/tmp/iovirt-faults
-FAULT_TRIALS=${FAULT_TRIALS:-4}
+IOVIRT_FAULT_TRIALS=${IOVIRT_FAULT_TRIALS:-4}
 rm -rf "$T" && mkdir -p "$T"
 
 # records_lost N IMG: how many of the first N records (as records.sh
@@ -124,7 +124,7 @@ done
 
 trials=0 acked_total=0 lost_total=0
 for model in virtio nvme; do
-	for ((trial = 1; trial <= FAULT_TRIALS; trial++)); do
+	for ((trial = 1; trial <= IOVIRT_FAULT_TRIALS; trial++)); do
 		engine=io_uring
 		[ $((trial % 2)) -eq 0 ] && engine=threads
 		name=faults-kill-$model-$trial
@@ -147,4 +147,46 @@ for model in virtio nvme; do
 	done
 done
 echo "faults: durability campaign: $trials trials, $acked_total records acknowledged, $lost_total lost"
+
+# ---- the host's plumbing goes away: stdout never read, the tap deleted ----
+
+# The console goes to a FIFO that nobody reads until iovirt has exited (a
+# terminal paused with Ctrl-S, a stuck pipe); the guest's tap is deleted
+# while it sends. The guest must run to its end and power off all the same.
+name=faults-plumbing
+tap=iovirt-pl0
+if ip tuntap add dev "$tap" mode tap 2>/dev/null; then
+	ip addr add 10.98.0.1/24 dev "$tap"
+	ip link set "$tap" up
+	truncate -s 0 "$T/disk.img" && truncate -s 16M "$T/disk.img"
+	truncate -s 0 "$T/rec.img" && truncate -s 1M "$T/rec.img"
+	rm -f "$T/console" && mkfifo "$T/console"
+	exec 7<>"$T/console" # keeps the FIFO open without reading it
+	log=$OUT/$name.log
+	timeout 300 build/iovirt run --kernel "$KERNEL" --initrd "$OUT/plumbing.img" \
+		--cmdline "$CMDLINE" --memory 384M --disk "$T/disk.img" --disk "$T/rec.img" \
+		--net "tap=$tap" </dev/null >"$T/console" 2>"$log" &
+	pid=$!
+	recorded() { tr -d '\0' <"$T/rec.img"; }
+	for _ in $(seq 240); do
+		recorded | grep -q '^TAP_CAN_GO=1' && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 1
+	done
+	deleted=
+	ip link del "$tap" 2>/dev/null && deleted=1
+	wait "$pid"
+	status=$?
+	exec 7<&-
+	recorded >>"$log"
+	check "$name" "the guest powered off with the console never read (status $status)" \
+		[ "$status" -eq 0 ]
+	check "$name" "160 KiB of console output did not stall the guest" grep -q '^CONSOLE_DONE=1' "$log"
+	check "$name" "the disk worked while the console was stuck" grep -q '^DISK_OK=1' "$log"
+	check "$name" "the tap answered before it was deleted" grep -q '^PING_BEFORE=ok' "$log"
+	check "$name" "the tap was deleted while the guest sent" [ -n "$deleted" ]
+	check "$name" "the guest went on sending after the tap was gone" grep -q '^NET_DONE=1' "$log"
+else
+	skip "faults-plumbing: cannot create a tap (needs root and /dev/net/tun)"
+fi
 rm -rf "$T"
