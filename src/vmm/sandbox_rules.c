@@ -74,6 +74,9 @@ static const struct rule device_rules[] = {
 	ANY(sendmsg), ANY(recvmsg), ANY(sendto), ANY(recvfrom),
 	ANY(epoll_ctl), ANY(eventfd2), ANY(timerfd_create), ANY(timerfd_settime),
 	ANY(timerfd_gettime), ANY(io_uring_enter),
+	/* vhost-user: a reply waited for against its deadline (DRIVER_OK and
+	 * reset come from a vCPU), and a backend past it cut off. */
+	ANY(poll), ANY(ppoll), ANY(shutdown),
 	IF1(socketpair, EQ(0, AF_UNIX)),
 	IF1(fcntl, EQ(1, F_GETFL)), IF1(fcntl, EQ(1, F_SETFL)),
 	IF1(fcntl, EQ(1, F_GETFD)), IF1(fcntl, EQ(1, F_SETFD)),
@@ -96,9 +99,8 @@ static const unsigned long vcpu_ioctls[] = {KVM_RUN, KVM_GET_REGS};
 /* The loop: epoll, the console socket's clients, vhost-user reconnects
  * (a new UNIX socket to the backend's path; the memfd is already made). */
 static const struct rule loop_rules[] = {
-	ANY(epoll_wait), ANY(epoll_pwait), ANY(poll), ANY(ppoll), ANY(accept4),
+	ANY(epoll_wait), ANY(epoll_pwait), ANY(accept4),
 	IF1(socket, EQ(0, AF_UNIX)), ANY(connect), ANY(setsockopt), ANY(getsockopt),
-	ANY(shutdown),
 };
 static const unsigned long loop_ioctls[] = {FIONREAD};
 
