@@ -362,7 +362,7 @@ static void test_drop_user(void **state)
 /* The drop after a thread entered its filter (as block workers have by
  * then): glibc makes every thread repeat setgroups/setresgid/setresuid,
  * which the filters allow only towards --user's ids. */
-static int entered[2];
+static int entered[2], never[2];
 
 static void *filtered_thread(void *arg)
 {
@@ -371,8 +371,9 @@ static void *filtered_thread(void *arg)
 	char c = 1;
 	if (write(entered[1], &c, 1) != 1)
 		return NULL;
-	/* Waits (never woken) while the setxid signal comes. */
-	ssize_t r = read(entered[0], &c, 1);
+	/* Waits (never woken) while the setxid signal comes; on a pipe of its
+	 * own, or it could read back its own byte and leave the test waiting. */
+	ssize_t r = read(never[0], &c, 1);
 	(void)r;
 	return NULL;
 }
@@ -381,7 +382,7 @@ static int drop_under_filter(void)
 {
 	struct vm_config cfg = {.seccomp = SANDBOX_SECCOMP_ON};
 	cfg.user = (struct sandbox_user){.set = true, .uid = 65534, .gid = 65534};
-	if (sandbox_prepare(&cfg) < 0 || pipe(entered) < 0)
+	if (sandbox_prepare(&cfg) < 0 || pipe(entered) < 0 || pipe(never) < 0)
 		return 2;
 	pthread_t t;
 	char c;
