@@ -479,6 +479,14 @@ int virtio_pci_init(struct virtio_pci *vp, struct virtio_dev *vdev,
 	return 0;
 }
 
+void virtio_pci_quiesce(struct virtio_pci *vp)
+{
+	struct virtio_dev *vdev = vp->vdev;
+	pthread_mutex_lock(&vdev->lock);
+	virtio_dev_reset(vdev);
+	pthread_mutex_unlock(&vdev->lock);
+}
+
 void virtio_pci_destroy(struct virtio_pci *vp)
 {
 	struct virtio_dev *vdev = vp->vdev;

@@ -43,6 +43,11 @@ struct virtio_pci {
 /* 0 or -errno (logged). routing may be NULL (tests: no MSI routes). */
 int virtio_pci_init(struct virtio_pci *vp, struct virtio_dev *vdev,
 		    struct irq_routing *routing, int vm_fd);
+/* Resets the device as a driver's status write of 0 would, while the
+ * transport is still whole: a device the guest left running (a panic, a
+ * signal) stops its backends, and a running vhost hands its irqfds back
+ * through the transport. Call on every device before destroying any. */
+void virtio_pci_quiesce(struct virtio_pci *vp);
 void virtio_pci_destroy(struct virtio_pci *vp);
 
 #endif

@@ -202,6 +202,10 @@ void machine_pci_destroy(struct machine *m)
 	if (m->pci_up)
 		pci_host_destroy(&m->pci);
 	m->pci_up = false;
+	/* A device the guest left running (it panicked, iovirt got a signal)
+	 * stops while its transport is whole: vhost gives back its irqfds. */
+	for (unsigned i = 0; i < m->nvirtio; i++)
+		virtio_pci_quiesce(m->virtio[i].transport);
 	for (unsigned i = 0; i < m->nvirtio; i++) {
 		struct machine_virtio *v = &m->virtio[i];
 		virtio_pci_destroy(v->transport);
