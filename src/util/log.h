@@ -48,14 +48,6 @@ void log_guest_limited(struct log_guest_site *site, const char *prefix, const ch
 		log_guest_limited(&site_, "", (dev), __VA_ARGS__);             \
 	} while (0)
 
-/* The older policy, once per call site; being replaced by log_guest_error. */
-#define log_guest_error_once(...)                                              \
-	do {                                                                   \
-		static int logged_;                                            \
-		if (!__atomic_exchange_n(&logged_, 1, __ATOMIC_RELAXED))       \
-			log_warn("guest error: " __VA_ARGS__);                 \
-	} while (0)
-
 /* Tests: the clock the rate limit reads (NULL: CLOCK_MONOTONIC). */
 void log_set_clock(unsigned long long (*now_ms)(void));
 

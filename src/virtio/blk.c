@@ -150,21 +150,11 @@ static bool range_ok(const struct virtio_blk *b, uint64_t sector, uint64_t secto
 
 /* ---- completion (loop thread) ---- */
 
-/* A failing disk must not flood the log: the first few errors, then one
- * line saying the rest are not logged. */
-#define IO_ERRORS_LOGGED 8
-
+/* A failing disk must not flood the log: the guest-event limit. */
 static void log_io_error(struct virtio_blk *b, const struct blk_request *br, int result)
 {
-	static unsigned logged; /* loop thread only */
-	if (logged < IO_ERRORS_LOGGED)
-		log_warn("%s: I/O error at sector %llu: %s (reported to the guest)",
-			 b->vdev.name, (unsigned long long)(br->offset / SECTOR),
-			 strerror(-result));
-	else if (logged == IO_ERRORS_LOGGED)
-		log_warn("%s: further I/O errors are not logged", b->vdev.name);
-	if (logged <= IO_ERRORS_LOGGED)
-		logged++;
+	log_guest_event(b->vdev.name, "I/O error at sector %llu: %s (reported to the guest)",
+			(unsigned long long)(br->offset / SECTOR), strerror(-result));
 }
 
 /* Completes the requests of one backend I/O -- one request, or a merged
@@ -262,7 +252,7 @@ static void req_submit(struct virtio_blk *b, struct vblk_req *r)
 		return;
 	}
 	/* -EINVAL: a request the backend cannot take (e.g. O_DIRECT alignment). */
-	log_guest_error_once("%s: request refused by the backend: %s", b->vdev.name,
+	log_guest_error(b->vdev.name, "request refused by the backend: %s",
 			     strerror(-ret));
 	req_finish(b, r, VIRTIO_BLK_S_IOERR, 1);
 }
@@ -335,13 +325,13 @@ static void handle_rw(struct virtio_blk *b, struct vblk_req *r, const struct vir
 	uint64_t len = write ? c->out_len - HDR_LEN : c->in_len - 1;
 
 	if (write && b->readonly) { /* §5.2.6.2 */
-		log_guest_error_once("%s: write to a read-only disk", b->vdev.name);
+		log_guest_error(b->vdev.name, "write to a read-only disk");
 		req_finish(b, r, VIRTIO_BLK_S_IOERR, 1);
 		return;
 	}
 	if (len % SECTOR || !range_ok(b, sector, len / SECTOR)) {
-		log_guest_error_once("%s: %s of %llu bytes at sector %llu: not whole sectors "
-				     "or past the end of the disk", b->vdev.name,
+		log_guest_error(b->vdev.name, "%s of %llu bytes at sector %llu: not whole sectors "
+				     "or past the end of the disk",
 				     write ? "write" : "read", (unsigned long long)len,
 				     (unsigned long long)sector);
 		req_finish(b, r, VIRTIO_BLK_S_IOERR, 1);
@@ -353,7 +343,7 @@ static void handle_rw(struct virtio_blk *b, struct vblk_req *r, const struct vir
 	}
 	int cnt = iov_slice(r->iov, VIRTIO_BLK_QUEUE_SIZE, src, n, skip, len);
 	if (cnt <= 0) { /* more segments than seg_max (a big indirect table) */
-		log_guest_error_once("%s: request with more than %d segments", b->vdev.name,
+		log_guest_error(b->vdev.name, "request with more than %d segments",
 				     VIRTIO_BLK_QUEUE_SIZE - 2);
 		req_finish(b, r, VIRTIO_BLK_S_IOERR, 1);
 		return;
@@ -422,7 +412,7 @@ static void handle_dwz(struct virtio_blk *b, struct vblk_req *r, const struct vi
 		}
 	}
 	if (st != VIRTIO_BLK_S_OK)
-		log_guest_error_once("%s: bad %s request (status %u)", b->vdev.name,
+		log_guest_error(b->vdev.name, "bad %s request (status %u)",
 				     wz ? "write-zeroes" : "discard", st);
 	req_finish(b, r, st, 1);
 }

@@ -110,14 +110,14 @@ static int tx_chain(struct virtio_net *n, struct net_backend *backend, const str
 		return -EINVAL;
 	if (c->out_len < HDR_LEN) {
 		n->stats.tx_malformed++;
-		log_guest_error_once("virtio-net: transmit chain of %llu bytes has no header",
+		log_guest_error("virtio-net", "transmit chain of %llu bytes has no header",
 				     (unsigned long long)c->out_len);
 		return 0;
 	}
 	size_t frame_len = c->out_len - HDR_LEN;
 	if (frame_len > VIRTIO_NET_MAX_TX_FRAME) {
 		n->stats.tx_oversize++;
-		log_guest_error_once("virtio-net: transmit frame of %zu bytes dropped (max %u)",
+		log_guest_error("virtio-net", "transmit frame of %zu bytes dropped (max %u)",
 				     frame_len, VIRTIO_NET_MAX_TX_FRAME);
 		return 0;
 	}
@@ -132,7 +132,7 @@ static int tx_chain(struct virtio_net *n, struct net_backend *backend, const str
 		if (hdr.gso_type != VIRTIO_NET_HDR_GSO_NONE) {
 			/* HOST_TSO* is only offered with a vnet header. */
 			n->stats.tx_malformed++;
-			log_guest_error_once("virtio-net: GSO frame without HOST_TSO negotiated");
+			log_guest_error("virtio-net", "GSO frame without HOST_TSO negotiated");
 			return 0;
 		}
 		if (hdr.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
@@ -142,7 +142,7 @@ static int tx_chain(struct virtio_net *n, struct net_backend *backend, const str
 			uint16_t start = le16toh(hdr.csum_start), off = le16toh(hdr.csum_offset);
 			if ((size_t)start + off + 2 > frame_len) {
 				n->stats.tx_malformed++;
-				log_guest_error_once("virtio-net: csum_start/csum_offset past the frame");
+				log_guest_error("virtio-net", "csum_start/csum_offset past the frame");
 				return 0;
 			}
 			virtq_iov_to_buf(c->iov, c->n_out, HDR_LEN, n->bounce, frame_len);
@@ -157,7 +157,7 @@ static int tx_chain(struct virtio_net *n, struct net_backend *backend, const str
 	}
 	if (iovcnt == 0) {
 		n->stats.tx_malformed++;
-		log_guest_error_once("virtio-net: empty transmit frame");
+		log_guest_error("virtio-net", "empty transmit frame");
 		return 0;
 	}
 
@@ -266,7 +266,7 @@ static bool rx_deliver(struct vnet_pair *p, const struct iovec *iov, int iovcnt,
 		if (nbufs == vq->size) { /* cannot fit, whatever the driver posts */
 			rx_unpop(vq, nbufs);
 			n->stats.rx_dropped++;
-			log_guest_error_once("virtio-net: receive buffers too small for a %zu-byte frame",
+			log_guest_error("virtio-net", "receive buffers too small for a %zu-byte frame",
 					     frame_len);
 			return true;
 		}
@@ -299,7 +299,7 @@ static bool rx_deliver(struct vnet_pair *p, const struct iovec *iov, int iovcnt,
 				virtq_push(vq, c->head, 0);
 				virtio_queue_done(vdev, p->rxq);
 				n->stats.rx_dropped++;
-				log_guest_error_once("virtio-net: receive buffer of %llu bytes too small "
+				log_guest_error("virtio-net", "receive buffer of %llu bytes too small "
 						     "without MRG_RXBUF", (unsigned long long)c->in_len);
 				return true;
 			}
@@ -557,7 +557,7 @@ static int vhost_pair_run(struct vnet_pair *p, bool on)
 	if (p->vhost.running)
 		return 0;
 	if (!n->vdev.queues[p->rxq].enabled || !n->vdev.queues[p->txq].enabled) {
-		log_guest_error_once("virtio-net: queue pair %u used without its queues enabled",
+		log_guest_error("virtio-net", "queue pair %u used without its queues enabled",
 				     p->rxq / 2);
 		return -EINVAL;
 	}
@@ -711,7 +711,7 @@ static int net_activate(struct virtio_dev *vdev)
 	struct virtio_net *n = to_net(vdev);
 
 	if (!vdev->queues[n->pairs[0].rxq].enabled || !vdev->queues[n->pairs[0].txq].enabled) {
-		log_guest_error_once("virtio-net: DRIVER_OK without receiveq and transmitq");
+		log_guest_error("virtio-net", "DRIVER_OK without receiveq and transmitq");
 		return -EINVAL;
 	}
 	if (n->vnet_hdr) {

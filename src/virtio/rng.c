@@ -32,7 +32,7 @@ static uint32_t fill_random(const struct iovec *iov, unsigned n, size_t max)
 			if (got < 0) {
 				if (errno == EINTR)
 					continue;
-				log_guest_error_once("virtio-rng: getrandom: %s", strerror(errno));
+				log_guest_event("virtio-rng", "getrandom: %s", strerror(errno));
 				return (uint32_t)(done + off);
 			}
 			off += (size_t)got;

@@ -63,7 +63,7 @@ void virtio_dev_set_broken(struct virtio_dev *vdev, const char *why)
 	if (vdev->status & VIRTIO_CONFIG_S_NEEDS_RESET)
 		return;
 	if (!vdev->error_logged)
-		log_warn("guest error: %s: %s; device needs reset", vdev->name, why);
+		log_guest_error(vdev->name, "%s; device needs reset", why);
 	vdev->error_logged = true;
 	vdev->live = false;
 	vdev->status |= VIRTIO_CONFIG_S_NEEDS_RESET;

@@ -14,6 +14,7 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "util/iov.h"
@@ -21,9 +22,7 @@
 #include "vmm/guest_mem.h"
 
 /* A guest that breaks its queues on purpose, resets and does it again must
- * not flood the host's log: the first few refusals are logged, then one line
- * says the rest are not. */
-#define VIRTQ_LOG_MAX 16
+ * not flood the host's log: refusals go through log_guest_error's limit. */
 
 static uint16_t ring_rd16(const uint16_t *p)
 {
@@ -40,21 +39,15 @@ static void ring_wr16(uint16_t *p, uint16_t v)
 static int vq_fail(struct virtqueue *vq, const char *what, uint16_t head,
 		   uint64_t table_gpa, uint32_t index)
 {
-	static unsigned logged;
-
 	vq->broken = true;
 	vq->error = what;
-	if (__atomic_load_n(&logged, __ATOMIC_RELAXED) > VIRTQ_LOG_MAX)
-		return -EIO;
-	unsigned n = __atomic_fetch_add(&logged, 1, __ATOMIC_RELAXED);
-	if (n < VIRTQ_LOG_MAX)
-		log_warn("guest error: virtqueue (desc 0x%llx, size %u): %s: avail slot %u, "
-			 "head %u, descriptor %u of table 0x%llx; queue needs reset",
-			 (unsigned long long)vq->desc_gpa, vq->size, what,
-			 (unsigned)(vq->last_avail_idx & (vq->size - 1)), (unsigned)head,
-			 (unsigned)index, (unsigned long long)table_gpa);
-	else if (n == VIRTQ_LOG_MAX)
-		log_warn("guest error: further virtqueue errors are not logged");
+	/* The ring is named by where it lives: a virtqueue knows no device. */
+	char ring[40];
+	snprintf(ring, sizeof(ring), "virtqueue 0x%llx", (unsigned long long)vq->desc_gpa);
+	log_guest_error(ring, "(size %u) %s: avail slot %u, head %u, descriptor %u of table "
+			"0x%llx; queue needs reset",
+			vq->size, what, (unsigned)(vq->last_avail_idx & (vq->size - 1)),
+			(unsigned)head, (unsigned)index, (unsigned long long)table_gpa);
 	return -EIO;
 }
 
