@@ -15,6 +15,7 @@ CMDLINE=$CMDLINE_SAVED
 # iovirt stops the rings at teardown, while the transport whose irqfds
 # they signal is still whole (it once freed the transport first and then
 # crashed, status 139, when a test host's guest double-faulted here).
+modprobe tun 2>/dev/null
 modprobe vhost_net 2>/dev/null
 if ip tuntap add dev iovt6 mode tap 2>/dev/null; then
 	ip link set iovt6 up
