@@ -1,4 +1,4 @@
-// fuzz-sources: src/devices/e1000.c src/devices/e1000_rx.c src/devices/e1000_tx.c src/devices/e1000_eeprom.c src/devices/e1000_phy.c src/bus/pci.c src/bus/iobus.c src/vmm/guest_mem.c src/vmm/loop.c src/util/inet_csum.c src/util/iov.c src/util/log.c tests/fuzz/harness.c
+// fuzz-sources: src/devices/e1000.c src/devices/e1000_rx.c src/devices/e1000_tx.c src/devices/e1000_eeprom.c src/devices/e1000_phy.c src/bus/pci.c src/bus/iobus.c src/vmm/guest_mem.c src/vmm/loop.c src/util/inet_csum.c src/util/iov.c src/util/log.c tests/fuzz/harness.c tests/fuzz/net_stub.c
 /* The e1000's register file in random order: every BAR0 offset with 1, 2,
  * 4 and 8-byte accesses, BAR1's IOADDR/IODATA window, the EEPROM through
  * EERD and bit-banged through EECD (microwire READ, and anything else on
@@ -19,29 +19,6 @@
 #include "devices/e1000.h"
 #include "devices/e1000_regs.h"
 #include "harness.h"
-
-/* ---- backend stubs: the port replaces the backend ---- */
-
-struct net_backend *net_open(const struct net_options *opts, struct loop *loop, net_rx_fn rx,
-			     void *opaque)
-{
-	abort();
-}
-
-void net_close(struct net_backend *nb)
-{
-	abort();
-}
-
-int net_send(struct net_backend *nb, const struct iovec *iov, int iovcnt)
-{
-	abort();
-}
-
-void net_rx_resume(struct net_backend *nb)
-{
-	abort();
-}
 
 static int port_send(void *opaque, const struct iovec *iov, int iovcnt)
 {

@@ -1,7 +1,6 @@
 /* The guest-error log: a guest that repeats an error cannot flood the host's
  * log. LOG_GUEST_BURST lines per call site and device per window, then a
  * count of what was suppressed; devices are limited apart. */
-#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,41 +11,11 @@
 
 #include <cmocka.h>
 
+#include "support/capture.h"
 #include "util/log.h"
 
 static unsigned long long fake_now;
 static unsigned long long fake_clock(void) { return fake_now; }
-
-/* Runs fn with stderr going to a temporary file; returns what it wrote. */
-static char *capture(void (*fn)(void))
-{
-	char path[] = "/tmp/iovirt-test-log.XXXXXX";
-	int fd = mkstemp(path);
-	assert_true(fd >= 0);
-	unlink(path);
-	fflush(stderr);
-	int saved = dup(STDERR_FILENO);
-	assert_true(saved >= 0);
-	assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
-	fn();
-	fflush(stderr);
-	assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
-	close(saved);
-	off_t len = lseek(fd, 0, SEEK_END);
-	char *text = calloc(1, (size_t)len + 1);
-	assert_non_null(text);
-	assert_int_equal(pread(fd, text, (size_t)len, 0), len);
-	close(fd);
-	return text;
-}
-
-static int count(const char *text, const char *what)
-{
-	int n = 0;
-	for (const char *p = strstr(text, what); p; p = strstr(p + 1, what))
-		n++;
-	return n;
-}
 
 /* One call site, as a device's error path is. */
 static void bad_doorbell(const char *dev, unsigned v)
@@ -54,7 +23,7 @@ static void bad_doorbell(const char *dev, unsigned v)
 	log_guest_error(dev, "invalid doorbell %u", v);
 }
 
-static void flood_one_device(void)
+static void flood_one_device(void *arg)
 {
 	fake_now = 1000;
 	for (unsigned i = 0; i < 1000; i++)
@@ -68,9 +37,9 @@ static void test_flood_is_limited(void **state)
 {
 	(void)state;
 	log_set_clock(fake_clock);
-	char *out = capture(flood_one_device);
-	assert_int_equal(count(out, "guest error: nvme0: invalid doorbell"), LOG_GUEST_BURST + 1);
-	assert_int_equal(count(out, "more like it suppressed for"), 1);
+	char *out = capture_stderr(flood_one_device, NULL);
+	assert_int_equal(count_occurrences(out, "guest error: nvme0: invalid doorbell"), LOG_GUEST_BURST + 1);
+	assert_int_equal(count_occurrences(out, "more like it suppressed for"), 1);
 	char want[96];
 	snprintf(want, sizeof(want), "invalid doorbell 5000 (%d more like it suppressed)",
 		 1000 - LOG_GUEST_BURST);
@@ -79,7 +48,7 @@ static void test_flood_is_limited(void **state)
 	log_set_clock(NULL);
 }
 
-static void flood_two_devices(void)
+static void flood_two_devices(void *arg)
 {
 	fake_now = 1000000;
 	for (unsigned i = 0; i < 100; i++) {
@@ -93,14 +62,14 @@ static void test_devices_are_limited_apart(void **state)
 {
 	(void)state;
 	log_set_clock(fake_clock);
-	char *out = capture(flood_two_devices);
-	assert_int_equal(count(out, "guest error: nvme-a:"), LOG_GUEST_BURST);
-	assert_int_equal(count(out, "guest error: nvme-b:"), LOG_GUEST_BURST);
+	char *out = capture_stderr(flood_two_devices, NULL);
+	assert_int_equal(count_occurrences(out, "guest error: nvme-a:"), LOG_GUEST_BURST);
+	assert_int_equal(count_occurrences(out, "guest error: nvme-b:"), LOG_GUEST_BURST);
 	free(out);
 	log_set_clock(NULL);
 }
 
-static void many_devices(void)
+static void many_devices(void *arg)
 {
 	fake_now = 5000000;
 	char name[16];
@@ -116,8 +85,8 @@ static void test_many_devices_stay_bounded(void **state)
 {
 	(void)state;
 	log_set_clock(fake_clock);
-	char *out = capture(many_devices);
-	int lines = count(out, "guest error:");
+	char *out = capture_stderr(many_devices, NULL);
+	int lines = count_occurrences(out, "guest error:");
 	assert_true(lines <= LOG_GUEST_DEVS * LOG_GUEST_BURST);
 	assert_true(lines >= LOG_GUEST_BURST);
 	free(out);
