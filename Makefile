@@ -92,7 +92,7 @@ fuzz:
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-120} tests/fuzz/run
 
 fuzz-short:
-	FUZZ_SECONDS=$${FUZZ_SECONDS:-15} tests/fuzz/run
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-10} tests/fuzz/run
 
 # Line coverage of the parsers each fuzz target reaches from its corpus
 # (run `make fuzz` first to grow the corpora).
