@@ -52,6 +52,8 @@ static const struct rule base_rules[] = {
 	IF1(mmap, NO_EXEC(2)), IF1(mprotect, NO_EXEC(2)), ANY(munmap), ANY(madvise),
 	ANY(rt_sigreturn), ANY(rt_sigprocmask), ANY(restart_syscall),
 	ANY(clock_gettime), ANY(gettimeofday), ANY(getpid), ANY(gettid), ANY(sched_yield),
+	/* Who we are: vhost-user checks a reconnecting backend's uid against it. */
+	ANY(getuid), ANY(geteuid), ANY(getgid), ANY(getegid),
 	ANY(getrandom), ANY(fstat), IF1(newfstatat, MASKED(3, AT_EMPTY_PATH, AT_EMPTY_PATH)),
 	ANY(exit), ANY(exit_group),
 };
@@ -109,7 +111,7 @@ static const unsigned long loop_ioctls[] = {FIONREAD};
  * re-reads /etc/resolv.conf (read-only opens and stat by path). */
 static const struct rule slirp_rules[] = {
 	IF1(socket, EQ(0, AF_INET)), IF1(socket, EQ(0, AF_INET6)),
-	ANY(bind), ANY(listen), ANY(getsockname), ANY(getpeername),
+	ANY(bind), ANY(listen), ANY(accept), ANY(getsockname), ANY(getpeername),
 	IF1(openat, MASKED(2, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY)),
 	ANY(newfstatat),
 };
