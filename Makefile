@@ -72,9 +72,10 @@ guest: $(BUILD)/iovirt
 
 # The durability soak: 80-faults with IOVIRT_FAULT_TRIALS SIGKILL trials per
 # disk model (virtio-blk, NVMe; io_uring and threads alternating), 50 each
-# by default. Hours in the software-emulated test host; not part of check.
+# by default, and the plumbing case (console never read, tap deleted).
+# Hours in the software-emulated test host; not part of check.
 soak: $(BUILD)/iovirt
-	IOVIRT_FAULT_TRIALS=$${IOVIRT_FAULT_TRIALS:-50} \
+	IOVIRT_FAULT_TRIALS=$${IOVIRT_FAULT_TRIALS:-50} IOVIRT_FAULT_PLUMBING=1 \
 	IOVIRT_TESTHOST_ARGS="--timeout 14400 $${IOVIRT_TESTHOST_ARGS:-}" tests/guest/run 80-faults
 
 # A new user's first steps on what git has: clone HEAD, `make demo` there,
