@@ -1,4 +1,4 @@
-// fuzz-sources: src/virtio/blk.c src/virtio/virtio.c src/virtio/virtqueue.c src/util/iov.c src/backends/block.c src/backends/block_flush.c src/backends/block_threads.c src/vmm/sandbox.c src/vmm/term.c src/vmm/guest_mem.c src/vmm/loop.c src/util/log.c tests/fuzz/harness.c
+// fuzz-sources: src/virtio/blk.c src/virtio/virtio.c src/virtio/virtqueue.c src/util/iov.c src/backends/block.c src/backends/block_flush.c src/backends/block_threads.c src/vmm/sandbox.c src/vmm/term.c src/vmm/guest_mem.c src/vmm/loop.c src/util/log.c tests/fuzz/harness.c tests/fuzz/virtio_drv.c
 /* virtio-blk against a hostile driver: the fuzzer's bytes are guest RAM
  * (the split ring of one request queue, its descriptors, indirect tables,
  * headers and buffers) and choose the queue size and negotiated features.
@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "virtio_drv.h"
 #include "virtio/blk.h"
 
 #define RAM_SIZE 0x10000
@@ -75,19 +76,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 static void activate(uint16_t qsize, uint64_t features)
 {
-	const uint8_t s = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER;
-	pthread_mutex_lock(&vdev->lock);
-	virtio_dev_write_status(vdev, 0);
-	virtio_dev_write_status(vdev, s);
-	vdev->acked_features = features & vdev->device_features;
-	virtio_dev_write_status(vdev, s | VIRTIO_CONFIG_S_FEATURES_OK);
-	vdev->queues[0].size = qsize;
-	vdev->queues[0].desc = DESC_GPA;
-	vdev->queues[0].avail = AVAIL_GPA;
-	vdev->queues[0].used = USED_GPA;
-	vdev->queues[0].enabled = true;
-	virtio_dev_write_status(vdev, s | VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
-	pthread_mutex_unlock(&vdev->lock);
+	const struct fuzz_ring ring = {qsize, DESC_GPA, AVAIL_GPA, USED_GPA};
+	fuzz_virtio_start(vdev, features, &ring, 1);
 }
 
 static void kick(void)

@@ -1,4 +1,4 @@
-// fuzz-sources: src/virtio/console.c src/virtio/virtio.c src/virtio/virtqueue.c src/vmm/term.c src/util/iov.c src/vmm/guest_mem.c src/util/log.c src/vmm/loop.c tests/fuzz/harness.c
+// fuzz-sources: src/virtio/console.c src/virtio/virtio.c src/virtio/virtqueue.c src/vmm/term.c src/util/iov.c src/vmm/guest_mem.c src/util/log.c src/vmm/loop.c tests/fuzz/harness.c tests/fuzz/virtio_drv.c
 /* virtio-console against a hostile driver: the fuzzer's bytes are guest
  * RAM (the split rings, their descriptors, indirect tables and buffers)
  * and choose the features, the queue size and the output: a socket (sent
@@ -26,6 +26,7 @@
 #include "virtio/console.h"
 #include "virtio/virtio.h"
 #include "harness.h"
+#include "virtio_drv.h"
 
 #define RAM_SIZE 0x10000
 /* Rings packed at the start of RAM so that short inputs reach them:
@@ -56,19 +57,11 @@ static void notify(struct virtio_dev *vdev, unsigned q)
 
 static void start(struct virtio_dev *vdev, uint64_t want, uint16_t qsize)
 {
-	pthread_mutex_lock(&vdev->lock);
-	virtio_dev_write_status(vdev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
-	vdev->acked_features = (vdev->device_features & want) | (1ULL << VIRTIO_F_VERSION_1);
-	virtio_dev_write_status(vdev, vdev->status | VIRTIO_CONFIG_S_FEATURES_OK);
-	for (unsigned q = 0; q < vdev->nqueues; q++) {
-		vdev->queues[q].size = qsize;
-		vdev->queues[q].desc = ring_slot[q];
-		vdev->queues[q].avail = ring_slot[q] + 0x100;
-		vdev->queues[q].used = ring_slot[q] + 0x140;
-		vdev->queues[q].enabled = true;
-	}
-	virtio_dev_write_status(vdev, vdev->status | VIRTIO_CONFIG_S_DRIVER_OK);
-	pthread_mutex_unlock(&vdev->lock);
+	struct fuzz_ring rings[VIRTIO_MAX_QUEUES];
+	for (unsigned q = 0; q < vdev->nqueues && q < VIRTIO_MAX_QUEUES; q++)
+		rings[q] = (struct fuzz_ring){qsize, ring_slot[q], ring_slot[q] + 0x100,
+					      ring_slot[q] + 0x140};
+	fuzz_virtio_start(vdev, want | (1ULL << VIRTIO_F_VERSION_1), rings, vdev->nqueues);
 }
 
 static void check(struct virtio_dev *vdev)

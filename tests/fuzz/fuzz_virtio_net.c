@@ -1,4 +1,4 @@
-// fuzz-sources: src/virtio/net.c src/vhost/vhost.c src/vhost/vhost_user.c src/virtio/virtio.c src/virtio/virtqueue.c src/util/iov.c src/util/inet_csum.c src/vmm/guest_mem.c src/util/log.c src/vmm/loop.c tests/fuzz/harness.c
+// fuzz-sources: src/virtio/net.c src/vhost/vhost.c src/vhost/vhost_user.c src/virtio/virtio.c src/virtio/virtqueue.c src/util/iov.c src/util/inet_csum.c src/vmm/guest_mem.c src/util/log.c src/vmm/loop.c tests/fuzz/harness.c tests/fuzz/virtio_drv.c
 /* virtio-net against a hostile driver: the fuzzer's bytes are guest RAM
  * (the split rings, their descriptors and buffers) and choose the features
  * and whether the device has two queue pairs and a control queue; the
@@ -28,6 +28,7 @@
 #include "virtio/net.h"
 #include "virtio/virtio.h"
 #include "harness.h"
+#include "virtio_drv.h"
 
 /* ---- the fake backend ---- */
 
@@ -195,19 +196,11 @@ static void deliver(unsigned pair, const uint8_t *data, size_t len)
 
 static void start(struct virtio_dev *vdev, uint64_t want, uint16_t qsize)
 {
-	pthread_mutex_lock(&vdev->lock);
-	virtio_dev_write_status(vdev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
-	vdev->acked_features = (vdev->device_features & want) | (1ULL << VIRTIO_F_VERSION_1);
-	virtio_dev_write_status(vdev, vdev->status | VIRTIO_CONFIG_S_FEATURES_OK);
-	for (unsigned q = 0; q < vdev->nqueues; q++) {
-		vdev->queues[q].size = qsize;
-		vdev->queues[q].desc = ring_slot[q];
-		vdev->queues[q].avail = ring_slot[q] + 0x100;
-		vdev->queues[q].used = ring_slot[q] + 0x140;
-		vdev->queues[q].enabled = true;
-	}
-	virtio_dev_write_status(vdev, vdev->status | VIRTIO_CONFIG_S_DRIVER_OK);
-	pthread_mutex_unlock(&vdev->lock);
+	struct fuzz_ring rings[VIRTIO_MAX_QUEUES];
+	for (unsigned q = 0; q < vdev->nqueues && q < VIRTIO_MAX_QUEUES; q++)
+		rings[q] = (struct fuzz_ring){qsize, ring_slot[q], ring_slot[q] + 0x100,
+					      ring_slot[q] + 0x140};
+	fuzz_virtio_start(vdev, want | (1ULL << VIRTIO_F_VERSION_1), rings, vdev->nqueues);
 }
 
 static void check(struct virtio_dev *vdev)
