@@ -23,6 +23,7 @@
 #include "backends/net.h"
 #include "devices/e1000.h"
 #include "devices/e1000_regs.h"
+#include "bar_io.h"
 #include "harness.h"
 
 /* ---- the port ---- */
@@ -45,25 +46,6 @@ static void port_resume(void *opaque)
 #define RAM_SIZE 0x10000
 #define HDR      32
 #define MAX_FRAMES 6
-
-static void wr(struct pci_dev *pci, uint32_t off, uint32_t v)
-{
-	uint8_t b[4];
-	iobus_store_le(b, 4, v);
-	pci->bars[0].ops->write(pci->bars[0].opaque, off, b, 4);
-}
-
-static uint32_t rd(struct pci_dev *pci, uint32_t off)
-{
-	uint8_t b[4];
-	pci->bars[0].ops->read(pci->bars[0].opaque, off, b, 4);
-	return (uint32_t)iobus_load_le(b, 4);
-}
-
-static uint32_t le32_at(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -112,17 +94,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct pci_dev *pci = e1000_pci(e);
 	pci_cfg_set(pci, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
 
-	wr(pci, E1000_CTRL, rd(pci, E1000_CTRL) | (flags & 2 ? CTRL_VME : 0));
-	wr(pci, E1000_VET, vet);
-	wr(pci, E1000_RXCSUM, rxcsum);
-	wr(pci, E1000_IMS, ICR_VALID);
-	wr(pci, filt_off, filt_val); /* one filter-table entry, or anything */
-	wr(pci, E1000_RDBAL, base);
-	wr(pci, E1000_RDBAH, flags & 0x10 ? 1 : 0);
-	wr(pci, E1000_RDLEN, n * 16);
-	wr(pci, E1000_RDH, head);
-	wr(pci, E1000_RDT, tail);
-	wr(pci, E1000_RCTL, rctl);
+	bar0_wr(pci, E1000_CTRL, bar0_rd(pci, E1000_CTRL) | (flags & 2 ? CTRL_VME : 0));
+	bar0_wr(pci, E1000_VET, vet);
+	bar0_wr(pci, E1000_RXCSUM, rxcsum);
+	bar0_wr(pci, E1000_IMS, ICR_VALID);
+	bar0_wr(pci, filt_off, filt_val); /* one filter-table entry, or anything */
+	bar0_wr(pci, E1000_RDBAL, base);
+	bar0_wr(pci, E1000_RDBAH, flags & 0x10 ? 1 : 0);
+	bar0_wr(pci, E1000_RDLEN, n * 16);
+	bar0_wr(pci, E1000_RDH, head);
+	bar0_wr(pci, E1000_RDT, tail);
+	bar0_wr(pci, E1000_RCTL, rctl);
 
 	/* The frames: the input's tail, rotated by frame. */
 	uint8_t *frame = malloc(E1000_RX_MAX + 1);
@@ -140,27 +122,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct iovec iov[3] = {{frame, a}, {frame + a, b - a}, {frame + b, len - b}};
 		/* The ring as the registers say now (a register write below
 		 * may have moved it). */
-		uint32_t rn = rd(pci, E1000_RDLEN) / 16, h0 = rd(pci, E1000_RDH);
-		uint32_t t0 = rd(pci, E1000_RDT);
-		uint64_t rb = (uint64_t)rd(pci, E1000_RDBAH) << 32 | rd(pci, E1000_RDBAL);
+		uint32_t rn = bar0_rd(pci, E1000_RDLEN) / 16, h0 = bar0_rd(pci, E1000_RDH);
+		uint32_t t0 = bar0_rd(pci, E1000_RDT);
+		uint64_t rb = (uint64_t)bar0_rd(pci, E1000_RDBAH) << 32 | bar0_rd(pci, E1000_RDBAL);
 		bool usable = rn && h0 < rn && t0 < rn && rb + rn * 16ULL <= RAM_SIZE;
 		unsigned before = resumes;
 		bool taken = e1000_receive(e, iov, 3, len);
-		uint32_t h1 = rd(pci, E1000_RDH);
+		uint32_t h1 = bar0_rd(pci, E1000_RDH);
 		if (usable && (h1 >= rn || (!taken && h1 != h0)))
 			abort();
 		if (!taken && usable && (t0 + rn - h0) % rn == rn - 1)
 			abort(); /* refused with every descriptor free */
 		/* The driver gives back some descriptors, and pokes one
 		 * register. An RDT write asks a refused frame again. */
-		wr(pci, E1000_RDT, (t0 + tail_step) % (flags & 8 ? 0x10000 : n));
+		bar0_wr(pci, E1000_RDT, (t0 + tail_step) % (flags & 8 ? 0x10000 : n));
 		if (!taken && resumes == before)
 			abort();
 		if (reg_op & (1u << f))
-			wr(pci, le32_at(frame + (len >= 8 ? len - 8 : 0)) % E1000_MMIO_SIZE & ~3u,
-			   rd(pci, E1000_ICR));
+			bar0_wr(pci, le32_at(frame + (len >= 8 ? len - 8 : 0)) % E1000_MMIO_SIZE & ~3u,
+			   bar0_rd(pci, E1000_ICR));
 	}
-	rd(pci, E1000_ICR);
+	bar0_rd(pci, E1000_ICR);
 
 	e1000_destroy(e);
 	free(frame);

@@ -25,6 +25,7 @@
 #include "backends/net.h"
 #include "devices/e1000.h"
 #include "devices/e1000_regs.h"
+#include "bar_io.h"
 #include "harness.h"
 
 /* ---- the port ---- */
@@ -42,25 +43,6 @@ static int port_send(void *opaque, const struct iovec *iov, int iovcnt)
 
 #define RAM_SIZE 0x20000 /* 128 KiB: room for a 64 KiB segmentation payload */
 #define HDR      24
-
-static void wr(struct pci_dev *pci, uint32_t off, uint32_t v)
-{
-	uint8_t b[4];
-	iobus_store_le(b, 4, v);
-	pci->bars[0].ops->write(pci->bars[0].opaque, off, b, 4);
-}
-
-static uint32_t rd(struct pci_dev *pci, uint32_t off)
-{
-	uint8_t b[4];
-	pci->bars[0].ops->read(pci->bars[0].opaque, off, b, 4);
-	return (uint32_t)iobus_load_le(b, 4);
-}
-
-static uint32_t le32_at(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 /* Points descriptor d's buffer inside RAM (and its length below 64 KiB), so
  * that the input reaches the gathering and segmentation code instead of
@@ -148,29 +130,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct pci_dev *pci = e1000_pci(e);
 	pci_cfg_set(pci, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
 
-	wr(pci, E1000_CTRL, rd(pci, E1000_CTRL) | (flags & 1 ? CTRL_VME : 0));
-	wr(pci, E1000_IMS, ICR_VALID);
-	wr(pci, E1000_ITR, itr);
-	wr(pci, E1000_TDBAL, base);
-	wr(pci, E1000_TDBAH, flags & 0x10 ? 1 : 0);
-	wr(pci, E1000_TDLEN, n * 16);
-	wr(pci, E1000_TDH, head);
-	wr(pci, E1000_TCTL, TCTL_EN | (flags & 2 ? TCTL_PSP : 0));
-	wr(pci, E1000_TDT, tail);
+	bar0_wr(pci, E1000_CTRL, bar0_rd(pci, E1000_CTRL) | (flags & 1 ? CTRL_VME : 0));
+	bar0_wr(pci, E1000_IMS, ICR_VALID);
+	bar0_wr(pci, E1000_ITR, itr);
+	bar0_wr(pci, E1000_TDBAL, base);
+	bar0_wr(pci, E1000_TDBAH, flags & 0x10 ? 1 : 0);
+	bar0_wr(pci, E1000_TDLEN, n * 16);
+	bar0_wr(pci, E1000_TDH, head);
+	bar0_wr(pci, E1000_TCTL, TCTL_EN | (flags & 2 ? TCTL_PSP : 0));
+	bar0_wr(pci, E1000_TDT, tail);
 	bool usable = !(flags & 0x10) && head < n && tail < n && (uint64_t)ring + n * 16 <= RAM_SIZE;
-	if (usable && rd(pci, E1000_TDH) != tail)
+	if (usable && bar0_rd(pci, E1000_TDH) != tail)
 		abort();
 
 	/* A few register writes from the input's end (anything, reset
 	 * included), then the ring is rung again. */
 	for (unsigned i = 0; i < nops && size >= 8 * (i + 1); i++) {
 		const uint8_t *op = data + size - 8 * (i + 1);
-		wr(pci, le32_at(op) % E1000_MMIO_SIZE & ~3u, le32_at(op + 4));
+		bar0_wr(pci, le32_at(op) % E1000_MMIO_SIZE & ~3u, le32_at(op + 4));
 	}
-	wr(pci, E1000_TDT, tail2);
-	wr(pci, E1000_TCTL, rd(pci, E1000_TCTL) | TCTL_EN);
-	rd(pci, E1000_ICR);
-	rd(pci, E1000_STATS + 4 * (0x40F8 - E1000_STATS) / 4);
+	bar0_wr(pci, E1000_TDT, tail2);
+	bar0_wr(pci, E1000_TCTL, bar0_rd(pci, E1000_TCTL) | TCTL_EN);
+	bar0_rd(pci, E1000_ICR);
+	bar0_rd(pci, E1000_STATS + 4 * (0x40F8 - E1000_STATS) / 4);
 
 	e1000_destroy(e);
 	free(ram);
