@@ -272,14 +272,15 @@ int vhost_start(struct vhost *v, uint64_t features)
  * turned on or off): the backend signals the new target from now on. A
  * signal that raced the switch went to the old one, so the queue is
  * signalled once more on the new (a spurious interrupt costs the driver a
- * look at its used ring; a lost one could stall it). */
+ * look at its used ring; a lost one could stall it). That extra signal
+ * covers the race only once the backend has taken the new target: a
+ * vhost-user backend's ack is waited for (one deadline for all rings). */
 void vhost_irq_moved(struct vhost *v)
 {
 	const struct virtio_transport_ops *t = v->vdev->transport;
 	if (!v->running || !t || !t->queue_irqfd_get)
 		return;
-	/* On a vCPU thread: the backend's acks are not waited for. */
-	vhost_user_begin(v, true);
+	vhost_user_begin(v, false);
 	for (unsigned i = 0; i < v->nq; i++) {
 		struct vhost_ring *r = &v->rings[i];
 		if (!r->started)

@@ -473,13 +473,16 @@ static int vu_connect(struct vhost *v)
 	if (strlen(v->path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	memcpy(sa.sun_path, v->path, strlen(v->path) + 1);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* Non-blocking from the start: a blocking connect() waits for as long
+	 * as a listener that never accepts keeps its backlog full, and this
+	 * runs on the loop when reconnecting; then it fails with EAGAIN and
+	 * the next tick tries again. */
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
 	uid_t peer = 0;
 	int ret;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		ret = -errno;
 	else
 		ret = vhost_user_check_peer(fd, &peer);

@@ -132,8 +132,9 @@ static int open_output(int fd, bool *sock)
 	int nfd = open(path, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (nfd >= 0)
 		return nfd;
-	log_warn("console output fd %d: cannot open it non-blocking (%s); a full output stalls"
-		 " the guest's console", fd, strerror(errno));
+	log_warn("console output fd %d: cannot open it non-blocking (%s); while its reader"
+		 " does not read, the guest's vCPUs and iovirt's event loop wait for it", fd,
+		 strerror(errno));
 	return fcntl(fd, F_DUPFD_CLOEXEC, 0);
 }
 

@@ -12,7 +12,9 @@
  * wait (virtio-console: the guest's ring holds the rest) takes what fits
  * and is called back when there is room again; one that cannot (the
  * serial port) loses what does not fit, counted. A paused terminal
- * (Ctrl-S) or a slow pipe thus stalls only the console. A reader that
+ * (Ctrl-S) or a slow pipe thus stalls only the console. (Where no
+ * non-blocking description can be had -- no /proc -- the caller's blocking
+ * fd is used, and a warning says that output can then stall.) A reader that
  * goes away is EPIPE, not a signal, only where SIGPIPE is ignored (main()
  * does). */
 #ifndef IOVIRT_VMM_TERM_H
