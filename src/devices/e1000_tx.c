@@ -11,7 +11,9 @@
  *
  * Work per round is bounded: a TDT write (on a vCPU thread, device lock
  * held) takes at most TX_ROUND_DESCS descriptors or TX_ROUND_FRAMES frames
- * (whichever runs out first; a packet under way is finished), and the rest
+ * (whichever runs out first; the segments of a TSO packet whose last
+ * descriptor was taken all go out; a packet spread over more descriptors
+ * than are left stops there and goes on next round), and the rest
  * of the ring goes on from the loop, one such round per loop round, until
  * TDH reaches TDT. Without a loop (tests, fuzzers) a round has no limit. */
 #include "devices/e1000_priv.h"

@@ -109,6 +109,9 @@ int vfio_pci_irq_init(struct vfio_pci *v);
 void vfio_pci_irq_changed(struct vfio_pci *v);
 /* MSI capability emulation: the bytes it spans and its write masks. */
 void vfio_pci_msi_cap_setup(struct vfio_pci *v, const uint8_t *dev_cfg, unsigned off);
+/* The device's MSI capability at off is 10 bytes, 4 more with 64-bit
+ * addresses, 10 more with per-vector masking (PCI 3.0 §6.8.1). */
+unsigned vfio_pci_msi_cap_len(const uint8_t *dev_cfg, unsigned off);
 void vfio_pci_irq_destroy(struct vfio_pci *v);
 
 #endif

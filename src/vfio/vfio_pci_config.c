@@ -50,7 +50,7 @@ static unsigned cap_length(const struct vfio_pci *v, const uint8_t *cfg, unsigne
 	case PCI_CAP_ID_MSIX:
 		return PCI_CAP_MSIX_SIZEOF;
 	case PCI_CAP_ID_MSI:
-		return 24; /* the longest layout: 64-bit with mask and pending bits */
+		return vfio_pci_msi_cap_len(cfg, off);
 	case PCI_CAP_ID_VNDR:
 		return cfg[off + PCI_CAP_FLAGS] >= 3 ? cfg[off + PCI_CAP_FLAGS] : 3;
 	default:

@@ -62,15 +62,24 @@ static bool msi_64bit(const struct vfio_pci *v)
 	return pci_cfg_get(&v->pci, (unsigned)v->msi_cap + PCI_MSI_FLAGS, 2) & PCI_MSI_FLAGS_64BIT;
 }
 
+unsigned vfio_pci_msi_cap_len(const uint8_t *dev_cfg, unsigned off)
+{
+	uint16_t flags;
+	memcpy(&flags, &dev_cfg[off + PCI_MSI_FLAGS], 2);
+	return 10 + (flags & PCI_MSI_FLAGS_64BIT ? 4 : 0) + (flags & PCI_MSI_FLAGS_MASKBIT ? 10 : 0);
+}
+
 void vfio_pci_msi_cap_setup(struct vfio_pci *v, const uint8_t *dev_cfg, unsigned off)
 {
+	unsigned len = vfio_pci_msi_cap_len(dev_cfg, off);
 	v->msi_cap = (int)off;
 	uint16_t flags;
 	memcpy(&flags, &dev_cfg[off + PCI_MSI_FLAGS], 2);
 	/* One message, no per-vector masking: the layout without mask bits. */
 	flags &= PCI_MSI_FLAGS_64BIT;
 	pci_cfg_set(&v->pci, off + PCI_MSI_FLAGS, 2, flags);
-	for (unsigned i = 0; i < 24; i++)
+	/* The device's own length: the next capability may follow closely. */
+	for (unsigned i = 0; i < len && off + i < PCI_CFG_SIZE; i++)
 		v->emulated[off + i] = 1;
 	pci_dev_set_wmask(&v->pci, off + PCI_MSI_FLAGS, 2, PCI_MSI_FLAGS_ENABLE);
 	pci_dev_set_wmask(&v->pci, off + PCI_MSI_ADDRESS_LO, 4, 0xfffffffc);

@@ -51,7 +51,8 @@ void config_usage(FILE *out)
 	      "\n"
 	      "Exit status of run: 0 the guest powered off (or rebooted without --reboot),\n"
 	      "1 an error of iovirt or its input, 2 a usage error, 3 the guest panicked,\n"
-	      "4 the guest crashed. See iovirt(1).\n",
+	      "4 the guest crashed, 159 a thread made a system call its seccomp filter\n"
+	      "forbids. See iovirt(1).\n",
 	      out);
 }
 

@@ -38,6 +38,10 @@ struct vm_config {
 	int console_out_fd;
 	enum sandbox_seccomp seccomp; /* per-thread filters: on unless --seccomp=off|log */
 	struct sandbox_user user;     /* --user: drop to it after setup */
+	/* The /dev/kvm speed probe's throwaway machine: its fixed payload gets
+	 * no filters and no rlimits, so that probing before a run changes
+	 * neither the run's filters nor its fd limit. */
+	bool unconfined;
 };
 
 /* "512M", "2G", "1024" (MiB, as QEMU's -m), "65536K". 0 or -EINVAL. */

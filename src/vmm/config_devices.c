@@ -51,12 +51,13 @@ const struct config_key config_device_keys[] = {
 	{"vfio", "BDF"}, {"vf", "N"}, {NULL, NULL},
 };
 
-/* Is key (with its value or without) one of the table's? */
-static bool key_known(const struct config_key *keys, const char *key, bool has_value)
+/* Is key one of the table's? (With or without a value: a known key in the
+ * wrong form gets bad_value's line, not "unknown".) */
+static bool key_known(const struct config_key *keys, const char *key)
 {
 	for (; keys->key; keys++)
 		if (!strcmp(keys->key, key))
-			return has_value == (keys->value != NULL);
+			return true;
 	return false;
 }
 
@@ -93,7 +94,10 @@ static int bad_value(const char *opt, const char *spec, const struct config_key 
 	for (; keys->key; keys++)
 		if (!strcmp(keys->key, key) && keys->value)
 			wants = keys->value;
-	log_error("%s %s: %s takes %s, not '%s'", opt, spec, key, wants, val ? val : "");
+	if (val)
+		log_error("%s %s: %s takes %s, not '%s'", opt, spec, key, wants, val);
+	else
+		log_error("%s %s: %s wants a value: %s=%s", opt, spec, key, key, wants);
 	return -EINVAL;
 }
 
@@ -174,7 +178,7 @@ int config_parse_disk(const char *spec, struct disk_config *d)
 	snprintf(d->path, sizeof(d->path), "%s", tok);
 	while ((tok = strtok_r(NULL, ",", &save))) {
 		const char *val = split_value(tok);
-		if (!key_known(config_disk_keys, tok, val))
+		if (!key_known(config_disk_keys, tok))
 			return unknown_key("--disk", spec, config_disk_keys, tok, val);
 		if (!strcmp(tok, "readonly") && !val) {
 			d->readonly = true;
@@ -246,7 +250,7 @@ int config_parse_nic(const char *spec, struct nic_config *n)
 	char *save = NULL;
 	for (char *tok = strtok_r(leftover, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		const char *val = split_value(tok);
-		if (!key_known(config_nic_keys, tok, val))
+		if (!key_known(config_nic_keys, tok))
 			return unknown_key("--net", spec, config_nic_keys, tok, val);
 		if (!strcmp(tok, "mac") && val) {
 			if (parse_mac(val, n->mac) < 0) {
@@ -310,7 +314,7 @@ int config_parse_console(const char *spec, struct console_config *c)
 	c->virtio = true;
 	while ((tok = strtok_r(NULL, ",", &save))) {
 		const char *val = split_value(tok);
-		if (!key_known(config_console_keys, tok, val) || !strcmp(tok, "virtio"))
+		if (!key_known(config_console_keys, tok) || !strcmp(tok, "virtio"))
 			return unknown_key("--console", spec, config_console_keys, tok, val);
 		if (!strcmp(tok, "socket") && val && *val) {
 			if (strlen(val) >= sizeof(c->socket)) {
@@ -350,7 +354,7 @@ int config_parse_device(const char *spec, struct vfio_config *d)
 	snprintf(d->bdf, sizeof(d->bdf), "%s", bdf);
 	while ((tok = strtok_r(NULL, ",", &save))) {
 		val = split_value(tok);
-		if (!key_known(config_device_keys, tok, val) || !strcmp(tok, "vfio"))
+		if (!key_known(config_device_keys, tok) || !strcmp(tok, "vfio"))
 			return unknown_key("--device", spec, config_device_keys, tok, val);
 		if (!strcmp(tok, "vf") && val) {
 			if (parse_uint(val, 65535, &d->vf) < 0) {

@@ -44,6 +44,7 @@ enum probe_result probe_kvm_speed(double *elapsed_ms)
 		return PROBE_NO_KVM;
 	struct vm_config cfg = {
 		.memory = 32ULL << 20, .cpus = 1, .console_in_fd = -1, .console_out_fd = -1,
+		.unconfined = true,
 	};
 	struct machine m;
 	if (machine_create(&m, &cfg, kvm) < 0)

@@ -96,7 +96,7 @@ int sandbox_prepare(const struct vm_config *cfg)
 		return -errno;
 	}
 	free_programs();
-	sandbox_mode = cfg->seccomp;
+	sandbox_mode = cfg->unconfined ? SANDBOX_SECCOMP_OFF : cfg->seccomp;
 	if (sandbox_mode == SANDBOX_SECCOMP_OFF)
 		return 0;
 	resolve_names();

@@ -325,6 +325,36 @@ static void test_overlapping_capability_dropped(void **state)
 	test_free(v);
 }
 
+/* A 64-bit MSI capability without per-vector masking is 14 bytes: the
+ * PCIe capability right after it (0x50, then 0x60) is kept, not taken for
+ * an overlap (MSI was once counted as 24 bytes always). */
+static void test_msi_length_from_its_flags(void **state)
+{
+	struct fx *f = *state;
+	put(f->fd, CAP_MSI + PCI_MSI_FLAGS, PCI_MSI_FLAGS_64BIT, 2);
+	struct vfio_pci *v = test_calloc(1, sizeof(*v));
+	v->fd = f->fd;
+	v->cfg_size = 4096;
+	v->msi_count = 1;
+	v->msix_vectors = 5;
+	v->bars[3].size = 16 << 10;
+	snprintf(v->bdf, sizeof(v->bdf), "0000:02:00.0");
+	pthread_mutex_init(&v->irq_lock, NULL);
+	assert_int_equal(vfio_pci_config_init(v, &hooks, &bar_ops), 0);
+	unsigned seen[8], n = 0;
+	for (unsigned off = pci_cfg_get(&v->pci, PCI_CAPABILITY_LIST, 1); off && n < 8;
+	     off = pci_cfg_get(&v->pci, off + 1, 1))
+		seen[n++] = off;
+	assert_int_equal(n, 4);
+	assert_int_equal(seen[1], CAP_MSI);
+	assert_int_equal(seen[2], CAP_EXP);
+	assert_true(v->pci.is_express);
+	assert_int_equal(vfio_pci_msi_cap_len((const uint8_t[0x60]){[CAP_MSI + 2] = 0x80}, CAP_MSI), 14);
+	pci_dev_destroy(&v->pci);
+	pthread_mutex_destroy(&v->irq_lock);
+	test_free(v);
+}
+
 /* An unlinked capability is out of reach by offset too: MSI (VFIO cannot
  * drive it here) and a VPD capability iovirt does not keep read 0 from
  * their offset to the next capability, and writes there never reach the
@@ -386,6 +416,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refuses_bridges_and_short_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_capability_loop_is_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_overlapping_capability_dropped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_msi_length_from_its_flags, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unlinked_capability_hidden, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
