@@ -19,7 +19,10 @@ modprobe tun 2>/dev/null
 modprobe vhost_net 2>/dev/null
 if ip tuntap add dev iovt6 mode tap 2>/dev/null; then
 	ip link set iovt6 up
-	boot vhost-panic panic --memory 384M --net tap=iovt6,vhost=on
+	boot vhost-panic vhost-panic --memory 384M --net tap=iovt6,vhost=on
+	check vhost-panic "the guest's virtio_net driver had the NIC ($(text "$log" NIC_DRIVER))" \
+		[ "$(text "$log" NIC_DRIVER)" = virtio_net ]
+	check vhost-panic "the guest panicked" grep -q PANICKING "$log"
 	check vhost-panic "a guest panic with vhost-net running ends iovirt with status 3 (got $status)" \
 		[ "$status" -eq 3 ]
 	ip link del iovt6
