@@ -16,7 +16,15 @@ blk_roundtrip() {
 	dd if=/tmp/rand of=/dev/$1 bs=1M oflag=direct 2>/dev/null && sync
 	rm -f /tmp/rand
 	echo 3 > /proc/sys/vm/drop_caches
-	echo "READ_SHA=$(dd if=/dev/$1 bs=1M count="$2" 2>/dev/null | sha256sum | cut -d' ' -f1)"
+	echo "READ_SHA=$(dd if=/dev/$1 bs=1M count="$2" 2>/tmp/read.err | sha256sum | cut -d' ' -f1)"
+	# What the host needs to say where a mismatch is: dd's own report and
+	# a short hash of every MiB (served from the page cache just filled).
+	echo "READ_DD=$(tr '\n' ' ' </tmp/read.err)"
+	local i map=
+	for i in $(seq 0 $(($2 - 1))); do
+		map="$map$(dd if=/dev/$1 bs=1M skip="$i" count=1 2>/dev/null | md5sum | cut -c1-8) "
+	done
+	echo "READ_MAP=$map"
 }
 
 # blk_readonly DEV: RO_FLAG= (the kernel's read-only flag), RO_SHA= (the

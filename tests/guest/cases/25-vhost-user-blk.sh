@@ -3,6 +3,7 @@
 # iovirt keeps the PCI transport and hands the queues over at DRIVER_OK.
 # The guest's virtio_blk driver must see the backend's disks (size,
 # read-only, discard, two queues) and the data must be in the image files.
+. tests/guest/blk-checks.sh
 T=/tmp/iovirt-vub
 rm -rf "$T" && mkdir -p "$T"
 truncate -s 96M "$T/scratch.img"
@@ -30,11 +31,7 @@ check vub "the guest's virtio_blk driver is bound" [ "$(text "$log" DRIVER)" = v
 check vub "the three disks have the backend's sizes ($(text "$log" DEVS))" \
 	matches "$(text "$log" DEVS)" '^vd[a-z],vd[a-z],vd[a-z]$'
 check vub "two queues, as the backend exports them" [ "$(value "$log" QUEUES)" = 2 ]
-wrote=$(text "$log" WROTE_SHA)
-check vub "64 MiB read back after drop_caches match what was written" \
-	[ -n "$wrote" -a "$wrote" = "$(text "$log" READ_SHA)" ]
-check vub "the image file holds the same 64 MiB (written by the backend)" \
-	[ "$wrote" = "$(head -c 64M "$T/scratch.img" | sha256sum | cut -d' ' -f1)" ]
+roundtrip_checks vub "$T/scratch.img"
 check vub "the guest reads the read-only image" [ "$(text "$log" RO_SHA)" = "$ro_sha" ]
 check vub "the read-only export is read-only in the guest" [ "$(value "$log" RO_FLAG)" = 1 ]
 check vub "writes to it are refused" [ "$(text "$log" RO_WRITE)" = refused ]
