@@ -12,7 +12,7 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   = -pthread $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 SRCS      := $(shell find src -name '*.c' | sort)
-LIB_SRCS  := $(filter-out src/main.c,$(SRCS))
+LIB_SRCS  := $(filter-out src/cmd/main.c,$(SRCS))
 OBJS      := $(SRCS:%.c=$(BUILD)/obj/%.o)
 
 # The test build: every unit test and the smoke tests run under ASan+UBSan.
@@ -23,7 +23,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 UNIT_SUPPORT := $(wildcard tests/unit/support/*.c)
 SMOKE_BIN := $(BUILD)/smoke/smoke
 
-.PHONY: all check unit tools-test smoke guest fresh-clone soak fuzz fuzz-short fuzz-coverage demo bench bench-virtio bench-emulated bench-passthrough cppcheck clean deps
+.PHONY: all check layers unit tools-test smoke guest fresh-clone soak fuzz fuzz-short fuzz-coverage demo bench bench-virtio bench-emulated bench-passthrough cppcheck clean deps
 all: $(BUILD)/iovirt
 
 # --version: the release and the commit it was built from (git describe),
@@ -34,8 +34,8 @@ $(BUILD)/version.h: FORCE
 	@mkdir -p $(dir $@)
 	@echo '#define IOVIRT_VERSION "$(VERSION) (git $(REVISION))"' >$@.tmp
 	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
-$(BUILD)/obj/src/main.o: $(BUILD)/version.h
-$(BUILD)/obj/src/main.o: CFLAGS_COMMON += -I$(BUILD)
+$(BUILD)/obj/src/cmd/main.o: $(BUILD)/version.h
+$(BUILD)/obj/src/cmd/main.o: CFLAGS_COMMON += -I$(BUILD)
 .PHONY: FORCE
 
 $(BUILD)/iovirt: $(OBJS)
@@ -100,12 +100,17 @@ fuzz-short:
 fuzz-coverage:
 	BUILD=$(BUILD) tools/fuzz-coverage
 
+# No include goes up a layer (docs/ARCHITECTURE.md "Layers").
+layers:
+	tools/check-layers
+
 cppcheck:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 		--inline-suppr --std=c11 -D__x86_64__ -Isrc src tests/unit tests/smoke
 
 check: deps
 	$(MAKE) all
+	$(MAKE) layers
 	$(MAKE) cppcheck
 	$(MAKE) unit
 	$(MAKE) tools-test

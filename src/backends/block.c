@@ -3,7 +3,7 @@
  * write-zeroes fallbacks) both engines share; flushes are block_flush.c. */
 #include "backends/block.h"
 #include "backends/block_engine.h"
-#include "util/log.h"
+#include "core/log.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -3,9 +3,9 @@
  * eventfd wakes the loop thread, which runs the callbacks. Queues are
  * intrusive lists through the requests, so nothing is allocated per I/O. */
 #include "backends/block_engine.h"
-#include "util/log.h"
-#include "vmm/loop.h"
-#include "vmm/sandbox.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "sandbox/sandbox.h"
 
 #include <errno.h>
 #include <fcntl.h>

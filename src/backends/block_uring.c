@@ -3,8 +3,8 @@
  * At most URING_QD requests are with the kernel at a time, so the
  * completion queue never overflows; the rest wait on an overflow list. */
 #include "backends/block_engine.h"
-#include "util/log.h"
-#include "vmm/loop.h"
+#include "core/log.h"
+#include "core/loop.h"
 
 #include <errno.h>
 #include <liburing.h>

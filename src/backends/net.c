@@ -10,7 +10,7 @@
 #include <net/if.h>
 #include <string.h>
 
-#include "util/log.h"
+#include "core/log.h"
 
 /* QEMU's default guest address (the first DHCP lease): 10.0.2.15. */
 #define NET_USER_GUEST_ADDR "10.0.2.15"

@@ -35,8 +35,8 @@
 
 #include <libslirp.h>
 
-#include "util/log.h"
-#include "vmm/loop.h"
+#include "core/log.h"
+#include "core/loop.h"
 
 #define SLIRP_TX_QUEUE 256 /* frames from net_send not yet given to slirp */
 #define SLIRP_RX_QUEUE 64  /* frames for the guest while rx refuses */

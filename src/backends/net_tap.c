@@ -28,8 +28,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "util/log.h"
-#include "vmm/loop.h"
+#include "core/log.h"
+#include "core/loop.h"
 
 /* Frames read per EPOLLIN callback before letting other fds run. */
 #define TAP_RX_BUDGET 64

@@ -25,7 +25,8 @@ static inline void irq_line_pulse(const struct irq_line *line)
 	irq_line_set(line, false);
 }
 
-struct vm;
-struct irq_line irq_line_kvm(struct vm *vm, unsigned gsi);
+/* A pin of KVM's in-kernel PIC/IOAPIC, driven with KVM_IRQ_LINE on the VM
+ * whose fd *vm_fd holds (the pointer must outlive the line). */
+struct irq_line irq_line_kvm(const int *vm_fd, unsigned gsi);
 
 #endif

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-#include "util/log.h"
+#include "core/log.h"
 
 #define PIC_PINS 16
 #define IOAPIC_PINS 24

@@ -6,7 +6,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "util/log.h"
+#include "core/log.h"
 
 #define ENTRY_ADDR_LO 0
 #define ENTRY_ADDR_HI 4

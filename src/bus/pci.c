@@ -4,7 +4,7 @@
 #include <linux/pci_regs.h>
 #include <string.h>
 
-#include "util/log.h"
+#include "core/log.h"
 
 #define CMD_WRITABLE (PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER | \
 		      PCI_COMMAND_PARITY | PCI_COMMAND_SERR | PCI_COMMAND_INTX_DISABLE)

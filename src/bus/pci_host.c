@@ -4,7 +4,7 @@
 #include <linux/pci_regs.h>
 #include <string.h>
 
-#include "util/log.h"
+#include "core/log.h"
 
 #define CF8_ENABLE (1U << 31)
 

@@ -15,8 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "util/log.h"
-#include "vmm/loop.h"
+#include "core/log.h"
+#include "core/loop.h"
 
 struct reg_info {
 	uint32_t reset, wmask;

@@ -29,7 +29,7 @@
 
 #include "backends/net.h"
 #include "bus/pci.h"
-#include "vmm/guest_mem.h"
+#include "core/guest_mem.h"
 
 struct loop;
 struct e1000;

@@ -11,9 +11,9 @@
 #include <endian.h>
 #include <string.h>
 
-#include "util/inet_csum.h"
-#include "util/iov.h"
-#include "util/log.h"
+#include "core/inet_csum.h"
+#include "core/iov.h"
+#include "core/log.h"
 
 #define ETH_HLEN     14
 #define VLAN_HLEN    4

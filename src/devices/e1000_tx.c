@@ -24,8 +24,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "util/inet_csum.h"
-#include "util/log.h"
+#include "core/inet_csum.h"
+#include "core/log.h"
 
 /* A segmentation context is refused past this many segments (an MSS under
  * 16 bytes for a 64 KiB payload): bounded work per packet. */

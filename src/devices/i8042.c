@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
-#include "util/log.h"
+#include "core/log.h"
 
 /* Status register (read at 0x64). */
 #define STS_OBF 0x01     /* output buffer full */

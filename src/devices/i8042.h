@@ -12,7 +12,7 @@
 
 #include "bus/iobus.h"
 #include "bus/irq.h"
-#include "vmm/power.h"
+#include "core/power.h"
 
 struct i8042;
 

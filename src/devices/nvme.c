@@ -20,8 +20,8 @@
 #include <unistd.h>
 
 #include "devices/nvme_ctrl.h"
-#include "util/log.h"
-#include "vmm/loop.h"
+#include "core/log.h"
+#include "core/loop.h"
 
 /* The PCI ID of the virtual NVMe controller guests already know (QEMU's,
  * Red Hat's vendor ID for virtual devices): drivers with per-ID quirks then

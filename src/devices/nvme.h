@@ -11,7 +11,7 @@
 
 #include "backends/block.h"
 #include "bus/pci.h"
-#include "vmm/guest_mem.h"
+#include "core/guest_mem.h"
 
 struct loop;
 struct irq_routing;

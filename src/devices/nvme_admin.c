@@ -7,7 +7,7 @@
 
 #include "devices/nvme_ctrl.h"
 #include "devices/nvme_prp.h"
-#include "util/log.h"
+#include "core/log.h"
 
 #define ID_SIZE 4096
 #define LOG_PAGE_MAX 4096

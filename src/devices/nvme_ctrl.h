@@ -15,7 +15,7 @@
 #include "bus/pci.h"
 #include "devices/nvme.h"
 #include "devices/nvme_spec.h"
-#include "vmm/guest_mem.h"
+#include "core/guest_mem.h"
 
 #define NVME_MAX_IO_QUEUES 63                 /* + admin = 64 MSI-X vectors */
 #define NVME_MAX_QUEUES (NVME_MAX_IO_QUEUES + 1)

@@ -8,7 +8,7 @@
 
 #include "devices/nvme_ctrl.h"
 #include "devices/nvme_prp.h"
-#include "util/log.h"
+#include "core/log.h"
 
 #define BLOCK BLK_SECTOR_SIZE
 #define DSM_RANGE_SIZE 16

@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "vmm/guest_mem.h"
+#include "core/guest_mem.h"
 
 /* Maps len bytes described by prp1/prp2 into iov (at most max entries,
  * host-contiguous pages merged). Returns the entry count, or a negative

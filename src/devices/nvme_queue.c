@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "devices/nvme_ctrl.h"
-#include "util/log.h"
+#include "core/log.h"
 
 #define SQE_SIZE (1u << NVME_SQES)
 #define CQE_SIZE (1u << NVME_CQES)

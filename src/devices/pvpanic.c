@@ -7,7 +7,7 @@
 
 #include <stdlib.h>
 
-#include "util/log.h"
+#include "core/log.h"
 
 #define PVPANIC_SUPPORTED (PVPANIC_PANICKED | PVPANIC_CRASH_LOADED)
 

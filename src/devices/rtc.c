@@ -15,8 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "util/log.h"
-#include "vmm/loop.h"
+#include "core/log.h"
+#include "core/loop.h"
 
 /* Address map. */
 #define REG_SEC 0x00

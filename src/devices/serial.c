@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
-#include "util/log.h"
+#include "core/log.h"
 
 /* Register offsets (table II). */
 #define REG_RBR_THR 0 /* DLL when LCR.DLAB */

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "util/log.h"
+#include "core/log.h"
 
 static char sys_root[PATH_MAX] = "/sys";
 static char proc_root[PATH_MAX] = "/proc";

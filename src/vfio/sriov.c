@@ -12,7 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "util/log.h"
+#include "core/log.h"
 
 #define VFIO_DRIVER "vfio-pci"
 #define MAX_HOST_DEVS 4096

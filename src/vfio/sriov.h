@@ -35,9 +35,6 @@ int sriov_bind_vfio(const char *bdf);
  * use; a device not on vfio-pci is left alone. Root only. */
 int sriov_unbind_vfio(const char *bdf);
 
-/* `iovirt sriov ...` (argv[0] is "sriov"): the exit status. */
-int sriov_main(int argc, char **argv);
-
 /* Tests: where the driver records live (default /run/iovirt/pci-drivers),
  * the effective uid the root checks see (negative: the real geteuid()),
  * and the modprobe to run (default /sbin/modprobe). */

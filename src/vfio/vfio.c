@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "util/log.h"
+#include "core/log.h"
 #include "vfio/pci_sysfs.h"
 
 void vfio_container_init(struct vfio_container *c, const struct guest_mem *mem, int vm_fd)

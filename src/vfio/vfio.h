@@ -12,7 +12,7 @@
 #ifndef IOVIRT_VFIO_VFIO_H
 #define IOVIRT_VFIO_VFIO_H
 
-#include "vmm/guest_mem.h"
+#include "core/guest_mem.h"
 
 #define VFIO_MAX_GROUPS 8
 

@@ -12,8 +12,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "util/log.h"
-#include "vmm/vm.h"
+#include "core/log.h"
+#include "kvm/vm.h"
 
 #define PAGE 4096ULL
 

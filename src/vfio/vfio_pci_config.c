@@ -22,7 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "util/log.h"
+#include "core/log.h"
 
 static int dev_read(struct vfio_pci *v, unsigned off, void *buf, unsigned len)
 {

@@ -20,8 +20,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "util/log.h"
-#include "vmm/vm.h"
+#include "core/log.h"
+#include "kvm/vm.h"
 
 static int set_irqs(struct vfio_pci *v, unsigned index, uint32_t action, const int *fds,
 		    unsigned count)

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "util/log.h"
+#include "core/log.h"
 
 #define SECTOR BLK_SECTOR_SIZE
 #define HDR_LEN sizeof(struct virtio_blk_outhdr) /* 16 */

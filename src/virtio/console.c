@@ -30,8 +30,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "util/log.h"
-#include "vmm/term.h"
+#include "core/log.h"
+#include "backends/term.h"
 
 #define RXQ 0
 #define TXQ 1

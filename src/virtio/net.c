@@ -33,10 +33,10 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "util/inet_csum.h"
-#include "util/iov.h"
-#include "util/log.h"
-#include "vhost/vhost.h"
+#include "core/inet_csum.h"
+#include "core/iov.h"
+#include "core/log.h"
+#include "virtio/vhost/vhost.h"
 
 #define HDR_LEN sizeof(struct virtio_net_hdr_v1) /* §5.1.6: 12 bytes with VERSION_1 */
 #define QUEUE_SIZE 256

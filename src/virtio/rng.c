@@ -11,7 +11,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#include "util/log.h"
+#include "core/log.h"
 
 struct virtio_rng {
 	struct virtio_dev vdev; /* first: the transport binds it */

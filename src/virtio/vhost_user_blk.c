@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/log.h"
-#include "vhost/vhost.h"
+#include "core/log.h"
+#include "virtio/vhost/vhost.h"
 
 #define QUEUE_SIZE 256
 /* virtio-blk's config space up to write_zeroes_may_unmap and its padding

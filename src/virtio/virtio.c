@@ -3,7 +3,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "util/log.h"
+#include "core/log.h"
 
 void virtio_dev_init(struct virtio_dev *vdev, const char *name, uint16_t device_id,
 		     unsigned nqueues, uint16_t queue_size, unsigned config_size,

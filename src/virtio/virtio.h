@@ -17,8 +17,8 @@
 #include <stdint.h>
 
 #include "virtio/virtqueue.h"
-#include "vmm/guest_mem.h"
-#include "vmm/loop.h"
+#include "core/guest_mem.h"
+#include "core/loop.h"
 
 #define VIRTIO_MAX_QUEUES 64
 #define VIRTIO_NO_VECTOR 0xffff

@@ -1,4 +1,4 @@
-// fuzz-sources: src/vmm/config.c src/vmm/sandbox_parse.c src/vmm/config_devices.c src/backends/net.c src/vfio/pci_sysfs.c src/util/log.c
+// fuzz-sources: src/machine/config.c src/sandbox/sandbox_parse.c src/machine/config_devices.c src/backends/net.c src/vfio/pci_sysfs.c src/core/log.c
 /* The command line of `iovirt run` (config_parse_run and the --disk, --net,
  * --device, --console and --memory value parsers behind it): the fuzzer's
  * bytes, split on NUL bytes, are the arguments after "run". Each argument
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vmm/config.h"
+#include "machine/config.h"
 
 #define MAX_ARGS 64
 

@@ -1,4 +1,4 @@
-// fuzz-sources: src/devices/serial.c src/devices/i8042.c src/devices/rtc.c src/devices/acpi_pm.c src/devices/pvpanic.c src/bus/iobus.c src/vmm/loop.c src/util/log.c
+// fuzz-sources: src/devices/serial.c src/devices/i8042.c src/devices/rtc.c src/devices/acpi_pm.c src/devices/pvpanic.c src/bus/iobus.c src/core/loop.c src/core/log.c
 /* The legacy ISA devices against a hostile guest: the 16550 UART (COM1),
  * the i8042, the CMOS RTC, the ACPI PM block and pvpanic, on a port-I/O bus
  * claimed as machine.c claims it, driven as a vCPU's IN/OUT exits drive it:
@@ -24,7 +24,7 @@
 #include "devices/pvpanic.h"
 #include "devices/rtc.h"
 #include "devices/serial.h"
-#include "vmm/loop.h"
+#include "core/loop.h"
 
 #define PORT_COM1 0x3f8
 #define NS 1000000000LL

@@ -1,4 +1,4 @@
-// fuzz-sources: src/bus/pci_host.c src/bus/pci.c src/bus/msix.c src/bus/iobus.c src/bus/irq_routing.c src/devices/e1000.c src/devices/e1000_rx.c src/devices/e1000_tx.c src/devices/e1000_eeprom.c src/devices/e1000_phy.c src/virtio/virtio_pci.c src/virtio/virtio.c src/virtio/virtqueue.c src/virtio/rng.c src/util/iov.c src/util/inet_csum.c src/vmm/guest_mem.c src/vmm/loop.c src/util/log.c tests/fuzz/harness.c tests/fuzz/net_stub.c
+// fuzz-sources: src/bus/pci_host.c src/bus/pci.c src/bus/msix.c src/bus/iobus.c src/bus/irq_routing.c src/devices/e1000.c src/devices/e1000_rx.c src/devices/e1000_tx.c src/devices/e1000_eeprom.c src/devices/e1000_phy.c src/virtio/virtio_pci.c src/virtio/virtio.c src/virtio/virtqueue.c src/virtio/rng.c src/core/iov.c src/core/inet_csum.c src/core/guest_mem.c src/core/loop.c src/core/log.c tests/fuzz/harness.c tests/fuzz/net_stub.c
 /* PCI configuration space against a hostile guest, through both ways in:
  * the host bridge's 0xCF8/0xCFC ports (any port of the two, any width) and
  * its ECAM window (any offset, 1/2/4/8 bytes), with real functions behind

@@ -1,4 +1,4 @@
-// fuzz-sources: src/vhost/vhost_user.c src/vhost/vhost.c src/virtio/virtio.c src/virtio/virtqueue.c src/util/iov.c src/vmm/guest_mem.c src/vmm/loop.c src/util/log.c tests/fuzz/harness.c
+// fuzz-sources: src/virtio/vhost/vhost_user.c src/virtio/vhost/vhost.c src/virtio/virtio.c src/virtio/virtqueue.c src/core/iov.c src/core/guest_mem.c src/core/loop.c src/core/log.c tests/fuzz/harness.c
 /* vhost-user against a hostile backend: the fuzzer's bytes are what the
  * backend sends, on the socket (the replies to the handshake's
  * GET_FEATURES, GET_PROTOCOL_FEATURES and acks, to GET_CONFIG,
@@ -33,8 +33,8 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "vhost/vhost.h"
-#include "vhost/vhost_priv.h"
+#include "virtio/vhost/vhost.h"
+#include "virtio/vhost/vhost_priv.h"
 
 #define RAM_SIZE 0x10000
 #define QSIZE 16

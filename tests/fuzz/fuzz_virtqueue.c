@@ -1,4 +1,4 @@
-// fuzz-sources: src/virtio/virtqueue.c src/util/iov.c src/vmm/guest_mem.c src/util/log.c
+// fuzz-sources: src/virtio/virtqueue.c src/core/iov.c src/core/guest_mem.c src/core/log.c
 /* The split virtqueue against a hostile driver: the fuzzer's bytes choose the
  * queue size, the negotiated features and where the three rings lie, then a
  * short script of device operations and driver writes (the driver changing
@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "virtio/virtqueue.h"
-#include "vmm/guest_mem.h"
+#include "core/guest_mem.h"
 
 #define RAM_A_GPA  0x0ULL
 #define RAM_A_SIZE 0xC000ULL  /* [0, 48K) */

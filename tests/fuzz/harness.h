@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <sys/uio.h>
 
-#include "vmm/loop.h"
+#include "core/loop.h"
 
 /* Device log lines go to /dev/null unless FUZZ_VERBOSE is set (a broken
  * ring logs on every run); sanitizer and libFuzzer reports are unaffected. */

@@ -17,7 +17,7 @@
 
 #include "backends/block.h"
 #include "backends/block_engine.h"
-#include "vmm/loop.h"
+#include "core/loop.h"
 
 #define MIB (1024 * 1024)
 

@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "vmm/config.h"
+#include "machine/config.h"
 
 #define KiB (1ULL << 10)
 #define MiB (1ULL << 20)

@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "vmm/config_devices.h"
+#include "machine/config_devices.h"
 
 static struct disk_config disk;
 static struct nic_config nic;

@@ -11,8 +11,8 @@
 
 #include <cmocka.h>
 
-#include "vmm/config.h"
-#include "vmm/config_devices.h"
+#include "machine/config.h"
+#include "machine/config_devices.h"
 
 static char *run_help(void)
 {

@@ -12,7 +12,7 @@
 #include <cmocka.h>
 
 #include "support/capture.h"
-#include "util/log.h"
+#include "core/log.h"
 
 static unsigned long long fake_now;
 static unsigned long long fake_clock(void) { return fake_now; }

@@ -28,7 +28,7 @@
 
 #include "backends/net.h"
 #include "support/tap_ns.h"
-#include "vmm/loop.h"
+#include "core/loop.h"
 
 static const uint8_t guest_mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
 static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};

@@ -23,8 +23,8 @@
 #include "support/fake_irq.h"
 #include "support/fake_ram.h"
 #include "support/loop_wait.h"
-#include "util/log.h"
-#include "vmm/loop.h"
+#include "core/log.h"
+#include "core/loop.h"
 
 #define RAM_SIZE (8u << 20)
 #define IMG_SIZE (2u << 20)

@@ -10,7 +10,7 @@
 
 #include "devices/rtc.h"
 #include "support/fake_irq.h"
-#include "vmm/loop.h"
+#include "core/loop.h"
 
 #define NS 1000000000LL
 /* 2026-11-22 13:45:59 UTC, a Sunday. */

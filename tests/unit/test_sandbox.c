@@ -25,8 +25,8 @@
 
 #include <cmocka.h>
 
-#include "vmm/config.h"
-#include "vmm/sandbox.h"
+#include "machine/config.h"
+#include "sandbox/sandbox.h"
 
 typedef int (*child_fn)(void);
 
@@ -62,10 +62,9 @@ static void run_child(child_fn fn, struct child_result *res)
 
 static int prepare(enum sandbox_seccomp mode, bool slirp)
 {
-	struct vm_config cfg = {.seccomp = mode};
+	struct sandbox_config cfg = {.seccomp = mode};
 	if (slirp) {
-		cfg.nnics = 1;
-		cfg.nics[0].backend.kind = NET_USER;
+		cfg.slirp = true;
 	}
 	return sandbox_prepare(&cfg);
 }
@@ -380,7 +379,7 @@ static void *filtered_thread(void *arg)
 
 static int drop_under_filter(void)
 {
-	struct vm_config cfg = {.seccomp = SANDBOX_SECCOMP_ON};
+	struct sandbox_config cfg = {.seccomp = SANDBOX_SECCOMP_ON};
 	cfg.user = (struct sandbox_user){.set = true, .uid = 65534, .gid = 65534};
 	if (sandbox_prepare(&cfg) < 0 || pipe(entered) < 0 || pipe(never) < 0)
 		return 2;

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "support/fake_sysfs.h"
+#include "cmd/commands.h"
 #include "vfio/sriov.h"
 
 #define PF "0000:01:00.0"

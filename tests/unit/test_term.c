@@ -14,7 +14,7 @@
 #include <cmocka.h>
 
 #include "support/loop_wait.h"
-#include "vmm/term.h"
+#include "backends/term.h"
 
 #define ESC TERM_ESCAPE_CHAR
 

@@ -29,10 +29,10 @@
 
 #include "support/loop_wait.h"
 #include "support/virtio_drv.h"
-#include "vhost/vhost.h"
-#include "vhost/vhost_priv.h"
+#include "virtio/vhost/vhost.h"
+#include "virtio/vhost/vhost_priv.h"
 #include "virtio/vhost_user_blk.h"
-#include "vmm/loop.h"
+#include "core/loop.h"
 
 #define RAM_SIZE (1ULL << 20)
 #define CAPACITY 12345ULL

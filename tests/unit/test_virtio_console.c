@@ -27,7 +27,7 @@
 #include "virtio/virtio.h"
 #include "support/loop_wait.h"
 #include "support/virtio_drv.h"
-#include "vmm/loop.h"
+#include "core/loop.h"
 
 /* ---- a fake driver ---- */
 

@@ -24,7 +24,7 @@
 #include "support/loop_wait.h"
 #include "support/tap_ns.h"
 #include "support/virtio_drv.h"
-#include "vmm/loop.h"
+#include "core/loop.h"
 
 /* ---- a fake driver ---- */
 

@@ -37,8 +37,8 @@
 #include "virtio/net.h"
 #include "virtio/virtio.h"
 #include "virtio/virtio_pci.h"
-#include "vmm/guest_mem.h"
-#include "vmm/loop.h"
+#include "core/guest_mem.h"
+#include "core/loop.h"
 
 #define RAM_SIZE    0x10000ULL
 #define NQ          2

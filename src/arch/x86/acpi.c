@@ -6,13 +6,13 @@
  * To add a table to the XSDT (MCFG, ...), write a builder and list it in
  * xsdt_tables[]. */
 #include "arch/x86/acpi.h"
+#include "arch/x86/acpi_pm_regs.h"
 
 #include <errno.h>
 #include <string.h>
 
 #include "arch/x86/acpi_pci.h"
 #include "arch/x86/aml.h"
-#include "devices/acpi_pm.h"
 
 #define XSDT_MAX_ENTRIES 8
 #define FACS_LEN 64

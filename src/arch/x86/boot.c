@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "util/log.h"
+#include "core/log.h"
 
 #define E820_RAM      1
 #define E820_RESERVED 2

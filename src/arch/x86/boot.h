@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vmm/guest_mem.h"
+#include "core/guest_mem.h"
 
 /* Guest-physical layout of what the loader writes in low memory. */
 #define BOOT_GDT_GPA         0x0500ULL

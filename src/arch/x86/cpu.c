@@ -5,7 +5,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-#include "util/log.h"
+#include "core/log.h"
 
 #define MSR_IA32_SYSENTER_CS   0x174
 #define MSR_IA32_SYSENTER_ESP  0x175

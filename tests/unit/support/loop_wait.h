@@ -4,7 +4,7 @@
 
 #include <stdbool.h>
 
-#include "vmm/loop.h"
+#include "core/loop.h"
 
 /* Runs loop until done(arg) (checked every 10 ms; NULL: never) or ms pass. */
 void loop_run_until(struct loop *loop, bool (*done)(void *arg), void *arg, int ms);

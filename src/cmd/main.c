@@ -1,0 +1,179 @@
+/* iovirt's command line: `iovirt run | probe | sriov`; nothing else lives here. */
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "cmd/commands.h"
+#include "vfio/sriov.h"
+#include "machine/config.h"
+#include "machine/machine.h"
+#include "machine/probe.h"
+#include "backends/term.h"
+#include "kvm/vcpu.h"
+
+/* build/version.h: the release and `git describe` at build time (Makefile). */
+#if __has_include("version.h")
+#include "version.h"
+#endif
+#ifndef IOVIRT_VERSION
+#define IOVIRT_VERSION "0.1.0 (unknown revision)"
+#endif
+
+/* Exit statuses of `iovirt run`. */
+enum {
+	EXIT_OK = 0,          /* poweroff, reboot without --reboot, Ctrl-A x */
+	EXIT_VMM_ERROR = 1,   /* bad input or a failure of iovirt itself */
+	EXIT_USAGE = 2,
+	EXIT_GUEST_PANIC = 3, /* the guest kernel panicked */
+	EXIT_GUEST_CRASH = 4, /* triple fault, KVM internal error */
+};
+
+static struct machine *running;
+/* A stop asked for before `running` was set (while the machine is built,
+ * the kernel loaded, /dev/kvm probed) must not be lost. */
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+	if (running)
+		machine_stop_async(running);
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	vcpu_init_signals();
+}
+
+static int exit_status(enum vm_exit_reason reason, const char *detail)
+{
+	switch (reason) {
+	case VM_EXIT_POWEROFF:
+	case VM_EXIT_RESET:
+	case VM_EXIT_QUIT:
+		log_debug("%s", detail);
+		return EXIT_OK;
+	case VM_EXIT_PANIC:
+		log_error("%s", detail);
+		return EXIT_GUEST_PANIC;
+	case VM_EXIT_CRASH:
+		log_error("guest crashed: %s", detail);
+		return EXIT_GUEST_CRASH;
+	default:
+		log_error("%s", detail);
+		return EXIT_VMM_ERROR;
+	}
+}
+
+/* A /dev/kvm that interprets ring-0 code boots Linux in hours, not seconds,
+ * and a user would see nothing at all: say so once, then go on. */
+static void warn_emulated(void)
+{
+	log_warn("/dev/kvm here cannot run guests at hardware speed (it interprets ring-0 "
+		 "code): this guest will run thousands of times slower; run it in the test "
+		 "host instead: tools/vmrun build/iovirt run ... (docs/TESTHOST.md)");
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	struct vm_config cfg;
+	int ret = config_parse_run(argc, argv, &cfg);
+	if (ret)
+		return ret == CONFIG_HELP ? EXIT_OK : ret == 2 ? EXIT_USAGE : EXIT_VMM_ERROR;
+	log_set_verbose(cfg.verbose);
+	install_signals();
+
+	/* Probed before the machine is built: the probe's own throwaway machine
+	 * must not replace the real one's state (its seccomp filters). Said
+	 * only once everything is loaded, so that bad input fails in one line. */
+	enum probe_result speed = probe_kvm_speed(NULL);
+	if (speed == PROBE_NO_KVM)
+		return EXIT_VMM_ERROR; /* the probe said why, in one line */
+	bool warned = false;
+	for (;;) {
+		int kvm = vm_open_kvm();
+		if (kvm < 0)
+			return EXIT_VMM_ERROR;
+		struct machine m;
+		if (machine_create(&m, &cfg, kvm) < 0)
+			return EXIT_VMM_ERROR;
+		running = &m;
+		if (stop_requested) /* after running is set: the handler sees one or the other */
+			machine_stop_async(&m);
+		if (machine_load_linux(&m) < 0) {
+			running = NULL;
+			machine_destroy(&m);
+			return EXIT_VMM_ERROR;
+		}
+		if (speed == PROBE_EMULATED && !warned) {
+			warn_emulated();
+			warned = true;
+		}
+		enum vm_exit_reason reason = machine_run(&m);
+		running = NULL;
+		char detail[sizeof(m.vm.exit_detail)];
+		memcpy(detail, m.vm.exit_detail, sizeof(detail));
+		machine_destroy(&m);
+		if (reason == VM_EXIT_RESET && cfg.reboot) {
+			log_info("guest rebooted: restarting the VM");
+			continue;
+		}
+		if (reason == VM_EXIT_QUIT && strcmp(detail, "stopped by a signal") == 0) {
+			log_error("stopped by a signal");
+			return EXIT_VMM_ERROR;
+		}
+		return exit_status(reason, detail);
+	}
+}
+
+static int cmd_probe(void)
+{
+	double ms = 0;
+	enum probe_result r = probe_kvm_speed(&ms);
+	if (r == PROBE_NO_KVM)
+		return EXIT_VMM_ERROR;
+	printf("%s\n", r == PROBE_HARDWARE ? "hardware" : "emulated");
+	log_debug("ring-0 probe loop took %.1f ms", ms);
+	return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		config_usage(stderr);
+		return EXIT_USAGE;
+	}
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "run") == 0)
+		return cmd_run(argc - 1, argv + 1);
+	if (strcmp(cmd, "sriov") == 0)
+		return sriov_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "probe") == 0) {
+		if (argc > 2 && strcmp(argv[2], "--verbose") == 0)
+			log_set_verbose(true);
+		vcpu_init_signals();
+		return cmd_probe();
+	}
+	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+		printf("iovirt %s\n", IOVIRT_VERSION);
+		return EXIT_OK;
+	}
+	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+		config_usage(stdout);
+		return EXIT_OK;
+	}
+	log_error("%s: unknown command (try iovirt --help)", cmd);
+	return EXIT_USAGE;
+}

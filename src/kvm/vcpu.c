@@ -1,0 +1,219 @@
+#include "kvm/vcpu.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "sandbox/sandbox.h"
+#include "kvm/vm.h"
+
+#define VCPU_KICK_SIGNAL SIGUSR1
+
+static void kick_handler(int sig) { (void)sig; }
+
+void vcpu_init_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = kick_handler; /* no SA_RESTART: KVM_RUN returns EINTR */
+	sigemptyset(&sa.sa_mask);
+	sigaction(VCPU_KICK_SIGNAL, &sa, NULL);
+}
+
+int vcpu_create(struct vm *vm, struct vcpu *vcpu, unsigned index)
+{
+	memset(vcpu, 0, sizeof(*vcpu));
+	vcpu->vm = vm;
+	vcpu->index = index;
+	vcpu->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)index);
+	if (vcpu->fd < 0)
+		return -errno;
+	vcpu->run = mmap(NULL, (size_t)vm->run_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+			 vcpu->fd, 0);
+	if (vcpu->run == MAP_FAILED) {
+		int err = -errno;
+		vcpu->run = NULL;
+		close(vcpu->fd);
+		vcpu->fd = -1;
+		return err;
+	}
+	return 0;
+}
+
+void vcpu_destroy(struct vcpu *vcpu)
+{
+	if (vcpu->run)
+		munmap(vcpu->run, (size_t)vcpu->vm->run_mmap_size);
+	if (vcpu->fd >= 0)
+		close(vcpu->fd);
+	vcpu->run = NULL;
+	vcpu->fd = -1;
+}
+
+static void handle_io(struct vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+	/* String I/O (rep ins/outs) comes as count items of size bytes; KVM
+	 * bounds the data to the run page. */
+	for (uint32_t i = 0; i < run->io.count; i++, data += run->io.size) {
+		if (run->io.direction == KVM_EXIT_IO_OUT)
+			iobus_write(vcpu->vm->pio, run->io.port, data, run->io.size);
+		else
+			iobus_read(vcpu->vm->pio, run->io.port, data, run->io.size);
+	}
+}
+
+static void handle_mmio(struct vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+	unsigned len = run->mmio.len > 8 ? 8 : run->mmio.len;
+	if (run->mmio.is_write)
+		iobus_write(vcpu->vm->mmio, run->mmio.phys_addr, run->mmio.data, len);
+	else
+		iobus_read(vcpu->vm->mmio, run->mmio.phys_addr, run->mmio.data, len);
+}
+
+static uint64_t vcpu_rip(struct vcpu *vcpu)
+{
+	struct kvm_regs regs;
+	if (ioctl(vcpu->fd, KVM_GET_REGS, &regs) < 0)
+		return 0;
+	return regs.rip;
+}
+
+static void handle_system_event(struct vcpu *vcpu)
+{
+	struct vm *vm = vcpu->vm;
+	switch (vcpu->run->system_event.type) {
+	case KVM_SYSTEM_EVENT_SHUTDOWN:
+		vm_request_exit(vm, VM_EXIT_POWEROFF, "guest powered off");
+		break;
+	case KVM_SYSTEM_EVENT_RESET:
+		vm_request_exit(vm, VM_EXIT_RESET, "guest reset");
+		break;
+	default:
+		vm_request_exit(vm, VM_EXIT_CRASH, "vCPU %u: system event %u", vcpu->index,
+				vcpu->run->system_event.type);
+		break;
+	}
+}
+
+/* Returns false when the vCPU must stop. */
+static bool handle_exit(struct vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+	struct vm *vm = vcpu->vm;
+	vcpu->exits++;
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		handle_io(vcpu);
+		return true;
+	case KVM_EXIT_MMIO:
+		handle_mmio(vcpu);
+		return true;
+	case KVM_EXIT_INTR:
+		return true;
+	case KVM_EXIT_HLT:
+		/* Only without an in-kernel LAPIC; treat as a stopped CPU. */
+		vm_request_exit(vm, VM_EXIT_CRASH, "vCPU %u halted with interrupts off at RIP 0x%llx",
+				vcpu->index, (unsigned long long)vcpu_rip(vcpu));
+		return false;
+	case KVM_EXIT_SHUTDOWN:
+		vm_request_exit(vm, VM_EXIT_CRASH, "vCPU %u: triple fault at RIP 0x%llx",
+				vcpu->index, (unsigned long long)vcpu_rip(vcpu));
+		return false;
+	case KVM_EXIT_SYSTEM_EVENT:
+		handle_system_event(vcpu);
+		return false;
+	case KVM_EXIT_INTERNAL_ERROR:
+		vm_request_exit(vm, VM_EXIT_CRASH,
+				"vCPU %u: KVM internal error (suberror %u) at RIP 0x%llx",
+				vcpu->index, run->internal.suberror,
+				(unsigned long long)vcpu_rip(vcpu));
+		return false;
+	case KVM_EXIT_FAIL_ENTRY:
+		vm_request_exit(vm, VM_EXIT_CRASH,
+				"vCPU %u: VM entry failed (reason 0x%llx) at RIP 0x%llx",
+				vcpu->index,
+				(unsigned long long)run->fail_entry.hardware_entry_failure_reason,
+				(unsigned long long)vcpu_rip(vcpu));
+		return false;
+	default:
+		vm_request_exit(vm, VM_EXIT_CRASH, "vCPU %u: unhandled KVM exit %u at RIP 0x%llx",
+				vcpu->index, run->exit_reason,
+				(unsigned long long)vcpu_rip(vcpu));
+		return false;
+	}
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *vcpu = arg;
+	struct vm *vm = vcpu->vm;
+
+	/* The kick signal is blocked everywhere except inside this thread. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, VCPU_KICK_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	sandbox_enter(SANDBOX_VCPU);
+
+	while (vm_exit_reason(vm) == VM_RUNNING) {
+		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN) {
+				__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_RELAXED);
+				continue;
+			}
+			vm_request_exit(vm, VM_EXIT_ERROR, "vCPU %u: KVM_RUN: %s", vcpu->index,
+					strerror(errno));
+			break;
+		}
+		if (!handle_exit(vcpu))
+			break;
+	}
+	return NULL;
+}
+
+int vcpu_start(struct vcpu *vcpu)
+{
+	/* Threads inherit the creator's mask: block the kick signal so only
+	 * the vCPU thread's unblocked window sees it. */
+	sigset_t set, old;
+	sigemptyset(&set);
+	sigaddset(&set, VCPU_KICK_SIGNAL);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	int ret = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (ret != 0)
+		return -ret;
+	/* Named for top -H, perf and the benchmarks' per-thread CPU split. */
+	char name[16];
+	snprintf(name, sizeof(name), "vcpu%u", vcpu->index);
+	pthread_setname_np(vcpu->thread, name);
+	vcpu->started = true;
+	return 0;
+}
+
+void vcpu_kick(struct vcpu *vcpu)
+{
+	if (!vcpu->started || !vcpu->run)
+		return;
+	/* immediate_exit covers a signal that lands just before KVM_RUN. */
+	__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_RELEASE);
+	pthread_kill(vcpu->thread, VCPU_KICK_SIGNAL);
+}
+
+void vcpu_join(struct vcpu *vcpu)
+{
+	if (!vcpu->started)
+		return;
+	pthread_join(vcpu->thread, NULL);
+	vcpu->started = false;
+}

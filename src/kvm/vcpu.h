@@ -1,0 +1,32 @@
+/* One thread per vCPU: KVM_RUN and exit dispatch to the buses. */
+#ifndef IOVIRT_KVM_VCPU_H
+#define IOVIRT_KVM_VCPU_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct vm;
+
+struct vcpu {
+	struct vm *vm;
+	unsigned index;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	bool started;
+	uint64_t exits;       /* exits handled in user space */
+};
+
+int vcpu_create(struct vm *vm, struct vcpu *vcpu, unsigned index);
+void vcpu_destroy(struct vcpu *vcpu);
+int vcpu_start(struct vcpu *vcpu);
+/* Makes a running vCPU leave KVM_RUN soon (immediate_exit + signal). */
+void vcpu_kick(struct vcpu *vcpu);
+void vcpu_join(struct vcpu *vcpu);
+
+/* Installs the (empty) signal handler used to kick vCPUs; once per process. */
+void vcpu_init_signals(void);
+
+#endif

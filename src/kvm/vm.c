@@ -1,0 +1,232 @@
+#include "kvm/vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "bus/irq_routing.h"
+#include "core/log.h"
+#include "kvm/vcpu.h"
+
+/* Three pages below 4 GiB that Intel's VMX needs for real-mode emulation;
+ * AMD ignores them. Set unconditionally, as on real hosts. */
+#define KVM_IDENTITY_MAP_GPA 0xfeffc000ULL
+#define KVM_TSS_GPA          0xfeffd000ULL
+
+int vm_open_kvm(void)
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		int err = errno;
+		if (err == ENOENT)
+			log_error("/dev/kvm: not found (no KVM on this host: load kvm-intel or kvm-amd)");
+		else if (err == EACCES || err == EPERM)
+			log_error("/dev/kvm: permission denied (add yourself to the kvm group)");
+		else
+			log_error("/dev/kvm: %s", strerror(err));
+		return -err;
+	}
+	int version = ioctl(fd, KVM_GET_API_VERSION, 0);
+	if (version != KVM_API_VERSION) {
+		log_error("/dev/kvm: unsupported KVM API version %d (need %d)", version,
+			  KVM_API_VERSION);
+		close(fd);
+		return -ENOTSUP;
+	}
+	static const struct { int cap; const char *name; } needed[] = {
+		{KVM_CAP_IRQCHIP, "in-kernel irqchip"},
+		{KVM_CAP_USER_MEMORY, "user memory"},
+		{KVM_CAP_SET_TSS_ADDR, "TSS address"},
+		{KVM_CAP_PIT2, "in-kernel PIT"},
+		{KVM_CAP_IMMEDIATE_EXIT, "immediate exit"},
+		{KVM_CAP_EXT_CPUID, "KVM_GET_SUPPORTED_CPUID"},
+	};
+	for (size_t i = 0; i < sizeof(needed) / sizeof(needed[0]); i++) {
+		if (ioctl(fd, KVM_CHECK_EXTENSION, needed[i].cap) <= 0) {
+			log_error("/dev/kvm: the host's KVM lacks %s", needed[i].name);
+			close(fd);
+			return -ENOTSUP;
+		}
+	}
+	return fd;
+}
+
+static int set_memslots(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->mem.nr_regions; i++) {
+		const struct guest_mem_region *r = &vm->mem.regions[i];
+		struct kvm_userspace_memory_region slot = {
+			.slot = i,
+			.guest_phys_addr = r->gpa,
+			.memory_size = r->size,
+			.userspace_addr = (uint64_t)(uintptr_t)r->hva,
+		};
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+int vm_map_device_memory(struct vm *vm, uint64_t gpa, uint64_t size, void *hva)
+{
+	uint32_t used = __atomic_load_n(&vm->device_slots, __ATOMIC_ACQUIRE);
+	int i;
+	do {
+		if (used == UINT32_MAX)
+			return -ENOSPC;
+		i = __builtin_ctz(~used);
+	} while (!__atomic_compare_exchange_n(&vm->device_slots, &used, used | (1U << i), false,
+					      __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
+	struct kvm_userspace_memory_region slot = {
+		.slot = GUEST_MEM_MAX_REGIONS + (unsigned)i,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (uint64_t)(uintptr_t)hva,
+	};
+	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0) {
+		int err = -errno;
+		__atomic_fetch_and(&vm->device_slots, ~(1U << i), __ATOMIC_ACQ_REL);
+		return err;
+	}
+	return GUEST_MEM_MAX_REGIONS + i;
+}
+
+void vm_unmap_device_memory(struct vm *vm, int slot)
+{
+	int i = slot - GUEST_MEM_MAX_REGIONS;
+	if (i < 0 || i >= VM_MAX_DEVICE_SLOTS)
+		return;
+	/* Size 0 deletes the slot. */
+	struct kvm_userspace_memory_region r = {.slot = (uint32_t)slot};
+	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+		log_warn("/dev/kvm: removing memslot %d: %s", slot, strerror(errno));
+	__atomic_fetch_and(&vm->device_slots, ~(1U << i), __ATOMIC_ACQ_REL);
+}
+
+int vm_create(struct vm *vm, int kvm_fd, uint64_t ram_size, enum guest_mem_backing backing,
+	      unsigned ncpus)
+{
+	memset(vm, 0, sizeof(*vm));
+	vm->kvm_fd = kvm_fd;
+	vm->vm_fd = -1;
+	vm->ncpus = ncpus;
+	guest_mem_init_empty(&vm->mem);
+	int ret;
+
+	vm->vm_fd = ioctl(kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0) {
+		ret = -errno;
+		log_error("/dev/kvm: KVM_CREATE_VM: %s", strerror(errno));
+		goto fail;
+	}
+	vm->run_mmap_size = ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (vm->run_mmap_size <= 0) {
+		ret = -EINVAL;
+		log_error("/dev/kvm: KVM_GET_VCPU_MMAP_SIZE failed");
+		goto fail;
+	}
+	if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &(uint64_t){KVM_IDENTITY_MAP_GPA}) < 0 ||
+	    ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_GPA) < 0) {
+		ret = -errno;
+		log_error("/dev/kvm: setting the TSS/identity-map pages: %s", strerror(errno));
+		goto fail;
+	}
+	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
+		ret = -errno;
+		log_error("/dev/kvm: KVM_CREATE_IRQCHIP: %s", strerror(errno));
+		goto fail;
+	}
+	vm->routing = irq_routing_create(vm->vm_fd);
+	if (!vm->routing) {
+		ret = -ENOTSUP;
+		goto fail;
+	}
+	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
+	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
+		ret = -errno;
+		log_error("/dev/kvm: KVM_CREATE_PIT2: %s", strerror(errno));
+		goto fail;
+	}
+
+	ret = guest_mem_init(&vm->mem, ram_size, backing);
+	if (ret < 0) {
+		log_error("--memory: cannot allocate %llu MiB of guest RAM%s: %s",
+			  (unsigned long long)(ram_size >> 20),
+			  backing == GUEST_MEM_HUGETLB ? " from hugepages" : "", strerror(-ret));
+		goto fail;
+	}
+	ret = set_memslots(vm);
+	if (ret < 0) {
+		log_error("/dev/kvm: KVM_SET_USER_MEMORY_REGION: %s", strerror(-ret));
+		goto fail;
+	}
+
+	vm->pio = iobus_create("pio");
+	vm->mmio = iobus_create("mmio");
+	vm->loop = loop_create();
+	vm->vcpus = calloc(ncpus, sizeof(*vm->vcpus));
+	if (!vm->pio || !vm->mmio || !vm->loop || !vm->vcpus) {
+		ret = -ENOMEM;
+		log_error("out of memory creating the VM");
+		goto fail;
+	}
+	for (unsigned i = 0; i < ncpus; i++)
+		vm->vcpus[i].fd = -1;
+	for (unsigned i = 0; i < ncpus; i++) {
+		ret = vcpu_create(vm, &vm->vcpus[i], i);
+		if (ret < 0) {
+			log_error("/dev/kvm: creating vCPU %u: %s", i, strerror(-ret));
+			goto fail;
+		}
+	}
+	return 0;
+fail:
+	vm_destroy(vm);
+	return ret;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	if (vm->vcpus) {
+		for (unsigned i = 0; i < vm->ncpus; i++)
+			vcpu_destroy(&vm->vcpus[i]);
+		free(vm->vcpus);
+		vm->vcpus = NULL;
+	}
+	loop_destroy(vm->loop);
+	vm->loop = NULL;
+	irq_routing_destroy(vm->routing);
+	vm->routing = NULL;
+	iobus_destroy(vm->pio);
+	iobus_destroy(vm->mmio);
+	vm->pio = vm->mmio = NULL;
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	vm->vm_fd = -1;
+	guest_mem_destroy(&vm->mem);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	vm->kvm_fd = -1;
+}
+
+void vm_request_exit(struct vm *vm, enum vm_exit_reason reason, const char *fmt, ...)
+{
+	int expected = VM_RUNNING;
+	if (__atomic_compare_exchange_n(&vm->exit_reason, &expected, (int)reason, false,
+					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(vm->exit_detail, sizeof(vm->exit_detail), fmt, ap);
+		va_end(ap);
+	}
+	if (vm->loop)
+		loop_stop(vm->loop);
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+}

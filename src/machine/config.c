@@ -1,0 +1,243 @@
+#include "machine/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+
+int config_parse_size(const char *s, uint64_t *bytes)
+{
+	if (!s || !isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	char *end;
+	unsigned long long n = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	unsigned shift = 20; /* a bare number is MiB, as with QEMU's -m */
+	switch (toupper((unsigned char)*end)) {
+	case '\0': break;
+	case 'B': shift = 0; end++; break;
+	case 'K': shift = 10; end++; break;
+	case 'M': shift = 20; end++; break;
+	case 'G': shift = 30; end++; break;
+	case 'T': shift = 40; end++; break;
+	default: return -EINVAL;
+	}
+	/* Allow "512M", "512MB", "512MiB". */
+	if (shift && *end && strcasecmp(end, "B") != 0 && strcasecmp(end, "iB") != 0)
+		return -EINVAL;
+	if (!shift && *end)
+		return -EINVAL;
+	if (shift && n > (UINT64_MAX >> shift))
+		return -EINVAL;
+	*bytes = (uint64_t)n << shift;
+	return 0;
+}
+
+void config_usage(FILE *out)
+{
+	fputs("usage: iovirt COMMAND [OPTIONS]\n"
+	      "\n"
+	      "  run      boot a Linux guest with its devices (iovirt run --help)\n"
+	      "  probe    tell whether /dev/kvm runs guests at hardware speed:\n"
+	      "           prints hardware or emulated\n"
+	      "  sriov    SR-IOV virtual functions and vfio-pci binding (iovirt sriov --help)\n"
+	      "  --version, --help\n"
+	      "\n"
+	      "Exit status of run: 0 the guest powered off (or rebooted without --reboot),\n"
+	      "1 an error of iovirt or its input, 2 a usage error, 3 the guest panicked,\n"
+	      "4 the guest crashed, 159 a thread made a system call its seccomp filter\n"
+	      "forbids. See iovirt(1).\n",
+	      out);
+}
+
+void config_run_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: iovirt run --kernel BZIMAGE [OPTIONS]\n"
+		"\n"
+		"  --kernel BZIMAGE  the Linux kernel to boot (bzImage)\n"
+		"  --initrd FILE   an initramfs for it\n"
+		"  --cmdline STRING  its command line (default: console=ttyS0)\n"
+		"  --memory SIZE   guest RAM, e.g. 512M or 2G (a bare number is MiB; default 512M)\n"
+		"  --cpus N        vCPUs, 1..%d (default 1)\n"
+		"  --hugepages     back guest RAM with hugetlbfs pages\n"
+		"  --shared-memory back guest RAM with a shareable memfd (default: private, THP)\n"
+		"  --reboot        restart the VM when the guest reboots (default: exit 0)\n"
+		"  --verbose       log what iovirt does (debug lines)\n"
+		"  --disk PATH[,readonly][,serial=S][,cache=none|writeback][,if=virtio|nvme]\n"
+		"                  [,aio=io_uring|threads][,queues=N][,shadow-doorbells=on|off]\n"
+		"                  [,merge=on|off]\n"
+		"                  a virtio-blk disk or an emulated NVMe controller (repeatable);\n"
+		"                  shadow-doorbells= is NVMe's, merge= (adjacent requests as one\n"
+		"                  backend I/O) virtio-blk's\n"
+		"  --disk vhost-user=SOCKET[,reconnect=SECONDS]   a virtio-blk disk served by a\n"
+		"                  vhost-user backend (e.g. qemu-storage-daemon), reconnected\n"
+		"                  every SECONDS after it hangs up (default 1, 0: never);\n"
+		"                  implies --shared-memory\n"
+		"  --net user[,hostfwd=tcp::HOSTPORT-:GUESTPORT]... | tap=NAME  [,mac=M]\n"
+		"                  [,model=virtio|e1000]   a NIC on user-mode networking or a tap\n"
+		"                  [,queues=N]   virtio-net queue pairs on a multiqueue tap\n"
+		"                  [,vhost=on|off]   the host kernel's vhost-net moves the frames\n"
+		"  --device vfio=BDF[,vf=N]   pass a host PCI function through (VFIO); with vf=N,\n"
+		"                  VF N of the SR-IOV PF BDF, bound to vfio-pci for the run\n"
+		"  --console virtio[,socket=PATH]   hvc0 on stdout or a UNIX socket\n"
+		"  --rng           a virtio-rng device (host getrandom)\n"
+		"  --seccomp on|off|log  per-thread syscall filters (default on; log: let through)\n"
+		"  --user USER[:GROUP]  run as USER once devices are open (no capabilities)\n"
+		"  --help          this text\n"
+		"The serial console is this terminal; Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A.\n",
+		CONFIG_MAX_CPUS);
+}
+
+/* The options of `run`, in getopt_long's form; config_run_usage describes
+ * each (a unit test checks). */
+enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS,
+       OPT_HUGEPAGES, OPT_REBOOT, OPT_VERBOSE, OPT_HELP, OPT_DISK, OPT_NET,
+       OPT_CONSOLE, OPT_RNG, OPT_SHARED, OPT_DEVICE, OPT_SECCOMP, OPT_USER };
+static const struct option run_options[] = {
+	{"kernel", required_argument, NULL, OPT_KERNEL},
+	{"initrd", required_argument, NULL, OPT_INITRD},
+	{"cmdline", required_argument, NULL, OPT_CMDLINE},
+	{"memory", required_argument, NULL, OPT_MEMORY},
+	{"cpus", required_argument, NULL, OPT_CPUS},
+	{"hugepages", no_argument, NULL, OPT_HUGEPAGES},
+	{"reboot", no_argument, NULL, OPT_REBOOT},
+	{"verbose", no_argument, NULL, OPT_VERBOSE},
+	{"help", no_argument, NULL, OPT_HELP},
+	{"disk", required_argument, NULL, OPT_DISK},
+	{"net", required_argument, NULL, OPT_NET},
+	{"console", required_argument, NULL, OPT_CONSOLE},
+	{"rng", no_argument, NULL, OPT_RNG},
+	{"device", required_argument, NULL, OPT_DEVICE},
+	{"shared-memory", no_argument, NULL, OPT_SHARED},
+	{"seccomp", required_argument, NULL, OPT_SECCOMP},
+	{"user", required_argument, NULL, OPT_USER},
+	{NULL, 0, NULL, 0},
+};
+
+const struct option *config_run_options(void)
+{
+	return run_options;
+}
+
+int config_parse_run(int argc, char **argv, struct vm_config *cfg)
+{
+	*cfg = (struct vm_config){
+		.cmdline = "console=ttyS0",
+		.memory = 512ULL << 20,
+		.cpus = 1,
+		.pci = true,
+		.console_in_fd = STDIN_FILENO,
+		.console_out_fd = STDOUT_FILENO,
+	};
+	optind = 0; /* glibc: 0 fully reinitializes getopt */
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, "", run_options, NULL)) != -1) {
+		switch (c) {
+		case OPT_KERNEL: cfg->kernel = optarg; break;
+		case OPT_INITRD: cfg->initrd = optarg; break;
+		case OPT_CMDLINE: cfg->cmdline = optarg; break;
+		case OPT_MEMORY:
+			if (config_parse_size(optarg, &cfg->memory) < 0) {
+				log_error("--memory %s: not a size (use e.g. 512M or 2G)", optarg);
+				return 1;
+			}
+			break;
+		case OPT_CPUS: {
+			char *end;
+			errno = 0;
+			long n = strtol(optarg, &end, 10);
+			if (errno || *end || end == optarg || n < 1 || n > CONFIG_MAX_CPUS) {
+				log_error("--cpus %s: must be a number from 1 to %d", optarg,
+					  CONFIG_MAX_CPUS);
+				return 1;
+			}
+			cfg->cpus = (unsigned)n;
+			break;
+		}
+		case OPT_HUGEPAGES: cfg->hugepages = true; break;
+		case OPT_REBOOT: cfg->reboot = true; break;
+		case OPT_VERBOSE: cfg->verbose = true; break;
+		case OPT_HELP: config_run_usage(stdout); return CONFIG_HELP;
+		case OPT_DISK:
+			if (cfg->ndisks == CONFIG_MAX_DISKS) {
+				log_error("--disk: at most %d disks", CONFIG_MAX_DISKS);
+				return 1;
+			}
+			if (config_parse_disk(optarg, &cfg->disks[cfg->ndisks]) < 0)
+				return 1;
+			/* The backend process maps guest RAM. */
+			if (cfg->disks[cfg->ndisks].vhost_user)
+				cfg->shared_memory = true;
+			cfg->ndisks++;
+			break;
+		case OPT_NET:
+			if (cfg->nnics == CONFIG_MAX_NICS) {
+				log_error("--net: at most %d network interfaces", CONFIG_MAX_NICS);
+				return 1;
+			}
+			if (config_parse_nic(optarg, &cfg->nics[cfg->nnics]) < 0)
+				return 1;
+			cfg->nnics++;
+			break;
+		case OPT_DEVICE:
+			if (cfg->nvfio == CONFIG_MAX_VFIO) {
+				log_error("--device: at most %d passed-through devices", CONFIG_MAX_VFIO);
+				return 1;
+			}
+			if (config_parse_device(optarg, &cfg->vfio[cfg->nvfio]) < 0)
+				return 1;
+			cfg->nvfio++;
+			break;
+		case OPT_CONSOLE:
+			if (config_parse_console(optarg, &cfg->console) < 0)
+				return 1;
+			break;
+		case OPT_RNG: cfg->rng = true; break;
+		case OPT_SHARED: cfg->shared_memory = true; break;
+		case OPT_SECCOMP:
+			if (sandbox_parse_seccomp(optarg, &cfg->seccomp) < 0)
+				return 1;
+			break;
+		case OPT_USER:
+			if (sandbox_parse_user(optarg, &cfg->user) < 0)
+				return 1;
+			break;
+		default:
+			log_error("run: %s: unknown option or missing value", argv[optind - 1]);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		log_error("run: unexpected argument %s", argv[optind]);
+		return 2;
+	}
+	if (!cfg->kernel) {
+		log_error("run: --kernel is required");
+		return 2;
+	}
+	if (cfg->memory < CONFIG_MIN_MEMORY) {
+		log_error("--memory: %llu MiB is too small (at least %llu MiB)",
+			  (unsigned long long)(cfg->memory >> 20),
+			  (unsigned long long)(CONFIG_MIN_MEMORY >> 20));
+		return 1;
+	}
+	if (cfg->memory > CONFIG_MAX_MEMORY) {
+		log_error("--memory: %llu GiB is more than iovirt supports (%llu GiB)",
+			  (unsigned long long)(cfg->memory >> 30),
+			  (unsigned long long)(CONFIG_MAX_MEMORY >> 30));
+		return 1;
+	}
+	if (cfg->memory & ((1ULL << 20) - 1)) {
+		log_error("--memory: must be a whole number of MiB");
+		return 1;
+	}
+	return 0;
+}

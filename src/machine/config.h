@@ -1,0 +1,65 @@
+/* The command line of `iovirt run`, parsed and checked before anything is
+ * created, so a user error leaves nothing behind. */
+#ifndef IOVIRT_MACHINE_CONFIG_H
+#define IOVIRT_MACHINE_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <getopt.h>
+#include <stdio.h>
+
+#include "machine/config_devices.h"
+#include "sandbox/sandbox.h"
+
+#define CONFIG_MIN_MEMORY (32ULL << 20)
+#define CONFIG_MAX_MEMORY (1ULL << 40)
+#define CONFIG_MAX_CPUS 64
+
+struct vm_config {
+	const char *kernel;
+	const char *initrd;
+	const char *cmdline;
+	uint64_t memory;      /* bytes */
+	unsigned cpus;
+	bool hugepages;
+	bool shared_memory;    /* guest RAM in a memfd (GUEST_MEM_SHARED) */
+	bool reboot;          /* restart the VM when the guest reboots */
+	bool verbose;
+	struct disk_config disks[CONFIG_MAX_DISKS];
+	unsigned ndisks;
+	struct nic_config nics[CONFIG_MAX_NICS];
+	unsigned nnics;
+	struct vfio_config vfio[CONFIG_MAX_VFIO];
+	unsigned nvfio;
+	struct console_config console;
+	bool rng;
+	bool pci;             /* a PCI bus (on unless a smoke test turns it off) */
+	int console_in_fd;    /* -1: no console input */
+	int console_out_fd;
+	enum sandbox_seccomp seccomp; /* per-thread filters: on unless --seccomp=off|log */
+	struct sandbox_user user;     /* --user: drop to it after setup */
+	/* The /dev/kvm speed probe's throwaway machine: its fixed payload gets
+	 * no filters and no rlimits, so that probing before a run changes
+	 * neither the run's filters nor its fd limit. */
+	bool unconfined;
+};
+
+/* "512M", "2G", "1024" (MiB, as QEMU's -m), "65536K". 0 or -EINVAL. */
+int config_parse_size(const char *s, uint64_t *bytes);
+
+/* What config_parse_run returns for --help, after printing the usage: the
+ * caller exits 0 (the parser never exits, so fuzzers and tests can call it). */
+#define CONFIG_HELP 3
+
+/* Parses `run` options (argv[0] is "run"). Returns 0, or 2 after printing
+ * one line for a usage error, or 1 for a bad value, or CONFIG_HELP. */
+int config_parse_run(int argc, char **argv, struct vm_config *cfg);
+
+/* iovirt --help: the commands. */
+void config_usage(FILE *out);
+/* iovirt run --help: every option and sub-option run accepts. */
+void config_run_usage(FILE *out);
+/* run's getopt_long table, ending in a zeroed entry (for the help test). */
+const struct option *config_run_options(void);
+
+#endif
