@@ -24,6 +24,8 @@
 #define VIRTIO_NO_VECTOR 0xffff
 
 struct virtio_dev;
+struct state_writer;
+struct state_reader;
 
 struct virtio_queue {
 	uint16_t max_size;          /* offered to the driver */
@@ -53,6 +55,13 @@ struct virtio_dev_ops {
 	 * rewritten, MSI-X turned on or off): for a device whose queues are
 	 * signalled from outside the VMM (vhost). Optional. Lock held. */
 	void (*irq_moved)(struct virtio_dev *vdev);
+	/* The device contract (core/device.h) through the transport, which
+	 * saves the PCI function and the virtio common state itself: the
+	 * model's own state (optional; a model without it has none), and
+	 * freeing the model once the transport is gone. */
+	void (*save)(struct virtio_dev *vdev, struct state_writer *w);
+	int (*load)(struct virtio_dev *vdev, struct state_reader *r);
+	void (*destroy)(struct virtio_dev *vdev);
 };
 
 /* What the transport does for the device. */
