@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/counters.h"
 #include "virtio/virtqueue.h"
 #include "core/guest_mem.h"
 #include "core/loop.h"
@@ -35,6 +36,7 @@ struct virtio_queue {
 	uint64_t desc, avail, used; /* guest-physical ring addresses */
 	struct virtqueue vq;        /* valid once the device is live */
 	int kick_fd;                /* eventfd: ioeventfd on the notify address */
+	struct dev_counters counters; /* this queue's (core/counters.h) */
 };
 
 struct virtio_dev_ops {
