@@ -17,9 +17,9 @@
 #include <stdint.h>
 
 #include "core/counters.h"
-#include "virtio/virtqueue.h"
 #include "core/guest_mem.h"
 #include "core/loop.h"
+#include "virtio/virtqueue.h"
 
 #define VIRTIO_MAX_QUEUES 64
 #define VIRTIO_NO_VECTOR 0xffff
