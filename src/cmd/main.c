@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/exit_codes.h"
 #include "core/log.h"
 #include "cmd/commands.h"
 #include "vfio/sriov.h"
@@ -21,15 +22,6 @@
 #ifndef IOVIRT_VERSION
 #define IOVIRT_VERSION "0.1.0 (unknown revision)"
 #endif
-
-/* Exit statuses of `iovirt run`. */
-enum {
-	EXIT_OK = 0,          /* poweroff, reboot without --reboot, Ctrl-A x */
-	EXIT_VMM_ERROR = 1,   /* bad input or a failure of iovirt itself */
-	EXIT_USAGE = 2,
-	EXIT_GUEST_PANIC = 3, /* the guest kernel panicked */
-	EXIT_GUEST_CRASH = 4, /* triple fault, KVM internal error */
-};
 
 static struct machine *running;
 /* A stop asked for before `running` was set (while the machine is built,
@@ -57,6 +49,8 @@ static void install_signals(void)
 	vcpu_init_signals();
 }
 
+/* The exit status for why the VM stopped; says why, unless it is a
+ * normal end. */
 static int exit_status(enum vm_exit_reason reason, const char *detail)
 {
 	switch (reason) {
@@ -64,16 +58,17 @@ static int exit_status(enum vm_exit_reason reason, const char *detail)
 	case VM_EXIT_RESET:
 	case VM_EXIT_QUIT:
 		log_debug("%s", detail);
-		return EXIT_OK;
+		return IOVIRT_EXIT_OK;
 	case VM_EXIT_PANIC:
 		log_error("%s", detail);
-		return EXIT_GUEST_PANIC;
+		return IOVIRT_EXIT_GUEST_PANIC;
 	case VM_EXIT_CRASH:
 		log_error("guest crashed: %s", detail);
-		return EXIT_GUEST_CRASH;
+		return IOVIRT_EXIT_GUEST_CRASH;
+	case VM_EXIT_SIGNAL:  /* the guest did not stop: an error to the caller */
 	default:
 		log_error("%s", detail);
-		return EXIT_VMM_ERROR;
+		return IOVIRT_EXIT_ERROR;
 	}
 }
 
@@ -91,7 +86,7 @@ static int cmd_run(int argc, char **argv)
 	struct vm_config cfg;
 	int ret = config_parse_run(argc, argv, &cfg);
 	if (ret)
-		return ret == CONFIG_HELP ? EXIT_OK : ret == 2 ? EXIT_USAGE : EXIT_VMM_ERROR;
+		return ret == CONFIG_HELP ? IOVIRT_EXIT_OK : ret == IOVIRT_EXIT_USAGE ? IOVIRT_EXIT_USAGE : IOVIRT_EXIT_ERROR;
 	log_set_verbose(cfg.verbose);
 	install_signals();
 
@@ -100,22 +95,22 @@ static int cmd_run(int argc, char **argv)
 	 * only once everything is loaded, so that bad input fails in one line. */
 	enum probe_result speed = probe_kvm_speed(NULL);
 	if (speed == PROBE_NO_KVM)
-		return EXIT_VMM_ERROR; /* the probe said why, in one line */
+		return IOVIRT_EXIT_ERROR; /* the probe said why, in one line */
 	bool warned = false;
 	for (;;) {
 		int kvm = vm_open_kvm();
 		if (kvm < 0)
-			return EXIT_VMM_ERROR;
+			return IOVIRT_EXIT_ERROR;
 		struct machine m;
 		if (machine_create(&m, &cfg, kvm) < 0)
-			return EXIT_VMM_ERROR;
+			return IOVIRT_EXIT_ERROR;
 		running = &m;
 		if (stop_requested) /* after running is set: the handler sees one or the other */
 			machine_stop_async(&m);
 		if (machine_load_linux(&m) < 0) {
 			running = NULL;
 			machine_destroy(&m);
-			return EXIT_VMM_ERROR;
+			return IOVIRT_EXIT_ERROR;
 		}
 		if (speed == PROBE_EMULATED && !warned) {
 			warn_emulated();
@@ -130,10 +125,6 @@ static int cmd_run(int argc, char **argv)
 			log_info("guest rebooted: restarting the VM");
 			continue;
 		}
-		if (reason == VM_EXIT_QUIT && strcmp(detail, "stopped by a signal") == 0) {
-			log_error("stopped by a signal");
-			return EXIT_VMM_ERROR;
-		}
 		return exit_status(reason, detail);
 	}
 }
@@ -143,17 +134,17 @@ static int cmd_probe(void)
 	double ms = 0;
 	enum probe_result r = probe_kvm_speed(&ms);
 	if (r == PROBE_NO_KVM)
-		return EXIT_VMM_ERROR;
+		return IOVIRT_EXIT_ERROR;
 	printf("%s\n", r == PROBE_HARDWARE ? "hardware" : "emulated");
 	log_debug("ring-0 probe loop took %.1f ms", ms);
-	return EXIT_OK;
+	return IOVIRT_EXIT_OK;
 }
 
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
 		config_usage(stderr);
-		return EXIT_USAGE;
+		return IOVIRT_EXIT_USAGE;
 	}
 	const char *cmd = argv[1];
 	if (strcmp(cmd, "run") == 0)
@@ -168,12 +159,12 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
 		printf("iovirt %s\n", IOVIRT_VERSION);
-		return EXIT_OK;
+		return IOVIRT_EXIT_OK;
 	}
 	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
 		config_usage(stdout);
-		return EXIT_OK;
+		return IOVIRT_EXIT_OK;
 	}
 	log_error("%s: unknown command (try iovirt --help)", cmd);
-	return EXIT_USAGE;
+	return IOVIRT_EXIT_USAGE;
 }

@@ -7,11 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/exit_codes.h"
 #include "core/log.h"
 #include "cmd/commands.h"
 #include "vfio/sriov.h"
-
-enum { SRIOV_EXIT_OK = 0, SRIOV_EXIT_FAIL = 1, SRIOV_EXIT_USAGE = 2 };
 
 enum { CMD_LIST, CMD_ENABLE, CMD_DISABLE, CMD_BIND, CMD_UNBIND, CMD_VF, NCMDS };
 static const struct {
@@ -95,18 +94,18 @@ int sriov_main(int argc, char **argv)
 {
 	if (argc < 2) {
 		log_error("sriov: missing subcommand (list, enable, disable, bind, unbind, vf)");
-		return SRIOV_EXIT_USAGE;
+		return IOVIRT_EXIT_USAGE;
 	}
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
 		sriov_usage(stdout);
-		return SRIOV_EXIT_OK;
+		return IOVIRT_EXIT_OK;
 	}
 	int cmd = 0;
 	while (cmd < NCMDS && strcmp(argv[1], cmds[cmd].name) != 0)
 		cmd++;
 	if (cmd == NCMDS) {
 		log_error("sriov %s: unknown subcommand (list, enable, disable, bind, unbind, vf)", argv[1]);
-		return SRIOV_EXIT_USAGE;
+		return IOVIRT_EXIT_USAGE;
 	}
 	char *arg[2];
 	int nargs = 0;
@@ -116,7 +115,7 @@ int sriov_main(int argc, char **argv)
 			autoprobe = true;
 		} else if (argv[i][0] == '-' && argv[i][1] == '-') {
 			log_error("sriov %s: %s: unknown option", cmds[cmd].name, argv[i]);
-			return SRIOV_EXIT_USAGE;
+			return IOVIRT_EXIT_USAGE;
 		} else if (nargs++ < cmds[cmd].nargs) {
 			arg[nargs - 1] = argv[i];
 		}
@@ -124,7 +123,7 @@ int sriov_main(int argc, char **argv)
 	if (nargs != cmds[cmd].nargs) {
 		log_error("sriov %s: usage: iovirt sriov %s%s", cmds[cmd].name, cmds[cmd].name,
 			  cmds[cmd].args);
-		return SRIOV_EXIT_USAGE;
+		return IOVIRT_EXIT_USAGE;
 	}
-	return run(cmd, arg, autoprobe) < 0 ? SRIOV_EXIT_FAIL : SRIOV_EXIT_OK;
+	return run(cmd, arg, autoprobe) < 0 ? IOVIRT_EXIT_ERROR : IOVIRT_EXIT_OK;
 }

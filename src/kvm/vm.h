@@ -10,6 +10,8 @@
 #include "core/guest_mem.h"
 #include "core/loop.h"
 
+/* Why the VM stopped: what callers decide on. The detail text beside it
+ * (struct vm's exit_detail) is for people only; nothing compares it. */
 enum vm_exit_reason {
 	VM_RUNNING = 0,
 	VM_EXIT_POWEROFF,   /* guest powered off: status 0 */
@@ -18,6 +20,8 @@ enum vm_exit_reason {
 	VM_EXIT_PANIC,      /* guest kernel panicked (pvpanic) */
 	VM_EXIT_CRASH,      /* triple fault, KVM internal error */
 	VM_EXIT_ERROR,      /* the VMM itself failed */
+	VM_EXIT_SIGNAL,     /* iovirt was told to stop (SIGTERM, SIGINT, SIGHUP) */
+	VM_EXIT_TIMEOUT,    /* a caller's deadline ran out (the speed probe) */
 };
 
 struct vcpu;
@@ -35,7 +39,7 @@ struct vm {
 	int run_mmap_size;
 	uint32_t device_slots;  /* memslots in use above the RAM ones (bitmap) */
 	int exit_reason;      /* enum vm_exit_reason; first request wins */
-	char exit_detail[256];
+	char exit_detail[256]; /* the reason in words, for the log */
 };
 
 /* Opens /dev/kvm and checks the API; logs one line and returns -errno. */

@@ -342,7 +342,7 @@ enum vm_exit_reason machine_run(struct machine *m)
 			pthread_join(loop, NULL);
 	}
 	/* The loop also stops for signals, before any vCPU asked to exit. */
-	vm_request_exit(vm, VM_EXIT_QUIT, "stopped by a signal");
+	vm_request_exit(vm, VM_EXIT_SIGNAL, "stopped by a signal");
 	for (unsigned i = 0; i < vm->ncpus; i++)
 		vcpu_join(&vm->vcpus[i]);
 	return vm_exit_reason(vm);

@@ -33,7 +33,7 @@ static void *watchdog(void *arg)
 {
 	struct machine *m = arg;
 	usleep((useconds_t)(PROBE_LIMIT_MS * 1000));
-	vm_request_exit(&m->vm, VM_EXIT_QUIT, "probe took too long");
+	vm_request_exit(&m->vm, VM_EXIT_TIMEOUT, "probe took too long");
 	return NULL;
 }
 

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "core/exit_codes.h"
+
 /* --seccomp=on|off|log. ON is 0 so that a zeroed vm_config (the smoke tier,
  * the probe) is confined too. */
 enum sandbox_seccomp {
@@ -44,7 +46,7 @@ struct sandbox_config {
 };
 
 /* How a violation ends the process (as a shell shows a death by SIGSYS). */
-#define SANDBOX_EXIT_VIOLATION (128 + 31)
+#define SANDBOX_EXIT_VIOLATION IOVIRT_EXIT_SECCOMP_VIOLATION
 
 /* "on", "off", "log": 0, or -EINVAL after one line. */
 int sandbox_parse_seccomp(const char *s, enum sandbox_seccomp *mode);
