@@ -11,16 +11,24 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "core/device.h"
 #include "core/log.h"
+#include "core/state.h"
+#include "virtio/queue_service.h"
 
 struct virtio_rng {
-	struct virtio_dev vdev; /* first: the transport binds it */
+	struct virtio_dev vdev;
 	struct virtq_chain chain; /* scratch for virtq_pop */
 };
 
+static struct virtio_rng *to_rng(struct virtio_dev *vdev)
+{
+	return container_of(vdev, struct virtio_rng, vdev);
+}
+
 /* Fills up to max bytes of the iovecs from getrandom(); returns the bytes
- * written. */
-static uint32_t fill_random(const struct iovec *iov, unsigned n, size_t max)
+ * written, and sets *failed if getrandom failed before max. */
+static uint32_t fill_random(const struct iovec *iov, unsigned n, size_t max, bool *failed)
 {
 	size_t done = 0;
 	for (unsigned i = 0; i < n && done < max; i++) {
@@ -33,6 +41,7 @@ static uint32_t fill_random(const struct iovec *iov, unsigned n, size_t max)
 				if (errno == EINTR)
 					continue;
 				log_guest_event("virtio-rng", "getrandom: %s", strerror(errno));
+				*failed = true;
 				return (uint32_t)(done + off);
 			}
 			off += (size_t)got;
@@ -42,46 +51,33 @@ static uint32_t fill_random(const struct iovec *iov, unsigned n, size_t max)
 	return (uint32_t)done;
 }
 
+/* One request: every chain completes within the kick. */
+static enum qs_verdict rng_chain(struct virtio_dev *vdev, unsigned q, struct virtq_chain *chain)
+{
+	struct dev_counters *cnt = &vdev->queues[q].counters;
+
+	/* §5.4.6: requests are device-writable buffers only. */
+	if (chain->n_out) {
+		virtio_dev_set_broken(vdev, "request with a device-readable buffer");
+		return QS_BROKEN;
+	}
+	bool failed = false;
+	uint32_t n = fill_random(chain->iov, chain->n_in, VIRTIO_RNG_MAX_CHAIN, &failed);
+	virtq_push(&vdev->queues[q].vq, chain->head, n);
+	counter_inc(&cnt->requests);
+	counter_add(&cnt->bytes_out, n);
+	if (failed)
+		counter_inc(&cnt->errors);
+	return QS_NEXT;
+}
+
+static const struct queue_service_ops rng_service = {.handle = rng_chain};
+
 /* Lock held (the transport calls queue_notify with it). */
 static void rng_queue_notify(struct virtio_dev *vdev, unsigned q)
 {
-	struct virtio_rng *r = vdev->opaque;
-	struct virtqueue *vq = &vdev->queues[0].vq;
-
-	if (q != 0 || !vdev->live || vq->size == 0)
-		return;
-	uint16_t used_before = vq->used_idx;
-	unsigned budget = vq->size;
-	virtq_disable_kicks(vq);
-	for (;;) {
-		while (budget) {
-			int ret = virtq_pop(vq, &r->chain);
-			if (ret == 0)
-				break;
-			if (ret < 0) {
-				virtio_dev_set_broken(vdev, vq->error ? vq->error : "bad virtqueue");
-				goto out;
-			}
-			budget--;
-			/* §5.4.6: requests are device-writable buffers only. */
-			if (r->chain.n_out) {
-				virtio_dev_set_broken(vdev, "request with a device-readable buffer");
-				goto out;
-			}
-			uint32_t n = fill_random(r->chain.iov, r->chain.n_in, VIRTIO_RNG_MAX_CHAIN);
-			virtq_push(vq, r->chain.head, n);
-		}
-		if (!virtq_enable_kicks(vq))
-			break;
-		if (budget == 0) {
-			virtio_queue_rekick(vdev, 0);
-			break;
-		}
-		virtq_disable_kicks(vq);
-	}
-out:
-	if (vq->used_idx != used_before)
-		virtio_queue_done(vdev, 0);
+	if (q == 0)
+		queue_service_run(vdev, 0, &rng_service, &to_rng(vdev)->chain);
 }
 
 static void rng_config_read(struct virtio_dev *vdev, unsigned offset, uint8_t *data,
@@ -100,11 +96,33 @@ static void rng_reset(struct virtio_dev *vdev)
 	/* Nothing in flight: every request completes within its kick. */
 }
 
+/* No state of its own beyond the virtio common state: an empty section,
+ * so a later version can add fields and an older reader refuses them. */
+static void rng_save(struct virtio_dev *vdev, struct state_writer *w)
+{
+	state_begin(w, "virtio-rng", 1);
+	state_end(w);
+}
+
+static int rng_load(struct virtio_dev *vdev, struct state_reader *r)
+{
+	state_enter(r, "virtio-rng", 1, NULL);
+	return state_leave(r);
+}
+
+static void rng_destroy_op(struct virtio_dev *vdev)
+{
+	virtio_rng_destroy(to_rng(vdev));
+}
+
 static const struct virtio_dev_ops rng_ops = {
 	.config_read = rng_config_read,
 	.config_write = rng_config_write,
 	.reset = rng_reset,
 	.queue_notify = rng_queue_notify,
+	.save = rng_save,
+	.load = rng_load,
+	.destroy = rng_destroy_op,
 };
 
 struct virtio_rng *virtio_rng_create(const struct guest_mem *mem, struct loop *loop)

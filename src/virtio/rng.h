@@ -8,7 +8,7 @@
 #define VIRTIO_RNG_QUEUE_SIZE 256
 #define VIRTIO_RNG_MAX_CHAIN (64 * 1024) /* bytes filled per chain, at most */
 
-/* Its first member is the struct virtio_dev the transport binds. */
+/* Embeds the struct virtio_dev the transport binds (virtio_rng_dev). */
 struct virtio_rng;
 
 struct virtio_rng *virtio_rng_create(const struct guest_mem *mem, struct loop *loop);
