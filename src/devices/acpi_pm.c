@@ -2,9 +2,13 @@
  * numbers are ACPI 6.x. */
 #include "devices/acpi_pm.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+
+#include "core/state.h"
+#include "devices/legacy_state.h"
 
 /* PM1_EN bits that exist (4.8.3.1.2): TMR_EN, GBL_EN, PWRBTN_EN,
  * SLPBTN_EN, RTC_EN, PCIEXP_WAKE_DIS. */
@@ -14,33 +18,13 @@
 #define PM1_CNT_MASK (0x0002u | ACPI_PM1_CNT_SLP_TYP_MASK)
 
 struct acpi_pm {
+	struct device dev;
 	pthread_mutex_t lock;
 	struct power_ctl power;
 	uint16_t sts;
 	uint16_t en;
 	uint16_t cnt;
 };
-
-struct acpi_pm *acpi_pm_create(struct power_ctl power)
-{
-	struct acpi_pm *pm = calloc(1, sizeof(*pm));
-	if (!pm)
-		return NULL;
-	if (pthread_mutex_init(&pm->lock, NULL)) {
-		free(pm);
-		return NULL;
-	}
-	pm->power = power;
-	return pm;
-}
-
-void acpi_pm_destroy(struct acpi_pm *pm)
-{
-	if (!pm)
-		return;
-	pthread_mutex_destroy(&pm->lock);
-	free(pm);
-}
 
 void acpi_pm_set_status(struct acpi_pm *pm, uint16_t bits)
 {
@@ -84,6 +68,7 @@ static void acpi_pm_read(void *opaque, uint64_t offset, uint8_t *data,
 			 unsigned len)
 {
 	struct acpi_pm *pm = opaque;
+	counter_inc(&pm->dev.counters.exits);
 	pthread_mutex_lock(&pm->lock);
 	for (unsigned i = 0; i < len && i < 8; i++) {
 		uint64_t off = offset + i;
@@ -131,6 +116,7 @@ static void acpi_pm_write(void *opaque, uint64_t offset, const uint8_t *data,
 	struct acpi_pm *pm = opaque;
 	bool reset = false, cnt_high = false, power_off = false;
 
+	counter_inc(&pm->dev.counters.exits);
 	pthread_mutex_lock(&pm->lock);
 	/* The written PM1_CNT value, with bytes the access did not cover taken
 	 * from the register, so SLP_EN/SLP_TYP are judged on the whole write. */
@@ -146,6 +132,8 @@ static void acpi_pm_write(void *opaque, uint64_t offset, const uint8_t *data,
 		unsigned typ = (cnt_written & ACPI_PM1_CNT_SLP_TYP_MASK) >>
 			       ACPI_PM1_CNT_SLP_TYP_SHIFT;
 		power_off = typ == ACPI_S5_SLP_TYP;
+		if (!power_off)
+			counter_inc(&pm->dev.counters.rejected);
 	}
 	struct power_ctl power = pm->power;
 	pthread_mutex_unlock(&pm->lock);
@@ -162,3 +150,90 @@ const struct iobus_ops acpi_pm_ops = {
 	.read = acpi_pm_read,
 	.write = acpi_pm_write,
 };
+
+/* ---- the device contract (core/device.h) ---- */
+
+#define ACPI_PM_STATE_VERSION 1
+
+static void acpi_pm_reset(struct device *dev)
+{
+	struct acpi_pm *pm = container_of(dev, struct acpi_pm, dev);
+	pthread_mutex_lock(&pm->lock);
+	pm->sts = pm->en = pm->cnt = 0;
+	pthread_mutex_unlock(&pm->lock);
+}
+
+/* Section "acpi-pm": the three PM1 registers as they read back (PM1_CNT
+ * without the fixed SCI_EN). Status bits come from event sources, so any
+ * may be set; enable and control are checked against the bits that exist. */
+static int acpi_pm_save(struct device *dev, struct state_writer *w)
+{
+	struct acpi_pm *pm = container_of(dev, struct acpi_pm, dev);
+	pthread_mutex_lock(&pm->lock);
+	state_begin(w, dev->ops->kind, ACPI_PM_STATE_VERSION);
+	state_put_u16(w, "pm1_sts", pm->sts);
+	state_put_u16(w, "pm1_en", pm->en);
+	state_put_u16(w, "pm1_cnt", pm->cnt);
+	state_end(w);
+	pthread_mutex_unlock(&pm->lock);
+	return w->error;
+}
+
+static int acpi_pm_load(struct device *dev, struct state_reader *r)
+{
+	struct acpi_pm *pm = container_of(dev, struct acpi_pm, dev);
+	uint16_t sts, en, cnt;
+	if (state_enter(r, dev->ops->kind, ACPI_PM_STATE_VERSION, NULL) < 0)
+		return -EINVAL;
+	state_get_u16(r, "pm1_sts", &sts);
+	legacy_get_reg16(r, "pm1_en", &en, PM1_EN_MASK);
+	legacy_get_reg16(r, "pm1_cnt", &cnt, PM1_CNT_MASK);
+	if (state_leave(r) < 0)
+		return -EINVAL;
+	pthread_mutex_lock(&pm->lock);
+	pm->sts = sts;
+	pm->en = en;
+	pm->cnt = cnt;
+	pthread_mutex_unlock(&pm->lock);
+	return 0;
+}
+
+static void acpi_pm_dev_destroy(struct device *dev)
+{
+	acpi_pm_destroy(container_of(dev, struct acpi_pm, dev));
+}
+
+static const struct device_ops acpi_pm_dev_ops = {
+	.kind = "acpi-pm",
+	.reset = acpi_pm_reset,
+	.save = acpi_pm_save,
+	.load = acpi_pm_load,
+	.destroy = acpi_pm_dev_destroy,
+};
+
+struct acpi_pm *acpi_pm_create(struct power_ctl power)
+{
+	struct acpi_pm *pm = calloc(1, sizeof(*pm));
+	if (!pm)
+		return NULL;
+	if (pthread_mutex_init(&pm->lock, NULL)) {
+		free(pm);
+		return NULL;
+	}
+	device_init(&pm->dev, &acpi_pm_dev_ops, "acpi-pm");
+	pm->power = power;
+	return pm;
+}
+
+void acpi_pm_destroy(struct acpi_pm *pm)
+{
+	if (!pm)
+		return;
+	pthread_mutex_destroy(&pm->lock);
+	free(pm);
+}
+
+struct device *acpi_pm_device(struct acpi_pm *pm)
+{
+	return &pm->dev;
+}

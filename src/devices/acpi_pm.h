@@ -15,12 +15,18 @@
 
 #include "arch/x86/acpi_pm_regs.h"
 #include "bus/iobus.h"
+#include "core/device.h"
 #include "core/power.h"
 
 struct acpi_pm;
 
 struct acpi_pm *acpi_pm_create(struct power_ctl power);
 void acpi_pm_destroy(struct acpi_pm *pm);
+
+/* Its device contract (core/device.h): kind "acpi-pm", id "acpi-pm".
+ * Counters: exits (port accesses), rejected (a sleep state other than S5
+ * asked for). No SCI, so no interrupts. */
+struct device *acpi_pm_device(struct acpi_pm *pm);
 
 /* Sets PM1 status bits, for event sources (and tests). There is no SCI
  * line yet: nothing in the block raises one. */

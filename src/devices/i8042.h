@@ -12,6 +12,7 @@
 
 #include "bus/iobus.h"
 #include "bus/irq.h"
+#include "core/device.h"
 #include "core/power.h"
 
 struct i8042;
@@ -20,6 +21,12 @@ struct i8042;
 struct i8042 *i8042_create(struct irq_line kbd_irq, struct irq_line aux_irq,
 			   struct power_ctl power);
 void i8042_destroy(struct i8042 *k);
+
+/* Its device contract (core/device.h): kind "i8042", id "i8042".
+ * Counters: exits (port accesses), interrupts (rising edges of IRQ 1 and
+ * 12), bytes_out (bytes the guest read from the output buffer), rejected
+ * (unknown controller commands, bytes dropped on a full queue). */
+struct device *i8042_device(struct i8042 *k);
 
 extern const struct iobus_ops i8042_data_ops;    /* port 0x60, len 1 */
 extern const struct iobus_ops i8042_command_ops; /* port 0x64, len 1 */

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "bus/iobus.h"
+#include "core/device.h"
 
 #define PVPANIC_PORT 0x505
 #define PVPANIC_PANICKED 0x01     /* the guest panicked */
@@ -24,6 +25,11 @@ struct pvpanic;
 /* panicked may be NULL (the panic is then only logged). NULL on failure. */
 struct pvpanic *pvpanic_create(pvpanic_fn panicked, void *opaque);
 void pvpanic_destroy(struct pvpanic *p);
+
+/* Its device contract (core/device.h): kind "pvpanic", id "pvpanic".
+ * Counters: exits (port accesses), requests (events reported), rejected
+ * (writes that carry no supported event). */
+struct device *pvpanic_device(struct pvpanic *p);
 
 extern const struct iobus_ops pvpanic_ops; /* opaque = struct pvpanic * */
 

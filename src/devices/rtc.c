@@ -17,6 +17,8 @@
 
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/state.h"
+#include "devices/legacy_state.h"
 
 /* Address map. */
 #define REG_SEC 0x00
@@ -49,6 +51,7 @@
 #define B_PIE 0x40
 #define B_AIE 0x20
 #define B_UIE 0x10
+#define B_SQWE 0x08
 #define B_DM_BINARY 0x04
 #define B_24H 0x02
 
@@ -72,6 +75,7 @@
 #define T_COUNT 11
 
 struct rtc {
+	struct device dev;
 	pthread_mutex_t lock;
 	struct irq_line irq;
 	struct rtc_clock clock;
@@ -266,6 +270,8 @@ static void update_irq(struct rtc *r)
 	if (irqf != r->irq_level) {
 		r->irq_level = irqf;
 		irq_line_set(&r->irq, irqf);
+		if (irqf)
+			counter_inc(&r->dev.counters.interrupts);
 	}
 }
 
@@ -447,6 +453,7 @@ static void reg_write(struct rtc *r, unsigned i, uint8_t v, int64_t now)
 static void rtc_read(void *opaque, uint64_t offset, uint8_t *data, unsigned len)
 {
 	struct rtc *r = opaque;
+	counter_inc(&r->dev.counters.exits);
 	pthread_mutex_lock(&r->lock);
 	int64_t now = host_now(r);
 	process(r, now);
@@ -461,6 +468,7 @@ static void rtc_read(void *opaque, uint64_t offset, uint8_t *data, unsigned len)
 static void rtc_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned len)
 {
 	struct rtc *r = opaque;
+	counter_inc(&r->dev.counters.exits);
 	pthread_mutex_lock(&r->lock);
 	int64_t now = host_now(r);
 	process(r, now);
@@ -510,6 +518,142 @@ void rtc_set_cmos(struct rtc *r, uint8_t index, uint8_t value)
 	pthread_mutex_unlock(&r->lock);
 }
 
+/* ---- the device contract (core/device.h) ---- */
+
+#define RTC_STATE_VERSION 1
+
+/* The RESET pin (datasheet "RESET"): interrupt enables and flags cleared;
+ * the time and the NVRAM are battery-backed and stay. */
+static void rtc_reset(struct device *dev)
+{
+	struct rtc *r = container_of(dev, struct rtc, dev);
+	pthread_mutex_lock(&r->lock);
+	int64_t now = host_now(r);
+	process(r, now);
+	r->reg_b &= (uint8_t)~(B_PIE | B_AIE | B_UIE | B_SQWE);
+	r->reg_c = 0;
+	update_irq(r);
+	arm_timer(r, now);
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* CMOS bytes the model keeps elsewhere (time, registers A-D, century):
+ * always 0 in cmos[]. */
+static bool cmos_unused(unsigned i)
+{
+	return is_time_reg(i) || (i >= REG_A && i <= REG_D);
+}
+
+/* Section "rtc": the index register, registers A-C (D is constant), the 128
+ * CMOS bytes (alarms and NVRAM; the slots kept elsewhere are 0), the time
+ * registers frozen while SET, and the clock. The clock is saved as the
+ * guest's offset from the host wall clock, not as an absolute time: after a
+ * load the guest reads host time + offset, so its time keeps going and
+ * counts the time the VM was stopped, as a battery-backed RTC does. The
+ * flags are brought up to date first; events between save and load are not
+ * replayed. */
+static int rtc_save(struct device *dev, struct state_writer *w)
+{
+	struct rtc *r = container_of(dev, struct rtc, dev);
+	pthread_mutex_lock(&r->lock);
+	int64_t now = host_now(r);
+	process(r, now);
+	arm_timer(r, now);
+	state_begin(w, dev->ops->kind, RTC_STATE_VERSION);
+	state_put_u8(w, "index", r->index);
+	state_put_u8(w, "reg_a", r->reg_a);
+	state_put_u8(w, "reg_b", r->reg_b);
+	state_put_u8(w, "reg_c", r->reg_c);
+	state_put_bytes(w, "cmos", r->cmos, sizeof(r->cmos));
+	state_put_bytes(w, "frozen", r->frozen, sizeof(r->frozen));
+	state_put_u64(w, "offset_ns", (uint64_t)r->offset_ns);
+	state_end(w);
+	pthread_mutex_unlock(&r->lock);
+	return w->error;
+}
+
+struct rtc_saved {
+	uint8_t index, reg_a, reg_b, reg_c;
+	uint8_t cmos[CMOS_SIZE];
+	uint8_t frozen[T_COUNT];
+	int64_t offset_ns;
+};
+
+/* Offsets a guest can reach: from a time of 0 at any host time to the
+ * latest time kept at host time 0. */
+#define OFFSET_MIN (-INT64_MAX)
+#define OFFSET_MAX ((RTC_MAX_SEC + 1) * NS)
+
+static int rtc_read_record(struct state_reader *r, const char *kind, struct rtc_saved *v)
+{
+	uint64_t offset;
+	if (state_enter(r, kind, RTC_STATE_VERSION, NULL) < 0)
+		return -EINVAL;
+	legacy_get_reg8(r, "index", &v->index, 0x7f);
+	legacy_get_reg8(r, "reg_a", &v->reg_a, (uint8_t)~A_UIP);
+	state_get_u8(r, "reg_b", &v->reg_b);
+	legacy_get_reg8(r, "reg_c", &v->reg_c, C_IRQF | C_FLAGS);
+	state_get_bytes(r, "cmos", v->cmos, sizeof(v->cmos));
+	state_get_bytes(r, "frozen", v->frozen, sizeof(v->frozen));
+	state_get_u64(r, "offset_ns", &offset);
+	if (state_failed(r))
+		return -EINVAL;
+	v->offset_ns = (int64_t)offset;
+	if ((v->reg_b & B_SET) && (v->reg_b & B_UIE))
+		return state_invalid(r, "reg_b", "0x%02x: SET clears UIE", v->reg_b);
+	if (!(v->reg_c & C_IRQF) != !(v->reg_c & v->reg_b & C_FLAGS))
+		return state_invalid(r, "reg_c", "0x%02x: IRQF disagrees with the flags enabled in "
+				     "reg_b 0x%02x", v->reg_c, v->reg_b);
+	for (unsigned i = 0; i < CMOS_SIZE; i++)
+		if (cmos_unused(i) && v->cmos[i])
+			return state_invalid(r, "cmos", "byte 0x%02x is kept elsewhere and must be 0",
+					     i);
+	if (v->offset_ns < OFFSET_MIN || v->offset_ns > OFFSET_MAX)
+		return state_invalid(r, "offset_ns", "%lld is out of range (%lld to %lld)",
+				     (long long)v->offset_ns, (long long)OFFSET_MIN,
+				     (long long)OFFSET_MAX);
+	return state_leave(r);
+}
+
+/* Into a fresh instance: the flags stand as saved, and the periodic,
+ * alarm and update timer is armed again from registers A and B. */
+static int rtc_load(struct device *dev, struct state_reader *r)
+{
+	struct rtc *rtc = container_of(dev, struct rtc, dev);
+	struct rtc_saved v = {0};
+	if (rtc_read_record(r, dev->ops->kind, &v) < 0)
+		return -EINVAL;
+	pthread_mutex_lock(&rtc->lock);
+	int64_t now = host_now(rtc);
+	rtc->index = v.index;
+	rtc->reg_a = v.reg_a;
+	rtc->reg_b = v.reg_b;
+	rtc->reg_c = v.reg_c;
+	memcpy(rtc->cmos, v.cmos, sizeof(rtc->cmos));
+	memcpy(rtc->frozen, v.frozen, sizeof(rtc->frozen));
+	rtc->offset_ns = v.offset_ns;
+	rtc->last_ns = now;
+	update_irq(rtc);
+	rtc->armed_ns = -1; /* whatever was armed, set it again */
+	arm_timer(rtc, now);
+	pthread_mutex_unlock(&rtc->lock);
+	return 0;
+}
+
+static void rtc_dev_destroy(struct device *dev)
+{
+	rtc_destroy(container_of(dev, struct rtc, dev));
+}
+
+/* No counters op: the struct device counters are all it has. */
+static const struct device_ops rtc_dev_ops = {
+	.kind = "rtc",
+	.reset = rtc_reset,
+	.save = rtc_save,
+	.load = rtc_load,
+	.destroy = rtc_dev_destroy,
+};
+
 struct rtc *rtc_create(struct irq_line irq, const struct rtc_clock *clock, struct loop *loop)
 {
 	struct rtc *r = calloc(1, sizeof(*r));
@@ -519,6 +663,7 @@ struct rtc *rtc_create(struct irq_line irq, const struct rtc_clock *clock, struc
 		free(r);
 		return NULL;
 	}
+	device_init(&r->dev, &rtc_dev_ops, "rtc");
 	r->irq = irq;
 	if (clock)
 		r->clock = *clock;
@@ -563,4 +708,9 @@ void rtc_destroy(struct rtc *r)
 		close(r->tfd);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
+}
+
+struct device *rtc_device(struct rtc *r)
+{
+	return &r->dev;
 }

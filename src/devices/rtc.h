@@ -16,6 +16,7 @@
 
 #include "bus/iobus.h"
 #include "bus/irq.h"
+#include "core/device.h"
 
 struct loop;
 
@@ -32,6 +33,12 @@ struct rtc;
 struct rtc *rtc_create(struct irq_line irq, const struct rtc_clock *clock, struct loop *loop);
 /* Call after the loop has stopped running (it removes its fd from it). */
 void rtc_destroy(struct rtc *r);
+
+/* Its device contract (core/device.h): kind "rtc", id "rtc". Counters:
+ * exits (port accesses), interrupts (rising edges of IRQ 8: periodic,
+ * alarm and update-ended). Reset is the chip's RESET pin: the time and the
+ * NVRAM stay. */
+struct device *rtc_device(struct rtc *r);
 
 /* opaque = struct rtc *; base 0x70, len 2. */
 extern const struct iobus_ops rtc_ops;

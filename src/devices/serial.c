@@ -3,11 +3,15 @@
  * THR leaves at once, so THRE and TEMT are always set outside loopback. */
 #include "devices/serial.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/log.h"
+#include "core/state.h"
+#include "devices/legacy_state.h"
 
 /* Register offsets (table II). */
 #define REG_RBR_THR 0 /* DLL when LCR.DLAB */
@@ -60,6 +64,7 @@
 #define LSR_THRE 0x20
 #define LSR_TEMT 0x40
 #define LSR_ERRS (LSR_OE | LSR_PE | LSR_FE | LSR_BI)
+#define LSR_MASK (LSR_DR | LSR_ERRS | LSR_THRE | LSR_TEMT) /* FIFO error bit 7 never set */
 
 /* MSR (8.10): deltas in bits 0-3, line states in bits 4-7. */
 #define MSR_DCTS 0x01
@@ -75,6 +80,7 @@
 #define MSR_LINES_IDLE (MSR_CTS | MSR_DSR | MSR_DCD)
 
 struct serial {
+	struct device dev;
 	pthread_mutex_t lock;
 	struct irq_line irq;
 	serial_output_fn out;
@@ -90,9 +96,9 @@ struct serial {
 	unsigned rx_head, rx_count;
 };
 
-static unsigned rx_capacity(const struct serial *s)
+static unsigned rx_capacity(uint8_t fcr)
 {
-	return (s->fcr & FCR_ENABLE) ? SERIAL_FIFO_SIZE : 1;
+	return (fcr & FCR_ENABLE) ? SERIAL_FIFO_SIZE : 1;
 }
 
 /* The highest-priority pending, enabled interrupt, as an IIR id (table IV). */
@@ -119,22 +125,24 @@ static void update_irq(struct serial *s)
 	if (level != s->irq_level) {
 		s->irq_level = level;
 		irq_line_set(&s->irq, level);
+		if (level)
+			counter_inc(&s->dev.counters.interrupts);
 	}
 }
 
 /* In loopback, MSR bits 4-7 follow MCR DTR/RTS/OUT1/OUT2 (8.9). */
-static uint8_t msr_lines(const struct serial *s)
+static uint8_t msr_lines(uint8_t mcr)
 {
-	if (!(s->mcr & MCR_LOOP))
+	if (!(mcr & MCR_LOOP))
 		return MSR_LINES_IDLE;
 	uint8_t v = 0;
-	if (s->mcr & MCR_RTS)
+	if (mcr & MCR_RTS)
 		v |= MSR_CTS;
-	if (s->mcr & MCR_DTR)
+	if (mcr & MCR_DTR)
 		v |= MSR_DSR;
-	if (s->mcr & MCR_OUT1)
+	if (mcr & MCR_OUT1)
 		v |= MSR_RI;
-	if (s->mcr & MCR_OUT2)
+	if (mcr & MCR_OUT2)
 		v |= MSR_DCD;
 	return v;
 }
@@ -142,7 +150,7 @@ static uint8_t msr_lines(const struct serial *s)
 /* Sets the delta bits for the line changes (TERI only on RI falling). */
 static void update_msr(struct serial *s)
 {
-	uint8_t old = s->msr & ~MSR_DELTAS, now = msr_lines(s);
+	uint8_t old = s->msr & ~MSR_DELTAS, now = msr_lines(s->mcr);
 	uint8_t changed = old ^ now, delta = 0;
 	if (changed & MSR_CTS)
 		delta |= MSR_DCTS;
@@ -166,8 +174,9 @@ static void rx_clear(struct serial *s)
  * mode the new character is lost; without FIFO it overwrites RBR. */
 static void rx_push(struct serial *s, uint8_t byte)
 {
-	if (s->rx_count >= rx_capacity(s)) {
+	if (s->rx_count >= rx_capacity(s->fcr)) {
 		s->lsr |= LSR_OE;
+		counter_inc(&s->dev.counters.rejected); /* only loopback overruns */
 		if (!(s->fcr & FCR_ENABLE))
 			s->rx[s->rx_head] = byte;
 		return;
@@ -204,36 +213,7 @@ static void reset_regs(struct serial *s)
 	s->dll = 12;
 	s->dlm = 0;
 	s->thr_ipending = false;
-	s->irq_level = false;
-	s->host_blocked = false;
 	rx_clear(s);
-}
-
-struct serial *serial_create(struct irq_line irq, serial_output_fn out,
-			     serial_rx_drained_fn drained, void *opaque)
-{
-	struct serial *s = calloc(1, sizeof(*s));
-	if (!s)
-		return NULL;
-	if (pthread_mutex_init(&s->lock, NULL) != 0) {
-		free(s);
-		return NULL;
-	}
-	s->irq = irq;
-	s->out = out;
-	s->drained = drained;
-	s->opaque = opaque;
-	reset_regs(s);
-	irq_line_set(&s->irq, false);
-	return s;
-}
-
-void serial_destroy(struct serial *s)
-{
-	if (!s)
-		return;
-	pthread_mutex_destroy(&s->lock);
-	free(s);
 }
 
 static void write_thr(struct serial *s, uint8_t byte)
@@ -243,10 +223,14 @@ static void write_thr(struct serial *s, uint8_t byte)
 	 * rises, giving the edge-triggered PIC a fresh edge. */
 	s->thr_ipending = false;
 	update_irq(s);
-	if (s->mcr & MCR_LOOP)
+	if (s->mcr & MCR_LOOP) {
 		rx_push(s, byte); /* loopback: TSR → RSR internally (8.9) */
-	else if (s->out)
+	} else if (s->out) {
 		s->out(s->opaque, &byte, 1);
+		counter_inc(&s->dev.counters.bytes_in);
+	} else {
+		counter_inc(&s->dev.counters.errors); /* nowhere to send it: dropped */
+	}
 	s->lsr |= LSR_THRE | LSR_TEMT;
 	s->thr_ipending = true;
 }
@@ -365,6 +349,7 @@ static bool want_drained(struct serial *s, unsigned count_before)
 static void serial_read(void *opaque, uint64_t offset, uint8_t *data, unsigned len)
 {
 	struct serial *s = opaque;
+	counter_inc(&s->dev.counters.exits);
 	pthread_mutex_lock(&s->lock);
 	unsigned before = s->rx_count;
 	for (unsigned i = 0; i < len; i++) {
@@ -381,6 +366,7 @@ static void serial_read(void *opaque, uint64_t offset, uint8_t *data, unsigned l
 static void serial_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned len)
 {
 	struct serial *s = opaque;
+	counter_inc(&s->dev.counters.exits);
 	pthread_mutex_lock(&s->lock);
 	unsigned before = s->rx_count;
 	for (unsigned i = 0; i < len; i++) {
@@ -404,13 +390,182 @@ size_t serial_receive(struct serial *s, const uint8_t *buf, size_t len)
 	size_t n = 0;
 	pthread_mutex_lock(&s->lock);
 	if (!(s->mcr & MCR_LOOP)) {
-		unsigned cap = rx_capacity(s);
+		unsigned cap = rx_capacity(s->fcr);
 		while (n < len && s->rx_count < cap)
 			rx_push(s, buf[n++]);
 	}
 	if (n < len)
 		s->host_blocked = true;
+	counter_add(&s->dev.counters.bytes_out, n);
 	update_irq(s);
 	pthread_mutex_unlock(&s->lock);
 	return n;
+}
+
+/* ---- the device contract (core/device.h) ---- */
+
+#define SERIAL_STATE_VERSION 1
+
+/* Power-on state; the host hears of the emptied FIFO if it was held back. */
+static void serial_reset(struct device *dev)
+{
+	struct serial *s = container_of(dev, struct serial, dev);
+	pthread_mutex_lock(&s->lock);
+	reset_regs(s);
+	update_irq(s);
+	bool notify = s->host_blocked && s->drained;
+	s->host_blocked = false;
+	pthread_mutex_unlock(&s->lock);
+	if (notify)
+		s->drained(s->opaque);
+}
+
+/* Section "serial": the registers as the chip holds them (IIR is computed
+ * from them and thre_pending), the RX FIFO oldest byte first, and RBR, the
+ * last character, which a read of an empty FIFO returns again. There is no
+ * TX state: a THR write leaves at once. Host flow control (serial_receive
+ * refused bytes) is the host's, not saved: the backend offers its input to
+ * the loaded device anew. */
+static int serial_save(struct device *dev, struct state_writer *w)
+{
+	struct serial *s = container_of(dev, struct serial, dev);
+	uint8_t rx[SERIAL_FIFO_SIZE];
+	pthread_mutex_lock(&s->lock);
+	for (unsigned i = 0; i < s->rx_count; i++)
+		rx[i] = s->rx[(s->rx_head + i) % SERIAL_FIFO_SIZE];
+	state_begin(w, dev->ops->kind, SERIAL_STATE_VERSION);
+	state_put_u8(w, "ier", s->ier);
+	state_put_bool(w, "thre_pending", s->thr_ipending);
+	state_put_u8(w, "fcr", s->fcr);
+	state_put_u8(w, "lcr", s->lcr);
+	state_put_u8(w, "mcr", s->mcr);
+	state_put_u8(w, "lsr", s->lsr);
+	state_put_u8(w, "msr", s->msr);
+	state_put_u8(w, "scr", s->scr);
+	state_put_u8(w, "dll", s->dll);
+	state_put_u8(w, "dlm", s->dlm);
+	state_put_u8(w, "rbr", s->rx[s->rx_head]);
+	state_put_bytes(w, "rx_fifo", rx, s->rx_count);
+	state_end(w);
+	pthread_mutex_unlock(&s->lock);
+	return w->error;
+}
+
+/* What a record holds, checked as a whole before any of it is applied. */
+struct serial_saved {
+	uint8_t ier, fcr, lcr, mcr, lsr, msr, scr, dll, dlm, rbr;
+	bool thre_pending;
+	uint8_t rx[SERIAL_FIFO_SIZE];
+	size_t rx_count;
+};
+
+static int serial_read_record(struct state_reader *r, const char *kind, struct serial_saved *v)
+{
+	if (state_enter(r, kind, SERIAL_STATE_VERSION, NULL) < 0)
+		return -EINVAL;
+	legacy_get_reg8(r, "ier", &v->ier, IER_MASK);
+	state_get_bool(r, "thre_pending", &v->thre_pending);
+	legacy_get_reg8(r, "fcr", &v->fcr, FCR_ENABLE | FCR_TRIGGER);
+	state_get_u8(r, "lcr", &v->lcr);
+	legacy_get_reg8(r, "mcr", &v->mcr, MCR_MASK);
+	legacy_get_reg8(r, "lsr", &v->lsr, LSR_MASK);
+	state_get_u8(r, "msr", &v->msr);
+	state_get_u8(r, "scr", &v->scr);
+	state_get_u8(r, "dll", &v->dll);
+	state_get_u8(r, "dlm", &v->dlm);
+	state_get_u8(r, "rbr", &v->rbr);
+	state_get_bytes_max(r, "rx_fifo", v->rx, sizeof(v->rx), &v->rx_count);
+	if (state_failed(r))
+		return -EINVAL;
+	/* The registers must be ones this model can be in. */
+	if ((v->fcr & FCR_TRIGGER) && !(v->fcr & FCR_ENABLE))
+		return state_invalid(r, "fcr", "0x%02x: a trigger level without the FIFO", v->fcr);
+	if ((v->lsr & (LSR_THRE | LSR_TEMT)) != (LSR_THRE | LSR_TEMT))
+		return state_invalid(r, "lsr", "0x%02x: THRE and TEMT are always set here", v->lsr);
+	if ((v->msr & ~MSR_DELTAS) != msr_lines(v->mcr))
+		return state_invalid(r, "msr", "0x%02x: lines 0x%02x do not follow mcr 0x%02x", v->msr,
+				     v->msr & ~MSR_DELTAS, v->mcr);
+	if (v->rx_count > rx_capacity(v->fcr))
+		return state_invalid(r, "rx_fifo", "%zu bytes, the receiver holds %u", v->rx_count,
+				     rx_capacity(v->fcr));
+	if (!(v->lsr & LSR_DR) != !v->rx_count)
+		return state_invalid(r, "lsr", "0x%02x: DR disagrees with %zu bytes in rx_fifo",
+				     v->lsr, v->rx_count);
+	return state_leave(r);
+}
+
+/* Into a fresh instance: the guest then reads the same bytes and, with the
+ * line's level recomputed, sees the same interrupt pending. */
+static int serial_load(struct device *dev, struct state_reader *r)
+{
+	struct serial *s = container_of(dev, struct serial, dev);
+	struct serial_saved v = {0};
+	if (serial_read_record(r, dev->ops->kind, &v) < 0)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	s->ier = v.ier;
+	s->thr_ipending = v.thre_pending;
+	s->fcr = v.fcr;
+	s->lcr = v.lcr;
+	s->mcr = v.mcr;
+	s->lsr = v.lsr;
+	s->msr = v.msr;
+	s->scr = v.scr;
+	s->dll = v.dll;
+	s->dlm = v.dlm;
+	memcpy(s->rx, v.rx, sizeof(s->rx));
+	s->rx_head = 0;
+	s->rx_count = (unsigned)v.rx_count;
+	if (!v.rx_count)
+		s->rx[0] = v.rbr;
+	update_irq(s);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+static void serial_dev_destroy(struct device *dev)
+{
+	serial_destroy(container_of(dev, struct serial, dev));
+}
+
+/* No counters op: the device's own struct device counters are all it has. */
+static const struct device_ops serial_dev_ops = {
+	.kind = "serial",
+	.reset = serial_reset,
+	.save = serial_save,
+	.load = serial_load,
+	.destroy = serial_dev_destroy,
+};
+
+struct serial *serial_create(struct irq_line irq, serial_output_fn out,
+			     serial_rx_drained_fn drained, void *opaque)
+{
+	struct serial *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	if (pthread_mutex_init(&s->lock, NULL) != 0) {
+		free(s);
+		return NULL;
+	}
+	device_init(&s->dev, &serial_dev_ops, "serial0");
+	s->irq = irq;
+	s->out = out;
+	s->drained = drained;
+	s->opaque = opaque;
+	reset_regs(s);
+	irq_line_set(&s->irq, false);
+	return s;
+}
+
+void serial_destroy(struct serial *s)
+{
+	if (!s)
+		return;
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+struct device *serial_device(struct serial *s)
+{
+	return &s->dev;
 }

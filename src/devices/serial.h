@@ -20,6 +20,7 @@
 
 #include "bus/iobus.h"
 #include "bus/irq.h"
+#include "core/device.h"
 
 #define SERIAL_FIFO_SIZE 16
 
@@ -33,6 +34,12 @@ typedef void (*serial_rx_drained_fn)(void *opaque);
 struct serial *serial_create(struct irq_line irq, serial_output_fn out,
 			     serial_rx_drained_fn drained, void *opaque);
 void serial_destroy(struct serial *s);
+
+/* Its device contract (core/device.h): kind "serial", id "serial0".
+ * Counters: exits (port accesses), interrupts (rising edges of the line),
+ * bytes_in (guest output passed to out), bytes_out (host input accepted),
+ * errors (output dropped: no out), rejected (loopback overrun). */
+struct device *serial_device(struct serial *s);
 
 /* opaque = struct serial *; offsets 0..7 (RBR/THR .. SCR). */
 extern const struct iobus_ops serial_ops;

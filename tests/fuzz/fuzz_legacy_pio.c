@@ -1,4 +1,4 @@
-// fuzz-sources: src/devices/serial.c src/devices/i8042.c src/devices/rtc.c src/devices/acpi_pm.c src/devices/pvpanic.c src/bus/iobus.c src/core/loop.c src/core/log.c
+// fuzz-sources: src/devices/serial.c src/devices/i8042.c src/devices/rtc.c src/devices/acpi_pm.c src/devices/pvpanic.c src/devices/legacy_state.c src/core/device.c src/core/state.c src/core/counters.c src/bus/iobus.c src/core/loop.c src/core/log.c
 /* The legacy ISA devices against a hostile guest: the 16550 UART (COM1),
  * the i8042, the CMOS RTC, the ACPI PM block and pvpanic, on a port-I/O bus
  * claimed as machine.c claims it, driven as a vCPU's IN/OUT exits drive it:
