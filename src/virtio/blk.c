@@ -17,9 +17,13 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "core/device.h"
 #include "core/log.h"
+#include "core/state.h"
+#include "virtio/queue_service.h"
 
 #define SECTOR BLK_SECTOR_SIZE
 #define HDR_LEN sizeof(struct virtio_blk_outhdr) /* 16 */
@@ -48,7 +52,8 @@ struct vblk_req {
 	uint8_t *status;      /* host pointer to the status byte in guest RAM */
 	uint32_t gen;         /* device generation at submission */
 	uint32_t used_len;    /* used.len on success, status byte included */
-	uint32_t bytes;       /* READ/WRITE: data bytes */
+	uint32_t bytes;       /* READ/WRITE: data bytes (0 for the other requests) */
+	bool write;           /* bytes go from the guest to the disk */
 	uint16_t q, head;
 	bool flush_after;     /* FLUSH not negotiated: write-through (§5.2.5.1) */
 	struct iovec iov[VIRTIO_BLK_QUEUE_SIZE];
@@ -75,7 +80,7 @@ struct vblk_queue {
 };
 
 struct virtio_blk {
-	struct virtio_dev vdev; /* first: the transport binds it */
+	struct virtio_dev vdev;
 	struct blk_backend *be;
 	struct virtio_blk_config cfg; /* as the guest reads it (little-endian) */
 	char serial[VIRTIO_BLK_SERIAL_MAX];
@@ -85,6 +90,8 @@ struct virtio_blk {
 	bool closing;
 	uint32_t gen;         /* bumped on reset: older completions are dropped */
 	unsigned inflight;
+	pthread_cond_t idle;  /* inflight reached 0 (with vdev.lock) */
+	bool draining;        /* a save waits for inflight 0: pop nothing */
 	uint64_t merged;      /* requests that went in a merged group */
 	struct vblk_req *pool;
 	struct vblk_merge *merges;
@@ -93,6 +100,11 @@ struct virtio_blk {
 };
 
 static void process_queue(struct virtio_blk *b, unsigned q);
+
+static struct virtio_blk *to_blk(struct virtio_dev *vdev)
+{
+	return container_of(vdev, struct virtio_blk, vdev);
+}
 
 /* ---- request slots ---- */
 
@@ -113,9 +125,20 @@ static void req_put(struct virtio_blk *b, struct vblk_req *r)
 /* Completes r now (lock held): status byte, used entry, slot back. */
 static void req_finish(struct virtio_blk *b, struct vblk_req *r, uint8_t status, uint32_t len)
 {
+	struct dev_counters *cnt = &b->vdev.queues[r->q].counters;
+	counter_inc(&cnt->requests);
+	if (status == VIRTIO_BLK_S_OK && r->bytes)
+		counter_add(r->write ? &cnt->bytes_in : &cnt->bytes_out, r->bytes);
 	*r->status = status;
 	virtq_push(&b->vdev.queues[r->q].vq, r->head, len);
 	req_put(b, r);
+}
+
+/* Completes r with the guest's mistake: a request the device refuses. */
+static void req_reject(struct virtio_blk *b, struct vblk_req *r, uint8_t status)
+{
+	counter_inc(&b->vdev.queues[r->q].counters.rejected);
+	req_finish(b, r, status, 1);
 }
 
 /* dst = bytes [skip, skip + len) of src; returns the count, or -1 if more
@@ -165,12 +188,15 @@ static void finish_io(struct virtio_blk *b, struct vblk_req *first, const struct
 	struct virtio_dev *vdev = &b->vdev;
 	unsigned q = first->q;
 	bool current = first->gen == b->gen && vdev->live && !b->closing;
-	b->inflight--;
+	if (--b->inflight == 0)
+		pthread_cond_broadcast(&b->idle);
 	if (current && result < 0)
 		log_io_error(b, br, result);
 	for (struct vblk_req *r = first, *next; r; r = next) {
 		next = r->next_merged;
 		r->next_merged = NULL;
+		if (current && result < 0)
+			counter_inc(&vdev->queues[q].counters.errors);
 		if (current)
 			req_finish(b, r, result < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK,
 				   result < 0 ? 1 : r->used_len);
@@ -254,6 +280,7 @@ static void req_submit(struct virtio_blk *b, struct vblk_req *r)
 	/* -EINVAL: a request the backend cannot take (e.g. O_DIRECT alignment). */
 	log_guest_error(b->vdev.name, "request refused by the backend: %s",
 			     strerror(-ret));
+	counter_inc(&b->vdev.queues[r->q].counters.errors);
 	req_finish(b, r, VIRTIO_BLK_S_IOERR, 1);
 }
 
@@ -326,7 +353,7 @@ static void handle_rw(struct virtio_blk *b, struct vblk_req *r, const struct vir
 
 	if (write && b->readonly) { /* §5.2.6.2 */
 		log_guest_error(b->vdev.name, "write to a read-only disk");
-		req_finish(b, r, VIRTIO_BLK_S_IOERR, 1);
+		req_reject(b, r, VIRTIO_BLK_S_IOERR);
 		return;
 	}
 	if (len % SECTOR || !range_ok(b, sector, len / SECTOR)) {
@@ -334,7 +361,7 @@ static void handle_rw(struct virtio_blk *b, struct vblk_req *r, const struct vir
 				     "or past the end of the disk",
 				     write ? "write" : "read", (unsigned long long)len,
 				     (unsigned long long)sector);
-		req_finish(b, r, VIRTIO_BLK_S_IOERR, 1);
+		req_reject(b, r, VIRTIO_BLK_S_IOERR);
 		return;
 	}
 	if (len == 0) { /* nothing to transfer; the backend refuses empty I/O */
@@ -345,7 +372,7 @@ static void handle_rw(struct virtio_blk *b, struct vblk_req *r, const struct vir
 	if (cnt <= 0) { /* more segments than seg_max (a big indirect table) */
 		log_guest_error(b->vdev.name, "request with more than %d segments",
 				     VIRTIO_BLK_QUEUE_SIZE - 2);
-		req_finish(b, r, VIRTIO_BLK_S_IOERR, 1);
+		req_reject(b, r, VIRTIO_BLK_S_IOERR);
 		return;
 	}
 	r->br = (struct blk_request){
@@ -356,6 +383,7 @@ static void handle_rw(struct virtio_blk *b, struct vblk_req *r, const struct vir
 	};
 	r->used_len = write ? 1 : (uint32_t)len + 1;
 	r->bytes = (uint32_t)len;
+	r->write = write;
 	r->flush_after = write && !virtio_has_feature(&b->vdev, VIRTIO_BLK_F_FLUSH);
 	if (r->flush_after || len > MERGE_MAX_BYTES || b->no_merge)
 		req_submit(b, r);
@@ -411,10 +439,13 @@ static void handle_dwz(struct virtio_blk *b, struct vblk_req *r, const struct vi
 			return;
 		}
 	}
-	if (st != VIRTIO_BLK_S_OK)
-		log_guest_error(b->vdev.name, "bad %s request (status %u)",
-				     wz ? "write-zeroes" : "discard", st);
-	req_finish(b, r, st, 1);
+	if (st == VIRTIO_BLK_S_OK) {
+		req_finish(b, r, st, 1);
+		return;
+	}
+	log_guest_error(b->vdev.name, "bad %s request (status %u)", wz ? "write-zeroes" : "discard",
+			st);
+	req_reject(b, r, st);
 }
 
 /* One popped chain. Returns false if the device is now broken. */
@@ -434,6 +465,7 @@ static bool handle_chain(struct virtio_blk *b, unsigned q, const struct virtq_ch
 	const struct iovec *last = &c->iov[c->n_out + c->n_in - 1];
 	r->status = (uint8_t *)last->iov_base + last->iov_len - 1;
 	r->head = c->head;
+	r->bytes = 0;
 	virtq_iov_to_buf(c->iov, c->n_out, 0, &hdr, sizeof(hdr));
 	uint64_t sector = le64toh(hdr.sector);
 
@@ -460,59 +492,46 @@ static bool handle_chain(struct virtio_blk *b, unsigned q, const struct virtq_ch
 		handle_dwz(b, r, c, true);
 		break;
 	default:
-		req_finish(b, r, VIRTIO_BLK_S_UNSUPP, 1);
+		req_reject(b, r, VIRTIO_BLK_S_UNSUPP);
 		break;
 	}
 	return true;
 }
 
-/* Pops and starts at most queue-size chains (docs/ARCHITECTURE.md
- * "virtio": bounded work per kick). Lock held. */
+/* ---- queue service ---- */
+
+static bool blk_can_pop(struct virtio_dev *vdev, unsigned q)
+{
+	/* Slots still held by requests of a reset generation: the queue
+	 * resumes when one completes (kicks stay off till then). */
+	return to_blk(vdev)->queues[q].free != NULL;
+}
+
+static enum qs_verdict blk_chain(struct virtio_dev *vdev, unsigned q, struct virtq_chain *chain)
+{
+	return handle_chain(to_blk(vdev), q, chain) ? QS_NEXT : QS_BROKEN;
+}
+
+/* The group collected for merging goes before the used ring is signalled:
+ * a refused submission completes at once. */
+static void blk_submit_batch(struct virtio_dev *vdev, unsigned q)
+{
+	batch_flush(to_blk(vdev), q);
+}
+
+static const struct queue_service_ops blk_service = {
+	.handle = blk_chain,
+	.can_pop = blk_can_pop,
+	.batch_end = blk_submit_batch,
+};
+
+/* Pops and starts at most queue-size chains. Lock held. */
 static void process_queue(struct virtio_blk *b, unsigned q)
 {
-	struct virtio_dev *vdev = &b->vdev;
-	struct virtqueue *vq = &vdev->queues[q].vq;
-	struct vblk_queue *bq = &b->queues[q];
-
-	if (!vdev->live || b->closing || vq->size == 0)
+	if (b->closing || b->draining)
 		return;
-	uint16_t used_before = vq->used_idx;
-	unsigned budget = vq->size;
-	bq->stalled = false;
-	virtq_disable_kicks(vq);
-	for (;;) {
-		while (budget) {
-			if (!bq->free) {
-				/* Slots still held by requests of a reset generation:
-				 * resume when one completes (kicks stay off till then). */
-				bq->stalled = virtq_has_work(vq);
-				if (bq->stalled)
-					goto out;
-				break;
-			}
-			int ret = virtq_pop(vq, &b->chain);
-			if (ret == 0)
-				break;
-			if (ret < 0) {
-				virtio_dev_set_broken(vdev, vq->error ? vq->error : "bad virtqueue");
-				goto out;
-			}
-			budget--;
-			if (!handle_chain(b, q, &b->chain))
-				goto out;
-		}
-		if (!virtq_enable_kicks(vq))
-			break;
-		if (budget == 0) {
-			virtio_queue_rekick(vdev, q);
-			break;
-		}
-		virtq_disable_kicks(vq);
-	}
-out:
-	batch_flush(b, q);
-	if (vq->used_idx != used_before)
-		virtio_queue_done(vdev, q);
+	enum qs_result res = queue_service_run(&b->vdev, q, &blk_service, &b->chain);
+	b->queues[q].stalled = res == QS_PAUSED;
 	blk_flush_submissions(b->be);
 }
 
@@ -520,7 +539,7 @@ out:
 
 static void blk_config_read(struct virtio_dev *vdev, unsigned offset, uint8_t *data, unsigned len)
 {
-	struct virtio_blk *b = vdev->opaque;
+	struct virtio_blk *b = to_blk(vdev);
 	if (offset > sizeof(b->cfg) || len > sizeof(b->cfg) - offset) {
 		memset(data, 0, len);
 		return;
@@ -536,7 +555,7 @@ static void blk_config_write(struct virtio_dev *vdev, unsigned offset, const uin
 
 static void blk_reset(struct virtio_dev *vdev)
 {
-	struct virtio_blk *b = vdev->opaque;
+	struct virtio_blk *b = to_blk(vdev);
 	b->gen++;
 	for (unsigned q = 0; q < vdev->nqueues; q++)
 		b->queues[q].stalled = b->queues[q].notify = false;
@@ -545,7 +564,89 @@ static void blk_reset(struct virtio_dev *vdev)
 static void blk_queue_notify(struct virtio_dev *vdev, unsigned q)
 {
 	if (q < vdev->nqueues)
-		process_queue(vdev->opaque, q);
+		process_queue(to_blk(vdev), q);
+}
+
+/* ---- state (core/state.h) ---- */
+
+/* How long a save waits for the backend's in-flight requests. */
+#define DRAIN_TIMEOUT_S 10
+
+/* Quiesce (core/device.h): the model drains, not the transport. The
+ * transport calls ops->save with vdev->lock held, from a thread other than
+ * the loop's (completions run on the loop thread and take the lock, which
+ * the wait releases). Nothing is popped meanwhile; the queues are kicked
+ * again after, so a kick that arrived during the wait is served. Returns
+ * the requests still in flight (0 unless the backend did not finish in
+ * DRAIN_TIMEOUT_S, or the caller is the loop thread). */
+static unsigned blk_drain(struct virtio_blk *b)
+{
+	struct timespec deadline;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += DRAIN_TIMEOUT_S;
+	b->draining = true;
+	while (b->inflight && pthread_cond_timedwait(&b->idle, &b->vdev.lock, &deadline) == 0)
+		;
+	b->draining = false;
+	for (unsigned q = 0; b->vdev.live && q < b->vdev.nqueues; q++)
+		virtio_queue_rekick(&b->vdev, q);
+	return b->inflight;
+}
+
+/* Nothing the guest can change lives in the model (no CONFIG_WCE: the
+ * cache mode is the host's); the record names the disk it was saved from,
+ * so it is refused by an instance on a different one. */
+static void blk_save(struct virtio_dev *vdev, struct state_writer *w)
+{
+	struct virtio_blk *b = to_blk(vdev);
+	unsigned left = b->inflight ? blk_drain(b) : 0;
+	if (left) {
+		log_error("%s: %u requests still in flight after %d s; not saved", vdev->name, left,
+			  DRAIN_TIMEOUT_S);
+		if (!w->error)
+			w->error = -EBUSY;
+	}
+	state_begin(w, "virtio-blk", 1);
+	state_put_u64(w, "capacity", b->capacity);
+	state_put_bool(w, "readonly", b->readonly);
+	state_put_u32(w, "queues", vdev->nqueues);
+	state_put_u32(w, "inflight", left);
+	state_end(w);
+}
+
+static int blk_load(struct virtio_dev *vdev, struct state_reader *r)
+{
+	struct virtio_blk *b = to_blk(vdev);
+	uint64_t capacity;
+	uint32_t queues, inflight;
+	bool readonly;
+
+	state_enter(r, "virtio-blk", 1, NULL);
+	state_get_u64(r, "capacity", &capacity);
+	state_get_bool(r, "readonly", &readonly);
+	state_get_u32(r, "queues", &queues);
+	state_get_u32(r, "inflight", &inflight);
+	if (state_failed(r))
+		return -EINVAL;
+	if (capacity != b->capacity)
+		return state_invalid(r, "capacity", "%llu sectors saved, this disk has %llu",
+				     (unsigned long long)capacity, (unsigned long long)b->capacity);
+	if (readonly != b->readonly)
+		return state_invalid(r, "readonly", "saved %s, this disk is %s",
+				     readonly ? "read-only" : "writable",
+				     b->readonly ? "read-only" : "writable");
+	if (queues != vdev->nqueues)
+		return state_invalid(r, "queues", "%u saved, this device has %u", queues,
+				     vdev->nqueues);
+	if (inflight)
+		return state_invalid(r, "inflight", "%u requests in flight (a save drains them)",
+				     inflight);
+	return state_leave(r); /* nothing to apply */
+}
+
+static void blk_destroy_op(struct virtio_dev *vdev)
+{
+	virtio_blk_destroy(to_blk(vdev));
 }
 
 static const struct virtio_dev_ops blk_ops = {
@@ -553,6 +654,9 @@ static const struct virtio_dev_ops blk_ops = {
 	.config_write = blk_config_write,
 	.reset = blk_reset,
 	.queue_notify = blk_queue_notify,
+	.save = blk_save,
+	.load = blk_load,
+	.destroy = blk_destroy_op,
 };
 
 /* ---- lifecycle ---- */
@@ -615,6 +719,11 @@ struct virtio_blk *virtio_blk_create(const struct virtio_blk_options *o,
 		return NULL;
 	}
 	blk_set_batch_end(b->be, blk_batch_end, b);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&b->idle, &ca);
+	pthread_condattr_destroy(&ca);
 	b->readonly = o->readonly;
 	b->no_merge = o->no_merge;
 	b->capacity = blk_size(b->be) / SECTOR;
@@ -681,6 +790,7 @@ void virtio_blk_destroy(struct virtio_blk *b)
 	pthread_mutex_unlock(&b->vdev.lock);
 	blk_close(b->be); /* runs the remaining callbacks, which drop them */
 	virtio_dev_destroy(&b->vdev);
+	pthread_cond_destroy(&b->idle);
 	free(b->pool);
 	free(b->merges);
 	free(b);

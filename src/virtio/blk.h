@@ -28,7 +28,9 @@ struct virtio_blk_options {
 	bool no_merge;        /* one backend I/O per request (QEMU: request-merging=off) */
 };
 
-/* Its first member is the struct virtio_dev the transport binds. */
+/* Embeds the struct virtio_dev the transport binds (virtio_blk_dev). Its
+ * save (ops->save) drains in-flight requests first: call it with vdev->lock
+ * held from a thread other than the loop's. */
 struct virtio_blk;
 
 /* Opens the image; NULL on error (one line already logged). */
