@@ -1,8 +1,9 @@
 /* Intel 82540EM: the PCI function, the register file behind BAR0 and BAR1,
  * interrupts (ICR/ICS/IMS/IMC, INTx, ITR throttling), the statistics
- * registers, reset, and the device's life cycle. See e1000.h; receive is
- * e1000_rx.c, transmit e1000_tx.c, the EEPROM e1000_eeprom.c, the PHY
- * e1000_phy.c. Section numbers are the 8254x SDM's (e1000_regs.h). */
+ * registers, reset, and the device's life cycle and contract (kind
+ * "e1000"). See e1000.h; receive is e1000_rx.c, transmit e1000_tx.c, the
+ * EEPROM e1000_eeprom.c, the PHY e1000_phy.c, the state record
+ * e1000_state.c. Section numbers are the 8254x SDM's (e1000_regs.h). */
 #include "devices/e1000_priv.h"
 
 #include <errno.h>
@@ -18,12 +19,9 @@
 #include "core/log.h"
 #include "core/loop.h"
 
-struct reg_info {
-	uint32_t reset, wmask;
-};
-
-static const struct reg_info regs[E1000_NREGS] = {
-#define E1000_REG_INFO(name, o, r, m) [R_##name] = {.reset = (r), .wmask = (uint32_t)(m)},
+const struct e1000_reg_info e1000_regs[E1000_NREGS] = {
+#define E1000_REG_INFO(reg, o, r, m) \
+	[R_##reg] = {.name = #reg, .reset = (r), .wmask = (uint32_t)(m)},
 	E1000_REG_LIST(E1000_REG_INFO)
 #undef E1000_REG_INFO
 };
@@ -51,7 +49,7 @@ static bool known_unimplemented(uint32_t off)
 	       off == E1000_FLA;
 }
 
-static int64_t now_ns(const struct e1000 *e)
+int64_t e1000_now_ns(const struct e1000 *e)
 {
 	struct timespec ts;
 	if (e->port.clock_ns)
@@ -80,12 +78,27 @@ static void arm_timer(struct e1000 *e, int64_t delay_ns)
 	e->timer_armed = true;
 }
 
+#define ICR_RX_CAUSES (ICR_RXDMT0 | ICR_RXO | ICR_RXT0 | ICR_SRPD)
+#define ICR_TX_CAUSES (ICR_TXDW | ICR_TXQE | ICR_TXD_LOW)
+
+/* An assertion counts for the device, and for each queue one of whose
+ * causes is pending (one INTx serves both). */
+static void count_interrupt(struct e1000 *e, uint32_t pending)
+{
+	counter_inc(&e->dev.counters.interrupts);
+	if (pending & ICR_RX_CAUSES)
+		counter_inc(&e->rxq.interrupts);
+	if (pending & ICR_TX_CAUSES)
+		counter_inc(&e->txq.interrupts);
+}
+
 /* INTx follows (ICR & IMS) != 0. A rising edge waits until ITR's interval
  * has passed since the last one (§13.4.18: "a guaranteed inter-interrupt
  * delay"); the timer asserts it then, if the cause is still pending. */
-static void irq_update(struct e1000 *e)
+void e1000_irq_update(struct e1000 *e)
 {
-	bool want = (e->reg[R_ICR] & e->reg[R_IMS]) != 0;
+	uint32_t pending = e->reg[R_ICR] & e->reg[R_IMS];
+	bool want = pending != 0;
 
 	if (!want || e->irq_level) {
 		if (!want && e->irq_level) {
@@ -96,7 +109,7 @@ static void irq_update(struct e1000 *e)
 	}
 	uint32_t interval = e->reg[R_ITR] & ITR_INTERVAL_MASK;
 	if (interval && e->timer_fd >= 0) {
-		int64_t now = now_ns(e);
+		int64_t now = e1000_now_ns(e);
 		if (now < e->itr_next_ns) {
 			if (!e->timer_armed)
 				arm_timer(e, e->itr_next_ns - now);
@@ -107,13 +120,14 @@ static void irq_update(struct e1000 *e)
 	}
 	e->irq_level = true;
 	e->st.irqs++;
+	count_interrupt(e, pending);
 	pci_dev_set_intx(&e->pci, true);
 }
 
 void e1000_set_cause(struct e1000 *e, uint32_t cause)
 {
 	e->reg[R_ICR] |= cause & ICR_VALID;
-	irq_update(e);
+	e1000_irq_update(e);
 }
 
 static void itr_timer(void *opaque, uint32_t events)
@@ -124,7 +138,7 @@ static void itr_timer(void *opaque, uint32_t events)
 		log_warn("e1000: timerfd read: %s", strerror(errno));
 	pthread_mutex_lock(&e->lock);
 	e->timer_armed = false;
-	irq_update(e);
+	e1000_irq_update(e);
 	pthread_mutex_unlock(&e->lock);
 }
 
@@ -219,7 +233,7 @@ static uint32_t stat_read(struct e1000 *e, unsigned idx, bool side_effects)
 static void reset(struct e1000 *e)
 {
 	for (unsigned i = 0; i < E1000_NREGS; i++)
-		e->reg[i] = regs[i].reset;
+		e->reg[i] = e1000_regs[i].reset;
 	memset(e->mta, 0, sizeof(e->mta));
 	memset(e->vfta, 0, sizeof(e->vfta));
 	memset(e->ra, 0, sizeof(e->ra));
@@ -232,7 +246,7 @@ static void reset(struct e1000 *e)
 	e1000_phy_reset(&e->phy);
 	e1000_tx_reset(e);
 	e->itr_next_ns = 0;
-	irq_update(e); /* ICR and IMS are 0: the line drops */
+	e1000_irq_update(e); /* ICR and IMS are 0: the line drops */
 	e1000_rx_kick(e); /* a held frame is retried (and dropped: RX is off) */
 }
 
@@ -282,7 +296,7 @@ static uint32_t reg_read(struct e1000 *e, uint32_t off, bool side_effects)
 		uint32_t v = e->reg[R_ICR];
 		if (side_effects) {
 			e->reg[R_ICR] = 0;
-			irq_update(e);
+			e1000_irq_update(e);
 		}
 		return side_effects ? v : 0;
 	}
@@ -333,7 +347,7 @@ static void reg_write(struct e1000 *e, uint32_t off, uint32_t v)
 		return;
 	}
 	uint32_t old = e->reg[r];
-	e->reg[r] = (old & ~regs[r].wmask) | (v & regs[r].wmask);
+	e->reg[r] = (old & ~e1000_regs[r].wmask) | (v & e1000_regs[r].wmask);
 	switch (r) {
 	case R_CTRL:
 		ctrl_write(e, old, v);
@@ -356,28 +370,34 @@ static void reg_write(struct e1000 *e, uint32_t off, uint32_t v)
 	}
 	case R_ICR: /* writing 1s clears them too */
 		e->reg[R_ICR] = old & ~v;
-		irq_update(e);
+		e1000_irq_update(e);
 		break;
 	case R_ICS:
 		e1000_set_cause(e, v);
 		break;
 	case R_IMS:
 		e->reg[R_IMS] |= v & ICR_VALID;
-		irq_update(e);
+		e1000_irq_update(e);
 		break;
 	case R_IMC:
 		e->reg[R_IMS] &= ~v;
-		irq_update(e);
+		e1000_irq_update(e);
 		break;
 	case R_ITR:
-		irq_update(e);
+		e1000_irq_update(e);
 		break;
-	case R_RCTL:
 	case R_RDT:
+		counter_inc(&e->rxq.kicks);
 		e1000_rx_kick(e);
 		break;
-	case R_TCTL:
+	case R_RCTL:
+		e1000_rx_kick(e);
+		break;
 	case R_TDT:
+		counter_inc(&e->txq.kicks);
+		e1000_tx_process(e);
+		break;
+	case R_TCTL:
 		e1000_tx_process(e);
 		break;
 	default:
@@ -440,7 +460,6 @@ static const struct iobus_ops mmio_ops = {.read = mmio_read, .write = mmio_write
 
 /* BAR1 (§13.2, I/O-mapped access): IOADDR at 0 selects a register, IODATA
  * at 4 reads or writes it. Linux's e1000 issues CTRL.RST through it. */
-#define IOADDR_MASK 0x0001FFFFu
 
 static void io_read(void *opaque, uint64_t offset, uint8_t *data, unsigned len)
 {
@@ -461,7 +480,7 @@ static void io_write(void *opaque, uint64_t offset, const uint8_t *data, unsigne
 	uint32_t v = (uint32_t)iobus_load_le(data, len);
 	pthread_mutex_lock(&e->lock);
 	if (len == 4 && offset == 0)
-		e->ioaddr = v & IOADDR_MASK;
+		e->ioaddr = v & E1000_IOADDR_MASK;
 	else if (len == 4 && offset == 4)
 		access_write(e, e->ioaddr & ~3u, 4, v);
 	pthread_mutex_unlock(&e->lock);
@@ -469,10 +488,79 @@ static void io_write(void *opaque, uint64_t offset, const uint8_t *data, unsigne
 
 static const struct iobus_ops io_ops = {.read = io_read, .write = io_write};
 
+/* ---- The device contract (core/device.h) ---- */
+
+static struct e1000 *to_e1000(struct device *dev)
+{
+	return container_of(dev, struct e1000, dev);
+}
+
+/* Power-on reset, as CTRL.RST does it (PCI configuration space is the
+ * machine's to reset). */
+static void dev_reset(struct device *dev)
+{
+	struct e1000 *e = to_e1000(dev);
+	pthread_mutex_lock(&e->lock);
+	reset(e);
+	pthread_mutex_unlock(&e->lock);
+}
+
+/* The device: exits (its PCI function's) and every INTx assertion.
+ * "rx0": kicks are RDT writes; interrupts, assertions with a receive cause
+ * pending; requests, frames placed in guest buffers; bytes_out, the bytes
+ * written into them; errors, frames the device could not take for lack of
+ * receive buffers (each refusal: the backend holds the frame and retries)
+ * and runts or over-long frames from the backend; rejected, the guest's
+ * mistakes (ring unusable, a buffer outside RAM, a frame longer than the
+ * whole ring). "tx0": kicks are TDT writes; requests, frames the backend
+ * took (TSO: each segment); bytes_in, their bytes; errors, frames the
+ * backend refused; rejected, the guest's mistakes (ring unusable, bad
+ * descriptors or contexts, buffers outside RAM, oversized packets). */
+static void dev_counters(struct device *dev, const struct counter_sink *sink)
+{
+	struct e1000 *e = to_e1000(dev);
+	struct dev_counters c = {
+		.exits = counter_read(&e->pci.exits),
+		.interrupts = counter_read(&e->dev.counters.interrupts),
+	};
+	counters_emit(sink, dev->id, "", &c);
+	counters_emit(sink, dev->id, "rx0", &e->rxq);
+	counters_emit(sink, dev->id, "tx0", &e->txq);
+}
+
+static int dev_save(struct device *dev, struct state_writer *w)
+{
+	return e1000_save(to_e1000(dev), w);
+}
+
+static int dev_load(struct device *dev, struct state_reader *r)
+{
+	return e1000_load(to_e1000(dev), r);
+}
+
+static void dev_destroy(struct device *dev)
+{
+	e1000_destroy(to_e1000(dev));
+}
+
+static const struct device_ops e1000_ops = {
+	.kind = "e1000",
+	.reset = dev_reset,
+	.counters = dev_counters,
+	.save = dev_save,
+	.load = dev_load,
+	.destroy = dev_destroy,
+};
+
+struct device *e1000_device(struct e1000 *e)
+{
+	return &e->dev;
+}
+
 /* ---- Life cycle ---- */
 
-struct e1000 *e1000_create_port(const uint8_t mac[6], const struct guest_mem *mem,
-				struct loop *loop, const struct e1000_port *port)
+static struct e1000 *create(const char *id, const uint8_t mac[6], const struct guest_mem *mem,
+			    struct loop *loop, const struct e1000_port *port)
 {
 	pthread_mutexattr_t attr;
 	struct e1000 *e = calloc(1, sizeof(*e));
@@ -480,6 +568,7 @@ struct e1000 *e1000_create_port(const uint8_t mac[6], const struct guest_mem *me
 		log_error("e1000: out of memory");
 		return NULL;
 	}
+	device_init(&e->dev, &e1000_ops, id ? id : "e1000");
 	e->mem = mem;
 	e->loop = loop;
 	e->timer_fd = e->tx_fd = -1;
@@ -534,6 +623,12 @@ fail:
 	return NULL;
 }
 
+struct e1000 *e1000_create_port(const uint8_t mac[6], const struct guest_mem *mem,
+				struct loop *loop, const struct e1000_port *port)
+{
+	return create(NULL, mac, mem, loop, port);
+}
+
 static int backend_send(void *opaque, const struct iovec *iov, int iovcnt)
 {
 	return net_send(opaque, iov, iovcnt);
@@ -552,7 +647,7 @@ struct e1000 *e1000_create(const struct e1000_options *o, const struct guest_mem
 	 * Ethernet frames. */
 	bo.vnet_hdr = false;
 	bo.offloads = 0;
-	struct e1000 *e = e1000_create_port(o->mac, mem, loop, NULL);
+	struct e1000 *e = create(o->id, o->mac, mem, loop, NULL);
 	if (!e)
 		return NULL;
 	/* The device is complete before the backend can deliver to it. */

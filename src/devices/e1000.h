@@ -31,12 +31,14 @@
 #include "bus/pci.h"
 #include "core/guest_mem.h"
 
+struct device;
 struct loop;
 struct e1000;
 
 struct e1000_options {
 	struct net_options backend; /* opened without a vnet header */
 	uint8_t mac[6];
+	const char *id;             /* the instance's name; NULL: "e1000" */
 };
 
 /* Counters kept by the device model, besides the guest-visible statistics
@@ -65,6 +67,11 @@ struct e1000 *e1000_create(const struct e1000_options *o, const struct guest_mem
 			   struct loop *loop);
 /* The PCI function, for the host bridge. */
 struct pci_dev *e1000_pci(struct e1000 *e);
+/* The device contract (core/device.h): kind "e1000"; reset is CTRL.RST's
+ * power-on reset; counters for the device and queues "rx0" and "tx0";
+ * save and load (e1000_state.c) one section "e1000"; destroy is
+ * e1000_destroy. */
+struct device *e1000_device(struct e1000 *e);
 /* Unmaps the BARs and closes the backend; the loop must be stopped or this
  * called on the loop thread. */
 void e1000_destroy(struct e1000 *e);
@@ -85,7 +92,7 @@ struct e1000_port {
 };
 
 /* loop may be NULL (then ITR does not throttle: there is no timer; and a
- * TDT write transmits the whole ring at once). */
+ * TDT write transmits the whole ring at once). The instance is "e1000". */
 struct e1000 *e1000_create_port(const uint8_t mac[6], const struct guest_mem *mem,
 				struct loop *loop, const struct e1000_port *port);
 

@@ -11,11 +11,15 @@
  * following words until CS drops. */
 #include "devices/e1000_priv.h"
 
+#include <errno.h>
 #include <string.h>
+
+#include "core/state.h"
 
 #define MW_OPCODE_READ 0x6 /* 110b */
 #define MW_CMD_BITS    9   /* 3 opcode + 6 address bits (64 words, EECD.SIZE 0) */
 #define EEPROM_BITS    (EEPROM_WORDS * 16)
+#define EECD_PINS      (EECD_SK | EECD_CS | EECD_DI | EECD_FWE | EECD_REQ)
 
 /* Word offsets in the image (SDM §5, EEPROM address map). */
 #define EE_MAC          0x00 /* 3 words, little-endian byte pairs */
@@ -83,7 +87,7 @@ void e1000_eecd_write(struct e1000_eeprom *ee, uint32_t v)
 {
 	uint32_t old = ee->eecd;
 
-	ee->eecd = v & (EECD_SK | EECD_CS | EECD_DI | EECD_FWE | EECD_REQ);
+	ee->eecd = v & EECD_PINS;
 	if (!(v & EECD_CS) || !(old & EECD_CS)) {
 		/* Deselected, or just selected: a new command starts. */
 		ee->in = 0;
@@ -125,4 +129,50 @@ uint32_t e1000_eerd_write(const struct e1000_eeprom *ee, uint32_t v)
 	unsigned addr = (v >> EERD_ADDR_SHIFT) & 0xFF;
 	uint16_t data = addr < EEPROM_WORDS ? ee->data[addr] : 0xFFFF;
 	return (uint32_t)data << EERD_DATA_SHIFT | addr << EERD_ADDR_SHIFT | EERD_DONE;
+}
+
+void e1000_eeprom_save(const struct e1000_eeprom *ee, struct state_writer *w)
+{
+	state_begin(w, "eeprom", 1);
+	state_put_u32(w, "eecd", ee->eecd);
+	state_put_u16(w, "in", ee->in);
+	state_put_u8(w, "in_bits", (uint8_t)ee->in_bits);
+	state_put_u16(w, "out_pos", (uint16_t)ee->out_pos);
+	state_put_bool(w, "reading", ee->reading);
+	state_end(w);
+}
+
+int e1000_eeprom_load(struct e1000_eeprom *staged, struct state_reader *r)
+{
+	struct e1000_eeprom *ee = staged;
+	uint8_t in_bits;
+	uint16_t out_pos;
+
+	state_enter(r, "eeprom", 1, NULL);
+	state_get_u32(r, "eecd", &ee->eecd);
+	state_get_u16(r, "in", &ee->in);
+	state_get_u8(r, "in_bits", &in_bits);
+	state_get_u16(r, "out_pos", &out_pos);
+	state_get_bool(r, "reading", &ee->reading);
+	if (state_failed(r))
+		return -EINVAL;
+	ee->in_bits = in_bits;
+	ee->out_pos = out_pos;
+	/* What e1000_eecd_write can leave: only the pins software drives, at
+	 * most a whole command shifted in, a read only after one. */
+	if (ee->eecd & ~EECD_PINS)
+		return state_invalid(r, "eecd", "0x%x drives pins software cannot (0x%x)", ee->eecd,
+				     EECD_PINS);
+	if (ee->in_bits > MW_CMD_BITS)
+		return state_invalid(r, "in_bits", "%u is more than a command's %u bits",
+				     ee->in_bits, MW_CMD_BITS);
+	if (ee->in >> ee->in_bits)
+		return state_invalid(r, "in", "0x%x has more than in_bits (%u) bits", ee->in,
+				     ee->in_bits);
+	if (ee->out_pos >= EEPROM_BITS)
+		return state_invalid(r, "out_pos", "%u is beyond the EEPROM's %u bits", ee->out_pos,
+				     EEPROM_BITS);
+	if (ee->reading && ee->in_bits != MW_CMD_BITS)
+		return state_invalid(r, "reading", "a read before its command was shifted in");
+	return state_leave(r);
 }

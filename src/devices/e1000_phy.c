@@ -6,7 +6,10 @@
  * Resets and autonegotiation restarts complete at once. */
 #include "devices/e1000_priv.h"
 
+#include <errno.h>
 #include <string.h>
+
+#include "core/state.h"
 
 /* Standard (IEEE 802.3 clause 22) and M88-specific register values. */
 #define CTRL_DEFAULT   (MII_CR_AN_ENABLE | 0x0100 /* full duplex */ | 0x0040 /* 1000 */)
@@ -113,4 +116,40 @@ uint32_t e1000_mdic_write(struct e1000_phy *phy, uint32_t v)
 		return (v & ~MDIC_DATA_MASK) | phy_read(phy, r) | MDIC_READY;
 	phy_write(phy, r, (uint16_t)(v & MDIC_DATA_MASK));
 	return v | MDIC_READY;
+}
+
+void e1000_phy_save(const struct e1000_phy *phy, struct state_writer *w)
+{
+	uint8_t le[PHY_NREGS * 2];
+	for (unsigned i = 0; i < PHY_NREGS; i++) {
+		le[2 * i] = (uint8_t)phy->reg[i];
+		le[2 * i + 1] = (uint8_t)(phy->reg[i] >> 8);
+	}
+	state_begin(w, "phy", 1);
+	state_put_bytes(w, "reg", le, sizeof(le));
+	state_end(w);
+}
+
+int e1000_phy_load(struct e1000_phy *staged, struct state_reader *r)
+{
+	uint8_t le[PHY_NREGS * 2];
+	struct e1000_phy defaults;
+
+	state_enter(r, "phy", 1, NULL);
+	if (state_get_bytes(r, "reg", le, sizeof(le)) < 0)
+		return -EINVAL;
+	e1000_phy_reset(&defaults);
+	for (unsigned i = 0; i < PHY_NREGS; i++) {
+		uint16_t v = (uint16_t)(le[2 * i] | le[2 * i + 1] << 8);
+		/* What phy_write can leave: read-only registers at their
+		 * defaults, reset and restart done at once. */
+		if (!writable(i) && v != defaults.reg[i])
+			return state_invalid(r, "reg", "register %u is read-only: 0x%04x, not 0x%04x",
+					     i, v, defaults.reg[i]);
+		if (i == PHY_CTRL && (v & (MII_CR_RESET | MII_CR_RESTART_AN)))
+			return state_invalid(r, "reg", "register 0 (control) 0x%04x has a reset or"
+					     " an autonegotiation restart pending", v);
+		staged->reg[i] = v;
+	}
+	return state_leave(r);
 }

@@ -1,6 +1,7 @@
 /* The e1000 model's insides, shared by its files (e1000.c: PCI, register
- * file, interrupts, reset; e1000_rx.c; e1000_tx.c; e1000_eeprom.c;
- * e1000_phy.c). Not for other code: use e1000.h.
+ * file, interrupts, reset, the device contract; e1000_rx.c; e1000_tx.c;
+ * e1000_eeprom.c; e1000_phy.c; e1000_state.c: the state record). Not for
+ * other code: use e1000.h.
  *
  * Every function here runs with e->lock held. All guest-visible state lives
  * in struct e1000 (registers, tables, EEPROM and PHY, the transmit context
@@ -12,8 +13,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/device.h"
 #include "devices/e1000.h"
 #include "devices/e1000_regs.h"
+
+struct state_reader;
+struct state_writer;
 
 /* The register file: name, offset, value after reset, writable bits.
  * Registers not listed (and not in the MTA/RA/VFTA/statistics arrays) read
@@ -74,6 +79,14 @@ enum e1000_reg {
 	E1000_NREGS
 };
 
+/* Each register's name (the state record's field name), value after
+ * reset and the bits a driver can write (e1000.c). */
+struct e1000_reg_info {
+	const char *name;
+	uint32_t reset, wmask;
+};
+extern const struct e1000_reg_info e1000_regs[E1000_NREGS];
+
 /* The serial EEPROM behind EECD (microwire, SDM §5) and EERD. */
 struct e1000_eeprom {
 	uint16_t data[EEPROM_WORDS];
@@ -112,6 +125,7 @@ struct e1000_tx {
 };
 
 struct e1000 {
+	struct device dev;      /* kind "e1000"; its counters: exits, interrupts */
 	struct pci_dev pci;
 	pthread_mutex_t lock;   /* recursive: a backend may receive inside a send */
 	const struct guest_mem *mem;
@@ -144,11 +158,19 @@ struct e1000 {
 
 	bool rx_waiting;        /* a frame was refused: resume when RDT moves */
 	struct e1000_stats st;
+	/* The contract's per-queue counters ("rx0", "tx0"; e1000.c
+	 * e1000_counters says what each counts). */
+	struct dev_counters rxq, txq;
 	uint8_t rx_buf[E1000_RX_MAX + 64]; /* one received frame, padded, with FCS */
 };
 
 /* e1000.c */
 void e1000_set_cause(struct e1000 *e, uint32_t cause);
+/* INTx follows (ICR & IMS), paced by ITR: after ICR or IMS changed. */
+void e1000_irq_update(struct e1000 *e);
+/* The clock ITR measures intervals with (the test port's, or
+ * CLOCK_MONOTONIC). */
+int64_t e1000_now_ns(const struct e1000 *e);
 bool e1000_bus_master(const struct e1000 *e);
 void e1000_stat_inc(struct e1000 *e, unsigned idx);
 /* The per-packet statistics registers, for a frame of wire_len bytes
@@ -163,6 +185,10 @@ void e1000_rx_kick(struct e1000 *e);
 /* TDT written, TCTL.EN set, or tx_fd fired: one round of the ring. */
 void e1000_tx_process(struct e1000 *e);
 void e1000_tx_reset(struct e1000 *e);
+/* Before a save: the ring's work up to TDT done now, however many rounds
+ * that takes, so that only a packet whose EOP the guest has not posted yet
+ * can be half gathered. */
+void e1000_tx_quiesce(struct e1000 *e);
 
 /* e1000_eeprom.c */
 void e1000_eeprom_init(struct e1000_eeprom *ee, const uint8_t mac[6]);
@@ -170,11 +196,23 @@ void e1000_eeprom_reset(struct e1000_eeprom *ee); /* the pins, not the data */
 uint32_t e1000_eecd_read(const struct e1000_eeprom *ee);
 void e1000_eecd_write(struct e1000_eeprom *ee, uint32_t v);
 uint32_t e1000_eerd_write(const struct e1000_eeprom *ee, uint32_t v); /* the new EERD */
+/* The access state machine (not the image: it is built from the MAC) as
+ * section "eeprom"; the load reads into staged (whose image it keeps) and
+ * validates, 0 or -EINVAL with the error in r. */
+void e1000_eeprom_save(const struct e1000_eeprom *ee, struct state_writer *w);
+int e1000_eeprom_load(struct e1000_eeprom *staged, struct state_reader *r);
 
 /* e1000_phy.c */
 void e1000_phy_reset(struct e1000_phy *phy);
 bool e1000_phy_link_up(const struct e1000_phy *phy);
 /* An MDIC write: performs the MDI cycle, returns the new MDIC value. */
 uint32_t e1000_mdic_write(struct e1000_phy *phy, uint32_t v);
+/* The PHY's registers as section "phy"; the load validates into staged. */
+void e1000_phy_save(const struct e1000_phy *phy, struct state_writer *w);
+int e1000_phy_load(struct e1000_phy *staged, struct state_reader *r);
+
+/* e1000_state.c: the device contract's save and load. */
+int e1000_save(struct e1000 *e, struct state_writer *w);
+int e1000_load(struct e1000 *e, struct state_reader *r);
 
 #endif

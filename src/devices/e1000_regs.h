@@ -15,6 +15,7 @@
 #define E1000_REVISION       0x03
 #define E1000_MMIO_SIZE      0x20000 /* BAR0: 128 KiB of registers */
 #define E1000_IO_SIZE        8       /* BAR1: IOADDR, IODATA (SDM §13.2) */
+#define E1000_IOADDR_MASK    0x0001FFFFu /* IOADDR: a register offset */
 
 /* ---- Register offsets (SDM Table 13-2) ---- */
 #define E1000_CTRL     0x00000

@@ -43,6 +43,13 @@ static bool vlan_tagged(const struct e1000 *e, const uint8_t *f, size_t len)
 	return len >= ETH_HLEN + VLAN_HLEN && be16(f + 12) == (e->reg[R_VET] & 0xFFFF);
 }
 
+/* A guest mistake: counted by reason, and as the queue's "rejected". */
+static void rx_reject(struct e1000 *e, uint64_t *reason)
+{
+	(*reason)++;
+	counter_inc(&e->rxq.rejected);
+}
+
 /* ---- Filtering (§3.2, packet address filtering) ---- */
 
 /* An exact match in the receive address registers (RAL/RAH with AV;
@@ -166,7 +173,7 @@ static enum placed rx_place(struct e1000 *e, const uint8_t *f, size_t total, uin
 	uint8_t *ring = n && head < n && tail < n ? guest_mem_ptr(e->mem, base, (uint64_t)n * RXD_SIZE)
 						  : NULL;
 	if (!ring) {
-		e->st.rx_ring_errors++;
+		rx_reject(e, &e->st.rx_ring_errors);
 		log_guest_error("e1000", "receive ring at 0x%llx, %u descriptors, head %u tail %u"
 				     " is not usable; frames dropped", (unsigned long long)base, n,
 				     head, tail);
@@ -175,7 +182,7 @@ static enum placed rx_place(struct e1000 *e, const uint8_t *f, size_t total, uin
 	size_t bsize = buffer_size(rctl);
 	size_t need = (total + bsize - 1) / bsize;
 	if (need > n - 1) { /* head == tail is an empty ring: n - 1 at most */
-		e->st.rx_bad_length++;
+		rx_reject(e, &e->st.rx_bad_length);
 		log_guest_error("e1000", "a %zu-byte frame needs more than the %u-entry receive ring",
 				     total, n);
 		return DROPPED;
@@ -183,6 +190,7 @@ static enum placed rx_place(struct e1000 *e, const uint8_t *f, size_t total, uin
 	if ((tail + n - head) % n < need) {
 		e1000_stat_inc(e, ST_RNBC);
 		e->st.rx_no_buffers++;
+		counter_inc(&e->rxq.errors);
 		e->rx_waiting = true;
 		return NO_BUFFERS;
 	}
@@ -198,7 +206,7 @@ static enum placed rx_place(struct e1000 *e, const uint8_t *f, size_t total, uin
 			if (dst) {
 				memcpy(dst, f + off, chunk);
 			} else {
-				e->st.rx_dma_errors++;
+				rx_reject(e, &e->st.rx_dma_errors);
 				log_guest_error("e1000", "receive buffer 0x%llx+%zu outside RAM",
 						     (unsigned long long)addr, chunk);
 			}
@@ -233,6 +241,7 @@ static bool rx_frame(struct e1000 *e, const struct iovec *iov, int iovcnt, size_
 	if (len < ETH_HLEN || len + E1000_FCS_LEN > max) {
 		e1000_stat_inc(e, len < ETH_HLEN ? ST_RUC : ST_ROC);
 		e->st.rx_bad_length++;
+		counter_inc(&e->rxq.errors);
 		return true;
 	}
 	uint8_t *f = e->rx_buf;
@@ -268,6 +277,8 @@ static bool rx_frame(struct e1000 *e, const struct iovec *iov, int iovcnt, size_
 	if (r == PLACED) {
 		e1000_count_packet(e, true, f, wire_len);
 		e->st.rx_frames++;
+		counter_inc(&e->rxq.requests);
+		counter_add(&e->rxq.bytes_out, total);
 	}
 	return r != NO_BUFFERS;
 }

@@ -70,6 +70,13 @@ static uint32_t le32_at(const uint8_t *p)
 	return (uint32_t)le16_at(p) | (uint32_t)le16_at(p + 2) << 16;
 }
 
+/* A guest mistake: counted by reason, and as the queue's "rejected". */
+static void tx_reject(struct e1000 *e, uint64_t *reason)
+{
+	(*reason)++;
+	counter_inc(&e->txq.rejected);
+}
+
 /* Inserts the Internet checksum of p[start..end] (end inclusive; 0 = to the
  * end of the packet) at off. Out-of-range offsets make the hardware skip
  * the insertion (§3.3.3: "IC is ignored if CSO or CSS are out of range").
@@ -122,7 +129,7 @@ static void send_frame(struct e1000 *e, uint8_t *f, size_t len, bool vle, uint16
 	if (wire_len - E1000_FCS_LEN > NET_MAX_FRAME) {
 		/* A segment of a huge MSS, or a jumbo packet with a tag: more
 		 * than any backend carries. */
-		e->st.tx_oversize++;
+		tx_reject(e, &e->st.tx_oversize);
 		log_guest_error("e1000", "a %zu-byte frame is more than the backend carries",
 				     wire_len - E1000_FCS_LEN);
 		return;
@@ -132,9 +139,12 @@ static void send_frame(struct e1000 *e, uint8_t *f, size_t len, bool vle, uint16
 	int r = e->port.send ? e->port.send(e->port.opaque, iov, cnt) : -ENOTCONN;
 	if (r < 0) {
 		e->st.tx_dropped++;
+		counter_inc(&e->txq.errors);
 		return;
 	}
 	e->st.tx_frames++;
+	counter_inc(&e->txq.requests);
+	counter_add(&e->txq.bytes_in, wire_len - E1000_FCS_LEN);
 	e1000_count_packet(e, false, f, wire_len);
 }
 
@@ -168,7 +178,7 @@ static void tso_send(struct e1000 *e, bool vle, uint16_t special)
 	const struct e1000_tx_ctx *c = &t->ctx;
 
 	if (!tso_context_ok(t)) {
-		e->st.tx_bad_desc++;
+		tx_reject(e, &e->st.tx_bad_desc);
 		e1000_stat_inc(e, ST_TSCTFC);
 		log_guest_error("e1000", "segmentation context (MSS %u, header %u bytes, IP at %u,"
 				     " TCP/UDP at %u) does not fit a %zu-byte packet", c->mss,
@@ -178,7 +188,7 @@ static void tso_send(struct e1000 *e, bool vle, uint16_t special)
 	size_t hdr = c->hdrlen, mss = c->mss, payload = t->len - hdr;
 	size_t nsegs = payload ? (payload + mss - 1) / mss : 1;
 	if (nsegs > TSO_MAX_SEGS) {
-		e->st.tx_oversize++;
+		tx_reject(e, &e->st.tx_oversize);
 		e1000_stat_inc(e, ST_TSCTFC);
 		log_guest_error("e1000", "segmentation into %zu segments (MSS %zu) refused", nsegs, mss);
 		return;
@@ -229,7 +239,7 @@ static void packet_end(struct e1000 *e, uint8_t cmd, uint8_t cso, uint16_t speci
 		return;
 	}
 	if (!t->len) {
-		e->st.tx_bad_desc++;
+		tx_reject(e, &e->st.tx_bad_desc);
 		log_guest_error("e1000", "transmit packet without data");
 		return;
 	}
@@ -254,7 +264,7 @@ static void gather(struct e1000 *e, uint64_t addr, size_t len)
 	struct e1000_tx *t = &e->tx;
 	if (len > E1000_TX_MAX - t->len) {
 		t->error = TX_OVERSIZE;
-		e->st.tx_oversize++;
+		tx_reject(e, &e->st.tx_oversize);
 		log_guest_error("e1000", "transmit packet beyond %u bytes (no EOP?): dropped",
 				     E1000_TX_MAX);
 		return;
@@ -262,7 +272,7 @@ static void gather(struct e1000 *e, uint64_t addr, size_t len)
 	const void *src = guest_mem_ptr(e->mem, addr, len);
 	if (!src) {
 		t->error = TX_DMA;
-		e->st.tx_dma_errors++;
+		tx_reject(e, &e->st.tx_dma_errors);
 		log_guest_error("e1000", "transmit buffer 0x%llx+%zu outside RAM: packet dropped",
 				     (unsigned long long)addr, len);
 		return;
@@ -297,7 +307,7 @@ static uint8_t process_desc(struct e1000 *e, const uint8_t *d)
 		return cmd;
 	}
 	if (dext && dtyp != TXD_DTYP_DATA) {
-		e->st.tx_bad_desc++;
+		tx_reject(e, &e->st.tx_bad_desc);
 		log_guest_error("e1000", "transmit descriptor type %u ignored", dtyp);
 		return cmd;
 	}
@@ -331,7 +341,7 @@ void e1000_tx_process(struct e1000 *e)
 	uint8_t *ring = n && head < n && tail < n ? guest_mem_ptr(e->mem, base, (uint64_t)n * TXD_SIZE)
 						  : NULL;
 	if (!ring) {
-		e->st.tx_ring_errors++;
+		tx_reject(e, &e->st.tx_ring_errors);
 		log_guest_error("e1000", "transmit ring at 0x%llx, %u descriptors, head %u tail %u"
 				     " is not usable", (unsigned long long)base, n, head, tail);
 		return;
@@ -364,6 +374,19 @@ void e1000_tx_process(struct e1000 *e)
 	}
 	if (cause)
 		e1000_set_cause(e, cause);
+}
+
+void e1000_tx_quiesce(struct e1000 *e)
+{
+	/* Each round ends at TDT, or moves TDH on by its budget; a round that
+	 * does not move it (TCTL.EN off, no bus mastering, an unusable ring)
+	 * never will. */
+	for (;;) {
+		uint32_t head = e->reg[R_TDH];
+		e1000_tx_process(e);
+		if (e->reg[R_TDH] == e->reg[R_TDT] || e->reg[R_TDH] == head)
+			return;
+	}
 }
 
 void e1000_tx_reset(struct e1000 *e)
