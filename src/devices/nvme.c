@@ -19,9 +19,9 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "devices/nvme_ctrl.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "devices/nvme_ctrl.h"
 
 /* The PCI ID of the virtual NVMe controller guests already know (QEMU's,
  * Red Hat's vendor ID for virtual devices): drivers with per-ID quirks then
@@ -86,6 +86,14 @@ static void controller_reset(struct nvme_ctrl *n)
 	n->csts = 0;
 	n->intms = 0;
 	nvme_update_intx(n);
+}
+
+void nvme_ctrl_reset(struct nvme_ctrl *n)
+{
+	controller_reset(n);
+	n->cc = n->aqa = 0;
+	n->asq = n->acq = 0;
+	n->shutdown_requested = false;
 }
 
 static void cc_write(struct nvme_ctrl *n, uint32_t v)
@@ -225,6 +233,7 @@ static void shutdown_done(struct blk_request *br, int result)
 		n->csts |= NVME_CSTS_CFS;
 	else if (shn)
 		n->csts = (n->csts & ~NVME_CSTS_SHST_MASK) | NVME_CSTS_SHST_DONE;
+	nvme_idle_check(n);
 	pthread_mutex_unlock(&n->lock);
 }
 
@@ -260,7 +269,58 @@ static void on_kick(void *opaque, uint32_t events)
 		shutdown_start(n);
 		nvme_process(n);
 	}
+	nvme_idle_check(n);
 	pthread_mutex_unlock(&n->lock);
+}
+
+/* ---- the device contract ---- */
+
+static struct nvme_ctrl *to_nvme(struct device *dev)
+{
+	return container_of(dev, struct nvme_ctrl, dev);
+}
+
+static void nvme_dev_reset(struct device *dev)
+{
+	struct nvme_ctrl *n = to_nvme(dev);
+	pthread_mutex_lock(&n->lock);
+	nvme_ctrl_reset(n);
+	pthread_mutex_unlock(&n->lock);
+}
+
+/* The device's line carries the exits the PCI function counted; each
+ * offered queue pair has its own, created or not, so the names are
+ * stable. */
+static void nvme_dev_counters(struct device *dev, const struct counter_sink *sink)
+{
+	struct nvme_ctrl *n = to_nvme(dev);
+	struct dev_counters c = n->dev.counters;
+	c.exits = counter_read(&n->pci.exits);
+	counters_emit(sink, dev->id, "", &c);
+	for (unsigned q = 0; q <= n->max_ioq; q++) {
+		char scope[8];
+		snprintf(scope, sizeof(scope), "q%u", q);
+		counters_emit(sink, dev->id, scope, &n->qc[q]);
+	}
+}
+
+static void nvme_dev_destroy(struct device *dev)
+{
+	nvme_destroy(to_nvme(dev));
+}
+
+static const struct device_ops nvme_device_ops = {
+	.kind = "nvme",
+	.reset = nvme_dev_reset,
+	.counters = nvme_dev_counters,
+	.save = nvme_save,
+	.load = nvme_load,
+	.destroy = nvme_dev_destroy,
+};
+
+struct device *nvme_device(struct nvme_ctrl *n)
+{
+	return &n->dev;
 }
 
 /* ---- create / destroy ---- */
@@ -283,11 +343,13 @@ struct nvme_ctrl *nvme_create(const struct nvme_options *o, const struct guest_m
 		return NULL;
 	}
 	pthread_mutex_init(&n->lock, NULL);
+	pthread_cond_init(&n->idle, NULL);
 	n->mem = mem;
 	n->loop = loop;
 	n->vm_fd = vm_fd;
 	n->kick_fd = -1;
 	snprintf(n->name, sizeof(n->name), "%s", o->name ? o->name : "nvme");
+	device_init(&n->dev, &nvme_device_ops, n->name);
 	if (o->serial && o->serial[0])
 		snprintf(n->serial, sizeof(n->serial), "%s", o->serial);
 	else
@@ -333,6 +395,7 @@ fail_pci:
 	pci_dev_destroy(dev);
 	blk_close(n->be);
 fail_be:
+	pthread_cond_destroy(&n->idle);
 	pthread_mutex_destroy(&n->lock);
 	free(n);
 	return NULL;
@@ -360,6 +423,7 @@ void nvme_destroy(struct nvme_ctrl *n)
 	pci_dev_destroy(&n->pci);
 	for (unsigned q = 0; q < NVME_MAX_QUEUES; q++)
 		free(n->sq[q].slots);
+	pthread_cond_destroy(&n->idle);
 	pthread_mutex_destroy(&n->lock);
 	free(n);
 }

@@ -15,6 +15,7 @@
 
 struct loop;
 struct irq_routing;
+struct device;
 struct nvme_ctrl;
 
 struct nvme_options {
@@ -44,6 +45,10 @@ struct nvme_ctrl *nvme_create(const struct nvme_options *o, const struct guest_m
 void nvme_destroy(struct nvme_ctrl *n);
 
 struct pci_dev *nvme_pci(struct nvme_ctrl *n);
+/* The controller as a device (core/device.h): kind "nvme", counters per
+ * queue pair ("q0" admin, "q1".. I/O), save/load of the whole controller
+ * with its PCI function and MSI-X; device_destroy is nvme_destroy. */
+struct device *nvme_device(struct nvme_ctrl *n);
 void nvme_get_stats(struct nvme_ctrl *n, struct nvme_stats *st);
 
 #endif

@@ -367,6 +367,7 @@ void nvme_admin_exec(struct nvme_ctrl *n, struct nvme_req *r)
 {
 	uint16_t st;
 	if (r->cmd.flags & 0xc3) { /* fused operations, SGLs: not supported */
+		counter_inc(&n->qc[0].rejected);
 		r->status = NVME_SC_INVALID_FIELD;
 		nvme_complete(n, r);
 		return;
@@ -398,6 +399,8 @@ void nvme_admin_exec(struct nvme_ctrl *n, struct nvme_req *r)
 		st = NVME_SC_INVALID_OPCODE;
 		break;
 	}
+	if (st != NVME_SC_SUCCESS)
+		counter_inc(&n->qc[0].rejected);
 	r->status = st;
 	nvme_complete(n, r);
 }

@@ -13,9 +13,10 @@
 #include "backends/block.h"
 #include "bus/msix.h"
 #include "bus/pci.h"
+#include "core/device.h"
+#include "core/guest_mem.h"
 #include "devices/nvme.h"
 #include "devices/nvme_spec.h"
-#include "core/guest_mem.h"
 
 #define NVME_MAX_IO_QUEUES 63                 /* + admin = 64 MSI-X vectors */
 #define NVME_MAX_QUEUES (NVME_MAX_IO_QUEUES + 1)
@@ -73,8 +74,10 @@ struct nvme_cq {
 
 struct nvme_ctrl {
 	struct pci_dev pci;           /* first: the bus hands it back */
+	struct device dev;            /* the device contract (core/device.h) */
 	struct msix msix;
 	pthread_mutex_t lock;
+	pthread_cond_t idle;          /* signalled when quiescing and nothing is in flight */
 	const struct guest_mem *mem;
 	struct loop *loop;
 	struct blk_backend *be;
@@ -108,15 +111,34 @@ struct nvme_ctrl {
 	/* In a backend completion: interrupts wait for the batch end
 	 * (nvme_batch_end), one per queue for all its entries. */
 	bool batching;
+	/* Saving: no new commands are fetched until the record is written. */
+	bool quiescing;
 	bool shutdown_requested, shutdown_busy;
 	struct blk_request shutdown_flush;
 
 	struct nvme_stats stats;
+	/* Per queue pair (SQ y and CQ y), reported as "q<y>"; the device's own
+	 * (dev.counters) has the doorbells of queues that do not exist. */
+	struct dev_counters qc[NVME_MAX_QUEUES];
 	uint64_t units_read, units_written; /* SMART, in 512-byte blocks */
 	uint64_t host_reads, host_writes;
 };
 
+/* nvme.c: back to the power-on state (CC.EN 0, queues and admin state
+ * gone, registers cleared); requests with the backend are dropped when
+ * they come back. Called with ctrl->lock held. */
+void nvme_ctrl_reset(struct nvme_ctrl *n);
+
+/* nvme_state.c: the device contract's save and load (see core/device.h). */
+int nvme_save(struct device *dev, struct state_writer *w);
+int nvme_load(struct device *dev, struct state_reader *r);
+/* Wakes a save waiting for the controller to go idle (lock held). */
+void nvme_idle_check(struct nvme_ctrl *n);
+
 /* nvme_queue.c */
+/* Allocates SQ qid's request slots once (they outlive the queue). 0 or
+ * -NVME_SC_INTERNAL. */
+int nvme_sq_alloc_slots(struct nvme_ctrl *n, uint16_t qid);
 int nvme_sq_create(struct nvme_ctrl *n, uint16_t qid, uint16_t cqid, uint64_t gpa, uint32_t size);
 void nvme_sq_delete(struct nvme_ctrl *n, uint16_t qid);
 int nvme_cq_create(struct nvme_ctrl *n, uint16_t qid, uint64_t gpa, uint32_t size, bool ien,

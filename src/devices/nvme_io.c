@@ -44,12 +44,18 @@ static void io_done(struct blk_request *br, int result)
 	} else if (result < 0) {
 		log_guest_event(n->name, "I/O error at block %llu: %s (reported to the guest)",
 				(unsigned long long)(br->offset / BLOCK), strerror(-result));
+		counter_inc(&n->qc[r->sqid].errors);
 		r->status = errno_status(result, is_write(r));
 		nvme_complete(n, r);
 	} else {
+		if (br->op == BLK_WRITE)
+			counter_add(&n->qc[r->sqid].bytes_in, (uint64_t)result);
+		else if (br->op == BLK_READ)
+			counter_add(&n->qc[r->sqid].bytes_out, (uint64_t)result);
 		io_step(n, r);
 	}
 	n->batching = false;
+	nvme_idle_check(n);
 	pthread_mutex_unlock(&n->lock);
 }
 
@@ -67,6 +73,7 @@ static void submit(struct nvme_ctrl *n, struct nvme_req *r)
 	if (ret != -EROFS)
 		log_guest_error(n->name, "request refused by the backend: %s",
 				     strerror(-ret));
+	counter_inc(&n->qc[r->sqid].errors);
 	r->status = errno_status(ret, is_write(r));
 	nvme_complete(n, r);
 }
@@ -241,6 +248,7 @@ void nvme_io_exec(struct nvme_ctrl *n, struct nvme_req *r)
 	n->stats.io_commands++;
 	r->status = io_check(n, r);
 	if (r->status != NVME_SC_SUCCESS) {
+		counter_inc(&n->qc[r->sqid].rejected);
 		nvme_complete(n, r);
 		return;
 	}

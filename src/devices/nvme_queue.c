@@ -57,8 +57,10 @@ static void cq_refresh_head(struct nvme_ctrl *n, unsigned qid)
 {
 	struct nvme_cq *cq = &n->cq[qid];
 	uint32_t v;
-	if (cq->shadow && shadow_get(n, qid, true, cq->size, &v))
+	if (cq->shadow && shadow_get(n, qid, true, cq->size, &v) && v != cq->head) {
 		cq->head = v;
+		counter_inc(&n->qc[qid].kicks);
+	}
 }
 
 /* ---- ioeventfds: a shadowed SQ's doorbell write becomes an eventfd
@@ -146,6 +148,7 @@ static void cq_interrupt(struct nvme_ctrl *n, unsigned qid)
 	if (!cq->ien)
 		return;
 	n->stats.interrupts++;
+	counter_inc(&n->qc[qid].interrupts);
 	if (msix_enabled(&n->msix)) {
 		msix_notify(&n->msix, cq->iv);
 		return;
@@ -209,6 +212,7 @@ static bool cq_post(struct nvme_ctrl *n, unsigned cqid, const struct nvme_req *r
 	}
 	if (r->status & NVME_DNR)
 		n->stats.guest_errors++; /* the command itself was wrong */
+	counter_inc(&n->qc[r->sqid].requests);
 	if (n->batching)
 		cq->irq_pending = true;
 	else
@@ -284,25 +288,34 @@ void nvme_cq_delete(struct nvme_ctrl *n, uint16_t qid)
 	n->cq[qid].wait_head = n->cq[qid].wait_tail = NULL;
 }
 
+int nvme_sq_alloc_slots(struct nvme_ctrl *n, uint16_t qid)
+{
+	struct nvme_sq *sq = &n->sq[qid];
+	if (sq->slots)
+		return 0;
+	/* Slots outlive the queue: requests still with the backend after a
+	 * delete come back to this free list. */
+	unsigned count = qid == 0 ? NVME_ADMIN_SLOTS : NVME_IO_SLOTS;
+	sq->slots = calloc(count, sizeof(*sq->slots));
+	if (!sq->slots)
+		return -NVME_SC_INTERNAL;
+	sq->nslots = count;
+	for (unsigned i = 0; i < count; i++) {
+		sq->slots[i].n = n;
+		sq->slots[i].next = i + 1 < count ? &sq->slots[i + 1] : NULL;
+	}
+	sq->free = sq->slots;
+	return 0;
+}
+
 int nvme_sq_create(struct nvme_ctrl *n, uint16_t qid, uint16_t cqid, uint64_t gpa, uint32_t size)
 {
 	struct nvme_sq *sq = &n->sq[qid];
 	if (!guest_mem_ptr(n->mem, gpa, (uint64_t)size * SQE_SIZE))
 		return -NVME_SC_INVALID_FIELD;
-	if (!sq->slots) {
-		/* Slots outlive the queue: requests still with the backend
-		 * after a delete come back to this free list. */
-		unsigned count = qid == 0 ? NVME_ADMIN_SLOTS : NVME_IO_SLOTS;
-		sq->slots = calloc(count, sizeof(*sq->slots));
-		if (!sq->slots)
-			return -NVME_SC_INTERNAL;
-		sq->nslots = count;
-		for (unsigned i = 0; i < count; i++) {
-			sq->slots[i].n = n;
-			sq->slots[i].next = i + 1 < count ? &sq->slots[i + 1] : NULL;
-		}
-		sq->free = sq->slots;
-	}
+	int ret = nvme_sq_alloc_slots(n, qid);
+	if (ret < 0)
+		return ret;
 	sq->valid = true;
 	sq->stalled = false;
 	sq->cqid = cqid;
@@ -358,17 +371,22 @@ void nvme_doorbell_write(struct nvme_ctrl *n, unsigned index, uint32_t value)
 {
 	n->stats.doorbells_mmio++;
 	unsigned qid = index / 2;
-	if (!(n->csts & NVME_CSTS_RDY) || (n->csts & NVME_CSTS_CFS))
+	if (!(n->csts & NVME_CSTS_RDY) || (n->csts & NVME_CSTS_CFS)) {
+		counter_inc(&n->dev.counters.rejected);
 		return;
+	}
 	if (qid >= NVME_MAX_QUEUES) {
+		counter_inc(&n->dev.counters.rejected);
 		log_guest_error(n->name, "doorbell of queue %u, which cannot exist", qid);
 		return;
 	}
+	counter_inc(&n->qc[qid].kicks);
 	if (index & 1) {
 		struct nvme_cq *cq = &n->cq[qid];
 		/* The new head may not pass entries we have not posted. */
 		if (!cq->valid || value >= cq->size ||
 		    (value + cq->size - cq->head) % cq->size > (cq->tail + cq->size - cq->head) % cq->size) {
+			counter_inc(&n->qc[qid].rejected);
 			log_guest_error(n->name, "invalid CQ %u head doorbell %u", qid, value);
 			return;
 		}
@@ -381,6 +399,7 @@ void nvme_doorbell_write(struct nvme_ctrl *n, unsigned index, uint32_t value)
 	}
 	struct nvme_sq *sq = &n->sq[qid];
 	if (!sq->valid || value >= sq->size) {
+		counter_inc(&n->qc[qid].rejected);
 		log_guest_error(n->name, "invalid SQ %u tail doorbell %u", qid, value);
 		return;
 	}
@@ -398,8 +417,10 @@ static void sq_run(struct nvme_ctrl *n, unsigned qid)
 	unsigned budget = sq->size;
 	for (;;) {
 		uint32_t t;
-		if (sq->shadow && shadow_get(n, qid, false, sq->size, &t))
+		if (sq->shadow && shadow_get(n, qid, false, sq->size, &t) && t != sq->tail) {
 			sq->tail = t;
+			counter_inc(&n->qc[qid].kicks); /* a shadow doorbell update */
+		}
 		while (sq->valid && sq->head != sq->tail) {
 			if (budget-- == 0) {
 				nvme_kick(n);
@@ -449,7 +470,8 @@ void nvme_process(struct nvme_ctrl *n)
 	for (unsigned q = 0; q < NVME_MAX_QUEUES; q++)
 		if (n->cq[q].valid && n->cq[q].wait_head)
 			cq_drain(n, q);
-	for (unsigned q = 0; q < NVME_MAX_QUEUES; q++)
+	/* A save waits for the backend: nothing new goes to it meanwhile. */
+	for (unsigned q = 0; q < NVME_MAX_QUEUES && !n->quiescing; q++)
 		if (n->sq[q].valid)
 			sq_run(n, q);
 	if (!msix_enabled(&n->msix))

@@ -1,4 +1,4 @@
-// fuzz-sources: src/devices/nvme.c src/devices/nvme_queue.c src/devices/nvme_admin.c src/devices/nvme_io.c src/devices/nvme_prp.c src/bus/msix.c src/bus/pci.c src/bus/iobus.c src/bus/irq_routing.c src/backends/block.c src/backends/block_flush.c src/backends/block_threads.c src/sandbox/sandbox.c src/backends/term.c src/core/iov.c src/core/guest_mem.c src/core/loop.c src/core/log.c tests/fuzz/harness.c
+// fuzz-sources: src/devices/nvme.c src/devices/nvme_queue.c src/devices/nvme_admin.c src/devices/nvme_io.c src/devices/nvme_prp.c src/devices/nvme_state.c src/core/device.c src/core/state.c src/core/counters.c src/bus/msix.c src/bus/pci.c src/bus/pci_state.c src/bus/iobus.c src/bus/irq_routing.c src/backends/block.c src/backends/block_flush.c src/backends/block_threads.c src/sandbox/sandbox.c src/backends/term.c src/core/iov.c src/core/guest_mem.c src/core/loop.c src/core/log.c tests/fuzz/harness.c
 /* The emulated NVMe controller against a hostile driver: the fuzzer's bytes
  * are guest RAM (admin queue at 0, its completion queue at 0x1000, and
  * whatever I/O queues, PRP lists, data buffers, DSM ranges and shadow
