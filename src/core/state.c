@@ -22,7 +22,7 @@ void state_writer_free(struct state_writer *w)
 
 static void put_raw(struct state_writer *w, const void *data, size_t len)
 {
-	if (w->error)
+	if (w->error || len == 0) /* END has no name: data is NULL */
 		return;
 	if (len > w->cap - w->len) {
 		size_t cap = w->cap ? w->cap : 256;
