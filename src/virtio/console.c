@@ -30,8 +30,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "core/log.h"
 #include "backends/term.h"
+#include "core/device.h"
+#include "core/log.h"
+#include "core/state.h"
+#include "virtio/queue_service.h"
 
 #define RXQ 0
 #define TXQ 1
@@ -45,7 +48,7 @@ struct con_reg {
 };
 
 struct virtio_console {
-	struct virtio_dev vdev; /* first: container_of is a cast */
+	struct virtio_dev vdev;
 	struct con_reg in, out; /* out is unused when out.fd == in.fd */
 	struct term *term;      /* output through a term instead of out.fd */
 	bool own_term;          /* made here for an out_fd that is not a socket */
@@ -54,6 +57,7 @@ struct virtio_console {
 	bool tx_pending;        /* tx_chain popped, tx_off bytes written */
 	bool tx_blocked;        /* output full: waiting for EPOLLOUT */
 	size_t tx_off;
+	uint32_t tx_skip;       /* the next chain popped was partly written before a save */
 
 	/* socket mode */
 	bool server;
@@ -68,6 +72,11 @@ struct virtio_console {
 static void in_event(void *opaque, uint32_t events);
 static void out_event(void *opaque, uint32_t events);
 static void tx_process(struct virtio_console *c);
+
+static struct virtio_console *to_con(struct virtio_dev *vdev)
+{
+	return container_of(vdev, struct virtio_console, vdev);
+}
 
 /* ---- Polling ---- */
 
@@ -145,6 +154,7 @@ static int tx_write(struct virtio_console *c)
 			c->stats.tx_dropped += left;
 			return 1;
 		}
+		uint64_t *bytes_in = &c->vdev.queues[TXQ].counters.bytes_in;
 		unsigned n = 0;
 		size_t skip = c->tx_off;
 		for (unsigned i = 0; i < ch->n_out; i++) {
@@ -160,6 +170,7 @@ static int tx_write(struct virtio_console *c)
 			size_t w = term_writev(c->term, c->iov, n);
 			c->tx_off += w;
 			c->stats.tx_bytes += w;
+			counter_add(bytes_in, w);
 			return c->tx_off == ch->out_len;
 		}
 		/* A socket: ours (accepted non-blocking) or the caller's,
@@ -173,6 +184,7 @@ static int tx_write(struct virtio_console *c)
 		if (w <= 0) {
 			int err = w < 0 ? errno : EIO;
 			c->stats.tx_dropped += left;
+			counter_inc(&c->vdev.queues[TXQ].counters.errors);
 			if (c->server) {
 				client_close(c);
 			} else {
@@ -185,106 +197,109 @@ static int tx_write(struct virtio_console *c)
 		}
 		c->tx_off += (size_t)w;
 		c->stats.tx_bytes += (size_t)w;
+		counter_add(bytes_in, (size_t)w);
 	}
 	return 1;
 }
 
-/* At most one queue's worth of chains per call (bounded work per kick);
- * more is picked up by kicking ourselves. */
+/* Writes what is left of the chain held in tx_chain: true when it is
+ * done (pushed), false while the output is full (it stays held). */
+static bool tx_finish(struct virtio_console *c)
+{
+	c->tx_blocked = !tx_write(c);
+	if (c->tx_blocked)
+		return false;
+	virtq_push(&c->vdev.queues[TXQ].vq, c->tx_chain.head, 0);
+	counter_inc(&c->vdev.queues[TXQ].counters.requests);
+	c->tx_pending = false;
+	return true;
+}
+
+static bool tx_resume(struct virtio_dev *vdev, unsigned q)
+{
+	struct virtio_console *c = to_con(vdev);
+	return !c->tx_pending || tx_finish(c);
+}
+
+static enum qs_verdict tx_chain(struct virtio_dev *vdev, unsigned q, struct virtq_chain *chain)
+{
+	struct virtio_console *c = to_con(vdev);
+	if (chain->n_in) {
+		virtio_dev_set_broken(vdev, "transmit chain has device-writable buffers");
+		return QS_BROKEN;
+	}
+	c->tx_pending = true;
+	c->tx_off = c->tx_skip;
+	c->tx_skip = 0;
+	return tx_finish(c) ? QS_NEXT : QS_PAUSE;
+}
+
+static const struct queue_service_ops tx_service = {.handle = tx_chain, .resume = tx_resume};
+
+/* Chains are written in ring order; while the output is full the one being
+ * written stays held and the queue paused until the output drains. */
 static void tx_process(struct virtio_console *c)
 {
-	struct virtio_dev *vdev = &c->vdev;
-	struct virtqueue *vq = &vdev->queues[TXQ].vq;
-	unsigned budget = vq->size;
-	bool pushed = false;
-
-	if (!vdev->live || !vdev->queues[TXQ].enabled)
-		return;
-	while (budget) {
-		if (!c->tx_pending) {
-			int r = virtq_pop(vq, &c->tx_chain);
-			if (r < 0) {
-				virtio_dev_set_broken(vdev, vq->error);
-				return;
-			}
-			if (r == 0)
-				break;
-			if (c->tx_chain.n_in) {
-				virtio_dev_set_broken(vdev, "transmit chain has device-writable buffers");
-				return;
-			}
-			budget--;
-			c->tx_pending = true;
-			c->tx_off = 0;
-		}
-		c->tx_blocked = !tx_write(c);
-		if (c->tx_blocked)
-			break;
-		virtq_push(vq, c->tx_chain.head, 0);
-		c->tx_pending = false;
-		pushed = true;
-	}
-	update_poll(c);
-	if (!budget && virtq_has_work(vq))
-		virtio_queue_rekick(vdev, TXQ);
-	if (pushed)
-		virtio_queue_done(vdev, TXQ);
+	if (queue_service_run(&c->vdev, TXQ, &tx_service, &c->tx_chain) != QS_STOPPED)
+		update_poll(c);
 }
 
 /* ---- RX (§5.3.6.1) ---- */
 
+static bool rx_can_pop(struct virtio_dev *vdev, unsigned q)
+{
+	return to_con(vdev)->in_open;
+}
+
 /* One read per input event, straight into the guest's buffer; the loop is
  * level-triggered and calls again while more is there. */
+static enum qs_verdict rx_chain(struct virtio_dev *vdev, unsigned q, struct virtq_chain *chain)
+{
+	struct virtio_console *c = to_con(vdev);
+	struct virtqueue *vq = &vdev->queues[RXQ].vq;
+	struct dev_counters *cnt = &vdev->queues[RXQ].counters;
+
+	if (chain->n_out) {
+		virtio_dev_set_broken(vdev, "receive chain has device-readable buffers");
+		return QS_BROKEN;
+	}
+	if (chain->in_len == 0) { /* nothing fits: give it back used */
+		virtq_push(vq, chain->head, 0);
+		counter_inc(&cnt->requests);
+		return QS_NEXT;
+	}
+	ssize_t n = readv(c->in.fd, chain->iov, (int)chain->n_in);
+	if (n > 0) {
+		virtq_push(vq, chain->head, (uint32_t)n);
+		c->stats.rx_bytes += (size_t)n;
+		counter_inc(&cnt->requests);
+		counter_add(&cnt->bytes_out, (uint64_t)n);
+		return QS_PAUSE;
+	}
+	virtq_unpop(vq);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+		return QS_PAUSE;
+	/* EOF or an error: no more input from this fd. */
+	if (c->server) {
+		client_close(c);
+	} else {
+		c->in_open = false;
+		update_poll(c);
+	}
+	return QS_PAUSE;
+}
+
+static const struct queue_service_ops rx_service = {.handle = rx_chain, .can_pop = rx_can_pop};
+
 static void rx_fill(struct virtio_console *c)
 {
-	struct virtio_dev *vdev = &c->vdev;
-	struct virtqueue *vq = &vdev->queues[RXQ].vq;
-
-	if (!vdev->live || !vdev->queues[RXQ].enabled || !c->in_open)
+	if (!c->in_open)
 		return;
-	for (unsigned budget = vq->size; budget; budget--) {
-		int r = virtq_pop(vq, &c->rx_chain);
-		if (r < 0) {
-			virtio_dev_set_broken(vdev, vq->error);
-			return;
-		}
-		if (r == 0) {
-			/* Stop polling until the guest kicks receiveq; re-arm
-			 * its kick first, and look once more (§2.7.10). */
-			if (!virtq_enable_kicks(vq)) {
-				c->rx_starved = true;
-				update_poll(c);
-				return;
-			}
-			continue;
-		}
-		if (c->rx_chain.n_out) {
-			virtio_dev_set_broken(vdev, "receive chain has device-readable buffers");
-			return;
-		}
-		if (c->rx_chain.in_len == 0) { /* nothing fits: give it back used */
-			virtq_push(vq, c->rx_chain.head, 0);
-			virtio_queue_done(vdev, RXQ);
-			continue;
-		}
-		ssize_t n = readv(c->in.fd, c->rx_chain.iov, (int)c->rx_chain.n_in);
-		if (n > 0) {
-			virtq_push(vq, c->rx_chain.head, (uint32_t)n);
-			c->stats.rx_bytes += (size_t)n;
-			virtio_queue_done(vdev, RXQ);
-			return;
-		}
-		virtq_unpop(vq);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
-			return;
-		/* EOF or an error: no more input from this fd. */
-		if (c->server) {
-			client_close(c);
-		} else {
-			c->in_open = false;
-			update_poll(c);
-		}
-		return;
+	/* The guest has posted no buffer (kicks are on again, §2.7.10): stop
+	 * polling the input until it kicks receiveq. */
+	if (queue_service_run(&c->vdev, RXQ, &rx_service, &c->rx_chain) == QS_IDLE) {
+		c->rx_starved = true;
+		update_poll(c);
 	}
 }
 
@@ -422,7 +437,7 @@ static void con_config_write(struct virtio_dev *vdev, unsigned offset, const uin
 
 static int con_activate(struct virtio_dev *vdev)
 {
-	struct virtio_console *c = vdev->opaque;
+	struct virtio_console *c = to_con(vdev);
 	c->rx_starved = false;
 	update_poll(c);
 	return 0;
@@ -430,9 +445,10 @@ static int con_activate(struct virtio_dev *vdev)
 
 static void con_reset(struct virtio_dev *vdev)
 {
-	struct virtio_console *c = vdev->opaque;
+	struct virtio_console *c = to_con(vdev);
 	/* The queues are forgotten: so is the chain being written. */
 	c->tx_pending = false;
+	c->tx_skip = 0;
 	c->tx_blocked = false;
 	c->rx_starved = false;
 	update_poll(c);
@@ -440,7 +456,7 @@ static void con_reset(struct virtio_dev *vdev)
 
 static void con_queue_notify(struct virtio_dev *vdev, unsigned q)
 {
-	struct virtio_console *c = vdev->opaque;
+	struct virtio_console *c = to_con(vdev);
 
 	if (q == TXQ) {
 		tx_process(c);
@@ -450,12 +466,51 @@ static void con_queue_notify(struct virtio_dev *vdev, unsigned q)
 	}
 }
 
+/* Quiesce (core/device.h), on the model's side: a transmit chain held
+ * while the output is full goes back to the ring unused (it is the last
+ * one popped), and the record says how much of it was written; the next
+ * pop, here or in the instance that loads the record, skips that much. So
+ * nothing is in flight, nothing is written twice and nothing is lost. The
+ * one port has no open/closed state or config events (no MULTIPORT). */
+static void con_save(struct virtio_dev *vdev, struct state_writer *w)
+{
+	struct virtio_console *c = to_con(vdev);
+	if (c->tx_pending) {
+		virtq_unpop(&vdev->queues[TXQ].vq);
+		c->tx_pending = false;
+		c->tx_skip = (uint32_t)c->tx_off; /* <= out_len <= UINT32_MAX */
+	}
+	state_begin(w, "virtio-console", 1);
+	state_put_u32(w, "tx_written", c->tx_skip);
+	state_end(w);
+}
+
+static int con_load(struct virtio_dev *vdev, struct state_reader *r)
+{
+	struct virtio_console *c = to_con(vdev);
+	uint32_t written;
+	state_enter(r, "virtio-console", 1, NULL);
+	state_get_u32(r, "tx_written", &written);
+	if (state_leave(r) < 0)
+		return -EINVAL;
+	c->tx_skip = written;
+	return 0;
+}
+
+static void con_destroy_op(struct virtio_dev *vdev)
+{
+	virtio_console_destroy(to_con(vdev));
+}
+
 static const struct virtio_dev_ops con_ops = {
 	.config_read = con_config_read,
 	.config_write = con_config_write,
 	.activate = con_activate,
 	.reset = con_reset,
 	.queue_notify = con_queue_notify,
+	.save = con_save,
+	.load = con_load,
+	.destroy = con_destroy_op,
 };
 
 /* ---- Lifecycle ---- */

@@ -17,7 +17,7 @@
 
 #include "virtio/virtio.h"
 
-/* The device; its first member is `struct virtio_dev vdev`. */
+/* Embeds the struct virtio_dev the transport binds (virtio_console_dev). */
 struct virtio_console;
 struct term;
 
