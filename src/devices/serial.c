@@ -214,6 +214,7 @@ static void reset_regs(struct serial *s)
 	s->dlm = 0;
 	s->thr_ipending = false;
 	rx_clear(s);
+	memset(s->rx, 0, sizeof(s->rx));
 }
 
 static void write_thr(struct serial *s, uint8_t byte)
