@@ -33,9 +33,12 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "core/device.h"
 #include "core/inet_csum.h"
 #include "core/iov.h"
 #include "core/log.h"
+#include "core/state.h"
+#include "virtio/queue_service.h"
 #include "virtio/vhost/vhost.h"
 
 #define HDR_LEN sizeof(struct virtio_net_hdr_v1) /* §5.1.6: 12 bytes with VERSION_1 */
@@ -68,7 +71,7 @@ struct vnet_pair {
 };
 
 struct virtio_net {
-	struct virtio_dev vdev; /* first: container_of is a cast */
+	struct virtio_dev vdev;
 	bool vnet_hdr;          /* the backends carry virtio_net_hdr_v1 */
 	uint8_t mac[6];
 	unsigned npairs;        /* offered (max_virtqueue_pairs) */
@@ -93,14 +96,16 @@ struct virtio_net {
 
 static struct virtio_net *to_net(struct virtio_dev *vdev)
 {
-	return vdev->opaque;
+	return container_of(vdev, struct virtio_net, vdev);
 }
 
 /* ---- TX (§5.1.6.2) ---- */
 
-/* Sends one popped transmitq chain. 0: done (sent or dropped and counted);
- * -EINVAL: the chain violates the protocol (device-writable buffers). */
-static int tx_chain(struct virtio_net *n, struct net_backend *backend, const struct virtq_chain *c)
+/* Sends one popped transmitq chain. 0: done (sent or dropped and counted,
+ * on cnt too); -EINVAL: the chain violates the protocol (device-writable
+ * buffers). */
+static int tx_chain(struct virtio_net *n, struct net_backend *backend, const struct virtq_chain *c,
+		    struct dev_counters *cnt)
 {
 	struct virtio_net_hdr_v1 hdr;
 	int iovcnt;
@@ -110,6 +115,7 @@ static int tx_chain(struct virtio_net *n, struct net_backend *backend, const str
 		return -EINVAL;
 	if (c->out_len < HDR_LEN) {
 		n->stats.tx_malformed++;
+		counter_inc(&cnt->rejected);
 		log_guest_error("virtio-net", "transmit chain of %llu bytes has no header",
 				     (unsigned long long)c->out_len);
 		return 0;
@@ -117,6 +123,7 @@ static int tx_chain(struct virtio_net *n, struct net_backend *backend, const str
 	size_t frame_len = c->out_len - HDR_LEN;
 	if (frame_len > VIRTIO_NET_MAX_TX_FRAME) {
 		n->stats.tx_oversize++;
+		counter_inc(&cnt->rejected);
 		log_guest_error("virtio-net", "transmit frame of %zu bytes dropped (max %u)",
 				     frame_len, VIRTIO_NET_MAX_TX_FRAME);
 		return 0;
@@ -132,6 +139,7 @@ static int tx_chain(struct virtio_net *n, struct net_backend *backend, const str
 		if (hdr.gso_type != VIRTIO_NET_HDR_GSO_NONE) {
 			/* HOST_TSO* is only offered with a vnet header. */
 			n->stats.tx_malformed++;
+			counter_inc(&cnt->rejected);
 			log_guest_error("virtio-net", "GSO frame without HOST_TSO negotiated");
 			return 0;
 		}
@@ -142,6 +150,7 @@ static int tx_chain(struct virtio_net *n, struct net_backend *backend, const str
 			uint16_t start = le16toh(hdr.csum_start), off = le16toh(hdr.csum_offset);
 			if ((size_t)start + off + 2 > frame_len) {
 				n->stats.tx_malformed++;
+				counter_inc(&cnt->rejected);
 				log_guest_error("virtio-net", "csum_start/csum_offset past the frame");
 				return 0;
 			}
@@ -157,6 +166,7 @@ static int tx_chain(struct virtio_net *n, struct net_backend *backend, const str
 	}
 	if (iovcnt == 0) {
 		n->stats.tx_malformed++;
+		counter_inc(&cnt->rejected);
 		log_guest_error("virtio-net", "empty transmit frame");
 		return 0;
 	}
@@ -165,57 +175,46 @@ static int tx_chain(struct virtio_net *n, struct net_backend *backend, const str
 	__atomic_store_n(&n->sending, true, __ATOMIC_RELEASE);
 	int r = net_send(backend, iov, iovcnt);
 	__atomic_store_n(&n->sending, false, __ATOMIC_RELEASE);
-	if (r < 0)
+	if (r < 0) {
 		n->stats.tx_dropped++;
-	else
+		counter_inc(&cnt->errors);
+	} else {
 		n->stats.tx_frames++;
+		counter_add(&cnt->bytes_in, frame_len);
+	}
 	return 0;
 }
 
-/* Queue kick on transmitq: at most one queue's worth of chains per call
- * (bounded work per kick); more is picked up by kicking ourselves. */
+static enum qs_verdict tx_handle(struct virtio_dev *vdev, unsigned q, struct virtq_chain *chain)
+{
+	struct virtio_net *n = to_net(vdev);
+	struct dev_counters *cnt = &vdev->queues[q].counters;
+	if (tx_chain(n, n->pairs[q / 2].backend, chain, cnt) < 0) {
+		virtio_dev_set_broken(vdev, "transmit chain has device-writable buffers");
+		return QS_BROKEN;
+	}
+	/* §5.1.6.2: the used length of a transmit buffer is 0. */
+	virtq_push(&vdev->queues[q].vq, chain->head, 0);
+	counter_inc(&cnt->requests);
+	return QS_NEXT;
+}
+
+static const struct queue_service_ops tx_service = {.handle = tx_handle};
+
+/* Queue kick on transmitq. */
 static void tx_process(struct vnet_pair *p)
 {
-	struct virtio_net *n = p->n;
-	struct virtio_dev *vdev = &n->vdev;
-	struct virtqueue *vq = &vdev->queues[p->txq].vq;
-	unsigned budget = vq->size;
-	bool pushed = false;
-
-	for (;;) {
-		virtq_disable_kicks(vq);
-		while (budget && vdev->live) {
-			int r = virtq_pop(vq, &n->tx_chain);
-			if (r == 0)
-				break;
-			if (r < 0) {
-				virtio_dev_set_broken(vdev, vq->error);
-				return;
-			}
-			budget--;
-			if (tx_chain(n, p->backend, &n->tx_chain) < 0) {
-				virtio_dev_set_broken(vdev, "transmit chain has device-writable buffers");
-				return;
-			}
-			/* §5.1.6.2: the used length of a transmit buffer is 0. */
-			virtq_push(vq, n->tx_chain.head, 0);
-			pushed = true;
-		}
-		if (!vdev->live)
-			return;
-		if (budget == 0) {
-			if (virtq_enable_kicks(vq))
-				virtio_queue_rekick(vdev, p->txq);
-			break;
-		}
-		if (!virtq_enable_kicks(vq))
-			break;
-	}
-	if (pushed)
-		virtio_queue_done(vdev, p->txq);
+	queue_service_run(&p->n->vdev, p->txq, &tx_service, &p->n->tx_chain);
 }
 
 /* ---- RX (§5.1.6.3, §5.1.6.4) ---- */
+
+/* A frame of bytes (its header included) delivered in chains buffers. */
+static void rx_count(struct dev_counters *cnt, unsigned chains, uint64_t bytes)
+{
+	counter_add(&cnt->requests, chains);
+	counter_add(&cnt->bytes_out, bytes);
+}
 
 static void rx_unpop(struct virtqueue *vq, unsigned count)
 {
@@ -266,6 +265,7 @@ static bool rx_deliver(struct vnet_pair *p, const struct iovec *iov, int iovcnt,
 		if (nbufs == vq->size) { /* cannot fit, whatever the driver posts */
 			rx_unpop(vq, nbufs);
 			n->stats.rx_dropped++;
+			counter_inc(&vdev->queues[p->rxq].counters.rejected);
 			log_guest_error("virtio-net", "receive buffers too small for a %zu-byte frame",
 					     frame_len);
 			return true;
@@ -299,6 +299,8 @@ static bool rx_deliver(struct vnet_pair *p, const struct iovec *iov, int iovcnt,
 				virtq_push(vq, c->head, 0);
 				virtio_queue_done(vdev, p->rxq);
 				n->stats.rx_dropped++;
+				counter_inc(&vdev->queues[p->rxq].counters.requests);
+				counter_inc(&vdev->queues[p->rxq].counters.rejected);
 				log_guest_error("virtio-net", "receive buffer of %llu bytes too small "
 						     "without MRG_RXBUF", (unsigned long long)c->in_len);
 				return true;
@@ -321,6 +323,7 @@ static bool rx_deliver(struct vnet_pair *p, const struct iovec *iov, int iovcnt,
 			 offsetof(struct virtio_net_hdr_v1, num_buffers), &num, sizeof(num));
 	for (unsigned i = 0; i < nbufs; i++)
 		virtq_push(vq, n->rx_heads[i], n->rx_lens[i]);
+	rx_count(&vdev->queues[p->rxq].counters, nbufs, HDR_LEN + frame_len);
 	n->stats.rx_frames++;
 	/* One interrupt per burst: net_rx_burst_end notifies. */
 	p->rx_notify = true;
@@ -421,6 +424,7 @@ static ssize_t rx_direct(struct vnet_pair *p, net_read_fn read_frame, void *ctx)
 			 &num, sizeof(num));
 	for (unsigned i = 0; i < used; i++)
 		virtq_push(vq, p->pool_heads[i], n->rx_lens[i]);
+	rx_count(&vdev->queues[p->rxq].counters, used, (uint64_t)len);
 	p->pool_n -= used;
 	p->pool_niov -= used_iov;
 	memmove(p->pool_heads, p->pool_heads + used, p->pool_n * sizeof(p->pool_heads[0]));
@@ -632,39 +636,24 @@ static uint8_t ctrl_command(struct virtio_net *n, const struct virtq_chain *c)
 	return VIRTIO_NET_ERR;
 }
 
-static void ctrl_process(struct virtio_net *n)
+static enum qs_verdict ctrl_handle(struct virtio_dev *vdev, unsigned q, struct virtq_chain *c)
 {
-	struct virtio_dev *vdev = &n->vdev;
-	struct virtqueue *vq = &vdev->queues[n->ctrlq].vq;
-	struct virtq_chain *c = &n->tx_chain;
-	bool pushed = false;
-
-	/* Bounded: one ring's worth per kick, then kick ourselves. */
-	for (unsigned budget = vq->size; vdev->live; budget--) {
-		if (!budget) {
-			virtio_queue_rekick(vdev, n->ctrlq);
-			break;
-		}
-		int r = virtq_pop(vq, c);
-		if (r == 0)
-			break;
-		if (r < 0) {
-			virtio_dev_set_broken(vdev, vq->error);
-			return;
-		}
-		/* §5.1.6.5: class and command readable, then a writable ack. */
-		if (c->out_len < sizeof(struct virtio_net_ctrl_hdr) || c->in_len < 1) {
-			virtio_dev_set_broken(vdev, "control command without header or ack byte");
-			return;
-		}
-		uint8_t ack = ctrl_command(n, c);
-		virtq_buf_to_iov(c->iov + c->n_out, c->n_in, 0, &ack, 1);
-		virtq_push(vq, c->head, 1);
-		pushed = true;
+	struct dev_counters *cnt = &vdev->queues[q].counters;
+	/* §5.1.6.5: class and command readable, then a writable ack. */
+	if (c->out_len < sizeof(struct virtio_net_ctrl_hdr) || c->in_len < 1) {
+		virtio_dev_set_broken(vdev, "control command without header or ack byte");
+		return QS_BROKEN;
 	}
-	if (pushed)
-		virtio_queue_done(vdev, n->ctrlq);
+	uint8_t ack = ctrl_command(to_net(vdev), c);
+	virtq_buf_to_iov(c->iov + c->n_out, c->n_in, 0, &ack, 1);
+	virtq_push(&vdev->queues[q].vq, c->head, 1);
+	counter_inc(&cnt->requests);
+	if (ack != VIRTIO_NET_OK)
+		counter_inc(&cnt->rejected);
+	return QS_NEXT;
 }
+
+static const struct queue_service_ops ctrl_service = {.handle = ctrl_handle};
 
 /* ---- virtio_dev_ops ---- */
 
@@ -766,7 +755,7 @@ static void net_queue_notify(struct virtio_dev *vdev, unsigned q)
 	struct virtio_net *n = to_net(vdev);
 
 	if (virtio_has_feature(vdev, VIRTIO_NET_F_CTRL_VQ) && q == n->ctrlq) {
-		ctrl_process(n);
+		queue_service_run(vdev, n->ctrlq, &ctrl_service, &n->tx_chain);
 	} else if (n->vhost) {
 		/* A kick the loop saw before vhost took the queue: the kernel
 		 * has it too. */
@@ -778,6 +767,72 @@ static void net_queue_notify(struct virtio_dev *vdev, unsigned q)
 	}
 }
 
+/* ---- State (core/state.h) ---- */
+
+/* Quiesce (core/device.h), on the model's side: TX and the control queue
+ * complete within their kick; the receive buffers lent to the direct path
+ * (the pool) are the last pops of their receiveq and go back unused. With
+ * vhost the rings are the kernel's: not saved here. The guest can change
+ * only the pairs in use (MQ_VQ_PAIRS_SET); MAC and link status are saved
+ * so the device reads the same after a load. No RX-mode or MAC-table state:
+ * CTRL_RX and CTRL_MAC are not offered. */
+static void net_save(struct virtio_dev *vdev, struct state_writer *w)
+{
+	struct virtio_net *n = to_net(vdev);
+	if (n->vhost) {
+		log_error("virtio-net: cannot save a device whose queues vhost-net serves");
+		if (!w->error)
+			w->error = -ENOTSUP;
+	}
+	for (unsigned i = 0; i < n->npairs; i++)
+		rx_pool_return(&n->pairs[i]);
+	state_begin(w, "virtio-net", 1);
+	state_put_bytes(w, "mac", n->mac, sizeof(n->mac));
+	state_put_u16(w, "status", VIRTIO_NET_S_LINK_UP);
+	state_put_u32(w, "queue_pairs", n->npairs);
+	state_put_u32(w, "active_pairs", n->active_pairs);
+	state_put_u32(w, "ctrlq", n->ctrlq);
+	state_end(w);
+}
+
+static int net_load(struct virtio_dev *vdev, struct state_reader *r)
+{
+	struct virtio_net *n = to_net(vdev);
+	uint8_t mac[6];
+	uint16_t status;
+	uint32_t pairs, active, ctrlq;
+
+	state_enter(r, "virtio-net", 1, NULL);
+	state_get_bytes(r, "mac", mac, sizeof(mac));
+	state_get_u16(r, "status", &status);
+	state_get_u32(r, "queue_pairs", &pairs);
+	state_get_u32_range(r, "active_pairs", &active, 1, n->npairs);
+	state_get_u32(r, "ctrlq", &ctrlq);
+	if (state_failed(r))
+		return -EINVAL;
+	if (status != VIRTIO_NET_S_LINK_UP)
+		return state_invalid(r, "status", "0x%x: only link up (0x%x) is supported", status,
+				     VIRTIO_NET_S_LINK_UP);
+	if (pairs != n->npairs)
+		return state_invalid(r, "queue_pairs", "%u saved, this device has %u", pairs,
+				     n->npairs);
+	if (ctrlq != 0 && ctrlq != 2 && ctrlq != 2 * n->npairs) /* 0: never activated */
+		return state_invalid(r, "ctrlq", "%u is not 2 or %u", ctrlq, 2 * n->npairs);
+	if (state_leave(r) < 0)
+		return -EINVAL;
+	memcpy(n->mac, mac, sizeof(n->mac));
+	n->ctrlq = ctrlq;
+	n->active_pairs = active;
+	if (!n->vhost) /* with vhost, activation starts the pairs in use */
+		attach_active_pairs(n);
+	return 0;
+}
+
+static void net_destroy_op(struct virtio_dev *vdev)
+{
+	virtio_net_destroy(to_net(vdev));
+}
+
 static const struct virtio_dev_ops net_ops = {
 	.config_read = net_config_read,
 	.config_write = net_config_write,
@@ -785,6 +840,9 @@ static const struct virtio_dev_ops net_ops = {
 	.reset = net_reset,
 	.irq_moved = net_irq_moved,
 	.queue_notify = net_queue_notify,
+	.save = net_save,
+	.load = net_load,
+	.destroy = net_destroy_op,
 };
 
 /* ---- Lifecycle ---- */

@@ -41,7 +41,7 @@ struct virtio_net_options {
 	bool vhost;           /* tap only: the host kernel's vhost-net moves the frames */
 };
 
-/* The device; its first member is `struct virtio_dev vdev`. */
+/* Embeds the struct virtio_dev the transport binds (virtio_net_dev). */
 struct virtio_net;
 
 /* Counters kept by the device model (the backend has its own, net_get_stats). */
