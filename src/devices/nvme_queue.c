@@ -375,7 +375,7 @@ void nvme_doorbell_write(struct nvme_ctrl *n, unsigned index, uint32_t value)
 		counter_inc(&n->dev.counters.rejected);
 		return;
 	}
-	if (qid >= NVME_MAX_QUEUES) {
+	if (qid > n->max_ioq) {
 		counter_inc(&n->dev.counters.rejected);
 		log_guest_error(n->name, "doorbell of queue %u, which cannot exist", qid);
 		return;

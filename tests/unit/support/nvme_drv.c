@@ -102,7 +102,8 @@ void nvme_drv_create_io_queues(struct nvme_drv *d, uint16_t sqsize, uint16_t cqs
 	c = (struct nvme_sqe){.opcode = NVME_ADM_CREATE_SQ, .prp1 = NVME_DRV_IOSQ,
 			      .cdw10 = 1 | ((uint32_t)(sqsize - 1) << 16), .cdw11 = 1 | (1u << 16)};
 	assert_int_equal(nvme_drv_admin(d, c, NULL), 0);
-	d->io.size = cqsize; /* the driver's CQ view; the SQ wraps at sqsize */
+	d->io.size = cqsize;
+	d->io.sq_size = sqsize;
 	d->io.tail = 0;
 }
 
@@ -140,6 +141,9 @@ bool nvme_drv_try_cqe(struct nvme_drv *d, struct nvme_drv_queue *q, struct nvme_
 		q->head = 0;
 		q->phase = !q->phase;
 	}
+	if (d->shadow && q->qid)
+		__atomic_store_n((uint32_t *)nvme_drv_hva(d, NVME_DRV_DBS + q->qid * 8u + 4), q->head,
+				 __ATOMIC_RELEASE);
 	nvme_drv_doorbell(d, q->qid, true, q->head);
 	return true;
 }
@@ -155,7 +159,7 @@ void nvme_drv_post(struct nvme_drv *d, struct nvme_drv_queue *q, struct nvme_sqe
 {
 	c->cid = (uint16_t)(q->tail + 0x100);
 	memcpy(nvme_drv_hva(d, q->sq + q->tail * 64u), c, sizeof(*c));
-	q->tail = (uint16_t)((q->tail + 1) % q->size);
+	q->tail = (uint16_t)((q->tail + 1) % (q->sq_size ? q->sq_size : q->size));
 	if (d->shadow && q->qid)
 		__atomic_store_n((uint32_t *)nvme_drv_hva(d, NVME_DRV_DBS + q->qid * 8u), q->tail,
 				 __ATOMIC_RELEASE);

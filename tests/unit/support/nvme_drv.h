@@ -30,7 +30,10 @@
 /* The driver's view of one queue pair. */
 struct nvme_drv_queue {
 	uint64_t sq, cq;
-	uint16_t qid, size, tail, head;
+	uint16_t qid;
+	uint16_t size;             /* the CQ's entries */
+	uint16_t sq_size;          /* the SQ's, if it differs (0: size) */
+	uint16_t tail, head;
 	bool phase;
 };
 
@@ -65,7 +68,8 @@ bool nvme_drv_cqe_ready(struct nvme_drv *d, struct nvme_drv_queue *q);
 /* Runs the loop until q's next completion is there or ms pass. */
 void nvme_drv_wait_ready(struct nvme_drv *d, struct nvme_drv_queue *q, int ms);
 /* Consumes q's next completion (runs the loop up to ms for it) and rings
- * the CQ head doorbell; false if none came. */
+ * the CQ head doorbell (the shadow one too, with shadow); false if none
+ * came. */
 bool nvme_drv_try_cqe(struct nvme_drv *d, struct nvme_drv_queue *q, struct nvme_cqe *out, int ms);
 struct nvme_cqe nvme_drv_wait_cqe(struct nvme_drv *d, struct nvme_drv_queue *q);
 /* Writes c at q's tail (its cid from the slot) and, if ring, the doorbell. */
