@@ -94,11 +94,16 @@ int e1k_setup(void **state)
 	fake_ram_init(&f->ram, E1K_RAM_SIZE, E1K_ALLOC_GPA);
 	f->loop = loop_create();
 	assert_non_null(f->loop);
-	struct e1000_port port = {port_send, port_resume, f, port_clock};
 	f->now = 1000000000;
-	e1k_attach(f, e1000_create_port(e1k_our_mac, &f->ram.mem, f->loop, &port));
+	e1k_attach(f, e1k_create(f));
 	*state = f;
 	return 0;
+}
+
+struct e1000 *e1k_create(struct e1k_drv *f)
+{
+	struct e1000_port port = {port_send, port_resume, f, port_clock};
+	return e1000_create_port(e1k_our_mac, &f->ram.mem, f->loop, &port);
 }
 
 void e1k_attach(struct e1k_drv *f, struct e1000 *e)

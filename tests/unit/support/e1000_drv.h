@@ -50,6 +50,9 @@ struct e1k_drv {
 /* cmocka setup/teardown: a device on the test port, bus mastering on. */
 int e1k_setup(void **state);
 int e1k_teardown(void **state);
+/* A fresh device on f's RAM, loop and test port (another instance, for
+ * a state load); not attached. */
+struct e1000 *e1k_create(struct e1k_drv *f);
 /* Makes f drive e (INTx on f->irq, decoding and bus mastering on). */
 void e1k_attach(struct e1k_drv *f, struct e1000 *e);
 
