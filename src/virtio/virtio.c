@@ -47,8 +47,14 @@ void virtio_queue_rekick(struct virtio_dev *vdev, unsigned q)
 {
 	uint64_t one = 1;
 	int fd = q < vdev->nqueues ? vdev->queues[q].kick_fd : -1;
-	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0)
+	if (fd < 0)
+		return;
+	/* Counted before the write, so the reader never sees the kick first. */
+	counter_inc(&vdev->queues[q].rekicks);
+	if (write(fd, &one, sizeof(one)) < 0) {
+		__atomic_fetch_sub(&vdev->queues[q].rekicks, 1, __ATOMIC_RELAXED);
 		log_debug("%s: cannot re-kick queue %u", vdev->name, q);
+	}
 }
 
 void virtio_config_changed(struct virtio_dev *vdev)
@@ -91,8 +97,9 @@ void virtio_dev_reset(struct virtio_dev *vdev)
 }
 
 /* DRIVER_OK: validate every enabled ring once (size, alignment, inside
- * RAM), as Firecracker does, then let the device run. */
-static void activate(struct virtio_dev *vdev)
+ * RAM), as Firecracker does, then let the device run. A state load passes
+ * the queues' saved positions in s; DRIVER_OK passes NULL. */
+void virtio_dev_activate(struct virtio_dev *vdev, const struct virtio_state *s)
 {
 	bool event_idx = virtio_has_feature(vdev, VIRTIO_RING_F_EVENT_IDX);
 	bool indirect = virtio_has_feature(vdev, VIRTIO_RING_F_INDIRECT_DESC);
@@ -105,6 +112,11 @@ static void activate(struct virtio_dev *vdev)
 			vdev->status |= VIRTIO_CONFIG_S_DRIVER_OK;
 			virtio_dev_set_broken(vdev, "a virtqueue is misaligned, oversized or outside RAM");
 			return;
+		}
+		if (s) {
+			const struct virtio_state_queue *sq = &s->queues[q];
+			virtq_restore(&vq->vq, sq->last_avail_idx, sq->used_idx, sq->signalled_used,
+				      sq->signalled_used_valid);
 		}
 	}
 	vdev->live = true;
@@ -151,5 +163,5 @@ void virtio_dev_write_status(struct virtio_dev *vdev, uint8_t status)
 	vdev->status = (uint8_t)(status | (old & VIRTIO_CONFIG_S_NEEDS_RESET));
 	if (to_driver_ok && (vdev->status & VIRTIO_CONFIG_S_FEATURES_OK) &&
 	    !(vdev->status & VIRTIO_CONFIG_S_NEEDS_RESET))
-		activate(vdev);
+		virtio_dev_activate(vdev, NULL);
 }

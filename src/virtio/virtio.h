@@ -36,7 +36,12 @@ struct virtio_queue {
 	uint64_t desc, avail, used; /* guest-physical ring addresses */
 	struct virtqueue vq;        /* valid once the device is live */
 	int kick_fd;                /* eventfd: ioeventfd on the notify address */
-	struct dev_counters counters; /* this queue's (core/counters.h) */
+	/* This queue's (core/counters.h): kicks the driver made, interrupts
+	 * the transport raised, and the model's requests and bytes. */
+	struct dev_counters counters;
+	/* Self-kicks (virtio_queue_rekick) written to kick_fd and not yet
+	 * read: the transport does not count them as the driver's kicks. */
+	uint64_t rekicks;
 };
 
 struct virtio_dev_ops {
@@ -61,6 +66,15 @@ struct virtio_dev_ops {
 	 * saves the PCI function and the virtio common state itself: the
 	 * model's own state (optional; a model without it has none), and
 	 * freeing the model once the transport is gone. */
+	/* save and load run with the lock held, after the transport's part
+	 * (load: the transport validated its part, and applies it only after
+	 * the model's load succeeded; a failing load must leave the model as
+	 * it was). */
+	/* Before a save, with the lock held: complete the requests in flight
+	 * (the transport then refuses a queue that still has chains popped
+	 * and not pushed). 0, or -errno after one line. Optional: a model
+	 * that completes within its kick needs none. */
+	int (*quiesce)(struct virtio_dev *vdev);
 	void (*save)(struct virtio_dev *vdev, struct state_writer *w);
 	int (*load)(struct virtio_dev *vdev, struct state_reader *r);
 	void (*destroy)(struct virtio_dev *vdev);
@@ -96,6 +110,10 @@ struct virtio_dev {
 	pthread_mutex_t lock;
 	bool live;                   /* DRIVER_OK and not broken */
 	bool error_logged;           /* guest errors are logged once per device */
+	/* Why this device's state cannot be saved ("the ring positions are
+	 * the vhost backend's"), or NULL: the transport refuses save and load
+	 * with it. */
+	const char *no_save;
 	/* set by the transport */
 	const struct virtio_transport_ops *transport;
 	void *transport_opaque;
@@ -142,5 +160,61 @@ void virtio_dev_irq_moved(struct virtio_dev *vdev);
 /* Transport-side state machine, used by virtio_pci.c (and tests). */
 void virtio_dev_reset(struct virtio_dev *vdev);
 void virtio_dev_write_status(struct virtio_dev *vdev, uint8_t status);
+
+/* ---- state (virtio_state.c; docs/ARCHITECTURE.md "State") ----
+ *
+ * The common state a transport saves inside its device's record: section
+ * "virtio" v1 with the status, negotiated features, config generation and
+ * vector, the transport's selectors, and per queue ("q0", "q1", ...) its
+ * size, enable, vector, ring addresses and the device's positions in it. */
+
+/* The transport's selector registers (§4.1.4.3), saved with the rest. */
+struct virtio_selects {
+	uint32_t device_feature, driver_feature;
+	uint16_t queue;
+};
+
+/* Nothing in flight: every chain popped was pushed back. Else false with
+ * the first busy queue and its count. Lock held. */
+bool virtio_dev_idle(const struct virtio_dev *vdev, unsigned *q, unsigned *inflight);
+
+/* Writes section "virtio" (the device must be idle). Lock held. */
+void virtio_state_save(const struct virtio_dev *vdev, const struct virtio_selects *sel,
+		       struct state_writer *w);
+
+/* A "virtio" section read and validated, not yet applied. */
+struct virtio_state_queue {
+	uint16_t size, msix_vector;
+	bool enabled;
+	uint64_t desc, avail, used;
+	uint16_t last_avail_idx, used_idx, signalled_used;
+	bool signalled_used_valid;
+};
+
+struct virtio_state {
+	bool live;
+	uint8_t status, config_generation;
+	uint64_t acked_features;
+	uint16_t config_vector;
+	struct virtio_selects sel;
+	struct virtio_state_queue queues[VIRTIO_MAX_QUEUES];
+};
+
+/* Reads section "virtio" into *s and checks it against this device (nvec:
+ * the transport's interrupt vectors) and guest RAM: 0, or -EINVAL with the
+ * field named in r. Changes nothing. Lock held. */
+int virtio_state_read(const struct virtio_dev *vdev, unsigned nvec, struct state_reader *r,
+		      struct virtio_state *s);
+
+/* Applies what virtio_state_read accepted to a device in its reset state;
+ * a live one gets its queues running as DRIVER_OK would (rings validated,
+ * the model's activate), and queues with work waiting kick themselves.
+ * Lock held. */
+void virtio_state_apply(struct virtio_dev *vdev, const struct virtio_state *s);
+
+/* What DRIVER_OK does (virtio.c): validate the enabled queues' rings and
+ * start the model; with s, each queue resumes at its saved positions (for
+ * virtio_state_apply). Lock held. */
+void virtio_dev_activate(struct virtio_dev *vdev, const struct virtio_state *s);
 
 #endif

@@ -8,10 +8,13 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/state.h"
 
 #define VIRTIO_PCI_VENDOR 0x1af4
 #define VIRTIO_PCI_DEVICE_BASE 0x1040 /* + device id: modern-only (§4.1.2.1) */
@@ -31,27 +34,32 @@ static uint32_t class_of(uint16_t device_id)
 
 /* ---- interrupts -------------------------------------------------------- */
 
-static void raise_interrupt(struct virtio_pci *vp, uint16_t vector, uint8_t isr_bit)
+/* Raises the interrupt and counts it on c: an MSI-X message sent (or left
+ * pending while masked, to be sent on unmask), or INTx asserted. A queue
+ * without a vector under MSI-X raises nothing. */
+static void raise_interrupt(struct virtio_pci *vp, uint16_t vector, uint8_t isr_bit,
+			    struct dev_counters *c)
 {
 	if (msix_enabled(&vp->msix)) {
-		if (vector != VIRTIO_NO_VECTOR)
-			msix_notify(&vp->msix, vector);
+		if (vector != VIRTIO_NO_VECTOR && msix_notify(&vp->msix, vector))
+			counter_inc(&c->interrupts);
 		return;
 	}
 	vp->isr |= isr_bit;
 	pci_dev_set_intx(&vp->pci, true);
+	counter_inc(&c->interrupts);
 }
 
 static void signal_queue(struct virtio_dev *vdev, unsigned q)
 {
 	struct virtio_pci *vp = vdev->transport_opaque;
-	raise_interrupt(vp, vdev->queues[q].msix_vector, ISR_QUEUE);
+	raise_interrupt(vp, vdev->queues[q].msix_vector, ISR_QUEUE, &vdev->queues[q].counters);
 }
 
 static void signal_config(struct virtio_dev *vdev)
 {
 	struct virtio_pci *vp = vdev->transport_opaque;
-	raise_interrupt(vp, vdev->config_vector, ISR_CONFIG);
+	raise_interrupt(vp, vdev->config_vector, ISR_CONFIG, &vp->dev.counters);
 }
 
 /* The queue's MSI-X vector's irqfd, when MSI-X is on and the queue has a
@@ -381,13 +389,22 @@ static const struct pci_dev_ops pci_ops = {
 	.bar_mapped = bar_mapped,
 };
 
+/* Every notification reaches iovirt here: through KVM's ioeventfd, or a
+ * notify-register write (bar0_write) passed on through the same eventfd.
+ * n is how many arrived since the last read; the device's own re-kicks
+ * among them are not the driver's. */
 static void on_kick(void *opaque, uint32_t events)
 {
 	struct virtio_pci_kick *k = opaque;
 	struct virtio_dev *vdev = k->vp->vdev;
+	struct virtio_queue *vq = &vdev->queues[k->q];
 	uint64_t n;
-	if (read(vdev->queues[k->q].kick_fd, &n, sizeof(n)) < 0)
+	if (read(vq->kick_fd, &n, sizeof(n)) < 0)
 		return;
+	uint64_t own = __atomic_exchange_n(&vq->rekicks, 0, __ATOMIC_RELAXED);
+	if (own > n) /* a re-kick counted, its write not read yet: next time */
+		counter_add(&vq->rekicks, own - n);
+	counter_add(&vq->counters.kicks, n > own ? n - own : 0);
 	pthread_mutex_lock(&vdev->lock);
 	if (virtio_queue_ready(vdev, k->q) && vdev->ops->queue_notify)
 		vdev->ops->queue_notify(vdev, k->q);
@@ -412,10 +429,15 @@ static int add_virtio_cap(struct pci_dev *dev, uint8_t type, uint32_t offset, ui
 			       (unsigned)sizeof(struct virtio_pci_cap) - 2 + extra_len);
 }
 
+static const struct device_ops device_ops;
+
 int virtio_pci_init(struct virtio_pci *vp, struct virtio_dev *vdev,
 		    struct irq_routing *routing, int vm_fd)
 {
 	memset(&vp->pci, 0, sizeof(vp->pci));
+	vp->dev_ops = device_ops;
+	vp->dev_ops.kind = vdev->name;
+	device_init(&vp->dev, &vp->dev_ops, vdev->name);
 	vp->vdev = vdev;
 	vp->vm_fd = vm_fd;
 	vp->notify_base = 0;
@@ -484,7 +506,9 @@ void virtio_pci_quiesce(struct virtio_pci *vp)
 	struct virtio_dev *vdev = vp->vdev;
 	pthread_mutex_lock(&vdev->lock);
 	virtio_dev_reset(vdev);
+	vp->isr = 0;
 	pthread_mutex_unlock(&vdev->lock);
+	pci_dev_set_intx(&vp->pci, false);
 }
 
 void virtio_pci_destroy(struct virtio_pci *vp)
@@ -503,3 +527,191 @@ void virtio_pci_destroy(struct virtio_pci *vp)
 	pci_dev_destroy(&vp->pci);
 	vdev->transport = NULL;
 }
+
+struct virtio_pci *virtio_pci_create(struct virtio_dev *vdev, struct irq_routing *routing,
+				     int vm_fd)
+{
+	struct virtio_pci *vp = calloc(1, sizeof(*vp));
+	if (!vp) {
+		log_error("%s: out of memory for its PCI function", vdev->name);
+		return NULL;
+	}
+	if (virtio_pci_init(vp, vdev, routing, vm_fd) < 0) { /* logged */
+		virtio_pci_destroy(vp);
+		free(vp);
+		return NULL;
+	}
+	return vp;
+}
+
+struct device *virtio_pci_device(struct virtio_pci *vp)
+{
+	return &vp->dev;
+}
+
+/* ---- the device contract (see virtio_pci.h) ------------------------------- */
+
+#define STATE_VERSION 1
+
+static struct virtio_pci *to_vp(struct device *dev)
+{
+	return container_of(dev, struct virtio_pci, dev);
+}
+
+static void vp_reset(struct device *dev)
+{
+	virtio_pci_quiesce(to_vp(dev));
+}
+
+static void vp_counters(struct device *dev, const struct counter_sink *sink)
+{
+	struct virtio_pci *vp = to_vp(dev);
+	/* The PCI function counts the guest's accesses; only read here. */
+	__atomic_store_n(&dev->counters.exits, counter_read(&vp->pci.exits), __ATOMIC_RELAXED);
+	counters_emit(sink, dev->id, "", &dev->counters);
+	for (unsigned q = 0; q < vp->vdev->nqueues; q++) {
+		char scope[16];
+		snprintf(scope, sizeof(scope), "q%u", q);
+		counters_emit(sink, dev->id, scope, &vp->vdev->queues[q].counters);
+	}
+}
+
+/* The record (see virtio_pci.h); the device is idle. The vdev lock is not
+ * held across the PCI parts: config space takes the pci_dev lock first. */
+static int save_record(struct virtio_pci *vp, struct state_writer *w)
+{
+	struct virtio_dev *vdev = vp->vdev;
+	state_begin(w, vp->dev_ops.kind, STATE_VERSION);
+	pthread_mutex_lock(&vdev->lock);
+	struct virtio_selects sel = {.device_feature = vp->device_feature_select,
+				     .driver_feature = vp->driver_feature_select,
+				     .queue = vp->queue_select};
+	virtio_state_save(vdev, &sel, w);
+	state_put_u8(w, "isr", vp->isr);
+	pthread_mutex_unlock(&vdev->lock);
+	pci_dev_save(&vp->pci, w);
+	msix_save(&vp->msix, w);
+	pthread_mutex_lock(&vdev->lock);
+	if (vdev->ops->save)
+		vdev->ops->save(vdev, w);
+	pthread_mutex_unlock(&vdev->lock);
+	state_end(w);
+	return w->error;
+}
+
+static int vp_save(struct device *dev, struct state_writer *w)
+{
+	struct virtio_pci *vp = to_vp(dev);
+	struct virtio_dev *vdev = vp->vdev;
+	if (vdev->no_save) {
+		log_error("%s: %s: saving needs %s", dev->ops->kind, dev->id, vdev->no_save);
+		return -ENOTSUP;
+	}
+	unsigned q = 0, inflight = 0;
+	pthread_mutex_lock(&vdev->lock);
+	int ret = vdev->ops->quiesce ? vdev->ops->quiesce(vdev) : 0;
+	bool idle = virtio_dev_idle(vdev, &q, &inflight);
+	pthread_mutex_unlock(&vdev->lock);
+	if (ret < 0)
+		return ret;
+	if (!idle) {
+		log_error("%s: queue %u has %u requests in flight; saving needs them completed "
+			  "(the guest stopped, the event loop drained)", dev->id, q, inflight);
+		return -EBUSY;
+	}
+	ret = save_record(vp, w);
+	if (ret < 0)
+		log_error("%s: cannot write its state: %s", dev->id, strerror(-ret));
+	return ret;
+}
+
+/* Reads the record: the virtio state (checked, not applied), the ISR, then
+ * the PCI function, MSI-X and the model, each applied once it passed;
+ * *touched says whether any was. Applies the virtio state last, when all
+ * passed. 0, or -EINVAL with the error in r. */
+static int load_record(struct virtio_pci *vp, struct state_reader *r, struct virtio_state *s,
+		       bool *touched)
+{
+	struct virtio_dev *vdev = vp->vdev;
+	uint8_t isr;
+	*touched = false;
+	if (state_enter(r, vp->dev_ops.kind, STATE_VERSION, NULL) < 0)
+		return -EINVAL;
+	pthread_mutex_lock(&vdev->lock);
+	virtio_state_read(vdev, vp->msix.nvec, r, s);
+	pthread_mutex_unlock(&vdev->lock);
+	state_get_u8(r, "isr", &isr);
+	if (!state_failed(r) && (isr & ~(ISR_QUEUE | ISR_CONFIG)))
+		state_invalid(r, "isr", "0x%x has bits the ISR does not have", isr);
+	if (state_failed(r) || pci_dev_load(&vp->pci, r) < 0)
+		return -EINVAL;
+	*touched = true;
+	if (msix_load(&vp->msix, r) < 0)
+		return -EINVAL;
+	pthread_mutex_lock(&vdev->lock);
+	if (vdev->ops->load)
+		vdev->ops->load(vdev, r);
+	if (state_leave(r) == 0) {
+		vp->isr = isr;
+		vp->device_feature_select = s->sel.device_feature;
+		vp->driver_feature_select = s->sel.driver_feature;
+		vp->queue_select = s->sel.queue;
+		virtio_state_apply(vdev, s);
+	}
+	pthread_mutex_unlock(&vdev->lock);
+	return state_failed(r) ? -EINVAL : 0;
+}
+
+static int vp_load(struct device *dev, struct state_reader *r)
+{
+	struct virtio_pci *vp = to_vp(dev);
+	struct virtio_dev *vdev = vp->vdev;
+	if (vdev->no_save)
+		return state_invalid(r, dev->ops->kind, "loading needs %s", vdev->no_save);
+	if (vdev->status != 0)
+		return state_invalid(r, dev->ops->kind,
+				     "loading needs a freshly created device (status is 0x%x)",
+				     vdev->status);
+	/* What the device is now, to go back to should a part fail after an
+	 * earlier one was applied (the PCI and MSI-X loaders apply at once). */
+	struct state_writer before;
+	state_writer_init(&before);
+	struct virtio_state *s = malloc(sizeof(*s));
+	if (!s || save_record(vp, &before) < 0) {
+		free(s);
+		state_writer_free(&before);
+		return state_invalid(r, dev->ops->kind, "out of memory");
+	}
+	bool touched;
+	int ret = load_record(vp, r, s, &touched);
+	if (ret < 0 && touched) {
+		struct state_reader back;
+		state_reader_init(&back, before.buf, before.len, dev->id);
+		if (load_record(vp, &back, s, &touched) < 0)
+			log_error("%s: going back after a refused load failed: %s", dev->id,
+				  state_error(&back));
+	}
+	free(s);
+	state_writer_free(&before);
+	return ret;
+}
+
+static void vp_destroy(struct device *dev)
+{
+	struct virtio_pci *vp = to_vp(dev);
+	struct virtio_dev *vdev = vp->vdev;
+	virtio_pci_quiesce(vp);
+	virtio_pci_destroy(vp);
+	if (vdev->ops->destroy)
+		vdev->ops->destroy(vdev);
+	free(vp);
+}
+
+static const struct device_ops device_ops = {
+	.kind = "virtio", /* each instance's copy names its model */
+	.reset = vp_reset,
+	.counters = vp_counters,
+	.save = vp_save,
+	.load = vp_load,
+	.destroy = vp_destroy,
+};

@@ -7,6 +7,7 @@
 
 #include "bus/msix.h"
 #include "bus/pci.h"
+#include "core/device.h"
 #include "virtio/virtio.h"
 
 /* BAR0 layout. */
@@ -26,8 +27,26 @@ struct virtio_pci_kick {
 	unsigned q;
 };
 
+/* Every virtio device is one struct device of the kind its model names
+ * ("virtio-blk", "vhost-user-blk", ...): the transport implements the
+ * contract for all of them (core/device.h):
+ *   reset     the virtio reset (as the driver's status write of 0)
+ *   counters  the device's (exits: the PCI function's guest accesses;
+ *             config interrupts), then each queue's as "q0", "q1", ...
+ *             (kicks, interrupts; the model's requests and bytes)
+ *   save      section <kind> v1: "virtio" (virtio_state.c), the ISR, "pci",
+ *             "msix", then the model's own (vdev->ops->save). A device with
+ *             requests in flight, or one whose state is outside iovirt
+ *             (vdev->no_save), refuses with one line.
+ *   load      into a freshly created instance: the virtio state is read and
+ *             checked first; if anything after it fails, the PCI function,
+ *             MSI-X and model go back to what they were; a live device's
+ *             queues are made live as DRIVER_OK makes them.
+ *   destroy   quiesce, tear down the transport, the model's destroy, free. */
 struct virtio_pci {
-	struct pci_dev pci;
+	struct pci_dev pci;          /* first: pci_dev callbacks cast back */
+	struct device dev;
+	struct device_ops dev_ops;   /* virtio_pci's, with kind = the model's name */
 	struct msix msix;
 	struct virtio_dev *vdev;
 	int vm_fd;                 /* for KVM_IOEVENTFD; -1 in tests */
@@ -40,9 +59,15 @@ struct virtio_pci {
 	struct virtio_pci_kick kicks[VIRTIO_MAX_QUEUES];
 };
 
-/* 0 or -errno (logged). routing may be NULL (tests: no MSI routes). */
+/* 0 or -errno (logged). routing may be NULL (tests: no MSI routes). The
+ * device's id is the model's name until the machine names it. */
 int virtio_pci_init(struct virtio_pci *vp, struct virtio_dev *vdev,
 		    struct irq_routing *routing, int vm_fd);
+/* virtio_pci_init on a new allocation: NULL after one line (vdev is left
+ * to the caller then). The contract's destroy frees it, and the model. */
+struct virtio_pci *virtio_pci_create(struct virtio_dev *vdev, struct irq_routing *routing,
+				     int vm_fd);
+struct device *virtio_pci_device(struct virtio_pci *vp);
 /* Resets the device as a driver's status write of 0 would, while the
  * transport is still whole: a device the guest left running (a panic, a
  * signal) stops its backends, and a running vhost hands its irqfds back

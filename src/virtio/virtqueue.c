@@ -51,20 +51,30 @@ static int vq_fail(struct virtqueue *vq, const char *what, uint16_t head,
 	return -EIO;
 }
 
-int virtq_init(struct virtqueue *vq, const struct guest_mem *mem, uint16_t size,
-	       uint64_t desc, uint64_t avail, uint64_t used, bool event_idx, bool indirect)
+const char *virtq_check(const struct guest_mem *mem, uint16_t size, uint64_t desc,
+			uint64_t avail, uint64_t used)
 {
 	/* §2.7: Queue Size is a power of 2 (at most 32768; ours at most
 	 * VIRTQ_MAX_SIZE); the alignment column of "Queue Part Sizes". */
 	if (size == 0 || size > VIRTQ_MAX_SIZE || (size & (size - 1)))
-		return -EINVAL;
-	if ((desc & 15) || (avail & 1) || (used & 3))
+		return "size";
+	if ((desc & 15) || !guest_mem_ptr(mem, desc, VIRTQ_DESC_BYTES(size)))
+		return "desc";
+	if ((avail & 1) || !guest_mem_ptr(mem, avail, VIRTQ_AVAIL_BYTES(size)))
+		return "avail";
+	if ((used & 3) || !guest_mem_ptr(mem, used, VIRTQ_USED_BYTES(size)))
+		return "used";
+	return NULL;
+}
+
+int virtq_init(struct virtqueue *vq, const struct guest_mem *mem, uint16_t size,
+	       uint64_t desc, uint64_t avail, uint64_t used, bool event_idx, bool indirect)
+{
+	if (virtq_check(mem, size, desc, avail, used))
 		return -EINVAL;
 	void *d = guest_mem_ptr(mem, desc, VIRTQ_DESC_BYTES(size));
 	void *a = guest_mem_ptr(mem, avail, VIRTQ_AVAIL_BYTES(size));
 	void *u = guest_mem_ptr(mem, used, VIRTQ_USED_BYTES(size));
-	if (!d || !a || !u)
-		return -EINVAL;
 
 	memset(vq, 0, sizeof(*vq));
 	vq->mem = mem;
@@ -324,6 +334,21 @@ bool virtq_has_work(struct virtqueue *vq)
 uint16_t virtq_avail_idx(struct virtqueue *vq)
 {
 	return ring_rd16(&vq->avail->idx);
+}
+
+uint16_t virtq_used_idx(struct virtqueue *vq)
+{
+	return ring_rd16(&vq->used->idx);
+}
+
+void virtq_restore(struct virtqueue *vq, uint16_t last_avail_idx, uint16_t used_idx,
+		   uint16_t signalled_used, bool signalled_used_valid)
+{
+	vq->last_avail_idx = last_avail_idx;
+	vq->used_idx = used_idx;
+	vq->signalled_used = signalled_used;
+	vq->signalled_used_valid = signalled_used_valid;
+	vq->inuse = 0;
 }
 
 size_t virtq_iov_to_buf(const struct iovec *iov, unsigned n, size_t skip, void *buf, size_t len)

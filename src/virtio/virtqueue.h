@@ -88,9 +88,15 @@ struct virtqueue {
 	uint16_t *avail_event;           /* (uint16_t *)&used->ring[size] */
 };
 
-/* Validates size (power of 2, 1..VIRTQ_MAX_SIZE), alignment (§2.7: desc 16,
- * avail 2, used 4) and that each ring lies wholly in one RAM region; then
- * resets all indices. Returns 0 or -EINVAL (vq untouched). */
+/* The checks virtq_init makes: size (power of 2, 1..VIRTQ_MAX_SIZE),
+ * alignment (§2.7: desc 16, avail 2, used 4) and that each ring lies wholly
+ * in one RAM region. NULL if they pass, else what failed: "size", "desc",
+ * "avail" or "used". */
+const char *virtq_check(const struct guest_mem *mem, uint16_t size, uint64_t desc,
+			uint64_t avail, uint64_t used);
+
+/* Validates as virtq_check, then resets all indices. Returns 0 or -EINVAL
+ * (vq untouched). */
 int virtq_init(struct virtqueue *vq, const struct guest_mem *mem, uint16_t size,
 	       uint64_t desc, uint64_t avail, uint64_t used, bool event_idx, bool indirect);
 
@@ -123,6 +129,14 @@ bool virtq_has_work(struct virtqueue *vq);
 
 /* The driver's avail idx now: it moves only when the driver posts more. */
 uint16_t virtq_avail_idx(struct virtqueue *vq);
+
+/* used->idx as the guest's memory holds it (a state load checks it). */
+uint16_t virtq_used_idx(struct virtqueue *vq);
+
+/* A state load: the device's positions in a queue virtq_init just
+ * validated; nothing is in flight. */
+void virtq_restore(struct virtqueue *vq, uint16_t last_avail_idx, uint16_t used_idx,
+		   uint16_t signalled_used, bool signalled_used_valid);
 
 /* Bounded copies over a chain's iovecs, starting skip bytes in. Return the
  * bytes copied: min(len, total - skip), 0 if skip is past the end. */
