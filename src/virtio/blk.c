@@ -572,15 +572,18 @@ static void blk_queue_notify(struct virtio_dev *vdev, unsigned q)
 /* How long a save waits for the backend's in-flight requests. */
 #define DRAIN_TIMEOUT_S 10
 
-/* Quiesce (core/device.h): the model drains, not the transport. The
- * transport calls ops->save with vdev->lock held, from a thread other than
- * the loop's (completions run on the loop thread and take the lock, which
- * the wait releases). Nothing is popped meanwhile; the queues are kicked
- * again after, so a kick that arrived during the wait is served. Returns
- * the requests still in flight (0 unless the backend did not finish in
- * DRAIN_TIMEOUT_S, or the caller is the loop thread). */
-static unsigned blk_drain(struct virtio_blk *b)
+/* Quiesce (core/device.h; ops->quiesce): the model drains, the transport
+ * then checks every queue is idle. Called with vdev->lock held from a
+ * thread other than the loop's: completions run on the loop thread and
+ * take the lock, which the wait releases. Nothing is popped meanwhile; the
+ * queues are kicked again after, so a kick that arrived during the wait is
+ * served. On the loop thread (or with the loop stopped) requests in flight
+ * cannot complete: -EBUSY after DRAIN_TIMEOUT_S. */
+static int blk_quiesce(struct virtio_dev *vdev)
 {
+	struct virtio_blk *b = to_blk(vdev);
+	if (b->inflight == 0)
+		return 0;
 	struct timespec deadline;
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	deadline.tv_sec += DRAIN_TIMEOUT_S;
@@ -590,27 +593,26 @@ static unsigned blk_drain(struct virtio_blk *b)
 	b->draining = false;
 	for (unsigned q = 0; b->vdev.live && q < b->vdev.nqueues; q++)
 		virtio_queue_rekick(&b->vdev, q);
-	return b->inflight;
+	if (b->inflight) {
+		log_error("%s: %u requests still in flight after %d s", vdev->name, b->inflight,
+			  DRAIN_TIMEOUT_S);
+		return -EBUSY;
+	}
+	return 0;
 }
 
-/* Nothing the guest can change lives in the model (no CONFIG_WCE: the
- * cache mode is the host's); the record names the disk it was saved from,
- * so it is refused by an instance on a different one. */
+/* After quiesce. Nothing the guest can change lives in the model (no
+ * CONFIG_WCE: the cache mode is the host's); the record names the disk it
+ * was saved from, so an instance on a different one refuses it, and says
+ * nothing was in flight. */
 static void blk_save(struct virtio_dev *vdev, struct state_writer *w)
 {
 	struct virtio_blk *b = to_blk(vdev);
-	unsigned left = b->inflight ? blk_drain(b) : 0;
-	if (left) {
-		log_error("%s: %u requests still in flight after %d s; not saved", vdev->name, left,
-			  DRAIN_TIMEOUT_S);
-		if (!w->error)
-			w->error = -EBUSY;
-	}
 	state_begin(w, "virtio-blk", 1);
 	state_put_u64(w, "capacity", b->capacity);
 	state_put_bool(w, "readonly", b->readonly);
 	state_put_u32(w, "queues", vdev->nqueues);
-	state_put_u32(w, "inflight", left);
+	state_put_u32(w, "inflight", b->inflight);
 	state_end(w);
 }
 
@@ -654,6 +656,7 @@ static const struct virtio_dev_ops blk_ops = {
 	.config_write = blk_config_write,
 	.reset = blk_reset,
 	.queue_notify = blk_queue_notify,
+	.quiesce = blk_quiesce,
 	.save = blk_save,
 	.load = blk_load,
 	.destroy = blk_destroy_op,

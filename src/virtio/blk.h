@@ -29,8 +29,8 @@ struct virtio_blk_options {
 };
 
 /* Embeds the struct virtio_dev the transport binds (virtio_blk_dev). Its
- * save (ops->save) drains in-flight requests first: call it with vdev->lock
- * held from a thread other than the loop's. */
+ * ops->quiesce (before a save) waits for the requests in flight: call it
+ * with vdev->lock held from a thread other than the loop's. */
 struct virtio_blk;
 
 /* Opens the image; NULL on error (one line already logged). */

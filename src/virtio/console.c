@@ -466,13 +466,12 @@ static void con_queue_notify(struct virtio_dev *vdev, unsigned q)
 	}
 }
 
-/* Quiesce (core/device.h), on the model's side: a transmit chain held
- * while the output is full goes back to the ring unused (it is the last
- * one popped), and the record says how much of it was written; the next
- * pop, here or in the instance that loads the record, skips that much. So
- * nothing is in flight, nothing is written twice and nothing is lost. The
- * one port has no open/closed state or config events (no MULTIPORT). */
-static void con_save(struct virtio_dev *vdev, struct state_writer *w)
+/* Quiesce (core/device.h; ops->quiesce): a transmit chain held while the
+ * output is full goes back to the ring unused (it is the last one popped)
+ * and the record says how much of it was written; the next pop, here or in
+ * the instance that loads the record, skips that much. So nothing is in
+ * flight, nothing is written twice and nothing is lost. */
+static int con_quiesce(struct virtio_dev *vdev)
 {
 	struct virtio_console *c = to_con(vdev);
 	if (c->tx_pending) {
@@ -480,6 +479,14 @@ static void con_save(struct virtio_dev *vdev, struct state_writer *w)
 		c->tx_pending = false;
 		c->tx_skip = (uint32_t)c->tx_off; /* <= out_len <= UINT32_MAX */
 	}
+	return 0;
+}
+
+/* The one port has no open/closed state or config events (no MULTIPORT). */
+static void con_save(struct virtio_dev *vdev, struct state_writer *w)
+{
+	struct virtio_console *c = to_con(vdev);
+	con_quiesce(vdev); /* idempotent: the record is right even without it */
 	state_begin(w, "virtio-console", 1);
 	state_put_u32(w, "tx_written", c->tx_skip);
 	state_end(w);
@@ -508,6 +515,7 @@ static const struct virtio_dev_ops con_ops = {
 	.activate = con_activate,
 	.reset = con_reset,
 	.queue_notify = con_queue_notify,
+	.quiesce = con_quiesce,
 	.save = con_save,
 	.load = con_load,
 	.destroy = con_destroy_op,

@@ -769,23 +769,25 @@ static void net_queue_notify(struct virtio_dev *vdev, unsigned q)
 
 /* ---- State (core/state.h) ---- */
 
-/* Quiesce (core/device.h), on the model's side: TX and the control queue
+/* Quiesce (core/device.h; ops->quiesce): TX and the control queue
  * complete within their kick; the receive buffers lent to the direct path
- * (the pool) are the last pops of their receiveq and go back unused. With
- * vhost the rings are the kernel's: not saved here. The guest can change
- * only the pairs in use (MQ_VQ_PAIRS_SET); MAC and link status are saved
- * so the device reads the same after a load. No RX-mode or MAC-table state:
- * CTRL_RX and CTRL_MAC are not offered. */
+ * (the pool) are the last pops of their receiveq and go back unused. (With
+ * vhost the rings are the kernel's: vdev.no_save says so.) */
+static int net_quiesce(struct virtio_dev *vdev)
+{
+	struct virtio_net *n = to_net(vdev);
+	for (unsigned i = 0; i < n->npairs; i++)
+		rx_pool_return(&n->pairs[i]);
+	return 0;
+}
+
+/* The guest can change only the pairs in use (MQ_VQ_PAIRS_SET); MAC and
+ * link status are saved so the device reads the same after a load. No
+ * RX-mode or MAC-table state: CTRL_RX and CTRL_MAC are not offered. */
 static void net_save(struct virtio_dev *vdev, struct state_writer *w)
 {
 	struct virtio_net *n = to_net(vdev);
-	if (n->vhost) {
-		log_error("virtio-net: cannot save a device whose queues vhost-net serves");
-		if (!w->error)
-			w->error = -ENOTSUP;
-	}
-	for (unsigned i = 0; i < n->npairs; i++)
-		rx_pool_return(&n->pairs[i]);
+	net_quiesce(vdev); /* idempotent: the record is right even without it */
 	state_begin(w, "virtio-net", 1);
 	state_put_bytes(w, "mac", n->mac, sizeof(n->mac));
 	state_put_u16(w, "status", VIRTIO_NET_S_LINK_UP);
@@ -840,6 +842,7 @@ static const struct virtio_dev_ops net_ops = {
 	.reset = net_reset,
 	.irq_moved = net_irq_moved,
 	.queue_notify = net_queue_notify,
+	.quiesce = net_quiesce,
 	.save = net_save,
 	.load = net_load,
 	.destroy = net_destroy_op,
@@ -958,6 +961,8 @@ struct virtio_net *virtio_net_create(const struct virtio_net_options *o,
 		free(n);
 		return NULL;
 	}
+	if (n->vhost)
+		n->vdev.no_save = "the rings back from vhost-net (not supported yet)";
 	if (n->vnet_hdr)
 		n->vdev.device_features |=
 			(1ULL << VIRTIO_NET_F_CSUM) | (1ULL << VIRTIO_NET_F_GUEST_CSUM) |

@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include <cmocka.h>
 #include <linux/virtio_blk.h>
 
+#include "support/loop_wait.h"
 #include "support/virtio_drv.h"
 #include "virtio/blk.h"
 
@@ -607,6 +609,76 @@ static void test_reset_with_requests_in_flight(void **state)
 	assert_int_equal(c->drv.tr.queue_signals, signals + 1);
 }
 
+/* The queue's counters: requests completed, bytes each way, refusals. */
+static void test_counters(void **state)
+{
+	struct ctx *c = *state;
+	const struct dev_counters *cnt = &c->vdev->queues[0].counters;
+	uint64_t w = pattern(c, 4096, 1), r = alloc_buf(c, 4096);
+	assert_int_equal(request(c, VIRTIO_BLK_T_OUT, 8, w, 4096, NULL), VIRTIO_BLK_S_OK);
+	assert_int_equal(request(c, VIRTIO_BLK_T_IN, 8, r, 4096, NULL), VIRTIO_BLK_S_OK);
+	assert_int_equal(request(c, 0x55, 0, 0, 0, NULL), VIRTIO_BLK_S_UNSUPP);
+	assert_int_equal(request(c, VIRTIO_BLK_T_IN, IMG_SECTORS, r, 512, NULL),
+			 VIRTIO_BLK_S_IOERR);
+	assert_int_equal(counter_read(&cnt->requests), 4);
+	assert_int_equal(counter_read(&cnt->bytes_in), 4096);
+	assert_int_equal(counter_read(&cnt->bytes_out), 4096);
+	assert_int_equal(counter_read(&cnt->rejected), 2);
+	assert_int_equal(counter_read(&cnt->errors), 0);
+}
+
+struct quiesce_arg {
+	struct virtio_dev *vdev;
+	int ret;
+	bool done;
+};
+
+/* As the transport's save: quiesce with the lock held, off the loop thread. */
+static void *quiesce_thread(void *p)
+{
+	struct quiesce_arg *a = p;
+	pthread_mutex_lock(&a->vdev->lock);
+	a->ret = a->vdev->ops->quiesce(a->vdev);
+	pthread_mutex_unlock(&a->vdev->lock);
+	__atomic_store_n(&a->done, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static bool quiesced(void *p)
+{
+	return __atomic_load_n(&((struct quiesce_arg *)p)->done, __ATOMIC_ACQUIRE);
+}
+
+/* Quiesce waits for the backend's requests (the loop delivers them
+ * meanwhile), pops nothing new, and leaves nothing in flight to save. */
+static void test_quiesce_completes_requests_in_flight(void **state)
+{
+	struct ctx *c = *state;
+	uint64_t st = alloc_buf(c, 8);
+	uint16_t heads[8];
+	for (unsigned i = 0; i < 8; i++) {
+		struct drv_seg b[] = {{header(c, VIRTIO_BLK_T_OUT, i), 16, false},
+				      {pattern(c, 512, (uint8_t)i), 512, false}, {st + i, 1, true}};
+		heads[i] = drv_ring_add(&c->drv.vq[0], b, 3);
+	}
+	fake_transport_notify(c->vdev, 0);
+	assert_true(virtio_blk_inflight(c->blk) > 0);
+
+	struct quiesce_arg a = {.vdev = c->vdev, .ret = -1};
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, quiesce_thread, &a), 0);
+	loop_run_until(c->loop, quiesced, &a, 10000);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(a.ret, 0);
+	assert_int_equal(virtio_blk_inflight(c->blk), 0);
+	for (unsigned i = 0; i < 8; i++) {
+		assert_int_equal(next_used(c, heads[i]), 1);
+		assert_int_equal(*(uint8_t *)hva(c, st + i), VIRTIO_BLK_S_OK);
+	}
+	assert_int_equal(c->vdev->queues[0].vq.inuse, 0);
+	assert_int_equal(counter_read(&c->vdev->queues[0].counters.bytes_in), 8 * 512);
+}
+
 /* Destroy with requests in flight: the callbacks run inside and drop them. */
 static void test_destroy_with_requests_in_flight(void **state)
 {
@@ -662,6 +734,9 @@ int main(void)
 		T(test_reset_with_requests_in_flight, setup),
 		T(test_reset_with_requests_in_flight, setup_threads),
 		T(test_destroy_with_requests_in_flight, setup),
+		T(test_counters, setup),
+		T(test_quiesce_completes_requests_in_flight, setup),
+		T(test_quiesce_completes_requests_in_flight, setup_threads),
 		T(test_options, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
