@@ -229,18 +229,40 @@ int vfio_container_open_device(struct vfio_container *c, const char *bdf)
 			  errno == EBUSY ? " (already open elsewhere)" : "");
 		return err;
 	}
+	for (unsigned i = 0; i < c->ngroups; i++)
+		if (c->groups[i].fd == group_fd)
+			c->groups[i].users++;
 	return fd;
+}
+
+static void close_group(struct vfio_container *c, unsigned i)
+{
+	kvm_add_group(c, c->groups[i].fd, false);
+	ioctl(c->groups[i].fd, VFIO_GROUP_UNSET_CONTAINER);
+	close(c->groups[i].fd);
+}
+
+void vfio_container_close_device(struct vfio_container *c, const char *bdf)
+{
+	int group = pci_sysfs_iommu_group(bdf);
+	for (unsigned i = 0; i < c->ngroups; i++) {
+		if (c->groups[i].number != group || --c->groups[i].users > 0)
+			continue;
+		/* The IOMMU model goes with the last group: unmap while it is set. */
+		if (c->ngroups == 1)
+			unmap_guest_ram(c);
+		close_group(c, i);
+		c->groups[i] = c->groups[--c->ngroups];
+		return;
+	}
 }
 
 void vfio_container_destroy(struct vfio_container *c)
 {
 	if (c->fd >= 0)
 		unmap_guest_ram(c);
-	for (unsigned i = 0; i < c->ngroups; i++) {
-		kvm_add_group(c, c->groups[i].fd, false);
-		ioctl(c->groups[i].fd, VFIO_GROUP_UNSET_CONTAINER);
-		close(c->groups[i].fd);
-	}
+	for (unsigned i = 0; i < c->ngroups; i++)
+		close_group(c, i);
 	c->ngroups = 0;
 	if (c->kvm_vfio_fd >= 0)
 		close(c->kvm_vfio_fd);

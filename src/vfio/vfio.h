@@ -26,6 +26,7 @@ struct vfio_container {
 	struct {
 		int number;
 		int fd;
+		unsigned users;      /* devices opened through it */
 	} groups[VFIO_MAX_GROUPS];
 	unsigned ngroups;
 };
@@ -38,6 +39,11 @@ void vfio_container_init(struct vfio_container *c, const struct guest_mem *mem, 
  * the reason (no IOMMU, not bound to vfio-pci, group not viable and who
  * holds it, group in use by another process, permissions). */
 int vfio_container_open_device(struct vfio_container *c, const char *bdf);
+
+/* bdf's device fd is closed: its group leaves the container once no
+ * device of it is open (the last group unmaps guest RAM first), so that
+ * the host can take the function back. */
+void vfio_container_close_device(struct vfio_container *c, const char *bdf);
 
 /* Unmaps guest RAM and closes every group and the container. */
 void vfio_container_destroy(struct vfio_container *c);

@@ -13,7 +13,9 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/state.h"
 #include "kvm/vm.h"
+#include "vfio/sriov.h"
 
 #define PAGE 4096ULL
 
@@ -247,6 +249,77 @@ static void reset(struct vfio_pci *v)
 		log_warn("%s: device reset failed: %s", v->bdf, strerror(errno));
 }
 
+/* ---- the device contract (see vfio_pci.h) ---- */
+
+static struct vfio_pci *to_vfio(struct device *dev)
+{
+	return container_of(dev, struct vfio_pci, dev);
+}
+
+static void dev_reset(struct device *dev)
+{
+	reset(to_vfio(dev));
+}
+
+static void dev_counters(struct device *dev, const struct counter_sink *sink)
+{
+	struct vfio_pci *v = to_vfio(dev);
+	/* The PCI function counts the guest's accesses; only read here. */
+	__atomic_store_n(&dev->counters.exits, counter_read(&v->pci.exits), __ATOMIC_RELAXED);
+	counters_emit(sink, dev->id, "", &dev->counters);
+}
+
+static int dev_save(struct device *dev, struct state_writer *w)
+{
+	log_error("%s: %s (%s) cannot save its state: a passed-through function's state is "
+		  "in the hardware, and VFIO migration (VFIO_DEVICE_FEATURE_MIGRATION) is not "
+		  "supported by iovirt yet", dev->id, dev->ops->kind, to_vfio(dev)->bdf);
+	return -ENOTSUP;
+}
+
+static int dev_load(struct device *dev, struct state_reader *r)
+{
+	return state_invalid(r, dev->id, "%s (%s): a passed-through function's state is in the "
+			     "hardware; loading it needs VFIO migration "
+			     "(VFIO_DEVICE_FEATURE_MIGRATION), not supported by iovirt yet",
+			     dev->ops->kind, to_vfio(dev)->bdf);
+}
+
+static void dev_destroy(struct device *dev)
+{
+	struct vfio_pci *v = to_vfio(dev);
+	struct vfio_container *c = v->container;
+	char bdf[PCI_BDF_LEN];
+	bool give_back = v->give_back;
+	snprintf(bdf, sizeof(bdf), "%s", v->bdf);
+	vfio_pci_destroy(v);
+	/* vfio-pci lets the function go only once no fd holds it, and the
+	 * host driver takes it only once its group left our container. */
+	if (c)
+		vfio_container_close_device(c, bdf);
+	if (give_back)
+		sriov_unbind_vfio(bdf);
+}
+
+static const struct device_ops vfio_device_ops = {
+	.kind = "vfio-pci",
+	.reset = dev_reset,
+	.counters = dev_counters,
+	.save = dev_save,
+	.load = dev_load,
+	.destroy = dev_destroy,
+};
+
+struct device *vfio_pci_device(struct vfio_pci *v)
+{
+	return &v->dev;
+}
+
+void vfio_pci_give_back(struct vfio_pci *v)
+{
+	v->give_back = true;
+}
+
 struct vfio_pci *vfio_pci_create(const char *bdf, struct vfio_container *c, struct vm *vm)
 {
 	struct vfio_pci *v = calloc(1, sizeof(*v));
@@ -256,10 +329,13 @@ struct vfio_pci *vfio_pci_create(const char *bdf, struct vfio_container *c, stru
 	}
 	snprintf(v->bdf, sizeof(v->bdf), "%s", bdf);
 	snprintf(v->name, sizeof(v->name), "vfio %s", bdf);
+	device_init(&v->dev, &vfio_device_ops, "vfio-pci");
 	v->vm = vm;
 	v->intx_fd = v->resample_fd = v->msi_fd = v->msi_gsi = -1;
 	pthread_mutex_init(&v->irq_lock, NULL);
 	v->fd = vfio_container_open_device(c, bdf);
+	if (v->fd >= 0)
+		v->container = c;
 	if (v->fd < 0) {
 		pthread_mutex_destroy(&v->irq_lock);
 		free(v);

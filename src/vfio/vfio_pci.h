@@ -21,6 +21,7 @@
 
 #include "bus/msix.h"
 #include "bus/pci.h"
+#include "core/device.h"
 #include "vfio/pci_sysfs.h"
 #include "vfio/vfio.h"
 
@@ -42,8 +43,22 @@ struct vfio_pci_bar {
 	unsigned nmaps;
 };
 
+/* The device contract (core/device.h), kind "vfio-pci":
+ *   reset     VFIO_DEVICE_RESET where the device has one (FLR, bus reset)
+ *   counters  exits: config space and BAR accesses that reached iovirt
+ *             (what is mmapped into the guest takes none); interrupts: the
+ *             interrupt routes set up (the interrupts themselves go from
+ *             the device to the guest through KVM, never through iovirt)
+ *   save/load refused with one line: the function's state is in the
+ *             hardware, and VFIO migration (VFIO_DEVICE_FEATURE_MIGRATION)
+ *             is not supported by iovirt yet
+ *   destroy   vfio_pci_destroy, then (vfio_pci_give_back) its group leaves
+ *             the container and the function goes back to its host driver */
 struct vfio_pci {
 	struct pci_dev pci;
+	struct device dev;
+	struct vfio_container *container;
+	bool give_back;              /* bound to vfio-pci for this run only */
 	char bdf[PCI_BDF_LEN];
 	char name[32];
 	int fd;                      /* the VFIO device */
@@ -79,8 +94,15 @@ struct vfio_pci *vfio_pci_create(const char *bdf, struct vfio_container *c, stru
 int vfio_pci_connect_intx(struct vfio_pci *v);
 
 struct pci_dev *vfio_pci_dev(struct vfio_pci *v);
+struct device *vfio_pci_device(struct vfio_pci *v);
 
-/* Interrupts off, device reset, everything unmapped and closed. */
+/* The function was bound to vfio-pci for this run (a VF that --device
+ * vfio=PF,vf=N resolved): the contract's destroy hands it back to its host
+ * driver once no fd holds it. */
+void vfio_pci_give_back(struct vfio_pci *v);
+
+/* Interrupts off, device reset, everything unmapped and closed (the
+ * group stays in the container: see the contract's destroy). */
 void vfio_pci_destroy(struct vfio_pci *v);
 
 /* ---- configuration space (vfio_pci_config.c) ---- */

@@ -157,6 +157,8 @@ static int mode_on(struct vfio_pci *v, enum vfio_irq_mode m)
 	case VFIO_IRQ_NONE:
 		break;
 	}
+	if (ret == 0 && m != VFIO_IRQ_NONE)  /* the routes this mode set up */
+		counter_add(&v->dev.counters.interrupts, m == VFIO_IRQ_MSIX ? v->msix.nvec : 1);
 	if (ret == 0)
 		v->irq_mode = m;
 	return ret;
