@@ -17,6 +17,7 @@ bool kvm_stats_supported(int kvm_fd)
 
 int kvm_stats_open(struct kvm_stats *s, int kvm_object_fd, const char *who)
 {
+	memset(s, 0, sizeof(*s));
 	s->fd = -1;
 	int fd = ioctl(kvm_object_fd, KVM_GET_STATS_FD, 0);
 	if (fd < 0) {

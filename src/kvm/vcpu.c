@@ -13,7 +13,9 @@
 #include "sandbox/sandbox.h"
 #include "kvm/vm.h"
 
-#define VCPU_KICK_SIGNAL SIGUSR1
+/* A real-time signal, so that SIGUSR1 and SIGUSR2 stay the user's
+ * (SIGUSR1 asks `iovirt run --counters` for a report). */
+#define VCPU_KICK_SIGNAL SIGRTMIN
 
 static void kick_handler(int sig) { (void)sig; }
 

@@ -26,7 +26,8 @@ int vcpu_start(struct vcpu *vcpu);
 void vcpu_kick(struct vcpu *vcpu);
 void vcpu_join(struct vcpu *vcpu);
 
-/* Installs the (empty) signal handler used to kick vCPUs; once per process. */
+/* Installs the (empty) handler of the signal that kicks vCPUs (a
+ * real-time one: SIGUSR1 and SIGUSR2 are left alone); once per process. */
 void vcpu_init_signals(void);
 
 #endif

@@ -12,6 +12,7 @@
 
 #include "bus/irq_routing.h"
 #include "core/log.h"
+#include "kvm/kvm_stats.h"
 #include "kvm/vcpu.h"
 
 /* Three pages below 4 GiB that Intel's VMX needs for real-mode emulation;
@@ -191,8 +192,54 @@ fail:
 	return ret;
 }
 
+static void stats_close(struct vm *vm)
+{
+	if (!vm->stats)
+		return;
+	for (unsigned i = 0; i <= vm->ncpus; i++)
+		kvm_stats_close(&vm->stats[i]);
+	free(vm->stats);
+	vm->stats = NULL;
+}
+
+int vm_stats_open(struct vm *vm)
+{
+	if (!kvm_stats_supported(vm->kvm_fd))
+		return -ENOTSUP;
+	vm->stats = calloc(vm->ncpus + 1, sizeof(*vm->stats));
+	if (!vm->stats)
+		return -ENOMEM;
+	for (unsigned i = 0; i <= vm->ncpus; i++)
+		vm->stats[i].fd = -1;
+	int ret = kvm_stats_open(&vm->stats[0], vm->vm_fd, "VM");
+	for (unsigned i = 0; ret == 0 && i < vm->ncpus; i++) {
+		char who[24];
+		snprintf(who, sizeof(who), "vCPU %u", i);
+		ret = kvm_stats_open(&vm->stats[1 + i], vm->vcpus[i].fd, who);
+	}
+	if (ret < 0)
+		stats_close(vm);
+	return ret;
+}
+
+void vm_stats_emit(struct vm *vm, const struct counter_sink *sink)
+{
+	if (!vm->stats)
+		return;
+	for (unsigned i = 0; i <= vm->ncpus; i++) {
+		char scope[16];
+		if (i == 0)
+			snprintf(scope, sizeof(scope), "vm");
+		else
+			snprintf(scope, sizeof(scope), "vcpu%u", i - 1);
+		if (kvm_stats_emit(&vm->stats[i], sink, "kvm", scope) < 0)
+			log_warn("KVM stats of %s: cannot read the data block", scope);
+	}
+}
+
 void vm_destroy(struct vm *vm)
 {
+	stats_close(vm);
 	if (vm->vcpus) {
 		for (unsigned i = 0; i < vm->ncpus; i++)
 			vcpu_destroy(&vm->vcpus[i]);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "bus/iobus.h"
+#include "core/counters.h"
 #include "core/guest_mem.h"
 #include "core/loop.h"
 
@@ -25,6 +26,7 @@ enum vm_exit_reason {
 };
 
 struct vcpu;
+struct kvm_stats;
 
 struct vm {
 	int kvm_fd;
@@ -40,6 +42,7 @@ struct vm {
 	uint32_t device_slots;  /* memslots in use above the RAM ones (bitmap) */
 	int exit_reason;      /* enum vm_exit_reason; first request wins */
 	char exit_detail[256]; /* the reason in words, for the log */
+	struct kvm_stats *stats; /* vm_stats_open: [0] the VM, [1 + i] vCPU i */
 };
 
 /* Opens /dev/kvm and checks the API; logs one line and returns -errno. */
@@ -61,6 +64,15 @@ void vm_unmap_device_memory(struct vm *vm, int slot);
  * kicks every vCPU out of KVM_RUN. Safe from any thread. */
 void vm_request_exit(struct vm *vm, enum vm_exit_reason reason, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* KVM's own statistics (kvm/kvm_stats.h) of the VM and of each vCPU, for
+ * vm_stats_emit; closed by vm_destroy. Needs an unconfined thread (the
+ * ioctl). -ENOTSUP, silently, when the kernel lacks KVM_CAP_BINARY_STATS_FD;
+ * another -errno after one line. */
+int vm_stats_open(struct vm *vm);
+/* Emits them as device "kvm", scopes "vm" and "vcpu0", "vcpu1"...; nothing
+ * before vm_stats_open. Any thread (pread only). */
+void vm_stats_emit(struct vm *vm, const struct counter_sink *sink);
 
 static inline enum vm_exit_reason vm_exit_reason(const struct vm *vm)
 {
