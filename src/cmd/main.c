@@ -1,4 +1,5 @@
 /* iovirt's command line: `iovirt run | probe | sriov`; nothing else lives here. */
+#include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include "core/exit_codes.h"
 #include "core/log.h"
 #include "cmd/commands.h"
+#include "cmd/counters_print.h"
 #include "vfio/sriov.h"
 #include "machine/config.h"
 #include "machine/machine.h"
@@ -36,6 +38,15 @@ static void on_signal(int sig)
 		machine_stop_async(running);
 }
 
+/* SIGUSR1: a --counters report, printed by the event loop (the handler
+ * only wakes it). Without --counters it is ignored. */
+static void on_report_signal(int sig)
+{
+	(void)sig;
+	if (running)
+		machine_counters_request(running);
+}
+
 static void install_signals(void)
 {
 	struct sigaction sa;
@@ -45,6 +56,9 @@ static void install_signals(void)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = on_report_signal;
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGUSR1, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	vcpu_init_signals();
 }
@@ -70,6 +84,20 @@ static int exit_status(enum vm_exit_reason reason, const char *detail)
 		log_error("%s", detail);
 		return IOVIRT_EXIT_ERROR;
 	}
+}
+
+/* --counters: every device's counters, then KVM's, one line per device
+ * and scope on stderr. */
+static void report_counters(struct machine *m, void *opaque)
+{
+	const bool *kvm_stats = opaque;
+	struct counters_print p;
+	struct counter_sink sink = counters_print_begin(&p, stderr);
+	machine_counters(m, &sink);
+	counters_print_end(&p);
+	if (!*kvm_stats)
+		fputs("counters: kvm: this kernel has no binary statistics "
+		      "(KVM_CAP_BINARY_STATS_FD); device counters only\n", stderr);
 }
 
 /* A /dev/kvm that interprets ring-0 code boots Linux in hours, not seconds,
@@ -104,6 +132,14 @@ static int cmd_run(int argc, char **argv)
 		struct machine m;
 		if (machine_create(&m, &cfg, kvm) < 0)
 			return IOVIRT_EXIT_ERROR;
+		bool kvm_stats = false;
+		if (cfg.counters) {
+			int err = machine_counters_enable(&m, report_counters, &kvm_stats);
+			kvm_stats = err == 0;
+			if (err < 0 && err != -ENOTSUP)
+				log_warn("--counters: KVM's statistics: %s; device counters only",
+					 strerror(-err));
+		}
 		running = &m;
 		if (stop_requested) /* after running is set: the handler sees one or the other */
 			machine_stop_async(&m);
@@ -118,6 +154,8 @@ static int cmd_run(int argc, char **argv)
 		}
 		enum vm_exit_reason reason = machine_run(&m);
 		running = NULL;
+		if (cfg.counters)
+			report_counters(&m, &kvm_stats);
 		char detail[sizeof(m.vm.exit_detail)];
 		memcpy(detail, m.vm.exit_detail, sizeof(detail));
 		machine_destroy(&m);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "machine/device_table.h"
 
 int config_parse_size(const char *s, uint64_t *bytes)
 {
@@ -50,9 +51,9 @@ void config_usage(FILE *out)
 	      "  --version, --help\n"
 	      "\n"
 	      "Exit status of run: 0 the guest powered off (or rebooted without --reboot),\n"
-	      "1 an error of iovirt or its input, 2 a usage error, 3 the guest panicked,\n"
-	      "4 the guest crashed, 159 a thread made a system call its seccomp filter\n"
-	      "forbids. See iovirt(1).\n",
+	      "1 an error of iovirt or its input (or a stop by a signal), 2 a usage error,\n"
+	      "3 the guest panicked, 4 the guest crashed, 159 a thread made a system call\n"
+	      "its seccomp filter forbids. See iovirt(1).\n",
 	      out);
 }
 
@@ -70,6 +71,8 @@ void config_run_usage(FILE *out)
 		"  --shared-memory back guest RAM with a shareable memfd (default: private, THP)\n"
 		"  --reboot        restart the VM when the guest reboots (default: exit 0)\n"
 		"  --verbose       log what iovirt does (debug lines)\n"
+		"  --counters      print every device's counters and KVM's statistics (per VM,\n"
+		"                  per vCPU) on stderr when the VM stops, and on SIGUSR1\n"
 		"  --disk PATH[,readonly][,serial=S][,cache=none|writeback][,if=virtio|nvme]\n"
 		"                  [,aio=io_uring|threads][,queues=N][,shadow-doorbells=on|off]\n"
 		"                  [,merge=on|off]\n"
@@ -91,15 +94,17 @@ void config_run_usage(FILE *out)
 		"  --seccomp on|off|log  per-thread syscall filters (default on; log: let through)\n"
 		"  --user USER[:GROUP]  run as USER once devices are open (no capabilities)\n"
 		"  --help          this text\n"
-		"The serial console is this terminal; Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A.\n",
+		"The serial console is this terminal; Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A.\n"
+		"\n",
 		CONFIG_MAX_CPUS);
+	device_kinds_usage(out);
 }
 
 /* The options of `run`, in getopt_long's form; config_run_usage describes
  * each (a unit test checks). */
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS,
        OPT_HUGEPAGES, OPT_REBOOT, OPT_VERBOSE, OPT_HELP, OPT_DISK, OPT_NET,
-       OPT_CONSOLE, OPT_RNG, OPT_SHARED, OPT_DEVICE, OPT_SECCOMP, OPT_USER };
+       OPT_CONSOLE, OPT_RNG, OPT_SHARED, OPT_DEVICE, OPT_SECCOMP, OPT_USER, OPT_COUNTERS };
 static const struct option run_options[] = {
 	{"kernel", required_argument, NULL, OPT_KERNEL},
 	{"initrd", required_argument, NULL, OPT_INITRD},
@@ -109,6 +114,7 @@ static const struct option run_options[] = {
 	{"hugepages", no_argument, NULL, OPT_HUGEPAGES},
 	{"reboot", no_argument, NULL, OPT_REBOOT},
 	{"verbose", no_argument, NULL, OPT_VERBOSE},
+	{"counters", no_argument, NULL, OPT_COUNTERS},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"disk", required_argument, NULL, OPT_DISK},
 	{"net", required_argument, NULL, OPT_NET},
@@ -165,6 +171,7 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg)
 		case OPT_HUGEPAGES: cfg->hugepages = true; break;
 		case OPT_REBOOT: cfg->reboot = true; break;
 		case OPT_VERBOSE: cfg->verbose = true; break;
+		case OPT_COUNTERS: cfg->counters = true; break;
 		case OPT_HELP: config_run_usage(stdout); return CONFIG_HELP;
 		case OPT_DISK:
 			if (cfg->ndisks == CONFIG_MAX_DISKS) {

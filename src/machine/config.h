@@ -25,6 +25,7 @@ struct vm_config {
 	bool shared_memory;    /* guest RAM in a memfd (GUEST_MEM_SHARED) */
 	bool reboot;          /* restart the VM when the guest reboots */
 	bool verbose;
+	bool counters;        /* --counters: every device's and KVM's on stderr at the end, on SIGUSR1 */
 	struct disk_config disks[CONFIG_MAX_DISKS];
 	unsigned ndisks;
 	struct nic_config nics[CONFIG_MAX_NICS];

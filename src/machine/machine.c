@@ -4,142 +4,97 @@
 #include <linux/kvm.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "arch/x86/acpi.h"
+#include "arch/x86/acpi_pm_regs.h"
 #include "arch/x86/boot.h"
 #include "arch/x86/cpu.h"
-#include "bus/irq.h"
-#include "devices/acpi_pm.h"
-#include "devices/i8042.h"
-#include "devices/pvpanic.h"
-#include "devices/rtc.h"
-#include "devices/serial.h"
+#include "backends/term.h"
+#include "core/device.h"
 #include "core/log.h"
+#include "kvm/vcpu.h"
+#include "machine/device_table.h"
+#include "machine/machine_legacy.h"
 #include "machine/machine_pci.h"
 #include "sandbox/sandbox.h"
-#include "backends/term.h"
-#include "kvm/vcpu.h"
 
-/* ISA interrupt lines of the PC (and of the MADT/DSDT we describe). */
-#define IRQ_KBD    1
-#define IRQ_COM1   4
-#define IRQ_RTC    8
-#define IRQ_SCI    9
-#define IRQ_MOUSE 12
+/* The SCI line the DSDT describes (the ACPI PM block raises none). */
+#define IRQ_SCI 9
 
-#define PORT_COM1    0x3f8
-#define PORT_PVPANIC 0x505
-
-static void power_cb(void *opaque, enum power_request req)
+/* Creates one device of kind k for options (NULL for a fixed device) and
+ * lists it; the instance is named kind + its index among its kind. */
+static int add_device(struct machine *m, const struct device_kind *k, const void *options,
+		      unsigned *per_kind)
 {
-	struct machine *m = opaque;
-	if (req == POWER_OFF)
-		vm_request_exit(&m->vm, VM_EXIT_POWEROFF, "guest powered off");
-	else
-		vm_request_exit(&m->vm, VM_EXIT_RESET, "guest rebooted");
+	if (m->ndevices == MACHINE_MAX_DEVICES) {
+		log_error("%s: more than %d devices", k->name, MACHINE_MAX_DEVICES);
+		return -ENOSPC;
+	}
+	struct device_env env = {.m = m, .options = options, .index = per_kind[k - device_kinds]++};
+	device_instance_name(k, env.index, env.id);
+	struct device *dev = NULL;
+	int ret = k->create(&env, &dev);
+	if (dev)
+		m->devices[m->ndevices++] = dev;
+	return ret;
 }
 
-static void panic_cb(void *opaque, uint8_t event)
-{
-	struct machine *m = opaque;
-	vm_request_exit(&m->vm, VM_EXIT_PANIC, "guest kernel panicked (pvpanic event 0x%x)", event);
-}
-
-static void serial_out_cb(void *opaque, const uint8_t *buf, size_t len)
-{
-	struct machine *m = opaque;
-	term_write(m->term, buf, len);
-}
-
-static void serial_drained_cb(void *opaque)
-{
-	struct machine *m = opaque;
-	term_resume_input(m->term);
-}
-
-static size_t term_deliver_cb(void *opaque, const uint8_t *buf, size_t len)
-{
-	struct machine *m = opaque;
-	return serial_receive(m->serial, buf, len);
-}
-
-static void term_quit_cb(void *opaque)
-{
-	struct machine *m = opaque;
-	vm_request_exit(&m->vm, VM_EXIT_QUIT, "quit from the console (Ctrl-A x)");
-}
-
-/* The legacy devices' port claims, in one table so the PC's port map reads
- * in one place. */
-struct port_claim {
-	const char *name;
-	uint16_t base, len;
-	const struct iobus_ops *ops;
-	size_t device_offset; /* where the device pointer sits in struct machine */
-};
-
-static const struct port_claim legacy_ports[] = {
-	{"i8042 data", 0x60, 1, &i8042_data_ops, offsetof(struct machine, i8042)},
-	{"i8042 command", 0x64, 1, &i8042_command_ops, offsetof(struct machine, i8042)},
-	{"CMOS RTC", 0x70, 2, &rtc_ops, offsetof(struct machine, rtc)},
-	{"COM1", PORT_COM1, 8, &serial_ops, offsetof(struct machine, serial)},
-	{"pvpanic", PORT_PVPANIC, 1, &pvpanic_ops, offsetof(struct machine, pvpanic)},
-	{"ACPI PM", ACPI_PM_BASE, ACPI_PM_LEN, &acpi_pm_ops, offsetof(struct machine, acpi_pm)},
-};
-
-/* What the CMOS NVRAM says about memory, as PC firmware leaves it. */
-static void store_cmos_memory(struct rtc *rtc, uint64_t ram)
-{
-	uint64_t ext_kib = ram > (1 << 20) ? (ram - (1 << 20)) >> 10 : 0;
-	if (ext_kib > 0xffff)
-		ext_kib = 0xffff;
-	uint64_t above16m = ram > (16 << 20) ? (ram - (16 << 20)) >> 16 : 0;
-	if (above16m > 0xffff)
-		above16m = 0xffff;
-	rtc_set_cmos(rtc, 0x15, 640 & 0xff); /* base memory, KiB */
-	rtc_set_cmos(rtc, 0x16, 640 >> 8);
-	rtc_set_cmos(rtc, 0x17, ext_kib & 0xff);
-	rtc_set_cmos(rtc, 0x18, ext_kib >> 8);
-	rtc_set_cmos(rtc, 0x30, ext_kib & 0xff);
-	rtc_set_cmos(rtc, 0x31, ext_kib >> 8);
-	rtc_set_cmos(rtc, 0x34, above16m & 0xff);
-	rtc_set_cmos(rtc, 0x35, above16m >> 8);
-}
-
+/* Walks the device table: the fixed devices, then each option's entries in
+ * command-line order, each made by the row whose selector it matches. */
 static int create_devices(struct machine *m)
 {
-	struct vm *vm = &m->vm;
-	struct power_ctl power = {.request = power_cb, .opaque = m};
-
-	m->term = term_open(m->cfg->console_in_fd, m->cfg->console_out_fd, vm->loop,
-			    term_deliver_cb, term_quit_cb, m);
-	m->serial = serial_create(irq_line_kvm(&vm->vm_fd, IRQ_COM1), serial_out_cb, serial_drained_cb, m);
-	m->i8042 = i8042_create(irq_line_kvm(&vm->vm_fd, IRQ_KBD), irq_line_kvm(&vm->vm_fd, IRQ_MOUSE), power);
-	m->rtc = rtc_create(irq_line_kvm(&vm->vm_fd, IRQ_RTC), NULL, vm->loop);
-	m->acpi_pm = acpi_pm_create(power);
-	m->pvpanic = pvpanic_create(panic_cb, m);
-	if (!m->term || !m->serial || !m->i8042 || !m->rtc || !m->acpi_pm || !m->pvpanic) {
-		log_error("creating the legacy devices failed (console: %s)",
-			  m->term ? "ok" : "cannot set up the terminal");
-		return -ENOMEM;
-	}
-	store_cmos_memory(m->rtc, vm->mem.ram_size);
-
-	for (size_t i = 0; i < sizeof(legacy_ports) / sizeof(legacy_ports[0]); i++) {
-		const struct port_claim *p = &legacy_ports[i];
-		void *dev = *(void **)((char *)m + p->device_offset);
-		int ret = iobus_register(vm->pio, p->base, p->len, p->ops, dev);
-		if (ret < 0) {
-			log_error("%s: cannot claim ports 0x%x+%u: %s", p->name, p->base, p->len,
-				  strerror(-ret));
-			return ret;
+	unsigned per_kind[device_nkinds];
+	memset(per_kind, 0, sizeof(per_kind));
+	int ret = machine_open_console(m);
+	for (unsigned i = 0; ret == 0 && i < device_nkinds; i++)
+		if (!device_kinds[i].option)
+			ret = add_device(m, &device_kinds[i], NULL, per_kind);
+	if (ret < 0 || !m->cfg->pci)
+		return ret;
+	ret = machine_pci_create(m);
+	for (unsigned i = 0; ret == 0 && i < device_nkinds; i++) {
+		const struct device_option *opt = device_kinds[i].option;
+		/* Each option once: at its first row. */
+		bool first = opt != NULL;
+		for (unsigned j = 0; first && j < i; j++)
+			first = device_kinds[j].option != opt;
+		for (unsigned n = 0; first && ret == 0 && n < opt->count(m->cfg); n++) {
+			const void *entry = opt->entry(m->cfg, n);
+			const struct device_kind *k = NULL;
+			for (unsigned j = i; !k && j < device_nkinds; j++)
+				if (device_kinds[j].option == opt &&
+				    (!device_kinds[j].wants || device_kinds[j].wants(entry)))
+					k = &device_kinds[j];
+			ret = k ? add_device(m, k, entry, per_kind) : -EINVAL;
 		}
 	}
-	return m->cfg->pci ? machine_pci_create(m) : 0;
+	return ret;
+}
+
+/* Teardown: the host bridge lets go of its slots, every device that needs
+ * it stops while the others are whole (a running vhost hands its irqfds
+ * back through its transport), then the devices go in reverse order of
+ * creation, and the VFIO container after the last passed-through one. */
+static void destroy_devices(struct machine *m)
+{
+	machine_legacy_release(m);
+	machine_pci_release(m);
+	for (unsigned i = 0; i < m->ndevices; i++) {
+		const struct device_kind *k = device_kind_find(m->devices[i]->ops->kind);
+		if (k && k->quiesce)
+			k->quiesce(m->devices[i]);
+	}
+	while (m->ndevices)
+		device_destroy(m->devices[--m->ndevices]);
+	m->serial = NULL;
+	machine_pci_destroy(m);
 }
 
 /* What the confinement needs from the run's options. */
@@ -158,6 +113,7 @@ int machine_create(struct machine *m, const struct vm_config *cfg, int kvm_fd)
 {
 	memset(m, 0, sizeof(*m));
 	m->cfg = cfg;
+	m->counters_fd = -1;
 	/* Before any thread of this machine starts (block workers do in setup). */
 	struct sandbox_config sc = sandbox_config_of(cfg);
 	sandbox_set_exit_hook(term_restore_global);
@@ -196,23 +152,56 @@ int machine_create(struct machine *m, const struct vm_config *cfg, int kvm_fd)
 void machine_destroy(struct machine *m)
 {
 	/* Devices go first: the RTC takes its timer off the loop. */
-	machine_pci_destroy(m);
-	if (m->vm.pio)
-		for (size_t i = 0; i < sizeof(legacy_ports) / sizeof(legacy_ports[0]); i++)
-			iobus_unregister(m->vm.pio, legacy_ports[i].base);
-	rtc_destroy(m->rtc);
-	serial_destroy(m->serial);
-	i8042_destroy(m->i8042);
-	acpi_pm_destroy(m->acpi_pm);
-	pvpanic_destroy(m->pvpanic);
+	if (m->counters_fd >= 0) {
+		if (m->vm.loop)
+			loop_del_fd(m->vm.loop, m->counters_fd);
+		close(m->counters_fd);
+		m->counters_fd = -1;
+	}
+	destroy_devices(m);
 	term_close(m->term);
-	vm_destroy(&m->vm);
-	m->rtc = NULL;
-	m->serial = NULL;
-	m->i8042 = NULL;
-	m->acpi_pm = NULL;
-	m->pvpanic = NULL;
 	m->term = NULL;
+	vm_destroy(&m->vm);
+}
+
+void machine_counters(struct machine *m, const struct counter_sink *sink)
+{
+	for (unsigned i = 0; i < m->ndevices; i++)
+		device_counters(m->devices[i], sink);
+	vm_stats_emit(&m->vm, sink);
+}
+
+static void counters_requested(void *opaque, uint32_t events)
+{
+	struct machine *m = opaque;
+	uint64_t n;
+	if (read(m->counters_fd, &n, sizeof(n)) == (ssize_t)sizeof(n) && m->report)
+		m->report(m, m->report_opaque);
+}
+
+int machine_counters_enable(struct machine *m, machine_report_fn report, void *opaque)
+{
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	m->report = report;
+	m->report_opaque = opaque;
+	int ret = loop_add_fd(m->vm.loop, fd, EPOLLIN, counters_requested, m);
+	if (ret < 0) {
+		close(fd);
+		return ret;
+	}
+	__atomic_store_n(&m->counters_fd, fd, __ATOMIC_RELEASE);
+	return vm_stats_open(&m->vm);
+}
+
+void machine_counters_request(struct machine *m)
+{
+	int fd = __atomic_load_n(&m->counters_fd, __ATOMIC_ACQUIRE);
+	uint64_t one = 1;
+	/* write() is async-signal-safe; the loop reads the eventfd. */
+	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0)
+		return;
 }
 
 static int load_acpi(struct machine *m, uint64_t *rsdp)

@@ -1,6 +1,6 @@
-/* The PC that iovirt builds: a VM, its legacy devices wired to the buses
- * and interrupt lines, ACPI tables, the console, and the run loop that ends
- * with an exit reason. */
+/* The PC that iovirt builds: a VM, the devices the device table makes for
+ * the options (machine/device_table.h) in one list, ACPI tables, the
+ * console, and the run loop that ends with an exit reason. */
 #ifndef IOVIRT_MACHINE_MACHINE_H
 #define IOVIRT_MACHINE_MACHINE_H
 
@@ -8,59 +8,39 @@
 #include <stdint.h>
 
 #include "bus/pci_host.h"
-#include "vfio/pci_sysfs.h"
-#include "vfio/vfio.h"
-#include "machine/config.h"
 #include "kvm/vm.h"
+#include "machine/config.h"
+#include "vfio/vfio.h"
 
 struct term;
 struct serial;
-struct i8042;
-struct rtc;
-struct acpi_pm;
-struct pvpanic;
-struct virtio_pci;
-struct vfio_pci;
+struct device;
+struct counter_sink;
 
-/* A virtio device model on its PCI transport. */
-struct machine_virtio {
-	struct virtio_pci *transport;
-	void *model;
-	void (*destroy)(void *model);
-};
+/* The fixed PC devices, then what the options ask for. */
+#define MACHINE_MAX_DEVICES (5 + CONFIG_MAX_DISKS + CONFIG_MAX_NICS + 2 + CONFIG_MAX_VFIO)
 
-#define MACHINE_MAX_VIRTIO (CONFIG_MAX_DISKS + CONFIG_MAX_NICS + 2)
-
-/* A fully emulated PCI device (NVMe, e1000): the model owns its pci_dev. */
-struct machine_emulated {
-	void *model;
-	void (*destroy)(void *model);
-};
-
-#define MACHINE_MAX_EMULATED (CONFIG_MAX_DISKS + CONFIG_MAX_NICS)
+struct machine;
+typedef void (*machine_report_fn)(struct machine *m, void *opaque);
 
 struct machine {
 	struct vm vm;
 	const struct vm_config *cfg;
 	struct term *term;
-	struct serial *serial;
-	struct i8042 *i8042;
-	struct rtc *rtc;
-	struct acpi_pm *acpi_pm;
-	struct pvpanic *pvpanic;
+	struct serial *serial;         /* COM1, which the console feeds (in devices[]) */
 	bool pci_up;
 	struct pci_host pci;
-	struct machine_virtio virtio[MACHINE_MAX_VIRTIO];
-	unsigned nvirtio;
-	struct machine_emulated emulated[MACHINE_MAX_EMULATED];
-	unsigned nemulated;
 	bool vfio_up;                  /* vfio initialised (its fds are real) */
 	struct vfio_container vfio;
-	struct vfio_pci *passthrough[CONFIG_MAX_VFIO];
-	unsigned npassthrough;
-	/* VFs bound to vfio-pci for this run, handed back at the end. */
-	char rebind[CONFIG_MAX_VFIO][PCI_BDF_LEN];
-	unsigned nrebind;
+	/* Every device, in the order the device table created them; destroyed
+	 * in reverse. */
+	struct device *devices[MACHINE_MAX_DEVICES];
+	unsigned ndevices;
+	/* --counters: machine_counters_request wakes the loop through this
+	 * eventfd, which calls report there. */
+	int counters_fd;
+	machine_report_fn report;
+	void *report_opaque;
 };
 
 /* Creates the VM and devices; kvm_fd is taken over. Logs and -errno. */
@@ -80,5 +60,20 @@ enum vm_exit_reason machine_run(struct machine *m);
 
 /* Stops a running machine from a signal handler. */
 void machine_stop_async(struct machine *m);
+
+/* Every device's counters (core/device.h), in the list's order, then KVM's
+ * own (device "kvm": the VM and each vCPU) when machine_counters_enable
+ * found them. Any thread; the counters are read, never reset. */
+void machine_counters(struct machine *m, const struct counter_sink *sink);
+
+/* --counters: opens KVM's binary statistics (-ENOTSUP, silently, where the
+ * kernel has none: device counters only then) and lets
+ * machine_counters_request have report called on the event loop. After
+ * machine_create, from the thread that created it. */
+int machine_counters_enable(struct machine *m, machine_report_fn report, void *opaque);
+
+/* Asks for a report on the loop; async-signal-safe (SIGUSR1). Nothing
+ * happens without machine_counters_enable. */
+void machine_counters_request(struct machine *m);
 
 #endif

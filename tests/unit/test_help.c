@@ -1,6 +1,7 @@
-/* `iovirt run --help` names every option run's parser takes and every
- * sub-option of --disk, --net, --console and --device, so the help cannot
- * fall behind the parser again (merge= and reconnect= once went missing). */
+/* `iovirt run --help` names every option run's parser takes, every kind of
+ * the device table with the option that asks for it, and every sub-option
+ * of each kind's key table, so the help cannot fall behind the parser or
+ * the table again (merge= and reconnect= once went missing). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -13,6 +14,7 @@
 
 #include "machine/config.h"
 #include "machine/config_devices.h"
+#include "machine/device_table.h"
 
 static char *run_help(void)
 {
@@ -72,11 +74,45 @@ static void test_every_sub_option_is_in_run_help(void **state)
 {
 	(void)state;
 	char *help = run_help();
-	expect_keys(help, "--disk", config_disk_keys);
-	expect_keys(help, "--disk", config_vhost_user_disk_keys);
-	expect_keys(help, "--net", config_nic_keys);
-	expect_keys(help, "--console", config_console_keys);
-	expect_keys(help, "--device", config_device_keys);
+	int n = 0;
+	for (unsigned i = 0; i < device_nkinds; i++)
+		if (device_kinds[i].keys) {
+			expect_keys(help, device_kinds[i].option->name, device_kinds[i].keys);
+			n++;
+		}
+	assert_true(n >= 7);
+	free(help);
+}
+
+/* Each kind has its line: name, the option (and selector) that asks for
+ * it, its summary; and the option is one run takes. */
+static void test_every_device_kind_is_in_run_help(void **state)
+{
+	(void)state;
+	char *help = run_help();
+	for (unsigned i = 0; i < device_nkinds; i++) {
+		const struct device_kind *k = &device_kinds[i];
+		char line[160];
+		snprintf(line, sizeof(line), "  %-15s ", k->name);
+		const char *at = strstr(help, line);
+		if (!at)
+			fail_msg("iovirt run --help does not list the device kind %s", k->name);
+		const char *eol = strchr(at, '\n');
+		assert_non_null(eol);
+		if (!memmem(at, (size_t)(eol - at), k->summary, strlen(k->summary)))
+			fail_msg("the help line of %s lacks its summary", k->name);
+		if (!k->option)
+			continue;
+		if (!memmem(at, (size_t)(eol - at), k->option->name, strlen(k->option->name)) ||
+		    (k->selector && !memmem(at, (size_t)(eol - at), k->selector, strlen(k->selector))))
+			fail_msg("the help line of %s does not say %s %s", k->name, k->option->name,
+				 k->selector ? k->selector : "");
+		bool taken = false;
+		for (const struct option *o = config_run_options(); o->name; o++)
+			taken |= !strcmp(o->name, k->option->name + 2);
+		if (!taken)
+			fail_msg("%s asks for %s, which run does not take", k->name, k->option->name);
+	}
 	free(help);
 }
 
@@ -104,6 +140,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_every_option_is_in_run_help),
 		cmocka_unit_test(test_every_sub_option_is_in_run_help),
+		cmocka_unit_test(test_every_device_kind_is_in_run_help),
 		cmocka_unit_test(test_keys_outside_the_tables_are_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,198 @@
+/* The PC's fixed devices: see machine_legacy.h. */
+#include "machine/machine_legacy.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "arch/x86/acpi.h"
+#include "arch/x86/acpi_pm_regs.h"
+#include "backends/term.h"
+#include "bus/irq.h"
+#include "core/log.h"
+#include "devices/acpi_pm.h"
+#include "devices/i8042.h"
+#include "devices/pvpanic.h"
+#include "devices/rtc.h"
+#include "devices/serial.h"
+#include "machine/machine.h"
+
+/* ISA interrupt lines of the PC (and of the MADT/DSDT we describe). */
+#define IRQ_KBD    1
+#define IRQ_COM1   4
+#define IRQ_RTC    8
+#define IRQ_MOUSE 12
+
+#define PORT_COM1    0x3f8
+#define PORT_PVPANIC 0x505
+
+/* The fixed devices' port claims, in one table so the PC's port map reads
+ * in one place. */
+static const struct port_claim {
+	const char *name;
+	uint16_t base, len;
+	const struct iobus_ops *ops;
+} ports[] = {
+	{"i8042 data", 0x60, 1, &i8042_data_ops},
+	{"i8042 command", 0x64, 1, &i8042_command_ops},
+	{"CMOS RTC", 0x70, 2, &rtc_ops},
+	{"COM1", PORT_COM1, 8, &serial_ops},
+	{"pvpanic", PORT_PVPANIC, 1, &pvpanic_ops},
+	{"ACPI PM", ACPI_PM_BASE, ACPI_PM_LEN, &acpi_pm_ops},
+};
+
+/* Claims every port of the table with ops for model; 0 or -errno. */
+static int claim_ports(struct machine *m, const struct iobus_ops *ops, void *model)
+{
+	for (size_t i = 0; i < sizeof(ports) / sizeof(ports[0]); i++) {
+		const struct port_claim *p = &ports[i];
+		if (p->ops != ops)
+			continue;
+		int ret = iobus_register(m->vm.pio, p->base, p->len, p->ops, model);
+		if (ret < 0) {
+			log_error("%s: cannot claim ports 0x%x+%u: %s", p->name, p->base, p->len,
+				  strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+void machine_legacy_release(struct machine *m)
+{
+	if (!m->vm.pio)
+		return;
+	for (size_t i = 0; i < sizeof(ports) / sizeof(ports[0]); i++)
+		iobus_unregister(m->vm.pio, ports[i].base);
+}
+
+/* A created model with its ports claimed; *out is set either way. */
+static int finish(const struct device_env *env, struct device *dev,
+		  const struct iobus_ops *const *ops, unsigned nops, void *model,
+		  struct device **out)
+{
+	if (!dev) {
+		log_error("%s: cannot create it (out of memory)", env->id);
+		return -ENOMEM;
+	}
+	*out = dev; /* a fixed device keeps its model's name: "serial0", "rtc" */
+	for (unsigned i = 0; i < nops; i++) {
+		int ret = claim_ports(env->m, ops[i], model);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+static void power_cb(void *opaque, enum power_request req)
+{
+	struct machine *m = opaque;
+	if (req == POWER_OFF)
+		vm_request_exit(&m->vm, VM_EXIT_POWEROFF, "guest powered off");
+	else
+		vm_request_exit(&m->vm, VM_EXIT_RESET, "guest rebooted");
+}
+
+static void panic_cb(void *opaque, uint8_t event)
+{
+	struct machine *m = opaque;
+	vm_request_exit(&m->vm, VM_EXIT_PANIC, "guest kernel panicked (pvpanic event 0x%x)", event);
+}
+
+static void serial_out_cb(void *opaque, const uint8_t *buf, size_t len)
+{
+	struct machine *m = opaque;
+	term_write(m->term, buf, len);
+}
+
+static void serial_drained_cb(void *opaque)
+{
+	struct machine *m = opaque;
+	term_resume_input(m->term);
+}
+
+static size_t term_deliver_cb(void *opaque, const uint8_t *buf, size_t len)
+{
+	struct machine *m = opaque;
+	return m->serial ? serial_receive(m->serial, buf, len) : 0;
+}
+
+static void term_quit_cb(void *opaque)
+{
+	struct machine *m = opaque;
+	vm_request_exit(&m->vm, VM_EXIT_QUIT, "quit from the console (Ctrl-A x)");
+}
+
+int machine_open_console(struct machine *m)
+{
+	m->term = term_open(m->cfg->console_in_fd, m->cfg->console_out_fd, m->vm.loop,
+			    term_deliver_cb, term_quit_cb, m);
+	if (!m->term) {
+		log_error("cannot set up the terminal for the console");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int machine_create_serial(const struct device_env *env, struct device **dev)
+{
+	struct machine *m = env->m;
+	struct serial *s = serial_create(irq_line_kvm(&m->vm.vm_fd, IRQ_COM1), serial_out_cb,
+					 serial_drained_cb, m);
+	static const struct iobus_ops *const ops[] = {&serial_ops};
+	m->serial = s;
+	return finish(env, s ? serial_device(s) : NULL, ops, 1, s, dev);
+}
+
+int machine_create_i8042(const struct device_env *env, struct device **dev)
+{
+	struct machine *m = env->m;
+	struct power_ctl power = {.request = power_cb, .opaque = m};
+	struct i8042 *k = i8042_create(irq_line_kvm(&m->vm.vm_fd, IRQ_KBD),
+				       irq_line_kvm(&m->vm.vm_fd, IRQ_MOUSE), power);
+	static const struct iobus_ops *const ops[] = {&i8042_data_ops, &i8042_command_ops};
+	return finish(env, k ? i8042_device(k) : NULL, ops, 2, k, dev);
+}
+
+/* What the CMOS NVRAM says about memory, as PC firmware leaves it. */
+static void store_cmos_memory(struct rtc *rtc, uint64_t ram)
+{
+	uint64_t ext_kib = ram > (1 << 20) ? (ram - (1 << 20)) >> 10 : 0;
+	if (ext_kib > 0xffff)
+		ext_kib = 0xffff;
+	uint64_t above16m = ram > (16 << 20) ? (ram - (16 << 20)) >> 16 : 0;
+	if (above16m > 0xffff)
+		above16m = 0xffff;
+	rtc_set_cmos(rtc, 0x15, 640 & 0xff); /* base memory, KiB */
+	rtc_set_cmos(rtc, 0x16, 640 >> 8);
+	rtc_set_cmos(rtc, 0x17, ext_kib & 0xff);
+	rtc_set_cmos(rtc, 0x18, ext_kib >> 8);
+	rtc_set_cmos(rtc, 0x30, ext_kib & 0xff);
+	rtc_set_cmos(rtc, 0x31, ext_kib >> 8);
+	rtc_set_cmos(rtc, 0x34, above16m & 0xff);
+	rtc_set_cmos(rtc, 0x35, above16m >> 8);
+}
+
+int machine_create_rtc(const struct device_env *env, struct device **dev)
+{
+	struct machine *m = env->m;
+	struct rtc *r = rtc_create(irq_line_kvm(&m->vm.vm_fd, IRQ_RTC), NULL, m->vm.loop);
+	if (r)
+		store_cmos_memory(r, m->vm.mem.ram_size);
+	static const struct iobus_ops *const ops[] = {&rtc_ops};
+	return finish(env, r ? rtc_device(r) : NULL, ops, 1, r, dev);
+}
+
+int machine_create_acpi_pm(const struct device_env *env, struct device **dev)
+{
+	struct power_ctl power = {.request = power_cb, .opaque = env->m};
+	struct acpi_pm *pm = acpi_pm_create(power);
+	static const struct iobus_ops *const ops[] = {&acpi_pm_ops};
+	return finish(env, pm ? acpi_pm_device(pm) : NULL, ops, 1, pm, dev);
+}
+
+int machine_create_pvpanic(const struct device_env *env, struct device **dev)
+{
+	struct pvpanic *p = pvpanic_create(panic_cb, env->m);
+	static const struct iobus_ops *const ops[] = {&pvpanic_ops};
+	return finish(env, p ? pvpanic_device(p) : NULL, ops, 1, p, dev);
+}

@@ -1,0 +1,25 @@
+/* The fixed devices of the PC (serial, i8042, RTC, ACPI PM, pvpanic): the
+ * create functions of their rows in the device table, wired to the
+ * machine's console, power requests, ports and interrupt lines. */
+#ifndef IOVIRT_MACHINE_MACHINE_LEGACY_H
+#define IOVIRT_MACHINE_MACHINE_LEGACY_H
+
+#include "machine/device_table.h"
+
+struct machine;
+
+/* The console (m->term), before the serial port that feeds it. 0 or
+ * -errno after one line. */
+int machine_open_console(struct machine *m);
+
+int machine_create_serial(const struct device_env *env, struct device **dev);
+int machine_create_i8042(const struct device_env *env, struct device **dev);
+int machine_create_rtc(const struct device_env *env, struct device **dev);
+int machine_create_acpi_pm(const struct device_env *env, struct device **dev);
+int machine_create_pvpanic(const struct device_env *env, struct device **dev);
+
+/* Gives back the ports the fixed devices claimed, before they are
+ * destroyed. */
+void machine_legacy_release(struct machine *m);
+
+#endif
