@@ -128,6 +128,9 @@ static void test_tx(void **state)
 	struct virtio_console_stats st;
 	virtio_console_get_stats(f->c, &st);
 	assert_int_equal(st.tx_bytes, 15);
+	const struct dev_counters *cnt = &f->d.vdev->queues[1].counters;
+	assert_int_equal(counter_read(&cnt->requests), 1);
+	assert_int_equal(counter_read(&cnt->bytes_in), 15);
 }
 
 static void test_rx(void **state)
@@ -144,6 +147,9 @@ static void test_rx(void **state)
 	assert_int_equal(len, 3);
 	assert_memory_equal(fake_ram_ptr(&f->d.ram, b), "abc", 3);
 	assert_true(f->d.tr.signals[0] >= 1);
+	const struct dev_counters *cnt = &f->d.vdev->queues[0].counters;
+	assert_int_equal(counter_read(&cnt->requests), 1);
+	assert_int_equal(counter_read(&cnt->bytes_out), 3);
 }
 
 /* No receive buffers: the input is not polled (one wake-up, then idle) and

@@ -240,6 +240,10 @@ static void test_dhcp(void **state)
 	virtio_net_get_stats(f->n, &st);
 	assert_int_equal(st.tx_frames, 1);
 	assert_true(st.rx_frames >= 1);
+	/* receiveq's counters: the offer's bytes, its header included */
+	const struct dev_counters *rx = &f->d.vdev->queues[0].counters;
+	assert_true(counter_read(&rx->requests) >= 1);
+	assert_true(counter_read(&rx->bytes_out) >= len);
 }
 
 /* MRG_RXBUF: 128-byte buffers; the ~600-byte offer spans several. */
@@ -343,6 +347,12 @@ static void test_tx_oversize(void **state)
 	assert_int_equal(st.tx_oversize, 1);
 	assert_int_equal(st.tx_malformed, 1);
 	assert_int_equal(st.tx_frames, 1);
+	/* transmitq's counters: three chains completed, two refused, the
+	 * frame sent counted in bytes from the guest */
+	const struct dev_counters *cnt = &f->d.vdev->queues[1].counters;
+	assert_int_equal(counter_read(&cnt->requests), 3);
+	assert_int_equal(counter_read(&cnt->rejected), 2);
+	assert_int_equal(counter_read(&cnt->bytes_in), VIRTIO_NET_MAX_TX_FRAME);
 	assert_true(f->d.vdev->live);
 	assert_false(f->d.vdev->status & VIRTIO_CONFIG_S_NEEDS_RESET);
 }

@@ -89,6 +89,10 @@ static void test_fills_buffers(void **state)
 	assert_false(all_zero(hva(c, DATA_GPA + 0x1000), 256));
 	assert_true(all_zero(hva(c, DATA_GPA + 0x1000 + 256), 256));
 	assert_int_equal(c->drv.tr.queue_signals, 1);
+	const struct dev_counters *cnt = &c->vdev->queues[0].counters;
+	assert_int_equal(counter_read(&cnt->requests), 2);
+	assert_int_equal(counter_read(&cnt->bytes_out), 384);
+	assert_int_equal(counter_read(&cnt->errors), 0);
 }
 
 static void test_bounded_per_chain(void **state)
