@@ -27,11 +27,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/state.h"
+#include "support/capture.h"
 #include "support/loop_wait.h"
 #include "support/virtio_drv.h"
 #include "virtio/vhost/vhost.h"
 #include "virtio/vhost/vhost_priv.h"
 #include "virtio/vhost_user_blk.h"
+#include "virtio/virtio_pci.h"
 #include "core/loop.h"
 
 #define RAM_SIZE (1ULL << 20)
@@ -667,6 +670,47 @@ static void test_bad_handshakes(void **state)
 	}
 }
 
+static int save_ret;
+
+static void try_save(void *arg)
+{
+	struct state_writer w;
+	state_writer_init(&w);
+	save_ret = device_save(arg, &w);
+	state_writer_free(&w);
+}
+
+/* The rings' positions are the backend's: the device contract's save is
+ * refused with a line that says what it needs, and so is a load; destroy
+ * frees the transport and the disk. */
+static void test_blk_contract(void **state)
+{
+	struct fx f;
+	struct vhost_user_blk *b = fx_disk(&f, FAULT_NONE, 0);
+	for (unsigned q = 0; q < 2; q++)
+		close(f.kick[q]); /* the transport makes its own */
+	struct virtio_pci *vp = virtio_pci_create(vhost_user_blk_dev(b), NULL, -1);
+	assert_non_null(vp);
+	struct device *dev = virtio_pci_device(vp);
+	assert_string_equal(dev->ops->kind, "vhost-user-blk");
+
+	char *out = capture_stderr(try_save, dev);
+	assert_int_equal(save_ret, -ENOTSUP);
+	assert_non_null(strstr(out, "vhost-user-blk: vhost-user-blk: saving needs"));
+	assert_non_null(strstr(out, "GET_VRING_BASE"));
+	free(out);
+
+	uint8_t rec[8] = {0};
+	struct state_reader r;
+	state_reader_init(&r, rec, sizeof(rec), dev->id);
+	assert_int_equal(device_load(dev, &r), -EINVAL);
+	assert_non_null(strstr(state_error(&r), "loading needs"));
+
+	device_destroy(dev); /* ASan: nothing leaks */
+	backend_stop();
+	fx_destroy(&f);
+}
+
 /* No backend listening, or guest RAM the backend could not map. */
 static void test_no_backend(void **state)
 {
@@ -938,6 +982,7 @@ int main(void)
 		cmocka_unit_test(test_blk_end_to_end),
 		cmocka_unit_test(test_bad_handshakes),
 		cmocka_unit_test(test_no_backend),
+		cmocka_unit_test(test_blk_contract),
 		cmocka_unit_test(test_nack_needs_reset),
 		cmocka_unit_test(test_backend_gone),
 		cmocka_unit_test(test_backend_restart),

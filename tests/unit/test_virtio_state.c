@@ -591,6 +591,10 @@ static void test_contract(void **state)
 	rng_req(f, 16);
 	kick(&f->a);
 	wait_used(f, 2);
+	/* The device's own re-kick is not the driver's. */
+	virtio_queue_rekick(f->a.vdev, 0);
+	loop_run_until(f->loop, NULL, NULL, 50);
+	assert_int_equal(counter_read(&f->a.vdev->queues[0].rekicks), 0);
 	struct sink_rec s = {0};
 	struct counter_sink sink = {emit, &s};
 	device_counters(d, &sink);
