@@ -1,6 +1,7 @@
-/* Network backends: the common entry points and the parsing of the backend
- * part of a --net spec. The backends themselves are net_tap.c (a host tap
- * device) and net_slirp.c (user-mode networking through libslirp). */
+/* Network backends: the common entry points and hostfwd rules. The
+ * backends themselves are net_tap.c (a host tap device) and net_slirp.c
+ * (user-mode networking through libslirp); the --net option is parsed in
+ * machine/config_devices.c. */
 #define IOVIRT_NET_BACKEND_IMPL
 #include "backends/net.h"
 
@@ -88,7 +89,7 @@ int net_parse_hostfwd(const char *rule, struct net_hostfwd *fwd)
 
 /* The kernel's dev_valid_name(): 1..15 bytes, not "." or "..", no '/',
  * ':' or white space. */
-static bool valid_ifname(const char *s, size_t len)
+bool net_ifname_valid(const char *s, size_t len)
 {
 	if (len == 0 || len >= IFNAMSIZ || (len == 1 && s[0] == '.') ||
 	    (len == 2 && s[0] == '.' && s[1] == '.'))
@@ -101,109 +102,6 @@ static bool valid_ifname(const char *s, size_t len)
 	return true;
 }
 
-static bool item_is(const char *item, size_t len, const char *key)
-{
-	size_t klen = strlen(key);
-	return len >= klen && !strncmp(item, key, klen);
-}
-
-int net_parse_backend(const char *spec, struct net_options *opts, char *leftover,
-		      size_t leftover_len)
-{
-	size_t out = 0;
-	bool have_backend = false;
-
-	memset(opts, 0, sizeof(*opts));
-	if (leftover && leftover_len)
-		leftover[0] = '\0';
-	if (!spec || !*spec) {
-		log_error("--net: empty spec (want user[,hostfwd=RULE] or tap=NAME)");
-		return -EINVAL;
-	}
-	for (const char *p = spec;;) {
-		const char *end = strchr(p, ',');
-		size_t len = end ? (size_t)(end - p) : strlen(p);
-
-		if (len == 0) {
-			log_error("--net %s: empty option", spec);
-			return -EINVAL;
-		}
-		if (len == 4 && !strncmp(p, "user", 4)) {
-			if (have_backend)
-				goto two_backends;
-			have_backend = true;
-			opts->kind = NET_USER;
-		} else if (item_is(p, len, "user=")) {
-			log_error("--net %s: user takes no value", spec);
-			return -EINVAL;
-		} else if (len == 3 && !strncmp(p, "tap", 3)) {
-			log_error("--net %s: tap needs a device name: tap=NAME", spec);
-			return -EINVAL;
-		} else if (item_is(p, len, "tap=")) {
-			if (have_backend)
-				goto two_backends;
-			if (!valid_ifname(p + 4, len - 4)) {
-				log_error("--net %s: bad tap device name '%.*s' (1-15 characters, "
-					  "no '/', ':' or spaces)", spec, (int)(len - 4), p + 4);
-				return -EINVAL;
-			}
-			have_backend = true;
-			opts->kind = NET_TAP;
-			memcpy(opts->ifname, p + 4, len - 4);
-			opts->ifname[len - 4] = '\0';
-		} else if (item_is(p, len, "hostfwd=")) {
-			const char *rule = p + 8;
-			size_t rlen = len - 8;
-			struct net_hostfwd fwd;
-			if (opts->n_hostfwd == NET_MAX_HOSTFWD) {
-				log_error("--net %s: at most %d hostfwd rules", spec, NET_MAX_HOSTFWD);
-				return -EINVAL;
-			}
-			char *dst = opts->hostfwd[opts->n_hostfwd];
-			if (rlen >= NET_HOSTFWD_LEN) {
-				log_error("--net %s: hostfwd rule too long", spec);
-				return -EINVAL;
-			}
-			memcpy(dst, rule, rlen);
-			dst[rlen] = '\0';
-			if (net_parse_hostfwd(dst, &fwd)) {
-				log_error("--net %s: bad hostfwd '%s' (want [tcp|udp]:[hostaddr]:hostport-"
-					  "[guestaddr]:guestport, ports 1-65535)", spec, dst);
-				return -EINVAL;
-			}
-			opts->n_hostfwd++;
-		} else {
-			/* Not ours: hand back to the caller, in order. */
-			size_t need = (out ? 1 : 0) + len + 1;
-			if (!leftover || out + need > leftover_len) {
-				log_error("--net %s: too many device options", spec);
-				return -EINVAL;
-			}
-			if (out)
-				leftover[out++] = ',';
-			memcpy(leftover + out, p, len);
-			out += len;
-			leftover[out] = '\0';
-		}
-		if (!end)
-			break;
-		p = end + 1;
-	}
-	if (!have_backend) {
-		log_error("--net %s: no backend (want user or tap=NAME)", spec);
-		return -EINVAL;
-	}
-	if (opts->kind != NET_USER && opts->n_hostfwd) {
-		log_error("--net %s: hostfwd= needs the user backend", spec);
-		return -EINVAL;
-	}
-	return 0;
-
-two_backends:
-	log_error("--net %s: more than one backend (user, tap=NAME)", spec);
-	return -EINVAL;
-}
-
 struct net_backend *net_open(const struct net_options *opts, struct loop *loop,
 			     net_rx_fn rx, void *opaque)
 {
@@ -213,7 +111,7 @@ struct net_backend *net_open(const struct net_options *opts, struct loop *loop,
 	}
 	switch (opts->kind) {
 	case NET_TAP:
-		if (!valid_ifname(opts->ifname, strnlen(opts->ifname, sizeof(opts->ifname)))) {
+		if (!net_ifname_valid(opts->ifname, strnlen(opts->ifname, sizeof(opts->ifname)))) {
 			log_error("net: bad tap device name");
 			return NULL;
 		}

@@ -50,13 +50,9 @@ struct net_options {
 	unsigned n_hostfwd;
 };
 
-/* Parses the backend part of a --net spec: "user[,hostfwd=RULE]*" or
- * "tap=NAME", in any order among other comma-separated items. Items that are
- * not backend options (mac=, model=, ...) are copied, in order and joined by
- * commas, into leftover (may be NULL if none are expected). opts is filled
- * (zeroed first). Logs one clear line on error and returns -EINVAL. */
-int net_parse_backend(const char *spec, struct net_options *opts, char *leftover,
-		      size_t leftover_len);
+/* A tap name the kernel takes (dev_valid_name): 1..15 bytes, not "." or
+ * "..", no '/', ':' or white space. */
+bool net_ifname_valid(const char *s, size_t len);
 
 /* Parses one QEMU hostfwd rule "[tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport".
  * Empty hostaddr = any (0.0.0.0), empty guestaddr = 10.0.2.15. Returns 0 or

@@ -12,6 +12,7 @@
 #include "cmd/counters_print.h"
 #include "vfio/sriov.h"
 #include "machine/config.h"
+#include "machine/device_table.h"
 #include "machine/machine.h"
 #include "machine/probe.h"
 #include "backends/term.h"
@@ -113,6 +114,10 @@ static int cmd_run(int argc, char **argv)
 {
 	struct vm_config cfg;
 	int ret = config_parse_run(argc, argv, &cfg);
+	if (ret == CONFIG_HELP) {
+		fputc('\n', stdout);
+		device_kinds_usage(stdout);
+	}
 	if (ret)
 		return ret == CONFIG_HELP ? IOVIRT_EXIT_OK : ret == IOVIRT_EXIT_USAGE ? IOVIRT_EXIT_USAGE : IOVIRT_EXIT_ERROR;
 	log_set_verbose(cfg.verbose);

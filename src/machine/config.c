@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include "core/log.h"
-#include "machine/device_table.h"
 
 int config_parse_size(const char *s, uint64_t *bytes)
 {
@@ -94,10 +93,8 @@ void config_run_usage(FILE *out)
 		"  --seccomp on|off|log  per-thread syscall filters (default on; log: let through)\n"
 		"  --user USER[:GROUP]  run as USER once devices are open (no capabilities)\n"
 		"  --help          this text\n"
-		"The serial console is this terminal; Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A.\n"
-		"\n",
+		"The serial console is this terminal; Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A.\n",
 		CONFIG_MAX_CPUS);
-	device_kinds_usage(out);
 }
 
 /* The options of `run`, in getopt_long's form; config_run_usage describes

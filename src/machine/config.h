@@ -58,7 +58,8 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg);
 
 /* iovirt --help: the commands. */
 void config_usage(FILE *out);
-/* iovirt run --help: every option and sub-option run accepts. */
+/* iovirt run --help: every option and sub-option run accepts (the device
+ * kinds follow, from the device table: device_kinds_usage). */
 void config_run_usage(FILE *out);
 /* run's getopt_long table, ending in a zeroed entry (for the help test). */
 const struct option *config_run_options(void);

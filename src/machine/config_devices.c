@@ -38,7 +38,7 @@ const struct config_key config_disk_keys[] = {
 const struct config_key config_vhost_user_disk_keys[] = {
 	{"vhost-user", "SOCKET"}, {"reconnect", "SECONDS"}, {NULL, NULL},
 };
-/* user, tap and hostfwd are the backend's (backends/net.c parses them). */
+/* user, tap and hostfwd choose the backend (config_parse_net_backend). */
 const struct config_key config_nic_keys[] = {
 	{"user", NULL}, {"hostfwd", "tcp::HOSTPORT-:GUESTPORT"}, {"tap", "NAME"},
 	{"mac", "M"}, {"model", "virtio|e1000"}, {"queues", "N"}, {"vhost", "on|off"},
@@ -225,6 +225,109 @@ int config_parse_disk(const char *spec, struct disk_config *d)
 	return 0;
 }
 
+static bool item_is(const char *item, size_t len, const char *key)
+{
+	size_t klen = strlen(key);
+	return len >= klen && !strncmp(item, key, klen);
+}
+
+int config_parse_net_backend(const char *spec, struct net_options *opts, char *leftover,
+			     size_t leftover_len)
+{
+	size_t out = 0;
+	bool have_backend = false;
+
+	memset(opts, 0, sizeof(*opts));
+	if (leftover && leftover_len)
+		leftover[0] = '\0';
+	if (!spec || !*spec) {
+		log_error("--net: empty spec (want user[,hostfwd=RULE] or tap=NAME)");
+		return -EINVAL;
+	}
+	for (const char *p = spec;;) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+
+		if (len == 0) {
+			log_error("--net %s: empty option", spec);
+			return -EINVAL;
+		}
+		if (len == 4 && !strncmp(p, "user", 4)) {
+			if (have_backend)
+				goto two_backends;
+			have_backend = true;
+			opts->kind = NET_USER;
+		} else if (item_is(p, len, "user=")) {
+			log_error("--net %s: user takes no value", spec);
+			return -EINVAL;
+		} else if (len == 3 && !strncmp(p, "tap", 3)) {
+			log_error("--net %s: tap needs a device name: tap=NAME", spec);
+			return -EINVAL;
+		} else if (item_is(p, len, "tap=")) {
+			if (have_backend)
+				goto two_backends;
+			if (!net_ifname_valid(p + 4, len - 4)) {
+				log_error("--net %s: bad tap device name '%.*s' (1-15 characters, "
+					  "no '/', ':' or spaces)", spec, (int)(len - 4), p + 4);
+				return -EINVAL;
+			}
+			have_backend = true;
+			opts->kind = NET_TAP;
+			memcpy(opts->ifname, p + 4, len - 4);
+			opts->ifname[len - 4] = '\0';
+		} else if (item_is(p, len, "hostfwd=")) {
+			const char *rule = p + 8;
+			size_t rlen = len - 8;
+			struct net_hostfwd fwd;
+			if (opts->n_hostfwd == NET_MAX_HOSTFWD) {
+				log_error("--net %s: at most %d hostfwd rules", spec, NET_MAX_HOSTFWD);
+				return -EINVAL;
+			}
+			char *dst = opts->hostfwd[opts->n_hostfwd];
+			if (rlen >= NET_HOSTFWD_LEN) {
+				log_error("--net %s: hostfwd rule too long", spec);
+				return -EINVAL;
+			}
+			memcpy(dst, rule, rlen);
+			dst[rlen] = '\0';
+			if (net_parse_hostfwd(dst, &fwd)) {
+				log_error("--net %s: bad hostfwd '%s' (want [tcp|udp]:[hostaddr]:hostport-"
+					  "[guestaddr]:guestport, ports 1-65535)", spec, dst);
+				return -EINVAL;
+			}
+			opts->n_hostfwd++;
+		} else {
+			/* Not ours: hand back to the caller, in order. */
+			size_t need = (out ? 1 : 0) + len + 1;
+			if (!leftover || out + need > leftover_len) {
+				log_error("--net %s: too many device options", spec);
+				return -EINVAL;
+			}
+			if (out)
+				leftover[out++] = ',';
+			memcpy(leftover + out, p, len);
+			out += len;
+			leftover[out] = '\0';
+		}
+		if (!end)
+			break;
+		p = end + 1;
+	}
+	if (!have_backend) {
+		log_error("--net %s: no backend (want user or tap=NAME)", spec);
+		return -EINVAL;
+	}
+	if (opts->kind != NET_USER && opts->n_hostfwd) {
+		log_error("--net %s: hostfwd= needs the user backend", spec);
+		return -EINVAL;
+	}
+	return 0;
+
+two_backends:
+	log_error("--net %s: more than one backend (user, tap=NAME)", spec);
+	return -EINVAL;
+}
+
 static int parse_mac(const char *s, uint8_t mac[6])
 {
 	unsigned b[6];
@@ -245,7 +348,7 @@ int config_parse_nic(const char *spec, struct nic_config *n)
 {
 	memset(n, 0, sizeof(*n));
 	char leftover[512];
-	if (net_parse_backend(spec, &n->backend, leftover, sizeof(leftover)) < 0)
+	if (config_parse_net_backend(spec, &n->backend, leftover, sizeof(leftover)) < 0)
 		return -EINVAL;
 	char *save = NULL;
 	for (char *tok = strtok_r(leftover, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {

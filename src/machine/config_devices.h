@@ -73,6 +73,13 @@ int config_parse_disk(const char *spec, struct disk_config *d);
 /* "user[,hostfwd=...]" or "tap=NAME", then [,mac=xx:..][,model=virtio|e1000]
  * [,queues=N][,vhost=on|off] */
 int config_parse_nic(const char *spec, struct nic_config *n);
+/* The backend part of a --net spec: "user[,hostfwd=RULE]*" or "tap=NAME",
+ * in any order among other comma-separated items. Items that are not
+ * backend options (mac=, model=, ...) are copied, in order and joined by
+ * commas, into leftover (may be NULL if none are expected). opts is filled
+ * (zeroed first). Logs one clear line on error and returns -EINVAL. */
+int config_parse_net_backend(const char *spec, struct net_options *opts, char *leftover,
+			     size_t leftover_len);
 /* "vfio=BDF[,vf=N]" */
 int config_parse_device(const char *spec, struct vfio_config *d);
 /* "virtio[,socket=PATH]" */

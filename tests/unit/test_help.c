@@ -23,6 +23,7 @@ static char *run_help(void)
 	FILE *f = open_memstream(&text, &len);
 	assert_non_null(f);
 	config_run_usage(f);
+	device_kinds_usage(f); /* what main prints after it */
 	assert_int_equal(fclose(f), 0);
 	assert_true(len > 0);
 	return text;

@@ -27,6 +27,7 @@
 #include <cmocka.h>
 
 #include "backends/net.h"
+#include "machine/config_devices.h"
 #include "support/tap_ns.h"
 #include "core/loop.h"
 
@@ -50,7 +51,7 @@ static void test_parse_ok(void **state)
 	struct net_hostfwd f;
 	char left[128];
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-		assert_int_equal(net_parse_backend(ok[i].spec, &o, left, sizeof(left)), 0);
+		assert_int_equal(config_parse_net_backend(ok[i].spec, &o, left, sizeof(left)), 0);
 		assert_int_equal(o.kind, ok[i].kind);
 		assert_string_equal(o.ifname, ok[i].ifname);
 		assert_string_equal(left, ok[i].left);
@@ -88,13 +89,13 @@ static void test_parse_bad(void **state)
 	struct net_options o;
 	char left[32];
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		int ret = net_parse_backend(bad[i], &o, left, sizeof(left));
+		int ret = config_parse_net_backend(bad[i], &o, left, sizeof(left));
 		if (ret != -EINVAL)
-			fail_msg("net_parse_backend(\"%s\") = %d, want -EINVAL",
+			fail_msg("config_parse_net_backend(\"%s\") = %d, want -EINVAL",
 				 bad[i] ? bad[i] : "(null)", ret);
 	}
 	/* No leftover buffer: any device option is an error. */
-	assert_int_equal(net_parse_backend("user,mac=1", &o, NULL, 0), -EINVAL);
+	assert_int_equal(config_parse_net_backend("user,mac=1", &o, NULL, 0), -EINVAL);
 }
 
 /* ---- a fake device; no cmocka asserts here: the tap child uses it too ---- */
@@ -250,7 +251,7 @@ static struct net_backend *open_user(struct dev *d, const char *spec)
 	struct net_options o;
 	memset(d, 0, sizeof(*d));
 	assert_non_null(d->loop = loop_create());
-	assert_int_equal(net_parse_backend(spec, &o, NULL, 0), 0);
+	assert_int_equal(config_parse_net_backend(spec, &o, NULL, 0), 0);
 	if ((d->nb = net_open(&o, d->loop, dev_rx, d)))
 		net_set_rx_burst_end(d->nb, dev_burst_end);
 	return d->nb;
