@@ -373,13 +373,18 @@ static void test_blk_mid_io(void **state)
 	for (unsigned n = 0; n < 5; n++) {
 		uint32_t id, len;
 		assert_true(drv_ring_pop_used(&f->ring, &id, &len));
-		unsigned i = 0;
-		while (i < 5 && h[i] != id)
-			i++;
-		assert_true(i < 5 && !(seen & 1u << i));
-		seen |= 1u << i;
-		assert_int_equal(*(uint8_t *)fake_ram_ptr(&f->ram, st[i]), VIRTIO_BLK_S_OK);
+		bool found = false;
+		for (unsigned i = 0; i < 5; i++) {
+			if (h[i] != id)
+				continue;
+			assert_false(seen & 1u << i);
+			seen |= 1u << i;
+			assert_int_equal(*(uint8_t *)fake_ram_ptr(&f->ram, st[i]), VIRTIO_BLK_S_OK);
+			found = true;
+		}
+		assert_true(found);
 	}
+	assert_int_equal(seen, 0x1f);
 	assert_false(drv_ring_has_used(&f->ring));
 	uint8_t want[512];
 	memset(want, 0x11, 512);
