@@ -367,14 +367,13 @@ static int read_ctrl(struct state_reader *r, const struct nvme_ctrl *n, struct s
 
 /* ---- load: checking (the errors name the field; the path is "nvme.") ---- */
 
-/* A queue of size entries of entry bytes at gpa: page-aligned, in RAM. */
-static int check_ring(struct state_reader *r, const struct nvme_ctrl *n, const char *q,
+/* size entries of entry bytes at gpa (field name): page-aligned, in RAM. */
+static int check_ring(struct state_reader *r, const struct nvme_ctrl *n, const char *name,
 		      uint64_t gpa, uint32_t size, uint32_t entry)
 {
-	char name[24];
-	snprintf(name, sizeof(name), "%s.gpa", q);
 	if (gpa & (NVME_PAGE_SIZE - 1))
-		return state_invalid(r, name, "0x%llx is not page-aligned", (unsigned long long)gpa);
+		return state_invalid(r, name, "0x%llx is not page-aligned",
+				     (unsigned long long)gpa);
 	if (!guest_mem_ptr(n->mem, gpa, (uint64_t)size * entry))
 		return state_invalid(r, name, "0x%llx + %u entries is outside guest RAM",
 				     (unsigned long long)gpa, size);
@@ -415,13 +414,15 @@ static int check_status(struct state_reader *r, const struct saved *s)
 		return state_invalid(r, "csts", "0x%x reports a shutdown CC (0x%x) did not ask for",
 				     s->csts, s->cc);
 	if (shst == NVME_CSTS_SHST_BUSY && !cfs)
-		return state_invalid(r, "csts", "0x%x: a shutdown in progress (saved after quiescing?)",
+		return state_invalid(r, "csts",
+				     "0x%x: a shutdown in progress (saved after quiescing?)",
 				     s->csts);
 	if (rdy && !en)
-		return state_invalid(r, "csts", "0x%x is ready but CC (0x%x) is not enabled", s->csts,
-				     s->cc);
+		return state_invalid(r, "csts", "0x%x is ready but CC (0x%x) is not enabled",
+				     s->csts, s->cc);
 	if (en && !rdy && !cfs)
-		return state_invalid(r, "csts", "0x%x: CC (0x%x) is enabled, yet neither ready nor failed",
+		return state_invalid(r, "csts",
+				     "0x%x: CC (0x%x) is enabled, yet neither ready nor failed",
 				     s->csts, s->cc);
 	if (rdy && CC_UNSUPPORTED(s->cc))
 		return state_invalid(r, "cc", "0x%x asks for what this controller does not offer",
@@ -467,7 +468,8 @@ static int check_features(struct state_reader *r, const struct nvme_ctrl *n, con
 			break;
 		case NVME_FEAT_NUM_QUEUES:
 			if ((v & 0xffff) >= n->max_ioq || (v >> 16) >= n->max_ioq)
-				return state_invalid(r, name, "0x%08x grants more than the %u queues offered",
+				return state_invalid(r, name,
+						     "0x%08x grants more than the %u queues offered",
 						     v, n->max_ioq);
 			break;
 		default:
@@ -500,15 +502,17 @@ static int check_queues(struct state_reader *r, const struct nvme_ctrl *n, const
 		if (i > granted(s, true))
 			return state_invalid(r, "cqs", "CQ %u exists, but only %u were granted", i,
 					     granted(s, true));
+		char gpa[16];
+		snprintf(gpa, sizeof(gpa), "%s.gpa", q);
 		if (check_indexes(r, q, s->cq[i].size, i == 0 ? acqs : 0, s->cq[i].head,
 				  s->cq[i].tail) ||
-		    check_ring(r, n, q, s->cq[i].gpa, s->cq[i].size, 1u << NVME_CQES))
+		    check_ring(r, n, gpa, s->cq[i].gpa, s->cq[i].size, 1u << NVME_CQES))
 			return -EINVAL;
 		if (s->cq[i].iv >= n->msix.nvec) {
 			char name[16];
 			snprintf(name, sizeof(name), "%s.iv", q);
-			return state_invalid(r, name, "%u is beyond the %u MSI-X vectors", s->cq[i].iv,
-					     n->msix.nvec);
+			return state_invalid(r, name, "%u is beyond the %u MSI-X vectors",
+					     s->cq[i].iv, n->msix.nvec);
 		}
 	}
 	unsigned slots_used[NVME_MAX_QUEUES] = {0};
@@ -519,15 +523,18 @@ static int check_queues(struct state_reader *r, const struct nvme_ctrl *n, const
 		if (i > granted(s, false))
 			return state_invalid(r, "sqs", "SQ %u exists, but only %u were granted", i,
 					     granted(s, false));
+		char gpa[16];
+		snprintf(gpa, sizeof(gpa), "%s.gpa", q);
 		if (check_indexes(r, q, s->sq[i].size, i == 0 ? asqs : 0, s->sq[i].head,
 				  s->sq[i].tail) ||
-		    check_ring(r, n, q, s->sq[i].gpa, s->sq[i].size, 1u << NVME_SQES))
+		    check_ring(r, n, gpa, s->sq[i].gpa, s->sq[i].size, 1u << NVME_SQES))
 			return -EINVAL;
 		uint16_t cqid = s->sq[i].cqid;
 		char name[16];
 		snprintf(name, sizeof(name), "%s.cqid", q);
 		if ((i == 0) != (cqid == 0))
-			return state_invalid(r, name, "%u: the admin SQ and only it posts to CQ 0", cqid);
+			return state_invalid(r, name, "%u: the admin SQ and only it posts to CQ 0",
+					     cqid);
 		if (cqid >= NVME_MAX_QUEUES || !(s->cqs >> cqid & 1))
 			return state_invalid(r, name, "%u: there is no such CQ", cqid);
 	}
@@ -540,7 +547,8 @@ static int check_queues(struct state_reader *r, const struct nvme_ctrl *n, const
 			snprintf(name, sizeof(name), "cq%u.waiting.e%u.sqid", i, k);
 			if (e->sqid >= NVME_MAX_QUEUES || !(s->sqs >> e->sqid & 1) ||
 			    s->sq[e->sqid].cqid != i)
-				return state_invalid(r, name, "%u: no such SQ posts to CQ %u", e->sqid, i);
+				return state_invalid(r, name, "%u: no such SQ posts to CQ %u",
+						     e->sqid, i);
 			unsigned max = e->sqid == 0 ? NVME_ADMIN_SLOTS : NVME_IO_SLOTS;
 			if (++slots_used[e->sqid] > max)
 				return state_invalid(r, name, "more than %u commands of SQ %u", max,
@@ -549,9 +557,11 @@ static int check_queues(struct state_reader *r, const struct nvme_ctrl *n, const
 	}
 	if (s->dbs || s->eis) {
 		if (!n->shadow_offered)
-			return state_invalid(r, "shadow", "this controller offers no shadow doorbells");
+			return state_invalid(r, "shadow",
+					     "this controller offers no shadow doorbells");
 		if (!(s->csts & NVME_CSTS_RDY))
-			return state_invalid(r, "shadow", "configured, but the controller is not ready");
+			return state_invalid(r, "shadow",
+					     "configured, but the controller is not ready");
 		if (check_ring(r, n, "shadow.dbs", s->dbs, 1, NVME_PAGE_SIZE) ||
 		    check_ring(r, n, "shadow.eis", s->eis, 1, NVME_PAGE_SIZE))
 			return -EINVAL;

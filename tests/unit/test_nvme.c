@@ -66,16 +66,18 @@ static void test_enable_reset_shutdown(void **state)
 	/* Shutdown notification: SHST goes to complete once data is stable. */
 	nvme_drv_reg_write(d, NVME_REG_CC, NVME_CC_EN | (6u << 16) | (4u << 20) | (1u << 14), 4);
 	for (int i = 0; i < 100 && (nvme_drv_reg_read(d, NVME_REG_CSTS, 4) & NVME_CSTS_SHST_MASK) !=
-						NVME_CSTS_SHST_DONE; i++)
+							 NVME_CSTS_SHST_DONE; i++)
 		loop_run_until(d->loop, NULL, NULL, 20);
-	assert_int_equal(nvme_drv_reg_read(d, NVME_REG_CSTS, 4) & NVME_CSTS_SHST_MASK, NVME_CSTS_SHST_DONE);
+	assert_int_equal(nvme_drv_reg_read(d, NVME_REG_CSTS, 4) & NVME_CSTS_SHST_MASK,
+			 NVME_CSTS_SHST_DONE);
 	/* Disable: not ready; enable again works from scratch. */
 	nvme_drv_reg_write(d, NVME_REG_CC, 0, 4);
 	assert_int_equal(nvme_drv_reg_read(d, NVME_REG_CSTS, 4) & NVME_CSTS_RDY, 0);
 	nvme_drv_enable(d);
 	uint32_t dw0;
 	assert_int_equal(nvme_drv_admin(d, (struct nvme_sqe){.opcode = NVME_ADM_GET_FEATURES,
-						    .cdw10 = NVME_FEAT_NUM_QUEUES}, &dw0), 0);
+							     .cdw10 = NVME_FEAT_NUM_QUEUES}, &dw0),
+			 0);
 	assert_int_equal(dw0, 0x00010001); /* two queues each, 0's based */
 }
 
@@ -146,8 +148,9 @@ static void test_identify(void **state)
 	struct nvme_drv *d = *state;
 	nvme_drv_enable(d);
 	uint64_t buf = NVME_DRV_DATA;
-	assert_int_equal(nvme_drv_admin(d, (struct nvme_sqe){.opcode = NVME_ADM_IDENTIFY, .prp1 = buf,
-						    .cdw10 = NVME_CNS_CTRL}, NULL), 0);
+	assert_int_equal(nvme_drv_admin(d, (struct nvme_sqe){.opcode = NVME_ADM_IDENTIFY,
+							     .prp1 = buf,
+							     .cdw10 = NVME_CNS_CTRL}, NULL), 0);
 	uint8_t *b = nvme_drv_hva(d, buf);
 	assert_memory_equal(b + 4, "SN-TEST-1 ", 10);
 	assert_int_equal(b[77], NVME_MDTS);
@@ -160,8 +163,9 @@ static void test_identify(void **state)
 	uint64_t ns = NVME_DRV_DATA + 0x2000 + 0x200;
 	memset(nvme_drv_hva(d, NVME_DRV_DATA + 0x3000), 0xff, 4096);
 	assert_int_equal(nvme_drv_admin(d, (struct nvme_sqe){.opcode = NVME_ADM_IDENTIFY, .nsid = 1,
-						    .prp1 = ns, .prp2 = NVME_DRV_DATA + 0x3000,
-						    .cdw10 = NVME_CNS_NS}, NULL), 0);
+							     .prp1 = ns,
+							     .prp2 = NVME_DRV_DATA + 0x3000,
+							     .cdw10 = NVME_CNS_NS}, NULL), 0);
 	uint64_t nsze;
 	memcpy(&nsze, nvme_drv_hva(d, ns), 8);
 	assert_int_equal(nsze, NVME_DRV_IMG_SIZE / 512);
@@ -169,19 +173,25 @@ static void test_identify(void **state)
 	assert_int_equal(*(uint8_t *)nvme_drv_hva(d, NVME_DRV_DATA + 0x3000), 0);   /* the rest went to PRP2 */
 
 	assert_int_equal(nvme_drv_admin(d, (struct nvme_sqe){.opcode = NVME_ADM_IDENTIFY, .nsid = 2,
-						    .prp1 = buf, .cdw10 = NVME_CNS_NS}, NULL),
+							     .prp1 = buf,
+							     .cdw10 = NVME_CNS_NS}, NULL),
 			 NVME_SC_INVALID_NS);
-	assert_int_equal(nvme_drv_admin(d, (struct nvme_sqe){.opcode = NVME_ADM_IDENTIFY, .prp1 = buf,
-						    .cdw10 = NVME_CNS_ACTIVE_NS_LIST}, NULL), 0);
+	assert_int_equal(nvme_drv_admin(d, (struct nvme_sqe){.opcode = NVME_ADM_IDENTIFY,
+							     .prp1 = buf,
+							     .cdw10 = NVME_CNS_ACTIVE_NS_LIST}, NULL),
+			 0);
 	assert_int_equal(*(uint32_t *)nvme_drv_hva(d, buf), 1);
 	assert_int_equal(*(uint32_t *)nvme_drv_hva(d, buf + 4), 0);
 	assert_int_equal(nvme_drv_admin(d, (struct nvme_sqe){.opcode = NVME_ADM_IDENTIFY, .nsid = 1,
-						    .prp1 = buf, .cdw10 = NVME_CNS_NS_DESC_LIST},
-			       NULL), 0);
+							     .prp1 = buf,
+							     .cdw10 = NVME_CNS_NS_DESC_LIST},
+					NULL), 0);
 	assert_int_equal(b[0], 3);  /* a UUID */
 	assert_int_equal(b[1], 16);
-	assert_int_equal(nvme_drv_admin(d, (struct nvme_sqe){.opcode = NVME_ADM_IDENTIFY, .prp1 = buf,
-						    .cdw10 = 0x42}, NULL), NVME_SC_INVALID_FIELD);
+	assert_int_equal(nvme_drv_admin(d, (struct nvme_sqe){.opcode = NVME_ADM_IDENTIFY,
+							     .prp1 = buf,
+							     .cdw10 = 0x42}, NULL),
+			 NVME_SC_INVALID_FIELD);
 }
 
 static void test_features_and_logs(void **state)
@@ -191,35 +201,44 @@ static void test_features_and_logs(void **state)
 	uint32_t dw0;
 	/* Ask for 8 queues, get the 2 offered. */
 	assert_int_equal(nvme_drv_admin(d, (struct nvme_sqe){.opcode = NVME_ADM_SET_FEATURES,
-						    .cdw10 = NVME_FEAT_NUM_QUEUES,
-						    .cdw11 = 0x00070007}, &dw0), 0);
+							     .cdw10 = NVME_FEAT_NUM_QUEUES,
+							     .cdw11 = 0x00070007}, &dw0), 0);
 	assert_int_equal(dw0, 0x00010001);
 	assert_int_equal(nvme_drv_admin(d, (struct nvme_sqe){.opcode = NVME_ADM_SET_FEATURES,
-						    .cdw10 = NVME_FEAT_VOLATILE_WC, .cdw11 = 0},
-			       NULL), 0);
+							     .cdw10 = NVME_FEAT_VOLATILE_WC,
+							     .cdw11 = 0},
+					NULL), 0);
 	assert_int_equal(nvme_drv_admin(d, (struct nvme_sqe){.opcode = NVME_ADM_GET_FEATURES,
-						    .cdw10 = NVME_FEAT_VOLATILE_WC}, &dw0), 0);
+							     .cdw10 = NVME_FEAT_VOLATILE_WC}, &dw0),
+			 0);
 	assert_int_equal(dw0, 0);
 	assert_int_equal(nvme_drv_admin(d, (struct nvme_sqe){.opcode = NVME_ADM_SET_FEATURES,
-						    .cdw10 = 0x7f}, NULL), NVME_SC_INVALID_FIELD);
+							     .cdw10 = 0x7f}, NULL),
+			 NVME_SC_INVALID_FIELD);
 	assert_int_equal(nvme_drv_admin(d, (struct nvme_sqe){.opcode = NVME_ADM_SET_FEATURES,
-						    .cdw10 = NVME_FEAT_ARBITRATION | (1u << 31)},
-			       NULL), NVME_SC_FEATURE_NOT_SAVEABLE);
+							     .cdw10 = NVME_FEAT_ARBITRATION | (1u << 31)},
+					NULL), NVME_SC_FEATURE_NOT_SAVEABLE);
 	/* SMART log (512 bytes = 128 dwords): spare 100%. */
 	uint8_t *b = nvme_drv_hva(d, NVME_DRV_DATA);
 	memset(b, 0xee, 4096);
 	assert_int_equal(nvme_drv_admin(d, (struct nvme_sqe){.opcode = NVME_ADM_GET_LOG_PAGE,
-						    .nsid = 0xffffffff, .prp1 = NVME_DRV_DATA,
-						    .cdw10 = NVME_LOG_SMART | (127u << 16)}, NULL), 0);
+							     .nsid = 0xffffffff,
+							     .prp1 = NVME_DRV_DATA,
+							     .cdw10 = NVME_LOG_SMART | (127u << 16)}, NULL),
+			 0);
 	assert_int_equal(b[3], 100);
 	assert_int_equal(b[511], 0);
 	assert_int_equal(b[512], 0xee);
-	assert_int_equal(nvme_drv_admin(d, (struct nvme_sqe){.opcode = NVME_ADM_GET_LOG_PAGE, .prp1 = NVME_DRV_DATA,
-						    .cdw10 = 0x55 | (127u << 16)}, NULL),
+	assert_int_equal(nvme_drv_admin(d, (struct nvme_sqe){.opcode = NVME_ADM_GET_LOG_PAGE,
+							     .prp1 = NVME_DRV_DATA,
+							     .cdw10 = 0x55 | (127u << 16)}, NULL),
 			 NVME_SC_INVALID_LOG_PAGE);
-	assert_int_equal(nvme_drv_admin(d, (struct nvme_sqe){.opcode = 0xee}, NULL), NVME_SC_INVALID_OPCODE);
-	assert_int_equal(nvme_drv_admin(d, (struct nvme_sqe){.opcode = NVME_ADM_IDENTIFY, .flags = 1,
-						    .prp1 = NVME_DRV_DATA, .cdw10 = 1}, NULL),
+	assert_int_equal(nvme_drv_admin(d, (struct nvme_sqe){.opcode = 0xee}, NULL),
+			 NVME_SC_INVALID_OPCODE);
+	assert_int_equal(nvme_drv_admin(d, (struct nvme_sqe){.opcode = NVME_ADM_IDENTIFY,
+							     .flags = 1,
+							     .prp1 = NVME_DRV_DATA,
+							     .cdw10 = 1}, NULL),
 			 NVME_SC_INVALID_FIELD); /* fused */
 	/* Abort: answered "not aborted". */
 	assert_int_equal(nvme_drv_admin(d, (struct nvme_sqe){.opcode = NVME_ADM_ABORT}, &dw0), 0);
@@ -239,8 +258,9 @@ static void test_aer_held_and_limited(void **state)
 	assert_int_equal(nvme_drv_admin(d, (struct nvme_sqe){.opcode = NVME_ADM_ASYNC_EVENT}, NULL),
 			 NVME_SC_AER_LIMIT);
 	/* Other commands still run past the held ones. */
-	assert_int_equal(nvme_drv_admin(d, (struct nvme_sqe){.opcode = NVME_ADM_IDENTIFY, .prp1 = NVME_DRV_DATA,
-						    .cdw10 = 1}, NULL), 0);
+	assert_int_equal(nvme_drv_admin(d, (struct nvme_sqe){.opcode = NVME_ADM_IDENTIFY,
+							     .prp1 = NVME_DRV_DATA,
+							     .cdw10 = 1}, NULL), 0);
 }
 
 static void test_queue_creation_errors(void **state)
@@ -269,7 +289,8 @@ static void test_queue_creation_errors(void **state)
 	c.cdw10 = 1 | (15u << 16);
 	c.cdw11 = 1 | 2 | (5u << 16);
 	assert_int_equal(nvme_drv_admin(d, c, NULL), NVME_SC_INVALID_VECTOR);
-	struct nvme_sqe s = {.opcode = NVME_ADM_CREATE_SQ, .prp1 = NVME_DRV_IOSQ, .cdw10 = 1 | (15u << 16),
+	struct nvme_sqe s = {.opcode = NVME_ADM_CREATE_SQ, .prp1 = NVME_DRV_IOSQ,
+			     .cdw10 = 1 | (15u << 16),
 			     .cdw11 = 1 | (1u << 16)};
 	assert_int_equal(nvme_drv_admin(d, s, NULL), NVME_SC_CQ_INVALID);         /* no CQ 1 yet */
 	c.cdw11 = 1;
@@ -301,7 +322,8 @@ static void test_read_write_prp_list(void **state)
 	for (int i = 1; i < 6; i++)
 		memcpy(nvme_drv_hva(d, list + (uint64_t)(i - 1) * 8), &pages[i], 8);
 	uint32_t nlb = 40; /* 20 KiB: 3.5 KiB in PRP1's page, then 4+4+4+4+0.5 */
-	assert_int_equal(nvme_drv_run(d, &d->io, nvme_drv_rw(NVME_CMD_READ, 100, nlb, pages[0], list), NULL), 0);
+	assert_int_equal(nvme_drv_run(d, &d->io, nvme_drv_rw(NVME_CMD_READ, 100, nlb, pages[0],
+							     list), NULL), 0);
 	uint8_t want[20480], got[20480];
 	nvme_drv_read_image(d, 100 * 512, want, sizeof(want));
 	size_t at = 0, first = 4096 - 0x200;
@@ -316,9 +338,11 @@ static void test_read_write_prp_list(void **state)
 
 	/* Write a page back elsewhere and read the image. */
 	memset(nvme_drv_hva(d, data + 0x20000), 0x5a, 4096);
-	assert_int_equal(nvme_drv_run(d, &d->io, nvme_drv_rw(NVME_CMD_WRITE, 8, 8, data + 0x20000, 0), NULL), 0);
-	assert_int_equal(nvme_drv_run(d, &d->io, (struct nvme_sqe){.opcode = NVME_CMD_FLUSH, .nsid = 1},
-			     NULL), 0);
+	assert_int_equal(nvme_drv_run(d, &d->io, nvme_drv_rw(NVME_CMD_WRITE, 8, 8, data + 0x20000,
+							     0), NULL), 0);
+	assert_int_equal(nvme_drv_run(d, &d->io, (struct nvme_sqe){.opcode = NVME_CMD_FLUSH,
+								   .nsid = 1},
+				      NULL), 0);
 	nvme_drv_read_image(d, 8 * 512, got, 4096);
 	for (int i = 0; i < 4096; i++)
 		assert_int_equal(got[i], 0x5a);
@@ -332,7 +356,8 @@ static void test_write_zeroes_and_deallocate(void **state)
 	struct nvme_drv *d = *state;
 	nvme_drv_enable(d);
 	nvme_drv_create_io_queues(d, NVME_DRV_IO_SIZE, NVME_DRV_IO_SIZE);
-	assert_int_equal(nvme_drv_run(d, &d->io, nvme_drv_rw(NVME_CMD_WRITE_ZEROES, 16, 16, 0, 0), NULL), 0);
+	assert_int_equal(nvme_drv_run(d, &d->io, nvme_drv_rw(NVME_CMD_WRITE_ZEROES, 16, 16, 0, 0),
+				      NULL), 0);
 	uint8_t got[8192];
 	nvme_drv_read_image(d, 16 * 512, got, sizeof(got));
 	for (size_t i = 0; i < sizeof(got); i++)
@@ -363,21 +388,27 @@ static void test_hostile_io(void **state)
 	nvme_drv_create_io_queues(d, NVME_DRV_IO_SIZE, NVME_DRV_IO_SIZE);
 	uint64_t data = NVME_DRV_DATA;
 	uint64_t blocks = NVME_DRV_IMG_SIZE / 512;
-	assert_int_equal(nvme_drv_run(d, &d->io, nvme_drv_rw(NVME_CMD_READ, blocks - 1, 2, data, 0), NULL),
+	assert_int_equal(nvme_drv_run(d, &d->io, nvme_drv_rw(NVME_CMD_READ, blocks - 1, 2, data, 0),
+				      NULL),
 			 NVME_SC_LBA_RANGE);
-	assert_int_equal(nvme_drv_run(d, &d->io, nvme_drv_rw(NVME_CMD_READ, ~0ULL - 1, 4, data, 0), NULL),
+	assert_int_equal(nvme_drv_run(d, &d->io, nvme_drv_rw(NVME_CMD_READ, ~0ULL - 1, 4, data, 0),
+				      NULL),
 			 NVME_SC_LBA_RANGE); /* wraps */
 	struct nvme_sqe c = nvme_drv_rw(NVME_CMD_READ, 0, 1, data, 0);
 	c.nsid = 7;
 	assert_int_equal(nvme_drv_run(d, &d->io, c, NULL), NVME_SC_INVALID_NS);
-	assert_int_equal(nvme_drv_run(d, &d->io, nvme_drv_rw(NVME_CMD_READ, 0, 1, data + 2, 0), NULL),
+	assert_int_equal(nvme_drv_run(d, &d->io, nvme_drv_rw(NVME_CMD_READ, 0, 1, data + 2, 0),
+				      NULL),
 			 NVME_SC_PRP_OFFSET_INVALID);
-	assert_int_equal(nvme_drv_run(d, &d->io, nvme_drv_rw(NVME_CMD_READ, 0, 1, NVME_DRV_RAM_SIZE, 0), NULL),
+	assert_int_equal(nvme_drv_run(d, &d->io, nvme_drv_rw(NVME_CMD_READ, 0, 1, NVME_DRV_RAM_SIZE,
+							     0), NULL),
 			 NVME_SC_DATA_XFER_ERROR);
-	assert_int_equal(nvme_drv_run(d, &d->io, nvme_drv_rw(NVME_CMD_READ, 0, 16, data, data + 0x1100), NULL),
+	assert_int_equal(nvme_drv_run(d, &d->io, nvme_drv_rw(NVME_CMD_READ, 0, 16, data,
+							     data + 0x1100), NULL),
 			 NVME_SC_PRP_OFFSET_INVALID); /* PRP2 data page with an offset */
 	/* More than MDTS. */
-	assert_int_equal(nvme_drv_run(d, &d->io, nvme_drv_rw(NVME_CMD_READ, 0, 4096, data, data + 0x1000), NULL),
+	assert_int_equal(nvme_drv_run(d, &d->io, nvme_drv_rw(NVME_CMD_READ, 0, 4096, data,
+							     data + 0x1000), NULL),
 			 NVME_SC_INVALID_FIELD);
 	/* A PRP list whose last entry points at itself, over and over. */
 	uint64_t list = NVME_DRV_DATA + 0x40000;
@@ -389,9 +420,11 @@ static void test_hostile_io(void **state)
 	uint64_t last = list + 4088;
 	uint64_t self = last;
 	memcpy(nvme_drv_hva(d, last), &self, 8);
-	assert_int_equal(nvme_drv_run(d, &d->io, nvme_drv_rw(NVME_CMD_READ, 0, 64, data, last), NULL),
+	assert_int_equal(nvme_drv_run(d, &d->io, nvme_drv_rw(NVME_CMD_READ, 0, 64, data, last),
+				      NULL),
 			 NVME_SC_PRP_OFFSET_INVALID);
-	assert_int_equal(nvme_drv_run(d, &d->io, (struct nvme_sqe){.opcode = 0x7f, .nsid = 1}, NULL),
+	assert_int_equal(nvme_drv_run(d, &d->io, (struct nvme_sqe){.opcode = 0x7f, .nsid = 1},
+				      NULL),
 			 NVME_SC_INVALID_OPCODE);
 	/* Doorbells beyond the queue, of queues that do not exist: ignored. */
 	nvme_drv_doorbell(d, 1, false, NVME_DRV_IO_SIZE + 5);
@@ -400,7 +433,8 @@ static void test_hostile_io(void **state)
 	nvme_drv_doorbell(d, 63, true, 0);
 	nvme_drv_reg_write(d, NVME_REG_DBS + 2, 1, 2);
 	/* Still serving. */
-	assert_int_equal(nvme_drv_run(d, &d->io, nvme_drv_rw(NVME_CMD_READ, 0, 1, data, 0), NULL), 0);
+	assert_int_equal(nvme_drv_run(d, &d->io, nvme_drv_rw(NVME_CMD_READ, 0, 1, data, 0), NULL),
+			 0);
 	assert_int_equal(nvme_drv_reg_read(d, NVME_REG_CSTS, 4) & NVME_CSTS_CFS, 0);
 }
 
@@ -411,14 +445,18 @@ static void test_readonly_namespace(void **state)
 	assert_int_equal(nvme_drv_open(d, true, false), 0);
 	nvme_drv_enable(d);
 	assert_int_equal(nvme_drv_admin(d, (struct nvme_sqe){.opcode = NVME_ADM_IDENTIFY, .nsid = 1,
-						    .prp1 = NVME_DRV_DATA, .cdw10 = NVME_CNS_NS}, NULL), 0);
+							     .prp1 = NVME_DRV_DATA,
+							     .cdw10 = NVME_CNS_NS}, NULL), 0);
 	assert_int_equal(*(uint8_t *)nvme_drv_hva(d, NVME_DRV_DATA + 99) & 1, 1);
 	nvme_drv_create_io_queues(d, NVME_DRV_IO_SIZE, NVME_DRV_IO_SIZE);
-	assert_int_equal(nvme_drv_run(d, &d->io, nvme_drv_rw(NVME_CMD_WRITE, 0, 1, NVME_DRV_DATA, 0), NULL),
+	assert_int_equal(nvme_drv_run(d, &d->io, nvme_drv_rw(NVME_CMD_WRITE, 0, 1, NVME_DRV_DATA,
+							     0), NULL),
 			 NVME_SC_NS_WRITE_PROTECTED);
-	assert_int_equal(nvme_drv_run(d, &d->io, nvme_drv_rw(NVME_CMD_WRITE_ZEROES, 0, 1, 0, 0), NULL),
+	assert_int_equal(nvme_drv_run(d, &d->io, nvme_drv_rw(NVME_CMD_WRITE_ZEROES, 0, 1, 0, 0),
+				      NULL),
 			 NVME_SC_NS_WRITE_PROTECTED);
-	assert_int_equal(nvme_drv_run(d, &d->io, nvme_drv_rw(NVME_CMD_READ, 0, 1, NVME_DRV_DATA, 0), NULL), 0);
+	assert_int_equal(nvme_drv_run(d, &d->io, nvme_drv_rw(NVME_CMD_READ, 0, 1, NVME_DRV_DATA, 0),
+				      NULL), 0);
 }
 
 /* A CQ with room for one entry: completions wait until the driver consumes. */
@@ -428,7 +466,8 @@ static void test_full_completion_queue(void **state)
 	nvme_drv_enable(d);
 	nvme_drv_create_io_queues(d, NVME_DRV_IO_SIZE, 2);
 	for (int i = 0; i < 4; i++) {
-		struct nvme_sqe c = nvme_drv_rw(NVME_CMD_READ, (uint64_t)i, 1, NVME_DRV_DATA + i * 4096u, 0);
+		struct nvme_sqe c = nvme_drv_rw(NVME_CMD_READ, (uint64_t)i, 1,
+						NVME_DRV_DATA + i * 4096u, 0);
 		c.cid = (uint16_t)i;
 		memcpy(nvme_drv_hva(d, NVME_DRV_IOSQ + i * 64u), &c, sizeof(c));
 	}
@@ -449,8 +488,9 @@ static void test_shadow_doorbells(void **state)
 	nvme_drv_enable(d);
 	memset(nvme_drv_hva(d, NVME_DRV_DBS), 0, 4096);
 	memset(nvme_drv_hva(d, NVME_DRV_EIS), 0, 4096);
-	assert_int_equal(nvme_drv_admin(d, (struct nvme_sqe){.opcode = NVME_ADM_DBBUF_CONFIG, .prp1 = NVME_DRV_DBS,
-						    .prp2 = NVME_DRV_EIS}, NULL), 0);
+	assert_int_equal(nvme_drv_admin(d, (struct nvme_sqe){.opcode = NVME_ADM_DBBUF_CONFIG,
+							     .prp1 = NVME_DRV_DBS,
+							     .prp2 = NVME_DRV_EIS}, NULL), 0);
 	d->shadow = true;
 	nvme_drv_create_io_queues(d, NVME_DRV_IO_SIZE, NVME_DRV_IO_SIZE);
 	/* Three commands, only the shadow updated for the first two; one
@@ -481,8 +521,10 @@ static void test_shadow_doorbells(void **state)
 	assert_int_equal(nvme_drv_open(d, false, true), 0);
 	d->shadow = false;
 	nvme_drv_enable(d);
-	assert_int_equal(nvme_drv_admin(d, (struct nvme_sqe){.opcode = NVME_ADM_DBBUF_CONFIG, .prp1 = NVME_DRV_DBS,
-						    .prp2 = NVME_DRV_EIS}, NULL), NVME_SC_INVALID_OPCODE);
+	assert_int_equal(nvme_drv_admin(d, (struct nvme_sqe){.opcode = NVME_ADM_DBBUF_CONFIG,
+							     .prp1 = NVME_DRV_DBS,
+							     .prp2 = NVME_DRV_EIS}, NULL),
+			 NVME_SC_INVALID_OPCODE);
 }
 
 static void test_intx(void **state)
@@ -515,17 +557,21 @@ static void test_io_interrupt_after_batch(void **state)
 	nvme_pci(d->n)->intx = fake_irq_line(&irq, 5);
 	nvme_drv_enable(d);
 	/* An I/O CQ with interrupts enabled (IEN), vector 0. */
-	d->io = (struct nvme_drv_queue){.sq = NVME_DRV_IOSQ, .cq = NVME_DRV_IOCQ, .qid = 1, .size = NVME_DRV_IO_SIZE, .phase = true};
+	d->io = (struct nvme_drv_queue){.sq = NVME_DRV_IOSQ, .cq = NVME_DRV_IOCQ, .qid = 1,
+					.size = NVME_DRV_IO_SIZE, .phase = true};
 	memset(nvme_drv_hva(d, NVME_DRV_IOCQ), 0, 4096);
-	assert_int_equal(nvme_drv_admin(d, (struct nvme_sqe){.opcode = NVME_ADM_CREATE_CQ, .prp1 = NVME_DRV_IOCQ,
-						    .cdw10 = 1 | ((NVME_DRV_IO_SIZE - 1u) << 16),
-						    .cdw11 = 1 | 2}, NULL), 0);
-	assert_int_equal(nvme_drv_admin(d, (struct nvme_sqe){.opcode = NVME_ADM_CREATE_SQ, .prp1 = NVME_DRV_IOSQ,
-						    .cdw10 = 1 | ((NVME_DRV_IO_SIZE - 1u) << 16),
-						    .cdw11 = 1 | (1u << 16)}, NULL), 0);
+	assert_int_equal(nvme_drv_admin(d, (struct nvme_sqe){.opcode = NVME_ADM_CREATE_CQ,
+							     .prp1 = NVME_DRV_IOCQ,
+							     .cdw10 = 1 | ((NVME_DRV_IO_SIZE - 1u) << 16),
+							     .cdw11 = 1 | 2}, NULL), 0);
+	assert_int_equal(nvme_drv_admin(d, (struct nvme_sqe){.opcode = NVME_ADM_CREATE_SQ,
+							     .prp1 = NVME_DRV_IOSQ,
+							     .cdw10 = 1 | ((NVME_DRV_IO_SIZE - 1u) << 16),
+							     .cdw11 = 1 | (1u << 16)}, NULL), 0);
 	assert_false(irq.level); /* the admin entries were consumed */
 	for (int i = 0; i < 3; i++) {
-		struct nvme_sqe c = nvme_drv_rw(NVME_CMD_READ, 8 * (uint64_t)i, 8, NVME_DRV_DATA + 0x1000u * (unsigned)i, 0);
+		struct nvme_sqe c = nvme_drv_rw(NVME_CMD_READ, 8 * (uint64_t)i, 8,
+						NVME_DRV_DATA + 0x1000u * (unsigned)i, 0);
 		nvme_drv_post(d, &d->io, &c, i == 2);
 	}
 	struct nvme_cqe e;
@@ -588,7 +634,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_reset_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enable_reset_shutdown, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_shutdown_flush_failure_sets_cfs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shutdown_flush_failure_sets_cfs, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_enable_flood_log_limited, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_enable_sets_cfs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_identify, setup, teardown),

@@ -186,8 +186,8 @@ static void test_saved_mid_io(void **state)
 		uint8_t *p = nvme_drv_hva(d, buf);
 		for (size_t k = 0; k < MID_BLOCKS * 512; k++)
 			p[k] = pattern(i, k);
-		struct nvme_sqe c = nvme_drv_rw(NVME_CMD_WRITE, (uint64_t)i * MID_BLOCKS, MID_BLOCKS,
-						buf, 0);
+		struct nvme_sqe c = nvme_drv_rw(NVME_CMD_WRITE, (uint64_t)i * MID_BLOCKS,
+						MID_BLOCKS, buf, 0);
 		nvme_drv_post(d, &d->io, &c, i == MID_WRITES - 1);
 		cids[i] = c.cid;
 	}

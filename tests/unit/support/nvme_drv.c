@@ -45,7 +45,8 @@ void nvme_drv_destroy(struct nvme_drv *d)
 int nvme_drv_open(struct nvme_drv *d, bool readonly, bool no_shadow)
 {
 	struct nvme_options o = {.path = d->path, .readonly = readonly, .serial = "SN-TEST-1",
-				 .num_queues = 2, .no_shadow_doorbells = no_shadow, .name = "nvme0"};
+				 .num_queues = 2, .no_shadow_doorbells = no_shadow,
+				 .name = "nvme0"};
 	d->n = nvme_create(&o, &d->ram.mem, d->loop, NULL, -1);
 	return d->n ? 0 : -1;
 }
@@ -142,8 +143,8 @@ bool nvme_drv_try_cqe(struct nvme_drv *d, struct nvme_drv_queue *q, struct nvme_
 		q->phase = !q->phase;
 	}
 	if (d->shadow && q->qid)
-		__atomic_store_n((uint32_t *)nvme_drv_hva(d, NVME_DRV_DBS + q->qid * 8u + 4), q->head,
-				 __ATOMIC_RELEASE);
+		__atomic_store_n((uint32_t *)nvme_drv_hva(d, NVME_DRV_DBS + q->qid * 8u + 4),
+				 q->head, __ATOMIC_RELEASE);
 	nvme_drv_doorbell(d, q->qid, true, q->head);
 	return true;
 }
