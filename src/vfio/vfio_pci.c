@@ -315,6 +315,11 @@ struct device *vfio_pci_device(struct vfio_pci *v)
 	return &v->dev;
 }
 
+void vfio_pci_device_init(struct vfio_pci *v)
+{
+	device_init(&v->dev, &vfio_device_ops, "vfio-pci");
+}
+
 void vfio_pci_give_back(struct vfio_pci *v)
 {
 	v->give_back = true;
@@ -329,7 +334,7 @@ struct vfio_pci *vfio_pci_create(const char *bdf, struct vfio_container *c, stru
 	}
 	snprintf(v->bdf, sizeof(v->bdf), "%s", bdf);
 	snprintf(v->name, sizeof(v->name), "vfio %s", bdf);
-	device_init(&v->dev, &vfio_device_ops, "vfio-pci");
+	vfio_pci_device_init(v);
 	v->vm = vm;
 	v->intx_fd = v->resample_fd = v->msi_fd = v->msi_gsi = -1;
 	pthread_mutex_init(&v->irq_lock, NULL);

@@ -95,6 +95,8 @@ int vfio_pci_connect_intx(struct vfio_pci *v);
 
 struct pci_dev *vfio_pci_dev(struct vfio_pci *v);
 struct device *vfio_pci_device(struct vfio_pci *v);
+/* Sets up v->dev (create does; tests on a hand-made vfio_pci too). */
+void vfio_pci_device_init(struct vfio_pci *v);
 
 /* The function was bound to vfio-pci for this run (a VF that --device
  * vfio=PF,vf=N resolved): the contract's destroy hands it back to its host

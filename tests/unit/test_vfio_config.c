@@ -5,12 +5,14 @@
  * register forwarded), the capability chain filtered (extended capabilities
  * hidden, and MSI / MSI-X when VFIO cannot drive them), capability bodies
  * read from and written to the device, MSI and MSI-X as iovirt's copies. */
+#include <errno.h>
 #include <linux/pci_regs.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -18,6 +20,8 @@
 #include <cmocka.h>
 
 #include "bus/msix.h"
+#include "core/state.h"
+#include "support/capture.h"
 #include "vfio/vfio_pci.h"
 
 #define CAP_PM   0x40
@@ -401,9 +405,76 @@ static void test_unlinked_capability_hidden(void **state)
 	test_free(v);
 }
 
+/* ---- the device contract ---- */
+
+struct seen {
+	uint64_t exits, interrupts;
+	int n;
+};
+
+static void seen_emit(void *opaque, const char *device, const char *scope, const char *name,
+		      uint64_t value)
+{
+	struct seen *s = opaque;
+	assert_string_equal(device, "vfio-pci0");
+	assert_string_equal(scope, "");
+	if (!strcmp(name, "exits"))
+		s->exits = value;
+	if (!strcmp(name, "interrupts"))
+		s->interrupts = value;
+	s->n++;
+}
+
+static void save_it(void *arg)
+{
+	struct vfio_pci *v = arg;
+	struct state_writer w;
+	state_writer_init(&w);
+	assert_int_equal(device_save(&v->dev, &w), -ENOTSUP);
+	state_writer_free(&w);
+}
+
+/* Counters come from the PCI function and the interrupt routes; save and
+ * load are refused with one line naming the device and why. */
+static void test_contract_counters_and_refused_state(void **state)
+{
+	(void)state;
+	struct vfio_pci *v = test_calloc(1, sizeof(*v));
+	snprintf(v->bdf, sizeof(v->bdf), "0000:01:00.1");
+	v->fd = -1;
+	vfio_pci_device_init(v);
+	snprintf(v->dev.id, sizeof(v->dev.id), "vfio-pci0");
+	assert_string_equal(v->dev.ops->kind, "vfio-pci");
+	counter_add(&v->pci.exits, 7);
+	counter_add(&v->dev.counters.interrupts, 3);
+	struct seen s = {0};
+	struct counter_sink sink = {seen_emit, &s};
+	device_counters(&v->dev, &sink);
+	assert_int_equal(s.n, 8);
+	assert_int_equal(s.exits, 7);
+	assert_int_equal(s.interrupts, 3);
+	device_reset(&v->dev); /* no reset on this device: nothing to do, no crash */
+
+	char *err = capture_stderr(save_it, v);
+	assert_non_null(strstr(err, "vfio-pci0"));
+	assert_non_null(strstr(err, "0000:01:00.1"));
+	assert_non_null(strstr(err, "VFIO_DEVICE_FEATURE_MIGRATION"));
+	assert_int_equal(count_occurrences(err, "\n"), 1);
+	free(err);
+
+	static const uint8_t junk[16];
+	struct state_reader r;
+	state_reader_init(&r, junk, sizeof(junk), "vfio-pci0");
+	assert_int_equal(device_load(&v->dev, &r), -EINVAL);
+	assert_non_null(strstr(state_error(&r), "vfio-pci0"));
+	assert_non_null(strstr(state_error(&r), "VFIO_DEVICE_FEATURE_MIGRATION"));
+	test_free(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_contract_counters_and_refused_state),
 		cmocka_unit_test_setup_teardown(test_identity_from_device, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_capability_chain_filtered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bar_sizing, setup, teardown),
