@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/state.h"
 
 #define ENTRY_ADDR_LO 0
 #define ENTRY_ADDR_HI 4
@@ -287,4 +288,69 @@ void msix_direct_put(struct msix *m, unsigned v)
 		update_vector(m, v);
 	}
 	pthread_mutex_unlock(&m->lock);
+}
+
+/* ---- state ---- */
+
+#define MSIX_STATE_VERSION 1
+
+int msix_save(struct msix *m, struct state_writer *w)
+{
+	pthread_mutex_lock(&m->lock);
+	state_begin(w, "msix", MSIX_STATE_VERSION);
+	state_put_u32(w, "vectors", m->nvec);
+	state_put_bytes(w, "table", m->table, (size_t)m->nvec * MSIX_ENTRY_SIZE);
+	state_put_u64(w, "pba", m->pba);
+	state_put_bool(w, "enabled", m->enabled);
+	state_put_bool(w, "masked", m->function_masked);
+	state_end(w);
+	pthread_mutex_unlock(&m->lock);
+	return w->error;
+}
+
+int msix_load(struct msix *m, struct state_reader *r)
+{
+	uint32_t nvec;
+	uint8_t table[sizeof(m->table)] = {0};
+	uint64_t pba;
+	bool enabled, masked;
+
+	state_enter(r, "msix", MSIX_STATE_VERSION, NULL);
+	if (state_get_u32(r, "vectors", &nvec) == 0 && nvec != m->nvec)
+		state_invalid(r, "vectors", "%u, this device has %u", nvec, m->nvec);
+	state_get_bytes(r, "table", table, (size_t)m->nvec * MSIX_ENTRY_SIZE);
+	for (unsigned v = 0; v < m->nvec && !state_failed(r); v++) {
+		/* What a guest write leaves: only the mask bit of control. */
+		uint32_t ctrl = (uint32_t)iobus_load_le(&table[v * MSIX_ENTRY_SIZE + ENTRY_CTRL], 4);
+		if (ctrl & ~PCI_MSIX_ENTRY_CTRL_MASKBIT)
+			state_invalid(r, "table", "vector %u control 0x%x has reserved bits set", v,
+				      ctrl);
+	}
+	if (state_get_u64(r, "pba", &pba) == 0 && m->nvec < 64 && (pba >> m->nvec))
+		state_invalid(r, "pba", "0x%llx has bits beyond the %u vectors",
+			      (unsigned long long)pba, m->nvec);
+	state_get_bool(r, "enabled", &enabled);
+	state_get_bool(r, "masked", &masked);
+	if (state_leave(r) < 0)
+		return -EINVAL;
+
+	/* The capability's flags first, so a later msix_config_written agrees. */
+	unsigned flags = (unsigned)m->cap + PCI_MSIX_FLAGS;
+	pthread_mutex_lock(&m->dev->lock);
+	uint16_t control = (uint16_t)pci_cfg_get(m->dev, flags, 2);
+	control &= (uint16_t)~(PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL);
+	control |= (uint16_t)((enabled ? PCI_MSIX_FLAGS_ENABLE : 0) |
+			      (masked ? PCI_MSIX_FLAGS_MASKALL : 0));
+	pci_cfg_set(m->dev, flags, 2, control);
+	pthread_mutex_unlock(&m->dev->lock);
+
+	pthread_mutex_lock(&m->lock);
+	memcpy(m->table, table, (size_t)m->nvec * MSIX_ENTRY_SIZE);
+	m->pba = pba;
+	m->enabled = enabled;
+	m->function_masked = masked;
+	for (unsigned v = 0; v < m->nvec; v++)
+		update_vector(m, v);
+	pthread_mutex_unlock(&m->lock);
+	return 0;
 }

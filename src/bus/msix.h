@@ -12,6 +12,9 @@
 #include "bus/irq_routing.h"
 #include "bus/pci.h"
 
+struct state_reader;
+struct state_writer;
+
 #define MSIX_MAX_VECTORS 64
 #define MSIX_ENTRY_SIZE 16
 
@@ -70,5 +73,15 @@ bool msix_notify(struct msix *m, unsigned v);
  * external already. Pair with msix_direct_put. */
 int msix_direct_get(struct msix *m, unsigned v);
 void msix_direct_put(struct msix *m, unsigned v);
+
+/* State: one section "msix" v1 with the vector count, the table (address,
+ * data, vector control per entry), the PBA, enable and function mask. The
+ * load refuses (error naming the field, instance unchanged) a different
+ * vector count, reserved control bits or pending bits beyond the vectors;
+ * else applies it as guest writes would: the capability's flags, each
+ * vector's KVM route and irqfd, pending vectors that are deliverable fire.
+ * Call after pci_dev_load. 0 or -EINVAL (save: the writer's error). */
+int msix_save(struct msix *m, struct state_writer *w);
+int msix_load(struct msix *m, struct state_reader *r);
 
 #endif

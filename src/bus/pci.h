@@ -13,6 +13,9 @@
 #include "bus/iobus.h"
 #include "bus/irq.h"
 
+struct state_reader;
+struct state_writer;
+
 #define PCI_CFG_SIZE 4096
 #define PCI_CFG_LEGACY_SIZE 256
 #define PCI_NUM_BARS 6
@@ -32,6 +35,7 @@ struct pci_bar {
 	void *opaque;
 	bool mapped;             /* currently claimed on a bus */
 	uint64_t mapped_addr;
+	struct pci_dev *dev;     /* owner: the bus calls pci.c, which counts the exit */
 };
 
 struct pci_dev;
@@ -73,6 +77,9 @@ struct pci_dev {
 	uint16_t last_ext_cap;
 	uint16_t ext_cap_free;
 	pthread_mutex_t lock;    /* config space vs. vCPU threads */
+	/* Guest accesses to this function: config space reads and writes and
+	 * BAR accesses (counter_inc; the model reports it as "exits"). */
+	uint64_t exits;
 };
 
 void pci_dev_init(struct pci_dev *dev, const char *name, uint16_t vendor, uint16_t device,
@@ -113,5 +120,24 @@ void pci_dev_set_intx(struct pci_dev *dev, bool level);
 
 /* Releases every claimed BAR (device removal, reset). */
 void pci_dev_unmap_bars(struct pci_dev *dev);
+
+/* Replaces config space [0, len) with cfg as a state load does, then has
+ * it take effect as a guest write would: BARs claimed or released per the
+ * command register, the INTx line set from the status register's
+ * Interrupt Status and Interrupt Disable, and ops->config_written called
+ * for the whole range (MSI-X enable). No masks: pci_dev_load validated. */
+void pci_dev_restore_config(struct pci_dev *dev, const uint8_t *cfg, unsigned len);
+
+/* State (pci_state.c): one section "pci" v1 with the config space (256
+ * bytes, 4 KiB if is_express) and each declared BAR's guest address.
+ * Devices call these from their own save/load, inside their own section,
+ * before msix_save / msix_load. The load refuses (error naming the field,
+ * instance unchanged) a record whose identity (vendor, device, class,
+ * header type) or read-only bits differ from this instance's, or whose BAR
+ * addresses are misaligned or outside their address space; else applies
+ * it through pci_dev_restore_config. 0 or -EINVAL (save: the writer's
+ * error). */
+int pci_dev_save(struct pci_dev *dev, struct state_writer *w);
+int pci_dev_load(struct pci_dev *dev, struct state_reader *r);
 
 #endif
