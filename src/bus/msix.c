@@ -308,49 +308,56 @@ int msix_save(struct msix *m, struct state_writer *w)
 	return w->error;
 }
 
-int msix_load(struct msix *m, struct state_reader *r)
+int msix_state_read(struct msix *m, struct state_reader *r, struct msix_state *s)
 {
 	uint32_t nvec;
-	uint8_t table[sizeof(m->table)] = {0};
-	uint64_t pba;
-	bool enabled, masked;
-
+	memset(s, 0, sizeof(*s));
 	state_enter(r, "msix", MSIX_STATE_VERSION, NULL);
 	if (state_get_u32(r, "vectors", &nvec) == 0 && nvec != m->nvec)
 		state_invalid(r, "vectors", "%u, this device has %u", nvec, m->nvec);
-	state_get_bytes(r, "table", table, (size_t)m->nvec * MSIX_ENTRY_SIZE);
+	state_get_bytes(r, "table", s->table, (size_t)m->nvec * MSIX_ENTRY_SIZE);
 	for (unsigned v = 0; v < m->nvec && !state_failed(r); v++) {
 		/* What a guest write leaves: only the mask bit of control. */
-		uint32_t ctrl = (uint32_t)iobus_load_le(&table[v * MSIX_ENTRY_SIZE + ENTRY_CTRL], 4);
+		uint32_t ctrl = (uint32_t)iobus_load_le(&s->table[v * MSIX_ENTRY_SIZE + ENTRY_CTRL], 4);
 		if (ctrl & ~PCI_MSIX_ENTRY_CTRL_MASKBIT)
 			state_invalid(r, "table", "vector %u control 0x%x has reserved bits set", v,
 				      ctrl);
 	}
-	if (state_get_u64(r, "pba", &pba) == 0 && m->nvec < 64 && (pba >> m->nvec))
+	if (state_get_u64(r, "pba", &s->pba) == 0 && m->nvec < 64 && (s->pba >> m->nvec))
 		state_invalid(r, "pba", "0x%llx has bits beyond the %u vectors",
-			      (unsigned long long)pba, m->nvec);
-	state_get_bool(r, "enabled", &enabled);
-	state_get_bool(r, "masked", &masked);
-	if (state_leave(r) < 0)
-		return -EINVAL;
+			      (unsigned long long)s->pba, m->nvec);
+	state_get_bool(r, "enabled", &s->enabled);
+	state_get_bool(r, "masked", &s->masked);
+	return state_leave(r);
+}
 
+void msix_state_apply(struct msix *m, const struct msix_state *s)
+{
 	/* The capability's flags first, so a later msix_config_written agrees. */
 	unsigned flags = (unsigned)m->cap + PCI_MSIX_FLAGS;
 	pthread_mutex_lock(&m->dev->lock);
 	uint16_t control = (uint16_t)pci_cfg_get(m->dev, flags, 2);
 	control &= (uint16_t)~(PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL);
-	control |= (uint16_t)((enabled ? PCI_MSIX_FLAGS_ENABLE : 0) |
-			      (masked ? PCI_MSIX_FLAGS_MASKALL : 0));
+	control |= (uint16_t)((s->enabled ? PCI_MSIX_FLAGS_ENABLE : 0) |
+			      (s->masked ? PCI_MSIX_FLAGS_MASKALL : 0));
 	pci_cfg_set(m->dev, flags, 2, control);
 	pthread_mutex_unlock(&m->dev->lock);
 
 	pthread_mutex_lock(&m->lock);
-	memcpy(m->table, table, (size_t)m->nvec * MSIX_ENTRY_SIZE);
-	m->pba = pba;
-	m->enabled = enabled;
-	m->function_masked = masked;
+	memcpy(m->table, s->table, (size_t)m->nvec * MSIX_ENTRY_SIZE);
+	m->pba = s->pba;
+	m->enabled = s->enabled;
+	m->function_masked = s->masked;
 	for (unsigned v = 0; v < m->nvec; v++)
 		update_vector(m, v);
 	pthread_mutex_unlock(&m->lock);
+}
+
+int msix_load(struct msix *m, struct state_reader *r)
+{
+	struct msix_state s;
+	if (msix_state_read(m, r, &s) < 0)
+		return -EINVAL;
+	msix_state_apply(m, &s);
 	return 0;
 }

@@ -84,4 +84,15 @@ void msix_direct_put(struct msix *m, unsigned v);
 int msix_save(struct msix *m, struct state_writer *w);
 int msix_load(struct msix *m, struct state_reader *r);
 
+/* msix_load in two steps (see pci_dev_state_read): read and validate,
+ * then apply after pci_dev_state_apply once the whole record is accepted. */
+struct msix_state {
+	uint8_t table[MSIX_MAX_VECTORS * MSIX_ENTRY_SIZE];
+	uint64_t pba;
+	bool enabled, masked;
+};
+
+int msix_state_read(struct msix *m, struct state_reader *r, struct msix_state *s);
+void msix_state_apply(struct msix *m, const struct msix_state *s);
+
 #endif

@@ -140,4 +140,15 @@ void pci_dev_restore_config(struct pci_dev *dev, const uint8_t *cfg, unsigned le
 int pci_dev_save(struct pci_dev *dev, struct state_writer *w);
 int pci_dev_load(struct pci_dev *dev, struct state_reader *r);
 
+/* pci_dev_load in two steps, for a device whose own sections follow: read
+ * and validate everything into a pci_state, and apply only when the whole
+ * record was accepted (so a refused record leaves nothing half-applied). */
+struct pci_state {
+	uint8_t cfg[PCI_CFG_SIZE];
+	unsigned len;
+};
+
+int pci_dev_state_read(struct pci_dev *dev, struct state_reader *r, struct pci_state *s);
+void pci_dev_state_apply(struct pci_dev *dev, const struct pci_state *s);
+
 #endif

@@ -122,11 +122,12 @@ static int check_read_only(struct state_reader *r, const struct pci_dev *dev, co
 	return 0;
 }
 
-int pci_dev_load(struct pci_dev *dev, struct state_reader *r)
+int pci_dev_state_read(struct pci_dev *dev, struct state_reader *r, struct pci_state *s)
 {
-	uint8_t cfg[PCI_CFG_SIZE];
+	uint8_t *cfg = s->cfg;
 	uint64_t bar_addr[PCI_NUM_BARS] = {0};
 	unsigned size = cfg_size(dev);
+	memset(s, 0, sizeof(*s));
 
 	state_enter(r, "pci", PCI_STATE_VERSION, NULL);
 	state_get_bytes(r, "config", cfg, size);
@@ -161,7 +162,20 @@ int pci_dev_load(struct pci_dev *dev, struct state_reader *r)
 	pthread_mutex_unlock(&dev->lock);
 	if (ret || state_leave(r) < 0)
 		return -EINVAL;
+	s->len = size;
+	return 0;
+}
 
-	pci_dev_restore_config(dev, cfg, size);
+void pci_dev_state_apply(struct pci_dev *dev, const struct pci_state *s)
+{
+	pci_dev_restore_config(dev, s->cfg, s->len);
+}
+
+int pci_dev_load(struct pci_dev *dev, struct state_reader *r)
+{
+	struct pci_state s;
+	if (pci_dev_state_read(dev, r, &s) < 0)
+		return -EINVAL;
+	pci_dev_state_apply(dev, &s);
 	return 0;
 }
