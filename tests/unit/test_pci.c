@@ -972,6 +972,34 @@ static int teardown_maybe(void **state)
 	return *state ? teardown(state) : 0;
 }
 
+/* d->exits counts every config access to the function (port or ECAM,
+ * whether it lands or not) and every BAR access dispatched to it; nothing
+ * of another function's. */
+static void test_exits_counted(void **state)
+{
+	struct fx *f = *state;
+	unsigned s = (unsigned)f->slot;
+	uint64_t other = f->dev2.pci.exits;
+	f->dev.pci.exits = 0;
+
+	cfg_rd(f, s, PCI_VENDOR_ID, 2);
+	cfg_wr(f, s, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_IO);
+	cfg_wr(f, s, PCI_VENDOR_ID, 2, 0xffff);  /* read-only: still an exit */
+	uint8_t b[4];
+	pci_host_ecam_ops.read(&f->host, ecam_off(s, 0, PCI_DEVICE_ID), b, 2);
+	assert_int_equal(f->dev.pci.exits, 4);
+
+	uint64_t b0 = pci_bar_address(&f->dev.pci, 0);
+	uint64_t b4 = pci_bar_address(&f->dev.pci, 4);
+	assert_true(iobus_read(f->mmio, b0 + 8, b, 4));
+	assert_true(iobus_write(f->mmio, b0 + 8, b, 4));
+	assert_true(iobus_read(f->pio, b4, b, 1));
+	assert_int_equal(f->dev.reads, 2);
+	assert_int_equal(f->dev.writes, 1);
+	assert_int_equal(f->dev.pci.exits, 7);
+	assert_int_equal(f->dev2.pci.exits, other);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -998,6 +1026,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ecam_hostile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_decode_enable_from_a_bus_access, setup,
 						teardown_maybe),
+		cmocka_unit_test_setup_teardown(test_exits_counted, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
