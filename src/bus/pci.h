@@ -142,7 +142,8 @@ int pci_dev_load(struct pci_dev *dev, struct state_reader *r);
 
 /* pci_dev_load in two steps, for a device whose own sections follow: read
  * and validate everything into a pci_state, and apply only when the whole
- * record was accepted (so a refused record leaves nothing half-applied). */
+ * record was accepted (so a refused record leaves nothing half-applied):
+ * pci_dev_state_apply, then msix_state_apply, then the model's own. */
 struct pci_state {
 	uint8_t cfg[PCI_CFG_SIZE];
 	unsigned len;

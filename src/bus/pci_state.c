@@ -124,10 +124,10 @@ static int check_read_only(struct state_reader *r, const struct pci_dev *dev, co
 
 int pci_dev_state_read(struct pci_dev *dev, struct state_reader *r, struct pci_state *s)
 {
-	uint8_t *cfg = s->cfg;
 	uint64_t bar_addr[PCI_NUM_BARS] = {0};
 	unsigned size = cfg_size(dev);
 	memset(s, 0, sizeof(*s));
+	uint8_t *cfg = s->cfg;
 
 	state_enter(r, "pci", PCI_STATE_VERSION, NULL);
 	state_get_bytes(r, "config", cfg, size);
@@ -168,7 +168,8 @@ int pci_dev_state_read(struct pci_dev *dev, struct state_reader *r, struct pci_s
 
 void pci_dev_state_apply(struct pci_dev *dev, const struct pci_state *s)
 {
-	pci_dev_restore_config(dev, s->cfg, s->len);
+	if (s->len) /* 0: never accepted by pci_dev_state_read */
+		pci_dev_restore_config(dev, s->cfg, s->len);
 }
 
 int pci_dev_load(struct pci_dev *dev, struct state_reader *r)
