@@ -1,4 +1,4 @@
-// fuzz-sources: src/vfio/vfio_pci_config.c src/vfio/vfio_pci_irq.c src/bus/msix.c src/bus/pci.c src/bus/iobus.c src/bus/irq_routing.c src/core/log.c src/core/loop.c tests/fuzz/harness.c
+// fuzz-sources: src/vfio/vfio_pci_config.c src/vfio/vfio_pci_irq.c src/bus/msix.c src/bus/pci.c src/bus/iobus.c src/bus/irq_routing.c src/core/log.c src/core/loop.c src/core/state.c tests/fuzz/harness.c
 /* The configuration space of a passed-through function against a hostile
  * guest (and an odd device): the fuzzer's bytes are the device's config
  * space (any capability chain, loops included), its BAR sizes and VFIO's
