@@ -758,7 +758,7 @@ struct virtio_blk *virtio_blk_create(const struct virtio_blk_options *o,
 	if (nq > 1)
 		f |= 1ULL << VIRTIO_BLK_F_MQ;
 	virtio_dev_init(&b->vdev, "virtio-blk", VIRTIO_ID_BLOCK, nq, VIRTIO_BLK_QUEUE_SIZE,
-			sizeof(struct virtio_blk_config), f, &blk_ops, b, mem, loop);
+			sizeof(struct virtio_blk_config), f, &blk_ops, mem, loop);
 	return b;
 }
 

@@ -534,7 +534,7 @@ static struct virtio_console *con_alloc(const struct guest_mem *mem, struct loop
 			sizeof(struct virtio_console_config),
 			(1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_EVENT_IDX) |
 				(1ULL << VIRTIO_RING_F_INDIRECT_DESC),
-			&con_ops, c, mem, loop);
+			&con_ops, mem, loop);
 	c->in.fd = c->out.fd = c->listen.fd = -1;
 	return c;
 }

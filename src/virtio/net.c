@@ -950,7 +950,7 @@ struct virtio_net *virtio_net_create(const struct virtio_net_options *o,
 	}
 	/* Initialise the device (and its lock) before a backend can call us. */
 	virtio_dev_init(&n->vdev, "virtio-net", VIRTIO_ID_NET, nqueues, QUEUE_SIZE,
-			sizeof(struct virtio_net_config), features, &net_ops, n, mem, loop);
+			sizeof(struct virtio_net_config), features, &net_ops, mem, loop);
 	if (npairs > 1) /* where a driver with MQ finds the control queue */
 		n->vdev.queues[2 * npairs].max_size = n->vdev.queues[2 * npairs].size =
 			CTRL_QUEUE_SIZE;

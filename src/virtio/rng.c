@@ -135,7 +135,7 @@ struct virtio_rng *virtio_rng_create(const struct guest_mem *mem, struct loop *l
 	uint64_t f = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_EVENT_IDX) |
 		     (1ULL << VIRTIO_RING_F_INDIRECT_DESC);
 	virtio_dev_init(&r->vdev, "virtio-rng", VIRTIO_ID_RNG, 1, VIRTIO_RNG_QUEUE_SIZE, 0, f,
-			&rng_ops, r, mem, loop);
+			&rng_ops, mem, loop);
 	return r;
 }
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/device.h"
 #include "core/log.h"
 #include "virtio/vhost/vhost.h"
 
@@ -38,7 +39,7 @@ struct vhost_user_blk {
 
 static struct vhost_user_blk *to_vub(struct virtio_dev *vdev)
 {
-	return vdev->opaque;
+	return container_of(vdev, struct vhost_user_blk, vdev);
 }
 
 static void vub_config_read(struct virtio_dev *vdev, unsigned offset, uint8_t *data, unsigned len)
@@ -156,7 +157,7 @@ struct vhost_user_blk *vhost_user_blk_create(const char *socket_path, unsigned r
 	/* The device (and its lock) first: the connection's hang-up watch
 	 * points at it. Queue count and features follow from the backend. */
 	virtio_dev_init(&b->vdev, "vhost-user-blk", VIRTIO_ID_BLOCK, VHOST_MAX_RINGS, QUEUE_SIZE,
-			CONFIG_LEN, 0, &vub_ops, b, mem, loop);
+			CONFIG_LEN, 0, &vub_ops, mem, loop);
 	/* The rings run in the backend: where it is in each is known only
 	 * from GET_VRING_BASE on the stopped ring (and SET_VRING_BASE to
 	 * resume), which the transport's save and load do not do. */

@@ -7,7 +7,7 @@
 
 void virtio_dev_init(struct virtio_dev *vdev, const char *name, uint16_t device_id,
 		     unsigned nqueues, uint16_t queue_size, unsigned config_size,
-		     uint64_t device_features, const struct virtio_dev_ops *ops, void *opaque,
+		     uint64_t device_features, const struct virtio_dev_ops *ops,
 		     const struct guest_mem *mem, struct loop *loop)
 {
 	memset(vdev, 0, sizeof(*vdev));
@@ -17,7 +17,6 @@ void virtio_dev_init(struct virtio_dev *vdev, const char *name, uint16_t device_
 	vdev->config_size = config_size;
 	vdev->device_features = device_features;
 	vdev->ops = ops;
-	vdev->opaque = opaque;
 	vdev->mem = mem;
 	vdev->loop = loop;
 	vdev->config_vector = VIRTIO_NO_VECTOR;

@@ -104,7 +104,6 @@ struct virtio_dev {
 	struct virtio_queue queues[VIRTIO_MAX_QUEUES];
 	uint16_t config_vector;
 	const struct virtio_dev_ops *ops;
-	void *opaque;                /* the device model */
 	const struct guest_mem *mem;
 	struct loop *loop;
 	pthread_mutex_t lock;
@@ -121,7 +120,7 @@ struct virtio_dev {
 
 void virtio_dev_init(struct virtio_dev *vdev, const char *name, uint16_t device_id,
 		     unsigned nqueues, uint16_t queue_size, unsigned config_size,
-		     uint64_t device_features, const struct virtio_dev_ops *ops, void *opaque,
+		     uint64_t device_features, const struct virtio_dev_ops *ops,
 		     const struct guest_mem *mem, struct loop *loop);
 void virtio_dev_destroy(struct virtio_dev *vdev);
 

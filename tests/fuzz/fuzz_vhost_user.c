@@ -181,7 +181,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int free_fd = lowest_free();
 
 	struct virtio_dev vdev;
-	virtio_dev_init(&vdev, "fuzz", 2, nq, QSIZE, 0, 0, &no_ops, NULL, &mem, loop);
+	virtio_dev_init(&vdev, "fuzz", 2, nq, QSIZE, 0, 0, &no_ops, &mem, loop);
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0)
 		abort();

@@ -107,7 +107,7 @@ static struct model *model_new(bool event_idx)
 	assert_non_null(m);
 	virtio_drv_init(&m->drv, RAM_SIZE);
 	uint64_t f = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_EVENT_IDX);
-	virtio_dev_init(&m->vdev, "test", VIRTIO_ID_RNG, 1, QSIZE, 0, f, &dev_ops, NULL,
+	virtio_dev_init(&m->vdev, "test", VIRTIO_ID_RNG, 1, QSIZE, 0, f, &dev_ops,
 			&m->drv.ram.mem, NULL);
 	virtio_drv_start(&m->drv, &m->vdev,
 			 event_idx ? f : (1ULL << VIRTIO_F_VERSION_1), 1, QSIZE);
