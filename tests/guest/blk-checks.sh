@@ -33,6 +33,40 @@ roundtrip_checks() {
 		[ "$wrote" = "$(head -c 64M "$img" | sha256sum | cut -d' ' -f1)" ]
 }
 
+# counter_sum DEVICE NAME: NAME summed over every line of DEVICE's --counters
+# report in $log (the device's own line and each queue's).
+counter_sum() {
+	tr -d '\r' <"$log" | awk -v d="$1" -v n="$2" '
+		$1 == "counters:" && $2 == d {
+			for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == n) s += kv[2] } }
+		END { print s + 0 }'
+}
+
+# counters_checks NAME DEVICE: what the guest's 64 MiB round trip on its
+# first disk (DEVICE, e.g. virtio-blk0) must show in the --counters report,
+# and KVM's own statistics next to it.
+counters_checks() {
+	local name=$1 dev=$2 mib=$((64 * 1024 * 1024))
+	local wrote read reqs kicks irqs
+	wrote=$(counter_sum "$dev" bytes_in) read=$(counter_sum "$dev" bytes_out)
+	reqs=$(counter_sum "$dev" requests) kicks=$(counter_sum "$dev" kicks)
+	irqs=$(counter_sum "$dev" interrupts)
+	check "$name" "counters: $dev took at least the 64 MiB written ($wrote bytes in)" \
+		[ "$wrote" -ge "$mib" ]
+	check "$name" "counters: $dev gave at least the 64 MiB read back ($read bytes out)" \
+		[ "$read" -ge "$mib" ]
+	check "$name" "counters: $dev requests, kicks and interrupts counted ($reqs, $kicks, $irqs)" \
+		[ "$reqs" -ge 128 -a "$kicks" -gt 0 -a "$irqs" -gt 0 ]
+	check "$name" "counters: $dev refused nothing, failed nothing" \
+		[ "$(counter_sum "$dev" rejected)" = 0 -a "$(counter_sum "$dev" errors)" = 0 ]
+	if grep -q "no binary statistics" "$log"; then
+		skip "$name" "counters: KVM's statistics (this kernel has no KVM_GET_STATS_FD)"
+	else
+		check "$name" "counters: KVM's statistics per vCPU ($(counter_sum kvm exits) exits)" \
+			[ "$(counter_sum kvm exits)" -gt 0 ]
+	fi
+}
+
 blk_checks() {
 	local name=$1 t=$2 driver=$3 pattern=$4
 	check "$name" "boots with four disks, powers off (status $status)" [ "$status" -eq 0 ]

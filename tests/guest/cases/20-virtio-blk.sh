@@ -4,10 +4,11 @@ T=/tmp/iovirt-blk
 . tests/guest/blk-checks.sh
 blk_setup "$T"
 
-boot blk blk --cpus 2 --memory 512M \
+boot blk blk --cpus 2 --memory 512M --counters \
 	--disk "$T/scratch.img,serial=SCRATCH" --disk "$T/ro.img,readonly,serial=RODATA" \
 	--disk "$T/ext.img,serial=EXTFS" --disk "$T/discard.img,serial=DISCARD,aio=threads"
 blk_checks blk "$T" virtio_blk 'vd[a-z]'
+counters_checks blk virtio-blk0
 
 # Durability: data flushed by the guest is in the image after SIGKILL.
 

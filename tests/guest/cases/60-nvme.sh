@@ -22,8 +22,9 @@ doorbells() {
 per_command() { echo "${1-}" | awk '{ if ($1 > 0) printf "%d", ($2 + $3) * 100 / $1; else print -1 }'; }
 
 # shellcheck disable=SC2046 # the disk options are words on purpose
-boot nvme blk --cpus 2 --memory 512M --verbose $(nvme_disks)
+boot nvme blk --cpus 2 --memory 512M --verbose --counters $(nvme_disks)
 blk_checks nvme "$T" nvme 'nvme[0-9]n1'
+counters_checks nvme nvme0
 shadow=$(doorbells "$log")
 echo "nvme: I/O commands, doorbell writes to iovirt, in KVM (shadow doorbells on): $shadow"
 
