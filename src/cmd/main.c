@@ -6,17 +6,17 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/exit_codes.h"
-#include "core/log.h"
+#include "backends/term.h"
 #include "cmd/commands.h"
 #include "cmd/counters_print.h"
-#include "vfio/sriov.h"
+#include "core/exit_codes.h"
+#include "core/log.h"
+#include "kvm/vcpu.h"
 #include "machine/config.h"
 #include "machine/device_table.h"
 #include "machine/machine.h"
 #include "machine/probe.h"
-#include "backends/term.h"
-#include "kvm/vcpu.h"
+#include "vfio/sriov.h"
 
 /* build/version.h: the release and `git describe` at build time (Makefile). */
 #if __has_include("version.h")

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmd/commands.h"
 #include "core/exit_codes.h"
 #include "core/log.h"
-#include "cmd/commands.h"
 #include "vfio/sriov.h"
 
 enum { CMD_LIST, CMD_ENABLE, CMD_DISABLE, CMD_BIND, CMD_UNBIND, CMD_VF, NCMDS };

@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "devices/nvme_ctrl.h"
 #include "devices/nvme_prp.h"
-#include "core/log.h"
 
 #define ID_SIZE 4096
 #define LOG_PAGE_MAX 4096

@@ -6,9 +6,9 @@
 #include <errno.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "devices/nvme_ctrl.h"
 #include "devices/nvme_prp.h"
-#include "core/log.h"
 
 #define BLOCK BLK_SECTOR_SIZE
 #define DSM_RANGE_SIZE 16

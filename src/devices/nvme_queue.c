@@ -16,8 +16,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "devices/nvme_ctrl.h"
 #include "core/log.h"
+#include "devices/nvme_ctrl.h"
 
 #define SQE_SIZE (1u << NVME_SQES)
 #define CQE_SIZE (1u << NVME_CQES)

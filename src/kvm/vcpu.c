@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include "core/log.h"
-#include "sandbox/sandbox.h"
 #include "kvm/vm.h"
+#include "sandbox/sandbox.h"
 
 /* A real-time signal, so that SIGUSR1 and SIGUSR2 stay the user's
  * (SIGUSR1 asks `iovirt run --counters` for a report). */

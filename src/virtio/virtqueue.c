@@ -17,9 +17,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/guest_mem.h"
 #include "core/iov.h"
 #include "core/log.h"
-#include "core/guest_mem.h"
 
 /* A guest that breaks its queues on purpose, resets and does it again must
  * not flood the host's log: refusals go through log_guest_error's limit. */

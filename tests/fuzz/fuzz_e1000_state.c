@@ -17,11 +17,11 @@
 #include <string.h>
 
 #include "backends/net.h"
+#include "bar_io.h"
 #include "core/device.h"
 #include "core/state.h"
 #include "devices/e1000.h"
 #include "devices/e1000_regs.h"
-#include "bar_io.h"
 #include "harness.h"
 
 #define RAM_SIZE 0x10000

@@ -23,9 +23,9 @@
 #include <string.h>
 
 #include "backends/net.h"
+#include "bar_io.h"
 #include "devices/e1000.h"
 #include "devices/e1000_regs.h"
-#include "bar_io.h"
 #include "harness.h"
 
 /* ---- the port ---- */

@@ -19,12 +19,12 @@
 #include <string.h>
 
 #include "bus/iobus.h"
+#include "core/loop.h"
 #include "devices/acpi_pm.h"
 #include "devices/i8042.h"
 #include "devices/pvpanic.h"
 #include "devices/rtc.h"
 #include "devices/serial.h"
-#include "core/loop.h"
 
 #define PORT_COM1 0x3f8
 #define NS 1000000000LL

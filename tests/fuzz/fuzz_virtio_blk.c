@@ -27,8 +27,8 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "virtio_drv.h"
 #include "virtio/blk.h"
+#include "virtio_drv.h"
 
 #define RAM_SIZE 0x10000
 #define IMG_SIZE 0x10000

@@ -23,9 +23,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "harness.h"
 #include "virtio/console.h"
 #include "virtio/virtio.h"
-#include "harness.h"
 #include "virtio_drv.h"
 
 #define RAM_SIZE 0x10000

@@ -25,9 +25,9 @@
 #include <string.h>
 
 #include "backends/net.h"
+#include "harness.h"
 #include "virtio/net.h"
 #include "virtio/virtio.h"
-#include "harness.h"
 #include "virtio_drv.h"
 
 /* ---- the fake backend ---- */

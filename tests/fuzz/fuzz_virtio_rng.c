@@ -18,8 +18,8 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "virtio_drv.h"
 #include "virtio/rng.h"
+#include "virtio_drv.h"
 
 #define RAM_SIZE 0x10000
 /* Compact, so short inputs reach buffers (as fuzz_virtio_blk lays it). */

@@ -19,8 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "virtio/virtqueue.h"
 #include "core/guest_mem.h"
+#include "virtio/virtqueue.h"
 
 #define RAM_A_GPA  0x0ULL
 #define RAM_A_SIZE 0xC000ULL  /* [0, 48K) */

@@ -16,8 +16,8 @@
 
 #include <cmocka.h>
 
-#include "machine/machine.h"
 #include "kvm/vcpu.h"
+#include "machine/machine.h"
 
 #define CODE_GPA 0x1000
 #define UNCLAIMED_MMIO 0xD0000000u /* in the PCI hole: no RAM, no device */

@@ -11,8 +11,8 @@
 
 #include <cmocka.h>
 
-#include "support/capture.h"
 #include "core/log.h"
+#include "support/capture.h"
 
 static unsigned long long fake_now;
 static unsigned long long fake_clock(void) { return fake_now; }

@@ -27,9 +27,9 @@
 #include <cmocka.h>
 
 #include "backends/net.h"
+#include "core/loop.h"
 #include "machine/config_devices.h"
 #include "support/tap_ns.h"
-#include "core/loop.h"
 
 static const uint8_t guest_mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
 static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};

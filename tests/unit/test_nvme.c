@@ -16,6 +16,8 @@
 #include <cmocka.h>
 
 #include "backends/block_engine.h"
+#include "core/log.h"
+#include "core/loop.h"
 #include "devices/nvme.h"
 #include "devices/nvme_ctrl.h"
 #include "devices/nvme_prp.h"
@@ -24,8 +26,6 @@
 #include "support/fake_ram.h"
 #include "support/loop_wait.h"
 #include "support/nvme_drv.h"
-#include "core/log.h"
-#include "core/loop.h"
 
 static int setup(void **state)
 {

@@ -8,9 +8,9 @@
 
 #include <cmocka.h>
 
+#include "core/loop.h"
 #include "devices/rtc.h"
 #include "support/fake_irq.h"
-#include "core/loop.h"
 
 #define NS 1000000000LL
 /* 2026-11-22 13:45:59 UTC, a Sunday. */

@@ -14,8 +14,8 @@
 
 #include <cmocka.h>
 
-#include "support/fake_sysfs.h"
 #include "cmd/commands.h"
+#include "support/fake_sysfs.h"
 #include "vfio/sriov.h"
 
 #define PF "0000:01:00.0"

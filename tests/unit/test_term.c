@@ -13,8 +13,8 @@
 
 #include <cmocka.h>
 
-#include "support/loop_wait.h"
 #include "backends/term.h"
+#include "support/loop_wait.h"
 
 #define ESC TERM_ESCAPE_CHAR
 

@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/loop.h"
 #include "core/state.h"
 #include "support/capture.h"
 #include "support/loop_wait.h"
@@ -35,7 +36,6 @@
 #include "virtio/vhost/vhost_priv.h"
 #include "virtio/vhost_user_blk.h"
 #include "virtio/virtio_pci.h"
-#include "core/loop.h"
 
 #define RAM_SIZE (1ULL << 20)
 #define CAPACITY 12345ULL

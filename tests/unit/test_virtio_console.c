@@ -23,11 +23,11 @@
 
 #include <cmocka.h>
 
-#include "virtio/console.h"
-#include "virtio/virtio.h"
+#include "core/loop.h"
 #include "support/loop_wait.h"
 #include "support/virtio_drv.h"
-#include "core/loop.h"
+#include "virtio/console.h"
+#include "virtio/virtio.h"
 
 /* ---- a fake driver ---- */
 

@@ -19,12 +19,12 @@
 
 #include <cmocka.h>
 
-#include "virtio/net.h"
-#include "virtio/virtio.h"
+#include "core/loop.h"
 #include "support/loop_wait.h"
 #include "support/tap_ns.h"
 #include "support/virtio_drv.h"
-#include "core/loop.h"
+#include "virtio/net.h"
+#include "virtio/virtio.h"
 
 /* ---- a fake driver ---- */
 

@@ -30,16 +30,16 @@
 #include <cmocka.h>
 
 #include "bus/iobus.h"
+#include "core/device.h"
+#include "core/guest_mem.h"
+#include "core/loop.h"
 #include "support/fake_irq.h"
 #include "support/loop_wait.h"
 #include "support/tap_ns.h"
 #include "virtio/console.h"
 #include "virtio/net.h"
 #include "virtio/virtio.h"
-#include "core/device.h"
 #include "virtio/virtio_pci.h"
-#include "core/guest_mem.h"
-#include "core/loop.h"
 
 #define RAM_SIZE    0x10000ULL
 #define NQ          2

@@ -15,8 +15,8 @@
 
 #include <cmocka.h>
 
-#include "virtio/virtqueue.h"
 #include "core/guest_mem.h"
+#include "virtio/virtqueue.h"
 
 /* Guest RAM: A [0, 64K), a gap, B [128K, 144K), and BIG, 2 GiB of address
  * space at 4 GiB that is never touched (PROT_NONE), for length limits. */

@@ -10,10 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/loop.h"
 #include "devices/e1000.h"
 #include "support/fake_irq.h"
 #include "support/fake_ram.h"
-#include "core/loop.h"
 
 #define E1K_RAM_SIZE  0x200000ULL /* 2 MiB */
 #define E1K_RX_RING   0x1000ULL
