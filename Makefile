@@ -6,8 +6,9 @@ BUILD   ?= build
 CFLAGS_COMMON = -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
 		 -D_GNU_SOURCE -Isrc -g -pthread -MMD -MP $(PKG_CFLAGS)
 CFLAGS  ?= -O2
-# liburing (block I/O) and libslirp (user-mode networking) from Debian.
-PKGS    := liburing slirp libseccomp
+# liburing (block I/O), libslirp (user-mode networking), libseccomp,
+# libmicrohttpd + json-c (the API server), libcurl (its clients): Debian's.
+PKGS    := liburing slirp libseccomp libmicrohttpd json-c libcurl
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   = -pthread $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -1,0 +1,63 @@
+/* The control plane (docs/ARCHITECTURE.md "Control plane"): HTTP/1.1 on a
+ * UNIX socket (libmicrohttpd), JSON bodies (json-c), endpoints named as
+ * Cloud Hypervisor names them (/api/v1/vmm.ping, vm.info, vm.pause, ...);
+ * docs/api/openapi.json is the document the server must agree with.
+ *
+ * The server knows nothing of the machine: it calls the ops below, which
+ * the machine implements (src/machine/machine_api.c) and the unit tests
+ * fake. The ops run on the API thread; an implementation that touches the
+ * VM posts the request to the event loop and waits for it there, so the
+ * API never blocks a vCPU, and a slow request only delays the API. */
+#ifndef IOVIRT_API_API_H
+#define IOVIRT_API_API_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/counters.h"
+#include "core/device.h"
+
+/* One device as vm.info shows it. */
+struct api_device_info {
+	char id[DEVICE_ID_MAX];   /* "nvme0" */
+	const char *kind;         /* "nvme" (the device table's name) */
+	const char *io_model;     /* "emulated", "virtio", "vhost", "vhost-user", "vfio" */
+	char pci[16];             /* "0000:00:03.0"; empty for a device not on PCI */
+};
+
+#define API_MAX_DEVICES 64
+
+struct api_vm_info {
+	const char *state;        /* "Running", "Paused" */
+	unsigned cpus;
+	uint64_t memory;          /* bytes */
+	const char *kernel, *initrd, *cmdline;  /* NULL or "" where none */
+	unsigned ndevices;
+	struct api_device_info devices[API_MAX_DEVICES];
+};
+
+/* What the server asks of the VM. Each returns 0, or a negative errno the
+ * server maps to an HTTP status: -EBUSY 409 (already paused, not paused,
+ * shutting down), -ENOTSUP 405/501 (no such action on this VM), anything
+ * else 500 (with strerror in the JSON error body). */
+struct api_vm_ops {
+	void (*info)(void *vm, struct api_vm_info *out);
+	/* Every device's and queue's counters, then KVM's (per VM, per vCPU). */
+	void (*counters)(void *vm, const struct counter_sink *sink);
+	int (*pause)(void *vm);          /* vCPUs stopped, device I/O quiesced */
+	int (*resume)(void *vm);
+	int (*power_button)(void *vm);   /* an ACPI power-button press */
+	int (*reboot)(void *vm);         /* as the guest's own reboot: with --reboot a new boot */
+	int (*shutdown)(void *vm);       /* stop the VM now; iovirt exits 0 */
+};
+
+struct api_server;
+
+/* Listens on path (a UNIX socket, mode 0600; a stale socket left by a dead
+ * iovirt is replaced, one a live process answers on is refused) on a
+ * thread of its own. NULL after one line naming path and the reason. */
+struct api_server *api_server_start(const char *path, const struct api_vm_ops *ops, void *vm);
+/* Stops the thread, closes every connection and removes the socket. */
+void api_server_stop(struct api_server *s);
+
+#endif
