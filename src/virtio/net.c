@@ -771,14 +771,36 @@ static void net_queue_notify(struct virtio_dev *vdev, unsigned q)
 
 /* Quiesce (core/device.h; ops->quiesce): TX and the control queue
  * complete within their kick; the receive buffers lent to the direct path
- * (the pool) are the last pops of their receiveq and go back unused. (With
- * vhost the rings are the kernel's: vdev.no_save says so.) */
+ * (the pool) are the last pops of their receiveq and go back unused. With
+ * vhost-net, the pairs come back from the kernel (vhost_stop takes each
+ * ring's position) and their tap queues are detached until unquiesce. */
 static int net_quiesce(struct virtio_dev *vdev)
 {
 	struct virtio_net *n = to_net(vdev);
-	for (unsigned i = 0; i < n->npairs; i++)
+	for (unsigned i = 0; i < n->npairs; i++) {
+		if (n->pairs[i].vhost_opened)
+			vhost_pair_run(&n->pairs[i], false);
 		rx_pool_return(&n->pairs[i]);
+	}
 	return 0;
+}
+
+/* After a save: the pairs in use go back to the kernel from where they
+ * stopped, and each of their queues kicks itself (a kick that came while
+ * the kernel did not have the ring). */
+static void net_unquiesce(struct virtio_dev *vdev)
+{
+	struct virtio_net *n = to_net(vdev);
+	if (!vdev->live || !n->npairs || !n->pairs[0].vhost_opened)
+		return;
+	if (vhost_apply_pairs(n) < 0) {
+		virtio_dev_set_broken(vdev, "vhost-net did not take the rings back after a save");
+		return;
+	}
+	for (unsigned i = 0; i < n->active_pairs; i++) {
+		virtio_queue_rekick(vdev, n->pairs[i].rxq);
+		virtio_queue_rekick(vdev, n->pairs[i].txq);
+	}
 }
 
 /* The guest can change only the pairs in use (MQ_VQ_PAIRS_SET); MAC and
@@ -843,6 +865,7 @@ static const struct virtio_dev_ops net_ops = {
 	.irq_moved = net_irq_moved,
 	.queue_notify = net_queue_notify,
 	.quiesce = net_quiesce,
+	.unquiesce = net_unquiesce,
 	.save = net_save,
 	.load = net_load,
 	.destroy = net_destroy_op,
@@ -961,8 +984,6 @@ struct virtio_net *virtio_net_create(const struct virtio_net_options *o,
 		free(n);
 		return NULL;
 	}
-	if (n->vhost)
-		n->vdev.no_save = "the rings back from vhost-net (not supported yet)";
 	if (n->vnet_hdr)
 		n->vdev.device_features |=
 			(1ULL << VIRTIO_NET_F_CSUM) | (1ULL << VIRTIO_NET_F_GUEST_CSUM) |

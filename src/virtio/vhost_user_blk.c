@@ -77,6 +77,31 @@ static void vub_reset(struct virtio_dev *vdev)
 	vhost_stop(&to_vub(vdev)->vhost);
 }
 
+/* Before a save: the rings come back from the backend (GET_VRING_BASE
+ * stops each; vhost_stop waits for the requests it had popped), so the
+ * transport saves the positions the backend reached. */
+static int vub_quiesce(struct virtio_dev *vdev)
+{
+	if (vdev->live)
+		vhost_stop(&to_vub(vdev)->vhost);
+	return 0;
+}
+
+/* After the save: the backend takes the rings again from those positions;
+ * a kick the loop took meanwhile is passed on (the queues kick themselves). */
+static void vub_unquiesce(struct virtio_dev *vdev)
+{
+	if (!vdev->live)
+		return;
+	if (vhost_start(&to_vub(vdev)->vhost, vdev->acked_features) < 0) {
+		virtio_dev_set_broken(vdev, "the backend did not take the rings back after a save");
+		return;
+	}
+	for (unsigned q = 0; q < vdev->nqueues; q++)
+		if (vdev->queues[q].enabled)
+			virtio_queue_rekick(vdev, q);
+}
+
 static void vub_irq_moved(struct virtio_dev *vdev)
 {
 	vhost_irq_moved(&to_vub(vdev)->vhost);
@@ -123,6 +148,8 @@ static const struct virtio_dev_ops vub_ops = {
 	.config_write = vub_config_write,
 	.activate = vub_activate,
 	.reset = vub_reset,
+	.quiesce = vub_quiesce,
+	.unquiesce = vub_unquiesce,
 	.irq_moved = vub_irq_moved,
 	.queue_notify = vub_queue_notify,
 };
@@ -158,11 +185,6 @@ struct vhost_user_blk *vhost_user_blk_create(const char *socket_path, unsigned r
 	 * points at it. Queue count and features follow from the backend. */
 	virtio_dev_init(&b->vdev, "vhost-user-blk", VIRTIO_ID_BLOCK, VHOST_MAX_RINGS, QUEUE_SIZE,
 			CONFIG_LEN, 0, &vub_ops, mem, loop);
-	/* The rings run in the backend: where it is in each is known only
-	 * from GET_VRING_BASE on the stopped ring (and SET_VRING_BASE to
-	 * resume), which the transport's save and load do not do. */
-	b->vdev.no_save = "the backend's ring positions (GET_VRING_BASE on stopped rings), "
-			  "which iovirt does not fetch yet";
 	unsigned backend_queues = 1;
 	int ret = vhost_user_open(&b->vhost, socket_path, &b->vdev, 0, VHOST_MAX_RINGS, reconnect_s);
 	b->vhost_open = ret == 0;

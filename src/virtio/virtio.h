@@ -75,6 +75,10 @@ struct virtio_dev_ops {
 	 * and not pushed). 0, or -errno after one line. Optional: a model
 	 * that completes within its kick needs none. */
 	int (*quiesce)(struct virtio_dev *vdev);
+	/* After the save quiesce prepared (written or failed): the device
+	 * runs again (vhost: the rings go back to the kernel or the backend,
+	 * from where they stopped). Optional. Lock held. */
+	void (*unquiesce)(struct virtio_dev *vdev);
 	void (*save)(struct virtio_dev *vdev, struct state_writer *w);
 	int (*load)(struct virtio_dev *vdev, struct state_reader *r);
 	void (*destroy)(struct virtio_dev *vdev);
@@ -109,10 +113,6 @@ struct virtio_dev {
 	pthread_mutex_t lock;
 	bool live;                   /* DRIVER_OK and not broken */
 	bool error_logged;           /* guest errors are logged once per device */
-	/* Why this device's state cannot be saved ("the ring positions are
-	 * the vhost backend's"), or NULL: the transport refuses save and load
-	 * with it. */
-	const char *no_save;
 	/* set by the transport */
 	const struct virtio_transport_ops *transport;
 	void *transport_opaque;

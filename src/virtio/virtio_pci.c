@@ -603,25 +603,25 @@ static int vp_save(struct device *dev, struct state_writer *w)
 {
 	struct virtio_pci *vp = to_vp(dev);
 	struct virtio_dev *vdev = vp->vdev;
-	if (vdev->no_save) {
-		log_error("%s: %s: saving needs %s", dev->ops->kind, dev->id, vdev->no_save);
-		return -ENOTSUP;
-	}
 	unsigned q = 0, inflight = 0;
 	pthread_mutex_lock(&vdev->lock);
 	int ret = vdev->ops->quiesce ? vdev->ops->quiesce(vdev) : 0;
 	bool idle = virtio_dev_idle(vdev, &q, &inflight);
 	pthread_mutex_unlock(&vdev->lock);
-	if (ret < 0)
-		return ret;
-	if (!idle) {
+	if (ret == 0 && !idle) {
 		log_error("%s: queue %u has %u requests in flight; saving needs them completed "
 			  "(the guest stopped, the event loop drained)", dev->id, q, inflight);
-		return -EBUSY;
+		ret = -EBUSY;
 	}
-	ret = save_record(vp, w);
-	if (ret < 0)
-		log_error("%s: cannot write its state: %s", dev->id, strerror(-ret));
+	if (ret == 0) {
+		ret = save_record(vp, w);
+		if (ret < 0)
+			log_error("%s: cannot write its state: %s", dev->id, strerror(-ret));
+	}
+	pthread_mutex_lock(&vdev->lock);
+	if (vdev->ops->unquiesce)
+		vdev->ops->unquiesce(vdev);
+	pthread_mutex_unlock(&vdev->lock);
 	return ret;
 }
 
@@ -666,8 +666,6 @@ static int vp_load(struct device *dev, struct state_reader *r)
 {
 	struct virtio_pci *vp = to_vp(dev);
 	struct virtio_dev *vdev = vp->vdev;
-	if (vdev->no_save)
-		return state_invalid(r, dev->ops->kind, "loading needs %s", vdev->no_save);
 	if (vdev->status != 0)
 		return state_invalid(r, dev->ops->kind,
 				     "loading needs a freshly created device (status is 0x%x)",

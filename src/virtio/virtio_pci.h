@@ -35,9 +35,10 @@ struct virtio_pci_kick {
  *             config interrupts), then each queue's as "q0", "q1", ...
  *             (kicks, interrupts; the model's requests and bytes)
  *   save      section <kind> v1: "virtio" (virtio_state.c), the ISR, "pci",
- *             "msix", then the model's own (vdev->ops->save). A device with
- *             requests in flight, or one whose state is outside iovirt
- *             (vdev->no_save), refuses with one line.
+ *             "msix", then the model's own (vdev->ops->save), between the
+ *             model's quiesce and unquiesce (vhost: the rings back from
+ *             the kernel or the backend, and handed over again). A device
+ *             with requests still in flight refuses with one line.
  *   load      into a freshly created instance: the virtio state is read and
  *             checked first; if anything after it fails, the PCI function,
  *             MSI-X and model go back to what they were; a live device's

@@ -13,6 +13,7 @@
 #include <linux/virtio_ring.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
@@ -204,9 +205,13 @@ static int ring_send(struct vhost *v, struct vhost_ring *r, bool resume)
 	struct vring_used *used = guest_mem_ptr(mem, q->used, 6ULL + 8ULL * q->size);
 	if (!desc || !avail || !used)
 		return -EFAULT;
-	uint16_t used_idx = resume ? le16toh(__atomic_load_n(&used->idx, __ATOMIC_ACQUIRE)) : 0;
+	/* A backend that knew the ring goes on from where the guest sees it;
+	 * a ring handed over goes on from where iovirt left it (0 on a fresh
+	 * DRIVER_OK; vhost_stop's position after a stop, or a loaded one). */
+	uint16_t start = resume ? le16toh(__atomic_load_n(&used->idx, __ATOMIC_ACQUIRE))
+				: q->vq.last_avail_idx;
 	struct vhost_vring_state num = {.index = r->index, .num = q->size};
-	struct vhost_vring_state base = {.index = r->index, .num = used_idx};
+	struct vhost_vring_state base = {.index = r->index, .num = start};
 	struct vhost_vring_addr addr = {
 		.index = r->index,
 		.desc_user_addr = (uint64_t)(uintptr_t)desc,
@@ -320,6 +325,35 @@ int vhost_resume(struct vhost *v)
 	return v->running ? send_state(v, true) : 0;
 }
 
+/* After GET_VRING_BASE said the backend popped up to base: wait (within
+ * the operation's deadline) for it to complete those requests, then the
+ * queue's position is iovirt's again (a later vhost_start, or a save,
+ * goes on from it). A backend that does not complete them in time leaves
+ * them counted as in flight (a save refuses; a reset forgets them). */
+static void take_position(struct vhost *v, struct vhost_ring *r, uint16_t base)
+{
+	struct virtqueue *vq = &v->vdev->queues[v->first + r->index].vq;
+	if (!vq->used)
+		return;
+	/* poll() as the sleep: the vCPU and loop threads' filters allow it. */
+	unsigned waited_ms = 0, limit_ms = v->user ? vhost_user_timeout_ms : 1000;
+	uint16_t used;
+	for (;;) {
+		used = le16toh(__atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE));
+		if (used == base || (uint16_t)(base - used) > vq->size || waited_ms >= limit_ms)
+			break;
+		poll(NULL, 0, 1);
+		waited_ms++;
+	}
+	uint16_t inflight = (uint16_t)(base - used);
+	vq->last_avail_idx = base;
+	vq->used_idx = used;
+	vq->inuse = inflight <= vq->size ? inflight : vq->size;
+	if (inflight)
+		log_warn("%s: queue %u: the backend left %u requests unfinished when it stopped",
+			 v->vdev->name, v->first + r->index, inflight);
+}
+
 void vhost_stop(struct vhost *v)
 {
 	if (!v->running)
@@ -338,7 +372,8 @@ void vhost_stop(struct vhost *v)
 		 * vhost-user backend stops the ring on GET_VRING_BASE). */
 		if (!v->user)
 			vhost_call(v, VHOST_SET_VRING_KICK, &unbind);
-		vhost_call(v, VHOST_GET_VRING_BASE, &base);
+		if (vhost_call(v, VHOST_GET_VRING_BASE, &base) == 0)
+			take_position(v, r, (uint16_t)base.num);
 		vhost_call(v, VHOST_SET_VRING_CALL, &unbind);
 		vhost_call(v, VHOST_SET_VRING_ERR, &unbind);
 		if (r->irqfd)
