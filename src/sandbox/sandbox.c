@@ -25,6 +25,7 @@ static const char *const kind_names[SANDBOX_NKINDS] = {
 	[SANDBOX_VCPU] = "vcpu",
 	[SANDBOX_LOOP] = "loop",
 	[SANDBOX_BLOCK_WORKER] = "blk-worker",
+	[SANDBOX_API] = "api",
 };
 
 enum sandbox_seccomp sandbox_mode = SANDBOX_SECCOMP_OFF;

@@ -27,6 +27,7 @@ enum sandbox_kind {
 	SANDBOX_VCPU,          /* KVM_RUN and the device models on exits */
 	SANDBOX_LOOP,          /* the event loop: queues, backends, timers, console */
 	SANDBOX_BLOCK_WORKER,  /* the thread pool of aio=threads */
+	SANDBOX_API,           /* the control plane's server (src/api/) */
 	SANDBOX_NKINDS,
 };
 

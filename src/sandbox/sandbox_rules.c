@@ -106,6 +106,18 @@ static const struct rule loop_rules[] = {
 };
 static const unsigned long loop_ioctls[] = {FIONREAD};
 
+/* The control plane's thread (api_server.c): libmicrohttpd accepting on
+ * the listening UNIX socket, reading requests and writing responses on
+ * its epoll fd, and its own poll on that fd and a stop eventfd. What the
+ * VM ops do for a request is posted to the loop (eventfd writes, futex). */
+static const struct rule api_rules[] = {
+	ANY(poll), ANY(ppoll), ANY(epoll_wait), ANY(epoll_pwait), ANY(epoll_ctl),
+	ANY(accept4), ANY(recvfrom), ANY(sendto), ANY(sendmsg), ANY(writev), ANY(shutdown),
+	ANY(setsockopt), ANY(getsockopt),
+	IF1(fcntl, EQ(1, F_GETFL)), IF1(fcntl, EQ(1, F_SETFL)),
+	IF1(fcntl, EQ(1, F_GETFD)), IF1(fcntl, EQ(1, F_SETFD)),
+};
+
 /* libslirp (only with a --net user): the guest's connections become host
  * TCP/UDP/ping sockets, hostfwd listeners accept, and DNS forwarding
  * re-reads /etc/resolv.conf (read-only opens and stat by path). */
@@ -133,12 +145,14 @@ static const struct rule_set device = SET(device_rules, device_ioctls);
 static const struct rule_set vcpu = {NULL, 0, vcpu_ioctls, LEN(vcpu_ioctls)};
 static const struct rule_set loop = SET(loop_rules, loop_ioctls);
 static const struct rule_set slirp = {slirp_rules, LEN(slirp_rules), NULL, 0};
+static const struct rule_set api = {api_rules, LEN(api_rules), NULL, 0};
 
 /* Each kind's sets; slirp's are added to the loop's when needed. */
 static const struct rule_set *const kind_sets[SANDBOX_NKINDS][3] = {
 	[SANDBOX_VCPU] = {&base, &device, &vcpu},
 	[SANDBOX_LOOP] = {&base, &device, &loop},
 	[SANDBOX_BLOCK_WORKER] = {&base, &worker, NULL},
+	[SANDBOX_API] = {&base, &api, NULL},
 };
 
 static int add_set(scmp_filter_ctx ctx, const struct rule_set *s)
@@ -184,6 +198,16 @@ int sandbox_rules_add(scmp_filter_ctx ctx, enum sandbox_kind kind,
 		return -EINVAL;
 	for (size_t i = 0; i < LEN(kind_sets[kind]) && kind_sets[kind][i]; i++) {
 		int ret = add_set(ctx, kind_sets[kind][i]);
+		if (ret < 0)
+			return ret;
+	}
+	if (kind == SANDBOX_API) {
+		/* glibc's malloc opens /proc/sys/vm/overcommit_memory the first
+		 * time it trims a thread's own arena (check_may_shrink_heap),
+		 * which the API thread does as it frees request bodies and at
+		 * exit. That open fails instead of ending the process; glibc
+		 * then trims as it would by default. Nothing else is opened. */
+		int ret = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(openat), 0);
 		if (ret < 0)
 			return ret;
 	}

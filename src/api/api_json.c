@@ -1,0 +1,125 @@
+/* The control plane's JSON bodies: see api_json.h. */
+#include "api/api_json.h"
+
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The text of obj, which this releases. */
+static char *take_string(json_object *obj)
+{
+	if (!obj)
+		return NULL;
+	const char *s = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
+							      JSON_C_TO_STRING_NOSLASHESCAPE);
+	char *copy = s ? strdup(s) : NULL;
+	json_object_put(obj);
+	return copy;
+}
+
+/* A string member, null where the VM has none ("" included). */
+static void add_string(json_object *obj, const char *key, const char *value)
+{
+	json_object_object_add(obj, key, value && *value ? json_object_new_string(value) : NULL);
+}
+
+/* Fixed-size fields from the VM may lack their NUL. */
+static void add_chars(json_object *obj, const char *key, const char *value, size_t cap)
+{
+	size_t n = strnlen(value, cap);
+	json_object_object_add(obj, key, n ? json_object_new_string_len(value, (int)n) : NULL);
+}
+
+char *api_json_error(const char *msg)
+{
+	json_object *obj = json_object_new_object();
+	if (obj)
+		json_object_object_add(obj, "error", json_object_new_string(msg));
+	return take_string(obj);
+}
+
+char *api_json_ping(const char *version, pid_t pid)
+{
+	json_object *obj = json_object_new_object();
+	if (obj) {
+		json_object_object_add(obj, "version", json_object_new_string(version));
+		json_object_object_add(obj, "pid", json_object_new_int64(pid));
+	}
+	return take_string(obj);
+}
+
+char *api_json_vm_info(const struct api_vm_info *info)
+{
+	json_object *obj = json_object_new_object();
+	json_object *devices = json_object_new_array();
+	if (!obj || !devices) {
+		json_object_put(obj);
+		json_object_put(devices);
+		return NULL;
+	}
+	add_string(obj, "state", info->state);
+	json_object_object_add(obj, "cpus", json_object_new_uint64(info->cpus));
+	json_object_object_add(obj, "memory", json_object_new_uint64(info->memory));
+	add_string(obj, "kernel", info->kernel);
+	add_string(obj, "initrd", info->initrd);
+	add_string(obj, "cmdline", info->cmdline);
+	unsigned n = info->ndevices < API_MAX_DEVICES ? info->ndevices : API_MAX_DEVICES;
+	for (unsigned i = 0; i < n; i++) {
+		const struct api_device_info *d = &info->devices[i];
+		json_object *dev = json_object_new_object();
+		if (!dev)
+			break;
+		add_chars(dev, "id", d->id, sizeof(d->id));
+		add_string(dev, "kind", d->kind);
+		add_string(dev, "io_model", d->io_model);
+		add_chars(dev, "pci", d->pci, sizeof(d->pci));
+		json_object_array_add(devices, dev);
+	}
+	json_object_object_add(obj, "devices", devices);
+	return take_string(obj);
+}
+
+/* The member key of obj, created empty if missing. */
+static json_object *child(json_object *obj, const char *key)
+{
+	json_object *c;
+	if (json_object_object_get_ex(obj, key, &c))
+		return c;
+	c = json_object_new_object();
+	if (c && json_object_object_add(obj, key, c) < 0) {
+		json_object_put(c);
+		c = NULL;
+	}
+	return c;
+}
+
+struct counters_doc {
+	json_object *devices, *kvm;
+};
+
+static void emit(void *opaque, const char *device, const char *scope, const char *name,
+		 uint64_t value)
+{
+	struct counters_doc *doc = opaque;
+	json_object *dev = strcmp(device, "kvm") == 0 ? doc->kvm : child(doc->devices, device);
+	json_object *sc = dev ? child(dev, scope) : NULL;
+	if (sc)
+		json_object_object_add(sc, name, json_object_new_uint64(value));
+}
+
+char *api_json_counters(const struct api_vm_ops *ops, void *vm)
+{
+	json_object *obj = json_object_new_object();
+	struct counters_doc doc = {json_object_new_object(), json_object_new_object()};
+	if (!obj || !doc.devices || !doc.kvm) {
+		json_object_put(obj);
+		json_object_put(doc.devices);
+		json_object_put(doc.kvm);
+		return NULL;
+	}
+	json_object_object_add(obj, "devices", doc.devices);
+	json_object_object_add(obj, "kvm", doc.kvm);
+	struct counter_sink sink = {emit, &doc};
+	ops->counters(vm, &sink);
+	return take_string(obj);
+}
