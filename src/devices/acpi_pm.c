@@ -21,16 +21,47 @@ struct acpi_pm {
 	struct device dev;
 	pthread_mutex_t lock;
 	struct power_ctl power;
+	struct irq_line sci;
+	bool sci_level;       /* what the line was last set to */
 	uint16_t sts;
 	uint16_t en;
 	uint16_t cnt;
 };
 
+/* 4.8.3.1: the SCI is asserted while an enabled event's status is set.
+ * Under the lock, so that level changes reach the line in order. */
+static void update_sci(struct acpi_pm *pm)
+{
+	bool level = (pm->sts & pm->en) != 0;
+	if (level == pm->sci_level)
+		return;
+	pm->sci_level = level;
+	if (level)
+		counter_inc(&pm->dev.counters.interrupts);
+	irq_line_set(&pm->sci, level);
+}
+
+void acpi_pm_set_sci(struct acpi_pm *pm, struct irq_line sci)
+{
+	pthread_mutex_lock(&pm->lock);
+	pm->sci = sci;
+	pm->sci_level = false;
+	update_sci(pm);
+	pthread_mutex_unlock(&pm->lock);
+}
+
 void acpi_pm_set_status(struct acpi_pm *pm, uint16_t bits)
 {
 	pthread_mutex_lock(&pm->lock);
 	pm->sts |= bits;
+	update_sci(pm);
 	pthread_mutex_unlock(&pm->lock);
+}
+
+void acpi_pm_press_power_button(struct acpi_pm *pm)
+{
+	counter_inc(&pm->dev.counters.requests);
+	acpi_pm_set_status(pm, ACPI_PM1_STS_PWRBTN);
 }
 
 /* Byte i of a 16-bit register. */
@@ -135,6 +166,7 @@ static void acpi_pm_write(void *opaque, uint64_t offset, const uint8_t *data,
 		if (!power_off)
 			counter_inc(&pm->dev.counters.rejected);
 	}
+	update_sci(pm); /* a status cleared or an enable changed */
 	struct power_ctl power = pm->power;
 	pthread_mutex_unlock(&pm->lock);
 
@@ -160,6 +192,7 @@ static void acpi_pm_reset(struct device *dev)
 	struct acpi_pm *pm = container_of(dev, struct acpi_pm, dev);
 	pthread_mutex_lock(&pm->lock);
 	pm->sts = pm->en = pm->cnt = 0;
+	update_sci(pm);
 	pthread_mutex_unlock(&pm->lock);
 }
 
@@ -194,6 +227,7 @@ static int acpi_pm_load(struct device *dev, struct state_reader *r)
 	pm->sts = sts;
 	pm->en = en;
 	pm->cnt = cnt;
+	update_sci(pm);
 	pthread_mutex_unlock(&pm->lock);
 	return 0;
 }

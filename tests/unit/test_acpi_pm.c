@@ -1,5 +1,6 @@
 /* ACPI PM register block: PM1 status/enable/control semantics, the S5 and
- * reset requests, and accesses of every width at every offset. */
+ * reset requests, accesses of every width at every offset, and the SCI
+ * the power button raises. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,7 +10,9 @@
 
 #include <cmocka.h>
 
+#include "core/state.h"
 #include "devices/acpi_pm.h"
+#include "support/fake_irq.h"
 
 struct recorder {
 	unsigned off;
@@ -27,6 +30,7 @@ static void record(void *opaque, enum power_request req)
 
 struct fixture {
 	struct recorder rec;
+	struct fake_irq sci;
 	struct acpi_pm *pm;
 };
 
@@ -40,6 +44,7 @@ static int setup(void **state)
 		free(f);
 		return -1;
 	}
+	acpi_pm_set_sci(f->pm, fake_irq_line(&f->sci, 9));
 	*state = f;
 	return 0;
 }
@@ -197,6 +202,76 @@ static void test_odd_widths(void **state)
 	assert_int_equal(f->rec.off, 1);
 }
 
+/* The button sets PWRBTN_STS whatever PM1_EN says, but the SCI rises only
+ * while PWRBTN_EN is set too (4.8.3.1). */
+static void test_power_button_raises_sci_when_enabled(void **state)
+{
+	struct fixture *f = *state;
+	acpi_pm_press_power_button(f->pm);
+	assert_int_equal(rd(f, ACPI_PM1_STS, 2), ACPI_PM1_STS_PWRBTN);
+	assert_false(f->sci.level);
+	assert_int_equal(f->sci.rises, 0);
+	wr(f, ACPI_PM1_EN, 2, ACPI_PM1_EN_PWRBTN); /* the OS enables it: the held event fires */
+	assert_true(f->sci.level);
+	assert_int_equal(f->sci.rises, 1);
+	/* a second press while the first is unhandled: still one level */
+	acpi_pm_press_power_button(f->pm);
+	assert_true(f->sci.level);
+	assert_int_equal(f->sci.rises, 1);
+	struct dev_counters *c = &acpi_pm_device(f->pm)->counters;
+	assert_int_equal(counter_read(&c->requests), 2);
+	assert_int_equal(counter_read(&c->interrupts), 1);
+}
+
+/* Level-triggered: the line stays up until the guest writes 1 to the
+ * status bit (or clears the enable), and a status bit nobody enabled
+ * never raises it. */
+static void test_sci_drops_when_status_cleared(void **state)
+{
+	struct fixture *f = *state;
+	wr(f, ACPI_PM1_EN, 2, ACPI_PM1_EN_PWRBTN);
+	acpi_pm_set_status(f->pm, ACPI_PM1_STS_WAK); /* not enabled (no WAK_EN) */
+	assert_false(f->sci.level);
+	acpi_pm_press_power_button(f->pm);
+	assert_true(f->sci.level);
+	wr(f, ACPI_PM1_STS, 2, ACPI_PM1_STS_WAK); /* clears another bit: still up */
+	assert_true(f->sci.level);
+	wr(f, ACPI_PM1_STS, 2, ACPI_PM1_STS_PWRBTN);
+	assert_false(f->sci.level);
+	assert_int_equal(f->sci.falls, 1);
+	/* again, and this time the OS masks the enable instead */
+	acpi_pm_press_power_button(f->pm);
+	assert_true(f->sci.level);
+	wr(f, ACPI_PM1_EN, 2, 0);
+	assert_false(f->sci.level);
+	assert_int_equal(rd(f, ACPI_PM1_STS, 2), ACPI_PM1_STS_PWRBTN);
+	assert_int_equal(f->sci.rises, 2);
+	assert_int_equal(f->sci.falls, 2);
+}
+
+/* A reset drops a raised SCI; a loaded record with an enabled event
+ * pending raises it, as the saved machine had it. */
+static void test_sci_follows_reset_and_load(void **state)
+{
+	struct fixture *f = *state;
+	struct device *dev = acpi_pm_device(f->pm);
+	wr(f, ACPI_PM1_EN, 2, ACPI_PM1_EN_PWRBTN);
+	acpi_pm_press_power_button(f->pm);
+	assert_true(f->sci.level);
+	struct state_writer w;
+	state_writer_init(&w);
+	assert_int_equal(device_save(dev, &w), 0);
+	device_reset(dev);
+	assert_false(f->sci.level);
+	assert_int_equal(rd(f, ACPI_PM1_STS, 2), 0);
+	struct state_reader r;
+	state_reader_init(&r, w.buf, w.len, dev->id);
+	assert_int_equal(device_load(dev, &r), 0);
+	assert_true(f->sci.level);
+	assert_int_equal(rd(f, ACPI_PM1_STS, 2), ACPI_PM1_STS_PWRBTN);
+	state_writer_free(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -207,6 +282,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_other_slp_typ_ignored, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_odd_widths, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_power_button_raises_sci_when_enabled, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_sci_drops_when_status_cleared, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sci_follows_reset_and_load, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -224,7 +224,9 @@ static int build_dsdt(struct acpi_ctx *c)
 /* FADT flags, 5.2.9 table 5.10. */
 #define FADT_WBINVD (1u << 0)
 #define FADT_PROC_C1 (1u << 2)
-#define FADT_PWR_BUTTON (1u << 4) /* no fixed-feature power button */
+/* PWR_BUTTON (1u << 4), "no fixed-feature power button", stays clear: the
+ * PM1 block has the fixed power button (devices/acpi_pm.c), so Linux's
+ * button driver takes its event from PM1_STS and the SCI. */
 #define FADT_SLP_BUTTON (1u << 5) /* no fixed-feature sleep button */
 #define FADT_RESET_REG_SUP (1u << 10)
 #define FADT_RTC_CENTURY 0x32 /* the PC convention, devices/rtc.c */
@@ -260,8 +262,7 @@ static int build_fadt(struct acpi_ctx *c)
 	/* DAY_ALRM, MON_ALRM: 0 (no RTC alarm extensions) */
 	t[108] = FADT_RTC_CENTURY; /* CENTURY: CMOS index of the century */
 	put16(t + 109, IAPC_LEGACY_DEVICES | IAPC_8042);
-	put32(t + 112, FADT_WBINVD | FADT_PROC_C1 | FADT_PWR_BUTTON |
-			       FADT_SLP_BUTTON | FADT_RESET_REG_SUP);
+	put32(t + 112, FADT_WBINVD | FADT_PROC_C1 | FADT_SLP_BUTTON | FADT_RESET_REG_SUP);
 	gas(t + 116, GAS_SYSTEM_IO, 8, GAS_ACCESS_BYTE, rst); /* RESET_REG */
 	t[128] = ACPI_PM_RESET_VALUE;                          /* RESET_VALUE */
 	t[131] = 0;            /* FADT Minor Version: 6.0 */

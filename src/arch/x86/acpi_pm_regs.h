@@ -28,5 +28,7 @@
 /* PM1 status bits, table 4.x "PM1 Status Registers Fixed Hardware". */
 #define ACPI_PM1_STS_PWRBTN (1u << 8)
 #define ACPI_PM1_STS_WAK (1u << 15)
+/* PM1 enable bits, table 4.x "PM1 Enable Registers Fixed Hardware". */
+#define ACPI_PM1_EN_PWRBTN (1u << 8)
 
 #endif
