@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -47,10 +48,13 @@ void config_usage(FILE *out)
 	      "  probe    tell whether /dev/kvm runs guests at hardware speed:\n"
 	      "           prints hardware or emulated\n"
 	      "  sriov    SR-IOV virtual functions and vfio-pci binding (iovirt sriov --help)\n"
+	      "  ctl      drive a running VM through its --api-socket: pause, resume,\n"
+	      "           power-button, reboot, shutdown, info, counters (iovirt ctl --help)\n"
+	      "  stat     live I/O rates of a running VM per device and queue (iovirt stat --help)\n"
 	      "  --version, --help\n"
 	      "\n"
-	      "Exit status of run: 0 the guest powered off (or rebooted without --reboot),\n"
-	      "1 an error of iovirt or its input (or a stop by a signal), 2 a usage error,\n"
+	      "Exit status of run: 0 the guest powered off (or rebooted without --reboot,\n"
+	      "or the API's vm.shutdown stopped it), 1 an error of iovirt or its input (or a stop by a signal), 2 a usage error,\n"
 	      "3 the guest panicked, 4 the guest crashed, 159 a thread made a system call\n"
 	      "its seccomp filter forbids. See iovirt(1).\n",
 	      out);
@@ -72,6 +76,9 @@ void config_run_usage(FILE *out)
 		"  --verbose       log what iovirt does (debug lines)\n"
 		"  --counters      print every device's counters and KVM's statistics (per VM,\n"
 		"                  per vCPU) on stderr when the VM stops, and on SIGUSR1\n"
+		"  --api-socket PATH  serve the control plane (REST API: vm.info, vm.pause,\n"
+		"                  vm.power-button, vm.counters, ...) on a UNIX socket;\n"
+		"                  iovirt ctl PATH and iovirt stat PATH are its clients\n"
 		"  --disk PATH[,readonly][,serial=S][,cache=none|writeback][,if=virtio|nvme]\n"
 		"                  [,aio=io_uring|threads][,queues=N][,shadow-doorbells=on|off]\n"
 		"                  [,merge=on|off]\n"
@@ -101,7 +108,8 @@ void config_run_usage(FILE *out)
  * each (a unit test checks). */
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS,
        OPT_HUGEPAGES, OPT_REBOOT, OPT_VERBOSE, OPT_HELP, OPT_DISK, OPT_NET,
-       OPT_CONSOLE, OPT_RNG, OPT_SHARED, OPT_DEVICE, OPT_SECCOMP, OPT_USER, OPT_COUNTERS };
+       OPT_CONSOLE, OPT_RNG, OPT_SHARED, OPT_DEVICE, OPT_SECCOMP, OPT_USER, OPT_COUNTERS,
+       OPT_API_SOCKET };
 static const struct option run_options[] = {
 	{"kernel", required_argument, NULL, OPT_KERNEL},
 	{"initrd", required_argument, NULL, OPT_INITRD},
@@ -112,6 +120,7 @@ static const struct option run_options[] = {
 	{"reboot", no_argument, NULL, OPT_REBOOT},
 	{"verbose", no_argument, NULL, OPT_VERBOSE},
 	{"counters", no_argument, NULL, OPT_COUNTERS},
+	{"api-socket", required_argument, NULL, OPT_API_SOCKET},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"disk", required_argument, NULL, OPT_DISK},
 	{"net", required_argument, NULL, OPT_NET},
@@ -169,6 +178,15 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg)
 		case OPT_REBOOT: cfg->reboot = true; break;
 		case OPT_VERBOSE: cfg->verbose = true; break;
 		case OPT_COUNTERS: cfg->counters = true; break;
+		case OPT_API_SOCKET:
+			/* bind() takes at most sun_path's size, its NUL included. */
+			if (!*optarg || strlen(optarg) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+				log_error("--api-socket %s: a UNIX socket path must be 1 to %zu bytes",
+					  optarg, sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+				return 1;
+			}
+			cfg->api_socket = optarg;
+			break;
 		case OPT_HELP: config_run_usage(stdout); return CONFIG_HELP;
 		case OPT_DISK:
 			if (cfg->ndisks == CONFIG_MAX_DISKS) {

@@ -112,6 +112,7 @@ static void test_run_defaults(void **state)
 	assert_false(cfg.hugepages);
 	assert_false(cfg.reboot);
 	assert_false(cfg.verbose);
+	assert_null(cfg.api_socket);
 	assert_int_equal(cfg.console_in_fd, STDIN_FILENO);
 	assert_int_equal(cfg.console_out_fd, STDOUT_FILENO);
 }
@@ -187,6 +188,27 @@ static void test_run_help(void **state)
 	assert_int_equal(help_first, CONFIG_HELP);  /* abbreviated; wins over what follows */
 }
 
+/* --api-socket takes a path that fits a UNIX socket address (107 bytes
+ * and its NUL); anything longer or empty is a bad value (1). */
+static void test_run_api_socket(void **state)
+{
+	struct vm_config cfg;
+	assert_int_equal(PARSE(&cfg, "--kernel", "k", "--api-socket", "/run/iovirt/vm1.sock"), 0);
+	assert_string_equal(cfg.api_socket, "/run/iovirt/vm1.sock");
+	char longest[108], too_long[109];
+	memset(longest, 'a', sizeof(longest) - 1);
+	longest[sizeof(longest) - 1] = '\0';
+	memset(too_long, 'a', sizeof(too_long) - 1);
+	too_long[sizeof(too_long) - 1] = '\0';
+	assert_int_equal(PARSE(&cfg, "--kernel", "k", "--api-socket", longest), 0);
+	assert_int_equal(strlen(cfg.api_socket), 107);
+	assert_int_equal(PARSE(&cfg, "--kernel", "k", "--api-socket", too_long), 1);
+	assert_int_equal(PARSE(&cfg, "--kernel", "k", "--api-socket", ""), 1);
+	assert_int_equal(PARSE(&cfg, "--kernel", "k", "--api-socket"), 2); /* no value */
+	assert_int_equal(PARSE(&cfg, "--kernel", "k"), 0);
+	assert_null(cfg.api_socket); /* nothing carried over */
+}
+
 static void test_run_memory(void **state)
 {
 	struct vm_config cfg;
@@ -216,6 +238,7 @@ int main(void)
 		cmocka_unit_test(test_run_cpus),
 		cmocka_unit_test(test_run_usage_errors),
 		cmocka_unit_test(test_run_memory),
+		cmocka_unit_test(test_run_api_socket),
 		cmocka_unit_test(test_run_help),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -136,6 +136,27 @@ static void test_keys_outside_the_tables_are_refused(void **state)
 	assert_true(config_parse_device("vfio=00:01.0,bogus=1", &v) < 0);
 }
 
+/* iovirt --help names the commands, the control plane's clients too. */
+static void test_commands_in_help(void **state)
+{
+	(void)state;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	assert_non_null(f);
+	config_usage(f);
+	assert_int_equal(fclose(f), 0);
+	static const char *const commands[] = {"run", "probe", "sriov", "ctl", "stat"};
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		char line[16];
+		snprintf(line, sizeof(line), "\n  %s ", commands[i]);
+		if (!strstr(text, line))
+			fail_msg("iovirt --help does not list the command %s", commands[i]);
+	}
+	assert_non_null(strstr(text, "--api-socket"));
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -143,6 +164,7 @@ int main(void)
 		cmocka_unit_test(test_every_sub_option_is_in_run_help),
 		cmocka_unit_test(test_every_device_kind_is_in_run_help),
 		cmocka_unit_test(test_keys_outside_the_tables_are_refused),
+		cmocka_unit_test(test_commands_in_help),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
