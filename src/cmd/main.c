@@ -1,4 +1,5 @@
-/* iovirt's command line: `iovirt run | probe | sriov`; nothing else lives here. */
+/* iovirt's command line: `iovirt run | probe | sriov | ctl | stat`; nothing
+ * else lives here. */
 #include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -194,6 +195,10 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 1, argv + 1);
 	if (strcmp(cmd, "sriov") == 0)
 		return sriov_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "ctl") == 0)
+		return ctl_main(argc - 1, argv + 1, stdout, stderr);
+	if (strcmp(cmd, "stat") == 0)
+		return stat_main(argc - 1, argv + 1, stdout, stderr);
 	if (strcmp(cmd, "probe") == 0) {
 		if (argc > 2 && strcmp(argv[2], "--verbose") == 0)
 			log_set_verbose(true);

@@ -1,0 +1,37 @@
+/* The clients' side of the control plane (`iovirt ctl`, `iovirt stat`):
+ * one HTTP/1.1 request to a running iovirt's API socket (libcurl over a
+ * UNIX socket: CURLOPT_UNIX_SOCKET_PATH), the reply kept whole. A failure
+ * to get any reply is put in the words a user needs ("no iovirt is
+ * listening (connection refused)"), not curl's. */
+#ifndef IOVIRT_CMD_API_CLIENT_H
+#define IOVIRT_CMD_API_CLIENT_H
+
+#include <stddef.h>
+
+/* A reply body larger than this is refused: the API's bodies are a few
+ * KiB, and a client must not be made to buffer without end. */
+#define API_CLIENT_MAX_BODY (16u << 20)
+/* No reply within this many milliseconds: the request failed. A request
+ * that touches the VM waits for the event loop, which answers in far
+ * less unless the VM is stuck. */
+#define API_CLIENT_TIMEOUT_MS 15000
+
+struct api_reply {
+	long status;     /* the HTTP status */
+	char *body;      /* NUL-terminated (never NULL after a reply) */
+	size_t len;      /* bytes of body, without the NUL */
+};
+
+/* method "GET" or "PUT" (an empty body) on /api/v1/endpoint ("vm.info")
+ * at the socket. 0: a reply came, whatever its status; -1: none, and why
+ * in err (one phrase, no socket path: the caller names it). */
+int api_call(const char *socket_path, const char *method, const char *endpoint,
+	     struct api_reply *reply, char *err, size_t errlen);
+void api_reply_free(struct api_reply *reply);
+
+/* Why a reply of status >= 400 failed, in one line: "409 Conflict: the VM
+ * is already paused" (the JSON body's "error"), or the status and the
+ * body's first line when it has no such member. */
+void api_reply_reason(const struct api_reply *reply, char *buf, size_t len);
+
+#endif

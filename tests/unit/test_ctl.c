@@ -1,0 +1,560 @@
+/* The control plane's clients (cmd/ctl.c, cmd/stat.c over
+ * cmd/api_client.c) against a fake server: a thread on a UNIX socket that
+ * answers each connection with canned bytes and keeps what the client
+ * sent. Each verb's method and path; human and --json output; the one
+ * line of every failure (no socket, nobody listening, 404/409/500 bodies,
+ * a reply cut short, none at all, a body that is not JSON) with exit
+ * status 1, usage errors with 2; `stat --once` on two samples. */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cmd/commands.h"
+#include "core/exit_codes.h"
+
+#define MAX_CONN 4
+
+struct fake {
+	char dir[48], path[96];
+	int lfd;
+	pthread_t thread;
+	unsigned nreplies;
+	const char *replies[MAX_CONN];  /* one per connection; NULL: close unanswered */
+	char requests[MAX_CONN][2048];  /* each request's head, as it came */
+	unsigned served;
+};
+
+/* The request's head: up to the blank line (the clients send no body). */
+static void read_head(int fd, char *buf, size_t cap)
+{
+	size_t len = 0;
+	buf[0] = '\0';
+	while (len + 1 < cap && !strstr(buf, "\r\n\r\n")) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (poll(&p, 1, 5000) <= 0)
+			break;
+		ssize_t n = read(fd, buf + len, cap - 1 - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		buf[len] = '\0';
+	}
+}
+
+static void *serve(void *opaque)
+{
+	struct fake *f = opaque;
+	for (unsigned i = 0; i < f->nreplies; i++) {
+		int fd = accept(f->lfd, NULL, NULL);
+		if (fd < 0)
+			break;
+		read_head(fd, f->requests[i], sizeof(f->requests[i]));
+		if (f->replies[i]) {
+			size_t len = strlen(f->replies[i]), off = 0;
+			while (off < len) {
+				ssize_t n = send(fd, f->replies[i] + off, len - off, MSG_NOSIGNAL);
+				if (n <= 0)
+					break;
+				off += (size_t)n;
+			}
+		}
+		close(fd);
+		__atomic_store_n(&f->served, i + 1, __ATOMIC_RELEASE);
+	}
+	return NULL;
+}
+
+static void fake_bind(struct fake *f)
+{
+	memset(f, 0, sizeof(*f));
+	snprintf(f->dir, sizeof(f->dir), "/tmp/iovirt-test-ctl-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/api.sock", f->dir);
+	f->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(f->lfd >= 0);
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", f->path);
+	assert_int_equal(bind(f->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+}
+
+/* A server that answers its connections with replies, in order. */
+static void fake_start(struct fake *f, unsigned n, const char *const *replies)
+{
+	fake_bind(f);
+	assert_true(n <= MAX_CONN);
+	f->nreplies = n;
+	for (unsigned i = 0; i < n; i++)
+		f->replies[i] = replies[i];
+	assert_int_equal(listen(f->lfd, MAX_CONN), 0);
+	assert_int_equal(pthread_create(&f->thread, NULL, serve, f), 0);
+}
+
+static void fake_stop(struct fake *f)
+{
+	if (f->nreplies) {
+		/* A connection that never came (a client that failed first)
+		 * must not leave accept() waiting. */
+		shutdown(f->lfd, SHUT_RDWR);
+		pthread_join(f->thread, NULL);
+	}
+	close(f->lfd);
+	unlink(f->path);
+	rmdir(f->dir);
+}
+
+/* An HTTP reply with a body (Content-Length set), as a static string
+ * the caller frees. */
+static char *http(const char *status, const char *body)
+{
+	char *s = NULL;
+	assert_true(asprintf(&s, "HTTP/1.1 %s\r\nContent-Type: application/json\r\n"
+				 "Content-Length: %zu\r\n\r\n%s", status, strlen(body), body) > 0);
+	return s;
+}
+
+struct result {
+	int status;
+	char *out, *err;
+};
+
+/* Runs `iovirt ctl|stat ARGS...` (NULL-terminated) with its output kept. */
+static struct result run(int (*cmd)(int, char **, FILE *, FILE *), ...)
+{
+	char *argv[16];
+	int argc = 0;
+	va_list ap;
+	va_start(ap, cmd);
+	for (char *a; (a = va_arg(ap, char *)) && argc < 15;)
+		argv[argc++] = a;
+	va_end(ap);
+	argv[argc] = NULL;
+	struct result r = {0};
+	size_t olen, elen;
+	FILE *out = open_memstream(&r.out, &olen), *err = open_memstream(&r.err, &elen);
+	assert_non_null(out);
+	assert_non_null(err);
+	r.status = cmd(argc, argv, out, err);
+	assert_int_equal(fclose(out), 0);
+	assert_int_equal(fclose(err), 0);
+	return r;
+}
+
+static void result_free(struct result *r)
+{
+	free(r->out);
+	free(r->err);
+}
+
+/* err is exactly one line that holds what. */
+static void assert_one_line(const char *err, const char *what)
+{
+	if (!strstr(err, what))
+		fail_msg("\"%s\" does not say \"%s\"", err, what);
+	size_t len = strlen(err);
+	assert_true(len > 0 && err[len - 1] == '\n');
+	assert_ptr_equal(strchr(err, '\n'), err + len - 1);
+}
+
+/* One verb: a reply of status and body, the request it must send. */
+static struct result ctl_once(const char *verb, const char *json, const char *status,
+			      const char *body, struct fake *f)
+{
+	char *reply = http(status, body);
+	const char *replies[] = {reply};
+	fake_start(f, 1, replies);
+	struct result r = json ? run(ctl_main, "ctl", f->path, verb, json, NULL)
+			       : run(ctl_main, "ctl", f->path, verb, NULL);
+	fake_stop(f);
+	free(reply);
+	return r;
+}
+
+static void test_every_verb_sends_its_request(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *verb, *line;
+	} verbs[] = {
+		{"ping", "GET /api/v1/vmm.ping HTTP/1.1\r\n"},
+		{"info", "GET /api/v1/vm.info HTTP/1.1\r\n"},
+		{"counters", "GET /api/v1/vm.counters HTTP/1.1\r\n"},
+		{"pause", "PUT /api/v1/vm.pause HTTP/1.1\r\n"},
+		{"resume", "PUT /api/v1/vm.resume HTTP/1.1\r\n"},
+		{"power-button", "PUT /api/v1/vm.power-button HTTP/1.1\r\n"},
+		{"reboot", "PUT /api/v1/vm.reboot HTTP/1.1\r\n"},
+		{"shutdown", "PUT /api/v1/vm.shutdown HTTP/1.1\r\n"},
+	};
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
+		struct fake f;
+		bool put = verbs[i].line[0] == 'P';
+		char *reply = put ? strdup("HTTP/1.1 204 No Content\r\n\r\n")
+				  : http("200 OK", "{}");
+		const char *replies[] = {reply};
+		fake_start(&f, 1, replies);
+		struct result r = run(ctl_main, "ctl", f.path, verbs[i].verb, NULL);
+		fake_stop(&f);
+		if (r.status != IOVIRT_EXIT_OK)
+			fail_msg("%s: status %d: %s", verbs[i].verb, r.status, r.err);
+		if (strncmp(f.requests[0], verbs[i].line, strlen(verbs[i].line)) != 0)
+			fail_msg("%s sent \"%s\"", verbs[i].verb, f.requests[0]);
+		/* An action has an empty body, said so: no chunking, no Expect. */
+		if (put) {
+			assert_non_null(strstr(f.requests[0], "\r\nContent-Length: 0\r\n"));
+			assert_null(strstr(f.requests[0], "Expect:"));
+			assert_string_equal(r.out, "");   /* quiet on success */
+		}
+		assert_string_equal(r.err, "");
+		result_free(&r);
+		free(reply);
+	}
+}
+
+static void test_ping_human_and_json(void **state)
+{
+	(void)state;
+	static const char body[] = "{\"version\":\"0.1.0 (git abc)\",\"pid\":4242}";
+	struct fake f;
+	struct result r = ctl_once("ping", NULL, "200 OK", body, &f);
+	assert_int_equal(r.status, IOVIRT_EXIT_OK);
+	assert_string_equal(r.out, "iovirt 0.1.0 (git abc) (pid 4242)\n");
+	result_free(&r);
+	r = ctl_once("ping", "--json", "200 OK", body, &f);
+	assert_int_equal(r.status, IOVIRT_EXIT_OK);
+	assert_string_equal(r.out, "{\"version\":\"0.1.0 (git abc)\",\"pid\":4242}\n");
+	result_free(&r);
+}
+
+static void test_info_table(void **state)
+{
+	(void)state;
+	static const char body[] =
+		"{\"state\":\"Paused\",\"cpus\":2,\"memory\":402653184,\"kernel\":\"/k/vmlinuz\","
+		"\"initrd\":null,\"cmdline\":\"console=ttyS0\",\"devices\":["
+		"{\"id\":\"serial0\",\"kind\":\"serial\",\"io_model\":\"emulated\",\"pci\":null},"
+		"{\"id\":\"virtio-blk0\",\"kind\":\"virtio-blk\",\"io_model\":\"virtio\","
+		"\"pci\":\"0000:00:03.0\"},"
+		"{\"id\":\"nvme0\",\"kind\":\"nvme\",\"io_model\":\"emulated\",\"pci\":\"0000:00:04.0\"}]}";
+	struct fake f;
+	struct result r = ctl_once("info", NULL, "200 OK", body, &f);
+	assert_int_equal(r.status, IOVIRT_EXIT_OK);
+	assert_non_null(strstr(r.out, "state    Paused\n"));
+	assert_non_null(strstr(r.out, "memory   384 MiB\n"));
+	assert_non_null(strstr(r.out, "initrd   -\n"));
+	char id[32], kind[32], model[32], pci[32];
+	const char *line = strstr(r.out, "\nnvme0 ");
+	assert_non_null(line);
+	assert_int_equal(sscanf(line, "%31s %31s %31s %31s", id, kind, model, pci), 4);
+	assert_string_equal(kind, "nvme");
+	assert_string_equal(model, "emulated");
+	assert_string_equal(pci, "0000:00:04.0");
+	line = strstr(r.out, "\nserial0 ");
+	assert_non_null(line);
+	assert_int_equal(sscanf(line, "%31s %31s %31s %31s", id, kind, model, pci), 4);
+	assert_string_equal(pci, "-");
+	assert_non_null(strstr(r.out, "virtio-blk0"));
+	result_free(&r);
+}
+
+static void test_counters_lines(void **state)
+{
+	(void)state;
+	static const char body[] =
+		"{\"devices\":{\"nvme0\":{\"\":{\"exits\":12,\"kicks\":0},"
+		"\"q1\":{\"kicks\":5,\"requests\":7}}},"
+		"\"kvm\":{\"vm\":{\"remote_tlb_flush\":3},\"vcpu0\":{\"exits\":99}}}";
+	struct fake f;
+	struct result r = ctl_once("counters", NULL, "200 OK", body, &f);
+	assert_int_equal(r.status, IOVIRT_EXIT_OK);
+	assert_string_equal(r.out, "counters: nvme0 exits=12 kicks=0\n"
+				   "counters: nvme0 q1 kicks=5 requests=7\n"
+				   "counters: kvm vm remote_tlb_flush=3\n"
+				   "counters: kvm vcpu0 exits=99\n");
+	result_free(&r);
+}
+
+static void test_http_errors_name_the_reason(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *verb, *status, *body, *says;
+	} cases[] = {
+		{"info", "404 Not Found", "{\"error\":\"no such endpoint: /api/v1/vm.info\"}",
+		 ": vm.info: HTTP 404: no such endpoint: /api/v1/vm.info\n"},
+		{"pause", "409 Conflict", "{\"error\":\"the VM is already paused\"}",
+		 ": vm.pause: HTTP 409: the VM is already paused\n"},
+		{"reboot", "500 Internal Server Error", "{\"error\":\"Input/output error\"}",
+		 ": vm.reboot: HTTP 500: Input/output error\n"},
+		/* Not our server's body: its first line. */
+		{"resume", "503 Service Unavailable", "busy\nand more", ": vm.resume: HTTP 503: busy\n"},
+		{"shutdown", "501 Not Implemented", "", ": vm.shutdown: HTTP 501\n"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct fake f;
+		struct result r = ctl_once(cases[i].verb, NULL, cases[i].status, cases[i].body, &f);
+		assert_int_equal(r.status, IOVIRT_EXIT_ERROR);
+		char want[256];
+		snprintf(want, sizeof(want), "iovirt ctl: %s%s", f.path, cases[i].says);
+		assert_string_equal(r.err, want);
+		assert_string_equal(r.out, "");
+		result_free(&r);
+		/* --json does not turn a failure into output. */
+		r = ctl_once(cases[i].verb, "--json", cases[i].status, cases[i].body, &f);
+		assert_int_equal(r.status, IOVIRT_EXIT_ERROR);
+		assert_string_equal(r.out, "");
+		assert_one_line(r.err, "HTTP ");
+		result_free(&r);
+	}
+}
+
+static void test_nobody_listening(void **state)
+{
+	(void)state;
+	/* A socket left by a process that is gone: bound, not listening. */
+	struct fake f;
+	fake_bind(&f);
+	struct result r = run(ctl_main, "ctl", f.path, "ping", NULL);
+	assert_int_equal(r.status, IOVIRT_EXIT_ERROR);
+	char want[256];
+	snprintf(want, sizeof(want), "iovirt ctl: %s: no iovirt is listening (connection refused)\n",
+		 f.path);
+	assert_string_equal(r.err, want);
+	assert_string_equal(r.out, "");
+	result_free(&r);
+	fake_stop(&f);
+	/* No socket at all. */
+	r = run(ctl_main, "ctl", f.path, "info", NULL);
+	assert_int_equal(r.status, IOVIRT_EXIT_ERROR);
+	assert_one_line(r.err, "no such socket");
+	result_free(&r);
+	r = run(stat_main, "stat", f.path, "--once", NULL);
+	assert_int_equal(r.status, IOVIRT_EXIT_ERROR);
+	assert_one_line(r.err, "iovirt stat: ");
+	assert_one_line(r.err, "no such socket");
+	result_free(&r);
+}
+
+static void test_long_socket_path(void **state)
+{
+	(void)state;
+	char path[200];
+	memset(path, 'a', sizeof(path) - 1);
+	path[0] = '/';
+	path[sizeof(path) - 1] = '\0';
+	struct result r = run(ctl_main, "ctl", path, "ping", NULL);
+	assert_int_equal(r.status, IOVIRT_EXIT_ERROR);
+	assert_one_line(r.err, "longer than 107 bytes");
+	result_free(&r);
+}
+
+static void test_reply_cut_short_or_missing(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *reply, *says;
+	} cases[] = {
+		{"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"version\":", "in the middle of the reply"},
+		/* Headers cut short: curl sees a 200 without a body. */
+		{"HTTP/1.1 200 OK\r\nContent-Le", "vmm.ping: the reply is empty"},
+		{NULL, "closed before any reply"},
+		{"SSH-2.0-OpenSSH_9.2\r\n", "not HTTP"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct fake f;
+		const char *replies[] = {cases[i].reply};
+		fake_start(&f, 1, replies);
+		struct result r = run(ctl_main, "ctl", f.path, "ping", "--json", NULL);
+		fake_stop(&f);
+		if (r.status != IOVIRT_EXIT_ERROR)
+			fail_msg("case %zu: status %d, out \"%s\"", i, r.status, r.out);
+		assert_one_line(r.err, cases[i].says);
+		assert_string_equal(r.out, "");
+		result_free(&r);
+	}
+}
+
+/* A 200 whose body is not JSON: raw with --json, refused for a person. */
+static void test_body_not_json(void **state)
+{
+	(void)state;
+	struct fake f;
+	struct result r = ctl_once("info", NULL, "200 OK", "<html>hello</html>", &f);
+	assert_int_equal(r.status, IOVIRT_EXIT_ERROR);
+	assert_one_line(r.err, "vm.info: the reply is not a JSON object");
+	result_free(&r);
+	r = ctl_once("info", "--json", "200 OK", "<html>hello</html>", &f);
+	assert_int_equal(r.status, IOVIRT_EXIT_OK);
+	assert_string_equal(r.out, "<html>hello</html>\n");
+	result_free(&r);
+}
+
+static void test_usage(void **state)
+{
+	(void)state;
+	struct result r = run(ctl_main, "ctl", NULL);
+	assert_int_equal(r.status, IOVIRT_EXIT_USAGE);
+	assert_one_line(r.err, "usage: iovirt ctl SOCKET VERB");
+	result_free(&r);
+	r = run(ctl_main, "ctl", "/tmp/x.sock", NULL);
+	assert_int_equal(r.status, IOVIRT_EXIT_USAGE);
+	result_free(&r);
+	r = run(ctl_main, "ctl", "/tmp/x.sock", "hibernate", NULL);
+	assert_int_equal(r.status, IOVIRT_EXIT_USAGE);
+	assert_one_line(r.err, "hibernate: unknown verb (ping, info, counters, pause, resume, "
+			       "power-button, reboot, shutdown)");
+	result_free(&r);
+	r = run(ctl_main, "ctl", "/tmp/x.sock", "ping", "--yaml", NULL);
+	assert_int_equal(r.status, IOVIRT_EXIT_USAGE);
+	assert_one_line(r.err, "--yaml: unknown option");
+	result_free(&r);
+	r = run(ctl_main, "ctl", "/tmp/x.sock", "pause", "resume", NULL);
+	assert_int_equal(r.status, IOVIRT_EXIT_USAGE);
+	result_free(&r);
+	r = run(ctl_main, "ctl", "--help", NULL);
+	assert_int_equal(r.status, IOVIRT_EXIT_OK);
+	assert_non_null(strstr(r.out, "power-button"));
+	assert_non_null(strstr(r.out, "--json"));
+	assert_string_equal(r.err, "");
+	result_free(&r);
+
+	r = run(stat_main, "stat", NULL);
+	assert_int_equal(r.status, IOVIRT_EXIT_USAGE);
+	result_free(&r);
+	r = run(stat_main, "stat", "/tmp/x.sock", "--interval", NULL);
+	assert_int_equal(r.status, IOVIRT_EXIT_USAGE);
+	result_free(&r);
+	static const char *const bad[] = {"0", "-1", "abc", "1s", "nan", "99999"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		r = run(stat_main, "stat", "/tmp/x.sock", "--interval", bad[i], NULL);
+		assert_int_equal(r.status, IOVIRT_EXIT_ERROR);
+		assert_one_line(r.err, "not a number of seconds");
+		result_free(&r);
+	}
+	r = run(stat_main, "stat", "--help", NULL);
+	assert_int_equal(r.status, IOVIRT_EXIT_OK);
+	assert_non_null(strstr(r.out, "--once"));
+	result_free(&r);
+}
+
+static const char sample1[] =
+	"{\"devices\":{\"virtio-blk0\":{\"\":{\"exits\":40},"
+	"\"q0\":{\"kicks\":100,\"interrupts\":100,\"requests\":100,\"bytes_in\":409600}},"
+	"\"nvme0\":{\"\":{\"exits\":10},\"q1\":{\"kicks\":0}}},"
+	"\"kvm\":{\"vcpu0\":{\"exits\":1000}}}";
+static const char sample2[] =
+	"{\"devices\":{\"virtio-blk0\":{\"\":{\"exits\":40},"
+	"\"q0\":{\"kicks\":300,\"interrupts\":300,\"requests\":300,\"bytes_in\":1228800}},"
+	"\"nvme0\":{\"\":{\"exits\":10},\"q1\":{\"kicks\":0}}},"
+	"\"kvm\":{\"vcpu0\":{\"exits\":1500}}}";
+
+/* Is there a line whose first two words are dev and scope? */
+static bool has_row(const char *text, const char *dev, const char *scope)
+{
+	for (const char *p = text; p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		char d[64], s[64];
+		if (sscanf(p, "%63s %63s", d, s) == 2 && !strcmp(d, dev) && !strcmp(s, scope))
+			return true;
+	}
+	return false;
+}
+
+/* --once: two vm.counters a short interval apart, one table. */
+static void test_stat_once(void **state)
+{
+	(void)state;
+	char *a = http("200 OK", sample1), *b = http("200 OK", sample2);
+	const char *replies[] = {a, b};
+	struct fake f;
+	fake_start(&f, 2, replies);
+	struct result r = run(stat_main, "stat", f.path, "--once", "--interval", "0.05", NULL);
+	fake_stop(&f);
+	if (r.status != IOVIRT_EXIT_OK)
+		fail_msg("status %d: %s", r.status, r.err);
+	assert_int_equal(f.served, 2);
+	assert_non_null(strstr(f.requests[1], "GET /api/v1/vm.counters HTTP/1.1\r\n"));
+	assert_null(strstr(r.out, "\033["));          /* not a terminal: no clearing */
+	assert_non_null(strstr(r.out, "iovirt stat "));
+	assert_non_null(strstr(r.out, "EXITS/IO"));
+	const char *q0 = strstr(r.out, "\nvirtio-blk0    q0 ");
+	assert_non_null(q0);
+	double exits, kicks, irqs, iops;
+	assert_int_equal(sscanf(q0, "%*s %*s %lf %lf %lf %lf", &exits, &kicks, &irqs, &iops), 4);
+	/* 200 requests over at least 0.05 s (and far less than 10 s). */
+	assert_true(iops > 20 && iops <= 4000);
+	assert_true(kicks == iops);
+	assert_true(has_row(r.out, "nvme0", "-"));
+	assert_false(has_row(r.out, "nvme0", "q1"));   /* never used */
+	assert_non_null(strstr(r.out, "\nvcpu0 "));
+	assert_string_equal(r.err, "");
+	result_free(&r);
+	free(a);
+	free(b);
+}
+
+/* The VM went away between the samples; then a server that is not ours. */
+static void test_stat_failures(void **state)
+{
+	(void)state;
+	char *a = http("200 OK", sample1);
+	const char *replies[] = {a, NULL};
+	struct fake f;
+	fake_start(&f, 2, replies);
+	struct result r = run(stat_main, "stat", f.path, "--once", "--interval", "0.01", NULL);
+	fake_stop(&f);
+	assert_int_equal(r.status, IOVIRT_EXIT_ERROR);
+	assert_one_line(r.err, "closed before any reply");
+	assert_string_equal(r.out, "");
+	result_free(&r);
+	free(a);
+
+	a = http("200 OK", "{\"devices\": 3}");
+	replies[0] = a;
+	fake_start(&f, 1, replies);
+	r = run(stat_main, "stat", f.path, "--once", NULL);
+	fake_stop(&f);
+	assert_int_equal(r.status, IOVIRT_EXIT_ERROR);
+	assert_one_line(r.err, "\"devices\" is not an object");
+	result_free(&r);
+	free(a);
+
+	a = http("409 Conflict", "{\"error\":\"rebooting\"}");
+	replies[0] = a;
+	fake_start(&f, 1, replies);
+	r = run(stat_main, "stat", f.path, "--once", NULL);
+	fake_stop(&f);
+	assert_int_equal(r.status, IOVIRT_EXIT_ERROR);
+	assert_one_line(r.err, "vm.counters: HTTP 409: rebooting");
+	result_free(&r);
+	free(a);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_every_verb_sends_its_request),
+		cmocka_unit_test(test_ping_human_and_json),
+		cmocka_unit_test(test_info_table),
+		cmocka_unit_test(test_counters_lines),
+		cmocka_unit_test(test_http_errors_name_the_reason),
+		cmocka_unit_test(test_nobody_listening),
+		cmocka_unit_test(test_long_socket_path),
+		cmocka_unit_test(test_reply_cut_short_or_missing),
+		cmocka_unit_test(test_body_not_json),
+		cmocka_unit_test(test_usage),
+		cmocka_unit_test(test_stat_once),
+		cmocka_unit_test(test_stat_failures),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
