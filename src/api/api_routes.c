@@ -183,20 +183,27 @@ static int check_body(const struct route *r, const char *body, size_t len, char 
 {
 	if (len == 0 || all_space(body, len))
 		return 0;
+	/* With its NUL, so that the tokener knows where the input ends (a
+	 * number at the very end would otherwise be waiting for more). */
+	char *text = malloc(len + 1);
 	json_tokener *tok = json_tokener_new();
-	if (!tok) {
+	if (!text || !tok) {
+		free(text);
+		if (tok)
+			json_tokener_free(tok);
 		snprintf(why, cap, "out of memory");
 		return -ENOMEM;
 	}
+	memcpy(text, body, len);
+	text[len] = '\0';
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-	json_object *obj = json_tokener_parse_ex(tok, body, (int)len);
+	json_object *obj = json_tokener_parse_ex(tok, text, (int)len + 1);
 	enum json_tokener_error err = json_tokener_get_error(tok);
 	size_t end = json_tokener_get_parse_end(tok);
 	json_tokener_free(tok);
+	free(text);
 	int ret = -EINVAL;
-	if (!obj && err == json_tokener_continue)
-		snprintf(why, cap, "malformed JSON body: it ends too soon");
-	else if (!obj)
+	if (err != json_tokener_success) /* (JSON's null is a NULL obj) */
 		snprintf(why, cap, "malformed JSON body: %s at byte %zu",
 			 json_tokener_error_desc(err), end);
 	else if (end < len && !all_space(body + end, len - end))

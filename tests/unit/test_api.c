@@ -1,0 +1,915 @@
+/* The control plane (src/api/): every endpoint and every error against a
+ * fake VM, first through api_handle alone, then through the real UNIX
+ * socket (raw HTTP/1.1), and the OpenAPI document against the route table. */
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "api/api.h"
+#include "api/api_routes.h"
+#include "support/capture.h"
+
+/* ---- the fake VM: records which op ran, returns what the test chose ---- */
+
+enum fake_op { OP_INFO, OP_COUNTERS, OP_PAUSE, OP_RESUME, OP_POWER, OP_REBOOT, OP_SHUTDOWN,
+	       NOPS };
+
+struct fake_vm {
+	unsigned calls[NOPS];
+	int ret;            /* what the actions return */
+	const char *state;
+	unsigned ndevices;
+};
+
+static void fake_info(void *vm, struct api_vm_info *out)
+{
+	struct fake_vm *f = vm;
+	f->calls[OP_INFO]++;
+	out->state = f->state;
+	out->cpus = 2;
+	out->memory = 512ull << 20;
+	out->kernel = "/boot/bzImage";
+	out->initrd = "";
+	out->cmdline = "console=ttyS0";
+	out->ndevices = f->ndevices;
+	for (unsigned i = 0; i < API_MAX_DEVICES; i++) {
+		struct api_device_info *d = &out->devices[i];
+		snprintf(d->id, sizeof(d->id), "nvme%u", i);
+		d->kind = "nvme";
+		d->io_model = "emulated";
+		snprintf(d->pci, sizeof(d->pci), "0000:00:%02x.0", i + 3);
+	}
+	/* One not on PCI, one whose id fills its array (no NUL). */
+	snprintf(out->devices[1].id, sizeof(out->devices[1].id), "serial0");
+	out->devices[1].kind = "serial";
+	out->devices[1].pci[0] = '\0';
+	memset(out->devices[2].id, 'x', sizeof(out->devices[2].id));
+}
+
+static void fake_counters(void *vm, const struct counter_sink *sink)
+{
+	struct fake_vm *f = vm;
+	f->calls[OP_COUNTERS]++;
+	struct dev_counters dev = {.exits = 3, .requests = 9}, q1 = {.kicks = 41, .bytes_in = 4096};
+	counters_emit(sink, "nvme0", "", &dev);
+	counters_emit(sink, "nvme0", "q1", &q1);
+	sink->emit(sink->opaque, "kvm", "vm", "remote_tlb_flush", 5);
+	sink->emit(sink->opaque, "kvm", "vcpu0", "io_exits", 77);
+}
+
+static int record(void *vm, enum fake_op op)
+{
+	struct fake_vm *f = vm;
+	f->calls[op]++;
+	return f->ret;
+}
+
+static int fake_pause(void *vm) { return record(vm, OP_PAUSE); }
+static int fake_resume(void *vm) { return record(vm, OP_RESUME); }
+static int fake_power(void *vm) { return record(vm, OP_POWER); }
+static int fake_reboot(void *vm) { return record(vm, OP_REBOOT); }
+static int fake_shutdown(void *vm) { return record(vm, OP_SHUTDOWN); }
+
+static const struct api_vm_ops fake_ops = {
+	fake_info, fake_counters, fake_pause, fake_resume, fake_power, fake_reboot, fake_shutdown,
+};
+
+static struct fake_vm fake;
+
+static int reset_fake(void **state)
+{
+	memset(&fake, 0, sizeof(fake));
+	fake.state = "Running";
+	fake.ndevices = 3;
+	return 0;
+}
+
+static unsigned total_calls(void)
+{
+	unsigned n = 0;
+	for (int i = 0; i < NOPS; i++)
+		n += fake.calls[i];
+	return n;
+}
+
+/* ---- helpers ---- */
+
+static void handle(const char *method, const char *url, const char *body,
+		   struct api_response *r)
+{
+	api_handle(&fake_ops, &fake, method, url, body, body ? strlen(body) : 0, r);
+}
+
+static json_object *parse(const char *text)
+{
+	assert_non_null(text);
+	json_object *obj = json_tokener_parse(text);
+	if (!obj)
+		fail_msg("not JSON: %s", text);
+	return obj;
+}
+
+static json_object *member(json_object *obj, const char *key)
+{
+	json_object *m = NULL;
+	if (!json_object_object_get_ex(obj, key, &m))
+		fail_msg("no \"%s\" in %s", key, json_object_to_json_string(obj));
+	return m;
+}
+
+static uint64_t member_u64(json_object *obj, const char *key)
+{
+	json_object *m = member(obj, key);
+	assert_true(json_object_is_type(m, json_type_int));
+	return json_object_get_uint64(m);
+}
+
+/* A JSON error body with status and a message containing what. */
+static void assert_error(const struct api_response *r, unsigned status, const char *what)
+{
+	if (r->status != status)
+		fail_msg("status %u, want %u (%s)", r->status, status, r->body ? r->body : "");
+	json_object *obj = parse(r->body);
+	const char *msg = json_object_get_string(member(obj, "error"));
+	if (!strstr(msg, what))
+		fail_msg("error \"%s\" does not say \"%s\"", msg, what);
+	json_object_put(obj);
+}
+
+/* ---- the endpoints ---- */
+
+static void test_ping(void **state)
+{
+	api_set_version("9.9.9 (git test)");
+	struct api_response r;
+	handle("GET", "/api/v1/vmm.ping", NULL, &r);
+	assert_int_equal(r.status, 200);
+	json_object *obj = parse(r.body);
+	assert_string_equal(json_object_get_string(member(obj, "version")), "9.9.9 (git test)");
+	assert_int_equal(member_u64(obj, "pid"), getpid());
+	json_object_put(obj);
+	api_response_free(&r);
+	assert_int_equal(total_calls(), 0);
+}
+
+static void test_info(void **state)
+{
+	struct api_response r;
+	handle("GET", "/api/v1/vm.info", NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(fake.calls[OP_INFO], 1);
+	json_object *obj = parse(r.body);
+	assert_string_equal(json_object_get_string(member(obj, "state")), "Running");
+	assert_int_equal(member_u64(obj, "cpus"), 2);
+	assert_int_equal(member_u64(obj, "memory"), 512ull << 20);
+	assert_string_equal(json_object_get_string(member(obj, "kernel")), "/boot/bzImage");
+	assert_null(member(obj, "initrd")); /* "" is none */
+	assert_string_equal(json_object_get_string(member(obj, "cmdline")), "console=ttyS0");
+	json_object *devs = member(obj, "devices");
+	assert_int_equal(json_object_array_length(devs), 3);
+	json_object *d0 = json_object_array_get_idx(devs, 0);
+	assert_string_equal(json_object_get_string(member(d0, "id")), "nvme0");
+	assert_string_equal(json_object_get_string(member(d0, "kind")), "nvme");
+	assert_string_equal(json_object_get_string(member(d0, "io_model")), "emulated");
+	assert_string_equal(json_object_get_string(member(d0, "pci")), "0000:00:03.0");
+	json_object *d1 = json_object_array_get_idx(devs, 1);
+	assert_string_equal(json_object_get_string(member(d1, "id")), "serial0");
+	assert_null(member(d1, "pci"));
+	/* An id that fills its array is cut there, not read past. */
+	json_object *d2 = json_object_array_get_idx(devs, 2);
+	assert_int_equal(strlen(json_object_get_string(member(d2, "id"))), DEVICE_ID_MAX);
+	json_object_put(obj);
+	api_response_free(&r);
+}
+
+static void test_info_device_count_bounded(void **state)
+{
+	fake.ndevices = API_MAX_DEVICES + 1000;
+	struct api_response r;
+	handle("GET", "/api/v1/vm.info", NULL, &r);
+	assert_int_equal(r.status, 200);
+	json_object *obj = parse(r.body);
+	assert_int_equal(json_object_array_length(member(obj, "devices")), API_MAX_DEVICES);
+	json_object_put(obj);
+	api_response_free(&r);
+}
+
+static void test_counters(void **state)
+{
+	struct api_response r;
+	handle("GET", "/api/v1/vm.counters", NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(fake.calls[OP_COUNTERS], 1);
+	json_object *obj = parse(r.body);
+	json_object *devs = member(obj, "devices");
+	json_object *nvme = member(devs, "nvme0");
+	assert_int_equal(member_u64(member(nvme, ""), "exits"), 3);
+	assert_int_equal(member_u64(member(nvme, ""), "requests"), 9);
+	assert_int_equal(member_u64(member(nvme, ""), "rejected"), 0); /* zeros too */
+	assert_int_equal(member_u64(member(nvme, "q1"), "kicks"), 41);
+	assert_int_equal(member_u64(member(nvme, "q1"), "bytes_in"), 4096);
+	/* KVM's statistics are apart from the devices. */
+	assert_false(json_object_object_get_ex(devs, "kvm", NULL));
+	json_object *kvm = member(obj, "kvm");
+	assert_int_equal(member_u64(member(kvm, "vm"), "remote_tlb_flush"), 5);
+	assert_int_equal(member_u64(member(kvm, "vcpu0"), "io_exits"), 77);
+	json_object_put(obj);
+	api_response_free(&r);
+}
+
+static const struct {
+	const char *url;
+	enum fake_op op;
+	const char *name;
+} actions[] = {
+	{"/api/v1/vm.pause", OP_PAUSE, "vm.pause"},
+	{"/api/v1/vm.resume", OP_RESUME, "vm.resume"},
+	{"/api/v1/vm.power-button", OP_POWER, "vm.power-button"},
+	{"/api/v1/vm.reboot", OP_REBOOT, "vm.reboot"},
+	{"/api/v1/vm.shutdown", OP_SHUTDOWN, "vm.shutdown"},
+};
+#define NACTIONS (sizeof(actions) / sizeof(actions[0]))
+
+static void test_actions(void **state)
+{
+	for (size_t i = 0; i < NACTIONS; i++) {
+		reset_fake(NULL);
+		struct api_response r;
+		handle("PUT", actions[i].url, i % 2 ? "{}" : NULL, &r);
+		assert_int_equal(r.status, 204);
+		assert_null(r.body);
+		assert_int_equal(fake.calls[actions[i].op], 1);
+		assert_int_equal(total_calls(), 1);
+		api_response_free(&r);
+	}
+}
+
+static void test_action_errors(void **state)
+{
+	static const struct {
+		int ret;
+		unsigned status;
+		const char *what;
+	} cases[] = {
+		{-EBUSY, 409, "refused while the VM is Paused"},
+		{-ENOTSUP, 501, "not supported"},
+		{-EIO, 500, "Input/output error"},
+		{-ENOMEM, 500, "Cannot allocate memory"},
+		{7, 500, "failed (7)"},
+		{-100000, 500, "failed (-100000)"},
+	};
+	for (size_t i = 0; i < NACTIONS; i++)
+		for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+			reset_fake(NULL);
+			fake.state = "Paused";
+			fake.ret = cases[c].ret;
+			struct api_response r;
+			handle("PUT", actions[i].url, NULL, &r);
+			assert_error(&r, cases[c].status, cases[c].what);
+			assert_error(&r, cases[c].status, actions[i].name);
+			assert_int_equal(fake.calls[actions[i].op], 1);
+			api_response_free(&r);
+		}
+}
+
+/* A VM without an op answers 501 and calls nothing. */
+static void test_missing_ops(void **state)
+{
+	static const struct api_vm_ops none = {0};
+	static const char *const urls[] = {"/api/v1/vm.info", "/api/v1/vm.counters",
+					   "/api/v1/vm.pause", "/api/v1/vm.shutdown"};
+	for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+		struct api_response r;
+		api_handle(&none, &fake, strstr(urls[i], "vm.info") || strstr(urls[i], "counters")
+						 ? "GET" : "PUT",
+			   urls[i], NULL, 0, &r);
+		assert_error(&r, 501, "not supported by this VM");
+		api_response_free(&r);
+	}
+	/* vmm.ping needs no op. */
+	struct api_response r;
+	api_handle(&none, NULL, "GET", "/api/v1/vmm.ping", NULL, 0, &r);
+	assert_int_equal(r.status, 200);
+	api_response_free(&r);
+}
+
+/* ---- errors ---- */
+
+static void test_unknown_endpoint(void **state)
+{
+	static const char *const urls[] = {
+		"/api/v1/vm.nope", "/", "", "/api/v1/", "/api/v1/vm.info/", "/api/v2/vm.info",
+		"/api/v1/vm.info?x", "/API/V1/VM.INFO", "api/v1/vm.info", "/api/v1/vm.pausex",
+	};
+	for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+		struct api_response r;
+		handle("GET", urls[i], NULL, &r);
+		assert_error(&r, 404, "no endpoint");
+		assert_null(r.allow);
+		api_response_free(&r);
+	}
+	assert_int_equal(total_calls(), 0);
+}
+
+/* What the client sent is quoted printable and short: the body stays
+ * valid JSON and one line. */
+static void test_unknown_endpoint_quoted(void **state)
+{
+	char url[600];
+	memset(url, 'a', sizeof(url) - 1);
+	url[sizeof(url) - 1] = '\0';
+	memcpy(url, "/\xff\n\x01\x7f", 5);
+	struct api_response r;
+	handle("GET", url, NULL, &r);
+	assert_error(&r, 404, "no endpoint /????");
+	assert_error(&r, 404, "aaa...");
+	assert_true(strlen(r.body) < 200);
+	api_response_free(&r);
+}
+
+static void test_wrong_method(void **state)
+{
+	static const struct {
+		const char *method, *url, *allow;
+	} cases[] = {
+		{"GET", "/api/v1/vm.pause", "PUT"},
+		{"POST", "/api/v1/vm.shutdown", "PUT"},
+		{"PUT", "/api/v1/vm.info", "GET"},
+		{"DELETE", "/api/v1/vm.counters", "GET"},
+		{"HEAD", "/api/v1/vmm.ping", "GET"},
+		{"get", "/api/v1/vmm.ping", "GET"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct api_response r;
+		handle(cases[i].method, cases[i].url, NULL, &r);
+		assert_error(&r, 405, cases[i].method);
+		assert_non_null(r.allow);
+		assert_string_equal(r.allow, cases[i].allow);
+		api_response_free(&r);
+	}
+	assert_int_equal(total_calls(), 0);
+}
+
+static void test_bad_bodies(void **state)
+{
+	static const struct {
+		const char *body;
+		size_t len;
+		const char *what;
+	} cases[] = {
+		{"{", 1, "malformed JSON body: unexpected end of data at byte 1"},
+		{"{\"a\":", 5, "unexpected end of data"},
+		{"{}x", 3, "malformed JSON body"},
+		{"{} {}", 5, "malformed JSON body"},
+		{"{}\0", 3, "malformed JSON body"},
+		{"[]", 2, "must be a JSON object"},
+		{"42", 2, "must be a JSON object"},
+		{"null", 4, "must be a JSON object"},
+		{"{\"force\": true}", 15, "vm.pause takes no options (the body has \"force\")"},
+		/* json-c takes single quotes even when strict: still no option. */
+		{"{'a': 1}", 8, "takes no options (the body has \"a\")"},
+		{"{\"\xff\": 1}", 8, "malformed JSON body"},
+		{"{/* c */}", 9, "malformed JSON body"},
+		{"nul", 3, "malformed JSON body"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct api_response r;
+		api_handle(&fake_ops, &fake, "PUT", "/api/v1/vm.pause", cases[i].body, cases[i].len,
+			   &r);
+		assert_error(&r, 400, cases[i].what);
+		api_response_free(&r);
+	}
+	assert_int_equal(total_calls(), 0);
+	/* GETs take the same rule. */
+	struct api_response r;
+	handle("GET", "/api/v1/vm.info", "[1]", &r);
+	assert_error(&r, 400, "must be a JSON object");
+	api_response_free(&r);
+	/* Whitespace and {} are no body. */
+	handle("PUT", "/api/v1/vm.pause", " \r\n\t{ }\n", &r);
+	assert_int_equal(r.status, 204);
+	handle("PUT", "/api/v1/vm.pause", "  \n", &r);
+	assert_int_equal(r.status, 204);
+	assert_int_equal(fake.calls[OP_PAUSE], 2);
+}
+
+static void test_oversized_body(void **state)
+{
+	char *big = malloc(API_MAX_BODY + 1);
+	assert_non_null(big);
+	memset(big, ' ', API_MAX_BODY + 1);
+	memcpy(big, "{}", 2);
+	struct api_response r;
+	/* The limit itself is fine. */
+	api_handle(&fake_ops, &fake, "PUT", "/api/v1/vm.resume", big, API_MAX_BODY, &r);
+	assert_int_equal(r.status, 204);
+	api_handle(&fake_ops, &fake, "PUT", "/api/v1/vm.resume", big, API_MAX_BODY + 1, &r);
+	assert_error(&r, 413, "65537 bytes");
+	api_response_free(&r);
+	/* Only the length decides: the server passes no body it did not keep. */
+	api_handle(&fake_ops, &fake, "PUT", "/api/v1/vm.resume", NULL, SIZE_MAX, &r);
+	assert_error(&r, 413, "over the limit");
+	api_response_free(&r);
+	assert_int_equal(fake.calls[OP_RESUME], 1);
+	free(big);
+}
+
+/* ---- the OpenAPI document ---- */
+
+#define OPENAPI "docs/api/openapi.json"
+
+static json_object *openapi(void)
+{
+	json_object *doc = json_object_from_file(OPENAPI);
+	if (!doc)
+		fail_msg("%s (run from the repository root): %s", OPENAPI, json_util_get_last_err());
+	return doc;
+}
+
+static const char *const http_methods[] = {"get", "put", "post", "delete", "patch", "head",
+					   "options", "trace"};
+
+static const struct api_route *route_of(const char *path)
+{
+	for (size_t i = 0; api_route_at(i); i++)
+		if (strcmp(api_route_at(i)->path, path) == 0)
+			return api_route_at(i);
+	return NULL;
+}
+
+static const char *lower(const char *method)
+{
+	static char buf[16];
+	size_t n = 0;
+	for (; method[n] && n + 1 < sizeof(buf); n++)
+		buf[n] = (char)(method[n] | 0x20);
+	buf[n] = '\0';
+	return buf;
+}
+
+static void test_openapi_matches_routes(void **state)
+{
+	json_object *doc = openapi();
+	assert_string_equal(json_object_get_string(member(doc, "openapi")), "3.0.3");
+	json_object *paths = member(doc, "paths");
+	size_t nroutes = 0;
+	/* Every route is in the document, with its method and no other. */
+	for (const struct api_route *rt; (rt = api_route_at(nroutes)); nroutes++) {
+		json_object *item = member(paths, rt->path);
+		for (size_t m = 0; m < sizeof(http_methods) / sizeof(http_methods[0]); m++) {
+			bool served = strcasecmp(rt->method, http_methods[m]) == 0;
+			if (json_object_object_get_ex(item, http_methods[m], NULL) != served)
+				fail_msg("%s: the document %s %s", rt->path,
+					 served ? "lacks" : "has", http_methods[m]);
+		}
+	}
+	/* Every path in the document is served, by the method it names. */
+	json_object_object_foreach(paths, path, item) {
+		const struct api_route *rt = route_of(path);
+		if (!rt)
+			fail_msg("the document has %s, which the server does not serve", path);
+		struct api_response r;
+		if (!json_object_object_get_ex(item, lower(rt->method), NULL))
+			fail_msg("the document has %s without %s", path, rt->method);
+		reset_fake(NULL);
+		handle(rt->method, path, NULL, &r);
+		assert_true(r.status == 200 || r.status == 204);
+		api_response_free(&r);
+	}
+	assert_int_equal((size_t)json_object_object_length(paths), nroutes);
+	json_object_put(doc);
+}
+
+/* The schema a $ref names ("#/components/schemas/X"). */
+static json_object *resolve(json_object *doc, json_object *schema)
+{
+	json_object *ref;
+	if (!json_object_object_get_ex(schema, "$ref", &ref))
+		return schema;
+	const char *s = json_object_get_string(ref);
+	const char *prefix = "#/components/schemas/";
+	assert_true(strncmp(s, prefix, strlen(prefix)) == 0);
+	return member(member(member(doc, "components"), "schemas"), s + strlen(prefix));
+}
+
+/* Each status an endpoint answers is in its responses, and each 200 body
+ * has the members its schema requires. */
+static void test_openapi_describes_responses(void **state)
+{
+	json_object *doc = openapi();
+	json_object *paths = member(doc, "paths");
+	for (size_t i = 0; api_route_at(i); i++) {
+		const struct api_route *rt = api_route_at(i);
+		json_object *op = member(member(paths, rt->path), lower(rt->method));
+		json_object *responses = member(op, "responses");
+		reset_fake(NULL);
+		struct api_response r;
+		handle(rt->method, rt->path, NULL, &r);
+		char code[8];
+		snprintf(code, sizeof(code), "%u", r.status);
+		json_object *resp = member(responses, code);
+		if (r.body) {
+			json_object *content = member(member(resp, "content"), "application/json");
+			json_object *schema = resolve(doc, member(content, "schema"));
+			json_object *body = parse(r.body);
+			json_object *required = member(schema, "required");
+			assert_true(json_object_array_length(required) > 0);
+			for (size_t k = 0; k < json_object_array_length(required); k++)
+				member(body, json_object_get_string(
+						     json_object_array_get_idx(required, k)));
+			json_object_put(body);
+		}
+		api_response_free(&r);
+		/* The error statuses it can give. */
+		const char *wrong = strcmp(rt->method, "GET") == 0 ? "PUT" : "GET";
+		handle(wrong, rt->path, NULL, &r);
+		snprintf(code, sizeof(code), "%u", r.status);
+		member(responses, code);
+		api_response_free(&r);
+		handle(rt->method, rt->path, "[]", &r);
+		snprintf(code, sizeof(code), "%u", r.status);
+		member(responses, code);
+		api_response_free(&r);
+	}
+	json_object_put(doc);
+}
+
+/* ---- through the socket ---- */
+
+static char sock_dir[64], sock_path[100];
+
+static int make_dir(void **state)
+{
+	snprintf(sock_dir, sizeof(sock_dir), "/tmp/iovirt-test-api.XXXXXX");
+	if (!mkdtemp(sock_dir))
+		return -1;
+	snprintf(sock_path, sizeof(sock_path), "%s/api.sock", sock_dir);
+	return 0;
+}
+
+static int remove_dir(void **state)
+{
+	unlink(sock_path);
+	return rmdir(sock_dir);
+}
+
+static int connect_to(const char *path)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		fail_msg("connect %s: %s", path, strerror(errno));
+	return fd;
+}
+
+static void send_all(int fd, const char *data, size_t len)
+{
+	while (len) {
+		ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+		assert_true(n > 0);
+		data += n;
+		len -= (size_t)n;
+	}
+}
+
+/* Reads until the server closes (every request says Connection: close),
+ * within 10 s; NUL-terminated. */
+static size_t recv_all(int fd, char *buf, size_t cap)
+{
+	size_t len = 0;
+	for (;;) {
+		struct pollfd p = {fd, POLLIN, 0};
+		if (poll(&p, 1, 10000) != 1)
+			fail_msg("no answer within 10 s (have %zu bytes)", len);
+		ssize_t n = recv(fd, buf + len, cap - 1 - len, 0);
+		assert_true(n >= 0);
+		if (n == 0 || len + (size_t)n == cap - 1) {
+			len += (size_t)n;
+			break;
+		}
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	return len;
+}
+
+struct http_reply {
+	char raw[8192];
+	unsigned status;
+	const char *body;
+};
+
+static void http(const char *request, struct http_reply *rep)
+{
+	int fd = connect_to(sock_path);
+	send_all(fd, request, strlen(request));
+	recv_all(fd, rep->raw, sizeof(rep->raw));
+	close(fd);
+	if (sscanf(rep->raw, "HTTP/1.1 %u ", &rep->status) != 1)
+		fail_msg("not an HTTP response: %s", rep->raw);
+	const char *end = strstr(rep->raw, "\r\n\r\n");
+	assert_non_null(end);
+	rep->body = end + 4;
+}
+
+#define REQ(method, path, extra) \
+	method " " path " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n" extra "\r\n"
+
+static struct api_server *start(void)
+{
+	struct api_server *s = api_server_start(sock_path, &fake_ops, &fake);
+	assert_non_null(s);
+	return s;
+}
+
+static void assert_pings(void)
+{
+	struct http_reply rep;
+	http(REQ("GET", "/api/v1/vmm.ping", ""), &rep);
+	assert_int_equal(rep.status, 200);
+	json_object *obj = parse(rep.body);
+	assert_int_equal(member_u64(obj, "pid"), getpid());
+	json_object_put(obj);
+}
+
+/* The server's thread is there, named. */
+static bool api_thread_exists(void)
+{
+	char path[64], comm[32];
+	for (int tid = getpid(); tid < getpid() + 100000; tid++) {
+		snprintf(path, sizeof(path), "/proc/self/task/%d/comm", tid);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		bool api = fgets(comm, sizeof(comm), f) && strcmp(comm, "api\n") == 0;
+		fclose(f);
+		if (api)
+			return true;
+	}
+	return false;
+}
+
+static void test_server_answers(void **state)
+{
+	struct api_server *s = start();
+	struct stat st;
+	assert_int_equal(lstat(sock_path, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_true(api_thread_exists());
+	assert_pings();
+
+	struct http_reply rep;
+	http(REQ("PUT", "/api/v1/vm.pause", "Content-Length: 0\r\n"), &rep);
+	assert_int_equal(rep.status, 204);
+	assert_int_equal(fake.calls[OP_PAUSE], 1);
+	http(REQ("PUT", "/api/v1/vm.resume", "Content-Length: 2\r\n") "{}", &rep);
+	assert_int_equal(rep.status, 204);
+	assert_int_equal(fake.calls[OP_RESUME], 1);
+
+	http(REQ("GET", "/api/v1/vm.info", ""), &rep);
+	assert_int_equal(rep.status, 200);
+	assert_non_null(strstr(rep.raw, "Content-Type: application/json\r\n"));
+	json_object *obj = parse(rep.body);
+	assert_string_equal(json_object_get_string(member(obj, "state")), "Running");
+	json_object_put(obj);
+
+	http(REQ("GET", "/api/v1/vm.pause", ""), &rep);
+	assert_int_equal(rep.status, 405);
+	assert_non_null(strstr(rep.raw, "\r\nAllow: PUT\r\n"));
+	json_object_put(parse(rep.body));
+
+	http(REQ("GET", "/api/v1/nope", ""), &rep);
+	assert_int_equal(rep.status, 404);
+	http(REQ("PUT", "/api/v1/vm.pause", "Content-Length: 5\r\n") "{bad}", &rep);
+	assert_int_equal(rep.status, 400);
+	assert_non_null(strstr(rep.body, "malformed JSON body"));
+
+	fake.ret = -EBUSY;
+	fake.state = "Paused";
+	http(REQ("PUT", "/api/v1/vm.pause", ""), &rep);
+	assert_int_equal(rep.status, 409);
+	assert_non_null(strstr(rep.body, "Paused"));
+	assert_int_equal(fake.calls[OP_PAUSE], 2);
+
+	api_server_stop(s);
+	assert_int_equal(lstat(sock_path, &st), -1);
+	assert_int_equal(errno, ENOENT);
+}
+
+/* 413 before the body (Content-Length), and after it (chunked). */
+static void test_server_oversized(void **state)
+{
+	struct api_server *s = start();
+	struct http_reply rep;
+	http(REQ("PUT", "/api/v1/vm.pause", "Content-Length: 1000000\r\n"), &rep);
+	assert_int_equal(rep.status, 413);
+	json_object_put(parse(rep.body));
+	http(REQ("PUT", "/api/v1/vm.pause", "Content-Length: 99999999999999999999999\r\n"), &rep);
+	assert_true(rep.status == 413 || rep.status == 400);
+
+	/* A chunked body of 70 000 bytes. */
+	size_t chunk = 7000, n = 10;
+	size_t cap = 256 + n * (chunk + 16);
+	char *req = malloc(cap);
+	assert_non_null(req);
+	size_t len = (size_t)snprintf(req, cap, "%s",
+				      REQ("PUT", "/api/v1/vm.pause",
+					  "Transfer-Encoding: chunked\r\n"));
+	for (size_t i = 0; i < n; i++) {
+		len += (size_t)snprintf(req + len, cap - len, "%zx\r\n", chunk);
+		memset(req + len, ' ', chunk);
+		len += chunk;
+		len += (size_t)snprintf(req + len, cap - len, "\r\n");
+	}
+	len += (size_t)snprintf(req + len, cap - len, "0\r\n\r\n");
+	int fd = connect_to(sock_path);
+	send_all(fd, req, len);
+	recv_all(fd, rep.raw, sizeof(rep.raw));
+	close(fd);
+	free(req);
+	assert_non_null(strstr(rep.raw, "HTTP/1.1 413 "));
+	assert_non_null(strstr(rep.raw, "over the limit"));
+	assert_int_equal(total_calls(), 0);
+	assert_pings();
+	api_server_stop(s);
+}
+
+/* Clients that go away mid-request leave the server serving and the VM
+ * untouched. */
+static void test_client_disconnects(void **state)
+{
+	struct api_server *s = start();
+	static const char *const partial[] = {
+		"GET /api/v1/vm.in",
+		"PUT /api/v1/vm.pause HTTP/1.1\r\nHost: x\r\n",
+		"PUT /api/v1/vm.pause HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"a\"",
+		"",
+	};
+	for (size_t i = 0; i < sizeof(partial) / sizeof(partial[0]); i++) {
+		int fd = connect_to(sock_path);
+		send_all(fd, partial[i], strlen(partial[i]));
+		close(fd);
+	}
+	/* One that stops reading: the answer is dropped with it. */
+	int fd = connect_to(sock_path);
+	send_all(fd, REQ("GET", "/api/v1/vm.counters", ""), strlen(REQ("GET", "/api/v1/vm.counters", "")));
+	shutdown(fd, SHUT_RD);
+	close(fd);
+	/* Not HTTP at all: libmicrohttpd answers it itself, or hangs up. */
+	fd = connect_to(sock_path);
+	send_all(fd, "\x01\x02\r\n\r\n", 6);
+	char buf[2048];
+	recv_all(fd, buf, sizeof(buf));
+	assert_true(buf[0] == '\0' || strncmp(buf, "HTTP/1.1 400", 12) == 0);
+	close(fd);
+	assert_pings();
+	assert_int_equal(fake.calls[OP_PAUSE], 0);
+	api_server_stop(s);
+}
+
+#define NCLIENTS 100
+
+static void test_hundred_clients(void **state)
+{
+	struct api_server *s = start();
+	int fds[NCLIENTS];
+	for (int i = 0; i < NCLIENTS; i++)
+		fds[i] = connect_to(sock_path);
+	const char *req = REQ("GET", "/api/v1/vm.counters", "");
+	for (int i = 0; i < NCLIENTS; i++)
+		send_all(fds[i], req, strlen(req));
+	static char raw[8192];
+	for (int i = 0; i < NCLIENTS; i++) {
+		recv_all(fds[i], raw, sizeof(raw));
+		close(fds[i]);
+		if (strncmp(raw, "HTTP/1.1 200 ", 13) != 0)
+			fail_msg("client %d: %s", i, raw);
+		json_object *obj = parse(strstr(raw, "\r\n\r\n") + 4);
+		member(obj, "kvm");
+		json_object_put(obj);
+	}
+	assert_int_equal(fake.calls[OP_COUNTERS], NCLIENTS);
+	assert_pings();
+	api_server_stop(s);
+}
+
+/* A socket left by an iovirt that died: nobody answers, so it is replaced. */
+static void test_stale_socket_replaced(void **state)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(fd);
+	struct stat st;
+	assert_int_equal(lstat(sock_path, &st), 0);
+	struct api_server *s = start();
+	assert_pings();
+	api_server_stop(s);
+}
+
+static struct api_server *second;
+
+/* At arg, or sock_path. */
+static void start_second(void *arg)
+{
+	second = api_server_start(arg ? arg : sock_path, &fake_ops, &fake);
+}
+
+/* One a live process answers on is refused, and keeps serving. */
+static void test_live_socket_refused(void **state)
+{
+	struct api_server *s = start();
+	char *err = capture_stderr(start_second, NULL);
+	assert_null(second);
+	char want[200];
+	snprintf(want, sizeof(want), "iovirt: %s: another iovirt is listening there", sock_path);
+	if (!strstr(err, want) || count_occurrences(err, "\n") != 1)
+		fail_msg("stderr: %s", err);
+	free(err);
+	assert_pings();
+	api_server_stop(s);
+}
+
+static void test_not_a_socket_refused(void **state)
+{
+	FILE *f = fopen(sock_path, "w");
+	assert_non_null(f);
+	fputs("precious", f);
+	fclose(f);
+	char *err = capture_stderr(start_second, NULL);
+	assert_null(second);
+	assert_non_null(strstr(err, "exists and is not a socket"));
+	free(err);
+	struct stat st;
+	assert_int_equal(lstat(sock_path, &st), 0);
+	assert_int_equal(st.st_size, 8);
+	unlink(sock_path);
+}
+
+static void test_path_too_long(void **state)
+{
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+	memset(path, 'a', sizeof(path) - 1);
+	path[0] = '/';
+	path[sizeof(path) - 1] = '\0';
+	char *err = capture_stderr(start_second, path);
+	assert_null(second);
+	assert_non_null(strstr(err, "a UNIX socket path is 1 to 107 bytes"));
+	free(err);
+}
+
+static int reset_fake_path(void **state)
+{
+	unlink(sock_path);
+	second = NULL;
+	return reset_fake(state);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_ping, reset_fake),
+		cmocka_unit_test_setup(test_info, reset_fake),
+		cmocka_unit_test_setup(test_info_device_count_bounded, reset_fake),
+		cmocka_unit_test_setup(test_counters, reset_fake),
+		cmocka_unit_test_setup(test_actions, reset_fake),
+		cmocka_unit_test_setup(test_action_errors, reset_fake),
+		cmocka_unit_test_setup(test_missing_ops, reset_fake),
+		cmocka_unit_test_setup(test_unknown_endpoint, reset_fake),
+		cmocka_unit_test_setup(test_unknown_endpoint_quoted, reset_fake),
+		cmocka_unit_test_setup(test_wrong_method, reset_fake),
+		cmocka_unit_test_setup(test_bad_bodies, reset_fake),
+		cmocka_unit_test_setup(test_oversized_body, reset_fake),
+		cmocka_unit_test_setup(test_openapi_matches_routes, reset_fake),
+		cmocka_unit_test_setup(test_openapi_describes_responses, reset_fake),
+		cmocka_unit_test_setup(test_server_answers, reset_fake_path),
+		cmocka_unit_test_setup(test_server_oversized, reset_fake_path),
+		cmocka_unit_test_setup(test_client_disconnects, reset_fake_path),
+		cmocka_unit_test_setup(test_hundred_clients, reset_fake_path),
+		cmocka_unit_test_setup(test_stale_socket_replaced, reset_fake_path),
+		cmocka_unit_test_setup(test_live_socket_refused, reset_fake_path),
+		cmocka_unit_test_setup(test_not_a_socket_refused, reset_fake_path),
+		cmocka_unit_test_setup(test_path_too_long, reset_fake_path),
+	};
+	return cmocka_run_group_tests(tests, make_dir, remove_dir);
+}
