@@ -20,11 +20,13 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "api/api.h"
 #include "machine/config.h"
 #include "sandbox/sandbox.h"
 
@@ -400,6 +402,126 @@ static void test_drop_user_under_filter(void **state)
 	assert_exited(&res, 0);
 }
 
+/* The API server's thread, under SANDBOX_API, serves requests: accepts,
+ * reads, calls the VM's ops, answers, frees, and exits when stopped. */
+static void api_info(void *vm, struct api_vm_info *out)
+{
+	out->state = "Running";
+	out->ndevices = 1;
+	snprintf(out->devices[0].id, sizeof(out->devices[0].id), "nvme0");
+}
+
+static void api_counters(void *vm, const struct counter_sink *sink)
+{
+	struct dev_counters c = {.kicks = 1};
+	counters_emit(sink, "nvme0", "q0", &c);
+}
+
+static int api_pause(void *vm)
+{
+	return -EBUSY;
+}
+
+static int api_ok(void *vm)
+{
+	return 0;
+}
+
+static const struct api_vm_ops api_ops = {api_info, api_counters, api_pause, api_ok, api_ok,
+					  api_ok, api_ok};
+
+/* The status of one request on a fresh connection; -1 on failure. */
+static int api_request(const char *path, const char *request)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	char reply[4096];
+	size_t len = 0;
+	ssize_t n = -1;
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    write(fd, request, strlen(request)) != (ssize_t)strlen(request))
+		return -1;
+	while (len < sizeof(reply) - 1 && (n = read(fd, reply + len, sizeof(reply) - 1 - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	reply[len] = '\0';
+	unsigned status;
+	return sscanf(reply, "HTTP/1.1 %u ", &status) == 1 ? (int)status : -1;
+}
+
+#define API_REQ(m, p, body) \
+	m " /api/v1/" p " HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: " \
+	  body "\r\n\r\n"
+
+static int api_serves(void)
+{
+	if (prepare(SANDBOX_SECCOMP_ON, false) < 0)
+		return 2;
+	char path[64];
+	snprintf(path, sizeof(path), "/tmp/iovirt-test-sandbox-api.%d", (int)getpid());
+	struct api_server *s = api_server_start(path, &api_ops, NULL);
+	if (!s)
+		return 3;
+	static const struct {
+		const char *request;
+		int status;
+	} reqs[] = {
+		{API_REQ("GET", "vmm.ping", "0"), 200},
+		{API_REQ("GET", "vm.info", "0"), 200},
+		{API_REQ("GET", "vm.counters", "0"), 200},
+		{API_REQ("PUT", "vm.resume", "2") "{}", 204},
+		{API_REQ("PUT", "vm.pause", "0"), 409},
+		{API_REQ("PUT", "vm.pause", "3") "{x}", 400},
+		{API_REQ("PUT", "vm.pause", "100000"), 413},
+		{API_REQ("GET", "vm.nope", "0"), 404},
+		{API_REQ("GET", "vm.pause", "0"), 405},
+	};
+	for (int round = 0; round < 20; round++)
+		for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++)
+			if (api_request(path, reqs[i].request) != reqs[i].status)
+				return 10 + (int)i;
+	api_server_stop(s); /* the thread exits under its filter */
+	return write(STDERR_FILENO, "ok", 2) == 2 ? 0 : 4;
+}
+
+static void test_api_thread_serves(void **state)
+{
+	struct child_result res;
+	run_child(api_serves, &res);
+	assert_exited(&res, 0);
+	assert_string_equal(res.err, "ok");
+}
+
+/* The API thread opens nothing, and makes no socket of its own. */
+static int api_thread_makes_socket(void)
+{
+	if (prepare(SANDBOX_SECCOMP_ON, false) < 0)
+		return 2;
+	sandbox_enter(SANDBOX_API);
+	socket(AF_UNIX, SOCK_STREAM, 0);
+	return 0;
+}
+
+static int api_thread_opens(void)
+{
+	if (prepare(SANDBOX_SECCOMP_ON, false) < 0)
+		return 2;
+	sandbox_enter(SANDBOX_API);
+	long fd = syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDONLY);
+	return fd < 0 && errno == EACCES ? 0 : 3;
+}
+
+static void test_api_thread_confined(void **state)
+{
+	struct child_result res;
+	run_child(api_thread_makes_socket, &res);
+	assert_exited(&res, SANDBOX_EXIT_VIOLATION);
+	assert_non_null(strstr(res.err, "thread api made a forbidden syscall 41 (socket)"));
+	run_child(api_thread_opens, &res);
+	assert_exited(&res, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -416,6 +538,8 @@ int main(void)
 		cmocka_unit_test(test_parse_user),
 		cmocka_unit_test(test_drop_user),
 		cmocka_unit_test(test_drop_user_under_filter),
+		cmocka_unit_test(test_api_thread_serves),
+		cmocka_unit_test(test_api_thread_confined),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
