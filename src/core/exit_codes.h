@@ -6,8 +6,9 @@
 #define IOVIRT_CORE_EXIT_CODES_H
 
 enum iovirt_exit {
-	/* run: the guest powered off, rebooted without --reboot, or the user
-	 * quit (Ctrl-A x); every other command: it did what it was asked. */
+	/* run: the guest powered off, rebooted without --reboot, the user
+	 * quit (Ctrl-A x) or the API stopped it (vm.shutdown, vm.reboot
+	 * without --reboot); every other command: it did what it was asked. */
 	IOVIRT_EXIT_OK = 0,
 	/* Bad input (a value that does not parse, a file that cannot be
 	 * opened) or a failure of iovirt itself, including being stopped by

@@ -155,6 +155,24 @@ static bool handle_exit(struct vcpu *vcpu)
 	}
 }
 
+/* Paused (vm_pause_vcpus): waits, outside KVM_RUN, until resumed or the
+ * VM stops. The eventfd write tells the pausing thread one more vCPU is
+ * parked. */
+static void park(struct vcpu *vcpu)
+{
+	struct vm *vm = vcpu->vm;
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->parked++;
+	uint64_t one = 1;
+	if (vm->park_fd >= 0 && write(vm->park_fd, &one, sizeof(one)) < 0)
+		log_warn("vCPU %u: telling the pause it is parked: %s", vcpu->index,
+			 strerror(errno));
+	while (vm->pause && vm_exit_reason(vm) == VM_RUNNING)
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	vm->parked--;
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *vcpu = arg;
@@ -168,9 +186,15 @@ static void *vcpu_thread(void *arg)
 	sandbox_enter(SANDBOX_VCPU);
 
 	while (vm_exit_reason(vm) == VM_RUNNING) {
+		/* A kick sets immediate_exit after pause, so a vCPU that missed
+		 * the flag here leaves KVM_RUN at once and comes back. */
+		if (__atomic_load_n(&vm->pause, __ATOMIC_SEQ_CST)) {
+			park(vcpu);
+			continue;
+		}
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
-				__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_RELAXED);
+				__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 				continue;
 			}
 			vm_request_exit(vm, VM_EXIT_ERROR, "vCPU %u: KVM_RUN: %s", vcpu->index,
@@ -208,7 +232,7 @@ void vcpu_kick(struct vcpu *vcpu)
 	if (!vcpu->started || !vcpu->run)
 		return;
 	/* immediate_exit covers a signal that lands just before KVM_RUN. */
-	__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 	pthread_kill(vcpu->thread, VCPU_KICK_SIGNAL);
 }
 

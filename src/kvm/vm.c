@@ -116,7 +116,11 @@ int vm_create(struct vm *vm, int kvm_fd, uint64_t ram_size, enum guest_mem_backi
 	memset(vm, 0, sizeof(*vm));
 	vm->kvm_fd = kvm_fd;
 	vm->vm_fd = -1;
+	vm->park_fd = -1;
 	vm->ncpus = ncpus;
+	pthread_mutex_init(&vm->pause_lock, NULL);
+	pthread_mutex_init(&vm->stats_lock, NULL);
+	pthread_cond_init(&vm->pause_cond, NULL);
 	guest_mem_init_empty(&vm->mem);
 	int ret;
 
@@ -192,13 +196,18 @@ fail:
 	return ret;
 }
 
+static void stats_free(struct kvm_stats *stats, unsigned n)
+{
+	if (!stats)
+		return;
+	for (unsigned i = 0; i < n; i++)
+		kvm_stats_close(&stats[i]);
+	free(stats);
+}
+
 static void stats_close(struct vm *vm)
 {
-	if (!vm->stats)
-		return;
-	for (unsigned i = 0; i <= vm->ncpus; i++)
-		kvm_stats_close(&vm->stats[i]);
-	free(vm->stats);
+	stats_free(vm->stats, vm->ncpus + 1);
 	vm->stats = NULL;
 }
 
@@ -206,27 +215,35 @@ int vm_stats_open(struct vm *vm)
 {
 	if (!kvm_stats_supported(vm->kvm_fd))
 		return -ENOTSUP;
-	vm->stats = calloc(vm->ncpus + 1, sizeof(*vm->stats));
-	if (!vm->stats)
+	struct kvm_stats *stats = calloc(vm->ncpus + 1, sizeof(*stats));
+	if (!stats)
 		return -ENOMEM;
 	for (unsigned i = 0; i <= vm->ncpus; i++)
-		vm->stats[i].fd = -1;
-	int ret = kvm_stats_open(&vm->stats[0], vm->vm_fd, "VM");
+		stats[i].fd = -1;
+	int ret = kvm_stats_open(&stats[0], vm->vm_fd, "VM");
 	for (unsigned i = 0; ret == 0 && i < vm->ncpus; i++) {
 		char who[24];
 		snprintf(who, sizeof(who), "vCPU %u", i);
-		ret = kvm_stats_open(&vm->stats[1 + i], vm->vcpus[i].fd, who);
+		ret = kvm_stats_open(&stats[1 + i], vm->vcpus[i].fd, who);
 	}
-	if (ret < 0)
-		stats_close(vm);
-	return ret;
+	if (ret < 0) {
+		stats_free(stats, vm->ncpus + 1);
+		return ret;
+	}
+	/* Published whole: a reader on another thread may be looking. */
+	pthread_mutex_lock(&vm->stats_lock);
+	struct kvm_stats *old = vm->stats;
+	vm->stats = stats;
+	pthread_mutex_unlock(&vm->stats_lock);
+	stats_free(old, vm->ncpus + 1);
+	return 0;
 }
 
 void vm_stats_emit(struct vm *vm, const struct counter_sink *sink)
 {
-	if (!vm->stats)
-		return;
-	for (unsigned i = 0; i <= vm->ncpus; i++) {
+	/* Each kvm_stats reads into its own data block: one reader at a time. */
+	pthread_mutex_lock(&vm->stats_lock);
+	for (unsigned i = 0; vm->stats && i <= vm->ncpus; i++) {
 		char scope[16];
 		if (i == 0)
 			snprintf(scope, sizeof(scope), "vm");
@@ -235,6 +252,7 @@ void vm_stats_emit(struct vm *vm, const struct counter_sink *sink)
 		if (kvm_stats_emit(&vm->stats[i], sink, "kvm", scope) < 0)
 			log_warn("KVM stats of %s: cannot read the data block", scope);
 	}
+	pthread_mutex_unlock(&vm->stats_lock);
 }
 
 void vm_destroy(struct vm *vm)
@@ -260,6 +278,9 @@ void vm_destroy(struct vm *vm)
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
 	vm->kvm_fd = -1;
+	pthread_cond_destroy(&vm->pause_cond);
+	pthread_mutex_destroy(&vm->pause_lock);
+	pthread_mutex_destroy(&vm->stats_lock);
 }
 
 void vm_request_exit(struct vm *vm, enum vm_exit_reason reason, const char *fmt, ...)
@@ -276,4 +297,61 @@ void vm_request_exit(struct vm *vm, enum vm_exit_reason reason, const char *fmt,
 		loop_stop(vm->loop);
 	for (unsigned i = 0; i < vm->ncpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
+	/* Parked vCPUs see the reason once woken (they check it under the
+	 * lock, so none goes back to sleep after this). */
+	pthread_mutex_lock(&vm->pause_lock);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+void vm_pause_vcpus(struct vm *vm, int notify_fd)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->park_fd = notify_fd;
+	/* Sequentially consistent with the vCPU's check after it clears
+	 * immediate_exit (vcpu.c): it sees pause, or the kick's immediate_exit. */
+	__atomic_store_n(&vm->pause, true, __ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&vm->pause_lock);
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+}
+
+bool vm_vcpus_parked(struct vm *vm)
+{
+	unsigned started = 0;
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		started += vm->vcpus[i].started;
+	pthread_mutex_lock(&vm->pause_lock);
+	bool all = vm->pause && vm->parked == started;
+	pthread_mutex_unlock(&vm->pause_lock);
+	return all;
+}
+
+void vm_resume_vcpus(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	__atomic_store_n(&vm->pause, false, __ATOMIC_SEQ_CST);
+	vm->park_fd = -1;
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+int vm_clock_save(struct vm *vm)
+{
+	struct kvm_clock_data clock;
+	memset(&clock, 0, sizeof(clock));
+	if (ioctl(vm->vm_fd, KVM_GET_CLOCK, &clock) < 0)
+		return -errno;
+	vm->paused_clock = clock.clock;
+	return 0;
+}
+
+int vm_clock_restore(struct vm *vm)
+{
+	/* flags 0: the value as saved (KVM_CLOCK_REALTIME would add the
+	 * host time that passed, the very thing to hide). */
+	struct kvm_clock_data clock;
+	memset(&clock, 0, sizeof(clock));
+	clock.clock = vm->paused_clock;
+	return ioctl(vm->vm_fd, KVM_SET_CLOCK, &clock) < 0 ? -errno : 0;
 }

@@ -3,6 +3,7 @@
 #ifndef IOVIRT_KVM_VM_H
 #define IOVIRT_KVM_VM_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -18,6 +19,7 @@ enum vm_exit_reason {
 	VM_EXIT_POWEROFF,   /* guest powered off: status 0 */
 	VM_EXIT_RESET,      /* guest rebooted: status 0, or restart with --reboot */
 	VM_EXIT_QUIT,       /* the user pressed Ctrl-A x: status 0 */
+	VM_EXIT_API_SHUTDOWN, /* the control plane stopped it (vm.shutdown): status 0 */
 	VM_EXIT_PANIC,      /* guest kernel panicked (pvpanic) */
 	VM_EXIT_CRASH,      /* triple fault, KVM internal error */
 	VM_EXIT_ERROR,      /* the VMM itself failed */
@@ -43,6 +45,15 @@ struct vm {
 	int exit_reason;      /* enum vm_exit_reason; first request wins */
 	char exit_detail[256]; /* the reason in words, for the log */
 	struct kvm_stats *stats; /* vm_stats_open: [0] the VM, [1 + i] vCPU i */
+	pthread_mutex_t stats_lock; /* one reader of their data blocks at a time */
+	/* Pausing (vm_pause_vcpus): while pause is set, each vCPU parks on
+	 * pause_cond before its next KVM_RUN. */
+	pthread_mutex_t pause_lock;
+	pthread_cond_t pause_cond;
+	bool pause;
+	unsigned parked;        /* vCPU threads parked now */
+	int park_fd;            /* an eventfd each parking vCPU writes; -1: none */
+	uint64_t paused_clock;  /* kvmclock (ns) when vm_clock_save ran */
 };
 
 /* Opens /dev/kvm and checks the API; logs one line and returns -errno. */
@@ -60,8 +71,9 @@ void vm_destroy(struct vm *vm);
 int vm_map_device_memory(struct vm *vm, uint64_t gpa, uint64_t size, void *hva);
 void vm_unmap_device_memory(struct vm *vm, int slot);
 
-/* Records why the VM stops (the first reason wins), stops the event loop and
- * kicks every vCPU out of KVM_RUN. Safe from any thread. */
+/* Records why the VM stops (the first reason wins), stops the event loop,
+ * kicks every vCPU out of KVM_RUN and lets parked ones go. Safe from any
+ * thread (not from a signal handler). */
 void vm_request_exit(struct vm *vm, enum vm_exit_reason reason, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -71,8 +83,31 @@ void vm_request_exit(struct vm *vm, enum vm_exit_reason reason, const char *fmt,
  * another -errno after one line. */
 int vm_stats_open(struct vm *vm);
 /* Emits them as device "kvm", scopes "vm" and "vcpu0", "vcpu1"...; nothing
- * before vm_stats_open. Any thread (pread only). */
+ * before vm_stats_open. Any thread (pread only), several at once (the
+ * --counters report on the loop, vm.counters on the API thread). */
 void vm_stats_emit(struct vm *vm, const struct counter_sink *sink);
+
+/* Pausing, for the control plane (machine/machine_control.c). From any
+ * thread but a vCPU's; none of them waits for a vCPU.
+ *
+ * vm_pause_vcpus asks every vCPU to park before its next KVM_RUN and kicks
+ * it out of the one it is in; each vCPU writes notify_fd (an eventfd, or
+ * -1) as it parks, and vm_vcpus_parked says when every started one has. A
+ * parked vCPU leaves the park when vm_resume_vcpus lets it run again, or
+ * when the VM stops (vm_request_exit). What a vCPU was doing is kept:
+ * KVM_RUN completes a port or MMIO read's data on re-entry as usual. */
+void vm_pause_vcpus(struct vm *vm, int notify_fd);
+bool vm_vcpus_parked(struct vm *vm);
+void vm_resume_vcpus(struct vm *vm);
+
+/* The guest's clock across a pause, as QEMU keeps it: vm_clock_save reads
+ * kvmclock (KVM_GET_CLOCK) once the vCPUs are parked, vm_clock_restore
+ * sets it back (KVM_SET_CLOCK) before they run, so kvmclock (Linux's
+ * clocksource under KVM) does not count the pause. The TSC itself runs on:
+ * a guest on clocksource=tsc sees the pause. 0, or -errno (no
+ * KVM_CAP_ADJUST_CLOCK: the guest then sees the pause). */
+int vm_clock_save(struct vm *vm);
+int vm_clock_restore(struct vm *vm);
 
 static inline enum vm_exit_reason vm_exit_reason(const struct vm *vm)
 {

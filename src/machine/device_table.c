@@ -58,44 +58,58 @@ static bool wants_e1000(const void *o)
 	return n->model == NIC_E1000;
 }
 
+static const char *virtio_net_io_model(const void *o)
+{
+	const struct nic_config *n = o;
+	return n->vhost ? "vhost" : "virtio";
+}
+
 /* The fixed devices first (the PC has them whatever the options say), then
  * the options' in the order the machine puts them on the bus: disks, NICs,
  * console, rng, passed-through functions; within an option, the order the
  * command line gave. */
 const struct device_kind device_kinds[] = {
-	{"serial", NULL, NULL, NULL, "16550A UART on COM1: the console (ttyS0)",
-	 NULL, machine_create_serial, NULL},
-	{"i8042", NULL, NULL, NULL, "keyboard controller (its reset line reboots)",
-	 NULL, machine_create_i8042, NULL},
-	{"rtc", NULL, NULL, NULL, "MC146818 real-time clock and CMOS NVRAM",
-	 NULL, machine_create_rtc, NULL},
-	{"acpi-pm", NULL, NULL, NULL, "ACPI power management block (poweroff)",
-	 NULL, machine_create_acpi_pm, NULL},
-	{"pvpanic", NULL, NULL, NULL, "pvpanic port: the guest reports a panic",
-	 NULL, machine_create_pvpanic, NULL},
-	{"virtio-blk", &opt_disk, "if=virtio", config_disk_keys,
-	 "a disk image as a virtio block device (the default)",
-	 wants_virtio_blk, machine_create_virtio_blk, machine_quiesce_virtio},
-	{"nvme", &opt_disk, "if=nvme", config_disk_keys,
-	 "a disk image as an emulated NVMe controller",
-	 wants_nvme, machine_create_nvme, NULL},
-	{"vhost-user-blk", &opt_disk, "vhost-user=", config_vhost_user_disk_keys,
-	 "a virtio block device served by a vhost-user backend",
-	 wants_vhost_user, machine_create_vhost_user_blk, machine_quiesce_virtio},
-	{"virtio-net", &opt_net, "model=virtio", config_nic_keys,
-	 "a virtio NIC on user networking or a tap (the default)",
-	 wants_virtio_net, machine_create_virtio_net, machine_quiesce_virtio},
-	{"e1000", &opt_net, "model=e1000", config_nic_keys,
-	 "an emulated Intel 82540EM NIC",
-	 wants_e1000, machine_create_e1000, NULL},
-	{"virtio-console", &opt_console, "virtio", config_console_keys,
-	 "hvc0 on stdout or a UNIX socket",
-	 NULL, machine_create_virtio_console, machine_quiesce_virtio},
-	{"virtio-rng", &opt_rng, NULL, NULL, "entropy from the host's getrandom",
-	 NULL, machine_create_virtio_rng, machine_quiesce_virtio},
-	{"vfio-pci", &opt_device, "vfio=", config_device_keys,
-	 "a host PCI function (or SR-IOV VF) passed through with VFIO",
-	 NULL, machine_create_vfio_pci, NULL},
+	{.name = "serial", .summary = "16550A UART on COM1: the console (ttyS0)",
+	 .create = machine_create_serial, .io_model = "emulated"},
+	{.name = "i8042", .summary = "keyboard controller (its reset line reboots)",
+	 .create = machine_create_i8042, .io_model = "emulated"},
+	{.name = "rtc", .summary = "MC146818 real-time clock and CMOS NVRAM",
+	 .create = machine_create_rtc, .io_model = "emulated"},
+	{.name = "acpi-pm", .summary = "ACPI power management block (poweroff, power button)",
+	 .create = machine_create_acpi_pm, .io_model = "emulated"},
+	{.name = "pvpanic", .summary = "pvpanic port: the guest reports a panic",
+	 .create = machine_create_pvpanic, .io_model = "emulated"},
+	{.name = "virtio-blk", .option = &opt_disk, .selector = "if=virtio",
+	 .keys = config_disk_keys, .summary = "a disk image as a virtio block device (the default)",
+	 .wants = wants_virtio_blk, .create = machine_create_virtio_blk,
+	 .quiesce = machine_quiesce_virtio, .io_model = "virtio"},
+	{.name = "nvme", .option = &opt_disk, .selector = "if=nvme", .keys = config_disk_keys,
+	 .summary = "a disk image as an emulated NVMe controller",
+	 .wants = wants_nvme, .create = machine_create_nvme, .io_model = "emulated"},
+	{.name = "vhost-user-blk", .option = &opt_disk, .selector = "vhost-user=",
+	 .keys = config_vhost_user_disk_keys,
+	 .summary = "a virtio block device served by a vhost-user backend",
+	 .wants = wants_vhost_user, .create = machine_create_vhost_user_blk,
+	 .quiesce = machine_quiesce_virtio, .io_model = "vhost-user"},
+	{.name = "virtio-net", .option = &opt_net, .selector = "model=virtio",
+	 .keys = config_nic_keys,
+	 .summary = "a virtio NIC on user networking or a tap (the default)",
+	 .wants = wants_virtio_net, .create = machine_create_virtio_net,
+	 .quiesce = machine_quiesce_virtio, .io_model = "virtio",
+	 .io_model_of = virtio_net_io_model},
+	{.name = "e1000", .option = &opt_net, .selector = "model=e1000", .keys = config_nic_keys,
+	 .summary = "an emulated Intel 82540EM NIC",
+	 .wants = wants_e1000, .create = machine_create_e1000, .io_model = "emulated"},
+	{.name = "virtio-console", .option = &opt_console, .selector = "virtio",
+	 .keys = config_console_keys, .summary = "hvc0 on stdout or a UNIX socket",
+	 .create = machine_create_virtio_console, .quiesce = machine_quiesce_virtio,
+	 .io_model = "virtio"},
+	{.name = "virtio-rng", .option = &opt_rng, .summary = "entropy from the host's getrandom",
+	 .create = machine_create_virtio_rng, .quiesce = machine_quiesce_virtio,
+	 .io_model = "virtio"},
+	{.name = "vfio-pci", .option = &opt_device, .selector = "vfio=", .keys = config_device_keys,
+	 .summary = "a host PCI function (or SR-IOV VF) passed through with VFIO",
+	 .create = machine_create_vfio_pci, .io_model = "vfio"},
 };
 const unsigned device_nkinds = sizeof(device_kinds) / sizeof(device_kinds[0]);
 
@@ -105,6 +119,11 @@ const struct device_kind *device_kind_find(const char *name)
 		if (!strcmp(device_kinds[i].name, name))
 			return &device_kinds[i];
 	return NULL;
+}
+
+const char *device_kind_io_model(const struct device_kind *k, const void *options)
+{
+	return k->io_model_of && options ? k->io_model_of(options) : k->io_model;
 }
 
 void device_instance_name(const struct device_kind *k, unsigned index, char id[DEVICE_ID_MAX])

@@ -24,6 +24,7 @@ struct device_env {
 	const void *options;
 	unsigned index;            /* among the instances of this kind */
 	char id[DEVICE_ID_MAX];
+	int *pci_slot;             /* a PCI device's create records its slot here */
 };
 
 /* A command-line option that asks for devices (--disk, --net, ...): how
@@ -50,7 +51,17 @@ struct device_kind {
 	 * before any is destroyed (virtio: a running vhost hands its irqfds
 	 * back through the transport). */
 	void (*quiesce)(struct device *dev);
+	/* Who does its I/O (docs/ARCHITECTURE.md "The four I/O models"), as
+	 * vm.info shows it: "emulated", "virtio", "vhost", "vhost-user",
+	 * "vfio". */
+	const char *io_model;
+	/* Optional: an instance's model where its options decide it (a
+	 * virtio-net NIC with vhost=on is "vhost"); NULL: io_model. */
+	const char *(*io_model_of)(const void *options);
 };
+
+/* The I/O model of an instance of k made for options. */
+const char *device_kind_io_model(const struct device_kind *k, const void *options);
 
 extern const struct device_kind device_kinds[];
 extern const unsigned device_nkinds;

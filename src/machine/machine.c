@@ -25,9 +25,6 @@
 #include "machine/machine_pci.h"
 #include "sandbox/sandbox.h"
 
-/* The SCI line the DSDT describes (the ACPI PM block raises none). */
-#define IRQ_SCI 9
-
 /* Creates one device of kind k for options (NULL for a fixed device) and
  * lists it; the instance is named kind + its index among its kind. */
 static int add_device(struct machine *m, const struct device_kind *k, const void *options,
@@ -37,12 +34,17 @@ static int add_device(struct machine *m, const struct device_kind *k, const void
 		log_error("%s: more than %d devices", k->name, MACHINE_MAX_DEVICES);
 		return -ENOSPC;
 	}
-	struct device_env env = {.m = m, .options = options, .index = per_kind[k - device_kinds]++};
+	int slot = -1;
+	struct device_env env = {.m = m, .options = options, .index = per_kind[k - device_kinds]++,
+				 .pci_slot = &slot};
 	device_instance_name(k, env.index, env.id);
 	struct device *dev = NULL;
 	int ret = k->create(&env, &dev);
-	if (dev)
+	if (dev) {
+		m->dev_info[m->ndevices] = (struct machine_dev_info){
+			.io_model = device_kind_io_model(k, options), .pci_slot = slot};
 		m->devices[m->ndevices++] = dev;
+	}
 	return ret;
 }
 
@@ -94,6 +96,7 @@ static void destroy_devices(struct machine *m)
 	while (m->ndevices)
 		device_destroy(m->devices[--m->ndevices]);
 	m->serial = NULL;
+	m->acpi_pm = NULL;
 	machine_pci_destroy(m);
 }
 
@@ -114,6 +117,7 @@ int machine_create(struct machine *m, const struct vm_config *cfg, int kvm_fd)
 	memset(m, 0, sizeof(*m));
 	m->cfg = cfg;
 	m->counters_fd = -1;
+	m->ctl.fd = m->ctl.park_fd = -1; /* machine_stop_async before the VM exists */
 	/* Before any thread of this machine starts (block workers do in setup). */
 	struct sandbox_config sc = sandbox_config_of(cfg);
 	sandbox_set_exit_hook(term_restore_global);
@@ -128,6 +132,11 @@ int machine_create(struct machine *m, const struct vm_config *cfg, int kvm_fd)
 	ret = vm_create(&m->vm, kvm_fd, cfg->memory, backing, cfg->cpus);
 	if (ret < 0)
 		return ret;
+	ret = machine_ctl_init(m);
+	if (ret < 0) {
+		machine_destroy(m);
+		return ret;
+	}
 
 	struct kvm_cpuid2 *cpuid = cpu_supported_cpuid(m->vm.kvm_fd);
 	if (!cpuid) {
@@ -161,6 +170,7 @@ void machine_destroy(struct machine *m)
 	destroy_devices(m);
 	term_close(m->term);
 	m->term = NULL;
+	machine_ctl_destroy(m);
 	vm_destroy(&m->vm);
 }
 
@@ -214,7 +224,7 @@ static int load_acpi(struct machine *m, uint64_t *rsdp)
 		.intx_gsi_base = PCI_INTX_GSI_BASE, .intx_gsi_count = PCI_INTX_GSI_COUNT,
 	};
 	struct acpi_config acfg = {
-		.ncpus = m->cfg->cpus, .pm_base = ACPI_PM_BASE, .sci_irq = IRQ_SCI,
+		.ncpus = m->cfg->cpus, .pm_base = ACPI_PM_BASE, .sci_irq = MACHINE_IRQ_SCI,
 		.pci = m->pci_up ? &pci : NULL,
 	};
 	uint8_t *buf = guest_mem_ptr(&m->vm.mem, ACPI_TABLES_GPA, ACPI_TABLES_MAX);
@@ -282,25 +292,24 @@ int machine_load_real_mode(struct machine *m, const uint8_t *code, size_t len, u
 	return 0;
 }
 
+/* The event loop, and the control requests while paused. */
 static void *loop_thread(void *opaque)
 {
-	struct vm *vm = opaque;
+	struct machine *m = opaque;
 	sandbox_enter(SANDBOX_LOOP);
-	int ret = loop_run(vm->loop);
-	if (ret < 0)
-		vm_request_exit(vm, VM_EXIT_ERROR, "event loop: %s", strerror(-ret));
+	machine_ctl_run(m);
 	return NULL;
 }
 
 /* The loop gets a thread of its own, so that the caller, which sets up and
  * tears down machines, stays outside the loop's filter. */
-static int start_loop(struct vm *vm, pthread_t *thread)
+static int start_loop(struct machine *m, pthread_t *thread)
 {
 	/* Signals stay with the caller and the vCPUs (kicks). */
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int ret = pthread_create(thread, NULL, loop_thread, vm);
+	int ret = pthread_create(thread, NULL, loop_thread, m);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (ret == 0)
 		pthread_setname_np(*thread, "loop");
@@ -323,7 +332,7 @@ enum vm_exit_reason machine_run(struct machine *m)
 	}
 	if (vm_exit_reason(vm) == VM_RUNNING) {
 		pthread_t loop;
-		int ret = start_loop(vm, &loop);
+		int ret = start_loop(m, &loop);
 		if (ret < 0)
 			vm_request_exit(vm, VM_EXIT_ERROR, "starting the event loop: %s",
 					strerror(-ret));
@@ -339,6 +348,5 @@ enum vm_exit_reason machine_run(struct machine *m)
 
 void machine_stop_async(struct machine *m)
 {
-	if (m->vm.loop)
-		loop_stop(m->vm.loop);
+	machine_ctl_stop_async(m);
 }

@@ -10,10 +10,12 @@
 #include "bus/pci_host.h"
 #include "kvm/vm.h"
 #include "machine/config.h"
+#include "machine/machine_control.h"
 #include "vfio/vfio.h"
 
 struct term;
 struct serial;
+struct acpi_pm;
 struct device;
 struct counter_sink;
 
@@ -23,11 +25,18 @@ struct counter_sink;
 struct machine;
 typedef void (*machine_report_fn)(struct machine *m, void *opaque);
 
+/* What vm.info says of a device beyond the device itself. */
+struct machine_dev_info {
+	const char *io_model;   /* "emulated", "virtio", "vhost", "vhost-user", "vfio" */
+	int pci_slot;           /* its function's slot on bus 0 (function 0); -1: not PCI */
+};
+
 struct machine {
 	struct vm vm;
 	const struct vm_config *cfg;
 	struct term *term;
 	struct serial *serial;         /* COM1, which the console feeds (in devices[]) */
+	struct acpi_pm *acpi_pm;       /* the power button's block (in devices[]) */
 	bool pci_up;
 	struct pci_host pci;
 	bool vfio_up;                  /* vfio initialised (its fds are real) */
@@ -35,7 +44,10 @@ struct machine {
 	/* Every device, in the order the device table created them; destroyed
 	 * in reverse. */
 	struct device *devices[MACHINE_MAX_DEVICES];
+	struct machine_dev_info dev_info[MACHINE_MAX_DEVICES]; /* devices[i]'s */
 	unsigned ndevices;
+	/* The control plane's requests (machine_control.h). */
+	struct machine_ctl ctl;
 	/* --counters: machine_counters_request wakes the loop through this
 	 * eventfd, which calls report there. */
 	int counters_fd;
@@ -58,7 +70,7 @@ int machine_load_real_mode(struct machine *m, const uint8_t *code, size_t len, u
  * waits; signals to the caller reach the loop through machine_stop_async. */
 enum vm_exit_reason machine_run(struct machine *m);
 
-/* Stops a running machine from a signal handler. */
+/* Stops a running machine, paused or not, from a signal handler. */
 void machine_stop_async(struct machine *m);
 
 /* Every device's counters (core/device.h), in the list's order, then KVM's

@@ -186,6 +186,9 @@ int machine_create_acpi_pm(const struct device_env *env, struct device **dev)
 {
 	struct power_ctl power = {.request = power_cb, .opaque = env->m};
 	struct acpi_pm *pm = acpi_pm_create(power);
+	if (pm)
+		acpi_pm_set_sci(pm, irq_line_kvm(&env->m->vm.vm_fd, MACHINE_IRQ_SCI));
+	env->m->acpi_pm = pm; /* the power button's (vm.power-button) */
 	static const struct iobus_ops *const ops[] = {&acpi_pm_ops};
 	return finish(env, pm ? acpi_pm_device(pm) : NULL, ops, 1, pm, dev);
 }

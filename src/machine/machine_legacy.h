@@ -8,6 +8,10 @@
 
 struct machine;
 
+/* The ACPI SCI: ISA IRQ 9, level, active high (the FADT's SCI_INT and the
+ * MADT's override say so; the PM block drives it). */
+#define MACHINE_IRQ_SCI 9
+
 /* The console (m->term), before the serial port that feeds it. 0 or
  * -errno after one line. */
 int machine_open_console(struct machine *m);

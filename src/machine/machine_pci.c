@@ -65,18 +65,21 @@ void machine_pci_destroy(struct machine *m)
 	m->vfio_up = false;
 }
 
-/* Names the device and puts its function on the bus; on failure the
- * device is destroyed (it is on no bus). */
+/* Names the device and puts its function on the bus, recording the slot
+ * (vm.info's PCI address); on failure the device is destroyed (it is on no
+ * bus). */
 static int plug(const struct device_env *env, struct pci_dev *pci, struct device *dev,
 		struct device **out)
 {
 	snprintf(dev->id, sizeof(dev->id), "%s", env->id);
-	int ret = pci_host_add(&env->m->pci, pci);
-	if (ret < 0) {
-		log_error("%s: %s", env->id, ret == -ENOSPC ? "no free PCI slot" : strerror(-ret));
+	int slot = pci_host_add(&env->m->pci, pci);
+	if (slot < 0) {
+		log_error("%s: %s", env->id, slot == -ENOSPC ? "no free PCI slot" : strerror(-slot));
 		device_destroy(dev);
-		return ret;
+		return slot;
 	}
+	if (env->pci_slot)
+		*env->pci_slot = slot;
 	*out = dev;
 	return 0;
 }

@@ -99,12 +99,13 @@ static const unsigned long device_ioctls[] = {
 static const unsigned long vcpu_ioctls[] = {KVM_RUN, KVM_GET_REGS};
 
 /* The loop: epoll, the console socket's clients, vhost-user reconnects
- * (a new UNIX socket to the backend's path; the memfd is already made). */
+ * (a new UNIX socket to the backend's path; the memfd is already made),
+ * and the guest's clock kept across a pause (machine/machine_control.c). */
 static const struct rule loop_rules[] = {
 	ANY(epoll_wait), ANY(epoll_pwait), ANY(accept4),
 	IF1(socket, EQ(0, AF_UNIX)), ANY(connect), ANY(setsockopt), ANY(getsockopt),
 };
-static const unsigned long loop_ioctls[] = {FIONREAD};
+static const unsigned long loop_ioctls[] = {FIONREAD, KVM_GET_CLOCK, KVM_SET_CLOCK};
 
 /* The control plane's thread (api_server.c): libmicrohttpd accepting on
  * the listening UNIX socket, reading requests and writing responses on
@@ -116,6 +117,9 @@ static const struct rule api_rules[] = {
 	ANY(setsockopt), ANY(getsockopt),
 	IF1(fcntl, EQ(1, F_GETFL)), IF1(fcntl, EQ(1, F_SETFL)),
 	IF1(fcntl, EQ(1, F_GETFD)), IF1(fcntl, EQ(1, F_SETFD)),
+	/* vm.counters reads KVM's binary statistics fds (kvm_stats.c) here,
+	 * so that it answers while the VM is paused. */
+	ANY(pread64),
 };
 
 /* libslirp (only with a --net user): the guest's connections become host

@@ -1,0 +1,66 @@
+/* The api_vm_ops of a machine; see machine_api.h. */
+#include "machine/machine_api.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/device.h"
+#include "machine/machine.h"
+
+static const char *state_name(enum machine_state s)
+{
+	switch (s) {
+	case MACHINE_PAUSED:
+		return "Paused";
+	case MACHINE_STOPPED:
+		return "Shutdown";
+	default:
+		return "Running"; /* MACHINE_CREATED: the vCPUs start next */
+	}
+}
+
+static void info(void *vm, struct api_vm_info *out)
+{
+	struct machine *m = vm;
+	const struct vm_config *cfg = m->cfg;
+	memset(out, 0, sizeof(*out));
+	out->state = state_name(machine_state(m));
+	out->cpus = cfg->cpus;
+	out->memory = cfg->memory;
+	out->kernel = cfg->kernel;
+	out->initrd = cfg->initrd;
+	out->cmdline = cfg->cmdline;
+	/* The list is fixed once machine_create returned. */
+	for (unsigned i = 0; i < m->ndevices && i < API_MAX_DEVICES; i++) {
+		const struct device *dev = m->devices[i];
+		const struct machine_dev_info *di = &m->dev_info[i];
+		struct api_device_info *d = &out->devices[out->ndevices++];
+		snprintf(d->id, sizeof(d->id), "%s", dev->id);
+		d->kind = dev->ops->kind;
+		d->io_model = di->io_model;
+		/* Segment 0, bus 0, function 0: the host bridge's one bus. */
+		if (di->pci_slot >= 0)
+			snprintf(d->pci, sizeof(d->pci), "0000:00:%02x.0", (unsigned)di->pci_slot & 0x1f);
+	}
+}
+
+static void counters(void *vm, const struct counter_sink *sink)
+{
+	machine_counters(vm, sink);
+}
+
+static int pause_vm(void *vm) { return machine_request(vm, MACHINE_PAUSE); }
+static int resume_vm(void *vm) { return machine_request(vm, MACHINE_RESUME); }
+static int power_button(void *vm) { return machine_request(vm, MACHINE_POWER_BUTTON); }
+static int reboot_vm(void *vm) { return machine_request(vm, MACHINE_REBOOT); }
+static int shutdown_vm(void *vm) { return machine_request(vm, MACHINE_SHUTDOWN); }
+
+const struct api_vm_ops machine_api_ops = {
+	.info = info,
+	.counters = counters,
+	.pause = pause_vm,
+	.resume = resume_vm,
+	.power_button = power_button,
+	.reboot = reboot_vm,
+	.shutdown = shutdown_vm,
+};

@@ -1,0 +1,94 @@
+/* The control plane's requests to a machine (issue 20): pause, resume,
+ * the ACPI power button, reboot, shutdown. The API thread posts one into a
+ * slot and waits for its answer; the event loop runs it, so the VM is
+ * touched on the loop thread only and no vCPU ever waits for the API. The
+ * loop thread's body (machine_ctl_run) is the event loop plus, while the
+ * machine is paused, a small wait that serves these requests alone.
+ *
+ * What "paused" means here, precisely:
+ *  - No vCPU runs: each is parked outside KVM_RUN (vm_pause_vcpus) before
+ *    the pause is answered.
+ *  - The event loop does not run: no queue kick or doorbell is served, no
+ *    backend completion is reaped (io_uring and the block workers may
+ *    still finish requests already submitted, so a guest read buffer can
+ *    fill; its used-ring entry and interrupt wait for the resume), no
+ *    frame is taken from the tap or libslirp (the host queues or drops
+ *    them, as it would for a slow guest), no device timer fires (RTC,
+ *    e1000 throttling), the console's input waits in the terminal.
+ *  - Nothing is injected: iovirt raises no interrupt. Interrupts raised
+ *    just before the pause, and the SCI of a power button pressed while
+ *    paused, stay pending in KVM's irqchip and reach the guest on resume.
+ *  - The guest's clock stops: kvmclock is saved once the vCPUs are parked
+ *    and set back before they run (vm_clock_save), as QEMU does.
+ *  - Nothing is lost, so the resume needs no replay: a kick the guest
+ *    made before the pause stays counted in its ioeventfd (the guest, its
+ *    only source, is stopped), and the loop serves it when it runs again;
+ *    a pending interrupt is KVM's to deliver.
+ *  - Not stopped: the data paths that run outside iovirt. vhost-net and a
+ *    vhost-user backend keep serving the rings (their kicks come from the
+ *    guest, so only what was queued before the pause), and a passed-
+ *    through function keeps its DMA; their interrupts wait in KVM too.
+ *  - What still works: vm.info, vm.counters, the other requests below,
+ *    and a stopping signal. Ctrl-A x (served by the loop) waits.
+ */
+#ifndef IOVIRT_MACHINE_MACHINE_CONTROL_H
+#define IOVIRT_MACHINE_MACHINE_CONTROL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+struct machine;
+
+enum machine_state {
+	MACHINE_CREATED,  /* machine_run has not started the loop yet */
+	MACHINE_RUNNING,
+	MACHINE_PAUSED,
+	MACHINE_STOPPED,  /* the loop has ended: the VM is stopping */
+};
+
+enum machine_request {
+	MACHINE_PAUSE,        /* -EBUSY if paused already */
+	MACHINE_RESUME,       /* -EBUSY if not paused */
+	MACHINE_POWER_BUTTON, /* -ENOTSUP without an ACPI PM block */
+	MACHINE_REBOOT,       /* as the guest's own reset (VM_EXIT_RESET) */
+	MACHINE_SHUTDOWN,     /* stop now (VM_EXIT_API_SHUTDOWN): iovirt exits 0 */
+};
+
+struct machine_ctl {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;     /* an answer, or the slot free again */
+	int fd;                  /* eventfd: a request posted, or a stop */
+	int park_fd;             /* eventfd: a vCPU parked (vm_pause_vcpus) */
+	int state;               /* enum machine_state; atomic reads outside lock */
+	bool stop;               /* machine_ctl_stop_async */
+	/* The slot: one request at a time. */
+	bool busy;               /* posted, its poster not yet gone */
+	bool taken;              /* the loop thread is running it */
+	bool done;               /* answered: result holds the answer */
+	enum machine_request req;
+	int result;
+	bool pausing;            /* a pause waits for the vCPUs to park */
+};
+
+/* Once the VM exists: the eventfds on its loop. 0 or -errno after one
+ * line; machine_ctl_destroy is safe after either. */
+int machine_ctl_init(struct machine *m);
+/* After the loop thread ended; before vm_destroy. */
+void machine_ctl_destroy(struct machine *m);
+
+/* Runs req on the loop thread and returns its answer: 0 or -errno; -EBUSY
+ * as each request says, and before the loop started or once it ended (the
+ * VM is stopping). From any thread but the loop's and the vCPUs'; one
+ * request at a time, the others wait for the slot. */
+int machine_request(struct machine *m, enum machine_request req);
+
+enum machine_state machine_state(struct machine *m);
+
+/* The loop thread's body: the event loop, the paused waits between its
+ * runs, until the VM stops; then every waiting poster is answered -EBUSY. */
+void machine_ctl_run(struct machine *m);
+
+/* Stops the machine, paused or not; async-signal-safe. */
+void machine_ctl_stop_async(struct machine *m);
+
+#endif
