@@ -7,13 +7,17 @@
 #include "core/device.h"
 #include "machine/machine.h"
 
+_Static_assert(MACHINE_MAX_DEVICES <= API_MAX_DEVICES, "vm.info has room for every device");
+
+/* NULL once the VM is stopping: no state a request could act on (the
+ * document's null, as between two boots). */
 static const char *state_name(enum machine_state s)
 {
 	switch (s) {
 	case MACHINE_PAUSED:
 		return "Paused";
 	case MACHINE_STOPPED:
-		return "Shutdown";
+		return NULL;
 	default:
 		return "Running"; /* MACHINE_CREATED: the vCPUs start next */
 	}
@@ -31,7 +35,7 @@ static void info(void *vm, struct api_vm_info *out)
 	out->initrd = cfg->initrd;
 	out->cmdline = cfg->cmdline;
 	/* The list is fixed once machine_create returned. */
-	for (unsigned i = 0; i < m->ndevices && i < API_MAX_DEVICES; i++) {
+	for (unsigned i = 0; i < m->ndevices; i++) {
 		const struct device *dev = m->devices[i];
 		const struct machine_dev_info *di = &m->dev_info[i];
 		struct api_device_info *d = &out->devices[out->ndevices++];

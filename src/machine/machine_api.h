@@ -1,5 +1,6 @@
 /* The control plane's view of a machine: the api_vm_ops (api/api.h) that
- * the API server calls on its thread, with a struct machine as the vm:
+ * the API server calls on its thread, with a struct machine as the vm
+ * (vm.info's state: Running, Paused, or NULL once the VM is stopping):
  *
  *	api_server_start(cfg.api_socket, &machine_api_ops, &m)
  *

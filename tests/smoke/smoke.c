@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,12 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "kvm/vcpu.h"
 #include "machine/machine.h"
+#include "machine/machine_api.h"
 
 #define CODE_GPA 0x1000
 #define UNCLAIMED_MMIO 0xD0000000u /* in the PCI hole: no RAM, no device */
@@ -172,6 +175,86 @@ static void test_two_vcpus_start_and_stop(void **state)
 	machine_destroy(&m);
 }
 
+struct api_run {
+	struct machine m;
+	enum vm_exit_reason reason;
+};
+
+static void *run_machine(void *opaque)
+{
+	struct api_run *r = opaque;
+	r->reason = machine_run(&r->m);
+	return NULL;
+}
+
+static uint32_t guest_u32(struct machine *m, uint64_t gpa)
+{
+	const volatile uint32_t *p = guest_mem_ptr(&m->vm.mem, gpa, 4);
+	assert_non_null(p);
+	return *p;
+}
+
+/* Waits up to 60 s (an interpreting /dev/kvm is slow) for the word at gpa
+ * to leave old. */
+static bool guest_moves(struct machine *m, uint64_t gpa, uint32_t old)
+{
+	for (int i = 0; i < 6000; i++) {
+		if (guest_u32(m, gpa) != old)
+			return true;
+		nanosleep(&(struct timespec){.tv_nsec = 10 * 1000000}, NULL);
+	}
+	return false;
+}
+
+/* The control plane's pause and resume on the real VM core: the guest says
+ * "a", counts at 0x2000 until 0x2004 is set, says "b" and powers off. The
+ * count stands still while paused; after the resume the same run goes on
+ * to its end. */
+static void test_pause_and_resume(void **state)
+{
+	static const uint8_t code[] = {
+		DX_COM1, 0xb0, 'a', OUT_AL,
+		0x66, 0xff, 0x06, 0x00, 0x20, /* loop: inc dword [0x2000] */
+		0x80, 0x3e, 0x04, 0x20, 0x00, /* cmp byte [0x2004], 0 */
+		0x74, 0xf4,                   /* je loop */
+		0xb0, 'b', OUT_AL,
+		POWEROFF,
+	};
+	int pipefd[2];
+	assert_int_equal(pipe2(pipefd, O_NONBLOCK), 0);
+	struct vm_config cfg = {.memory = 32ULL << 20, .cpus = 1, .console_in_fd = -1,
+				.console_out_fd = pipefd[1]};
+	struct api_run *r = calloc(1, sizeof(*r));
+	assert_non_null(r);
+	int kvm = vm_open_kvm();
+	assert_true(kvm >= 0);
+	assert_int_equal(machine_create(&r->m, &cfg, kvm), 0);
+	assert_int_equal(machine_load_real_mode(&r->m, code, sizeof(code), CODE_GPA), 0);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, run_machine, r), 0);
+	assert_true(guest_moves(&r->m, 0x2000, 0));
+
+	assert_int_equal(machine_api_ops.pause(&r->m), 0);
+	struct api_vm_info info;
+	machine_api_ops.info(&r->m, &info);
+	assert_string_equal(info.state, "Paused");
+	uint32_t frozen = guest_u32(&r->m, 0x2000);
+	nanosleep(&(struct timespec){.tv_nsec = 200 * 1000000}, NULL);
+	assert_int_equal(guest_u32(&r->m, 0x2000), frozen);
+	*(volatile uint8_t *)guest_mem_ptr(&r->m.vm.mem, 0x2004, 1) = 1; /* the way out */
+	assert_int_equal(machine_api_ops.resume(&r->m), 0);
+
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(r->reason, VM_EXIT_POWEROFF);
+	machine_destroy(&r->m);
+	free(r);
+	char out[8] = {0};
+	assert_int_equal(read(pipefd[0], out, sizeof(out)), 2);
+	assert_memory_equal(out, "ab", 2);
+	close(pipefd[0]);
+	close(pipefd[1]);
+}
+
 int main(void)
 {
 	vcpu_init_signals();
@@ -182,6 +265,7 @@ int main(void)
 		cmocka_unit_test(test_triple_fault_is_reported),
 		cmocka_unit_test(test_i8042_reset_line),
 		cmocka_unit_test(test_two_vcpus_start_and_stop),
+		cmocka_unit_test(test_pause_and_resume),
 	};
 	return cmocka_run_group_tests_name("kvm smoke", tests, NULL, NULL);
 }
