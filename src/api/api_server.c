@@ -110,16 +110,17 @@ static int listen_at(const char *path)
 		return -errno;
 	}
 	const char *step = NULL;
+	bool bound = false;
 	if (fchmod(fd, 0600) < 0)
 		step = "fchmod";
 	else if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		step = "bind";
-	else if (listen(fd, SOMAXCONN) < 0)
+	else if ((bound = true, listen(fd, SOMAXCONN) < 0))
 		step = "listen";
 	if (step) {
 		ret = -errno;
 		log_error("%s: %s: %s", path, step, strerror(errno));
-		if (strcmp(step, "listen") == 0)
+		if (bound)
 			unlink(path);
 		close(fd);
 		return ret;

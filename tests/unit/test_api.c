@@ -749,6 +749,25 @@ static void test_server_oversized(void **state)
 	assert_non_null(strstr(rep.raw, "HTTP/1.1 413 "));
 	assert_non_null(strstr(rep.raw, "over the limit"));
 	assert_int_equal(total_calls(), 0);
+
+	/* One that goes on sending past 16 times the limit is cut off. */
+	fd = connect_to(sock_path);
+	const char *head = REQ("PUT", "/api/v1/vm.pause", "Transfer-Encoding: chunked\r\n");
+	send_all(fd, head, strlen(head));
+	static char piece[65536 + 16];
+	int m = snprintf(piece, sizeof(piece), "10000\r\n");
+	memset(piece + m, ' ', 65536);
+	memcpy(piece + m + 65536, "\r\n", 2);
+	size_t sent = 0;
+	for (int i = 0; i < 64; i++) {
+		ssize_t k = send(fd, piece, (size_t)m + 65536 + 2, MSG_NOSIGNAL);
+		if (k < 0)
+			break;
+		sent += (size_t)k;
+	}
+	assert_true(sent < 64 * (65536 + 8));
+	close(fd);
+	assert_int_equal(total_calls(), 0);
 	assert_pings();
 	api_server_stop(s);
 }
