@@ -7,9 +7,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api/api_routes.h"
 #include "backends/term.h"
 #include "cmd/commands.h"
 #include "cmd/counters_print.h"
+#include "cmd/run_api.h"
 #include "core/exit_codes.h"
 #include "core/log.h"
 #include "kvm/vcpu.h"
@@ -73,6 +75,7 @@ static int exit_status(enum vm_exit_reason reason, const char *detail)
 	case VM_EXIT_POWEROFF:
 	case VM_EXIT_RESET:
 	case VM_EXIT_QUIT:
+	case VM_EXIT_API_SHUTDOWN:
 		log_debug("%s", detail);
 		return IOVIRT_EXIT_OK;
 	case VM_EXIT_PANIC:
@@ -131,13 +134,21 @@ static int cmd_run(int argc, char **argv)
 	if (speed == PROBE_NO_KVM)
 		return IOVIRT_EXIT_ERROR; /* the probe said why, in one line */
 	bool warned = false;
+	/* --api-socket: one server for the whole run, started once the first
+	 * machine exists (run_api.h says why it outlives a --reboot). */
+	struct run_api *api = NULL;
+	api_set_version(IOVIRT_VERSION);
 	for (;;) {
 		int kvm = vm_open_kvm();
-		if (kvm < 0)
+		if (kvm < 0) {
+			run_api_stop(api);
 			return IOVIRT_EXIT_ERROR;
+		}
 		struct machine m;
-		if (machine_create(&m, &cfg, kvm) < 0)
+		if (machine_create(&m, &cfg, kvm) < 0) {
+			run_api_stop(api);
 			return IOVIRT_EXIT_ERROR;
+		}
 		bool kvm_stats = false;
 		if (cfg.counters) {
 			int err = machine_counters_enable(&m, report_counters, &kvm_stats);
@@ -145,13 +156,24 @@ static int cmd_run(int argc, char **argv)
 			if (err < 0 && err != -ENOTSUP)
 				log_warn("--counters: KVM's statistics: %s; device counters only",
 					 strerror(-err));
+		} else if (cfg.api_socket) {
+			/* vm.counters carries KVM's statistics too (iovirt stat's
+			 * exits per vCPU); without them, device counters only. */
+			vm_stats_open(&m.vm);
 		}
+		if (cfg.api_socket && !api && !(api = run_api_start(cfg.api_socket, &cfg))) {
+			machine_destroy(&m); /* the socket is taken: said in one line */
+			return IOVIRT_EXIT_ERROR;
+		}
+		run_api_attach(api, &m);
 		running = &m;
 		if (stop_requested) /* after running is set: the handler sees one or the other */
 			machine_stop_async(&m);
 		if (machine_load_linux(&m) < 0) {
 			running = NULL;
+			run_api_detach(api);
 			machine_destroy(&m);
+			run_api_stop(api);
 			return IOVIRT_EXIT_ERROR;
 		}
 		if (speed == PROBE_EMULATED && !warned) {
@@ -164,11 +186,13 @@ static int cmd_run(int argc, char **argv)
 			report_counters(&m, &kvm_stats);
 		char detail[sizeof(m.vm.exit_detail)];
 		memcpy(detail, m.vm.exit_detail, sizeof(detail));
+		run_api_detach(api);
 		machine_destroy(&m);
 		if (reason == VM_EXIT_RESET && cfg.reboot) {
 			log_info("guest rebooted: restarting the VM");
 			continue;
 		}
+		run_api_stop(api);
 		return exit_status(reason, detail);
 	}
 }
