@@ -14,7 +14,7 @@
 /* No reply within this many milliseconds: the request failed. A request
  * that touches the VM waits for the event loop, which answers in far
  * less unless the VM is stuck. */
-#define API_CLIENT_TIMEOUT_MS 15000
+#define API_CLIENT_TIMEOUT_MS 15000u
 
 struct api_reply {
 	long status;     /* the HTTP status */
@@ -33,5 +33,18 @@ void api_reply_free(struct api_reply *reply);
  * is already paused" (the JSON body's "error"), or the status and the
  * body's first line when it has no such member. */
 void api_reply_reason(const struct api_reply *reply, char *buf, size_t len);
+
+/* Every member of a JSON object, in order, for the replies' readers:
+ *
+ *	API_JSON_EACH(obj, it, end) {
+ *		const char *key = json_object_iter_peek_name(&it);
+ *		json_object *val = json_object_iter_peek_value(&it);
+ *
+ * (json-c's json_object_object_foreach does the same, but cppcheck, which
+ * is not shown the system headers, cannot expand it.) */
+#define API_JSON_EACH(obj, it, end)                                                   \
+	for (struct json_object_iterator it = json_object_iter_begin(obj),            \
+					 end = json_object_iter_end(obj);             \
+	     !json_object_iter_equal(&it, &end); json_object_iter_next(&it))
 
 #endif

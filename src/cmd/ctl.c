@@ -98,13 +98,17 @@ static void emit_scopes(const struct counter_sink *sink, const char *device, jso
 {
 	if (!json_object_is_type(scopes, json_type_object))
 		return;
-	json_object_object_foreach(scopes, scope, names) {
+	API_JSON_EACH(scopes, s, s_end) {
+		json_object *names = json_object_iter_peek_value(&s);
 		if (!json_object_is_type(names, json_type_object))
 			continue;
-		json_object_object_foreach(names, name, value)
+		API_JSON_EACH(names, n, n_end) {
+			json_object *value = json_object_iter_peek_value(&n);
 			if (json_object_is_type(value, json_type_int))
-				sink->emit(sink->opaque, device, scope, name,
+				sink->emit(sink->opaque, device, json_object_iter_peek_name(&s),
+					   json_object_iter_peek_name(&n),
 					   json_object_get_uint64(value));
+		}
 	}
 }
 
@@ -116,8 +120,9 @@ static void print_counters(json_object *body, FILE *out)
 	json_object *devices, *kvm;
 	if (json_object_object_get_ex(body, "devices", &devices) &&
 	    json_object_is_type(devices, json_type_object)) {
-		json_object_object_foreach(devices, device, scopes)
-			emit_scopes(&sink, device, scopes);
+		API_JSON_EACH(devices, d, d_end)
+			emit_scopes(&sink, json_object_iter_peek_name(&d),
+				    json_object_iter_peek_value(&d));
 	}
 	if (json_object_object_get_ex(body, "kvm", &kvm))
 		emit_scopes(&sink, "kvm", kvm);

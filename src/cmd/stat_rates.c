@@ -4,6 +4,8 @@
 #include <json-c/json.h>
 #include <string.h>
 
+#include "cmd/api_client.h"
+
 struct name_offset {
 	const char *name;
 	size_t offset;   /* of the uint64_t it fills */
@@ -62,7 +64,9 @@ static int read_scope(json_object *scope, const struct name_offset *table, size_
 		snprintf(err, errlen, "vm.counters: %s is not an object", where);
 		return -1;
 	}
-	json_object_object_foreach(scope, name, value) {
+	API_JSON_EACH(scope, it, end) {
+		const char *name = json_object_iter_peek_name(&it);
+		json_object *value = json_object_iter_peek_value(&it);
 		uint64_t count;
 		if (!get_count(value, &count)) {
 			snprintf(err, errlen, "vm.counters: %s.%s is not a count", where, name);
@@ -81,12 +85,16 @@ static int parse_devices(json_object *devices, struct stat_sample *s, char *err,
 		snprintf(err, errlen, "vm.counters: \"devices\" is not an object");
 		return -1;
 	}
-	json_object_object_foreach(devices, dev, scopes) {
+	API_JSON_EACH(devices, d, d_end) {
+		const char *dev = json_object_iter_peek_name(&d);
+		json_object *scopes = json_object_iter_peek_value(&d);
 		if (!json_object_is_type(scopes, json_type_object)) {
 			snprintf(err, errlen, "vm.counters: devices.%s is not an object", dev);
 			return -1;
 		}
-		json_object_object_foreach(scopes, scope, counters) {
+		API_JSON_EACH(scopes, s_it, s_end) {
+			const char *scope = json_object_iter_peek_name(&s_it);
+			json_object *counters = json_object_iter_peek_value(&s_it);
 			char where[DEVICE_ID_MAX + STAT_SCOPE_MAX + 16];
 			snprintf(where, sizeof(where), "devices.%s.%s", dev, scope);
 			if (s->nrows == STAT_MAX_ROWS) {
@@ -116,7 +124,9 @@ static int parse_kvm(json_object *kvm, struct stat_sample *s, char *err, size_t 
 		snprintf(err, errlen, "vm.counters: \"kvm\" is not an object");
 		return -1;
 	}
-	json_object_object_foreach(kvm, scope, stats) {
+	API_JSON_EACH(kvm, it, end) {
+		const char *scope = json_object_iter_peek_name(&it);
+		json_object *stats = json_object_iter_peek_value(&it);
 		if (strncmp(scope, "vcpu", 4) != 0)
 			continue;
 		char where[STAT_SCOPE_MAX + 16];

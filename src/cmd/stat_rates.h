@@ -15,8 +15,8 @@
 #include "core/device.h"
 
 #define STAT_SCOPE_MAX 32
-#define STAT_MAX_ROWS 1024  /* 64 devices of up to 15 queues each, and then some */
-#define STAT_MAX_VCPUS 288  /* KVM's own limit on most hosts */
+#define STAT_MAX_ROWS 1024u /* 64 devices of up to 15 queues each, and then some */
+#define STAT_MAX_VCPUS 288u /* KVM's own limit on most hosts */
 
 struct stat_row {
 	char device[DEVICE_ID_MAX];

@@ -130,16 +130,16 @@ struct result {
 	char *out, *err;
 };
 
-/* Runs `iovirt ctl|stat ARGS...` (NULL-terminated) with its output kept. */
-static struct result run(int (*cmd)(int, char **, FILE *, FILE *), ...)
+/* Runs `iovirt ctl|stat ARGS...` (args: NULL-terminated, at most 15) with
+ * its output kept. */
+static struct result run_args(int (*cmd)(int, char **, FILE *, FILE *), const char *const *args)
 {
 	char *argv[16];
 	int argc = 0;
-	va_list ap;
-	va_start(ap, cmd);
-	for (char *a; (a = va_arg(ap, char *)) && argc < 15;)
-		argv[argc++] = a;
-	va_end(ap);
+	while (argc < 15 && args[argc]) {
+		argv[argc] = (char *)args[argc];  /* main's argv is not const */
+		argc++;
+	}
 	argv[argc] = NULL;
 	struct result r = {0};
 	size_t olen, elen;
@@ -151,6 +151,7 @@ static struct result run(int (*cmd)(int, char **, FILE *, FILE *), ...)
 	assert_int_equal(fclose(err), 0);
 	return r;
 }
+#define RUN(cmd, ...) run_args(cmd, (const char *const[]){__VA_ARGS__, NULL})
 
 static void result_free(struct result *r)
 {
@@ -175,8 +176,8 @@ static struct result ctl_once(const char *verb, const char *json, const char *st
 	char *reply = http(status, body);
 	const char *replies[] = {reply};
 	fake_start(f, 1, replies);
-	struct result r = json ? run(ctl_main, "ctl", f->path, verb, json, NULL)
-			       : run(ctl_main, "ctl", f->path, verb, NULL);
+	struct result r = json ? RUN(ctl_main, "ctl", f->path, verb, json)
+			       : RUN(ctl_main, "ctl", f->path, verb);
 	fake_stop(f);
 	free(reply);
 	return r;
@@ -204,7 +205,7 @@ static void test_every_verb_sends_its_request(void **state)
 				  : http("200 OK", "{}");
 		const char *replies[] = {reply};
 		fake_start(&f, 1, replies);
-		struct result r = run(ctl_main, "ctl", f.path, verbs[i].verb, NULL);
+		struct result r = RUN(ctl_main, "ctl", f.path, verbs[i].verb);
 		fake_stop(&f);
 		if (r.status != IOVIRT_EXIT_OK)
 			fail_msg("%s: status %d: %s", verbs[i].verb, r.status, r.err);
@@ -325,7 +326,7 @@ static void test_nobody_listening(void **state)
 	/* A socket left by a process that is gone: bound, not listening. */
 	struct fake f;
 	fake_bind(&f);
-	struct result r = run(ctl_main, "ctl", f.path, "ping", NULL);
+	struct result r = RUN(ctl_main, "ctl", f.path, "ping");
 	assert_int_equal(r.status, IOVIRT_EXIT_ERROR);
 	char want[256];
 	snprintf(want, sizeof(want), "iovirt ctl: %s: no iovirt is listening (connection refused)\n",
@@ -335,11 +336,11 @@ static void test_nobody_listening(void **state)
 	result_free(&r);
 	fake_stop(&f);
 	/* No socket at all. */
-	r = run(ctl_main, "ctl", f.path, "info", NULL);
+	r = RUN(ctl_main, "ctl", f.path, "info");
 	assert_int_equal(r.status, IOVIRT_EXIT_ERROR);
 	assert_one_line(r.err, "no such socket");
 	result_free(&r);
-	r = run(stat_main, "stat", f.path, "--once", NULL);
+	r = RUN(stat_main, "stat", f.path, "--once");
 	assert_int_equal(r.status, IOVIRT_EXIT_ERROR);
 	assert_one_line(r.err, "iovirt stat: ");
 	assert_one_line(r.err, "no such socket");
@@ -353,7 +354,7 @@ static void test_long_socket_path(void **state)
 	memset(path, 'a', sizeof(path) - 1);
 	path[0] = '/';
 	path[sizeof(path) - 1] = '\0';
-	struct result r = run(ctl_main, "ctl", path, "ping", NULL);
+	struct result r = RUN(ctl_main, "ctl", path, "ping");
 	assert_int_equal(r.status, IOVIRT_EXIT_ERROR);
 	assert_one_line(r.err, "longer than 107 bytes");
 	result_free(&r);
@@ -375,7 +376,7 @@ static void test_reply_cut_short_or_missing(void **state)
 		struct fake f;
 		const char *replies[] = {cases[i].reply};
 		fake_start(&f, 1, replies);
-		struct result r = run(ctl_main, "ctl", f.path, "ping", "--json", NULL);
+		struct result r = RUN(ctl_main, "ctl", f.path, "ping", "--json");
 		fake_stop(&f);
 		if (r.status != IOVIRT_EXIT_ERROR)
 			fail_msg("case %zu: status %d, out \"%s\"", i, r.status, r.out);
@@ -403,46 +404,46 @@ static void test_body_not_json(void **state)
 static void test_usage(void **state)
 {
 	(void)state;
-	struct result r = run(ctl_main, "ctl", NULL);
+	struct result r = RUN(ctl_main, "ctl");
 	assert_int_equal(r.status, IOVIRT_EXIT_USAGE);
 	assert_one_line(r.err, "usage: iovirt ctl SOCKET VERB");
 	result_free(&r);
-	r = run(ctl_main, "ctl", "/tmp/x.sock", NULL);
+	r = RUN(ctl_main, "ctl", "/tmp/x.sock");
 	assert_int_equal(r.status, IOVIRT_EXIT_USAGE);
 	result_free(&r);
-	r = run(ctl_main, "ctl", "/tmp/x.sock", "hibernate", NULL);
+	r = RUN(ctl_main, "ctl", "/tmp/x.sock", "hibernate");
 	assert_int_equal(r.status, IOVIRT_EXIT_USAGE);
 	assert_one_line(r.err, "hibernate: unknown verb (ping, info, counters, pause, resume, "
 			       "power-button, reboot, shutdown)");
 	result_free(&r);
-	r = run(ctl_main, "ctl", "/tmp/x.sock", "ping", "--yaml", NULL);
+	r = RUN(ctl_main, "ctl", "/tmp/x.sock", "ping", "--yaml");
 	assert_int_equal(r.status, IOVIRT_EXIT_USAGE);
 	assert_one_line(r.err, "--yaml: unknown option");
 	result_free(&r);
-	r = run(ctl_main, "ctl", "/tmp/x.sock", "pause", "resume", NULL);
+	r = RUN(ctl_main, "ctl", "/tmp/x.sock", "pause", "resume");
 	assert_int_equal(r.status, IOVIRT_EXIT_USAGE);
 	result_free(&r);
-	r = run(ctl_main, "ctl", "--help", NULL);
+	r = RUN(ctl_main, "ctl", "--help");
 	assert_int_equal(r.status, IOVIRT_EXIT_OK);
 	assert_non_null(strstr(r.out, "power-button"));
 	assert_non_null(strstr(r.out, "--json"));
 	assert_string_equal(r.err, "");
 	result_free(&r);
 
-	r = run(stat_main, "stat", NULL);
+	r = RUN(stat_main, "stat");
 	assert_int_equal(r.status, IOVIRT_EXIT_USAGE);
 	result_free(&r);
-	r = run(stat_main, "stat", "/tmp/x.sock", "--interval", NULL);
+	r = RUN(stat_main, "stat", "/tmp/x.sock", "--interval");
 	assert_int_equal(r.status, IOVIRT_EXIT_USAGE);
 	result_free(&r);
 	static const char *const bad[] = {"0", "-1", "abc", "1s", "nan", "99999"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		r = run(stat_main, "stat", "/tmp/x.sock", "--interval", bad[i], NULL);
+		r = RUN(stat_main, "stat", "/tmp/x.sock", "--interval", bad[i]);
 		assert_int_equal(r.status, IOVIRT_EXIT_ERROR);
 		assert_one_line(r.err, "not a number of seconds");
 		result_free(&r);
 	}
-	r = run(stat_main, "stat", "--help", NULL);
+	r = RUN(stat_main, "stat", "--help");
 	assert_int_equal(r.status, IOVIRT_EXIT_OK);
 	assert_non_null(strstr(r.out, "--once"));
 	result_free(&r);
@@ -478,7 +479,7 @@ static void test_stat_once(void **state)
 	const char *replies[] = {a, b};
 	struct fake f;
 	fake_start(&f, 2, replies);
-	struct result r = run(stat_main, "stat", f.path, "--once", "--interval", "0.05", NULL);
+	struct result r = RUN(stat_main, "stat", f.path, "--once", "--interval", "0.05");
 	fake_stop(&f);
 	if (r.status != IOVIRT_EXIT_OK)
 		fail_msg("status %d: %s", r.status, r.err);
@@ -511,7 +512,7 @@ static void test_stat_failures(void **state)
 	const char *replies[] = {a, NULL};
 	struct fake f;
 	fake_start(&f, 2, replies);
-	struct result r = run(stat_main, "stat", f.path, "--once", "--interval", "0.01", NULL);
+	struct result r = RUN(stat_main, "stat", f.path, "--once", "--interval", "0.01");
 	fake_stop(&f);
 	assert_int_equal(r.status, IOVIRT_EXIT_ERROR);
 	assert_one_line(r.err, "closed before any reply");
@@ -522,7 +523,7 @@ static void test_stat_failures(void **state)
 	a = http("200 OK", "{\"devices\": 3}");
 	replies[0] = a;
 	fake_start(&f, 1, replies);
-	r = run(stat_main, "stat", f.path, "--once", NULL);
+	r = RUN(stat_main, "stat", f.path, "--once");
 	fake_stop(&f);
 	assert_int_equal(r.status, IOVIRT_EXIT_ERROR);
 	assert_one_line(r.err, "\"devices\" is not an object");
@@ -532,7 +533,7 @@ static void test_stat_failures(void **state)
 	a = http("409 Conflict", "{\"error\":\"rebooting\"}");
 	replies[0] = a;
 	fake_start(&f, 1, replies);
-	r = run(stat_main, "stat", f.path, "--once", NULL);
+	r = RUN(stat_main, "stat", f.path, "--once");
 	fake_stop(&f);
 	assert_int_equal(r.status, IOVIRT_EXIT_ERROR);
 	assert_one_line(r.err, "vm.counters: HTTP 409: rebooting");
