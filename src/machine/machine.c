@@ -323,6 +323,7 @@ enum vm_exit_reason machine_run(struct machine *m)
 	struct sandbox_config sc = sandbox_config_of(m->cfg);
 	if (sandbox_confine(&sc, why, sizeof(why)) < 0)
 		vm_request_exit(vm, VM_EXIT_ERROR, "%s", why);
+	machine_ctl_start(m);
 	for (unsigned i = 0; i < vm->ncpus && vm_exit_reason(vm) == VM_RUNNING; i++) {
 		int ret = vcpu_start(&vm->vcpus[i]);
 		if (ret < 0) {
@@ -339,6 +340,7 @@ enum vm_exit_reason machine_run(struct machine *m)
 		else
 			pthread_join(loop, NULL);
 	}
+	machine_ctl_end(m); /* also where the loop never ran */
 	/* The loop also stops for signals, before any vCPU asked to exit. */
 	vm_request_exit(vm, VM_EXIT_SIGNAL, "stopped by a signal");
 	for (unsigned i = 0; i < vm->ncpus; i++)

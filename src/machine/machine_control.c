@@ -212,10 +212,27 @@ static bool serve_paused(struct machine *m)
 	}
 }
 
+void machine_ctl_start(struct machine *m)
+{
+	set_state(&m->ctl, MACHINE_RUNNING);
+}
+
+void machine_ctl_end(struct machine *m)
+{
+	struct machine_ctl *ctl = &m->ctl;
+	pthread_mutex_lock(&ctl->lock);
+	set_state(ctl, MACHINE_STOPPED);
+	if (ctl->busy && !ctl->done) {
+		ctl->result = -EBUSY;
+		ctl->done = true;
+	}
+	pthread_cond_broadcast(&ctl->cond);
+	pthread_mutex_unlock(&ctl->lock);
+}
+
 void machine_ctl_run(struct machine *m)
 {
 	struct machine_ctl *ctl = &m->ctl;
-	set_state(ctl, MACHINE_RUNNING);
 	for (;;) {
 		int ret = loop_run(m->vm.loop);
 		if (ret < 0) {
@@ -229,14 +246,7 @@ void machine_ctl_run(struct machine *m)
 		if (!serve_paused(m))
 			break;
 	}
-	pthread_mutex_lock(&ctl->lock);
-	set_state(ctl, MACHINE_STOPPED);
-	if (ctl->busy && !ctl->done) {
-		ctl->result = -EBUSY;
-		ctl->done = true;
-	}
-	pthread_cond_broadcast(&ctl->cond);
-	pthread_mutex_unlock(&ctl->lock);
+	machine_ctl_end(m);
 }
 
 void machine_ctl_stop_async(struct machine *m)

@@ -87,6 +87,12 @@ enum machine_state machine_state(struct machine *m);
 /* The loop thread's body: the event loop, the paused waits between its
  * runs, until the VM stops; then every waiting poster is answered -EBUSY. */
 void machine_ctl_run(struct machine *m);
+/* machine_run's bounds: requests are taken from before the first vCPU
+ * starts (posted ones wait in the loop's eventfd until the loop runs), and
+ * refused once the machine stops, the loop never having run included: a
+ * request waiting then is answered -EBUSY. */
+void machine_ctl_start(struct machine *m);
+void machine_ctl_end(struct machine *m);
 
 /* Stops the machine, paused or not; async-signal-safe. */
 void machine_ctl_stop_async(struct machine *m);

@@ -96,6 +96,13 @@ static bool guest_changes(struct vm_run *r, uint64_t gpa, uint32_t old)
 	return false;
 }
 
+static const char *state_of(struct vm_run *r)
+{
+	struct api_vm_info info;
+	machine_api_ops.info(&r->m, &info);
+	return info.state;
+}
+
 /* Creates the machine with code at CODE_GPA and runs it on another thread;
  * skips the test without /dev/kvm. */
 static struct vm_run *start(const uint8_t *code, size_t len)
@@ -132,13 +139,6 @@ static enum vm_exit_reason finish(struct vm_run *r, char detail[256])
 	machine_destroy(&r->m);
 	free(r);
 	return reason;
-}
-
-static const char *state_of(struct vm_run *r)
-{
-	struct api_vm_info info;
-	machine_api_ops.info(&r->m, &info);
-	return info.state;
 }
 
 static uint64_t kvmclock(struct vm_run *r)
