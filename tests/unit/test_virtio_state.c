@@ -1,5 +1,6 @@
 /* Saving and loading a virtio device through the device contract
- * (src/virtio/virtio_pci.c, virtio_state.c): virtio-rng and virtio-blk on
+ * (src/virtio/virtio_pci.c, virtio_state.c): virtio-rng and virtio-blk (and
+ * virtio-net on user networking and virtio-console, round trips only) on
  * the real PCI transport, driven through BAR0 as a driver would, with
  * their rings in fake guest RAM (support/drv_ring.h) that stays put while
  * one instance is saved and a fresh one loads the record, as guest RAM
@@ -27,6 +28,8 @@
 #include "support/fake_ram.h"
 #include "support/loop_wait.h"
 #include "virtio/blk.h"
+#include "virtio/console.h"
+#include "virtio/net.h"
 #include "virtio/rng.h"
 #include "virtio/virtio_pci.h"
 
@@ -36,7 +39,7 @@
 #define RING_GPA 0x0ULL          /* desc; avail +4 KiB; used +8 KiB */
 #define BUF_GPA 0x10000ULL
 
-enum model { RNG, BLK };
+enum model { RNG, BLK, NET, CONSOLE };
 
 struct inst {
 	struct virtio_pci *vp;
@@ -50,6 +53,7 @@ struct fx {
 	struct fake_ram ram;
 	struct loop *loop;
 	struct drv_ring ring;
+	struct drv_ring ring1;   /* virtio-net's transmitq: a pair needs both */
 	struct inst a;
 };
 
@@ -62,6 +66,16 @@ static struct inst make(struct fx *f)
 		struct virtio_rng *r = virtio_rng_create(&f->ram.mem, f->loop);
 		assert_non_null(r);
 		in.vdev = virtio_rng_dev(r);
+	} else if (f->model == NET) {
+		struct virtio_net_options o = {.mac_set = true, .mac = {0x52, 0x54, 0, 1, 2, 3}};
+		o.backend.kind = NET_USER;
+		struct virtio_net *n = virtio_net_create(&o, &f->ram.mem, f->loop);
+		assert_non_null(n);
+		in.vdev = virtio_net_dev(n);
+	} else if (f->model == CONSOLE) {
+		struct virtio_console *c = virtio_console_create(-1, -1, &f->ram.mem, f->loop);
+		assert_non_null(c);
+		in.vdev = virtio_console_dev(c);
 	} else {
 		struct virtio_blk_options o = {.path = f->path, .no_merge = true};
 		in.blk = virtio_blk_create(&o, &f->ram.mem, f->loop);
@@ -104,6 +118,8 @@ static int setup_model(void **state, enum model m)
 
 static int setup_rng(void **state) { return setup_model(state, RNG); }
 static int setup_blk(void **state) { return setup_model(state, BLK); }
+static int setup_net(void **state) { return setup_model(state, NET); }
+static int setup_console(void **state) { return setup_model(state, CONSOLE); }
 
 static int teardown(void **state)
 {
@@ -162,6 +178,16 @@ static void bring_up(struct fx *f, struct inst *in)
 	wr64(in, VIRTIO_PCI_COMMON_Q_AVAILLO, f->ring.avail);
 	wr64(in, VIRTIO_PCI_COMMON_Q_USEDLO, f->ring.used);
 	wr(in, COMMON(VIRTIO_PCI_COMMON_Q_ENABLE), 2, 1);
+	if (f->model == NET) {
+		drv_ring_init(&f->ring1, &f->ram, QSIZE, RING_GPA + 0x3000, RING_GPA + 0x4000,
+			      RING_GPA + 0x5000);
+		wr(in, COMMON(VIRTIO_PCI_COMMON_Q_SELECT), 2, 1);
+		wr(in, COMMON(VIRTIO_PCI_COMMON_Q_SIZE), 2, QSIZE);
+		wr64(in, VIRTIO_PCI_COMMON_Q_DESCLO, f->ring1.desc);
+		wr64(in, VIRTIO_PCI_COMMON_Q_AVAILLO, f->ring1.avail);
+		wr64(in, VIRTIO_PCI_COMMON_Q_USEDLO, f->ring1.used);
+		wr(in, COMMON(VIRTIO_PCI_COMMON_Q_ENABLE), 2, 1);
+	}
 	wr(in, COMMON(VIRTIO_PCI_COMMON_STATUS), 1, s | VIRTIO_CONFIG_S_DRIVER_OK);
 	assert_true(in->vdev->live);
 }
@@ -325,6 +351,32 @@ static void test_blk_round_trip_live(void **state)
 	blk_req(f, VIRTIO_BLK_T_OUT, 3, data, 512, st);
 	kick(&f->a);
 	wait_used(f, 1);
+	round_trip(f);
+}
+
+/* virtio-net (receiveq 0 live, receive buffers posted and lent to the
+ * direct path) and virtio-console (receiveq 0 live, buffers posted): the
+ * whole record — transport, virtio state, the model's section — comes
+ * back byte for byte in a fresh instance. */
+static void test_net_round_trip_live(void **state)
+{
+	struct fx *f = *state;
+	bring_up(f, &f->a);
+	for (unsigned i = 0; i < 4; i++)
+		drv_ring_add(&f->ring, (struct drv_seg[]){{fake_ram_alloc(&f->ram, 2048), 2048, true}}, 1);
+	kick(&f->a);
+	loop_run_until(f->loop, NULL, NULL, 50);
+	round_trip(f);
+}
+
+static void test_console_round_trip_live(void **state)
+{
+	struct fx *f = *state;
+	bring_up(f, &f->a);
+	for (unsigned i = 0; i < 2; i++)
+		drv_ring_add(&f->ring, (struct drv_seg[]){{fake_ram_alloc(&f->ram, 256), 256, true}}, 1);
+	kick(&f->a);
+	loop_run_until(f->loop, NULL, NULL, 50);
 	round_trip(f);
 }
 
@@ -619,6 +671,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rng_round_trip_live, setup_rng, teardown),
 		cmocka_unit_test_setup_teardown(test_blk_round_trip_live, setup_blk, teardown),
 		cmocka_unit_test_setup_teardown(test_blk_mid_io, setup_blk, teardown),
+		cmocka_unit_test_setup_teardown(test_net_round_trip_live, setup_net, teardown),
+		cmocka_unit_test_setup_teardown(test_console_round_trip_live, setup_console, teardown),
 		cmocka_unit_test_setup_teardown(test_blk_inflight_refused, setup_blk, teardown),
 		cmocka_unit_test_setup_teardown(test_truncated, setup_rng, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupted, setup_rng, teardown),
