@@ -24,7 +24,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 UNIT_SUPPORT := $(wildcard tests/unit/support/*.c)
 SMOKE_BIN := $(BUILD)/smoke/smoke
 
-.PHONY: all check layers unit tools-test smoke guest fresh-clone soak fuzz fuzz-short fuzz-coverage demo bench bench-virtio bench-emulated bench-passthrough cppcheck clean deps
+.PHONY: all check layers unit tools-test smoke guest fresh-clone soak fuzz fuzz-short fuzz-coverage demo bench bench-virtio bench-emulated bench-passthrough bench-io-models cppcheck clean deps
 all: $(BUILD)/iovirt
 
 # --version: the release and the commit it was built from (git describe),
@@ -138,6 +138,10 @@ bench-emulated: $(BUILD)/iovirt
 # Direct and shared assignment (VFIO, SR-IOV) against native and QEMU.
 bench-passthrough: $(BUILD)/iovirt
 	bench/passthrough
+
+# What each I/O model costs per I/O in iovirt's counters (iovirt stat).
+bench-io-models: $(BUILD)/iovirt
+	BENCH_IOVIRT=$(BUILD)/iovirt bench/io-models
 
 clean:
 	rm -rf $(BUILD)

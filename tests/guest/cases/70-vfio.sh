@@ -11,18 +11,8 @@
 # guest; 8-12 written by the PF guest; 16-20 and 20-24 written at once by
 # the two VF guests; 24-48 the VF0 guest's second phase, 48-60 the VF1
 # guest's (killed with SIGKILL partway through).
-PF=0000:01:00.0 VF0=0000:01:00.1 VF1=0000:01:00.2 NIC=0000:02:00.0
-sysid() { cat "/sys/bus/pci/devices/$1/vendor" "/sys/bus/pci/devices/$1/device" 2>/dev/null | tr '\n' ' '; }
-pt_where() {
-	[ "${IOVIRT_IN_TESTHOST:-}" = 1 ] || { echo "not inside the test host"; return 1; }
-	[ -n "${IOVIRT_PT_DISK:-}" ] && [ -f "$IOVIRT_PT_DISK" ] ||
-		{ echo "the test host has no passthrough devices (tools/testhost --passthrough)"; return 1; }
-	# The devices must be the emulated ones tools/testhost --passthrough
-	# made (QEMU's NVMe with serial pf0, the 82574L): nothing else is touched.
-	[ "$(sysid $PF)" = "0x1b36 0x0010 " ] && [ "$(sysid $NIC)" = "0x8086 0x10d3 " ] &&
-		[ "$(cat /sys/bus/pci/devices/$PF/nvme/nvme*/serial 2>/dev/null | tr -d ' ')" = pf0 ] ||
-		{ echo "$PF / $NIC are not the test host's QEMU NVMe (serial pf0) and e1000e"; return 1; }
-}
+. tests/guest/pt-devices.sh   # PF, NIC, sysid, pt_where
+VF0=0000:01:00.1 VF1=0000:01:00.2
 if ! why=$(pt_where); then
 	skip "70-vfio: $why; it runs only in a --passthrough test host (tests/guest/run does that)"
 	return 0
