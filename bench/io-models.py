@@ -91,8 +91,7 @@ def fmt(v, digits=2):
     return "n/a" if v is None else f"{v:.{digits}f}"
 
 
-def main():
-    d = sys.argv[1]
+def main(d):
     meta = read_kv(os.path.join(d, "meta.txt"))
     clk_tck = int(meta.get("clk_tck", "100"))
     info = load_json(os.path.join(d, "info.json")) or {}
@@ -170,4 +169,6 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) != 2:
+        sys.exit("usage: bench/io-models.py DIR")
+    main(sys.argv[1])
