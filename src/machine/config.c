@@ -54,9 +54,10 @@ void config_usage(FILE *out)
 	      "  --version, --help\n"
 	      "\n"
 	      "Exit status of run: 0 the guest powered off (or rebooted without --reboot,\n"
-	      "or the API's vm.shutdown stopped it), 1 an error of iovirt or its input (or a stop by a signal), 2 a usage error,\n"
-	      "3 the guest panicked, 4 the guest crashed, 159 a thread made a system call\n"
-	      "its seccomp filter forbids. See iovirt(1).\n",
+	      "or the API's vm.shutdown stopped it), 1 an error of iovirt or its input\n"
+	      "(or a stop by a signal), 2 a usage error, 3 the guest panicked, 4 the guest\n"
+	      "crashed, 159 a thread made a system call its seccomp filter forbids.\n"
+	      "See iovirt(1).\n",
 	      out);
 }
 
