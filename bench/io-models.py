@@ -87,6 +87,19 @@ def host_cpu_s(stat_path, clk_tck):
     return (utime + stime - guest) / clk_tck
 
 
+def disk_rows(stat_text, dev_id):
+    """iovirt stat's table cut to the disk in use: its title, the device
+    header and the rows of dev_id, and KVM's lines (the other devices are
+    idle: their rows are all zeros)."""
+    keep, kvm = [], False
+    for line in stat_text.rstrip("\n").splitlines():
+        words = line.split()
+        kvm = kvm or line.startswith("KVM ")
+        if kvm or not words or words[0] in ("iovirt", "DEVICE", dev_id):
+            keep.append(line)
+    return "\n".join(keep)
+
+
 def fmt(v, digits=2):
     return "n/a" if v is None else f"{v:.{digits}f}"
 
@@ -108,9 +121,10 @@ def main(d):
     print("Per I/O: the counter's change between the markers around the job over fio's "
           "I/O count. EXITS: guest accesses that reached iovirt; KICKS, IRQS, REQS: "
           "iovirt's kicks, raised interrupts, completed requests; KVM: exits of all vCPUs; "
-          "CPU: iovirt's host CPU time (guest time left out), microseconds.")
+          "CPU: the iovirt process's host CPU time, its vCPU threads' time in KVM (exits, "
+          "halt polling) included, the time they ran the guest left out, in microseconds.")
     print()
-    hdr = f"{'I/O MODEL':<16} {'DEVICE':<24} {'IOPS':>8} {'EXITS/IO':>9} {'KICKS/IO':>9} " \
+    hdr = f"{'I/O MODEL':<16} {'DEVICE':<28} {'IOPS':>8} {'EXITS/IO':>9} {'KICKS/IO':>9} " \
           f"{'IRQS/IO':>8} {'REQS/IO':>8} {'KVM/IO':>7} {'CPU-us/IO':>9}"
     print(hdr)
     raw = []
@@ -124,7 +138,7 @@ def main(d):
         b = load_json(os.path.join(d, f"{model}-end.json"))
         ios = int(r.get("ios", 0))
         if not (a and b and ios):
-            print(f"{label:<16} {dev_id:<24} {r.get('iops', 'n/a'):>8}  (no samples or no I/O: "
+            print(f"{label:<16} {dev_id:<28} {r.get('iops', 'n/a'):>8}  (no samples or no I/O: "
                   f"see the console)")
             continue
         ta, tb = device_total(a, dev_id), device_total(b, dev_id)
@@ -137,7 +151,7 @@ def main(d):
         ca = host_cpu_s(os.path.join(d, f"{model}-start.iovirt-stat"), clk_tck)
         cb = host_cpu_s(os.path.join(d, f"{model}-end.iovirt-stat"), clk_tck)
         cpu = (cb - ca) * 1e6 / ios if ca is not None and cb is not None else None
-        print(f"{label:<16} {dev_id + ' (' + io_model + ')':<24} {float(r['iops']):>8.0f} "
+        print(f"{label:<16} {dev_id + ' (' + io_model + ')':<28} {float(r['iops']):>8.0f} "
               f"{fmt(per_io('exits')):>9} {fmt(per_io('kicks', on_path)):>9} "
               f"{fmt(per_io('interrupts', on_path)):>8} {fmt(per_io('requests', on_path)):>8} "
               f"{fmt(kvm):>7} {fmt(cpu, 1):>9}")
@@ -157,14 +171,14 @@ def main(d):
         stat = os.path.join(d, f"{model}.stat")
         if os.path.exists(stat):
             with open(stat) as f:
-                raw.append((label, dev_id, f.read().rstrip("\n")))
+                raw.append((label, dev_id, disk_rows(f.read(), dev_id)))
     print()
     for n in notes + errors:
         print(n)
     for label, dev_id, text in raw:
         print()
-        print(f"---- iovirt stat SOCKET --once --interval 3, during the {label} job "
-              f"(its device: {dev_id})")
+        print(f"---- iovirt stat SOCKET --once --interval 3, during the {label} job: "
+              f"the rows of {dev_id} and KVM's")
         print(text)
 
 

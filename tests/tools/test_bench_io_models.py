@@ -56,7 +56,8 @@ class Table(unittest.TestCase):
         put("virtio-blk-end.json", counters(4010, 6010, 8010, 803, 16100))
         put("virtio-blk-start.iovirt-stat", proc_stat(100, 50, 60))
         put("virtio-blk-end.iovirt-stat", proc_stat(300, 90, 180))  # 1.2 s host CPU
-        put("virtio-blk.stat", "DEVICE QUEUE ...\nvirtio-blk0 q0 1000\n")
+        put("virtio-blk.stat", "iovirt stat S: rates over 3.00 s\nDEVICE QUEUE ...\n"
+            "nvme0 q1 0\nvirtio-blk0 q0 1000\n\nKVM EXITS/s\nvcpu0 5\n")
         put("vhost-user-blk-start.json", counters(0, 0, 0, 0, 100, vub_exits=7))
         put("vhost-user-blk-end.json", counters(0, 0, 0, 0, 48100, vub_exits=31))
         put("vhost-user-blk-start.iovirt-stat", proc_stat(300, 90, 180))
@@ -86,10 +87,12 @@ class Table(unittest.TestCase):
         self.assertEqual(r[2:], ["3000", "0.00", "n/a", "n/a", "n/a", "2.00", "0.0"])
         self.assertTrue(any("qemu-storage-daemon) used 50.0 us" in x for x in lines))
 
-    def test_absent_model_has_no_row_and_raw_stat_is_kept(self):
+    def test_absent_model_has_no_row_and_raw_stat_is_cut_to_the_disk(self):
         lines = self.report()
         self.assertFalse(any(x.startswith("emulated NVMe") for x in lines))
         self.assertIn("virtio-blk0 q0 1000", lines)
+        self.assertIn("vcpu0 5", lines)
+        self.assertNotIn("nvme0 q1 0", lines)
 
 
 if __name__ == "__main__":
