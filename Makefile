@@ -24,7 +24,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 UNIT_SUPPORT := $(wildcard tests/unit/support/*.c)
 SMOKE_BIN := $(BUILD)/smoke/smoke
 
-.PHONY: all check layers unit tools-test smoke guest fresh-clone soak fuzz fuzz-short fuzz-coverage demo bench bench-virtio bench-emulated bench-passthrough bench-io-models cppcheck clean deps
+.PHONY: all check layers unit tools-test smoke guest fresh-clone soak fuzz fuzz-short fuzz-coverage demo bench bench-virtio bench-counters bench-emulated bench-passthrough bench-io-models cppcheck clean deps
 all: $(BUILD)/iovirt
 
 # --version: the release and the commit it was built from (git describe),
@@ -130,6 +130,12 @@ bench: $(BUILD)/iovirt
 
 bench-virtio: $(BUILD)/iovirt
 	bench/virtio
+
+# What the always-on counters cost: iovirt beside a build with them
+# compiled out (IOVIRT_NO_COUNTERS), in the same runs, against QEMU.
+bench-counters: $(BUILD)/iovirt
+	$(MAKE) BUILD=$(BUILD)/nocounters CFLAGS="$(CFLAGS) -DIOVIRT_NO_COUNTERS" $(BUILD)/nocounters/iovirt
+	BENCH_IOVIRT_VARIANTS="nocnt:@$(BUILD)/nocounters/iovirt" bench/virtio
 
 # Emulated NVMe + e1000 against QEMU's, next to virtio (what emulation costs).
 bench-emulated: $(BUILD)/iovirt

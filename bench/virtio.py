@@ -455,13 +455,18 @@ def build_vmms(a, p):
         if not re.fullmatch(r"[a-z0-9-]{1,12}", vname) or not opts:
             p.error(f"--iovirt-variant {v}: want NAME:DISKOPTS or NAME:--OPTION[,--OPTION] (NAME: a-z, 0-9, -)")
         base = next(cmd for n, model, cmd in vmms if model == "virtio" and n.startswith("iovirt"))
-        if opts.startswith("--"):
+        if opts.startswith("@"):
+            # another iovirt binary, the same command line
+            cmd = [opts[1:]] + base[1:]
+        elif opts.startswith("--"):
             # iovirt options (e.g. --shared-memory), comma-separated
             cmd = base[:2] + opts.split(",") + base[2:]
         else:
             cmd = [c + "," + opts if c.startswith(a.disk + ",") else c for c in base]
         vmms.append((f"iovirt-{vname}", "virtio", cmd))
         ratios.append((f"{vname}/qemu-pc", f"iovirt-{vname}", "qemu-pc"))
+        if opts.startswith("@"):
+            ratios.append((f"iovirt/{vname}", "iovirt", f"iovirt-{vname}"))
     return vmms, ratios
 
 
