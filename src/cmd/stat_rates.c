@@ -258,7 +258,7 @@ void stat_rates(const struct stat_sample *a, const struct stat_sample *b, double
 
 void stat_print(const struct stat_rates *r, FILE *out)
 {
-	fprintf(out, "%-14s %-6s %9s %9s %9s %9s %8s %8s %8s %7s\n", "DEVICE", "QUEUE", "EXITS/s",
+	fprintf(out, "%-16s %-6s %9s %9s %9s %9s %8s %8s %8s %7s\n", "DEVICE", "QUEUE", "EXITS/s",
 		"KICKS/s", "IRQS/s", "IOPS", "MB/s-IN", "MB/s-OUT", "EXITS/IO", "ERR/s");
 	for (unsigned i = 0; i < r->nrows; i++) {
 		const struct stat_rate *s = &r->rows[i];
@@ -267,15 +267,15 @@ void stat_print(const struct stat_rates *r, FILE *out)
 		char per_io[16] = "-";
 		if (s->exits_per_io >= 0)
 			snprintf(per_io, sizeof(per_io), "%.2f", s->exits_per_io);
-		fprintf(out, "%-14s %-6s %9.0f %9.0f %9.0f %9.0f %8.2f %8.2f %8s %7.0f\n", s->device,
+		fprintf(out, "%-16s %-6s %9.0f %9.0f %9.0f %9.0f %8.2f %8.2f %8s %7.0f\n", s->device,
 			s->scope[0] ? s->scope : "-", s->exits, s->kicks, s->interrupts, s->iops,
 			s->mb_in, s->mb_out, per_io, s->errors);
 	}
 	if (r->nvcpus)
-		fprintf(out, "\n%-14s %9s %9s %9s %9s\n", "KVM", "EXITS/s", "IO/s", "MMIO/s", "HALT/s");
+		fprintf(out, "\n%-16s %9s %9s %9s %9s\n", "KVM", "EXITS/s", "IO/s", "MMIO/s", "HALT/s");
 	for (unsigned i = 0; i < r->nvcpus; i++) {
 		const struct stat_vcpu_rate *v = &r->vcpus[i];
-		fprintf(out, "%-14s %9.0f %9.0f %9.0f %9.0f\n", v->scope, v->exits, v->io_exits,
+		fprintf(out, "%-16s %9.0f %9.0f %9.0f %9.0f\n", v->scope, v->exits, v->io_exits,
 			v->mmio_exits, v->halt_exits);
 	}
 }
