@@ -6,25 +6,10 @@
 
 #include "cmd/api_client.h"
 
-struct name_offset {
-	const char *name;
-	size_t offset;   /* of the uint64_t it fills */
-};
-
-/* The counters a row carries, by the names counters_emit gives them. */
-static const struct name_offset row_names[] = {
-	{"exits", offsetof(struct dev_counters, exits)},
-	{"kicks", offsetof(struct dev_counters, kicks)},
-	{"interrupts", offsetof(struct dev_counters, interrupts)},
-	{"requests", offsetof(struct dev_counters, requests)},
-	{"bytes_in", offsetof(struct dev_counters, bytes_in)},
-	{"bytes_out", offsetof(struct dev_counters, bytes_out)},
-	{"errors", offsetof(struct dev_counters, errors)},
-	{"rejected", offsetof(struct dev_counters, rejected)},
-};
-
-/* KVM's statistics the view shows, by their kernel names. */
-static const struct name_offset vcpu_names[] = {
+/* A row's counters are read by core's counter_fields (the names
+ * counters_emit gives them); KVM's statistics the view shows, by their
+ * kernel names, into struct stat_vcpu. */
+static const struct counter_field vcpu_names[] = {
 	{"exits", offsetof(struct stat_vcpu, exits)},
 	{"io_exits", offsetof(struct stat_vcpu, io_exits)},
 	{"mmio_exits", offsetof(struct stat_vcpu, mmio_exits)},
@@ -57,7 +42,7 @@ static bool get_count(json_object *value, uint64_t *n)
 /* Reads the counters of scope (an object of name: count) into base, at
  * the offsets table gives their names; other names are skipped. where
  * names the scope in an error. */
-static int read_scope(json_object *scope, const struct name_offset *table, size_t n, void *base,
+static int read_scope(json_object *scope, const struct counter_field *table, size_t n, void *base,
 		      const char *where, char *err, size_t errlen)
 {
 	if (!json_object_is_type(scope, json_type_object)) {
@@ -109,7 +94,7 @@ static int parse_devices(json_object *devices, struct stat_sample *s, char *err,
 				snprintf(err, errlen, "vm.counters: %s: name too long", where);
 				return -1;
 			}
-			if (read_scope(counters, NAMES(row_names), &r->c, where, err, errlen) < 0)
+			if (read_scope(counters, counter_fields, counter_nfields, &r->c, where, err, errlen) < 0)
 				return -1;
 			s->nrows++;
 		}

@@ -8,6 +8,7 @@
 #ifndef IOVIRT_CORE_COUNTERS_H
 #define IOVIRT_CORE_COUNTERS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifndef IOVIRT_NO_COUNTERS
@@ -50,6 +51,15 @@ struct dev_counters {
 	uint64_t errors;      /* requests the backend failed */
 	uint64_t rejected;    /* guest actions refused (bad descriptor, bad command) */
 };
+
+/* Every counter of struct dev_counters by the name counters_emit gives
+ * it, in that order: the emitters and the readers (iovirt stat) share it. */
+struct counter_field {
+	const char *name;
+	size_t offset;               /* of its uint64_t (in struct dev_counters, here) */
+};
+extern const struct counter_field counter_fields[];
+extern const unsigned counter_nfields;
 
 /* Where counters go: emit is called once per counter, with the scope
  * ("" for the device, "q0", "sq3", ... for a queue) and the counter's name

@@ -488,7 +488,7 @@ static void test_stat_once(void **state)
 	assert_null(strstr(r.out, "\033["));          /* not a terminal: no clearing */
 	assert_non_null(strstr(r.out, "iovirt stat "));
 	assert_non_null(strstr(r.out, "EXITS/IO"));
-	const char *q0 = strstr(r.out, "\nvirtio-blk0    q0 ");
+	const char *q0 = strstr(r.out, "\nvirtio-blk0      q0 ");
 	assert_non_null(q0);
 	double exits, kicks, irqs, iops;
 	assert_int_equal(sscanf(q0, "%*s %*s %lf %lf %lf %lf", &exits, &kicks, &irqs, &iops), 4);
