@@ -732,7 +732,7 @@ static void test_blk_save_positions(void **state)
 	be_served(&f, 1, 7, 6);
 	pthread_mutex_lock(&vdev->lock);
 	char *out = capture_stderr(quiesce_call, vdev);
-	assert_non_null(strstr(out, "left 1 requests unfinished"));
+	assert_non_null(strstr(out, "1 requests unfinished when the backend stopped"));
 	free(out);
 	assert_int_equal(vdev->queues[1].vq.inuse, 1);
 	vdev->ops->unquiesce(vdev);

@@ -11,12 +11,13 @@
 #include <endian.h>
 #include <linux/vhost.h>
 #include <linux/virtio_ring.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -325,33 +326,42 @@ int vhost_resume(struct vhost *v)
 	return v->running ? send_state(v, true) : 0;
 }
 
-/* After GET_VRING_BASE said the backend popped up to base: wait (within
- * the operation's deadline) for it to complete those requests, then the
- * queue's position is iovirt's again (a later vhost_start, or a save,
- * goes on from it). A backend that does not complete them in time leaves
- * them counted as in flight (a save refuses; a reset forgets them). */
-static void take_position(struct vhost *v, struct vhost_ring *r, uint16_t base)
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* After GET_VRING_BASE said the backend popped up to base: wait, until
+ * the stop's one deadline for all its rings (wait_until, ms), for it to
+ * complete those requests; then the queue's position is iovirt's again (a
+ * later vhost_start, or a save, goes on from it). The used index is in
+ * guest RAM, so the guest can make it anything: what it says is bounded
+ * by the queue size, and the wait by the deadline, never more. Requests
+ * not completed in time count as in flight (a save refuses; a reset
+ * forgets them). */
+static void take_position(struct vhost *v, struct vhost_ring *r, uint16_t base,
+			  uint64_t wait_until)
 {
 	struct virtqueue *vq = &v->vdev->queues[v->first + r->index].vq;
 	if (!vq->used)
 		return;
-	/* poll() as the sleep: the vCPU and loop threads' filters allow it. */
-	unsigned waited_ms = 0, limit_ms = v->user ? vhost_user_timeout_ms : 1000;
 	uint16_t used;
 	for (;;) {
 		used = le16toh(__atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE));
-		if (used == base || (uint16_t)(base - used) > vq->size || waited_ms >= limit_ms)
+		if (used == base || (uint16_t)(base - used) > vq->size || now_ms() >= wait_until)
 			break;
-		poll(NULL, 0, 1);
-		waited_ms++;
+		poll(NULL, 0, 1); /* the sleep the vCPU and loop filters allow */
 	}
 	uint16_t inflight = (uint16_t)(base - used);
 	vq->last_avail_idx = base;
 	vq->used_idx = used;
 	vq->inuse = inflight <= vq->size ? inflight : vq->size;
 	if (inflight)
-		log_warn("%s: queue %u: the backend left %u requests unfinished when it stopped",
-			 v->vdev->name, v->first + r->index, inflight);
+		log_guest_event(v->vdev->name,
+				"queue %u: %u requests unfinished when the backend stopped",
+				v->first + r->index, inflight);
 }
 
 void vhost_stop(struct vhost *v)
@@ -361,6 +371,7 @@ void vhost_stop(struct vhost *v)
 	/* On a vCPU thread (reset): only the GET_VRING_BASE replies are
 	 * waited for, one deadline for them all. */
 	vhost_user_begin(v, true);
+	uint64_t wait_until = now_ms() + (v->user ? vhost_user_timeout_ms : 1000);
 	for (unsigned i = 0; i < v->nq; i++) {
 		struct vhost_ring *r = &v->rings[i];
 		if (!r->started)
@@ -373,7 +384,7 @@ void vhost_stop(struct vhost *v)
 		if (!v->user)
 			vhost_call(v, VHOST_SET_VRING_KICK, &unbind);
 		if (vhost_call(v, VHOST_GET_VRING_BASE, &base) == 0)
-			take_position(v, r, (uint16_t)base.num);
+			take_position(v, r, (uint16_t)base.num, wait_until);
 		vhost_call(v, VHOST_SET_VRING_CALL, &unbind);
 		vhost_call(v, VHOST_SET_VRING_ERR, &unbind);
 		if (r->irqfd)
