@@ -262,10 +262,12 @@ struct api_server *api_server_start(const char *path, const struct api_vm_ops *o
 				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_IDLE_TIMEOUT_S,
 				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 				  MHD_OPTION_END);
+	int start_err = errno;
 	const union MHD_DaemonInfo *info =
 		s->mhd ? MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
 	if (!info) {
-		log_error("%s: libmicrohttpd does not start", path);
+		log_error("%s: libmicrohttpd does not start (%s)", path,
+			  s->mhd ? "no epoll fd" : strerror(start_err ? start_err : EINVAL));
 		if (!s->mhd)
 			close(fd);
 		unlink(path);

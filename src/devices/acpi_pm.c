@@ -10,6 +10,9 @@
 #include "core/state.h"
 #include "devices/legacy_state.h"
 
+/* PM1_STS bits that exist (4.8.3.1.1): TMR, BM, GBL, PWRBTN, SLPBTN, RTC,
+ * PCIEXP_WAKE and WAK status. */
+#define PM1_STS_MASK 0xc731u
 /* PM1_EN bits that exist (4.8.3.1.2): TMR_EN, GBL_EN, PWRBTN_EN,
  * SLPBTN_EN, RTC_EN, PCIEXP_WAKE_DIS. */
 #define PM1_EN_MASK 0x4721u
@@ -218,7 +221,7 @@ static int acpi_pm_load(struct device *dev, struct state_reader *r)
 	uint16_t sts, en, cnt;
 	if (state_enter(r, dev->ops->kind, ACPI_PM_STATE_VERSION, NULL) < 0)
 		return -EINVAL;
-	state_get_u16(r, "pm1_sts", &sts);
+	legacy_get_reg16(r, "pm1_sts", &sts, PM1_STS_MASK);
 	legacy_get_reg16(r, "pm1_en", &en, PM1_EN_MASK);
 	legacy_get_reg16(r, "pm1_cnt", &cnt, PM1_CNT_MASK);
 	if (state_leave(r) < 0)

@@ -48,7 +48,7 @@ void config_usage(FILE *out)
 	      "  probe    tell whether /dev/kvm runs guests at hardware speed:\n"
 	      "           prints hardware or emulated\n"
 	      "  sriov    SR-IOV virtual functions and vfio-pci binding (iovirt sriov --help)\n"
-	      "  ctl      drive a running VM through its --api-socket: pause, resume,\n"
+	      "  ctl      drive a running VM through its --api-socket: ping, pause, resume,\n"
 	      "           power-button, reboot, shutdown, info, counters (iovirt ctl --help)\n"
 	      "  stat     live I/O rates of a running VM per device and queue (iovirt stat --help)\n"
 	      "  --version, --help\n"

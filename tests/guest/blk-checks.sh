@@ -48,6 +48,8 @@ counter_sum() {
 counters_checks() {
 	local name=$1 dev=$2 mib=$((64 * 1024 * 1024))
 	local wrote read reqs kicks irqs
+	check "$name" "counters: the report has $dev's lines" \
+		grep -q "^counters: $dev " "$log"
 	wrote=$(counter_sum "$dev" bytes_in) read=$(counter_sum "$dev" bytes_out)
 	reqs=$(counter_sum "$dev" requests) kicks=$(counter_sum "$dev" kicks)
 	irqs=$(counter_sum "$dev" interrupts)
