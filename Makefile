@@ -8,7 +8,7 @@ CFLAGS_COMMON = -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter 
 CFLAGS  ?= -O2
 # liburing (block I/O), libslirp (user-mode networking), libseccomp,
 # libmicrohttpd + json-c (the API server), libcurl (its clients): Debian's.
-PKGS    := liburing slirp libseccomp libmicrohttpd json-c libcurl
+PKGS    := liburing slirp libseccomp libmicrohttpd json-c libcurl zlib
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   = -pthread $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -116,9 +116,11 @@ static bool handle_exit(struct vcpu *vcpu)
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO:
 		handle_io(vcpu);
+		vcpu->exit_pending = true;
 		return true;
 	case KVM_EXIT_MMIO:
 		handle_mmio(vcpu);
+		vcpu->exit_pending = true;
 		return true;
 	case KVM_EXIT_INTR:
 		return true;
@@ -155,6 +157,28 @@ static bool handle_exit(struct vcpu *vcpu)
 	}
 }
 
+/* KVM finishes a port or MMIO access (a read's data into the guest's
+ * register, a string instruction's next step) only on the next KVM_RUN,
+ * and keeps that half-done state where a snapshot cannot see it: so a
+ * vCPU completes it before parking, with immediate_exit set so that no
+ * guest instruction runs. A string instruction may take several exits;
+ * the bound keeps a hostile one from holding the pause. */
+#define COMPLETE_MAX_EXITS 1024
+static void complete_pending_exit(struct vcpu *vcpu)
+{
+	for (unsigned i = 0; vcpu->exit_pending && i < COMPLETE_MAX_EXITS; i++) {
+		__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+		int ret = ioctl(vcpu->fd, KVM_RUN, 0);
+		vcpu->exit_pending = false;
+		if (ret < 0 || !handle_exit(vcpu))
+			break;
+	}
+	__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+	if (vcpu->exit_pending)
+		log_warn("vCPU %u: a string I/O instruction still incomplete after %u exits",
+			 vcpu->index, COMPLETE_MAX_EXITS);
+}
+
 /* Paused (vm_pause_vcpus): waits, outside KVM_RUN, until resumed or the
  * VM stops. The eventfd write tells the pausing thread one more vCPU is
  * parked. */
@@ -189,10 +213,13 @@ static void *vcpu_thread(void *arg)
 		/* A kick sets immediate_exit after pause, so a vCPU that missed
 		 * the flag here leaves KVM_RUN at once and comes back. */
 		if (__atomic_load_n(&vm->pause, __ATOMIC_SEQ_CST)) {
+			complete_pending_exit(vcpu);
 			park(vcpu);
 			continue;
 		}
-		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
+		int ret = ioctl(vcpu->fd, KVM_RUN, 0);
+		vcpu->exit_pending = false;
+		if (ret < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 				continue;

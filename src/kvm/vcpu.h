@@ -17,6 +17,7 @@ struct vcpu {
 	pthread_t thread;
 	bool started;
 	uint64_t exits;       /* exits handled in user space */
+	bool exit_pending;    /* an I/O exit handled, KVM not yet re-entered */
 };
 
 int vcpu_create(struct vm *vm, struct vcpu *vcpu, unsigned index);

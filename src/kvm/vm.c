@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bus/irq_routing.h"
@@ -343,6 +344,9 @@ int vm_clock_save(struct vm *vm)
 	if (ioctl(vm->vm_fd, KVM_GET_CLOCK, &clock) < 0)
 		return -errno;
 	vm->paused_clock = clock.clock;
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	vm->paused_realtime = (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec;
 	return 0;
 }
 

@@ -54,6 +54,7 @@ struct vm {
 	unsigned parked;        /* vCPU threads parked now */
 	int park_fd;            /* an eventfd each parking vCPU writes; -1: none */
 	uint64_t paused_clock;  /* kvmclock (ns) when vm_clock_save ran */
+	uint64_t paused_realtime; /* the host's CLOCK_REALTIME (ns) then */
 };
 
 /* Opens /dev/kvm and checks the API; logs one line and returns -errno. */

@@ -1,0 +1,148 @@
+/* Guest RAM in a snapshot; see snapshot_mem.h. */
+#include "migrate/snapshot_mem.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PAGE 4096ULL
+
+static bool page_is_zero(const uint8_t *p)
+{
+	const uint64_t *w = (const uint64_t *)p;
+	for (size_t i = 0; i < PAGE / sizeof(*w); i++)
+		if (w[i])
+			return false;
+	return true;
+}
+
+static int write_all(int fd, const uint8_t *p, uint64_t len, uint64_t off)
+{
+	while (len) {
+		size_t n = len > (1ULL << 30) ? (1ULL << 30) : (size_t)len;
+		ssize_t got = pwrite(fd, p, n, (off_t)off);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return got < 0 ? -errno : -EIO;
+		p += got;
+		off += (uint64_t)got;
+		len -= (uint64_t)got;
+	}
+	return 0;
+}
+
+int snap_mem_save(const char *path, const uint8_t *hva, uint64_t size, uint64_t *data_bytes,
+		  char *why, size_t why_len)
+{
+	*data_bytes = 0;
+	uint64_t pages = size / PAGE;
+	/* Pages never touched are not resident and read as zero: mincore
+	 * skips them without reading them (which would allocate them). */
+	unsigned char *resident = malloc(pages ? pages : 1);
+	if (!resident) {
+		snprintf(why, why_len, "%s: out of memory", path);
+		return -ENOMEM;
+	}
+	if (mincore((void *)hva, size, resident) < 0)
+		memset(resident, 1, pages);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int ret = fd < 0 ? -errno : 0;
+	if (ret == 0 && ftruncate(fd, (off_t)size) < 0)
+		ret = -errno;
+	uint64_t run = 0, run_len = 0;
+	for (uint64_t i = 0; ret == 0 && i <= pages; i++) {
+		bool data = i < pages && (resident[i] & 1) && !page_is_zero(hva + i * PAGE);
+		if (data) {
+			if (run_len == 0)
+				run = i;
+			run_len++;
+			continue;
+		}
+		if (run_len) {
+			ret = write_all(fd, hva + run * PAGE, run_len * PAGE, run * PAGE);
+			*data_bytes += run_len * PAGE;
+			run_len = 0;
+		}
+	}
+	if (ret == 0 && fsync(fd) < 0)
+		ret = -errno;
+	if (fd >= 0)
+		close(fd);
+	free(resident);
+	if (ret < 0)
+		snprintf(why, why_len, "%s: %s", path, strerror(-ret));
+	return ret;
+}
+
+static int read_range(int fd, uint8_t *hva, uint64_t off, uint64_t len)
+{
+	while (len) {
+		size_t n = len > (1ULL << 30) ? (1ULL << 30) : (size_t)len;
+		ssize_t got = pread(fd, hva + off, n, (off_t)off);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return got < 0 ? -errno : -EIO;
+		off += (uint64_t)got;
+		len -= (uint64_t)got;
+	}
+	return 0;
+}
+
+/* The data ranges only: a hole is zero in the file and in fresh RAM. */
+static int read_data(int fd, uint8_t *hva, uint64_t size)
+{
+	uint64_t off = 0;
+	while (off < size) {
+		off_t data = lseek(fd, (off_t)off, SEEK_DATA);
+		if (data < 0)
+			return errno == ENXIO ? 0 : -errno; /* ENXIO: only holes left */
+		off_t hole = lseek(fd, data, SEEK_HOLE);
+		if (hole < 0)
+			return -errno;
+		if ((uint64_t)hole > size || hole < data)
+			return -EIO;
+		int ret = read_range(fd, hva, (uint64_t)data, (uint64_t)(hole - data));
+		if (ret < 0)
+			return ret;
+		off = (uint64_t)hole;
+	}
+	return 0;
+}
+
+int snap_mem_load(const char *path, uint8_t *hva, uint64_t size, enum snap_mem_mode mode,
+		  char *why, size_t why_len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		int err = -errno;
+		snprintf(why, why_len, "%s: %s", path, strerror(errno));
+		return err;
+	}
+	struct stat st;
+	int ret = fstat(fd, &st) < 0 ? -errno : 0;
+	if (ret == 0 && (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != size)) {
+		snprintf(why, why_len, "%s: %llu bytes, the RAM region it fills is %llu", path,
+			 (unsigned long long)st.st_size, (unsigned long long)size);
+		close(fd);
+		return -EINVAL;
+	}
+	if (ret == 0 && mode == SNAP_MEM_MAP) {
+		void *p = mmap(hva, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED |
+			       MAP_NORESERVE, fd, 0);
+		ret = p == MAP_FAILED ? -errno : 0;
+	} else if (ret == 0) {
+		ret = read_data(fd, hva, size);
+	}
+	close(fd);
+	if (ret < 0)
+		snprintf(why, why_len, "%s: %s", path, strerror(-ret));
+	return ret;
+}
