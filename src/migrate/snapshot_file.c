@@ -15,11 +15,12 @@
 
 #define MAGIC "IOVIRTSN"
 #define HEADER_LEN 24
-#define SECTION_HEADER_LEN (2 * SNAP_NAME_MAX + 4 + 8 + 4 + 4)
+#define SECTION_CRC_AT (2 * SNAP_NAME_MAX + 4 + 8)
+#define SECTION_HEADER_LEN (SECTION_CRC_AT + 4 + 4)
 
-uint32_t snap_crc32(const void *data, size_t len)
+/* c updated with len more bytes (c = 0 to start). */
+static uint32_t crc_update(uint32_t c, const void *data, size_t len)
 {
-	uLong c = crc32(0L, Z_NULL, 0);
 	const uint8_t *p = data;
 	/* zlib takes uInt lengths. */
 	while (len) {
@@ -29,6 +30,18 @@ uint32_t snap_crc32(const void *data, size_t len)
 		len -= n;
 	}
 	return (uint32_t)c;
+}
+
+uint32_t snap_crc32(const void *data, size_t len)
+{
+	return crc_update(0, data, len);
+}
+
+/* A section's CRC covers its header up to the CRC field too, so that a
+ * flipped bit in a name, the version or the length is caught. */
+static uint32_t section_crc(const uint8_t *h, const void *data, size_t len)
+{
+	return crc_update(crc_update(0, h, SECTION_CRC_AT), data, len);
 }
 
 static void put_le32(uint8_t *p, uint32_t v)
@@ -55,6 +68,18 @@ static uint64_t get_le64(const uint8_t *p)
 	uint64_t v;
 	memcpy(&v, p, 8);
 	return le64toh(v);
+}
+
+/* A name: 1..SNAP_NAME_MAX-1 printable bytes, no space (the reader's
+ * rule, so that the writer never writes what the reader refuses). */
+static bool name_chars_ok(const char *s, size_t n)
+{
+	if (n == 0 || n >= SNAP_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((uint8_t)s[i] < 0x21 || (uint8_t)s[i] > 0x7e)
+			return false;
+	return true;
 }
 
 /* ---- writing ---- */
@@ -103,8 +128,7 @@ void snap_file_add(struct snap_file_writer *w, const char *kind, const char *id,
 	if (w->error)
 		return;
 	size_t kl = strlen(kind), il = strlen(id);
-	if (kl == 0 || kl >= SNAP_NAME_MAX || il == 0 || il >= SNAP_NAME_MAX ||
-	    w->count == SNAP_MAX_SECTIONS) {
+	if (!name_chars_ok(kind, kl) || !name_chars_ok(id, il) || w->count == SNAP_MAX_SECTIONS) {
 		w->error = -EINVAL;
 		return;
 	}
@@ -115,7 +139,7 @@ void snap_file_add(struct snap_file_writer *w, const char *kind, const char *id,
 	memcpy(h + SNAP_NAME_MAX, id, il);
 	put_le32(h + 2 * SNAP_NAME_MAX, version);
 	put_le64(h + 2 * SNAP_NAME_MAX + 4, len);
-	put_le32(h + 2 * SNAP_NAME_MAX + 12, snap_crc32(data, len));
+	put_le32(h + SECTION_CRC_AT, section_crc(h, data, len));
 	uint8_t *p = reserve(w, len);
 	if (p && len)
 		memcpy(p, data, len);
@@ -147,14 +171,14 @@ static int fail(char *why, size_t why_len, const char *fmt, ...)
 	return -EINVAL;
 }
 
-/* A name field: 1..SNAP_NAME_MAX-1 printable bytes, NUL-padded. */
+/* A name field: a name, NUL-padded. */
 static bool name_ok(const uint8_t *p)
 {
 	size_t n = strnlen((const char *)p, SNAP_NAME_MAX);
-	if (n == 0 || n == SNAP_NAME_MAX)
+	if (!name_chars_ok((const char *)p, n))
 		return false;
-	for (size_t i = 0; i < SNAP_NAME_MAX; i++)
-		if (i < n ? (p[i] < 0x21 || p[i] > 0x7e) : p[i] != 0)
+	for (size_t i = n; i < SNAP_NAME_MAX; i++)
+		if (p[i] != 0)
 			return false;
 	return true;
 }
@@ -167,6 +191,8 @@ int snap_file_parse(struct snap_file *f, const uint8_t *buf, size_t len, char *w
 		return fail(why, why_len, "not an iovirt snapshot state file (no magic)");
 	if (get_le32(buf + 16) != snap_crc32(buf, 16))
 		return fail(why, why_len, "its header is corrupt (CRC mismatch)");
+	if (get_le32(buf + 20) != 0)
+		return fail(why, why_len, "its header is corrupt (reserved field not zero)");
 	uint32_t format = get_le32(buf + 8), count = get_le32(buf + 12);
 	if (format != SNAP_FILE_FORMAT)
 		return fail(why, why_len, "format %u; this iovirt reads format %u", format,
@@ -191,9 +217,11 @@ int snap_file_parse(struct snap_file *f, const uint8_t *buf, size_t len, char *w
 				    s->id, (unsigned long long)n, len - pos);
 		s->data = buf + pos;
 		s->len = (size_t)n;
-		if (get_le32(h + 2 * SNAP_NAME_MAX + 12) != snap_crc32(s->data, s->len))
+		if (get_le32(h + SECTION_CRC_AT) != section_crc(h, s->data, s->len))
 			return fail(why, why_len, "section %u (%s): CRC mismatch (the file is corrupt)",
 				    i, s->id);
+		if (get_le32(h + SECTION_CRC_AT + 4) != 0)
+			return fail(why, why_len, "section %u (%s): reserved field not zero", i, s->id);
 		for (uint32_t j = 0; j < i; j++)
 			if (strcmp(f->sections[j].id, s->id) == 0)
 				return fail(why, why_len, "section %u: %s appears twice", i, s->id);

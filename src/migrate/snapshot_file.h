@@ -5,7 +5,8 @@
  *   header  := magic "IOVIRTSN" (8), format:u32, count:u32, crc32:u32 of
  *              the 16 bytes before it, reserved:u32 (0)      — 24 bytes
  *   section := kind[24] id[24] (NUL-padded), version:u32, len:u64,
- *              crc32:u32 of the payload, reserved:u32 (0), payload[len]
+ *              crc32:u32 of the 60 bytes before it and the payload,
+ *              reserved:u32 (0), payload[len]
  *
  * All little-endian. The kind says what wrote the record ("vm", "vcpu",
  * "virtio-blk"...), the id which instance ("vcpu0", "virtio-blk0"); the
