@@ -12,6 +12,7 @@
 #define IOVIRT_API_API_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/counters.h"
@@ -49,6 +50,12 @@ struct api_vm_ops {
 	int (*power_button)(void *vm);   /* an ACPI power-button press */
 	int (*reboot)(void *vm);         /* as the guest's own reboot: with --reboot a new boot */
 	int (*shutdown)(void *vm);       /* stop the VM now; iovirt exits 0 */
+	/* vm.snapshot: the paused VM's snapshot into the directory dir (a
+	 * local path; the server takes it from a file:// destination_url).
+	 * -EBUSY while not paused; any other error with one line in why
+	 * (the device that cannot be saved, the file that cannot be
+	 * written), which the server returns as the error body. */
+	int (*snapshot)(void *vm, const char *dir, char *why, size_t why_len);
 };
 
 struct api_server;

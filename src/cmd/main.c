@@ -12,6 +12,8 @@
 #include "cmd/commands.h"
 #include "cmd/counters_print.h"
 #include "cmd/run_api.h"
+#include "cmd/run_restore.h"
+#include "machine/machine_snapshot.h"
 #include "core/exit_codes.h"
 #include "core/log.h"
 #include "kvm/vcpu.h"
@@ -114,17 +116,28 @@ static void warn_emulated(void)
 		 "host instead: tools/vmrun build/iovirt run ... (docs/TESTHOST.md)");
 }
 
-static int cmd_run(int argc, char **argv)
+/* Loads what the machine starts from: the snapshot it resumes (the first
+ * boot only: a reboot boots the kernel), or the kernel. */
+static int load_machine(struct machine *m, const struct vm_config *cfg,
+			const struct snap_manifest *man, bool first)
 {
-	struct vm_config cfg;
-	int ret = config_parse_run(argc, argv, &cfg);
-	if (ret == CONFIG_HELP) {
-		fputc('\n', stdout);
-		device_kinds_usage(stdout);
-	}
-	if (ret)
-		return ret == CONFIG_HELP ? IOVIRT_EXIT_OK : ret == IOVIRT_EXIT_USAGE ? IOVIRT_EXIT_USAGE : IOVIRT_EXIT_ERROR;
-	log_set_verbose(cfg.verbose);
+	if (!man || !first)
+		return machine_load_linux(m);
+	char why[512];
+	int ret = machine_snapshot_restore(m, cfg->restore, man,
+					   cfg->restore_map ? SNAP_MEM_MAP : SNAP_MEM_READ, why,
+					   sizeof(why));
+	if (ret < 0)
+		log_error("--restore %s: %s", cfg->restore, why);
+	return ret;
+}
+
+/* Runs the machine cfg describes, again after each guest reboot with
+ * --reboot; its exit status. man: the snapshot to resume, or NULL. */
+static int run_machine(const struct vm_config *cfg_in, const struct snap_manifest *man)
+{
+	struct vm_config cfg = *cfg_in;
+	cfg.restore = cfg.restore ? cfg.restore_dir : NULL; /* into this copy */
 	install_signals();
 
 	/* Probed before the machine is built: the probe's own throwaway machine
@@ -133,7 +146,7 @@ static int cmd_run(int argc, char **argv)
 	enum probe_result speed = probe_kvm_speed(NULL);
 	if (speed == PROBE_NO_KVM)
 		return IOVIRT_EXIT_ERROR; /* the probe said why, in one line */
-	bool warned = false;
+	bool warned = false, first = true;
 	/* --api-socket: one server for the whole run, started once the first
 	 * machine exists (run_api.h says why it outlives a --reboot). */
 	struct run_api *api = NULL;
@@ -169,7 +182,9 @@ static int cmd_run(int argc, char **argv)
 		running = &m;
 		if (stop_requested) /* after running is set: the handler sees one or the other */
 			machine_stop_async(&m);
-		if (machine_load_linux(&m) < 0) {
+		int loaded = load_machine(&m, &cfg, man, first);
+		first = false;
+		if (loaded < 0) {
 			running = NULL;
 			run_api_detach(api);
 			machine_destroy(&m);
@@ -195,6 +210,29 @@ static int cmd_run(int argc, char **argv)
 		run_api_stop(api);
 		return exit_status(reason, detail);
 	}
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	struct vm_config cfg;
+	int ret = config_parse_run(argc, argv, &cfg);
+	if (ret == CONFIG_HELP) {
+		fputc('\n', stdout);
+		device_kinds_usage(stdout);
+	}
+	if (ret)
+		return ret == CONFIG_HELP ? IOVIRT_EXIT_OK : ret == IOVIRT_EXIT_USAGE ? IOVIRT_EXIT_USAGE : IOVIRT_EXIT_ERROR;
+	cfg.version = IOVIRT_VERSION;
+	log_set_verbose(cfg.verbose);
+	struct run_restore restore;
+	memset(&restore, 0, sizeof(restore));
+	if (cfg.restore && (ret = run_restore_config(&cfg, &restore)) != 0) {
+		run_restore_free(&restore);
+		return ret;
+	}
+	ret = run_machine(&cfg, cfg.restore ? &restore.man : NULL);
+	run_restore_free(&restore);
+	return ret;
 }
 
 static int cmd_probe(void)

@@ -12,6 +12,11 @@
  *   load      into a freshly created instance, from a record save wrote;
  *             on failure the device is as it was and the reader names the
  *             field; never half-applied
+ *   busy      requests it handed to its backends not completed yet: a
+ *             pause lets them finish before it answers (optional)
+ *   quiesce   stop touching guest RAM until unquiesce, the data paths
+ *             outside iovirt included (vhost rings taken back): a snapshot
+ *             holds every device so while it saves RAM; nests (optional)
  *   destroy   stop, free everything, the struct device included
  *
  * The model gets from the struct device to itself with container_of: one
@@ -19,6 +24,7 @@
 #ifndef IOVIRT_CORE_DEVICE_H
 #define IOVIRT_CORE_DEVICE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/counters.h"
@@ -38,6 +44,10 @@ struct device_ops {
 	int (*save)(struct device *dev, struct state_writer *w);
 	/* 0, or -EINVAL with the error in r (state_error). */
 	int (*load)(struct device *dev, struct state_reader *r);
+	bool (*busy)(struct device *dev);
+	/* 0 or -errno (after one line); unquiesce is due either way. */
+	int (*quiesce)(struct device *dev);
+	void (*unquiesce)(struct device *dev);
 	void (*destroy)(struct device *dev);
 };
 
@@ -66,6 +76,22 @@ void device_counters(struct device *dev, const struct counter_sink *sink);
  * none. */
 int device_save(struct device *dev, struct state_writer *w);
 int device_load(struct device *dev, struct state_reader *r);
+
+static inline bool device_busy(struct device *dev)
+{
+	return dev->ops->busy && dev->ops->busy(dev);
+}
+
+static inline int device_quiesce(struct device *dev)
+{
+	return dev->ops->quiesce ? dev->ops->quiesce(dev) : 0;
+}
+
+static inline void device_unquiesce(struct device *dev)
+{
+	if (dev->ops->unquiesce)
+		dev->ops->unquiesce(dev);
+}
 
 static inline void device_destroy(struct device *dev)
 {

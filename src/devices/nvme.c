@@ -315,6 +315,7 @@ static const struct device_ops nvme_device_ops = {
 	.counters = nvme_dev_counters,
 	.save = nvme_save,
 	.load = nvme_load,
+	.busy = nvme_busy,
 	.destroy = nvme_dev_destroy,
 };
 

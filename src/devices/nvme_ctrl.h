@@ -132,6 +132,8 @@ void nvme_ctrl_reset(struct nvme_ctrl *n);
 /* nvme_state.c: the device contract's save and load (see core/device.h). */
 int nvme_save(struct device *dev, struct state_writer *w);
 int nvme_load(struct device *dev, struct state_reader *r);
+/* Commands with the backend, or a shutdown in progress (device_ops busy). */
+bool nvme_busy(struct device *dev);
 /* Wakes a save waiting for the controller to go idle (lock held). */
 void nvme_idle_check(struct nvme_ctrl *n);
 

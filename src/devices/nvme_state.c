@@ -105,6 +105,15 @@ static bool busy(const struct nvme_ctrl *n)
 	return n->inflight || n->shutdown_requested || n->shutdown_busy;
 }
 
+bool nvme_busy(struct device *dev)
+{
+	struct nvme_ctrl *n = container_of(dev, struct nvme_ctrl, dev);
+	pthread_mutex_lock(&n->lock);
+	bool b = busy(n);
+	pthread_mutex_unlock(&n->lock);
+	return b;
+}
+
 void nvme_idle_check(struct nvme_ctrl *n)
 {
 	if (n->quiescing && !busy(n))

@@ -77,6 +77,11 @@ void config_run_usage(FILE *out)
 		"  --verbose       log what iovirt does (debug lines)\n"
 		"  --counters      print every device's counters and KVM's statistics (per VM,\n"
 		"                  per vCPU) on stderr when the VM stops, and on SIGUSR1\n"
+		"  --restore DIR[,memory=read|map]  resume the snapshot in DIR (vm.snapshot,\n"
+		"                  iovirt ctl SOCK snapshot DIR) in this new process: the machine\n"
+		"                  is the snapshot's (machine options may be given only if they\n"
+		"                  are the same); memory=map maps its RAM copy-on-write instead\n"
+		"                  of reading it in\n"
 		"  --api-socket PATH  serve the control plane (REST API: vm.info, vm.pause,\n"
 		"                  vm.power-button, vm.counters, ...) on a UNIX socket;\n"
 		"                  iovirt ctl PATH and iovirt stat PATH are its clients\n"
@@ -110,7 +115,7 @@ void config_run_usage(FILE *out)
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS,
        OPT_HUGEPAGES, OPT_REBOOT, OPT_VERBOSE, OPT_HELP, OPT_DISK, OPT_NET,
        OPT_CONSOLE, OPT_RNG, OPT_SHARED, OPT_DEVICE, OPT_SECCOMP, OPT_USER, OPT_COUNTERS,
-       OPT_API_SOCKET };
+       OPT_API_SOCKET, OPT_RESTORE };
 static const struct option run_options[] = {
 	{"kernel", required_argument, NULL, OPT_KERNEL},
 	{"initrd", required_argument, NULL, OPT_INITRD},
@@ -122,6 +127,7 @@ static const struct option run_options[] = {
 	{"verbose", no_argument, NULL, OPT_VERBOSE},
 	{"counters", no_argument, NULL, OPT_COUNTERS},
 	{"api-socket", required_argument, NULL, OPT_API_SOCKET},
+	{"restore", required_argument, NULL, OPT_RESTORE},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"disk", required_argument, NULL, OPT_DISK},
 	{"net", required_argument, NULL, OPT_NET},
@@ -133,6 +139,39 @@ static const struct option run_options[] = {
 	{"user", required_argument, NULL, OPT_USER},
 	{NULL, 0, NULL, 0},
 };
+
+/* The options of the process, not of the machine (vm_config.args). */
+static bool process_option(int c)
+{
+	return c == OPT_VERBOSE || c == OPT_COUNTERS || c == OPT_API_SOCKET || c == OPT_HELP ||
+	       c == OPT_SECCOMP || c == OPT_USER || c == OPT_RESTORE;
+}
+
+/* DIR[,memory=read|map]. The directory is checked when it is read. */
+static int parse_restore(const char *arg, struct vm_config *cfg)
+{
+	const char *comma = strrchr(arg, ',');
+	size_t len = strlen(arg);
+	cfg->restore_map = false;
+	if (comma && strncmp(comma + 1, "memory=", 7) == 0) {
+		const char *mode = comma + 8;
+		if (strcmp(mode, "map") != 0 && strcmp(mode, "read") != 0) {
+			log_error("--restore: memory=%s: must be read or map", mode);
+			return -EINVAL;
+		}
+		cfg->restore_map = strcmp(mode, "map") == 0;
+		len = (size_t)(comma - arg);
+	}
+	if (len == 0 || len >= sizeof(cfg->restore_dir)) {
+		log_error("--restore: the snapshot's directory must be 1 to %zu bytes",
+			  sizeof(cfg->restore_dir) - 1);
+		return -EINVAL;
+	}
+	memcpy(cfg->restore_dir, arg, len);
+	cfg->restore_dir[len] = 0;
+	cfg->restore = cfg->restore_dir;
+	return 0;
+}
 
 const struct option *config_run_options(void)
 {
@@ -151,8 +190,17 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg)
 	};
 	optind = 0; /* glibc: 0 fully reinitializes getopt */
 	opterr = 0;
-	int c;
+	int c, next = 1; /* optind 0 starts at argv[1] */
 	while ((c = getopt_long(argc, argv, "", run_options, NULL)) != -1) {
+		if (c != '?' && !process_option(c) && optind > next) {
+			if (cfg->nargs + (unsigned)(optind - next) > CONFIG_MAX_ARGS) {
+				log_error("run: more than %d option words", CONFIG_MAX_ARGS);
+				return 1;
+			}
+			for (int i = next; i < optind; i++)
+				cfg->args[cfg->nargs++] = argv[i];
+		}
+		next = optind;
 		switch (c) {
 		case OPT_KERNEL: cfg->kernel = optarg; break;
 		case OPT_INITRD: cfg->initrd = optarg; break;
@@ -189,6 +237,10 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg)
 			cfg->api_socket = optarg;
 			break;
 		case OPT_HELP: config_run_usage(stdout); return CONFIG_HELP;
+		case OPT_RESTORE:
+			if (parse_restore(optarg, cfg) < 0)
+				return 1;
+			break;
 		case OPT_DISK:
 			if (cfg->ndisks == CONFIG_MAX_DISKS) {
 				log_error("--disk: at most %d disks", CONFIG_MAX_DISKS);
@@ -242,8 +294,8 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg)
 		log_error("run: unexpected argument %s", argv[optind]);
 		return 2;
 	}
-	if (!cfg->kernel) {
-		log_error("run: --kernel is required");
+	if (!cfg->kernel && !cfg->restore) {
+		log_error("run: --kernel (or --restore) is required");
 		return 2;
 	}
 	if (cfg->memory < CONFIG_MIN_MEMORY) {

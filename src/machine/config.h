@@ -15,6 +15,8 @@
 #define CONFIG_MAX_MEMORY (1ULL << 40)
 #define CONFIG_MAX_CPUS 64
 
+#define CONFIG_MAX_ARGS 256
+
 struct vm_config {
 	const char *kernel;
 	const char *initrd;
@@ -44,6 +46,16 @@ struct vm_config {
 	 * no filters and no rlimits, so that probing before a run changes
 	 * neither the run's filters nor its fd limit. */
 	bool unconfined;
+	/* The options that make the machine (not --api-socket, --verbose,
+	 * --counters, --seccomp, --user, --restore), as given: a snapshot's
+	 * manifest keeps them, and a restore makes its machine from them. */
+	const char *args[CONFIG_MAX_ARGS];
+	unsigned nargs;
+	/* --restore DIR[,memory=read|map]: NULL, or the snapshot to resume. */
+	const char *restore;
+	char restore_dir[4096];
+	bool restore_map;     /* memory=map: RAM mapped copy-on-write */
+	const char *version;  /* iovirt's, for the manifest (set by the caller) */
 };
 
 /* "512M", "2G", "1024" (MiB, as QEMU's -m), "65536K". 0 or -EINVAL. */

@@ -117,7 +117,7 @@ int machine_create(struct machine *m, const struct vm_config *cfg, int kvm_fd)
 	memset(m, 0, sizeof(*m));
 	m->cfg = cfg;
 	m->counters_fd = -1;
-	m->ctl.fd = m->ctl.park_fd = -1; /* machine_stop_async before the VM exists */
+	m->ctl.fd = m->ctl.park_fd = m->ctl.settle_fd = -1; /* machine_stop_async before the VM exists */
 	/* Before any thread of this machine starts (block workers do in setup). */
 	struct sandbox_config sc = sandbox_config_of(cfg);
 	sandbox_set_exit_hook(term_restore_global);
@@ -298,6 +298,7 @@ static void *loop_thread(void *opaque)
 	struct machine *m = opaque;
 	sandbox_enter(SANDBOX_LOOP);
 	machine_ctl_run(m);
+	machine_ctl_loop_ended(m);
 	return NULL;
 }
 
@@ -334,11 +335,13 @@ enum vm_exit_reason machine_run(struct machine *m)
 	if (vm_exit_reason(vm) == VM_RUNNING) {
 		pthread_t loop;
 		int ret = start_loop(m, &loop);
-		if (ret < 0)
+		if (ret < 0) {
 			vm_request_exit(vm, VM_EXIT_ERROR, "starting the event loop: %s",
 					strerror(-ret));
-		else
+		} else {
+			machine_ctl_serve_jobs(m); /* until the loop ends */
 			pthread_join(loop, NULL);
+		}
 	}
 	machine_ctl_end(m); /* also where the loop never ran */
 	/* The loop also stops for signals, before any vCPU asked to exit. */

@@ -58,6 +58,10 @@ static int resume_vm(void *vm) { return machine_request(vm, MACHINE_RESUME); }
 static int power_button(void *vm) { return machine_request(vm, MACHINE_POWER_BUTTON); }
 static int reboot_vm(void *vm) { return machine_request(vm, MACHINE_REBOOT); }
 static int shutdown_vm(void *vm) { return machine_request(vm, MACHINE_SHUTDOWN); }
+static int snapshot_vm(void *vm, const char *dir, char *why, size_t why_len)
+{
+	return machine_request_snapshot(vm, dir, why, why_len);
+}
 
 const struct api_vm_ops machine_api_ops = {
 	.info = info,
@@ -67,4 +71,5 @@ const struct api_vm_ops machine_api_ops = {
 	.power_button = power_button,
 	.reboot = reboot_vm,
 	.shutdown = shutdown_vm,
+	.snapshot = snapshot_vm,
 };

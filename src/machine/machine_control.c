@@ -6,11 +6,19 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
 #include "devices/acpi_pm.h"
 #include "machine/machine.h"
+#include "machine/machine_snapshot.h"
+
+/* How long a pause lets the backends finish what they have, and how often
+ * it looks. */
+#define SETTLE_TIMEOUT_S 10
+#define SETTLE_POLL_NS 2000000
 
 /* A request still running: the pause, until the vCPUs have parked. */
 #define IN_PROGRESS 1
@@ -42,7 +50,8 @@ static void drain(int fd)
 
 /* ---- the posting side (the API thread) ---- */
 
-int machine_request(struct machine *m, enum machine_request req)
+static int post(struct machine *m, enum machine_request req, const char *dir, char *why,
+		size_t why_len)
 {
 	struct machine_ctl *ctl = &m->ctl;
 	pthread_mutex_lock(&ctl->lock);
@@ -56,6 +65,9 @@ int machine_request(struct machine *m, enum machine_request req)
 	ctl->busy = true;
 	ctl->taken = ctl->done = false;
 	ctl->req = req;
+	ctl->dir = dir;
+	ctl->why = why;
+	ctl->why_len = why_len;
 	pthread_mutex_unlock(&ctl->lock);
 	wake(ctl->fd);
 
@@ -67,6 +79,69 @@ int machine_request(struct machine *m, enum machine_request req)
 	pthread_cond_broadcast(&ctl->cond); /* the next poster */
 	pthread_mutex_unlock(&ctl->lock);
 	return result;
+}
+
+int machine_request(struct machine *m, enum machine_request req)
+{
+	return post(m, req, NULL, NULL, 0);
+}
+
+int machine_request_snapshot(struct machine *m, const char *dir, char *why, size_t why_len)
+{
+	if (why_len)
+		why[0] = 0;
+	return post(m, MACHINE_SNAPSHOT, dir, why, why_len);
+}
+
+/* ---- the setup thread's jobs ---- */
+
+/* On the loop thread, paused: the snapshot runs on the setup thread, this
+ * one waits (nothing else can run while paused anyway). */
+static int run_snapshot(struct machine *m)
+{
+	struct machine_ctl *ctl = &m->ctl;
+	pthread_mutex_lock(&ctl->lock);
+	ctl->job_posted = true;
+	ctl->job_done = false;
+	pthread_cond_broadcast(&ctl->job_cond);
+	while (!ctl->job_done)
+		pthread_cond_wait(&ctl->job_cond, &ctl->lock);
+	int ret = ctl->job_result;
+	pthread_mutex_unlock(&ctl->lock);
+	return ret;
+}
+
+void machine_ctl_serve_jobs(struct machine *m)
+{
+	struct machine_ctl *ctl = &m->ctl;
+	pthread_mutex_lock(&ctl->lock);
+	for (;;) {
+		while (!ctl->job_posted && !ctl->loop_ended)
+			pthread_cond_wait(&ctl->job_cond, &ctl->lock);
+		if (!ctl->job_posted)
+			break;
+		ctl->job_posted = false;
+		/* The poster waits for this answer: the slot's fields hold. */
+		pthread_mutex_unlock(&ctl->lock);
+		char fallback[8];
+		char *why = ctl->why ? ctl->why : fallback;
+		size_t why_len = ctl->why ? ctl->why_len : sizeof(fallback);
+		int ret = machine_snapshot_save(m, ctl->dir, why, why_len);
+		pthread_mutex_lock(&ctl->lock);
+		ctl->job_result = ret;
+		ctl->job_done = true;
+		pthread_cond_broadcast(&ctl->job_cond);
+	}
+	pthread_mutex_unlock(&ctl->lock);
+}
+
+void machine_ctl_loop_ended(struct machine *m)
+{
+	struct machine_ctl *ctl = &m->ctl;
+	pthread_mutex_lock(&ctl->lock);
+	ctl->loop_ended = true;
+	pthread_cond_broadcast(&ctl->job_cond);
+	pthread_mutex_unlock(&ctl->lock);
 }
 
 /* ---- the loop thread's side ---- */
@@ -132,6 +207,7 @@ static int run_running(struct machine *m, enum machine_request req)
 		vm_pause_vcpus(&m->vm, m->ctl.park_fd);
 		return IN_PROGRESS;
 	case MACHINE_RESUME:
+	case MACHINE_SNAPSHOT:
 		return -EBUSY; /* not paused */
 	default:
 		return run_common(m, req);
@@ -150,15 +226,31 @@ static void request_posted(void *opaque, uint32_t events)
 		answer(&m->ctl, ret);
 }
 
-/* One more vCPU parked: once all have, the guest's clock is saved and the
- * loop stops; machine_ctl_run answers the pause from outside the loop. */
-static void vcpu_parked(void *opaque, uint32_t events)
+static bool stopping(struct machine *m)
 {
-	struct machine *m = opaque;
-	drain(m->ctl.park_fd);
-	if (!m->ctl.pausing || !vm_vcpus_parked(&m->vm))
-		return;
-	m->ctl.pausing = false;
+	return __atomic_load_n(&m->ctl.stop, __ATOMIC_ACQUIRE) ||
+	       vm_exit_reason(&m->vm) != VM_RUNNING;
+}
+
+static bool devices_busy(struct machine *m)
+{
+	for (unsigned i = 0; i < m->ndevices; i++)
+		if (device_busy(m->devices[i]))
+			return true;
+	return false;
+}
+
+static void arm_settle(struct machine *m, long ns)
+{
+	struct itimerspec its = {.it_interval = {0, ns}, .it_value = {0, ns}};
+	if (m->ctl.settle_fd >= 0)
+		timerfd_settime(m->ctl.settle_fd, 0, &its, NULL);
+}
+
+/* Every vCPU parked and no device busy: the guest's clock is saved and the
+ * loop stops; machine_ctl_run answers the pause from outside the loop. */
+static void pause_done(struct machine *m)
+{
 	int ret = vm_clock_save(&m->vm);
 	if (ret < 0)
 		log_warn("pause: reading the guest's clock: %s; the guest will see the pause",
@@ -167,11 +259,47 @@ static void vcpu_parked(void *opaque, uint32_t events)
 	loop_stop(m->vm.loop);
 }
 
-static bool stopping(struct machine *m)
+/* The settling's tick: done once idle, or at the deadline (a backend that
+ * hangs: the pause holds, a snapshot will name the busy device). */
+static void settle_tick(void *opaque, uint32_t events)
 {
-	return __atomic_load_n(&m->ctl.stop, __ATOMIC_ACQUIRE) ||
-	       vm_exit_reason(&m->vm) != VM_RUNNING;
+	struct machine *m = opaque;
+	drain(m->ctl.settle_fd);
+	if (!m->ctl.settling)
+		return;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	bool late = now.tv_sec > m->ctl.settle_deadline.tv_sec ||
+		    (now.tv_sec == m->ctl.settle_deadline.tv_sec &&
+		     now.tv_nsec >= m->ctl.settle_deadline.tv_nsec);
+	if (devices_busy(m) && !late && !stopping(m))
+		return;
+	if (late)
+		log_warn("pause: requests still with the backends after %d s", SETTLE_TIMEOUT_S);
+	m->ctl.settling = false;
+	arm_settle(m, 0);
+	pause_done(m);
 }
+
+/* One more vCPU parked: once all have, the backends finish what they
+ * have (settle_tick), then the pause is done. */
+static void vcpu_parked(void *opaque, uint32_t events)
+{
+	struct machine *m = opaque;
+	drain(m->ctl.park_fd);
+	if (!m->ctl.pausing || !vm_vcpus_parked(&m->vm))
+		return;
+	m->ctl.pausing = false;
+	if (!devices_busy(m) || m->ctl.settle_fd < 0) {
+		pause_done(m);
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &m->ctl.settle_deadline);
+	m->ctl.settle_deadline.tv_sec += SETTLE_TIMEOUT_S;
+	m->ctl.settling = true;
+	arm_settle(m, SETTLE_POLL_NS);
+}
+
 
 static void resume(struct machine *m)
 {
@@ -206,7 +334,10 @@ static bool serve_paused(struct machine *m)
 			answer(ctl, 0);
 			return true;
 		}
-		answer(ctl, req == MACHINE_PAUSE ? -EBUSY : run_common(m, req));
+		int ret = req == MACHINE_PAUSE	  ? -EBUSY
+			  : req == MACHINE_SNAPSHOT ? run_snapshot(m)
+						    : run_common(m, req);
+		answer(ctl, ret);
 		if (stopping(m))
 			return false;
 	}
@@ -264,14 +395,18 @@ int machine_ctl_init(struct machine *m)
 	memset(ctl, 0, sizeof(*ctl));
 	pthread_mutex_init(&ctl->lock, NULL);
 	pthread_cond_init(&ctl->cond, NULL);
+	pthread_cond_init(&ctl->job_cond, NULL);
 	set_state(ctl, MACHINE_CREATED);
+	ctl->settle_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	ctl->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	ctl->park_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	int ret = ctl->fd < 0 || ctl->park_fd < 0 ? -errno : 0;
+	int ret = ctl->fd < 0 || ctl->park_fd < 0 || ctl->settle_fd < 0 ? -errno : 0;
 	if (ret == 0)
 		ret = loop_add_fd(m->vm.loop, ctl->fd, EPOLLIN, request_posted, m);
 	if (ret == 0)
 		ret = loop_add_fd(m->vm.loop, ctl->park_fd, EPOLLIN, vcpu_parked, m);
+	if (ret == 0)
+		ret = loop_add_fd(m->vm.loop, ctl->settle_fd, EPOLLIN, settle_tick, m);
 	if (ret < 0)
 		log_error("setting up the control requests: %s", strerror(-ret));
 	return ret;
@@ -280,8 +415,8 @@ int machine_ctl_init(struct machine *m)
 void machine_ctl_destroy(struct machine *m)
 {
 	struct machine_ctl *ctl = &m->ctl;
-	int *fds[] = {&ctl->fd, &ctl->park_fd};
-	for (unsigned i = 0; i < 2; i++) {
+	int *fds[] = {&ctl->fd, &ctl->park_fd, &ctl->settle_fd};
+	for (unsigned i = 0; i < 3; i++) {
 		if (*fds[i] < 0)
 			continue;
 		if (m->vm.loop)
@@ -290,5 +425,6 @@ void machine_ctl_destroy(struct machine *m)
 		*fds[i] = -1;
 	}
 	pthread_cond_destroy(&ctl->cond);
+	pthread_cond_destroy(&ctl->job_cond);
 	pthread_mutex_destroy(&ctl->lock);
 }

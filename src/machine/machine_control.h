@@ -7,12 +7,15 @@
  *
  * What "paused" means here, precisely:
  *  - No vCPU runs: each is parked outside KVM_RUN (vm_pause_vcpus) before
- *    the pause is answered.
- *  - The event loop does not run: no queue kick or doorbell is served, no
- *    backend completion is reaped (io_uring and the block workers may
- *    still finish requests already submitted, so a guest read buffer can
- *    fill; its used-ring entry and interrupt wait for the resume), no
- *    frame is taken from the tap or libslirp (the host queues or drops
+ *    the pause is answered, with the port or MMIO access it was in
+ *    completed (so KVM holds all of its state).
+ *  - No request is in flight in iovirt's own backends: once the vCPUs
+ *    park, the loop runs on until no device is busy (device_busy: a block
+ *    request with io_uring or a worker), at most SETTLE_TIMEOUT_S, so the
+ *    guest's completions are in its rings and a snapshot finds every
+ *    device idle.
+ *  - Then the event loop does not run: no queue kick or doorbell is
+ *    served, no backend completion is reaped, no frame is taken from the tap or libslirp (the host queues or drops
  *    them, as it would for a slow guest), no device timer fires (RTC,
  *    e1000 throttling), the console's input waits in the terminal.
  *  - Nothing is injected: iovirt raises no interrupt. Interrupts raised
@@ -30,6 +33,12 @@
  *    through function keeps its DMA; their interrupts wait in KVM too.
  *  - What still works: vm.info, vm.counters, the other requests below,
  *    and a stopping signal. Ctrl-A x (served by the loop) waits.
+ *
+ * A snapshot (MACHINE_SNAPSHOT, paused only) needs the vCPU and VM ioctls
+ * and the file system, which the loop's and the API's seccomp filters do
+ * not allow: the loop thread hands it to the thread that set the machine
+ * up (machine_ctl_serve_jobs, unfiltered, otherwise waiting for the loop
+ * to end) and waits for it.
  */
 #ifndef IOVIRT_MACHINE_MACHINE_CONTROL_H
 #define IOVIRT_MACHINE_MACHINE_CONTROL_H
@@ -52,6 +61,7 @@ enum machine_request {
 	MACHINE_POWER_BUTTON, /* -ENOTSUP without an ACPI PM block */
 	MACHINE_REBOOT,       /* as the guest's own reset (VM_EXIT_RESET) */
 	MACHINE_SHUTDOWN,     /* stop now (VM_EXIT_API_SHUTDOWN): iovirt exits 0 */
+	MACHINE_SNAPSHOT,     /* machine_request_snapshot; -EBUSY unless paused */
 };
 
 struct machine_ctl {
@@ -68,6 +78,19 @@ struct machine_ctl {
 	enum machine_request req;
 	int result;
 	bool pausing;            /* a pause waits for the vCPUs to park */
+	/* The pause's settling: a timerfd polling device_busy until idle or
+	 * the deadline (loop thread only). */
+	int settle_fd;
+	bool settling;
+	struct timespec settle_deadline;
+	/* MACHINE_SNAPSHOT's argument and its answer's words. */
+	const char *dir;
+	char *why;
+	size_t why_len;
+	/* The job handed to the setup thread (machine_ctl_serve_jobs). */
+	pthread_cond_t job_cond;
+	bool job_posted, job_done, loop_ended;
+	int job_result;
 };
 
 /* Once the VM exists: the eventfds on its loop. 0 or -errno after one
@@ -82,7 +105,17 @@ void machine_ctl_destroy(struct machine *m);
  * request at a time, the others wait for the slot. */
 int machine_request(struct machine *m, enum machine_request req);
 
+/* MACHINE_SNAPSHOT into dir: 0, -EBUSY (not paused, or stopping), or
+ * another -errno with one line in why. */
+int machine_request_snapshot(struct machine *m, const char *dir, char *why, size_t why_len);
+
 enum machine_state machine_state(struct machine *m);
+
+/* The thread that set the machine up, while the loop runs: does the jobs
+ * the loop thread hands it (snapshots) until machine_ctl_loop_ended. */
+void machine_ctl_serve_jobs(struct machine *m);
+/* The loop thread, as its last act. */
+void machine_ctl_loop_ended(struct machine *m);
 
 /* The loop thread's body: the event loop, the paused waits between its
  * runs, until the VM stops; then every waiting poster is answered -EBUSY. */

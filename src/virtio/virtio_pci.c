@@ -599,13 +599,47 @@ static int save_record(struct virtio_pci *vp, struct state_writer *w)
 	return w->error;
 }
 
+/* The model's quiesce, nested: a snapshot holds every device for its whole
+ * length, and each save inside it quiesces again. */
+static int vp_quiesce(struct device *dev)
+{
+	struct virtio_pci *vp = to_vp(dev);
+	struct virtio_dev *vdev = vp->vdev;
+	pthread_mutex_lock(&vdev->lock);
+	int ret = vp->holds++ == 0 && vdev->ops->quiesce ? vdev->ops->quiesce(vdev) : 0;
+	pthread_mutex_unlock(&vdev->lock);
+	return ret;
+}
+
+static void vp_unquiesce(struct device *dev)
+{
+	struct virtio_pci *vp = to_vp(dev);
+	struct virtio_dev *vdev = vp->vdev;
+	pthread_mutex_lock(&vdev->lock);
+	if (vp->holds && --vp->holds == 0 && vdev->ops->unquiesce)
+		vdev->ops->unquiesce(vdev);
+	pthread_mutex_unlock(&vdev->lock);
+}
+
+/* Popped and not yet pushed: with a backend (a block request), or about
+ * to be pushed by the loop. */
+static bool vp_busy(struct device *dev)
+{
+	struct virtio_dev *vdev = to_vp(dev)->vdev;
+	unsigned q, inflight;
+	pthread_mutex_lock(&vdev->lock);
+	bool idle = virtio_dev_idle(vdev, &q, &inflight);
+	pthread_mutex_unlock(&vdev->lock);
+	return !idle;
+}
+
 static int vp_save(struct device *dev, struct state_writer *w)
 {
 	struct virtio_pci *vp = to_vp(dev);
 	struct virtio_dev *vdev = vp->vdev;
 	unsigned q = 0, inflight = 0;
+	int ret = vp_quiesce(dev);
 	pthread_mutex_lock(&vdev->lock);
-	int ret = vdev->ops->quiesce ? vdev->ops->quiesce(vdev) : 0;
 	bool idle = virtio_dev_idle(vdev, &q, &inflight);
 	pthread_mutex_unlock(&vdev->lock);
 	if (ret == 0 && !idle) {
@@ -618,10 +652,7 @@ static int vp_save(struct device *dev, struct state_writer *w)
 		if (ret < 0)
 			log_error("%s: cannot write its state: %s", dev->id, strerror(-ret));
 	}
-	pthread_mutex_lock(&vdev->lock);
-	if (vdev->ops->unquiesce)
-		vdev->ops->unquiesce(vdev);
-	pthread_mutex_unlock(&vdev->lock);
+	vp_unquiesce(dev);
 	return ret;
 }
 
@@ -711,5 +742,8 @@ static const struct device_ops device_ops = {
 	.counters = vp_counters,
 	.save = vp_save,
 	.load = vp_load,
+	.busy = vp_busy,
+	.quiesce = vp_quiesce,
+	.unquiesce = vp_unquiesce,
 	.destroy = vp_destroy,
 };

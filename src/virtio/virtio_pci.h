@@ -55,6 +55,7 @@ struct virtio_pci {
 	uint32_t driver_feature_select;
 	uint16_t queue_select;
 	uint8_t isr;
+	unsigned holds;              /* quiesce nesting (vp_quiesce) */
 	uint64_t notify_base;      /* where the notify area's ioeventfds sit; 0 = none */
 	int pci_cfg_cap;           /* offset of the VIRTIO_PCI_CAP_PCI_CFG window */
 	struct virtio_pci_kick kicks[VIRTIO_MAX_QUEUES];

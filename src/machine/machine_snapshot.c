@@ -1,0 +1,377 @@
+/* Snapshots of a whole machine; see machine_snapshot.h. */
+#include "machine/machine_snapshot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/device.h"
+#include "core/log.h"
+#include "core/state.h"
+#include "kvm/vcpu.h"
+#include "kvm/vcpu_state.h"
+#include "kvm/vm_state.h"
+#include "machine/machine.h"
+#include "migrate/snapshot_file.h"
+
+#define SECTION_VERSION 1
+#define STATE_FILE "state.bin"
+
+static int fail(char *why, size_t why_len, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int fail(char *why, size_t why_len, int err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, why_len, fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+static double ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* dir/name into buf; false if it does not fit. */
+static bool join(char *buf, size_t cap, const char *dir, const char *name)
+{
+	int n = snprintf(buf, cap, "%s/%s", dir, name);
+	return n > 0 && (size_t)n < cap;
+}
+
+/* ---- save ---- */
+
+/* One record into the state file: what the callback writes, as a section. */
+static void add_section(struct snap_file_writer *sf, const char *kind, const char *id,
+			struct state_writer *w)
+{
+	if (state_writer_finish(w) < 0)
+		sf->error = sf->error ? sf->error : w->error;
+	else
+		snap_file_add(sf, kind, id, SECTION_VERSION, w->buf, w->len);
+	state_writer_free(w);
+	state_writer_init(w);
+}
+
+/* The VM, the vCPUs and the devices into sf; every device is held
+ * quiesced by the caller. 0, or -errno with why. */
+static int save_state(struct machine *m, struct snap_file_writer *sf, char *why, size_t why_len)
+{
+	struct state_writer w;
+	state_writer_init(&w);
+	int ret = vm_state_save(&m->vm, &w);
+	if (ret < 0) {
+		state_writer_free(&w);
+		return fail(why, why_len, ret, "saving the VM's interrupt controllers and timer: %s",
+			    strerror(-ret));
+	}
+	add_section(sf, "vm", "vm", &w);
+	for (unsigned i = 0; i < m->vm.ncpus; i++) {
+		char id[16];
+		snprintf(id, sizeof(id), "vcpu%u", i);
+		ret = vcpu_state_save(&m->vm.vcpus[i], &w);
+		if (ret < 0) {
+			state_writer_free(&w);
+			return fail(why, why_len, ret, "%s: its state cannot be read: %s", id,
+				    strerror(-ret));
+		}
+		add_section(sf, "vcpu", id, &w);
+	}
+	for (unsigned i = 0; i < m->ndevices; i++) {
+		struct device *dev = m->devices[i];
+		ret = device_save(dev, &w);
+		if (ret < 0) {
+			state_writer_free(&w);
+			return fail(why, why_len, ret,
+				    ret == -ENOTSUP
+					    ? "%s: a %s cannot be saved (its state is not iovirt's): no "
+					      "snapshot taken"
+					    : "%s: saving a %s failed: %s",
+				    dev->id, dev->ops->kind, strerror(-ret));
+		}
+		add_section(sf, dev->ops->kind, dev->id, &w);
+	}
+	state_writer_free(&w);
+	if (sf->error)
+		return fail(why, why_len, sf->error, "building the state file: %s",
+			    strerror(-sf->error));
+	return 0;
+}
+
+static int write_file(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	const uint8_t *p = data;
+	int ret = 0;
+	while (ret == 0 && len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			ret = n < 0 ? -errno : -EIO;
+		p += n > 0 ? n : 0;
+		len -= n > 0 ? (size_t)n : 0;
+	}
+	if (ret == 0 && fsync(fd) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+static void fill_manifest(struct machine *m, struct snap_manifest *man)
+{
+	const struct vm_config *cfg = m->cfg;
+	memset(man, 0, sizeof(*man));
+	man->format = SNAP_MANIFEST_FORMAT;
+	snprintf(man->iovirt, sizeof(man->iovirt), "%s", cfg->version ? cfg->version : "unknown");
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(man->created, sizeof(man->created), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	man->args = (char **)cfg->args;
+	man->nargs = cfg->nargs;
+	man->vcpus = m->vm.ncpus;
+	for (unsigned i = 0; i < m->vm.mem.nr_regions && i < SNAP_MAX_REGIONS; i++) {
+		man->mem[i].gpa = m->vm.mem.regions[i].gpa;
+		man->mem[i].size = m->vm.mem.regions[i].size;
+		snprintf(man->mem[i].file, sizeof(man->mem[i].file), "mem-%u.bin", i);
+		man->nmem++;
+	}
+	for (unsigned i = 0; i < m->ndevices && i < SNAP_MAX_DEVICES; i++) {
+		snprintf(man->dev[i].id, sizeof(man->dev[i].id), "%s", m->devices[i]->id);
+		snprintf(man->dev[i].kind, sizeof(man->dev[i].kind), "%s",
+			 m->devices[i]->ops->kind);
+		man->ndev++;
+	}
+	snprintf(man->state_file, sizeof(man->state_file), STATE_FILE);
+}
+
+/* The files under temporary names ("."-prefixed), then renamed, the
+ * manifest last; the directory fsynced. */
+static int write_snapshot(struct machine *m, const char *dir, struct snap_file_writer *sf,
+			  struct snap_manifest *man, char *why, size_t why_len)
+{
+	char tmp[4096], path[4096];
+	for (unsigned i = 0; i < man->nmem; i++) {
+		char name[SNAP_FILE_NAME_MAX + 8];
+		snprintf(name, sizeof(name), ".%s", man->mem[i].file);
+		if (!join(tmp, sizeof(tmp), dir, name))
+			return fail(why, why_len, -ENAMETOOLONG, "%s: path too long", dir);
+		const struct guest_mem_region *r = &m->vm.mem.regions[i];
+		int ret = snap_mem_save(tmp, r->hva, r->size, &man->mem[i].data_bytes, why, why_len);
+		if (ret < 0)
+			return ret;
+	}
+	if (!join(tmp, sizeof(tmp), dir, "." STATE_FILE))
+		return fail(why, why_len, -ENAMETOOLONG, "%s: path too long", dir);
+	int ret = write_file(tmp, sf->buf, sf->len);
+	if (ret < 0)
+		return fail(why, why_len, ret, "%s: %s", tmp, strerror(-ret));
+	man->state_bytes = sf->len;
+	man->state_crc = snap_crc32(sf->buf, sf->len);
+	if (!join(tmp, sizeof(tmp), dir, "." SNAPSHOT_MANIFEST))
+		return fail(why, why_len, -ENAMETOOLONG, "%s: path too long", dir);
+	ret = snap_manifest_write(tmp, man, why, why_len);
+	if (ret < 0)
+		return ret;
+
+	/* Renames: the data first, the manifest that names it last. */
+	const char *names[SNAP_MAX_REGIONS + 2];
+	unsigned n = 0;
+	for (unsigned i = 0; i < man->nmem; i++)
+		names[n++] = man->mem[i].file;
+	names[n++] = STATE_FILE;
+	names[n++] = SNAPSHOT_MANIFEST;
+	for (unsigned i = 0; i < n; i++) {
+		char name[SNAP_FILE_NAME_MAX + 8];
+		snprintf(name, sizeof(name), ".%s", names[i]);
+		if (!join(tmp, sizeof(tmp), dir, name) || !join(path, sizeof(path), dir, names[i]))
+			return fail(why, why_len, -ENAMETOOLONG, "%s: path too long", dir);
+		if (rename(tmp, path) < 0)
+			return fail(why, why_len, -errno, "%s: %s", path, strerror(errno));
+	}
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	return 0;
+}
+
+int machine_snapshot_save(struct machine *m, const char *dir, char *why, size_t why_len)
+{
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (m->vm.mem.nr_regions > SNAP_MAX_REGIONS || m->ndevices > SNAP_MAX_DEVICES)
+		return fail(why, why_len, -E2BIG, "this machine has more parts than a snapshot holds");
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return fail(why, why_len, -errno, "%s: %s", dir, strerror(errno));
+	struct stat st;
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		return fail(why, why_len, -ENOTDIR, "%s: not a directory", dir);
+
+	/* Every device holds still (the vhost rings come back) until RAM is
+	 * written: what runs outside iovirt writes guest RAM too. */
+	unsigned held = 0;
+	int ret = 0;
+	for (; ret == 0 && held < m->ndevices; held++)
+		if ((ret = device_quiesce(m->devices[held])) < 0)
+			fail(why, why_len, ret, "%s: cannot be stopped for the snapshot: %s",
+			     m->devices[held]->id, strerror(-ret));
+	struct snap_file_writer sf;
+	snap_file_writer_init(&sf);
+	if (ret == 0)
+		ret = save_state(m, &sf, why, why_len);
+	if (ret == 0)
+		ret = snap_file_finish(&sf) < 0 ? fail(why, why_len, sf.error, "the state file: %s",
+						       strerror(-sf.error))
+						  : 0;
+	struct snap_manifest man;
+	fill_manifest(m, &man);
+	if (ret == 0)
+		ret = write_snapshot(m, dir, &sf, &man, why, why_len);
+	while (held)
+		device_unquiesce(m->devices[--held]);
+	snap_file_writer_free(&sf);
+	if (ret < 0) {
+		log_error("snapshot %s: %s", dir, why);
+		return ret;
+	}
+	uint64_t data = 0;
+	for (unsigned i = 0; i < man.nmem; i++)
+		data += man.mem[i].data_bytes;
+	log_info("snapshot %s: %llu MiB of RAM (%llu MiB not zero), %zu bytes of state, "
+		 "%.0f ms", dir, (unsigned long long)(m->vm.mem.ram_size >> 20),
+		 (unsigned long long)(data >> 20), sf.len ? sf.len : (size_t)man.state_bytes,
+		 ms_since(&t0));
+	return 0;
+}
+
+/* ---- restore ---- */
+
+/* The manifest describes this machine: vCPUs, RAM layout, devices. */
+static int check_manifest(struct machine *m, const struct snap_manifest *man, char *why,
+			  size_t why_len)
+{
+	if (man->vcpus != m->vm.ncpus)
+		return fail(why, why_len, -EINVAL, "the snapshot has %u vCPUs, this machine %u",
+			    man->vcpus, m->vm.ncpus);
+	if (man->nmem != m->vm.mem.nr_regions)
+		return fail(why, why_len, -EINVAL, "the snapshot has %u RAM regions, this machine %u",
+			    man->nmem, m->vm.mem.nr_regions);
+	for (unsigned i = 0; i < man->nmem; i++)
+		if (man->mem[i].gpa != m->vm.mem.regions[i].gpa ||
+		    man->mem[i].size != m->vm.mem.regions[i].size)
+			return fail(why, why_len, -EINVAL,
+				    "RAM region %u: the snapshot's is %llu MiB at 0x%llx, this "
+				    "machine's %llu MiB at 0x%llx", i,
+				    (unsigned long long)(man->mem[i].size >> 20),
+				    (unsigned long long)man->mem[i].gpa,
+				    (unsigned long long)(m->vm.mem.regions[i].size >> 20),
+				    (unsigned long long)m->vm.mem.regions[i].gpa);
+	if (man->ndev != m->ndevices)
+		return fail(why, why_len, -EINVAL, "the snapshot has %u devices, this machine %u",
+			    man->ndev, m->ndevices);
+	for (unsigned i = 0; i < man->ndev; i++)
+		if (strcmp(man->dev[i].id, m->devices[i]->id) != 0 ||
+		    strcmp(man->dev[i].kind, m->devices[i]->ops->kind) != 0)
+			return fail(why, why_len, -EINVAL,
+				    "device %u: the snapshot has %s (%s), this machine %s (%s)", i,
+				    man->dev[i].id, man->dev[i].kind, m->devices[i]->id,
+				    m->devices[i]->ops->kind);
+	return 0;
+}
+
+/* The section of id, of that kind, read by load into what it restores;
+ * the record must be consumed whole. */
+static int load_section(const struct snap_file *sf, const char *kind, const char *id,
+			int (*load)(void *obj, struct state_reader *r), void *obj, char *why,
+			size_t why_len)
+{
+	const struct snap_section *s = snap_file_find(sf, id);
+	if (!s)
+		return fail(why, why_len, -EINVAL, STATE_FILE ": no section for %s", id);
+	if (strcmp(s->kind, kind) != 0 || s->version != SECTION_VERSION)
+		return fail(why, why_len, -EINVAL,
+			    STATE_FILE ": section %s is a %s (version %u), expected a %s (version %u)",
+			    id, s->kind, s->version, kind, SECTION_VERSION);
+	struct state_reader r;
+	state_reader_init(&r, s->data, s->len, id);
+	if (load(obj, &r) < 0 || state_reader_finish(&r) < 0)
+		return fail(why, why_len, -EINVAL, "%s", state_error(&r));
+	return 0;
+}
+
+static int load_vm(void *obj, struct state_reader *r) { return vm_state_load(obj, r); }
+static int load_vcpu(void *obj, struct state_reader *r) { return vcpu_state_load(obj, r); }
+static int load_device(void *obj, struct state_reader *r) { return device_load(obj, r); }
+
+int machine_snapshot_restore(struct machine *m, const char *dir,
+			     const struct snap_manifest *man, enum snap_mem_mode mode, char *why,
+			     size_t why_len)
+{
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int ret = check_manifest(m, man, why, why_len);
+	if (ret < 0)
+		return ret;
+	char path[4096];
+	if (!join(path, sizeof(path), dir, man->state_file))
+		return fail(why, why_len, -ENAMETOOLONG, "%s: path too long", dir);
+	struct snap_file sf;
+	ret = snap_file_read(&sf, path, why, why_len);
+	if (ret < 0)
+		return ret;
+	if (sf.len != man->state_bytes || snap_crc32(sf.buf, sf.len) != man->state_crc)
+		ret = fail(why, why_len, -EINVAL,
+			   "%s: not the state file the manifest names (size or CRC differ)", path);
+	unsigned expected = 1 + m->vm.ncpus + m->ndevices;
+	if (ret == 0 && sf.count != expected)
+		ret = fail(why, why_len, -EINVAL, "%s: %u sections, this machine needs %u", path,
+			   sf.count, expected);
+	/* A shared memfd is what other processes map: it gets the data. */
+	if (mode == SNAP_MEM_MAP && m->vm.mem.memfd >= 0) {
+		log_info("restore: guest RAM is shared (--shared-memory): reading it in");
+		mode = SNAP_MEM_READ;
+	}
+	for (unsigned i = 0; ret == 0 && i < man->nmem; i++) {
+		const struct guest_mem_region *r = &m->vm.mem.regions[i];
+		if (!join(path, sizeof(path), dir, man->mem[i].file))
+			ret = fail(why, why_len, -ENAMETOOLONG, "%s: path too long", dir);
+		else
+			ret = snap_mem_load(path, r->hva, r->size, mode, why, why_len);
+	}
+	double mem_ms = ms_since(&t0);
+	if (ret == 0)
+		ret = load_section(&sf, "vm", "vm", load_vm, &m->vm, why, why_len);
+	for (unsigned i = 0; ret == 0 && i < m->vm.ncpus; i++) {
+		char id[16];
+		snprintf(id, sizeof(id), "vcpu%u", i);
+		ret = load_section(&sf, "vcpu", id, load_vcpu, &m->vm.vcpus[i], why, why_len);
+	}
+	for (unsigned i = 0; ret == 0 && i < m->ndevices; i++)
+		ret = load_section(&sf, m->devices[i]->ops->kind, m->devices[i]->id, load_device,
+				   m->devices[i], why, why_len);
+	snap_file_free(&sf);
+	if (ret < 0)
+		return ret;
+	/* The clock last, just before the vCPUs run (vm_state.h's policy). */
+	ret = vm_clock_restore(&m->vm);
+	if (ret < 0)
+		log_warn("restore: setting the guest's clock: %s", strerror(-ret));
+	vm_state_clock_stopped(&m->vm);
+	log_info("restored %s: RAM %s in %.0f ms, everything in %.0f ms", dir,
+		 mode == SNAP_MEM_MAP ? "mapped" : "read", mem_ms, ms_since(&t0));
+	return 0;
+}

@@ -1,0 +1,41 @@
+/* Snapshots of a whole machine (issue 21): a paused VM written to a
+ * directory, and a new process's machine restored from one.
+ *
+ * A snapshot directory holds manifest.json (migrate/snapshot_manifest.h),
+ * state.bin (migrate/snapshot_file.h: a section "vm", one per vCPU
+ * "vcpuN", one per device named by its instance) and mem-N.bin per RAM
+ * region (migrate/snapshot_mem.h). Every file is written under a
+ * temporary name, fsynced and renamed, the manifest last: a directory
+ * whose manifest exists holds a whole snapshot, and a second snapshot into
+ * it replaces the first whole (a restored VM that maps the old memory
+ * files keeps their inodes).
+ *
+ * Nothing is written unless every part was saved: a device that cannot be
+ * saved (a passed-through function) refuses the snapshot naming itself. */
+#ifndef IOVIRT_MACHINE_MACHINE_SNAPSHOT_H
+#define IOVIRT_MACHINE_MACHINE_SNAPSHOT_H
+
+#include <stddef.h>
+
+#include "migrate/snapshot_manifest.h"
+#include "migrate/snapshot_mem.h"
+
+struct machine;
+
+#define SNAPSHOT_MANIFEST "manifest.json"
+
+/* The paused machine into dir (created if missing, one level). On the
+ * thread that set the machine up (it needs the vCPU and VM ioctls and the
+ * file system); the event loop and the vCPUs are stopped. 0, or -errno
+ * with one line in why (also logged). */
+int machine_snapshot_save(struct machine *m, const char *dir, char *why, size_t why_len);
+
+/* Into a machine just created from the manifest's options (nothing has
+ * run): checks the manifest against the machine, then RAM, the VM, each
+ * vCPU and each device, and sets the guest's clock. 0, or -errno with one
+ * line in why. */
+int machine_snapshot_restore(struct machine *m, const char *dir,
+			     const struct snap_manifest *man, enum snap_mem_mode mode, char *why,
+			     size_t why_len);
+
+#endif
