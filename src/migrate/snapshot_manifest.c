@@ -124,6 +124,18 @@ static uint64_t get_u64(struct parse *p, json_object *o, const char *where, cons
 	return json_object_get_uint64(v);
 }
 
+/* A u32 member: a larger number is refused, not truncated (format
+ * 4294967297 is not format 1). */
+static uint32_t get_u32(struct parse *p, json_object *o, const char *where, const char *key)
+{
+	uint64_t v = get_u64(p, o, where, key);
+	if (!p->failed && v > UINT32_MAX) {
+		bad(p, "%s%s: %llu is too large", where, key, (unsigned long long)v);
+		return 0;
+	}
+	return (uint32_t)v;
+}
+
 static void get_string(struct parse *p, json_object *o, const char *where, const char *key,
 		       char *out, size_t cap)
 {
@@ -168,7 +180,7 @@ static json_object *list(struct parse *p, json_object *o, const char *key, unsig
 static void parse_root(struct parse *p, json_object *o, struct snap_manifest *m)
 {
 	char where[48];
-	m->format = (unsigned)get_u64(p, o, "", "format");
+	m->format = get_u32(p, o, "", "format");
 	if (!p->failed && m->format != SNAP_MANIFEST_FORMAT) {
 		bad(p, "format %u; this iovirt reads format %u", m->format, SNAP_MANIFEST_FORMAT);
 		return;
@@ -216,7 +228,7 @@ static void parse_root(struct parse *p, json_object *o, struct snap_manifest *m)
 		if (!p->failed)
 			m->nmem++;
 	}
-	m->vcpus = (unsigned)get_u64(p, o, "", "vcpus");
+	m->vcpus = get_u32(p, o, "", "vcpus");
 
 	a = list(p, o, "devices", SNAP_MAX_DEVICES, &n);
 	for (unsigned i = 0; a && !p->failed && i < n; i++) {
@@ -235,10 +247,7 @@ static void parse_root(struct parse *p, json_object *o, struct snap_manifest *m)
 	if (st) {
 		get_file_name(p, st, "state.", "file", m->state_file, sizeof(m->state_file));
 		m->state_bytes = get_u64(p, st, "state.", "bytes");
-		uint64_t c = get_u64(p, st, "state.", "crc32");
-		if (!p->failed && c > UINT32_MAX)
-			bad(p, "state.crc32: not a CRC-32");
-		m->state_crc = (uint32_t)c;
+		m->state_crc = get_u32(p, st, "state.", "crc32");
 	}
 }
 
