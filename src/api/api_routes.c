@@ -1,12 +1,14 @@
-/* The endpoint table and its handlers (api_routes.h). Every endpoint takes
- * no options yet, so a request body, where a client sends one, must be an
- * empty JSON object: anything else is refused (400) rather than ignored,
- * so that a client written for a later iovirt's options learns that this
- * one does not have them. */
+/* The endpoint table and its handlers (api_routes.h). A request body, where
+ * a client sends one, is a JSON object whose members the route reads
+ * (vm.snapshot: destination_url); most routes take none, so their body is
+ * empty or {}. A member a route does not know is refused (400) rather than
+ * ignored, so that a client written for a later iovirt's options learns
+ * that this one does not have them. */
 #include "api/api_routes.h"
 
 #include <errno.h>
 #include <json-c/json.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -23,13 +25,22 @@ void api_set_version(const char *version)
 	vmm_version = version;
 }
 
+/* What a request's body asked for, as its route read it. */
+struct route_args {
+	char dir[PATH_MAX];   /* vm.snapshot: the directory of destination_url */
+};
+
 struct route {
 	struct api_route api;
 	/* Fills out (status, body) for a request that passed the checks. */
 	void (*handle)(const struct route *r, const struct api_vm_ops *ops, void *vm,
-		       struct api_response *out);
+		       const struct route_args *args, struct api_response *out);
 	/* For vm.pause and its kind: the op, or -ENOTSUP where there is none. */
 	int (*action)(const struct api_vm_ops *ops, void *vm);
+	/* Reads the members of body (NULL: the request had none) into args:
+	 * 0, or -EINVAL with why. NULL: the route takes no member. */
+	int (*read_body)(const struct route *r, json_object *body, struct route_args *args,
+			 char *why, size_t cap);
 };
 
 /* "vm.pause": how messages name the endpoint. */
@@ -49,7 +60,7 @@ static void reply_error(struct api_response *out, unsigned status, const char *f
 
 static void reply_error(struct api_response *out, unsigned status, const char *fmt, ...)
 {
-	char msg[256];
+	char msg[768];   /* room for an op's why that names a long path */
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -58,13 +69,13 @@ static void reply_error(struct api_response *out, unsigned status, const char *f
 }
 
 static void handle_ping(const struct route *r, const struct api_vm_ops *ops, void *vm,
-			struct api_response *out)
+			const struct route_args *args, struct api_response *out)
 {
 	reply(out, 200, api_json_ping(vmm_version, getpid()));
 }
 
 static void handle_info(const struct route *r, const struct api_vm_ops *ops, void *vm,
-			struct api_response *out)
+			const struct route_args *args, struct api_response *out)
 {
 	if (!ops->info) {
 		reply_error(out, 501, "%s: not supported by this VM", route_name(r));
@@ -77,7 +88,7 @@ static void handle_info(const struct route *r, const struct api_vm_ops *ops, voi
 }
 
 static void handle_counters(const struct route *r, const struct api_vm_ops *ops, void *vm,
-			    struct api_response *out)
+			    const struct route_args *args, struct api_response *out)
 {
 	if (!ops->counters) {
 		reply_error(out, 501, "%s: not supported by this VM", route_name(r));
@@ -86,29 +97,71 @@ static void handle_counters(const struct route *r, const struct api_vm_ops *ops,
 	reply(out, 200, api_json_counters(ops, vm));
 }
 
+/* An op's error that is not a negative errno still gets words. */
+static const char *error_text(int ret, char *buf, size_t cap)
+{
+	if (ret < 0 && ret > -4096)
+		return strerror(-ret);
+	snprintf(buf, cap, "failed (%d)", ret);
+	return buf;
+}
+
+/* 409: why it is refused is the state the VM is in; then the hint, where
+ * the VM is in hint_state. */
+static void reply_refused(const struct route *r, const struct api_vm_ops *ops, void *vm,
+			  const char *hint_state, const char *hint, struct api_response *out)
+{
+	struct api_vm_info info;
+	memset(&info, 0, sizeof(info));
+	if (ops->info)
+		ops->info(vm, &info);
+	const char *state = info.state ? info.state : "busy";
+	bool hinted = hint_state && strcmp(state, hint_state) == 0;
+	reply_error(out, 409, "%s: refused while the VM is %s%s%s", route_name(r), state,
+		    hinted ? ": " : "", hinted ? hint : "");
+}
+
 /* A PUT that makes the VM do something: 204, or the op's error as api.h
  * maps it. */
 static void handle_action(const struct route *r, const struct api_vm_ops *ops, void *vm,
-			  struct api_response *out)
+			  const struct route_args *args, struct api_response *out)
 {
 	int ret = r->action(ops, vm);
-	if (ret == 0) {
+	char buf[32];
+	if (ret == 0)
 		out->status = 204;
-	} else if (ret == -EBUSY) {
-		/* Why it is refused is the state the VM is in. */
-		struct api_vm_info info;
-		memset(&info, 0, sizeof(info));
-		if (ops->info)
-			ops->info(vm, &info);
-		reply_error(out, 409, "%s: refused while the VM is %s", route_name(r),
-			    info.state ? info.state : "busy");
-	} else if (ret == -ENOTSUP) {
+	else if (ret == -EBUSY)
+		reply_refused(r, ops, vm, NULL, NULL, out);
+	else if (ret == -ENOTSUP)
 		reply_error(out, 501, "%s: not supported by this VM", route_name(r));
-	} else if (ret < 0 && ret > -4096) {
-		reply_error(out, 500, "%s: %s", route_name(r), strerror(-ret));
-	} else {
-		reply_error(out, 500, "%s: failed (%d)", route_name(r), ret);
+	else
+		reply_error(out, 500, "%s: %s", route_name(r), error_text(ret, buf, sizeof(buf)));
+}
+
+/* vm.snapshot: the op's why is the message. The API thread waits while
+ * the snapshot is written (seconds for a large guest), and so does the
+ * client, which asked for exactly that. */
+static void handle_snapshot(const struct route *r, const struct api_vm_ops *ops, void *vm,
+			    const struct route_args *args, struct api_response *out)
+{
+	if (!ops->snapshot) {
+		reply_error(out, 501, "%s: not supported by this VM", route_name(r));
+		return;
 	}
+	char why[512] = "", buf[32];
+	int ret = ops->snapshot(vm, args->dir, why, sizeof(why));
+	why[sizeof(why) - 1] = '\0';
+	const char *msg = why[0] ? why : error_text(ret, buf, sizeof(buf));
+	if (ret == 0)
+		out->status = 204;
+	else if (ret == -EBUSY)
+		reply_refused(r, ops, vm, "Running", "pause it first", out);
+	else if (ret == -ENOTSUP) /* a device that cannot be saved (VFIO) */
+		reply_error(out, 501, "%s: cannot snapshot this VM: %s", route_name(r), msg);
+	else if (ret == -EINVAL) /* the destination: not a directory, not empty */
+		reply_error(out, 400, "%s: %s", route_name(r), msg);
+	else
+		reply_error(out, 500, "%s: %s", route_name(r), msg);
 }
 
 static int act_pause(const struct api_vm_ops *o, void *vm)
@@ -136,24 +189,6 @@ static int act_shutdown(const struct api_vm_ops *o, void *vm)
 	return o->shutdown ? o->shutdown(vm) : -ENOTSUP;
 }
 
-/* Cloud Hypervisor's names and methods. */
-static const struct route routes[] = {
-	{{API_PREFIX "vmm.ping", "GET"}, handle_ping, NULL},
-	{{API_PREFIX "vm.info", "GET"}, handle_info, NULL},
-	{{API_PREFIX "vm.counters", "GET"}, handle_counters, NULL},
-	{{API_PREFIX "vm.pause", "PUT"}, handle_action, act_pause},
-	{{API_PREFIX "vm.resume", "PUT"}, handle_action, act_resume},
-	{{API_PREFIX "vm.power-button", "PUT"}, handle_action, act_power_button},
-	{{API_PREFIX "vm.reboot", "PUT"}, handle_action, act_reboot},
-	{{API_PREFIX "vm.shutdown", "PUT"}, handle_action, act_shutdown},
-};
-#define NROUTES (sizeof(routes) / sizeof(routes[0]))
-
-const struct api_route *api_route_at(size_t i)
-{
-	return i < NROUTES ? &routes[i].api : NULL;
-}
-
 /* What a client sent, fit to quote in a message: printable ASCII only,
  * cut short. */
 static const char *quote(const char *s, char *buf, size_t cap)
@@ -169,6 +204,89 @@ static const char *quote(const char *s, char *buf, size_t cap)
 	return buf;
 }
 
+#define FILE_URL "file://"
+
+/* vm.snapshot's body: {"destination_url": "file:///ABSOLUTE/DIR"}, as
+ * Cloud Hypervisor takes it. The rest of the URL after file:// is the
+ * path as it is: a host is refused (the path must be absolute), and so is
+ * a '%', since percent-escapes are not decoded here and a path that
+ * reads one way to the client must not name another directory. */
+static int read_snapshot_body(const struct route *r, json_object *body,
+			      struct route_args *args, char *why, size_t cap)
+{
+	const char *name = route_name(r);
+	char q[64];
+	if (body) {
+		struct json_object_iterator it = json_object_iter_begin(body);
+		struct json_object_iterator end = json_object_iter_end(body);
+		for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
+			const char *key = json_object_iter_peek_name(&it);
+			if (strcmp(key, "destination_url") != 0) {
+				snprintf(why, cap, "%s takes \"destination_url\" only (the body "
+					 "has \"%s\")", name, quote(key, q, sizeof(q)));
+				return -EINVAL;
+			}
+		}
+	}
+	json_object *url;
+	if (!body || !json_object_object_get_ex(body, "destination_url", &url)) {
+		snprintf(why, cap, "%s needs \"destination_url\": \"" FILE_URL "/ABSOLUTE/DIR\"",
+			 name);
+		return -EINVAL;
+	}
+	if (!json_object_is_type(url, json_type_string)) {
+		snprintf(why, cap, "%s: \"destination_url\" must be a string: \"" FILE_URL
+			 "/ABSOLUTE/DIR\"", name);
+		return -EINVAL;
+	}
+	const char *s = json_object_get_string(url);
+	if (strlen(s) != (size_t)json_object_get_string_len(url)) {
+		snprintf(why, cap, "%s: \"destination_url\" has a NUL byte", name);
+		return -EINVAL;
+	}
+	const char *path = s + strlen(FILE_URL);
+	if (strncmp(s, FILE_URL, strlen(FILE_URL)) != 0)
+		snprintf(why, cap, "%s: \"destination_url\" must be a " FILE_URL " URL (\"" FILE_URL
+			 "/ABSOLUTE/DIR\"), not \"%s\"", name, quote(s, q, sizeof(q)));
+	else if (!*path)
+		snprintf(why, cap, "%s: \"destination_url\" has an empty path: \"" FILE_URL
+			 "/ABSOLUTE/DIR\"", name);
+	else if (*path != '/')
+		snprintf(why, cap, "%s: \"destination_url\" must name an absolute path and no "
+			 "host (\"" FILE_URL "/ABSOLUTE/DIR\"), not \"%s\"", name,
+			 quote(s, q, sizeof(q)));
+	else if (strchr(path, '%'))
+		snprintf(why, cap, "%s: \"destination_url\" has a '%%': percent-escapes are not "
+			 "decoded, so the path must be written as it is and without '%%'", name);
+	else if (strlen(path) >= sizeof(args->dir))
+		snprintf(why, cap, "%s: the path of \"destination_url\" is %zu bytes, over "
+			 "PATH_MAX (%zu)", name, strlen(path), sizeof(args->dir) - 1);
+	else {
+		memcpy(args->dir, path, strlen(path) + 1);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* Cloud Hypervisor's names and methods. */
+static const struct route routes[] = {
+	{{API_PREFIX "vmm.ping", "GET"}, handle_ping, NULL, NULL},
+	{{API_PREFIX "vm.info", "GET"}, handle_info, NULL, NULL},
+	{{API_PREFIX "vm.counters", "GET"}, handle_counters, NULL, NULL},
+	{{API_PREFIX "vm.pause", "PUT"}, handle_action, act_pause, NULL},
+	{{API_PREFIX "vm.resume", "PUT"}, handle_action, act_resume, NULL},
+	{{API_PREFIX "vm.power-button", "PUT"}, handle_action, act_power_button, NULL},
+	{{API_PREFIX "vm.reboot", "PUT"}, handle_action, act_reboot, NULL},
+	{{API_PREFIX "vm.shutdown", "PUT"}, handle_action, act_shutdown, NULL},
+	{{API_PREFIX "vm.snapshot", "PUT"}, handle_snapshot, NULL, read_snapshot_body},
+};
+#define NROUTES (sizeof(routes) / sizeof(routes[0]))
+
+const struct api_route *api_route_at(size_t i)
+{
+	return i < NROUTES ? &routes[i].api : NULL;
+}
+
 static bool all_space(const char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
@@ -177,10 +295,11 @@ static bool all_space(const char *s, size_t len)
 	return true;
 }
 
-/* The body is empty, or a JSON object with no members: 0; else fills why. */
-static int check_body(const struct route *r, const char *body, size_t len, char *why,
-		      size_t cap)
+/* The body as a JSON object in *obj (NULL where it is empty or blank):
+ * 0; else fills why. */
+static int parse_body(const char *body, size_t len, json_object **obj, char *why, size_t cap)
 {
+	*obj = NULL;
 	if (len == 0 || all_space(body, len))
 		return 0;
 	/* With its NUL, so that the tokener knows where the input ends (a
@@ -197,28 +316,37 @@ static int check_body(const struct route *r, const char *body, size_t len, char 
 	memcpy(text, body, len);
 	text[len] = '\0';
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-	json_object *obj = json_tokener_parse_ex(tok, text, (int)len + 1);
+	json_object *parsed = json_tokener_parse_ex(tok, text, (int)len + 1);
 	enum json_tokener_error err = json_tokener_get_error(tok);
 	size_t end = json_tokener_get_parse_end(tok);
 	json_tokener_free(tok);
 	free(text);
-	int ret = -EINVAL;
 	if (err != json_tokener_success) /* (JSON's null is a NULL obj) */
 		snprintf(why, cap, "malformed JSON body: %s at byte %zu",
 			 json_tokener_error_desc(err), end);
 	else if (end < len && !all_space(body + end, len - end))
 		snprintf(why, cap, "malformed JSON body: data after the value at byte %zu", end);
-	else if (!json_object_is_type(obj, json_type_object))
+	else if (!json_object_is_type(parsed, json_type_object))
 		snprintf(why, cap, "the body must be a JSON object");
-	else if (json_object_object_length(obj) > 0) {
-		char key[48];
-		struct json_object_iterator it = json_object_iter_begin(obj);
-		snprintf(why, cap, "%s takes no options (the body has \"%s\")", route_name(r),
-			 quote(json_object_iter_peek_name(&it), key, sizeof(key)));
-	} else
-		ret = 0;
-	json_object_put(obj);
-	return ret;
+	else {
+		*obj = parsed;
+		return 0;
+	}
+	json_object_put(parsed);
+	return -EINVAL;
+}
+
+/* The members of body, for a route that takes none: 0 where there are
+ * none; else fills why. */
+static int no_members(const struct route *r, json_object *body, char *why, size_t cap)
+{
+	if (!body || json_object_object_length(body) == 0)
+		return 0;
+	char key[48];
+	struct json_object_iterator it = json_object_iter_begin(body);
+	snprintf(why, cap, "%s takes no options (the body has \"%s\")", route_name(r),
+		 quote(json_object_iter_peek_name(&it), key, sizeof(key)));
+	return -EINVAL;
 }
 
 void api_handle(const struct api_vm_ops *ops, void *vm, const char *method, const char *url,
@@ -245,17 +373,23 @@ void api_handle(const struct api_vm_ops *ops, void *vm, const char *method, cons
 			    len, API_MAX_BODY);
 		return;
 	}
-	char why[200];
-	int ret = check_body(path, body, len, why, sizeof(why));
+	char why[256];
+	json_object *obj;
+	int ret = parse_body(body, len, &obj, why, sizeof(why));
 	if (ret == -ENOMEM) {
 		reply(out, 500, NULL);
 		return;
 	}
-	if (ret < 0) {
+	struct route_args args;
+	args.dir[0] = '\0';
+	if (ret == 0)
+		ret = path->read_body ? path->read_body(path, obj, &args, why, sizeof(why))
+				      : no_members(path, obj, why, sizeof(why));
+	json_object_put(obj);
+	if (ret < 0)
 		reply_error(out, 400, "%s", why);
-		return;
-	}
-	path->handle(path, ops, vm, out);
+	else
+		path->handle(path, ops, vm, &args, out);
 }
 
 void api_response_free(struct api_response *r)

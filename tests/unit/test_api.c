@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <setjmp.h>
@@ -28,13 +29,15 @@
 /* ---- the fake VM: records which op ran, returns what the test chose ---- */
 
 enum fake_op { OP_INFO, OP_COUNTERS, OP_PAUSE, OP_RESUME, OP_POWER, OP_REBOOT, OP_SHUTDOWN,
-	       NOPS };
+	       OP_SNAPSHOT, NOPS };
 
 struct fake_vm {
 	unsigned calls[NOPS];
 	int ret;            /* what the actions return */
 	const char *state;
 	unsigned ndevices;
+	char dir[PATH_MAX + 16];  /* what vm.snapshot was given */
+	const char *why;          /* what vm.snapshot says when it fails */
 };
 
 static void fake_info(void *vm, struct api_vm_info *out)
@@ -86,8 +89,18 @@ static int fake_power(void *vm) { return record(vm, OP_POWER); }
 static int fake_reboot(void *vm) { return record(vm, OP_REBOOT); }
 static int fake_shutdown(void *vm) { return record(vm, OP_SHUTDOWN); }
 
+static int fake_snapshot(void *vm, const char *dir, char *why, size_t why_len)
+{
+	struct fake_vm *f = vm;
+	snprintf(f->dir, sizeof(f->dir), "%s", dir);
+	if (f->why)
+		snprintf(why, why_len, "%s", f->why);
+	return record(vm, OP_SNAPSHOT);
+}
+
 static const struct api_vm_ops fake_ops = {
 	fake_info, fake_counters, fake_pause, fake_resume, fake_power, fake_reboot, fake_shutdown,
+	fake_snapshot,
 };
 
 static struct fake_vm fake;
@@ -309,6 +322,170 @@ static void test_missing_ops(void **state)
 	api_response_free(&r);
 }
 
+/* ---- vm.snapshot: a body with destination_url ---- */
+
+#define SNAPSHOT "/api/v1/vm.snapshot"
+
+static void test_snapshot(void **state)
+{
+	static const struct {
+		const char *body, *dir;
+	} cases[] = {
+		{"{\"destination_url\": \"file:///var/lib/iovirt/snap1\"}", "/var/lib/iovirt/snap1"},
+		{" {\"destination_url\":\"file:///\"}\n", "/"},
+		{"{\"destination_url\": \"file:///a b/c?d#e\"}", "/a b/c?d#e"},  /* as it is */
+		{"{\"destination_url\": \"file:\\/\\/\\/x\\u00e9\"}", "/x\xc3\xa9"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		reset_fake(NULL);
+		struct api_response r;
+		handle("PUT", SNAPSHOT, cases[i].body, &r);
+		if (r.status != 204)
+			fail_msg("%s: %u %s", cases[i].body, r.status, r.body);
+		assert_null(r.body);
+		assert_string_equal(fake.dir, cases[i].dir);
+		assert_int_equal(fake.calls[OP_SNAPSHOT], 1);
+		assert_int_equal(total_calls(), 1);
+	}
+	/* The longest path there can be. */
+	char body[PATH_MAX + 64], dir[PATH_MAX];
+	memset(dir, 'd', sizeof(dir) - 1);
+	dir[0] = '/';
+	dir[sizeof(dir) - 1] = '\0';
+	snprintf(body, sizeof(body), "{\"destination_url\": \"file://%s\"}", dir);
+	struct api_response r;
+	handle("PUT", SNAPSHOT, body, &r);
+	assert_int_equal(r.status, 204);
+	assert_string_equal(fake.dir, dir);
+}
+
+/* Each wrong body is refused with a message naming the member, and no
+ * snapshot is taken. */
+static void test_snapshot_bad_bodies(void **state)
+{
+	static const struct {
+		const char *body, *what;
+	} cases[] = {
+		{NULL, "vm.snapshot needs \"destination_url\": \"file:///ABSOLUTE/DIR\""},
+		{"{}", "vm.snapshot needs \"destination_url\""},
+		{"{\"destination_url\": 3}", "vm.snapshot: \"destination_url\" must be a string"},
+		{"{\"destination_url\": null}", "\"destination_url\" must be a string"},
+		{"{\"destination_url\": [\"file:///x\"]}", "\"destination_url\" must be a string"},
+		{"{\"destination_url\": \"/var/snap\"}",
+		 "\"destination_url\" must be a file:// URL (\"file:///ABSOLUTE/DIR\"), not "
+		 "\"/var/snap\""},
+		{"{\"destination_url\": \"http://h/x\"}", "must be a file:// URL"},
+		{"{\"destination_url\": \"FILE:///x\"}", "must be a file:// URL"},
+		{"{\"destination_url\": \"file:/x\"}", "must be a file:// URL"},
+		{"{\"destination_url\": \"\"}", "must be a file:// URL"},
+		{"{\"destination_url\": \"file://\"}", "\"destination_url\" has an empty path"},
+		{"{\"destination_url\": \"file://host/x\"}",
+		 "\"destination_url\" must name an absolute path and no host"},
+		{"{\"destination_url\": \"file://snap1\"}", "absolute path and no host"},
+		{"{\"destination_url\": \"file:///snap%201\"}",
+		 "\"destination_url\" has a '%': percent-escapes are not decoded"},
+		{"{\"destination_url\": \"file:///x\\u0000/y\"}", "\"destination_url\" has a NUL byte"},
+		{"{\"destination_url\": \"file:///x\", \"force\": true}",
+		 "vm.snapshot takes \"destination_url\" only (the body has \"force\")"},
+		{"{\"destination\": \"file:///x\"}", "(the body has \"destination\")"},
+		{"{\"destination_url\": \"file:///x\"", "malformed JSON body"},
+		{"[\"file:///x\"]", "the body must be a JSON object"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct api_response r;
+		handle("PUT", SNAPSHOT, cases[i].body, &r);
+		assert_error(&r, 400, cases[i].what);
+		api_response_free(&r);
+	}
+	/* One byte over PATH_MAX. */
+	char body[PATH_MAX + 64], dir[PATH_MAX + 1];
+	memset(dir, 'd', sizeof(dir) - 1);
+	dir[0] = '/';
+	dir[sizeof(dir) - 1] = '\0';
+	snprintf(body, sizeof(body), "{\"destination_url\": \"file://%s\"}", dir);
+	struct api_response r;
+	handle("PUT", SNAPSHOT, body, &r);
+	assert_error(&r, 400, "the path of \"destination_url\" is 4096 bytes, over PATH_MAX (4095)");
+	api_response_free(&r);
+	assert_int_equal(total_calls(), 0);
+	/* The other routes still take no member. */
+	handle("PUT", "/api/v1/vm.pause", "{\"destination_url\": \"file:///x\"}", &r);
+	assert_error(&r, 400, "vm.pause takes no options (the body has \"destination_url\")");
+	api_response_free(&r);
+	assert_int_equal(total_calls(), 0);
+}
+
+static void test_snapshot_errors(void **state)
+{
+	static const struct {
+		int ret;
+		const char *why, *state;
+		unsigned status;
+		const char *what;
+	} cases[] = {
+		{-EBUSY, NULL, "Running", 409,
+		 "vm.snapshot: refused while the VM is Running: pause it first"},
+		{-ENOTSUP, "vfio0 (vfio) cannot be saved", "Paused", 501,
+		 "vm.snapshot: cannot snapshot this VM: vfio0 (vfio) cannot be saved"},
+		{-EINVAL, "/snap: not an empty directory", "Paused", 400,
+		 "vm.snapshot: /snap: not an empty directory"},
+		{-ENOSPC, "/snap/ram0: No space left on device", "Paused", 500,
+		 "vm.snapshot: /snap/ram0: No space left on device"},
+		{-EIO, NULL, "Paused", 500, "vm.snapshot: Input/output error"},
+		{7, NULL, "Paused", 500, "vm.snapshot: failed (7)"},
+	};
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		reset_fake(NULL);
+		fake.state = cases[c].state;
+		fake.ret = cases[c].ret;
+		fake.why = cases[c].why;
+		struct api_response r;
+		handle("PUT", SNAPSHOT, "{\"destination_url\": \"file:///snap\"}", &r);
+		assert_error(&r, cases[c].status, cases[c].what);
+		assert_int_equal(fake.calls[OP_SNAPSHOT], 1);
+		assert_string_equal(fake.dir, "/snap");
+		api_response_free(&r);
+	}
+	/* Refused in another state than Running: the hint would be wrong. */
+	reset_fake(NULL);
+	fake.state = "Paused";
+	fake.ret = -EBUSY;
+	struct api_response r;
+	handle("PUT", SNAPSHOT, "{\"destination_url\": \"file:///snap\"}", &r);
+	assert_error(&r, 409, "vm.snapshot: refused while the VM is Paused");
+	assert_null(strstr(r.body, "pause it first"));
+	api_response_free(&r);
+}
+
+/* A why that fills its buffer without a NUL is cut, not read past. */
+static int snapshot_unterminated(void *vm, const char *dir, char *why, size_t why_len)
+{
+	memset(why, 'w', why_len);
+	return -EIO;
+}
+
+static void test_snapshot_why_unterminated(void **state)
+{
+	static const struct api_vm_ops ops = {.snapshot = snapshot_unterminated};
+	struct api_response r;
+	const char *body = "{\"destination_url\": \"file:///snap\"}";
+	api_handle(&ops, &fake, "PUT", SNAPSHOT, body, strlen(body), &r);
+	assert_error(&r, 500, "vm.snapshot: wwww");
+	json_object *obj = parse(r.body);
+	size_t len = strlen(json_object_get_string(member(obj, "error")));
+	assert_true(len > 100 && len < 768);
+	json_object_put(obj);
+	api_response_free(&r);
+	/* No op at all: 501, after the body was read. */
+	static const struct api_vm_ops none = {0};
+	api_handle(&none, &fake, "PUT", SNAPSHOT, body, strlen(body), &r);
+	assert_error(&r, 501, "vm.snapshot: not supported by this VM");
+	api_response_free(&r);
+	api_handle(&none, &fake, "PUT", SNAPSHOT, "{}", 2, &r);
+	assert_error(&r, 400, "needs \"destination_url\"");
+	api_response_free(&r);
+}
+
 /* ---- errors ---- */
 
 static void test_unknown_endpoint(void **state)
@@ -463,6 +640,20 @@ static const char *lower(const char *method)
 	return buf;
 }
 
+/* The example the document gives for op's request body, where the
+ * request needs one (requestBody.required), as text owned by the
+ * document; else NULL. */
+static const char *example_body(json_object *op)
+{
+	json_object *body, *required;
+	if (!json_object_object_get_ex(op, "requestBody", &body) ||
+	    !json_object_object_get_ex(body, "required", &required) ||
+	    !json_object_get_boolean(required))
+		return NULL;
+	json_object *media = member(member(body, "content"), "application/json");
+	return json_object_to_json_string_ext(member(media, "example"), JSON_C_TO_STRING_PLAIN);
+}
+
 static void test_openapi_matches_routes(void **state)
 {
 	json_object *doc = openapi();
@@ -488,8 +679,10 @@ static void test_openapi_matches_routes(void **state)
 		if (!json_object_object_get_ex(item, lower(rt->method), NULL))
 			fail_msg("the document has %s without %s", path, rt->method);
 		reset_fake(NULL);
-		handle(rt->method, path, NULL, &r);
-		assert_true(r.status == 200 || r.status == 204);
+		handle(rt->method, path, example_body(member(item, lower(rt->method))), &r);
+		if (r.status != 200 && r.status != 204)
+			fail_msg("%s %s with the document's example: %u %s", rt->method, path,
+				 r.status, r.body);
 		api_response_free(&r);
 	}
 	assert_int_equal((size_t)json_object_object_length(paths), nroutes);
@@ -520,7 +713,7 @@ static void test_openapi_describes_responses(void **state)
 		json_object *responses = member(op, "responses");
 		reset_fake(NULL);
 		struct api_response r;
-		handle(rt->method, rt->path, NULL, &r);
+		handle(rt->method, rt->path, example_body(op), &r);
 		char code[8];
 		snprintf(code, sizeof(code), "%u", r.status);
 		json_object *resp = member(responses, code);
@@ -543,6 +736,11 @@ static void test_openapi_describes_responses(void **state)
 		member(responses, code);
 		api_response_free(&r);
 		handle(rt->method, rt->path, "[]", &r);
+		snprintf(code, sizeof(code), "%u", r.status);
+		member(responses, code);
+		api_response_free(&r);
+		/* A route that needs a body, sent none. */
+		handle(rt->method, rt->path, NULL, &r);
 		snprintf(code, sizeof(code), "%u", r.status);
 		member(responses, code);
 		api_response_free(&r);
@@ -684,6 +882,19 @@ static void test_server_answers(void **state)
 	http(REQ("PUT", "/api/v1/vm.resume", "Content-Length: 2\r\n") "{}", &rep);
 	assert_int_equal(rep.status, 204);
 	assert_int_equal(fake.calls[OP_RESUME], 1);
+	/* A body with a member, as a client sends it. */
+	static const char snap_body[] = "{\"destination_url\": \"file:///var/lib/iovirt/snap 1\"}";
+	char req[512];
+	snprintf(req, sizeof(req),
+		 REQ("PUT", "/api/v1/vm.snapshot", "Content-Type: application/json\r\n"
+		     "Content-Length: %zu\r\n") "%s", strlen(snap_body), snap_body);
+	http(req, &rep);
+	assert_int_equal(rep.status, 204);
+	assert_string_equal(fake.dir, "/var/lib/iovirt/snap 1");
+	http(REQ("PUT", "/api/v1/vm.snapshot", ""), &rep);
+	assert_int_equal(rep.status, 400);
+	assert_non_null(strstr(rep.body, "vm.snapshot needs \\\"destination_url"));
+	assert_int_equal(fake.calls[OP_SNAPSHOT], 1);
 
 	http(REQ("GET", "/api/v1/vm.info", ""), &rep);
 	assert_int_equal(rep.status, 200);
@@ -914,6 +1125,10 @@ int main(void)
 		cmocka_unit_test_setup(test_actions, reset_fake),
 		cmocka_unit_test_setup(test_action_errors, reset_fake),
 		cmocka_unit_test_setup(test_missing_ops, reset_fake),
+		cmocka_unit_test_setup(test_snapshot, reset_fake),
+		cmocka_unit_test_setup(test_snapshot_bad_bodies, reset_fake),
+		cmocka_unit_test_setup(test_snapshot_errors, reset_fake),
+		cmocka_unit_test_setup(test_snapshot_why_unterminated, reset_fake),
 		cmocka_unit_test_setup(test_unknown_endpoint, reset_fake),
 		cmocka_unit_test_setup(test_unknown_endpoint_quoted, reset_fake),
 		cmocka_unit_test_setup(test_wrong_method, reset_fake),
