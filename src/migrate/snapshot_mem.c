@@ -38,20 +38,100 @@ static int write_all(int fd, const uint8_t *p, uint64_t len, uint64_t off)
 	return 0;
 }
 
+enum backing {
+	PRIVATE_ANON,  /* plain guest RAM */
+	SHARED,        /* a memfd (vhost-user) */
+	OTHER,         /* a file mapped privately (restored by mapping), mixed */
+};
+
+/* What backs [hva, hva + size), from /proc/self/maps (OTHER if unsure). */
+static enum backing backing_of(const uint8_t *hva, uint64_t size)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	if (!f)
+		return OTHER;
+	uintptr_t at = (uintptr_t)hva, end = at + size;
+	int kinds = 0;  /* bit 0: private anonymous seen, bit 1: shared seen */
+	char line[4400];
+	while (at < end && fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi, ino;
+		char perms[5];
+		if (sscanf(line, "%lx-%lx %4s %*x %*x:%*x %lu", &lo, &hi, perms, &ino) != 4)
+			break;
+		if (hi <= at)
+			continue;
+		if (lo > at)
+			break;  /* a gap */
+		kinds |= perms[3] == 's' ? 2 : ino == 0 ? 1 : 4;
+		at = hi;
+	}
+	fclose(f);
+	if (at < end)
+		return OTHER;
+	return kinds == 1 ? PRIVATE_ANON : kinds == 2 ? SHARED : OTHER;
+}
+
+/* Private anonymous RAM: a page holds data only if present or swapped out
+ * (/proc/self/pagemap bits 63, 62); the others were never touched (or
+ * were dropped) and read as zero. -1 if pagemap cannot be read. */
+static int pagemap_touched(const uint8_t *hva, uint64_t pages, unsigned char *touched)
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	uint64_t e[512];
+	int ret = 0;
+	for (uint64_t i = 0; i < pages && ret == 0;) {
+		uint64_t n = pages - i < 512 ? pages - i : 512;
+		ssize_t got = pread(fd, e, n * sizeof(e[0]),
+				    (off_t)(((uintptr_t)hva / PAGE + i) * sizeof(e[0])));
+		if (got <= 0 || got % sizeof(e[0])) {
+			ret = -1;
+			break;
+		}
+		for (uint64_t j = 0; j < (uint64_t)got / sizeof(e[0]); j++)
+			touched[i + j] = (e[j] >> 62) ? 1 : 0;
+		i += (uint64_t)got / sizeof(e[0]);
+	}
+	close(fd);
+	return ret;
+}
+
+/* Which pages may hold data, without reading the others (reading a hole
+ * of a memfd allocates it). Never reports a page with data as untouched:
+ * a region restored by mapping a file has the file's pages where the
+ * guest did not write, resident or not, so there every page is read. */
+static void touched_pages(const uint8_t *hva, uint64_t size, unsigned char *touched)
+{
+	uint64_t pages = size / PAGE;
+	switch (backing_of(hva, size)) {
+	case PRIVATE_ANON:
+		if (pagemap_touched(hva, pages, touched) == 0)
+			return;
+		break;
+	case SHARED:
+		/* The page cache is the memfd's contents (a page swapped out
+		 * of it is missed: snapshot with swap off for memfd RAM). */
+		if (mincore((void *)hva, size, touched) == 0)
+			return;
+		break;
+	case OTHER:
+		break;
+	}
+	memset(touched, 1, pages);
+}
+
 int snap_mem_save(const char *path, const uint8_t *hva, uint64_t size, uint64_t *data_bytes,
 		  char *why, size_t why_len)
 {
 	*data_bytes = 0;
 	uint64_t pages = size / PAGE;
-	/* Pages never touched are not resident and read as zero: mincore
-	 * skips them without reading them (which would allocate them). */
 	unsigned char *resident = malloc(pages ? pages : 1);
 	if (!resident) {
 		snprintf(why, why_len, "%s: out of memory", path);
 		return -ENOMEM;
 	}
-	if (mincore((void *)hva, size, resident) < 0)
-		memset(resident, 1, pages);
+	touched_pages(hva, size, resident);
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	int ret = fd < 0 ? -errno : 0;
 	if (ret == 0 && ftruncate(fd, (off_t)size) < 0)
