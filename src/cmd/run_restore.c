@@ -58,6 +58,7 @@ int run_restore_config(struct vm_config *cfg, struct run_restore *rr)
 	saved.verbose = cfg->verbose;
 	saved.counters = cfg->counters;
 	saved.api_socket = cfg->api_socket;
+	saved.paused = cfg->paused;
 	saved.seccomp = cfg->seccomp;
 	saved.user = cfg->user;
 	saved.version = cfg->version;

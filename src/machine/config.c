@@ -82,6 +82,8 @@ void config_run_usage(FILE *out)
 		"                  is the snapshot's (machine options may be given only if they\n"
 		"                  are the same); memory=map maps its RAM copy-on-write instead\n"
 		"                  of reading it in\n"
+		"  --paused        start paused: the guest runs at vm.resume (iovirt ctl SOCK\n"
+		"                  resume); needs --api-socket\n"
 		"  --api-socket PATH  serve the control plane (REST API: vm.info, vm.pause,\n"
 		"                  vm.power-button, vm.counters, ...) on a UNIX socket;\n"
 		"                  iovirt ctl PATH and iovirt stat PATH are its clients\n"
@@ -115,7 +117,7 @@ void config_run_usage(FILE *out)
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS,
        OPT_HUGEPAGES, OPT_REBOOT, OPT_VERBOSE, OPT_HELP, OPT_DISK, OPT_NET,
        OPT_CONSOLE, OPT_RNG, OPT_SHARED, OPT_DEVICE, OPT_SECCOMP, OPT_USER, OPT_COUNTERS,
-       OPT_API_SOCKET, OPT_RESTORE };
+       OPT_API_SOCKET, OPT_RESTORE, OPT_PAUSED };
 static const struct option run_options[] = {
 	{"kernel", required_argument, NULL, OPT_KERNEL},
 	{"initrd", required_argument, NULL, OPT_INITRD},
@@ -128,6 +130,7 @@ static const struct option run_options[] = {
 	{"counters", no_argument, NULL, OPT_COUNTERS},
 	{"api-socket", required_argument, NULL, OPT_API_SOCKET},
 	{"restore", required_argument, NULL, OPT_RESTORE},
+	{"paused", no_argument, NULL, OPT_PAUSED},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"disk", required_argument, NULL, OPT_DISK},
 	{"net", required_argument, NULL, OPT_NET},
@@ -144,7 +147,7 @@ static const struct option run_options[] = {
 static bool process_option(int c)
 {
 	return c == OPT_VERBOSE || c == OPT_COUNTERS || c == OPT_API_SOCKET || c == OPT_HELP ||
-	       c == OPT_SECCOMP || c == OPT_USER || c == OPT_RESTORE;
+	       c == OPT_SECCOMP || c == OPT_USER || c == OPT_RESTORE || c == OPT_PAUSED;
 }
 
 /* DIR[,memory=read|map]. The directory is checked when it is read. */
@@ -237,6 +240,7 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg)
 			cfg->api_socket = optarg;
 			break;
 		case OPT_HELP: config_run_usage(stdout); return CONFIG_HELP;
+		case OPT_PAUSED: cfg->paused = true; break;
 		case OPT_RESTORE:
 			if (parse_restore(optarg, cfg) < 0)
 				return 1;
@@ -292,6 +296,10 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg)
 	}
 	if (optind < argc) {
 		log_error("run: unexpected argument %s", argv[optind]);
+		return 2;
+	}
+	if (cfg->paused && !cfg->api_socket) {
+		log_error("--paused: needs --api-socket (vm.resume is the way to start)");
 		return 2;
 	}
 	if (!cfg->kernel && !cfg->restore) {

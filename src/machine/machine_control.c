@@ -345,6 +345,16 @@ static bool serve_paused(struct machine *m)
 
 void machine_ctl_start(struct machine *m)
 {
+	if (m->cfg->paused) {
+		/* The clock as it stands now (a restore set it) is what resume
+		 * sets back. */
+		if (vm_clock_save(&m->vm) < 0)
+			log_warn("--paused: reading the guest's clock failed");
+		vm_pause_vcpus(&m->vm, -1);
+		set_state(&m->ctl, MACHINE_PAUSED);
+		log_info("paused: the guest runs at vm.resume");
+		return;
+	}
 	set_state(&m->ctl, MACHINE_RUNNING);
 }
 
@@ -364,6 +374,12 @@ void machine_ctl_end(struct machine *m)
 void machine_ctl_run(struct machine *m)
 {
 	struct machine_ctl *ctl = &m->ctl;
+	/* --paused: no vCPU has entered the guest (vm_pause_vcpus before they
+	 * started); the first thing served is the paused wait. */
+	if (machine_state(m) == MACHINE_PAUSED && !serve_paused(m)) {
+		machine_ctl_end(m);
+		return;
+	}
 	for (;;) {
 		int ret = loop_run(m->vm.loop);
 		if (ret < 0) {
