@@ -38,11 +38,21 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *opaque)
 	return n;
 }
 
-/* A PUT has an empty body: curl asks for it here. */
-static size_t no_upload(char *ptr, size_t size, size_t nmemb, void *opaque)
+/* What is left of the request body to send. */
+struct upload {
+	const char *data;
+	size_t left;
+};
+
+/* curl asks for the PUT's body here (none: 0 at once). */
+static size_t on_upload(char *ptr, size_t size, size_t nmemb, void *opaque)
 {
-	(void)ptr, (void)size, (void)nmemb, (void)opaque;
-	return 0;
+	struct upload *u = opaque;
+	size_t n = size * nmemb < u->left ? size * nmemb : u->left;
+	memcpy(ptr, u->data, n);
+	u->data += n;
+	u->left -= n;
+	return n;
 }
 
 /* What a failed connect means to someone who asked a VM something. */
@@ -63,7 +73,8 @@ static void connect_reason(long os_errno, char *err, size_t errlen)
 	}
 }
 
-static void failure_reason(CURLcode rc, long os_errno, char *err, size_t errlen)
+static void failure_reason(CURLcode rc, long os_errno, unsigned timeout_ms, char *err,
+			   size_t errlen)
 {
 	switch (rc) {
 	case CURLE_COULDNT_CONNECT:
@@ -77,7 +88,7 @@ static void failure_reason(CURLcode rc, long os_errno, char *err, size_t errlen)
 		snprintf(err, errlen, "the connection closed in the middle of the reply");
 		break;
 	case CURLE_OPERATION_TIMEDOUT:
-		snprintf(err, errlen, "no reply within %u s", API_CLIENT_TIMEOUT_MS / 1000);
+		snprintf(err, errlen, "no reply within %u s", timeout_ms / 1000);
 		break;
 	case CURLE_WRITE_ERROR:
 		snprintf(err, errlen, "the reply is larger than %u MiB", API_CLIENT_MAX_BODY >> 20);
@@ -91,8 +102,8 @@ static void failure_reason(CURLcode rc, long os_errno, char *err, size_t errlen)
 	}
 }
 
-int api_call(const char *socket_path, const char *method, const char *endpoint,
-	     struct api_reply *reply, char *err, size_t errlen)
+int api_request(const char *socket_path, const struct api_request *rq, struct api_reply *reply,
+		char *err, size_t errlen)
 {
 	memset(reply, 0, sizeof(*reply));
 	if (strlen(socket_path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
@@ -107,33 +118,51 @@ int api_call(const char *socket_path, const char *method, const char *endpoint,
 	}
 	/* The host name is only the Host header: the socket is the server. */
 	char url[256];
-	snprintf(url, sizeof(url), "http://localhost/api/v1/%s", endpoint);
+	snprintf(url, sizeof(url), "http://localhost/api/v1/%s", rq->endpoint);
+	unsigned timeout_ms = rq->timeout_ms ? rq->timeout_ms : API_CLIENT_TIMEOUT_MS;
 	struct body b = {0};
+	struct upload up = {rq->body, rq->body ? strlen(rq->body) : 0};
+	struct curl_slist *headers = NULL;
 	curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, socket_path);
 	curl_easy_setopt(curl, CURLOPT_URL, url);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)API_CLIENT_TIMEOUT_MS);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
-	if (strcmp(method, "PUT") == 0) {
-		/* "PUT ... Content-Length: 0": no body, no Expect. */
+	if (strcmp(rq->method, "PUT") == 0) {
+		/* "PUT ... Content-Length: N", the body in one go: no
+		 * chunking, and no Expect (the server answers no 100). */
 		curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
-		curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)0);
-		curl_easy_setopt(curl, CURLOPT_READFUNCTION, no_upload);
-	} else if (strcmp(method, "GET") != 0) {
-		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+		curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)up.left);
+		curl_easy_setopt(curl, CURLOPT_READFUNCTION, on_upload);
+		curl_easy_setopt(curl, CURLOPT_READDATA, &up);
+		if (rq->body) {
+			struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+			headers = h ? curl_slist_append(h, "Expect:") : NULL;
+			if (!headers) {
+				curl_slist_free_all(h);
+				curl_easy_cleanup(curl);
+				snprintf(err, errlen, "out of memory");
+				return -1;
+			}
+			curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+		}
+	} else if (strcmp(rq->method, "GET") != 0) {
+		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, rq->method);
 	}
 	CURLcode rc = curl_easy_perform(curl);
 	if (rc != CURLE_OK) {
 		long os_errno = 0;
 		curl_easy_getinfo(curl, CURLINFO_OS_ERRNO, &os_errno);
-		failure_reason(rc, os_errno, err, errlen);
+		failure_reason(rc, os_errno, timeout_ms, err, errlen);
 		curl_easy_cleanup(curl);
+		curl_slist_free_all(headers);
 		free(b.data);
 		return -1;
 	}
 	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &reply->status);
 	curl_easy_cleanup(curl);
+	curl_slist_free_all(headers);
 	reply->body = b.data ? b.data : strdup("");
 	reply->len = b.len;
 	if (!reply->body) {
@@ -141,6 +170,13 @@ int api_call(const char *socket_path, const char *method, const char *endpoint,
 		return -1;
 	}
 	return 0;
+}
+
+int api_call(const char *socket_path, const char *method, const char *endpoint,
+	     struct api_reply *reply, char *err, size_t errlen)
+{
+	const struct api_request rq = {method, endpoint, NULL, 0};
+	return api_request(socket_path, &rq, reply, err, errlen);
 }
 
 void api_reply_free(struct api_reply *reply)

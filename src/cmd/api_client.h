@@ -22,9 +22,19 @@ struct api_reply {
 	size_t len;      /* bytes of body, without the NUL */
 };
 
-/* method "GET" or "PUT" (an empty body) on /api/v1/endpoint ("vm.info")
- * at the socket. 0: a reply came, whatever its status; -1: none, and why
- * in err (one phrase, no socket path: the caller names it). */
+/* One request to /api/v1/endpoint. */
+struct api_request {
+	const char *method;     /* "GET" or "PUT" */
+	const char *endpoint;   /* "vm.info" */
+	const char *body;       /* JSON; NULL: none (a PUT says Content-Length: 0) */
+	unsigned timeout_ms;    /* 0: API_CLIENT_TIMEOUT_MS */
+};
+
+/* rq at the socket. 0: a reply came, whatever its status; -1: none, and
+ * why in err (one phrase, no socket path: the caller names it). */
+int api_request(const char *socket_path, const struct api_request *rq, struct api_reply *reply,
+		char *err, size_t errlen);
+/* method on endpoint with no body, within API_CLIENT_TIMEOUT_MS. */
 int api_call(const char *socket_path, const char *method, const char *endpoint,
 	     struct api_reply *reply, char *err, size_t errlen);
 void api_reply_free(struct api_reply *reply);

@@ -4,8 +4,10 @@
  * sent. Each verb's method and path; human and --json output; the one
  * line of every failure (no socket, nobody listening, 404/409/500 bodies,
  * a reply cut short, none at all, a body that is not JSON) with exit
- * status 1, usage errors with 2; `stat --once` on two samples. */
+ * status 1, usage errors with 2; `ctl snapshot DIR`'s body (DIR made
+ * absolute); `stat --once` on two samples. */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -17,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -33,16 +36,28 @@ struct fake {
 	pthread_t thread;
 	unsigned nreplies;
 	const char *replies[MAX_CONN];  /* one per connection; NULL: close unanswered */
-	char requests[MAX_CONN][2048];  /* each request's head, as it came */
+	char requests[MAX_CONN][2048];  /* each request, as it came */
 	unsigned served;
 };
 
-/* The request's head: up to the blank line (the clients send no body). */
-static void read_head(int fd, char *buf, size_t cap)
+/* The request's length so far: its head, and the Content-Length bytes
+ * after it; 0 while the head is not all in. */
+static size_t request_len(const char *buf)
+{
+	const char *end = strstr(buf, "\r\n\r\n");
+	if (!end)
+		return 0;
+	const char *cl = strcasestr(buf, "\r\nContent-Length:");
+	size_t body = cl && cl < end ? strtoul(cl + 17, NULL, 10) : 0;
+	return (size_t)(end + 4 - buf) + body;
+}
+
+/* The request: its head, up to the blank line, and its body. */
+static void read_request(int fd, char *buf, size_t cap)
 {
 	size_t len = 0;
 	buf[0] = '\0';
-	while (len + 1 < cap && !strstr(buf, "\r\n\r\n")) {
+	while (len + 1 < cap && (!request_len(buf) || len < request_len(buf))) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		if (poll(&p, 1, 5000) <= 0)
 			break;
@@ -61,7 +76,7 @@ static void *serve(void *opaque)
 		int fd = accept(f->lfd, NULL, NULL);
 		if (fd < 0)
 			break;
-		read_head(fd, f->requests[i], sizeof(f->requests[i]));
+		read_request(fd, f->requests[i], sizeof(f->requests[i]));
 		if (f->replies[i]) {
 			size_t len = strlen(f->replies[i]), off = 0;
 			while (off < len) {
@@ -414,7 +429,7 @@ static void test_usage(void **state)
 	r = RUN(ctl_main, "ctl", "/tmp/x.sock", "hibernate");
 	assert_int_equal(r.status, IOVIRT_EXIT_USAGE);
 	assert_one_line(r.err, "hibernate: unknown verb (ping, info, counters, pause, resume, "
-			       "power-button, reboot, shutdown)");
+			       "power-button, reboot, shutdown, snapshot)");
 	result_free(&r);
 	r = RUN(ctl_main, "ctl", "/tmp/x.sock", "ping", "--yaml");
 	assert_int_equal(r.status, IOVIRT_EXIT_USAGE);
@@ -426,6 +441,7 @@ static void test_usage(void **state)
 	r = RUN(ctl_main, "ctl", "--help");
 	assert_int_equal(r.status, IOVIRT_EXIT_OK);
 	assert_non_null(strstr(r.out, "power-button"));
+	assert_non_null(strstr(r.out, "\n  snapshot DIR  "));
 	assert_non_null(strstr(r.out, "--json"));
 	assert_string_equal(r.err, "");
 	result_free(&r);
@@ -447,6 +463,164 @@ static void test_usage(void **state)
 	assert_int_equal(r.status, IOVIRT_EXIT_OK);
 	assert_non_null(strstr(r.out, "--once"));
 	result_free(&r);
+}
+
+/* ---- snapshot DIR ---- */
+
+/* The body of the one request f was sent. */
+static const char *request_body(const struct fake *f)
+{
+	const char *end = strstr(f->requests[0], "\r\n\r\n");
+	assert_non_null(end);
+	return end + 4;
+}
+
+/* `ctl SOCK snapshot DIR` from the directory cwd, answered 204: the body
+ * it sent holds url. */
+static void assert_snapshot_sends(const char *cwd, const char *dir, const char *url)
+{
+	char old[PATH_MAX];
+	assert_non_null(getcwd(old, sizeof(old)));
+	char *reply = strdup("HTTP/1.1 204 No Content\r\n\r\n");
+	const char *replies[] = {reply};
+	struct fake f;
+	fake_start(&f, 1, replies);
+	assert_int_equal(chdir(cwd), 0);
+	struct result r = RUN(ctl_main, "ctl", f.path, "snapshot", dir);
+	assert_int_equal(chdir(old), 0);
+	fake_stop(&f);
+	free(reply);
+	if (r.status != IOVIRT_EXIT_OK)
+		fail_msg("snapshot %s: status %d: %s", dir, r.status, r.err);
+	assert_string_equal(r.out, "");   /* quiet on success, like pause */
+	assert_string_equal(r.err, "");
+	const char *req = f.requests[0];
+	assert_true(strncmp(req, "PUT /api/v1/vm.snapshot HTTP/1.1\r\n", 34) == 0);
+	assert_non_null(strstr(req, "\r\nContent-Type: application/json\r\n"));
+	assert_null(strstr(req, "Expect:"));
+	char want[PATH_MAX + 64], length[48];
+	snprintf(want, sizeof(want), "{\"destination_url\":\"%s\"}", url);
+	if (strcmp(request_body(&f), want) != 0)
+		fail_msg("snapshot %s sent \"%s\", not \"%s\"", dir, request_body(&f), want);
+	snprintf(length, sizeof(length), "\r\nContent-Length: %zu\r\n", strlen(want));
+	assert_non_null(strstr(req, length));
+	result_free(&r);
+}
+
+static void test_snapshot_sends_absolute_dir(void **state)
+{
+	(void)state;
+	char base[] = "/tmp/iovirt-test-ctl-snap-XXXXXX", sub[64], url[PATH_MAX + 16];
+	assert_non_null(mkdtemp(base));
+	char *real = realpath(base, NULL);   /* /tmp may be a link */
+	assert_non_null(real);
+	snprintf(sub, sizeof(sub), "%s/sub", base);
+	assert_int_equal(mkdir(sub, 0700), 0);
+
+	/* Not there yet (the VM creates it): from its parent's real path. */
+	snprintf(url, sizeof(url), "file://%s/snap1", real);
+	assert_snapshot_sends(base, "snap1", url);
+	assert_snapshot_sends(base, "snap1/", url);
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/snap1", base + 1);
+	assert_snapshot_sends("/", path, url);
+	snprintf(path, sizeof(path), "%s/snap1", base);
+	assert_snapshot_sends("/", path, url);
+	snprintf(url, sizeof(url), "file://%s/snap2", real);
+	assert_snapshot_sends(base, "sub/../snap2", url);
+	/* There already: its real path. */
+	snprintf(url, sizeof(url), "file://%s/sub", real);
+	assert_snapshot_sends(base, "sub", url);
+	snprintf(url, sizeof(url), "file://%s", real);
+	assert_snapshot_sends(base, ".", url);
+	assert_snapshot_sends(base, "/", "file:///");
+	/* JSON-escaped in the body. */
+	snprintf(url, sizeof(url), "file://%s/a\\\"b", real);
+	assert_snapshot_sends(base, "a\"b", url);
+	/* A URL goes as it is, for the server to judge. */
+	assert_snapshot_sends(base, "file:///x y", "file:///x y");
+	assert_snapshot_sends(base, "file://relative", "file://relative");
+	free(real);
+	assert_int_equal(rmdir(sub), 0);
+	assert_int_equal(rmdir(base), 0);
+}
+
+/* The server's refusal in one line, exit 1; --json does not print it. */
+static void test_snapshot_refused(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *status, *body, *says;
+	} cases[] = {
+		{"409 Conflict",
+		 "{\"error\":\"vm.snapshot: refused while the VM is Running: pause it first\"}",
+		 ": vm.snapshot: HTTP 409: vm.snapshot: refused while the VM is Running: pause it "
+		 "first\n"},
+		{"501 Not Implemented",
+		 "{\"error\":\"vm.snapshot: cannot snapshot this VM: vfio0 cannot be saved\"}",
+		 ": vm.snapshot: HTTP 501: vm.snapshot: cannot snapshot this VM: vfio0 cannot be "
+		 "saved\n"},
+		{"400 Bad Request", "{\"error\":\"vm.snapshot: \\\"destination_url\\\" has a '%'\"}",
+		 ": vm.snapshot: HTTP 400: vm.snapshot: \"destination_url\" has a '%'\n"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		for (int json = 0; json < 2; json++) {
+			char *reply = http(cases[i].status, cases[i].body);
+			const char *replies[] = {reply};
+			struct fake f;
+			fake_start(&f, 1, replies);
+			struct result r = json ? RUN(ctl_main, "ctl", f.path, "snapshot", "/snap", "--json")
+					       : RUN(ctl_main, "ctl", f.path, "snapshot", "/snap");
+			fake_stop(&f);
+			free(reply);
+			assert_int_equal(r.status, IOVIRT_EXIT_ERROR);
+			char want[512];
+			snprintf(want, sizeof(want), "iovirt ctl: %s%s", f.path, cases[i].says);
+			assert_string_equal(r.err, want);
+			assert_string_equal(r.out, "");
+			assert_string_equal(request_body(&f), "{\"destination_url\":\"file:///snap\"}");
+			result_free(&r);
+		}
+	}
+}
+
+/* Wrong or missing DIR: nothing is sent. */
+static void test_snapshot_usage(void **state)
+{
+	(void)state;
+	struct fake f;
+	char *reply = strdup("HTTP/1.1 204 No Content\r\n\r\n");
+	const char *replies[] = {reply};
+	fake_start(&f, 1, replies);
+	struct result r = RUN(ctl_main, "ctl", f.path, "snapshot");
+	assert_int_equal(r.status, IOVIRT_EXIT_USAGE);
+	assert_one_line(r.err, "iovirt ctl: snapshot needs DIR");
+	result_free(&r);
+	r = RUN(ctl_main, "ctl", f.path, "snapshot", "/a", "/b");
+	assert_int_equal(r.status, IOVIRT_EXIT_USAGE);
+	assert_one_line(r.err, "/b: one verb at a time");
+	result_free(&r);
+	r = RUN(ctl_main, "ctl", f.path, "pause", "/a");
+	assert_int_equal(r.status, IOVIRT_EXIT_USAGE);
+	assert_one_line(r.err, "/a: one verb at a time");
+	result_free(&r);
+	r = RUN(ctl_main, "ctl", f.path, "snapshot", "");
+	assert_int_equal(r.status, IOVIRT_EXIT_ERROR);
+	assert_one_line(r.err, "iovirt ctl: snapshot: the directory is empty");
+	result_free(&r);
+	/* Its parent is not there either: it cannot be made absolute. */
+	r = RUN(ctl_main, "ctl", f.path, "snapshot", "/nonexistent-iovirt/x/snap1");
+	assert_int_equal(r.status, IOVIRT_EXIT_ERROR);
+	assert_one_line(r.err, "iovirt ctl: snapshot: /nonexistent-iovirt/x/snap1: its directory "
+			       "/nonexistent-iovirt/x: No such file or directory");
+	result_free(&r);
+	r = RUN(ctl_main, "ctl", f.path, "snapshot", "no-such-dir-iovirt/snap1");
+	assert_int_equal(r.status, IOVIRT_EXIT_ERROR);
+	assert_one_line(r.err, "its directory no-such-dir-iovirt: No such file or directory");
+	result_free(&r);
+	fake_stop(&f);
+	free(reply);
+	assert_int_equal(f.served, 0);
 }
 
 static const char sample1[] =
@@ -554,6 +728,9 @@ int main(void)
 		cmocka_unit_test(test_reply_cut_short_or_missing),
 		cmocka_unit_test(test_body_not_json),
 		cmocka_unit_test(test_usage),
+		cmocka_unit_test(test_snapshot_sends_absolute_dir),
+		cmocka_unit_test(test_snapshot_refused),
+		cmocka_unit_test(test_snapshot_usage),
 		cmocka_unit_test(test_stat_once),
 		cmocka_unit_test(test_stat_failures),
 	};
