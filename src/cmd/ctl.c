@@ -72,8 +72,10 @@ static void ctl_usage(FILE *out)
 	fputs("\n  --json        print the reply's JSON as it came\n"
 	      "\nThe same requests with curl: curl --unix-socket SOCKET "
 	      "http://localhost/api/v1/vm.info\n"
-	      "(-X PUT for the actions). Exit status: 0 done, 1 no iovirt answered or it\n"
-	      "refused (the reason on stderr), 2 a usage error.\n",
+	      "(-X PUT for the actions; snapshot: -X PUT -d "
+	      "'{\"destination_url\": \"file:///ABSOLUTE/DIR\"}').\n"
+	      "Exit status: 0 done, 1 no iovirt answered or it refused (the reason on\n"
+	      "stderr), 2 a usage error.\n",
 	      out);
 }
 

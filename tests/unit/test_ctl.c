@@ -5,7 +5,8 @@
  * line of every failure (no socket, nobody listening, 404/409/500 bodies,
  * a reply cut short, none at all, a body that is not JSON) with exit
  * status 1, usage errors with 2; `ctl snapshot DIR`'s body (DIR made
- * absolute); `stat --once` on two samples. */
+ * absolute), also against the real API server; `stat --once` on two
+ * samples. */
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
@@ -25,6 +26,7 @@
 
 #include <cmocka.h>
 
+#include "api/api.h"
 #include "cmd/commands.h"
 #include "core/exit_codes.h"
 
@@ -623,6 +625,58 @@ static void test_snapshot_usage(void **state)
 	assert_int_equal(f.served, 0);
 }
 
+/* ctl against the real server (libcurl's upload read by libmicrohttpd):
+ * the op gets the absolute path; its refusal comes back as one line. */
+static char snapped[PATH_MAX];
+static int snapshot_ret;
+
+static int snapshot_op(void *vm, const char *dir, char *why, size_t why_len)
+{
+	snprintf(snapped, sizeof(snapped), "%s", dir);
+	if (snapshot_ret)
+		snprintf(why, why_len, "%s/ram0: No space left on device", dir);
+	return snapshot_ret;
+}
+
+static void test_snapshot_against_server(void **state)
+{
+	(void)state;
+	static const struct api_vm_ops ops = {.snapshot = snapshot_op};
+	char dir[] = "/tmp/iovirt-test-ctl-srv-XXXXXX", sock[64], want[PATH_MAX + 64];
+	assert_non_null(mkdtemp(dir));
+	snprintf(sock, sizeof(sock), "%s/api.sock", dir);
+	struct api_server *s = api_server_start(sock, &ops, NULL);
+	assert_non_null(s);
+	char *real = realpath(dir, NULL);
+	assert_non_null(real);
+	char target[PATH_MAX];
+	snprintf(target, sizeof(target), "%s/snap \"1\"", dir);
+	struct result r = RUN(ctl_main, "ctl", sock, "snapshot", target);
+	if (r.status != IOVIRT_EXIT_OK)
+		fail_msg("status %d: %s", r.status, r.err);
+	assert_string_equal(r.out, "");
+	snprintf(want, sizeof(want), "%s/snap \"1\"", real);
+	assert_string_equal(snapped, want);
+	result_free(&r);
+
+	snapshot_ret = -ENOSPC;
+	r = RUN(ctl_main, "ctl", sock, "snapshot", "file:///snap");
+	snapshot_ret = 0;
+	assert_int_equal(r.status, IOVIRT_EXIT_ERROR);
+	snprintf(want, sizeof(want), "iovirt ctl: %s: vm.snapshot: HTTP 500: vm.snapshot: "
+		 "/snap/ram0: No space left on device\n", sock);
+	assert_string_equal(r.err, want);
+	result_free(&r);
+	r = RUN(ctl_main, "ctl", sock, "snapshot", "file://snap");
+	assert_int_equal(r.status, IOVIRT_EXIT_ERROR);
+	assert_one_line(r.err, "HTTP 400: vm.snapshot: \"destination_url\" must name an absolute "
+			       "path");
+	result_free(&r);
+	api_server_stop(s);
+	free(real);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 static const char sample1[] =
 	"{\"devices\":{\"virtio-blk0\":{\"\":{\"exits\":40},"
 	"\"q0\":{\"kicks\":100,\"interrupts\":100,\"requests\":100,\"bytes_in\":409600}},"
@@ -731,6 +785,7 @@ int main(void)
 		cmocka_unit_test(test_snapshot_sends_absolute_dir),
 		cmocka_unit_test(test_snapshot_refused),
 		cmocka_unit_test(test_snapshot_usage),
+		cmocka_unit_test(test_snapshot_against_server),
 		cmocka_unit_test(test_stat_once),
 		cmocka_unit_test(test_stat_failures),
 	};
