@@ -215,12 +215,6 @@ int machine_snapshot_save(struct machine *m, const char *dir, char *why, size_t 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (m->vm.mem.nr_regions > SNAP_MAX_REGIONS || m->ndevices > SNAP_MAX_DEVICES)
 		return fail(why, why_len, -E2BIG, "this machine has more parts than a snapshot holds");
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-		return fail(why, why_len, -errno, "%s: %s", dir, strerror(errno));
-	struct stat st;
-	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
-		return fail(why, why_len, -ENOTDIR, "%s: not a directory", dir);
-
 	/* Every device holds still (the vhost rings come back) until RAM is
 	 * written: what runs outside iovirt writes guest RAM too. */
 	unsigned held = 0;
@@ -239,6 +233,13 @@ int machine_snapshot_save(struct machine *m, const char *dir, char *why, size_t 
 						  : 0;
 	struct snap_manifest man;
 	fill_manifest(m, &man);
+	/* The directory only once every part has saved: a refused snapshot
+	 * leaves nothing behind. */
+	struct stat st;
+	if (ret == 0 && mkdir(dir, 0700) < 0 && errno != EEXIST)
+		ret = fail(why, why_len, -errno, "%s: %s", dir, strerror(errno));
+	if (ret == 0 && (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)))
+		ret = fail(why, why_len, -ENOTDIR, "%s: not a directory", dir);
 	if (ret == 0)
 		ret = write_snapshot(m, dir, &sf, &man, why, why_len);
 	while (held)

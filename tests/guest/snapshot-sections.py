@@ -10,7 +10,7 @@ pos = 24
 for _ in range(count):
     kind, ident = data[pos:pos + 24], data[pos + 24:pos + 48]
     (length,) = struct.unpack_from("<Q", data, pos + 52)
-    pos += 64
+    pos += 68  # kind, id, version, len, crc32, reserved
     payload = data[pos:pos + length]
     pos += length
     name = lambda b: b.rstrip(b"\0").decode()

@@ -155,11 +155,21 @@ check vfio-not-bound "$PF still on nvme" [ "$(drv $PF)" = nvme ]
 iov sriov bind $PF >/dev/null 2>&1
 since=$(fails_so_far)
 t0=$(date +%s)
-start vfio-pf vfio-nvme "iovirt.read=4:4 iovirt.write=8:4" --cpus 2 --memory 512M --device vfio=$PF
+start vfio-pf vfio-nvme "iovirt.read=4:4 iovirt.write=8:4" --cpus 2 --memory 512M --device vfio=$PF \
+	--api-socket "$T/pf.sock"
 pf_pid=$pid
 if wait_for "$OUT/vfio-pf.log" '^IOVIRT-INIT' 120 "$pf_pid"; then
 	err_case vfio-busy "a second iovirt on $PF while pid $pf_pid has it" "\\b$pf_pid\\b" \
 		build/iovirt run "${RUN_ARGS[@]}" --device vfio=$PF
+	# A snapshot is refused, naming the passed-through function (its
+	# state is in the hardware), and leaves nothing; the guest goes on.
+	build/iovirt ctl "$T/pf.sock" pause
+	check vfio-snapshot "iovirt ctl pause: status 0" [ $? -eq 0 ]
+	err_case vfio-snapshot "vm.snapshot with the PF passed through" "vfio-pci0" \
+		build/iovirt ctl "$T/pf.sock" snapshot "$T/pf-snap"
+	check vfio-snapshot "a refused snapshot leaves nothing behind" [ ! -e "$T/pf-snap" ]
+	build/iovirt ctl "$T/pf.sock" resume
+	check vfio-snapshot "iovirt ctl resume: status 0, the guest goes on" [ $? -eq 0 ]
 else
 	fail "vfio-busy: the first guest never started, so no second iovirt was tried"
 fi
