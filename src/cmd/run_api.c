@@ -62,6 +62,17 @@ FORWARD(power_button)
 FORWARD(reboot)
 FORWARD(shutdown)
 
+/* The snapshot holds the lock while it writes (seconds): vm.info and
+ * vm.counters wait for it, as they would for the paused wait's answer. */
+static int fwd_snapshot(void *opaque, const char *dir, char *why, size_t why_len)
+{
+	struct run_api *a = opaque;
+	pthread_mutex_lock(&a->lock);
+	int ret = a->m ? machine_api_ops.snapshot(a->m, dir, why, why_len) : -EBUSY;
+	pthread_mutex_unlock(&a->lock);
+	return ret;
+}
+
 static const struct api_vm_ops forward_ops = {
 	.info = fwd_info,
 	.counters = fwd_counters,
@@ -70,6 +81,7 @@ static const struct api_vm_ops forward_ops = {
 	.power_button = fwd_power_button,
 	.reboot = fwd_reboot,
 	.shutdown = fwd_shutdown,
+	.snapshot = fwd_snapshot,
 };
 
 struct run_api *run_api_start(const char *path, const struct vm_config *cfg)
