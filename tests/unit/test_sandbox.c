@@ -434,8 +434,10 @@ static int api_ok(void *vm)
 	return 0;
 }
 
-static const struct api_vm_ops api_ops = {api_info, api_counters, api_pause, api_ok, api_ok,
-					  api_ok, api_ok};
+static const struct api_vm_ops api_ops = {
+	.info = api_info, .counters = api_counters, .pause = api_pause, .resume = api_ok,
+	.power_button = api_ok, .reboot = api_ok, .shutdown = api_ok,
+};
 
 /* The status of one request on a fresh connection; -1 on failure. */
 static int api_request(const char *path, const char *request)
