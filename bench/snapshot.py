@@ -652,8 +652,10 @@ def main(argv=None):
                 res = {}
                 try:
                     runners[vmm](a, mib, f"{size_name(mib)}-{r + 1}", res)
-                except BenchError as e:
-                    res["error"] = str(e)
+                except (BenchError, OSError, ValueError) as e:
+                    # OSError: a file or socket; ValueError: a reply that is
+                    # not JSON. Either way this VMM's run, not the benchmark.
+                    res["error"] = str(e) if isinstance(e, BenchError) else f"{type(e).__name__}: {e}"
                     vm = res.pop("_vm", None)
                     res["detail"] = vm.failure_detail() if vm else []
                     failed.add((mib, vmm))
