@@ -18,8 +18,10 @@ static const char *state_name(enum machine_state s)
 		return "Paused";
 	case MACHINE_STOPPED:
 		return NULL;
+	case MACHINE_CREATED:
+		return "Created"; /* loading (a restore can take seconds); no request yet */
 	default:
-		return "Running"; /* MACHINE_CREATED: the vCPUs start next */
+		return "Running";
 	}
 }
 
