@@ -161,7 +161,11 @@ scenario() {
 }
 
 truncate -s 64M "$T/blk.img"
-scenario snap-virtio iovs1 "$T/blk.img" "$T/blk.img" ",vhost=on" --cpus 2
+# vhost-net moves frames outside iovirt even while the VM is paused (the
+# host's TCP retransmits, queued on the tap while no iovirt ran, fill the
+# guest's receive buffers as soon as the restore hands the rings over),
+# so its queue positions may move between the two snapshots.
+SAME_SKIP=virtio-net0 scenario snap-virtio iovs1 "$T/blk.img" "$T/blk.img" ",vhost=on" --cpus 2
 
 # The e1000 and a vhost-user-blk disk: the backend keeps running across
 # the kill and takes the rings again from the restored process.
