@@ -303,6 +303,8 @@ static void vcpu_parked(void *opaque, uint32_t events)
 
 static void resume(struct machine *m)
 {
+	log_debug("resume: the guest's clock goes on from %.3f s",
+		  (double)m->vm.paused_clock / 1e9);
 	int ret = vm_clock_restore(&m->vm);
 	if (ret < 0)
 		log_warn("resume: setting the guest's clock back: %s", strerror(-ret));

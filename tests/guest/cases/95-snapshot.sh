@@ -90,7 +90,7 @@ scenario() {
 
 	t0=$(date +%s.%N)
 	local restored_at=${t0%.*}
-	build/iovirt run --restore "$d/snap1" --paused --api-socket "$d/b.sock" \
+	build/iovirt run --restore "$d/snap1" --paused --api-socket "$d/b.sock" --verbose \
 		</dev/null >"$d/b.out" 2>"$d/b.err" &
 	pid=$!
 	# The socket answers from the start; the state is Created until the
@@ -149,6 +149,8 @@ scenario() {
 	local up_a up_b wall_b
 	up_a=$(field "$d/a.out" UP | tail -1) up_b=$(field "$d/b.out" UP | head -1)
 	wall_b=$(field "$d/b.out" WALL | head -1)
+	grep -E "clock|restored" "$d/b.err" | sed "s/^/$name: b.err: /"
+	grep -E "CLOCKSOURCE|GUEST_DMESG" "$d/console" | sed "s/^/$name: /"
 	echo "$name: uptime $up_a -> $up_b across the restore; guest wall clock $wall_b," \
 		"host: restored at $restored_at, resumed at $resumed_at, ACK seen at $host_now"
 	check $name "the clock policy: the guest's clocks advanced by the time away (uptime $up_a -> $up_b, 8 s or more)" \

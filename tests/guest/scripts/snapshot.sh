@@ -42,3 +42,5 @@ while [ $b -lt "$BATCHES" ]; do
 done
 wait $sender
 echo "TCP_STATUS=$?"
+echo "CLOCKSOURCE_END=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
+dmesg | grep -iE 'clocksource|clock.*unstable|watchdog' | tail -3 | sed 's/^/GUEST_DMESG=/'
