@@ -86,8 +86,8 @@ int vm_state_load(struct vm *vm, struct state_reader *r)
 	uint64_t away = saved_realtime && now > saved_realtime ? now - saved_realtime : 0;
 	vm->paused_clock = clock + away;
 	vm->paused_realtime = now;
-	log_info("restore: the guest's clock was %.3f s at the pause, %.1f s ago: now %.3f s",
-		 (double)clock / 1e9, (double)away / 1e9, (double)vm->paused_clock / 1e9);
+	log_debug("restore: the guest's clock was %.3f s at the pause, %.1f s ago: now %.3f s",
+		  (double)clock / 1e9, (double)away / 1e9, (double)vm->paused_clock / 1e9);
 	return 0;
 }
 

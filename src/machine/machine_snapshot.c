@@ -372,7 +372,8 @@ int machine_snapshot_restore(struct machine *m, const char *dir,
 	if (ret < 0)
 		log_warn("restore: setting the guest's clock: %s", strerror(-ret));
 	vm_state_clock_stopped(&m->vm);
-	log_info("restored %s: RAM %s in %.0f ms, everything in %.0f ms", dir,
-		 mode == SNAP_MEM_MAP ? "mapped" : "read", mem_ms, ms_since(&t0));
+	log_info("restored %s: RAM %s in %.0f ms, everything in %.0f ms; the guest's clock "
+		 "goes on at %.3f s", dir, mode == SNAP_MEM_MAP ? "mapped" : "read", mem_ms,
+		 ms_since(&t0), (double)m->vm.paused_clock / 1e9);
 	return 0;
 }
