@@ -169,7 +169,11 @@ static int write_snapshot(struct machine *m, const char *dir, struct snap_file_w
 		if (!join(tmp, sizeof(tmp), dir, name))
 			return fail(why, why_len, -ENAMETOOLONG, "%s: path too long", dir);
 		const struct guest_mem_region *r = &m->vm.mem.regions[i];
-		int ret = snap_mem_save(tmp, r->hva, r->size, &man->mem[i].data_bytes, why, why_len);
+		const struct guest_mem *mem = &m->vm.mem;
+		/* A memfd is mapped whole at mem->mapping: the region's offset. */
+		uint64_t off = (uint64_t)(r->hva - (uint8_t *)mem->mapping);
+		int ret = snap_mem_save(tmp, r->hva, r->size, mem->memfd, off,
+					&man->mem[i].data_bytes, why, why_len);
 		if (ret < 0)
 			return ret;
 	}

@@ -122,13 +122,28 @@ void snap_file_writer_free(struct snap_file_writer *w)
 	memset(w, 0, sizeof(*w));
 }
 
+/* A section of that id is in the file already (the reader refuses two). */
+static bool has_id(const struct snap_file_writer *w, const char *id, size_t il)
+{
+	size_t pos = HEADER_LEN;
+	for (uint32_t i = 0; i < w->count; i++) {
+		const uint8_t *h = w->buf + pos;
+		if (memcmp(h + SNAP_NAME_MAX, id, il) == 0 &&
+		    (il == SNAP_NAME_MAX || h[SNAP_NAME_MAX + il] == 0))
+			return true;
+		pos += SECTION_HEADER_LEN + (size_t)get_le64(h + 2 * SNAP_NAME_MAX + 4);
+	}
+	return false;
+}
+
 void snap_file_add(struct snap_file_writer *w, const char *kind, const char *id,
 		   uint32_t version, const void *data, size_t len)
 {
 	if (w->error)
 		return;
 	size_t kl = strlen(kind), il = strlen(id);
-	if (!name_chars_ok(kind, kl) || !name_chars_ok(id, il) || w->count == SNAP_MAX_SECTIONS) {
+	if (!name_chars_ok(kind, kl) || !name_chars_ok(id, il) || w->count == SNAP_MAX_SECTIONS ||
+	    has_id(w, id, il)) {
 		w->error = -EINVAL;
 		return;
 	}

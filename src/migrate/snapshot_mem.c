@@ -97,11 +97,34 @@ static int pagemap_touched(const uint8_t *hva, uint64_t pages, unsigned char *to
 	return ret;
 }
 
+/* A shared memfd's pages with data, from the file itself: SEEK_DATA
+ * counts pages swapped out too (mincore does not). -1 if it cannot. */
+static int memfd_touched(int fd, uint64_t off, uint64_t size, unsigned char *touched)
+{
+	memset(touched, 0, size / PAGE);
+	for (uint64_t at = off; at < off + size;) {
+		off_t data = lseek(fd, (off_t)at, SEEK_DATA);
+		if (data < 0)
+			return errno == ENXIO ? 0 : -1;
+		if ((uint64_t)data >= off + size)
+			return 0;
+		off_t hole = lseek(fd, data, SEEK_HOLE);
+		if (hole <= data)
+			return -1;
+		uint64_t end = (uint64_t)hole < off + size ? (uint64_t)hole : off + size;
+		for (uint64_t p = ((uint64_t)data - off) / PAGE; p < (end - off + PAGE - 1) / PAGE; p++)
+			touched[p] = 1;
+		at = end;
+	}
+	return 0;
+}
+
 /* Which pages may hold data, without reading the others (reading a hole
  * of a memfd allocates it). Never reports a page with data as untouched:
  * a region restored by mapping a file has the file's pages where the
  * guest did not write, resident or not, so there every page is read. */
-static void touched_pages(const uint8_t *hva, uint64_t size, unsigned char *touched)
+static void touched_pages(const uint8_t *hva, uint64_t size, int src_fd, uint64_t src_off,
+			  unsigned char *touched)
 {
 	uint64_t pages = size / PAGE;
 	switch (backing_of(hva, size)) {
@@ -110,8 +133,11 @@ static void touched_pages(const uint8_t *hva, uint64_t size, unsigned char *touc
 			return;
 		break;
 	case SHARED:
-		/* The page cache is the memfd's contents (a page swapped out
-		 * of it is missed: snapshot with swap off for memfd RAM). */
+		if (src_fd >= 0 && memfd_touched(src_fd, src_off, size, touched) == 0)
+			return;
+		/* Without the file: its page cache, resident pages only (one
+		 * swapped out would be missed; reading every page instead
+		 * would allocate every hole). */
 		if (mincore((void *)hva, size, touched) == 0)
 			return;
 		break;
@@ -121,8 +147,8 @@ static void touched_pages(const uint8_t *hva, uint64_t size, unsigned char *touc
 	memset(touched, 1, pages);
 }
 
-int snap_mem_save(const char *path, const uint8_t *hva, uint64_t size, uint64_t *data_bytes,
-		  char *why, size_t why_len)
+int snap_mem_save(const char *path, const uint8_t *hva, uint64_t size, int src_fd,
+		  uint64_t src_off, uint64_t *data_bytes, char *why, size_t why_len)
 {
 	*data_bytes = 0;
 	uint64_t pages = size / PAGE;
@@ -131,7 +157,7 @@ int snap_mem_save(const char *path, const uint8_t *hva, uint64_t size, uint64_t 
 		snprintf(why, why_len, "%s: out of memory", path);
 		return -ENOMEM;
 	}
-	touched_pages(hva, size, resident);
+	touched_pages(hva, size, src_fd, src_off, resident);
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	int ret = fd < 0 ? -errno : 0;
 	if (ret == 0 && ftruncate(fd, (off_t)size) < 0)

@@ -20,10 +20,12 @@ enum snap_mem_mode {
 };
 
 /* Writes the region (hva page-aligned, size a multiple of pages) to path,
- * fsynced. *data_bytes gets what was written (the rest are holes). 0, or
- * -errno with one line in why. */
-int snap_mem_save(const char *path, const uint8_t *hva, uint64_t size, uint64_t *data_bytes,
-		  char *why, size_t why_len);
+ * fsynced. src_fd, src_off: the memfd the region maps and where (its
+ * SEEK_DATA says which pages hold data, swapped out or not), or -1 for
+ * private RAM. *data_bytes gets what was written (the rest are holes). 0,
+ * or -errno with one line in why. */
+int snap_mem_save(const char *path, const uint8_t *hva, uint64_t size, int src_fd,
+		  uint64_t src_off, uint64_t *data_bytes, char *why, size_t why_len);
 
 /* Fills the region from path, which must be exactly size bytes. 0, or
  * -errno with one line in why. */

@@ -299,6 +299,23 @@ static void test_writer_refuses_bad_names(void **state)
 	snap_file_writer_free(&w);
 }
 
+/* The writer refuses an id it has already written (the reader would
+ * refuse the file), a prefix of it being another id. */
+static void test_writer_refuses_duplicate_id(void **state)
+{
+	struct snap_file_writer w;
+	snap_file_writer_init(&w);
+	snap_file_add(&w, "vcpu", "vcpu1", 1, "ab", 2);
+	snap_file_add(&w, "vcpu", "vcpu", 1, "c", 1);
+	snap_file_add(&w, "vcpu", "vcpu10", 1, NULL, 0);
+	assert_int_equal(w.error, 0);
+	assert_int_equal(w.count, 3);
+	snap_file_add(&w, "nvme", "vcpu1", 1, "x", 1);
+	assert_int_equal(w.error, -EINVAL);
+	assert_int_equal(w.count, 3);
+	snap_file_writer_free(&w);
+}
+
 static void test_writer_section_cap(void **state)
 {
 	struct snap_file_writer w;
@@ -430,6 +447,7 @@ int main(void)
 		cmocka_unit_test(test_trailing_bytes_refused),
 		cmocka_unit_test(test_unknown_format_and_count_refused),
 		cmocka_unit_test(test_writer_refuses_bad_names),
+		cmocka_unit_test(test_writer_refuses_duplicate_id),
 		cmocka_unit_test(test_writer_section_cap),
 		cmocka_unit_test(test_read_file),
 		cmocka_unit_test(test_read_refuses_missing_dir_and_big),

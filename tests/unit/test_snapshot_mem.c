@@ -113,7 +113,7 @@ static void test_save_sparse(void **state)
 	char p[128], why[200] = "";
 	path_of(p, sizeof(p), "mem.bin");
 	uint64_t data = 0;
-	assert_int_equal(snap_mem_save(p, r, REGION, &data, why, sizeof(why)), 0);
+	assert_int_equal(snap_mem_save(p, r, REGION, -1, 0, &data, why, sizeof(why)), 0);
 	assert_int_equal(file_size(p), REGION);
 	assert_int_equal(data, NDATA * PAGE);
 	/* Untouched pages were not read (which would map them). */
@@ -165,7 +165,13 @@ static void test_memfd_ram(void **state)
 	char p[128], why[200] = "";
 	path_of(p, sizeof(p), "mem.bin");
 	uint64_t data;
-	assert_int_equal(snap_mem_save(p, r, REGION, &data, why, sizeof(why)), 0);
+	assert_int_equal(snap_mem_save(p, r, REGION, -1, 0, &data, why, sizeof(why)), 0);
+	assert_int_equal(data, NDATA * PAGE);
+	assert_int_equal(fstat(mfd, &after), 0);
+	assert_int_equal(after.st_blocks, before.st_blocks);
+	/* With the memfd given, its SEEK_DATA says where the data is: the
+	 * same pages, still without filling a hole. */
+	assert_int_equal(snap_mem_save(p, r, REGION, mfd, 0, &data, why, sizeof(why)), 0);
 	assert_int_equal(data, NDATA * PAGE);
 	assert_int_equal(fstat(mfd, &after), 0);
 	assert_int_equal(after.st_blocks, before.st_blocks);
@@ -183,7 +189,7 @@ static void test_load_read(void **state)
 	char p[128], why[200] = "";
 	path_of(p, sizeof(p), "mem.bin");
 	uint64_t data;
-	assert_int_equal(snap_mem_save(p, r, REGION, &data, why, sizeof(why)), 0);
+	assert_int_equal(snap_mem_save(p, r, REGION, -1, 0, &data, why, sizeof(why)), 0);
 	uint8_t *fresh = fresh_region();
 	assert_int_equal(snap_mem_load(p, fresh, REGION, SNAP_MEM_READ, why, sizeof(why)), 0);
 	assert_memory_equal(fresh, r, REGION);
@@ -197,7 +203,7 @@ static void test_load_map_private(void **state)
 	char p[128], why[200] = "";
 	path_of(p, sizeof(p), "mem.bin");
 	uint64_t data;
-	assert_int_equal(snap_mem_save(p, r, REGION, &data, why, sizeof(why)), 0);
+	assert_int_equal(snap_mem_save(p, r, REGION, -1, 0, &data, why, sizeof(why)), 0);
 	uint8_t *fresh = fresh_region();
 	assert_int_equal(snap_mem_load(p, fresh, REGION, SNAP_MEM_MAP, why, sizeof(why)), 0);
 	assert_memory_equal(fresh, r, REGION);
@@ -229,7 +235,7 @@ static void test_resave_after_map(void **state)
 	path_of(p, sizeof(p), "mem.bin");
 	path_of(again, sizeof(again), "again.bin");
 	uint64_t data;
-	assert_int_equal(snap_mem_save(p, r, REGION, &data, why, sizeof(why)), 0);
+	assert_int_equal(snap_mem_save(p, r, REGION, -1, 0, &data, why, sizeof(why)), 0);
 	uint8_t *restored = fresh_region();
 	assert_int_equal(snap_mem_load(p, restored, REGION, SNAP_MEM_MAP, why, sizeof(why)), 0);
 	restored[3 * PAGE + 1] ^= 0xff;  /* the guest ran a little */
@@ -240,7 +246,7 @@ static void test_resave_after_map(void **state)
 	assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
 	close(fd);
 
-	assert_int_equal(snap_mem_save(again, restored, REGION, &data, why, sizeof(why)), 0);
+	assert_int_equal(snap_mem_save(again, restored, REGION, -1, 0, &data, why, sizeof(why)), 0);
 	assert_int_equal(data, NDATA * PAGE);
 	uint8_t *back = fresh_region();
 	assert_int_equal(snap_mem_load(again, back, REGION, SNAP_MEM_READ, why, sizeof(why)), 0);
@@ -257,7 +263,7 @@ static void test_refused_files(void **state)
 	char p[128], why[200] = "";
 	path_of(p, sizeof(p), "wrong.bin");
 	uint64_t data;
-	assert_int_equal(snap_mem_save(p, r, REGION, &data, why, sizeof(why)), 0);
+	assert_int_equal(snap_mem_save(p, r, REGION, -1, 0, &data, why, sizeof(why)), 0);
 	/* A file of another size, in either mode: refused, the region as it was. */
 	static const off_t sizes[] = {REGION + PAGE, REGION - PAGE, 0};
 	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
@@ -290,7 +296,7 @@ static void test_refused_files(void **state)
 	/* Saving where it cannot. */
 	snprintf(p, sizeof(p), "%s/no/such/dir/mem.bin", dir);
 	why[0] = 0;
-	assert_int_equal(snap_mem_save(p, r, REGION, &data, why, sizeof(why)), -ENOENT);
+	assert_int_equal(snap_mem_save(p, r, REGION, -1, 0, &data, why, sizeof(why)), -ENOENT);
 	assert_non_null(strstr(why, p));
 	assert_int_equal(data, 0);
 	munmap(fresh, REGION);
