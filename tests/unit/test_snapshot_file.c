@@ -4,6 +4,7 @@
  * line naming the header or the section; the writer refuses bad names and
  * too many sections (and stays refused); snap_file_read refuses a missing
  * file, a directory and a file over the cap, naming the path. */
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -187,8 +188,18 @@ static void test_duplicate_id_refused(void **state)
 	snap_file_writer_init(&w);
 	snap_file_add(&w, "vcpu", "vcpu0", 1, cpu_rec, sizeof(cpu_rec));
 	snap_file_add(&w, "serial", "serial0", 1, vm_rec, sizeof(vm_rec));
-	snap_file_add(&w, "vcpu", "vcpu0", 1, vm_rec, sizeof(vm_rec));
+	snap_file_add(&w, "vcpu", "vcpu9", 1, vm_rec, sizeof(vm_rec));
 	assert_int_equal(snap_file_finish(&w), 0);
+	/* The writer refuses a duplicate: rename the third section's id to
+	 * vcpu0 by hand, with its CRC (60 header bytes, then the payload). */
+	uint8_t *h = w.buf + 24 + 2 * 68 + sizeof(cpu_rec) + sizeof(vm_rec);
+	assert_memory_equal(h + 24, "vcpu9", 6);
+	h[24 + 4] = '0';
+	uint8_t joined[60 + sizeof(vm_rec)];
+	memcpy(joined, h, 60);
+	memcpy(joined + 60, vm_rec, sizeof(vm_rec));
+	uint32_t c = htole32(snap_crc32(joined, sizeof(joined)));
+	memcpy(h + 60, &c, 4);
 	struct snap_file f;
 	char why[200] = "";
 	assert_int_equal(snap_file_parse(&f, w.buf, w.len, why, sizeof(why)), -EINVAL);
