@@ -4,6 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
+#include <errno.h>
+#include <unistd.h>
+#include <limits.h>
 
 #include "core/exit_codes.h"
 #include "core/log.h"
@@ -25,6 +29,38 @@ static int check_same(const struct vm_config *cfg, const struct snap_manifest *m
 	return 0;
 }
 
+/* The snapshot's options name files relative to where they were given
+ * (the manifest's cwd): the restore runs there. Paths of this run (the
+ * snapshot directory, the API socket) are made absolute first. */
+static int go_to_snapshot_cwd(struct vm_config *cfg, struct run_restore *rr)
+{
+	char here[4096];
+	if (!rr->man.cwd[0] || !getcwd(here, sizeof(here)) || strcmp(here, rr->man.cwd) == 0)
+		return 0;
+	if (!realpath(cfg->restore, rr->restore_abs)) {
+		log_error("--restore %s: %s", cfg->restore, strerror(errno));
+		return IOVIRT_EXIT_ERROR;
+	}
+	if (cfg->api_socket && cfg->api_socket[0] != '/') {
+		int n = snprintf(rr->api_socket_abs, sizeof(rr->api_socket_abs), "%s/%s", here,
+				 cfg->api_socket);
+		if (n < 0 || (size_t)n >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+			log_error("--api-socket %s: too long once made absolute (%s/...)",
+				  cfg->api_socket, here);
+			return IOVIRT_EXIT_USAGE;
+		}
+		cfg->api_socket = rr->api_socket_abs;
+	}
+	snprintf(cfg->restore_dir, sizeof(cfg->restore_dir), "%s", rr->restore_abs);
+	if (chdir(rr->man.cwd) < 0) {
+		log_error("--restore %s: the snapshot's options are relative to %s: %s",
+			  cfg->restore_dir, rr->man.cwd, strerror(errno));
+		return IOVIRT_EXIT_ERROR;
+	}
+	log_info("restore: in %s, where the snapshot's options were given", rr->man.cwd);
+	return 0;
+}
+
 int run_restore_config(struct vm_config *cfg, struct run_restore *rr)
 {
 	memset(rr, 0, sizeof(*rr));
@@ -33,6 +69,15 @@ int run_restore_config(struct vm_config *cfg, struct run_restore *rr)
 	if (snap_manifest_read(&rr->man, path, why, sizeof(why)) < 0) {
 		log_error("--restore: %s", why);
 		return IOVIRT_EXIT_ERROR;
+	}
+	/* The options a run records never include these: an edited manifest. */
+	for (unsigned i = 0; i < rr->man.nargs; i++) {
+		if (strncmp(rr->man.args[i], "--help", 6) == 0 ||
+		    strncmp(rr->man.args[i], "--restore", 9) == 0) {
+			log_error("--restore %s: the snapshot's options include %s", cfg->restore,
+				  rr->man.args[i]);
+			return IOVIRT_EXIT_ERROR;
+		}
 	}
 	if (cfg->nargs) {
 		int ret = check_same(cfg, &rr->man);
@@ -47,13 +92,13 @@ int run_restore_config(struct vm_config *cfg, struct run_restore *rr)
 	rr->argv[0] = "run";
 	for (unsigned i = 0; i < rr->man.nargs; i++)
 		rr->argv[i + 1] = rr->man.args[i];
+	int ret = go_to_snapshot_cwd(cfg, rr);
+	if (ret)
+		return ret;
 	struct vm_config saved;
-	int ret = config_parse_run((int)rr->man.nargs + 1, rr->argv, &saved);
-	if (ret) {
-		log_error("--restore %s: the snapshot's machine options are not valid here",
-			  cfg->restore);
+	/* A refusal is config's one line, naming the option. */
+	if (config_parse_run((int)rr->man.nargs + 1, rr->argv, &saved) != 0)
 		return IOVIRT_EXIT_ERROR;
-	}
 	/* The process is this run's. */
 	saved.verbose = cfg->verbose;
 	saved.counters = cfg->counters;

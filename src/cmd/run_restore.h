@@ -10,6 +10,8 @@
 struct run_restore {
 	struct snap_manifest man;
 	char **argv;          /* "run" + the manifest's options, for the parser */
+	char restore_abs[4096];   /* --restore DIR made absolute, where a restore moves */
+	char api_socket_abs[4096]; /* a relative --api-socket, likewise */
 };
 
 /* Reads DIR's manifest into rr and replaces *cfg with the machine it

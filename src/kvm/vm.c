@@ -341,9 +341,11 @@ int vm_clock_save(struct vm *vm)
 {
 	struct kvm_clock_data clock;
 	memset(&clock, 0, sizeof(clock));
+	vm->clock_saved = false;
 	if (ioctl(vm->vm_fd, KVM_GET_CLOCK, &clock) < 0)
 		return -errno;
 	vm->paused_clock = clock.clock;
+	vm->clock_saved = true;
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
 	vm->paused_realtime = (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec;

@@ -55,6 +55,7 @@ struct vm {
 	int park_fd;            /* an eventfd each parking vCPU writes; -1: none */
 	uint64_t paused_clock;  /* kvmclock (ns) when vm_clock_save ran */
 	uint64_t paused_realtime; /* the host's CLOCK_REALTIME (ns) then */
+	bool clock_saved;       /* the last vm_clock_save read it */
 };
 
 /* Opens /dev/kvm and checks the API; logs one line and returns -errno. */

@@ -28,6 +28,11 @@ static const struct {
 
 int vm_state_save(struct vm *vm, struct state_writer *w)
 {
+	/* Without the clock of the pause a restore would set a wrong one. */
+	if (!vm->clock_saved) {
+		log_error("saving the VM: the guest's clock was not read at the pause");
+		return -EIO;
+	}
 	state_begin(w, "vm", STATE_VERSION);
 	state_put_u64(w, "clock", vm->paused_clock);
 	state_put_u64(w, "clock_realtime", vm->paused_realtime);
@@ -76,6 +81,10 @@ int vm_state_load(struct vm *vm, struct state_reader *r)
 	state_get_bytes(r, "pit", &pit, sizeof(pit));
 	if (state_leave(r) < 0)
 		return -EINVAL;
+	/* 2^62 ns is 146 years: room for the time away without overflow. */
+	if (clock >= 1ULL << 62)
+		return state_invalid(r, "clock", "%llu ns is not a guest's uptime",
+				     (unsigned long long)clock);
 	for (unsigned i = 0; i < NCHIPS; i++)
 		if (ioctl(vm->vm_fd, KVM_SET_IRQCHIP, &chip[i]) < 0)
 			return state_invalid(r, chips[i].name, "KVM refused it: %s", strerror(errno));
@@ -84,8 +93,11 @@ int vm_state_load(struct vm *vm, struct state_reader *r)
 	/* The clock policy (vm_state.h): the time the guest was away. */
 	uint64_t now = realtime_ns();
 	uint64_t away = saved_realtime && now > saved_realtime ? now - saved_realtime : 0;
+	if (away >= 1ULL << 62)
+		away = 0; /* a saved time from before 1970 + 146 years: nonsense */
 	vm->paused_clock = clock + away;
 	vm->paused_realtime = now;
+	vm->clock_saved = true;
 	log_debug("restore: the guest's clock was %.3f s at the pause, %.1f s ago: now %.3f s",
 		  (double)clock / 1e9, (double)away / 1e9, (double)vm->paused_clock / 1e9);
 	return 0;

@@ -127,6 +127,8 @@ void machine_ctl_serve_jobs(struct machine *m)
 		char *why = ctl->why ? ctl->why : fallback;
 		size_t why_len = ctl->why ? ctl->why_len : sizeof(fallback);
 		int ret = machine_snapshot_save(m, ctl->dir, why, why_len);
+		if (ret < 0)
+			log_error("snapshot %s: %s", ctl->dir, why);
 		pthread_mutex_lock(&ctl->lock);
 		ctl->job_result = ret;
 		ctl->job_done = true;

@@ -4,9 +4,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,7 +23,6 @@
 #include "migrate/snapshot_file.h"
 
 #define SECTION_VERSION 1
-#define STATE_FILE "state.bin"
 
 static int fail(char *why, size_t why_len, int err, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -89,6 +90,10 @@ static int save_state(struct machine *m, struct snap_file_writer *sf, char *why,
 	for (unsigned i = 0; i < m->ndevices; i++) {
 		struct device *dev = m->devices[i];
 		ret = device_save(dev, &w);
+		/* A device still busy (a backend that hangs) is a failure of
+		 * this snapshot, not the VM's state refusing it (-EBUSY, 409). */
+		if (ret == -EBUSY)
+			ret = -EIO;
 		if (ret < 0) {
 			state_writer_free(&w);
 			return fail(why, why_len, ret,
@@ -129,7 +134,10 @@ static int write_file(const char *path, const void *data, size_t len)
 	return ret;
 }
 
-static void fill_manifest(struct machine *m, struct snap_manifest *man)
+/* The manifest of this snapshot; its files are named after id, so that a
+ * snapshot written into a directory that holds one already never mixes
+ * with it (the manifest's rename switches from one set to the other). */
+static void fill_manifest(struct machine *m, const char *id, struct snap_manifest *man)
 {
 	const struct vm_config *cfg = m->cfg;
 	memset(man, 0, sizeof(*man));
@@ -139,13 +147,16 @@ static void fill_manifest(struct machine *m, struct snap_manifest *man)
 	struct tm tm;
 	gmtime_r(&now, &tm);
 	strftime(man->created, sizeof(man->created), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	/* Relative paths in the options start here (a restore goes there). */
+	if (!getcwd(man->cwd, sizeof(man->cwd)))
+		man->cwd[0] = 0;
 	man->args = (char **)cfg->args;
 	man->nargs = cfg->nargs;
 	man->vcpus = m->vm.ncpus;
 	for (unsigned i = 0; i < m->vm.mem.nr_regions && i < SNAP_MAX_REGIONS; i++) {
 		man->mem[i].gpa = m->vm.mem.regions[i].gpa;
 		man->mem[i].size = m->vm.mem.regions[i].size;
-		snprintf(man->mem[i].file, sizeof(man->mem[i].file), "mem-%u.bin", i);
+		snprintf(man->mem[i].file, sizeof(man->mem[i].file), "mem-%s-%u.bin", id, i);
 		man->nmem++;
 	}
 	for (unsigned i = 0; i < m->ndevices && i < SNAP_MAX_DEVICES; i++) {
@@ -154,63 +165,121 @@ static void fill_manifest(struct machine *m, struct snap_manifest *man)
 			 m->devices[i]->ops->kind);
 		man->ndev++;
 	}
-	snprintf(man->state_file, sizeof(man->state_file), STATE_FILE);
+	snprintf(man->state_file, sizeof(man->state_file), "state-%s.bin", id);
 }
 
-/* The files under temporary names ("."-prefixed), then renamed, the
- * manifest last; the directory fsynced. */
-static int write_snapshot(struct machine *m, const char *dir, struct snap_file_writer *sf,
-			  struct snap_manifest *man, char *why, size_t why_len)
+/* A name no earlier snapshot in the directory used. */
+static void snapshot_id(char *id, size_t len)
 {
-	char tmp[4096], path[4096];
-	for (unsigned i = 0; i < man->nmem; i++) {
-		char name[SNAP_FILE_NAME_MAX + 8];
-		snprintf(name, sizeof(name), ".%s", man->mem[i].file);
-		if (!join(tmp, sizeof(tmp), dir, name))
-			return fail(why, why_len, -ENAMETOOLONG, "%s: path too long", dir);
-		const struct guest_mem_region *r = &m->vm.mem.regions[i];
-		const struct guest_mem *mem = &m->vm.mem;
+	uint64_t r = 0;
+	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+		struct timespec t;
+		clock_gettime(CLOCK_REALTIME, &t);
+		r = ((uint64_t)t.tv_sec << 30) ^ (uint64_t)t.tv_nsec ^ ((uint64_t)getpid() << 48);
+	}
+	snprintf(id, len, "%016llx", (unsigned long long)r);
+}
+
+static int sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int ret = fsync(fd) < 0 ? -errno : 0;
+	close(fd);
+	return ret;
+}
+
+/* dir's parent, for its fsync once dir is new. */
+static void parent_of(const char *dir, char *out, size_t len)
+{
+	snprintf(out, len, "%s", dir);
+	char *slash = strrchr(out, '/');
+	while (slash && slash > out && slash[1] == 0) { /* "a/b/" */
+		*slash = 0;
+		slash = strrchr(out, '/');
+	}
+	if (!slash)
+		snprintf(out, len, ".");
+	else if (slash == out)
+		out[1] = 0;
+	else
+		*slash = 0;
+}
+
+/* The files of man not in keep (NULL: all of them), unlinked. */
+static void remove_set(const char *dir, const struct snap_manifest *man,
+		       const struct snap_manifest *keep)
+{
+	char path[4096];
+	for (unsigned i = 0; i <= man->nmem; i++) {
+		const char *name = i < man->nmem ? man->mem[i].file : man->state_file;
+		bool kept = false;
+		for (unsigned k = 0; keep && k <= keep->nmem; k++)
+			kept |= strcmp(name, k < keep->nmem ? keep->mem[k].file : keep->state_file) == 0;
+		if (name[0] && !kept && join(path, sizeof(path), dir, name))
+			unlink(path);
+	}
+}
+
+/* The RAM and state files, then the manifest under a temporary name,
+ * renamed: the moment the snapshot exists. Then the files of the one it
+ * replaces go. On failure, everything this call wrote goes. */
+static int write_snapshot(struct machine *m, const char *dir, bool dir_is_new,
+			  struct snap_file_writer *sf, struct snap_manifest *man, char *why,
+			  size_t why_len)
+{
+	char path[4096], tmp[4096];
+	if (!join(tmp, sizeof(tmp), dir, "." SNAPSHOT_MANIFEST ".tmp") ||
+	    !join(path, sizeof(path), dir, SNAPSHOT_MANIFEST))
+		return fail(why, why_len, -ENAMETOOLONG, "%s: path too long", dir);
+	struct snap_manifest old;
+	char ignored[256];
+	bool had_old = snap_manifest_read(&old, path, ignored, sizeof(ignored)) == 0;
+
+	const struct guest_mem *mem = &m->vm.mem;
+	int ret = 0;
+	for (unsigned i = 0; ret == 0 && i < man->nmem; i++) {
+		const struct guest_mem_region *r = &mem->regions[i];
 		/* A memfd is mapped whole at mem->mapping: the region's offset. */
 		uint64_t off = (uint64_t)(r->hva - (uint8_t *)mem->mapping);
-		int ret = snap_mem_save(tmp, r->hva, r->size, mem->memfd, off,
-					&man->mem[i].data_bytes, why, why_len);
-		if (ret < 0)
-			return ret;
+		char file[4096];
+		ret = join(file, sizeof(file), dir, man->mem[i].file)
+			      ? snap_mem_save(file, r->hva, r->size, mem->memfd, off,
+					      &man->mem[i].data_bytes, why, why_len)
+			      : fail(why, why_len, -ENAMETOOLONG, "%s: path too long", dir);
 	}
-	if (!join(tmp, sizeof(tmp), dir, "." STATE_FILE))
-		return fail(why, why_len, -ENAMETOOLONG, "%s: path too long", dir);
-	int ret = write_file(tmp, sf->buf, sf->len);
-	if (ret < 0)
-		return fail(why, why_len, ret, "%s: %s", tmp, strerror(-ret));
+	if (ret == 0) {
+		char file[4096];
+		if (!join(file, sizeof(file), dir, man->state_file))
+			ret = fail(why, why_len, -ENAMETOOLONG, "%s: path too long", dir);
+		else if ((ret = write_file(file, sf->buf, sf->len)) < 0)
+			fail(why, why_len, ret, "%s: %s", file, strerror(-ret));
+	}
 	man->state_bytes = sf->len;
 	man->state_crc = snap_crc32(sf->buf, sf->len);
-	if (!join(tmp, sizeof(tmp), dir, "." SNAPSHOT_MANIFEST))
-		return fail(why, why_len, -ENAMETOOLONG, "%s: path too long", dir);
-	ret = snap_manifest_write(tmp, man, why, why_len);
-	if (ret < 0)
-		return ret;
-
-	/* Renames: the data first, the manifest that names it last. */
-	const char *names[SNAP_MAX_REGIONS + 2];
-	unsigned n = 0;
-	for (unsigned i = 0; i < man->nmem; i++)
-		names[n++] = man->mem[i].file;
-	names[n++] = STATE_FILE;
-	names[n++] = SNAPSHOT_MANIFEST;
-	for (unsigned i = 0; i < n; i++) {
-		char name[SNAP_FILE_NAME_MAX + 8];
-		snprintf(name, sizeof(name), ".%s", names[i]);
-		if (!join(tmp, sizeof(tmp), dir, name) || !join(path, sizeof(path), dir, names[i]))
-			return fail(why, why_len, -ENAMETOOLONG, "%s: path too long", dir);
-		if (rename(tmp, path) < 0)
-			return fail(why, why_len, -errno, "%s: %s", path, strerror(errno));
+	if (ret == 0)
+		ret = snap_manifest_write(tmp, man, why, why_len);
+	if (ret == 0 && rename(tmp, path) < 0)
+		ret = fail(why, why_len, -errno, "%s: %s", path, strerror(errno));
+	if (ret < 0) {
+		unlink(tmp);
+		remove_set(dir, man, had_old ? &old : NULL);
+		if (dir_is_new)
+			rmdir(dir);
+	} else {
+		/* Durable before it is reported: the directory's entries, and
+		 * a new directory's own entry in its parent. */
+		char parent[4096];
+		parent_of(dir, parent, sizeof(parent));
+		if ((ret = sync_dir(dir)) < 0 || (dir_is_new && (ret = sync_dir(parent)) < 0))
+			fail(why, why_len, ret, "%s: fsync: %s", dir, strerror(-ret));
+		if (had_old)
+			remove_set(dir, &old, man);
 	}
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
-	return 0;
+	if (had_old)
+		snap_manifest_free(&old);
+	return ret;
 }
 
 int machine_snapshot_save(struct machine *m, const char *dir, char *why, size_t why_len)
@@ -235,31 +304,35 @@ int machine_snapshot_save(struct machine *m, const char *dir, char *why, size_t 
 		ret = snap_file_finish(&sf) < 0 ? fail(why, why_len, sf.error, "the state file: %s",
 						       strerror(-sf.error))
 						  : 0;
+	char id[24];
+	snapshot_id(id, sizeof(id));
 	struct snap_manifest man;
-	fill_manifest(m, &man);
+	fill_manifest(m, id, &man);
 	/* The directory only once every part has saved: a refused snapshot
 	 * leaves nothing behind. */
 	struct stat st;
-	if (ret == 0 && mkdir(dir, 0700) < 0 && errno != EEXIST)
-		ret = fail(why, why_len, -errno, "%s: %s", dir, strerror(errno));
+	bool dir_is_new = false;
+	if (ret == 0) {
+		if (mkdir(dir, 0700) == 0)
+			dir_is_new = true;
+		else if (errno != EEXIST)
+			ret = fail(why, why_len, -errno, "%s: %s", dir, strerror(errno));
+	}
 	if (ret == 0 && (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)))
 		ret = fail(why, why_len, -ENOTDIR, "%s: not a directory", dir);
 	if (ret == 0)
-		ret = write_snapshot(m, dir, &sf, &man, why, why_len);
+		ret = write_snapshot(m, dir, dir_is_new, &sf, &man, why, why_len);
 	while (held)
 		device_unquiesce(m->devices[--held]);
 	snap_file_writer_free(&sf);
-	if (ret < 0) {
-		log_error("snapshot %s: %s", dir, why);
-		return ret;
-	}
+	if (ret < 0)
+		return ret; /* the caller says why */
 	uint64_t data = 0;
 	for (unsigned i = 0; i < man.nmem; i++)
 		data += man.mem[i].data_bytes;
-	log_info("snapshot %s: %llu MiB of RAM (%llu MiB not zero), %zu bytes of state, "
-		 "%.0f ms", dir, (unsigned long long)(m->vm.mem.ram_size >> 20),
-		 (unsigned long long)(data >> 20), sf.len ? sf.len : (size_t)man.state_bytes,
-		 ms_since(&t0));
+	log_info("snapshot %s: %llu MiB of RAM (%.1f MiB not zero), %llu bytes of state, %.0f ms",
+		 dir, (unsigned long long)(m->vm.mem.ram_size >> 20), (double)data / (1 << 20),
+		 (unsigned long long)man.state_bytes, ms_since(&t0));
 	return 0;
 }
 
@@ -306,10 +379,11 @@ static int load_section(const struct snap_file *sf, const char *kind, const char
 {
 	const struct snap_section *s = snap_file_find(sf, id);
 	if (!s)
-		return fail(why, why_len, -EINVAL, STATE_FILE ": no section for %s", id);
+		return fail(why, why_len, -EINVAL, "the state file has no section for %s", id);
 	if (strcmp(s->kind, kind) != 0 || s->version != SECTION_VERSION)
 		return fail(why, why_len, -EINVAL,
-			    STATE_FILE ": section %s is a %s (version %u), expected a %s (version %u)",
+			    "the state file's section %s is a %s (version %u), expected a %s "
+			    "(version %u)",
 			    id, s->kind, s->version, kind, SECTION_VERSION);
 	struct state_reader r;
 	state_reader_init(&r, s->data, s->len, id);
@@ -360,6 +434,12 @@ int machine_snapshot_restore(struct machine *m, const char *dir,
 	double mem_ms = ms_since(&t0);
 	if (ret == 0)
 		ret = load_section(&sf, "vm", "vm", load_vm, &m->vm, why, why_len);
+	/* The clock (vm_state.h's policy) before the vCPUs' MSRs: the wall
+	 * clock KVM writes for MSR_KVM_WALL_CLOCK_NEW is then the restored
+	 * one. No vCPU runs before machine_run. */
+	if (ret == 0 && (ret = vm_clock_restore(&m->vm)) < 0)
+		fail(why, why_len, ret, "setting the guest's clock (KVM_SET_CLOCK): %s",
+		     strerror(-ret));
 	for (unsigned i = 0; ret == 0 && i < m->vm.ncpus; i++) {
 		char id[16];
 		snprintf(id, sizeof(id), "vcpu%u", i);
@@ -371,10 +451,6 @@ int machine_snapshot_restore(struct machine *m, const char *dir,
 	snap_file_free(&sf);
 	if (ret < 0)
 		return ret;
-	/* The clock last, just before the vCPUs run (vm_state.h's policy). */
-	ret = vm_clock_restore(&m->vm);
-	if (ret < 0)
-		log_warn("restore: setting the guest's clock: %s", strerror(-ret));
 	vm_state_clock_stopped(&m->vm);
 	log_info("restored %s: RAM %s in %.0f ms, everything in %.0f ms; the guest's clock "
 		 "goes on at %.3f s", dir, mode == SNAP_MEM_MAP ? "mapped" : "read", mem_ms,

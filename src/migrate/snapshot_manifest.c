@@ -26,6 +26,8 @@ int snap_manifest_write(const char *path, const struct snap_manifest *m, char *w
 	json_object_object_add(o, "format", json_object_new_int((int)m->format));
 	json_object_object_add(o, "iovirt", json_object_new_string(m->iovirt));
 	json_object_object_add(o, "created", json_object_new_string(m->created));
+	if (m->cwd[0])
+		json_object_object_add(o, "cwd", json_object_new_string(m->cwd));
 	json_object *args = json_object_new_array();
 	for (unsigned i = 0; i < m->nargs; i++)
 		json_object_array_add(args, json_object_new_string(m->args[i]));
@@ -187,6 +189,13 @@ static void parse_root(struct parse *p, json_object *o, struct snap_manifest *m)
 	}
 	get_string(p, o, "", "iovirt", m->iovirt, sizeof(m->iovirt));
 	get_string(p, o, "", "created", m->created, sizeof(m->created));
+	json_object *cwd;
+	/* Optional: a manifest without it restores where it is run. */
+	if (!p->failed && json_object_object_get_ex(o, "cwd", &cwd)) {
+		get_string(p, o, "", "cwd", m->cwd, sizeof(m->cwd));
+		if (!p->failed && m->cwd[0] != '/')
+			bad(p, "cwd: '%s' is not an absolute path", m->cwd);
+	}
 
 	unsigned n;
 	json_object *a = list(p, o, "machine", SNAP_MAX_ARGS, &n);

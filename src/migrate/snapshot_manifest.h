@@ -5,6 +5,7 @@
  * devices (instance and kind) and the state file with its size and CRC.
  *
  *   {"format": 1, "iovirt": "0.1.0 (git ...)", "created": "2026-...Z",
+ *    "cwd": "/home/me/vms",
  *    "machine": ["--memory", "512M", "--disk", "a.img", ...],
  *    "memory": [{"gpa": 0, "size": 536870912, "file": "mem-0.bin",
  *                "data_bytes": 104857600}],
@@ -45,6 +46,7 @@ struct snap_manifest {
 	unsigned format;
 	char iovirt[128];
 	char created[32];
+	char cwd[4096];        /* where the options' relative paths start; "" unknown */
 	char **args;           /* the machine's options; malloc'd */
 	unsigned nargs;
 	struct snap_region mem[SNAP_MAX_REGIONS];

@@ -1,9 +1,12 @@
-"""Prints the sections of an iovirt snapshot's state.bin (the format in
-src/migrate/snapshot_file.h), one per line: KIND ID LEN SHA256-OF-PAYLOAD.
-The guest tests compare two snapshots' device sections with it."""
-import hashlib, struct, sys
+"""Prints the sections of the state file of the iovirt snapshot in DIR (the
+file its manifest.json names; the format in src/migrate/snapshot_file.h),
+one per line: KIND ID LEN SHA256-OF-PAYLOAD. The guest tests compare two
+snapshots' device sections with it."""
+import hashlib, json, os, struct, sys
 
-data = open(sys.argv[1], "rb").read()
+snap = sys.argv[1]
+state = json.load(open(os.path.join(snap, "manifest.json")))["state"]["file"]
+data = open(os.path.join(snap, state), "rb").read()
 magic, fmt, count = data[:8], *struct.unpack_from("<II", data, 8)
 assert magic == b"IOVIRTSN", "not a state file"
 pos = 24

@@ -2,6 +2,7 @@
  * (machine, vCPU threads, buses, UART model, ACPI PM block) on /dev/kvm.
  * They need no guest kernel, so they run even where /dev/kvm interprets
  * ring-0 code (a few hundred instructions each). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
@@ -334,7 +335,7 @@ static void test_snapshot_and_restore(void **state)
 	pthread_t t;
 	assert_int_equal(pthread_create(&t, NULL, run_machine, r), 0);
 	assert_true(guest_moves(&r->m, 0x2000, 0));
-	char why[512] = "";
+	char why[512] = "", path[512];
 	/* Running: refused, nothing written. */
 	assert_int_equal(machine_api_ops.snapshot(&r->m, dir, why, sizeof(why)), -EBUSY);
 	assert_int_equal(machine_api_ops.pause(&r->m), 0);
@@ -357,9 +358,32 @@ static void test_snapshot_and_restore(void **state)
 	assert_true(guest_u32(&r->m, 0x2000) > frozen); /* ECX came back */
 	assert_int_equal(machine_api_ops.pause(&r->m), 0);
 	assert_int_equal(machine_api_ops.snapshot(&r->m, dir2, why, sizeof(why)), 0);
+	/* A second snapshot into the same directory replaces the first whole:
+	 * its own files, the first one's gone, nothing else left there. */
+	struct snap_manifest first;
+	assert_int_equal(snap_manifest_read(&first, strcat(strcpy(path, dir2), "/manifest.json"),
+					    why, sizeof(why)), 0);
+	assert_int_equal(machine_api_ops.snapshot(&r->m, dir2, why, sizeof(why)), 0);
+	snprintf(path, sizeof(path), "%s/%s", dir2, first.state_file);
+	assert_int_equal(access(path, F_OK), -1);
+	snprintf(path, sizeof(path), "%s/%s", dir2, first.mem[0].file);
+	assert_int_equal(access(path, F_OK), -1);
+	unsigned entries = 0;
+	DIR *dp = opendir(dir2);
+	assert_non_null(dp);
+	for (struct dirent *e; (e = readdir(dp));)
+		entries += e->d_name[0] != '.';
+	closedir(dp);
+	assert_int_equal(entries, first.nmem + 2); /* manifest, state, RAM files */
+	snap_manifest_free(&first);
 	/* Snapshot -> restore -> snapshot: every device saves the same state. */
+	struct snap_manifest man1, man2;
+	assert_int_equal(snap_manifest_read(&man1, strcat(strcpy(path, dir), "/manifest.json"),
+					    why, sizeof(why)), 0);
+	assert_int_equal(snap_manifest_read(&man2, strcat(strcpy(path, dir2), "/manifest.json"),
+					    why, sizeof(why)), 0);
 	size_t len1, len2;
-	uint8_t *s1 = slurp(dir, "state.bin", &len1), *s2 = slurp(dir2, "state.bin", &len2);
+	uint8_t *s1 = slurp(dir, man1.state_file, &len1), *s2 = slurp(dir2, man2.state_file, &len2);
 	assert_non_null(s1);
 	assert_non_null(s2);
 	struct snap_file f1, f2;
@@ -389,34 +413,40 @@ static void test_snapshot_and_restore(void **state)
 
 	/* A corrupt state file, then a missing RAM file: refused. */
 	s1[len1 / 2] ^= 0x40;
-	spill(dir, "state.bin", s1, len1);
+	spill(dir, man1.state_file, s1, len1);
 	memset(r, 0, sizeof(*r));
 	assert_int_equal(restore_into(&r->m, &cfg, dir, SNAP_MEM_READ, why, sizeof(why)),
 			 -EINVAL);
-	assert_non_null(strstr(why, "state.bin"));
+	assert_non_null(strstr(why, man1.state_file));
 	machine_destroy(&r->m);
-	char path[512];
-	snprintf(path, sizeof(path), "%s/mem-0.bin", dir2);
+	snprintf(path, sizeof(path), "%s/%s", dir2, man2.mem[0].file);
 	assert_int_equal(unlink(path), 0);
 	memset(r, 0, sizeof(*r));
 	assert_true(restore_into(&r->m, &cfg, dir2, SNAP_MEM_READ, why, sizeof(why)) < 0);
-	assert_non_null(strstr(why, "mem-0.bin"));
+	assert_non_null(strstr(why, man2.mem[0].file));
 	machine_destroy(&r->m);
+
 
 	free(s1);
 	free(s2);
 	free(r);
 	close(pipefd[0]);
 	close(pipefd[1]);
-	const char *names[] = {"manifest.json", "state.bin", "mem-0.bin", "mem-1.bin"};
-	for (unsigned i = 0; i < 4; i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+	const struct snap_manifest *mans[] = {&man1, &man2};
+	const char *dirs[] = {dir, dir2};
+	for (unsigned d = 0; d < 2; d++) {
+		for (unsigned i = 0; i < mans[d]->nmem; i++) {
+			snprintf(path, sizeof(path), "%s/%s", dirs[d], mans[d]->mem[i].file);
+			unlink(path);
+		}
+		snprintf(path, sizeof(path), "%s/%s", dirs[d], mans[d]->state_file);
 		unlink(path);
-		snprintf(path, sizeof(path), "%s/%s", dir2, names[i]);
+		snprintf(path, sizeof(path), "%s/manifest.json", dirs[d]);
 		unlink(path);
+		assert_int_equal(rmdir(dirs[d]), 0); /* nothing else was left in it */
 	}
-	rmdir(dir);
-	rmdir(dir2);
+	snap_manifest_free(&man1);
+	snap_manifest_free(&man2);
 }
 
 int main(void)
