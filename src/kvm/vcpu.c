@@ -162,7 +162,9 @@ static bool handle_exit(struct vcpu *vcpu)
  * and keeps that half-done state where a snapshot cannot see it: so a
  * vCPU completes it before parking, with immediate_exit set so that no
  * guest instruction runs. A string instruction may take several exits;
- * the bound keeps a hostile one from holding the pause. */
+ * the bound keeps a hostile one from holding the pause. (The other exits
+ * KVM completes this way — user-space MSRs, hypercalls — iovirt does not
+ * enable.) */
 #define COMPLETE_MAX_EXITS 1024
 static void complete_pending_exit(struct vcpu *vcpu)
 {
@@ -175,7 +177,7 @@ static void complete_pending_exit(struct vcpu *vcpu)
 	}
 	__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 	if (vcpu->exit_pending)
-		log_warn("vCPU %u: a string I/O instruction still incomplete after %u exits",
+		log_warn("vCPU %u: a port or MMIO access still incomplete after %u exits",
 			 vcpu->index, COMPLETE_MAX_EXITS);
 }
 

@@ -17,6 +17,7 @@
 #define MAX_MSRS 2048
 #define MSR_CHUNK 64
 #define MSR_IA32_TSC 0x10
+#define MSR_KVM_ASYNC_PF_EN 0x4b564d02
 
 /* KVM_GET_XSAVE2's size where the kernel has it (AMX makes it larger than
  * struct kvm_xsave), else struct kvm_xsave's. */
@@ -186,7 +187,14 @@ static int set_ioctl(struct vcpu *vcpu, struct state_reader *r, const char *name
 	return 0;
 }
 
-/* The MSRs, the TSC first: TSC_DEADLINE is relative to it. */
+/* Which pass sets an MSR: the TSC first (TSC_DEADLINE is relative to
+ * it), async page faults' enable last (after MSR_KVM_ASYNC_PF_INT, its
+ * vector, as QEMU orders them), the others between. */
+static int msr_pass(uint32_t index)
+{
+	return index == MSR_IA32_TSC ? 0 : index == MSR_KVM_ASYNC_PF_EN ? 2 : 1;
+}
+
 static int set_msrs(struct vcpu *vcpu, struct state_reader *r, const struct kvm_msr_entry *e,
 		    unsigned n)
 {
@@ -194,12 +202,12 @@ static int set_msrs(struct vcpu *vcpu, struct state_reader *r, const struct kvm_
 		struct kvm_msrs hdr;
 		struct kvm_msr_entry e[MSR_CHUNK];
 	} req;
-	for (int pass = 0; pass < 2; pass++) {
+	for (int pass = 0; pass < 3; pass++) {
 		for (unsigned i = 0; i < n;) {
 			unsigned k = 0;
 			memset(&req, 0, sizeof(req));
 			for (; i < n && k < MSR_CHUNK; i++)
-				if ((e[i].index == MSR_IA32_TSC) == (pass == 0))
+				if (msr_pass(e[i].index) == pass)
 					req.e[k++] = e[i];
 			if (k == 0)
 				continue;

@@ -21,7 +21,10 @@ struct state_reader;
 int vcpu_state_save(struct vcpu *vcpu, struct state_writer *w);
 
 /* Into a vCPU that has not run. 0, or -EINVAL with the error in r (a
- * field that does not fit, or one KVM refused). */
+ * field that does not fit, or one KVM refused). Every field is read and
+ * checked before KVM sees any; KVM's own refusal of a part can come after
+ * earlier parts were set, leaving the vCPU half restored: a failed
+ * restore ends the process, which never runs that vCPU. */
 int vcpu_state_load(struct vcpu *vcpu, struct state_reader *r);
 
 #endif

@@ -105,7 +105,12 @@ int vm_state_load(struct vm *vm, struct state_reader *r)
 
 void vm_state_clock_stopped(struct vm *vm)
 {
+	int err = 0;
+	/* EINVAL: this vCPU's guest has no kvmclock (nothing to tell). */
 	for (unsigned i = 0; i < vm->ncpus; i++)
-		if (ioctl(vm->vcpus[i].fd, KVM_KVMCLOCK_CTRL, 0) < 0 && errno != EINVAL)
-			log_warn("vcpu%u: KVM_KVMCLOCK_CTRL: %s", i, strerror(errno));
+		if (ioctl(vm->vcpus[i].fd, KVM_KVMCLOCK_CTRL, 0) < 0 && errno != EINVAL && !err)
+			err = errno;
+	if (err)
+		log_warn("KVM_KVMCLOCK_CTRL: %s: the guest's watchdogs may count the time away",
+			 strerror(err));
 }

@@ -419,7 +419,10 @@ int machine_snapshot_restore(struct machine *m, const char *dir,
 	if (ret == 0 && sf.count != expected)
 		ret = fail(why, why_len, -EINVAL, "%s: %u sections, this machine needs %u", path,
 			   sf.count, expected);
-	/* A shared memfd is what other processes map: it gets the data. */
+	/* RAM is read over fresh memory: holes in the files are left alone,
+	 * so nothing may have written guest RAM since machine_create (the
+	 * restore runs before any boot loading). A shared memfd is what other
+	 * processes map: it gets the data, never a private mapping. */
 	if (mode == SNAP_MEM_MAP && m->vm.mem.memfd >= 0) {
 		log_info("restore: guest RAM is shared (--shared-memory): reading it in");
 		mode = SNAP_MEM_READ;
