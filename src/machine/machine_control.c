@@ -12,6 +12,7 @@
 
 #include "core/log.h"
 #include "devices/acpi_pm.h"
+#include "kvm/vm_state.h"
 #include "machine/machine.h"
 #include "machine/machine_snapshot.h"
 
@@ -310,6 +311,8 @@ static void resume(struct machine *m)
 	int ret = vm_clock_restore(&m->vm);
 	if (ret < 0)
 		log_warn("resume: setting the guest's clock back: %s", strerror(-ret));
+	/* The guest's lockup watchdogs must not count the pause. */
+	vm_state_clock_stopped(&m->vm);
 	set_state(&m->ctl, MACHINE_RUNNING);
 	vm_resume_vcpus(&m->vm);
 }

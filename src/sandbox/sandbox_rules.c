@@ -100,12 +100,14 @@ static const unsigned long vcpu_ioctls[] = {KVM_RUN, KVM_GET_REGS};
 
 /* The loop: epoll, the console socket's clients, vhost-user reconnects
  * (a new UNIX socket to the backend's path; the memfd is already made),
- * and the guest's clock kept across a pause (machine/machine_control.c). */
+ * and the guest's clock kept across a pause (machine/machine_control.c),
+ * each vCPU told it was stopped (KVM_KVMCLOCK_CTRL) at the resume. */
 static const struct rule loop_rules[] = {
 	ANY(epoll_wait), ANY(epoll_pwait), ANY(accept4),
 	IF1(socket, EQ(0, AF_UNIX)), ANY(connect), ANY(setsockopt), ANY(getsockopt),
 };
-static const unsigned long loop_ioctls[] = {FIONREAD, KVM_GET_CLOCK, KVM_SET_CLOCK};
+static const unsigned long loop_ioctls[] = {FIONREAD, KVM_GET_CLOCK, KVM_SET_CLOCK,
+					    KVM_KVMCLOCK_CTRL};
 
 /* The control plane's thread (api_server.c): libmicrohttpd accepting on
  * the listening UNIX socket, reading requests and writing responses on

@@ -349,34 +349,20 @@ static void test_snapshot_and_restore(void **state)
 	assert_int_equal(read(pipefd[0], out, sizeof(out)), 1);
 	assert_int_equal(out[0], 'a');
 
-	/* A new machine, the same guest. */
+	/* A new machine, the same guest, waiting paused (--paused). */
+	struct vm_config cfg_paused = cfg;
+	cfg_paused.paused = true;
 	memset(r, 0, sizeof(*r));
-	assert_int_equal(restore_into(&r->m, &cfg, dir, SNAP_MEM_MAP, why, sizeof(why)), 0);
+	assert_int_equal(restore_into(&r->m, &cfg_paused, dir, SNAP_MEM_MAP, why, sizeof(why)), 0);
 	assert_int_equal(guest_u32(&r->m, 0x2000), frozen);
 	assert_int_equal(pthread_create(&t, NULL, run_machine, r), 0);
-	assert_true(guest_moves(&r->m, 0x2000, frozen));
-	assert_true(guest_u32(&r->m, 0x2000) > frozen); /* ECX came back */
-	assert_int_equal(machine_api_ops.pause(&r->m), 0);
+	for (int i = 0; i < 6000 && machine_state(&r->m) != MACHINE_PAUSED; i++)
+		nanosleep(&(struct timespec){.tv_nsec = 10 * 1000000}, NULL);
+	assert_int_equal(machine_state(&r->m), MACHINE_PAUSED);
+
+	/* Snapshot -> restore -> snapshot with nothing run between: every
+	 * device saves the same state. */
 	assert_int_equal(machine_api_ops.snapshot(&r->m, dir2, why, sizeof(why)), 0);
-	/* A second snapshot into the same directory replaces the first whole:
-	 * its own files, the first one's gone, nothing else left there. */
-	struct snap_manifest first;
-	assert_int_equal(snap_manifest_read(&first, strcat(strcpy(path, dir2), "/manifest.json"),
-					    why, sizeof(why)), 0);
-	assert_int_equal(machine_api_ops.snapshot(&r->m, dir2, why, sizeof(why)), 0);
-	snprintf(path, sizeof(path), "%s/%s", dir2, first.state_file);
-	assert_int_equal(access(path, F_OK), -1);
-	snprintf(path, sizeof(path), "%s/%s", dir2, first.mem[0].file);
-	assert_int_equal(access(path, F_OK), -1);
-	unsigned entries = 0;
-	DIR *dp = opendir(dir2);
-	assert_non_null(dp);
-	for (struct dirent *e; (e = readdir(dp));)
-		entries += e->d_name[0] != '.';
-	closedir(dp);
-	assert_int_equal(entries, first.nmem + 2); /* manifest, state, RAM files */
-	snap_manifest_free(&first);
-	/* Snapshot -> restore -> snapshot: every device saves the same state. */
 	struct snap_manifest man1, man2;
 	assert_int_equal(snap_manifest_read(&man1, strcat(strcpy(path, dir), "/manifest.json"),
 					    why, sizeof(why)), 0);
@@ -397,12 +383,35 @@ static void test_snapshot_and_restore(void **state)
 		assert_non_null(b);
 		assert_string_equal(a->kind, b->kind);
 		if (strcmp(a->kind, "vm") == 0 || strcmp(a->kind, "vcpu") == 0)
-			continue; /* the guest ran on: its clock and registers moved */
+			continue; /* the clock, the TSC and its MSRs run on */
 		assert_int_equal(a->len, b->len);
 		assert_memory_equal(a->data, b->data, a->len);
 		devices++;
 	}
 	assert_true(devices >= 4);
+	free(s2);
+
+	assert_int_equal(machine_api_ops.resume(&r->m), 0);
+	assert_true(guest_moves(&r->m, 0x2000, frozen));
+	assert_true(guest_u32(&r->m, 0x2000) > frozen); /* ECX came back */
+	assert_int_equal(machine_api_ops.pause(&r->m), 0);
+	/* A second snapshot into the same directory replaces the first whole:
+	 * its own files, the first one's gone, nothing else left there. */
+	assert_int_equal(machine_api_ops.snapshot(&r->m, dir2, why, sizeof(why)), 0);
+	snprintf(path, sizeof(path), "%s/%s", dir2, man2.state_file);
+	assert_int_equal(access(path, F_OK), -1);
+	snprintf(path, sizeof(path), "%s/%s", dir2, man2.mem[0].file);
+	assert_int_equal(access(path, F_OK), -1);
+	unsigned entries = 0;
+	DIR *dp = opendir(dir2);
+	assert_non_null(dp);
+	for (struct dirent *e; (e = readdir(dp));)
+		entries += e->d_name[0] != '.';
+	closedir(dp);
+	assert_int_equal(entries, man2.nmem + 2); /* manifest, state, RAM files */
+	snap_manifest_free(&man2);
+	assert_int_equal(snap_manifest_read(&man2, strcat(strcpy(path, dir2), "/manifest.json"),
+					    why, sizeof(why)), 0);
 	*(volatile uint8_t *)guest_mem_ptr(&r->m.vm.mem, 0x2004, 1) = 1;
 	assert_int_equal(machine_api_ops.resume(&r->m), 0);
 	assert_int_equal(pthread_join(t, NULL), 0);
@@ -428,7 +437,6 @@ static void test_snapshot_and_restore(void **state)
 
 
 	free(s1);
-	free(s2);
 	free(r);
 	close(pipefd[0]);
 	close(pipefd[1]);
