@@ -42,8 +42,8 @@ static int go_to_snapshot_cwd(struct vm_config *cfg, struct run_restore *rr)
 		return IOVIRT_EXIT_ERROR;
 	}
 	if (cfg->api_socket && cfg->api_socket[0] != '/') {
-		int n = snprintf(rr->api_socket_abs, sizeof(rr->api_socket_abs), "%s/%s", here,
-				 cfg->api_socket);
+		int n = snprintf(rr->api_socket_abs, sizeof(rr->api_socket_abs), "%s%s%s", here,
+				 strcmp(here, "/") == 0 ? "" : "/", cfg->api_socket);
 		if (n < 0 || (size_t)n >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
 			log_error("--api-socket %s: too long once made absolute (%s/...)",
 				  cfg->api_socket, here);

@@ -227,6 +227,50 @@ static void test_run_memory(void **state)
 	assert_int_equal(cfg.memory, 64 * MiB);
 }
 
+/* The machine's options are recorded word for word for a snapshot's
+ * manifest; the process's own (--api-socket, --verbose, --counters,
+ * --seccomp, --user, --restore, --paused) are not. */
+static void test_run_records_machine_args(void **state)
+{
+	struct vm_config cfg;
+	assert_int_equal(PARSE(&cfg, "--verbose", "--kernel", "k", "--memory=512M", "--api-socket",
+			       "/s", "--disk", "a.img,if=nvme", "--counters", "--cpus", "2",
+			       "--seccomp", "off", "--rng"), 0);
+	const char *want[] = {"--kernel", "k", "--memory=512M", "--disk", "a.img,if=nvme",
+			      "--cpus", "2", "--rng"};
+	assert_int_equal(cfg.nargs, sizeof(want) / sizeof(want[0]));
+	for (unsigned i = 0; i < cfg.nargs; i++)
+		assert_string_equal(cfg.args[i], want[i]);
+}
+
+static void test_run_restore_and_paused(void **state)
+{
+	struct vm_config cfg;
+	/* --restore stands in for --kernel; memory= picks the way RAM comes back. */
+	assert_int_equal(PARSE(&cfg, "--restore", "/snap/a"), 0);
+	assert_string_equal(cfg.restore, "/snap/a");
+	assert_false(cfg.restore_map);
+	assert_int_equal(cfg.nargs, 0);
+	assert_int_equal(PARSE(&cfg, "--restore", "/snap/a,memory=map"), 0);
+	assert_string_equal(cfg.restore, "/snap/a");
+	assert_true(cfg.restore_map);
+	assert_int_equal(PARSE(&cfg, "--restore", "/snap/a,b,memory=read"), 0);
+	assert_string_equal(cfg.restore, "/snap/a,b"); /* only the last key is ours */
+	assert_false(cfg.restore_map);
+	assert_int_equal(PARSE(&cfg, "--restore", "/snap/a,memory=mmap"), 1);
+	assert_int_equal(PARSE(&cfg, "--restore", ",memory=map"), 1);
+	assert_int_equal(PARSE(&cfg, "--restore", ""), 1);
+	assert_int_equal(PARSE(&cfg, "--rng"), 2); /* neither --kernel nor --restore */
+	/* --paused needs the API that resumes it. */
+	assert_int_equal(PARSE(&cfg, "--kernel", "k", "--paused"), 2);
+	assert_int_equal(PARSE(&cfg, "--kernel", "k", "--paused", "--api-socket", "/s"), 0);
+	assert_true(cfg.paused);
+	assert_int_equal(cfg.nargs, 2); /* --kernel k */
+	assert_int_equal(PARSE(&cfg, "--kernel", "k"), 0);
+	assert_false(cfg.paused);
+	assert_null(cfg.restore);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -239,6 +283,8 @@ int main(void)
 		cmocka_unit_test(test_run_usage_errors),
 		cmocka_unit_test(test_run_memory),
 		cmocka_unit_test(test_run_api_socket),
+		cmocka_unit_test(test_run_records_machine_args),
+		cmocka_unit_test(test_run_restore_and_paused),
 		cmocka_unit_test(test_run_help),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
