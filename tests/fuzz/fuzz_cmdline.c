@@ -52,11 +52,21 @@ static void check_string(const char *s, size_t size)
 
 static void check_config(const struct vm_config *cfg)
 {
-	if (!cfg->kernel || cfg->memory < CONFIG_MIN_MEMORY || cfg->memory > CONFIG_MAX_MEMORY ||
-	    cfg->memory % (1ULL << 20) || cfg->cpus < 1 || cfg->cpus > CONFIG_MAX_CPUS ||
-	    cfg->ndisks > CONFIG_MAX_DISKS || cfg->nnics > CONFIG_MAX_NICS ||
-	    cfg->nvfio > CONFIG_MAX_VFIO)
+	if ((!cfg->kernel && !cfg->restore) || cfg->memory < CONFIG_MIN_MEMORY ||
+	    cfg->memory > CONFIG_MAX_MEMORY || cfg->memory % (1ULL << 20) || cfg->cpus < 1 ||
+	    cfg->cpus > CONFIG_MAX_CPUS || cfg->ndisks > CONFIG_MAX_DISKS ||
+	    cfg->nnics > CONFIG_MAX_NICS || cfg->nvfio > CONFIG_MAX_VFIO ||
+	    cfg->nargs > CONFIG_MAX_ARGS || (cfg->paused && !cfg->api_socket))
 		abort();
+	/* The recorded machine options (a snapshot's manifest) are words of
+	 * the command line; --restore's directory is a string in its buffer. */
+	for (unsigned i = 0; i < cfg->nargs; i++)
+		if (!cfg->args[i])
+			abort();
+	if (cfg->restore && (cfg->restore != cfg->restore_dir || !cfg->restore_dir[0]))
+		abort();
+	if (cfg->restore)
+		check_string(cfg->restore_dir, sizeof(cfg->restore_dir));
 	for (unsigned i = 0; i < cfg->ndisks; i++) {
 		const struct disk_config *d = &cfg->disks[i];
 		check_string(d->path, sizeof(d->path));
