@@ -105,7 +105,13 @@ expect "--memory not a size" 1 "--memory lots: not a size" run --kernel "$KERNEL
 expect "--memory not whole MiB" 1 "--memory: must be a whole number of MiB" run --kernel "$KERNEL" --memory 33000K
 expect "--cpus 0" 1 "--cpus 0: must be a number from 1 to 64" run --kernel "$KERNEL" --cpus 0
 expect "--cpus 65" 1 "--cpus 65: must be a number from 1 to 64" run --kernel "$KERNEL" --cpus 65
-expect "no --kernel" 2 "--kernel is required" run --memory 512M
+expect "no --kernel" 2 "--kernel \\(or --restore\\) is required" run --memory 512M
+# Snapshots: what --restore and --paused refuse before anything is built.
+expect "--restore with no snapshot there" 1 "--restore: /nonexistent/snap/manifest.json: No such file" \
+	run --restore /nonexistent/snap
+expect "--restore memory= neither read nor map" 1 "--restore: memory=copy: must be read or map" \
+	run --restore /nonexistent/snap,memory=copy
+expect "--paused without --api-socket" 2 "--paused: needs --api-socket" run --kernel "$KERNEL" --paused
 expect "unknown option" 2 "--frobnicate: unknown option" run --kernel "$KERNEL" --frobnicate
 expect "unknown command" 2 "frobnicate: unknown command" "$IOVIRT" frobnicate
 
