@@ -16,6 +16,12 @@
 #define MAX_CPUID_ENTRIES 256
 #define MAX_MSRS 2048
 #define MSR_CHUNK 64
+
+/* KVM_GET_CPUID2/KVM_SET_CPUID2's argument with room for every entry. */
+struct cpuid_buf {
+	struct kvm_cpuid2 hdr;
+	struct kvm_cpuid_entry2 e[MAX_CPUID_ENTRIES];
+};
 #define MSR_IA32_TSC 0x10
 #define MSR_KVM_ASYNC_PF_EN 0x4b564d02
 
@@ -113,10 +119,7 @@ int vcpu_state_save(struct vcpu *vcpu, struct state_writer *w)
 		struct kvm_debugregs dregs;
 		struct kvm_vcpu_events events;
 	} u;
-	struct {
-		struct kvm_cpuid2 hdr;
-		struct kvm_cpuid_entry2 e[MAX_CPUID_ENTRIES];
-	} *cpuid = calloc(1, sizeof(*cpuid));
+	struct cpuid_buf *cpuid = calloc(1, sizeof(*cpuid));
 	void *xsave = calloc(1, xsize);
 	int ret = cpuid && xsave ? 0 : -ENOMEM;
 	const char *what = "memory";
@@ -233,10 +236,7 @@ int vcpu_state_load(struct vcpu *vcpu, struct state_reader *r)
 	struct kvm_debugregs dregs;
 	struct kvm_vcpu_events events;
 	uint32_t tsc_khz;
-	struct {
-		struct kvm_cpuid2 hdr;
-		struct kvm_cpuid_entry2 e[MAX_CPUID_ENTRIES];
-	} *cpuid = calloc(1, sizeof(*cpuid));
+	struct cpuid_buf *cpuid = calloc(1, sizeof(*cpuid));
 	struct kvm_msr_entry *msrs = calloc(MAX_MSRS, sizeof(*msrs));
 	void *xsave = calloc(1, xsize);
 	size_t cpuid_len = 0, msrs_len = 0;

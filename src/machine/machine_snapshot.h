@@ -2,13 +2,15 @@
  * directory, and a new process's machine restored from one.
  *
  * A snapshot directory holds manifest.json (migrate/snapshot_manifest.h),
- * state.bin (migrate/snapshot_file.h: a section "vm", one per vCPU
- * "vcpuN", one per device named by its instance) and mem-N.bin per RAM
- * region (migrate/snapshot_mem.h). Every file is written under a
- * temporary name, fsynced and renamed, the manifest last: a directory
- * whose manifest exists holds a whole snapshot, and a second snapshot into
- * it replaces the first whole (a restored VM that maps the old memory
- * files keeps their inodes).
+ * which names the rest: state-ID.bin (migrate/snapshot_file.h: a section
+ * "vm", one per vCPU "vcpuN", one per device named by its instance) and
+ * mem-ID-N.bin per RAM region (migrate/snapshot_mem.h), ID being random
+ * per snapshot. The data files are written and fsynced first, then the
+ * manifest under a temporary name, renamed: a directory whose manifest
+ * exists holds a whole snapshot, and a second snapshot into it replaces
+ * the first whole (its files are unlinked after the rename; a restored VM
+ * that maps them keeps their inodes). A failed snapshot removes what it
+ * wrote.
  *
  * Nothing is written unless every part was saved: a device that cannot be
  * saved (a passed-through function) refuses the snapshot naming itself. */

@@ -7,11 +7,11 @@
  *   {"format": 1, "iovirt": "0.1.0 (git ...)", "created": "2026-...Z",
  *    "cwd": "/home/me/vms",
  *    "machine": ["--memory", "512M", "--disk", "a.img", ...],
- *    "memory": [{"gpa": 0, "size": 536870912, "file": "mem-0.bin",
+ *    "memory": [{"gpa": 0, "size": 536870912, "file": "mem-5f1c...-0.bin",
  *                "data_bytes": 104857600}],
  *    "vcpus": 2,
  *    "devices": [{"id": "serial0", "kind": "serial"}, ...],
- *    "state": {"file": "state.bin", "bytes": 81234, "crc32": 1234567}}
+ *    "state": {"file": "state-5f1c....bin", "bytes": 81234, "crc32": 1234567}}
  *
  * The reader takes it as hostile: every type, count and length checked,
  * file names plain (no '/', so a manifest cannot point outside its
