@@ -1,5 +1,6 @@
 # Block checks shared by the guest scripts (tests/guest/scripts/blk.sh,
-# vhost-user-blk.sh), at /lib/blk-lib.sh in every guest image.
+# vhost-user-blk.sh, api.sh, snapshot.sh), at /lib/blk-lib.sh in every
+# guest image.
 
 # blk_driver DEV: DRIVER=the Linux driver bound to DEV's device.
 blk_driver() {
@@ -37,4 +38,18 @@ blk_readonly() {
 	else
 		echo RO_WRITE=refused
 	fi
+}
+
+# records_batch B DEV...: batch B of the numbered records ("record N",
+# 4 KiB each, space-padded; 16 a batch, N from B*16) written at its place
+# on every DEV with O_DIRECT and fsync. The host side checks them in the
+# images (tests/guest/cases/90-api.sh, 95-snapshot.sh). False on an I/O error.
+records_batch() {
+	local b=$1 i dev
+	shift
+	i=$((b * 16))
+	while [ $i -lt $((b * 16 + 16)) ]; do printf '%-4095s\n' "record $i"; i=$((i + 1)); done >/tmp/batch
+	for dev in "$@"; do
+		dd if=/tmp/batch of=/dev/"$dev" bs=64k seek="$b" oflag=direct conv=fsync 2>/dev/null || return 1
+	done
 }

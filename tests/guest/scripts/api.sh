@@ -7,6 +7,7 @@
 # both (fsync) before ACK=<records so far> UP=<uptime> is printed, and the
 # writing is paced to last until the host presses the power button. Then
 # the script ends and /init syncs and powers off: a clean shutdown.
+. /lib/blk-lib.sh
 dev() { for d in /sys/block/vd* /sys/block/nvme*n1; do [ "$(cat "$d/serial" "$d/device/serial" 2>/dev/null | tr -d ' ')" = "$1" ] && echo "${d##*/}"; done; }
 # pci DEV: the PCI address of the function behind a block device.
 pci() { readlink -f "/sys/block/$1" | grep -o '[0-9a-f]\{4\}:[0-9a-f]\{2\}:[0-9a-f]\{2\}\.[0-7]' | tail -1; }
@@ -29,10 +30,7 @@ echo "CLOCKSOURCE=$(cat /sys/devices/system/clocksource/clocksource0/current_clo
 batches=$(($(cat /sys/block/"$R"/size) / 128))
 b=0
 while [ $b -lt $batches ] && [ ! -e /tmp/power-button ]; do
-	i=$((b * 16))
-	while [ $i -lt $((b * 16 + 16)) ]; do printf '%-4095s\n' "record $i"; i=$((i + 1)); done >/tmp/batch
-	if ! dd if=/tmp/batch of=/dev/"$R" bs=64k seek=$b oflag=direct conv=fsync 2>/dev/null ||
-		! dd if=/tmp/batch of=/dev/"$N" bs=64k seek=$b oflag=direct conv=fsync 2>/dev/null; then
+	if ! records_batch $b "$R" "$N"; then
 		echo "IOERR=$b"
 		break
 	fi

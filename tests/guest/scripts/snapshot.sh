@@ -6,6 +6,7 @@
 # WALL=<date +%s> is printed; a TCP transfer of 8 MiB to the host over the
 # tap, paced over ~20 s; and the clocks, in every ACK line. It ends after
 # BATCHES batches and the transfer, and powers off.
+. /lib/blk-lib.sh
 BATCHES=${BATCHES:-60}
 R=$(ls -d /sys/block/vd* 2>/dev/null | head -1) R=${R##*/}
 N=$(ls -d /sys/block/nvme*n1 2>/dev/null | head -1) N=${N##*/}
@@ -29,10 +30,7 @@ sender=$!
 echo "SENDING"
 b=0
 while [ $b -lt "$BATCHES" ]; do
-	i=$((b * 16))
-	while [ $i -lt $((b * 16 + 16)) ]; do printf '%-4095s\n' "record $i"; i=$((i + 1)); done >/tmp/batch
-	if ! dd if=/tmp/batch of=/dev/"$R" bs=64k seek=$b oflag=direct conv=fsync 2>/dev/null ||
-		! dd if=/tmp/batch of=/dev/"$N" bs=64k seek=$b oflag=direct conv=fsync 2>/dev/null; then
+	if ! records_batch $b "$R" "$N"; then
 		echo "IOERR=$b"
 		break
 	fi
