@@ -37,6 +37,37 @@ struct api_vm_info {
 	struct api_device_info devices[API_MAX_DEVICES];
 };
 
+/* vm.send-migration (issue 22): where to and within what limits. */
+#define API_MIGRATE_URL_MAX 256
+struct api_migrate_params {
+	char url[API_MIGRATE_URL_MAX]; /* "tcp:HOST:PORT" or "unix:PATH" */
+	uint64_t downtime_ms;     /* the pause the guest may see at the end; 0: 300 */
+	uint64_t bandwidth;       /* bytes/s at most on the link; 0: no cap */
+	bool auto_converge;       /* slow the vCPUs when the guest dirties memory
+				   * faster than the link sends it */
+};
+
+/* vm.migration: how the last migration of this VM goes or went. */
+struct api_migrate_status {
+	const char *state;        /* "none", "active", "completed", "failed", "cancelled" */
+	const char *phase;        /* active: "setup", "pre-copy", "stop-and-copy" */
+	char url[API_MIGRATE_URL_MAX];
+	char error[512];          /* failed, cancelled: why, one line */
+	unsigned pass;            /* memory passes done (the first sends all RAM) */
+	uint64_t ram_bytes;       /* guest RAM */
+	uint64_t pages_sent;      /* 4 KiB pages sent with their data */
+	uint64_t zero_pages;      /* pages sent as zero ranges (no data) */
+	uint64_t bytes_sent;      /* on the wire, everything included */
+	uint64_t dirty_pages;     /* still to send after the last pass */
+	uint64_t dirty_rate;      /* pages/s the guest dirtied during the last pass */
+	uint64_t bandwidth;       /* bytes/s the last pass sent at */
+	uint64_t expected_downtime_ms; /* dirty_pages at bandwidth */
+	unsigned throttle_pct;    /* auto-converge: the share of time vCPUs sleep */
+	uint64_t total_ms;        /* since it started (to its end once over) */
+	uint64_t downtime_ms;     /* completed: vCPUs stopped at the source until the
+				   * destination confirmed */
+};
+
 /* What the server asks of the VM. Each returns 0, or a negative errno the
  * server maps to an HTTP status: -EBUSY 409 (already paused, not paused,
  * shutting down), -ENOTSUP 405/501 (no such action on this VM), anything
@@ -56,6 +87,15 @@ struct api_vm_ops {
 	 * (the device that cannot be saved, the file that cannot be
 	 * written), which the server returns as the error body. */
 	int (*snapshot)(void *vm, const char *dir, char *why, size_t why_len);
+	/* vm.send-migration: starts moving the running VM to the iovirt
+	 * waiting at p->url (iovirt run --incoming) and returns at once;
+	 * vm.migration follows it. -EBUSY when not running or a migration is
+	 * under way; -ENOTSUP when a device cannot migrate (why names it);
+	 * -EINVAL a bad URL (why). */
+	int (*migrate)(void *vm, const struct api_migrate_params *p, char *why, size_t why_len);
+	void (*migrate_status)(void *vm, struct api_migrate_status *out);
+	/* Stops the migration under way; the VM runs on here. -EBUSY: none. */
+	int (*migrate_cancel)(void *vm);
 };
 
 struct api_server;

@@ -123,3 +123,36 @@ char *api_json_counters(const struct api_vm_ops *ops, void *vm)
 	ops->counters(vm, &sink);
 	return take_string(obj);
 }
+
+char *api_json_migrate_status(const struct api_migrate_status *st)
+{
+	json_object *obj = json_object_new_object();
+	if (!obj)
+		return NULL;
+	const char *state = st->state ? st->state : "none";
+	json_object_object_add(obj, "state", json_object_new_string(state));
+	add_string(obj, "phase", strcmp(state, "active") == 0 ? st->phase : NULL);
+	add_chars(obj, "destination_url", st->url, sizeof(st->url));
+	if (strnlen(st->error, sizeof(st->error)))
+		add_chars(obj, "error", st->error, sizeof(st->error));
+	const struct {
+		const char *key;
+		uint64_t value;
+	} counts[] = {
+		{"pass", st->pass},
+		{"ram_bytes", st->ram_bytes},
+		{"pages_sent", st->pages_sent},
+		{"zero_pages", st->zero_pages},
+		{"bytes_sent", st->bytes_sent},
+		{"dirty_pages", st->dirty_pages},
+		{"dirty_rate", st->dirty_rate},
+		{"bandwidth", st->bandwidth},
+		{"expected_downtime_ms", st->expected_downtime_ms},
+		{"throttle_pct", st->throttle_pct},
+		{"total_ms", st->total_ms},
+		{"downtime_ms", st->downtime_ms},
+	};
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
+		json_object_object_add(obj, counts[i].key, json_object_new_uint64(counts[i].value));
+	return take_string(obj);
+}

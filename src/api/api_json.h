@@ -1,6 +1,6 @@
 /* The JSON bodies of the control plane (json-c), built apart from the
  * routing so that each body's shape is in one place; docs/api/openapi.json
- * names them (Error, VmmPing, VmInfo, Counters). Each returns a malloc'd
+ * names them (Error, VmmPing, VmInfo, Counters, MigrationStatus). Each returns a malloc'd
  * NUL-terminated string, or NULL when memory runs out. */
 #ifndef IOVIRT_API_API_JSON_H
 #define IOVIRT_API_API_JSON_H
@@ -19,5 +19,9 @@ char *api_json_vm_info(const struct api_vm_info *info);
 /* {"devices": {DEV: {SCOPE: {NAME: N}}}, "kvm": {SCOPE: {NAME: N}}}: what
  * ops->counters emits, with the device "kvm" (KVM's statistics) apart. */
 char *api_json_counters(const struct api_vm_ops *ops, void *vm);
+/* {"state", "phase", "destination_url", "error", "pass", ... "downtime_ms"}:
+ * phase is null unless the state is "active", destination_url null where
+ * empty, error left out where empty, the counts as they are. */
+char *api_json_migrate_status(const struct api_migrate_status *st);
 
 #endif

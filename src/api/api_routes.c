@@ -1,6 +1,7 @@
 /* The endpoint table and its handlers (api_routes.h). A request body, where
  * a client sends one, is a JSON object whose members the route reads
- * (vm.snapshot: destination_url); most routes take none, so their body is
+ * (vm.snapshot: destination_url; vm.send-migration: destination_url and
+ * its limits); most routes take none, so their body is
  * empty or {}. A member a route does not know is refused (400) rather than
  * ignored, so that a client written for a later iovirt's options learns
  * that this one does not have them. */
@@ -11,6 +12,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +30,7 @@ void api_set_version(const char *version)
 /* What a request's body asked for, as its route read it. */
 struct route_args {
 	char dir[PATH_MAX];   /* vm.snapshot: the directory of destination_url */
+	struct api_migrate_params migrate;  /* vm.send-migration */
 };
 
 struct route {
@@ -121,21 +124,37 @@ static void reply_refused(const struct route *r, const struct api_vm_ops *ops, v
 		    hinted ? ": " : "", hinted ? hint : "");
 }
 
-/* A PUT that makes the VM do something: 204, or the op's error as api.h
- * maps it. */
-static void handle_action(const struct route *r, const struct api_vm_ops *ops, void *vm,
-			  const struct route_args *args, struct api_response *out)
+/* What an action's op returned, as api.h maps it: 204, or the error. A 409
+ * says busy where the op's -EBUSY has that one reason, else the VM's state. */
+static void reply_action(const struct route *r, const struct api_vm_ops *ops, void *vm, int ret,
+			 const char *busy, struct api_response *out)
 {
-	int ret = r->action(ops, vm);
 	char buf[32];
 	if (ret == 0)
 		out->status = 204;
+	else if (ret == -EBUSY && busy)
+		reply_error(out, 409, "%s: %s", route_name(r), busy);
 	else if (ret == -EBUSY)
 		reply_refused(r, ops, vm, NULL, NULL, out);
 	else if (ret == -ENOTSUP)
 		reply_error(out, 501, "%s: not supported by this VM", route_name(r));
 	else
 		reply_error(out, 500, "%s: %s", route_name(r), error_text(ret, buf, sizeof(buf)));
+}
+
+/* A PUT that makes the VM do something. */
+static void handle_action(const struct route *r, const struct api_vm_ops *ops, void *vm,
+			  const struct route_args *args, struct api_response *out)
+{
+	reply_action(r, ops, vm, r->action(ops, vm), NULL, out);
+}
+
+/* vm.migration-cancel: refused only when there is nothing to cancel. */
+static void handle_migration_cancel(const struct route *r, const struct api_vm_ops *ops,
+				    void *vm, const struct route_args *args,
+				    struct api_response *out)
+{
+	reply_action(r, ops, vm, r->action(ops, vm), "no migration under way", out);
 }
 
 /* vm.snapshot: the op's why is the message. The API thread waits while
@@ -164,6 +183,44 @@ static void handle_snapshot(const struct route *r, const struct api_vm_ops *ops,
 		reply_error(out, 500, "%s: %s", route_name(r), msg);
 }
 
+/* vm.send-migration: the op only starts it (vm.migration follows it), so
+ * the request returns at once. */
+static void handle_migrate(const struct route *r, const struct api_vm_ops *ops, void *vm,
+			   const struct route_args *args, struct api_response *out)
+{
+	if (!ops->migrate) {
+		reply_error(out, 501, "%s: not supported by this VM", route_name(r));
+		return;
+	}
+	char why[512] = "", buf[32];
+	int ret = ops->migrate(vm, &args->migrate, why, sizeof(why));
+	why[sizeof(why) - 1] = '\0';
+	const char *msg = why[0] ? why : error_text(ret, buf, sizeof(buf));
+	if (ret == 0)
+		out->status = 204;
+	else if (ret == -EBUSY) /* running: the one under way is why */
+		reply_refused(r, ops, vm, "Running", "a migration is under way", out);
+	else if (ret == -ENOTSUP) /* a device that cannot log its writes (VFIO) */
+		reply_error(out, 501, "%s: cannot migrate this VM: %s", route_name(r), msg);
+	else if (ret == -EINVAL) /* the URL, as the machine parses it */
+		reply_error(out, 400, "%s: %s", route_name(r), msg);
+	else
+		reply_error(out, 500, "%s: %s", route_name(r), msg);
+}
+
+static void handle_migration(const struct route *r, const struct api_vm_ops *ops, void *vm,
+			     const struct route_args *args, struct api_response *out)
+{
+	if (!ops->migrate_status) {
+		reply_error(out, 501, "%s: not supported by this VM", route_name(r));
+		return;
+	}
+	struct api_migrate_status st;
+	memset(&st, 0, sizeof(st));
+	ops->migrate_status(vm, &st);
+	reply(out, 200, api_json_migrate_status(&st));
+}
+
 static int act_pause(const struct api_vm_ops *o, void *vm)
 {
 	return o->pause ? o->pause(vm) : -ENOTSUP;
@@ -189,6 +246,11 @@ static int act_shutdown(const struct api_vm_ops *o, void *vm)
 	return o->shutdown ? o->shutdown(vm) : -ENOTSUP;
 }
 
+static int act_migrate_cancel(const struct api_vm_ops *o, void *vm)
+{
+	return o->migrate_cancel ? o->migrate_cancel(vm) : -ENOTSUP;
+}
+
 /* What a client sent, fit to quote in a message: printable ASCII only,
  * cut short. */
 static const char *quote(const char *s, char *buf, size_t cap)
@@ -204,6 +266,58 @@ static const char *quote(const char *s, char *buf, size_t cap)
 	return buf;
 }
 
+/* Refuses a member of body that is not in names (NULL-terminated): 0, or
+ * -EINVAL with why. */
+static int only_members(const struct route *r, json_object *body, const char *const *names,
+			char *why, size_t cap)
+{
+	if (!body)
+		return 0;
+	struct json_object_iterator it = json_object_iter_begin(body);
+	struct json_object_iterator end = json_object_iter_end(body);
+	for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
+		const char *key = json_object_iter_peek_name(&it);
+		size_t i = 0;
+		while (names[i] && strcmp(key, names[i]) != 0)
+			i++;
+		if (names[i])
+			continue;
+		/* "takes "a" only", "takes "a", "b" and "c" only" */
+		char list[160] = "", q[64];
+		size_t n = 0;
+		for (i = 0; names[i] && n < sizeof(list); i++)
+			n += (size_t)snprintf(list + n, sizeof(list) - n, "%s\"%s\"",
+					      !i ? "" : names[i + 1] ? ", " : " and ", names[i]);
+		snprintf(why, cap, "%s takes %s only (the body has \"%s\")", route_name(r), list,
+			 quote(key, q, sizeof(q)));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* body's "destination_url", a string without a NUL, in *url: 0, or -EINVAL
+ * with why, which shows example (quoted) as the form it takes. */
+static int read_url(const struct route *r, json_object *body, const char *example,
+		    const char **url, char *why, size_t cap)
+{
+	const char *name = route_name(r);
+	json_object *v;
+	if (!body || !json_object_object_get_ex(body, "destination_url", &v)) {
+		snprintf(why, cap, "%s needs \"destination_url\": %s", name, example);
+		return -EINVAL;
+	}
+	if (!json_object_is_type(v, json_type_string)) {
+		snprintf(why, cap, "%s: \"destination_url\" must be a string: %s", name, example);
+		return -EINVAL;
+	}
+	*url = json_object_get_string(v);
+	if (strlen(*url) != (size_t)json_object_get_string_len(v)) {
+		snprintf(why, cap, "%s: \"destination_url\" has a NUL byte", name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 #define FILE_URL "file://"
 
 /* vm.snapshot's body: {"destination_url": "file:///ABSOLUTE/DIR"}, as
@@ -214,36 +328,14 @@ static const char *quote(const char *s, char *buf, size_t cap)
 static int read_snapshot_body(const struct route *r, json_object *body,
 			      struct route_args *args, char *why, size_t cap)
 {
-	const char *name = route_name(r);
+	static const char *const members[] = {"destination_url", NULL};
+	const char *name = route_name(r), *s;
 	char q[64];
-	if (body) {
-		struct json_object_iterator it = json_object_iter_begin(body);
-		struct json_object_iterator end = json_object_iter_end(body);
-		for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
-			const char *key = json_object_iter_peek_name(&it);
-			if (strcmp(key, "destination_url") != 0) {
-				snprintf(why, cap, "%s takes \"destination_url\" only (the body "
-					 "has \"%s\")", name, quote(key, q, sizeof(q)));
-				return -EINVAL;
-			}
-		}
-	}
-	json_object *url;
-	if (!body || !json_object_object_get_ex(body, "destination_url", &url)) {
-		snprintf(why, cap, "%s needs \"destination_url\": \"" FILE_URL "/ABSOLUTE/DIR\"",
-			 name);
-		return -EINVAL;
-	}
-	if (!json_object_is_type(url, json_type_string)) {
-		snprintf(why, cap, "%s: \"destination_url\" must be a string: \"" FILE_URL
-			 "/ABSOLUTE/DIR\"", name);
-		return -EINVAL;
-	}
-	const char *s = json_object_get_string(url);
-	if (strlen(s) != (size_t)json_object_get_string_len(url)) {
-		snprintf(why, cap, "%s: \"destination_url\" has a NUL byte", name);
-		return -EINVAL;
-	}
+	int ret = only_members(r, body, members, why, cap);
+	if (ret == 0)
+		ret = read_url(r, body, "\"" FILE_URL "/ABSOLUTE/DIR\"", &s, why, cap);
+	if (ret < 0)
+		return ret;
 	const char *path = s + strlen(FILE_URL);
 	if (strncmp(s, FILE_URL, strlen(FILE_URL)) != 0)
 		snprintf(why, cap, "%s: \"destination_url\" must be a " FILE_URL " URL (\"" FILE_URL
@@ -268,6 +360,81 @@ static int read_snapshot_body(const struct route *r, json_object *body,
 	return -EINVAL;
 }
 
+/* body's member key, where it has one, in *value: an integer from min to
+ * max (what says so in the message). 0, or -EINVAL with why. */
+static int read_uint(const struct route *r, json_object *body, const char *key, uint64_t min,
+		     uint64_t max, const char *what, uint64_t *value, char *why, size_t cap)
+{
+	json_object *v;
+	if (!body || !json_object_object_get_ex(body, key, &v))
+		return 0;
+	/* json-c keeps a number over INT64_MAX as a uint64, which
+	 * json_object_get_int64 caps: the sign comes from it, the value from
+	 * json_object_get_uint64. */
+	if (json_object_is_type(v, json_type_int) && json_object_get_int64(v) >= 0 &&
+	    json_object_get_uint64(v) >= min && json_object_get_uint64(v) <= max) {
+		*value = json_object_get_uint64(v);
+		return 0;
+	}
+	char q[48];
+	snprintf(why, cap, "%s: \"%s\" must be %s, not %s", route_name(r), key, what,
+		 quote(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN), q, sizeof(q)));
+	return -EINVAL;
+}
+
+#define MIGRATE_URLS "\"tcp:HOST:PORT\" or \"unix:/PATH\""
+
+/* vm.send-migration's body, as Cloud Hypervisor's with iovirt's limits:
+ * {"destination_url": "tcp:HOST:PORT" | "unix:/PATH", "downtime_ms": 1 to
+ * 60000, "bandwidth": bytes/s (0: no cap), "auto_converge": bool}. Only
+ * the URL's scheme is checked here: the machine parses the rest (and
+ * answers -EINVAL with why). */
+static int read_migrate_body(const struct route *r, json_object *body,
+			     struct route_args *args, char *why, size_t cap)
+{
+	static const char *const members[] = {"destination_url", "downtime_ms", "bandwidth",
+					      "auto_converge", NULL};
+	struct api_migrate_params *p = &args->migrate;
+	const char *name = route_name(r), *url;
+	char q[64];
+	memset(p, 0, sizeof(*p));
+	p->auto_converge = true;
+	int ret = only_members(r, body, members, why, cap);
+	if (ret == 0)
+		ret = read_url(r, body, MIGRATE_URLS, &url, why, cap);
+	if (ret < 0)
+		return ret;
+	if (strncmp(url, "tcp:", 4) != 0 && strncmp(url, "unix:", 5) != 0) {
+		snprintf(why, cap, "%s: \"destination_url\" must be " MIGRATE_URLS ", not \"%s\"",
+			 name, quote(url, q, sizeof(q)));
+		return -EINVAL;
+	}
+	if (strlen(url) >= sizeof(p->url)) {
+		snprintf(why, cap, "%s: \"destination_url\" is %zu bytes, over %zu", name,
+			 strlen(url), sizeof(p->url) - 1);
+		return -EINVAL;
+	}
+	memcpy(p->url, url, strlen(url) + 1);
+	ret = read_uint(r, body, "downtime_ms", 1, 60000, "an integer from 1 to 60000",
+			&p->downtime_ms, why, cap);
+	if (ret == 0)
+		ret = read_uint(r, body, "bandwidth", 0, UINT64_MAX,
+				"an integer of bytes/s (0: no cap)", &p->bandwidth, why, cap);
+	if (ret < 0)
+		return ret;
+	json_object *v;
+	if (json_object_object_get_ex(body, "auto_converge", &v)) {
+		if (!json_object_is_type(v, json_type_boolean)) {
+			snprintf(why, cap, "%s: \"auto_converge\" must be true or false, not %s", name,
+				 quote(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN), q,
+				       sizeof(q)));
+			return -EINVAL;
+		}
+		p->auto_converge = json_object_get_boolean(v);
+	}
+	return 0;
+}
+
 /* Cloud Hypervisor's names and methods. */
 static const struct route routes[] = {
 	{{API_PREFIX "vmm.ping", "GET"}, handle_ping, NULL, NULL},
@@ -279,6 +446,10 @@ static const struct route routes[] = {
 	{{API_PREFIX "vm.reboot", "PUT"}, handle_action, act_reboot, NULL},
 	{{API_PREFIX "vm.shutdown", "PUT"}, handle_action, act_shutdown, NULL},
 	{{API_PREFIX "vm.snapshot", "PUT"}, handle_snapshot, NULL, read_snapshot_body},
+	{{API_PREFIX "vm.send-migration", "PUT"}, handle_migrate, NULL, read_migrate_body},
+	{{API_PREFIX "vm.migration", "GET"}, handle_migration, NULL, NULL},
+	{{API_PREFIX "vm.migration-cancel", "PUT"}, handle_migration_cancel, act_migrate_cancel,
+	 NULL},
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 

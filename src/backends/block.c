@@ -6,6 +6,7 @@
 #include "core/log.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/falloc.h>
@@ -57,6 +58,13 @@ static int probe_direct_align(int fd, uint64_t size, unsigned *align)
 
 /* OFD locks belong to the open file description, so they conflict with a
  * second blk_open even in the same process, and die with the VMM. */
+/* Every image this process has open, for a migration's handover of their
+ * locks (blk_images_unlock), and whether blk_open locks (--incoming does
+ * not until the source has let go). */
+static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct blk_backend *open_images;
+static bool defer_locks;
+
 static int lock_image(const char *path, int fd, bool readonly)
 {
 	struct flock fl = {.l_type = readonly ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET};
@@ -133,7 +141,10 @@ struct blk_backend *blk_open(const char *path, const struct blk_options *opts, s
 		log_error("%s: cannot get size: %s", path, strerror(-ret));
 		goto fail;
 	}
-	if (lock_image(path, fd, opts->readonly) < 0)
+	pthread_mutex_lock(&open_lock);
+	bool deferred = defer_locks;
+	pthread_mutex_unlock(&open_lock);
+	if (!deferred && lock_image(path, fd, opts->readonly) < 0)
 		goto fail;
 	if (size % BLK_SECTOR_SIZE) {
 		log_error("%s: size %llu is not a multiple of %d bytes", path,
@@ -161,8 +172,13 @@ struct blk_backend *blk_open(const char *path, const struct blk_options *opts, s
 	b->readonly = opts->readonly;
 	b->align = align;
 	b->loop = loop;
+	b->locked = !deferred;
 	if (start_engine(b, opts->engine) < 0)
 		goto fail;
+	pthread_mutex_lock(&open_lock);
+	b->next_open = open_images;
+	open_images = b;
+	pthread_mutex_unlock(&open_lock);
 	log_debug("%s: %llu bytes, %s engine%s", path, (unsigned long long)size, b->ops->name,
 		  direct ? ", O_DIRECT" : "");
 	return b;
@@ -179,10 +195,58 @@ void blk_close(struct blk_backend *b)
 	if (!b)
 		return;
 	b->closing = true;
+	pthread_mutex_lock(&open_lock);
+	for (struct blk_backend **p = &open_images; *p; p = &(*p)->next_open)
+		if (*p == b) {
+			*p = b->next_open;
+			break;
+		}
+	pthread_mutex_unlock(&open_lock);
 	b->ops->fini(b);
 	close(b->fd); /* drops the OFD lock */
 	free(b->path);
 	free(b);
+}
+
+void blk_defer_locks(bool defer)
+{
+	pthread_mutex_lock(&open_lock);
+	defer_locks = defer;
+	pthread_mutex_unlock(&open_lock);
+}
+
+int blk_images_lock(void)
+{
+	int ret = 0;
+	pthread_mutex_lock(&open_lock);
+	defer_locks = false;
+	for (struct blk_backend *b = open_images; b && ret == 0; b = b->next_open)
+		if (!b->locked && (ret = lock_image(b->path, b->fd, b->readonly)) == 0)
+			b->locked = true;
+	pthread_mutex_unlock(&open_lock);
+	return ret;
+}
+
+int blk_images_unlock(void)
+{
+	int ret = 0;
+	pthread_mutex_lock(&open_lock);
+	for (struct blk_backend *b = open_images; b && ret == 0; b = b->next_open) {
+		if (!b->locked)
+			continue;
+		/* What the guest was told is written reaches the image first:
+		 * the next holder may be on another host. */
+		if (!b->readonly && fdatasync(b->fd) < 0) {
+			ret = -errno;
+			log_error("%s: flushing it for the handover: %s", b->path, strerror(errno));
+			break;
+		}
+		struct flock fl = {.l_type = F_UNLCK, .l_whence = SEEK_SET};
+		if (fcntl(b->fd, F_OFD_SETLK, &fl) == 0)
+			b->locked = false;
+	}
+	pthread_mutex_unlock(&open_lock);
+	return ret;
 }
 
 uint64_t blk_size(const struct blk_backend *b) { return b->size; }

@@ -65,6 +65,15 @@ struct blk_backend *blk_open(const char *path, const struct blk_options *opts,
  * callback of this backend) or after the loop stopped. */
 void blk_close(struct blk_backend *b);
 
+/* A live migration's handover of the images (issue 22), process-wide:
+ * the destination opens them unlocked (blk_defer_locks before they are
+ * opened) and locks them once the source has flushed and unlocked its
+ * own (blk_images_unlock); a source whose migration failed locks them
+ * again. 0, or -errno after one line naming the image. */
+void blk_defer_locks(bool defer);
+int blk_images_lock(void);
+int blk_images_unlock(void);
+
 uint64_t blk_size(const struct blk_backend *b);
 bool blk_readonly(const struct blk_backend *b);
 const char *blk_engine_name(const struct blk_backend *b); /* "io_uring" / "threads" */

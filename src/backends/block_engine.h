@@ -54,6 +54,8 @@ struct blk_backend {
 	blk_batch_end_fn batch_end; /* may be NULL */
 	void *batch_opaque;
 	struct blk_flusher flusher;
+	struct blk_backend *next_open; /* the process's open images (block.c) */
+	bool locked;              /* holds its OFD lock */
 };
 
 /* One system call's worth of a request. */

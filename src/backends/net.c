@@ -191,6 +191,24 @@ int net_send(struct net_backend *nb, const struct iovec *iov, int iovcnt)
 	return nb->ops->send(nb, iov, iovcnt);
 }
 
+void net_announce(struct net_backend *nb, const uint8_t mac[6])
+{
+	/* Ethernet, then RARP (RFC 903): a "request reverse" for mac, padded
+	 * to the 60-byte minimum; a tap with vnet headers gets an empty one. */
+	uint8_t frame[NET_VNET_HDR_LEN + 60] = {0};
+	size_t h = net_has_vnet_hdr(nb) ? NET_VNET_HDR_LEN : 0;
+	uint8_t *f = frame + h;
+	memset(f, 0xff, 6);
+	memcpy(f + 6, mac, 6);
+	static const uint8_t rarp[] = {0x80, 0x35, 0, 1, 0x08, 0x00, 6, 4, 0, 3};
+	memcpy(f + 12, rarp, sizeof(rarp));
+	memcpy(f + 22, mac, 6);  /* sender hardware address */
+	memcpy(f + 32, mac, 6);  /* target hardware address */
+	struct iovec iov = {frame, h + 60};
+	if (net_send(nb, &iov, 1) < 0)
+		log_warn("announcing the guest's address after the migration failed");
+}
+
 void net_rx_resume(struct net_backend *nb)
 {
 	nb->ops->rx_resume(nb);

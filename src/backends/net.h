@@ -87,6 +87,9 @@ int net_set_offloads(struct net_backend *nb, unsigned tun_flags);
  * not used after the call returns). 0 or -errno; a failed frame is dropped
  * and counted in tx_dropped (-EAGAIN: the backend is full). */
 int net_send(struct net_backend *nb, const struct iovec *iov, int iovcnt);
+/* After a live migration: a RARP broadcast from mac (as QEMU's
+ * announce), so that switches and bridges learn the guest's new port. */
+void net_announce(struct net_backend *nb, const uint8_t mac[6]);
 /* The device has receive buffers again. Callable from any thread. */
 void net_rx_resume(struct net_backend *nb);
 

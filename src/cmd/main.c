@@ -8,11 +8,13 @@
 #include <unistd.h>
 
 #include "api/api_routes.h"
+#include "backends/block.h"
 #include "backends/term.h"
 #include "cmd/commands.h"
 #include "cmd/counters_print.h"
 #include "cmd/run_api.h"
 #include "cmd/run_restore.h"
+#include "machine/machine_migrate.h"
 #include "machine/machine_snapshot.h"
 #include "core/exit_codes.h"
 #include "core/log.h"
@@ -121,6 +123,13 @@ static void warn_emulated(void)
 static int load_machine(struct machine *m, const struct vm_config *cfg,
 			const struct snap_manifest *man, bool first)
 {
+	if (cfg->incoming && first) {
+		char why[512];
+		int ret = machine_migrate_incoming(m, cfg->incoming, why, sizeof(why));
+		if (ret < 0)
+			log_error("--incoming %s: %s", cfg->incoming, why);
+		return ret;
+	}
 	if (!man || !first)
 		return machine_load_linux(m);
 	char why[512];
@@ -147,6 +156,8 @@ static int run_machine(const struct vm_config *cfg_in, const struct snap_manifes
 	if (speed == PROBE_NO_KVM)
 		return IOVIRT_EXIT_ERROR; /* the probe said why, in one line */
 	bool warned = false, first = true;
+	/* The source holds the images until it hands them over. */
+	blk_defer_locks(cfg.incoming != NULL);
 	/* --api-socket: one server for the whole run, started once the first
 	 * machine exists (run_api.h says why it outlives a --reboot). */
 	struct run_api *api = NULL;

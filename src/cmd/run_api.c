@@ -61,6 +61,7 @@ FORWARD(resume)
 FORWARD(power_button)
 FORWARD(reboot)
 FORWARD(shutdown)
+FORWARD(migrate_cancel)
 
 /* The snapshot holds the lock while it writes (seconds): vm.info and
  * vm.counters wait for it, as they would for the paused wait's answer. */
@@ -73,6 +74,32 @@ static int fwd_snapshot(void *opaque, const char *dir, char *why, size_t why_len
 	return ret;
 }
 
+/* Starting a migration is quick (the machine's own thread does the work),
+ * and so is reading how it goes. */
+static int fwd_migrate(void *opaque, const struct api_migrate_params *p, char *why,
+		       size_t why_len)
+{
+	struct run_api *a = opaque;
+	pthread_mutex_lock(&a->lock);
+	int ret = a->m ? machine_api_ops.migrate(a->m, p, why, why_len) : -EBUSY;
+	pthread_mutex_unlock(&a->lock);
+	return ret;
+}
+
+/* Between boots there is no machine, so no migration either. */
+static void fwd_migrate_status(void *opaque, struct api_migrate_status *out)
+{
+	struct run_api *a = opaque;
+	pthread_mutex_lock(&a->lock);
+	if (a->m) {
+		machine_api_ops.migrate_status(a->m, out);
+	} else {
+		memset(out, 0, sizeof(*out));
+		out->state = "none";
+	}
+	pthread_mutex_unlock(&a->lock);
+}
+
 static const struct api_vm_ops forward_ops = {
 	.info = fwd_info,
 	.counters = fwd_counters,
@@ -82,6 +109,9 @@ static const struct api_vm_ops forward_ops = {
 	.reboot = fwd_reboot,
 	.shutdown = fwd_shutdown,
 	.snapshot = fwd_snapshot,
+	.migrate = fwd_migrate,
+	.migrate_status = fwd_migrate_status,
+	.migrate_cancel = fwd_migrate_cancel,
 };
 
 struct run_api *run_api_start(const char *path, const struct vm_config *cfg)

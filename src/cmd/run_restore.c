@@ -16,15 +16,11 @@
 /* The options of this run that are not the snapshot's, word for word. */
 static int check_same(const struct vm_config *cfg, const struct snap_manifest *man)
 {
-	for (unsigned i = 0; i < cfg->nargs || i < man->nargs; i++) {
-		const char *given = i < cfg->nargs ? cfg->args[i] : "(nothing)";
-		const char *saved = i < man->nargs ? man->args[i] : "(nothing)";
-		if (strcmp(given, saved) != 0) {
-			log_error("--restore %s: the snapshot's machine has '%s' where this run has "
-				  "'%s' (option word %u): give its options unchanged, or none",
-				  cfg->restore, saved, given, i + 1);
-			return IOVIRT_EXIT_USAGE;
-		}
+	char why[512];
+	if (snap_manifest_same_args(man, cfg->args, cfg->nargs, why, sizeof(why)) < 0) {
+		log_error("--restore %s: %s: give the snapshot's options unchanged, or none",
+			  cfg->restore, why);
+		return IOVIRT_EXIT_USAGE;
 	}
 	return 0;
 }

@@ -17,6 +17,16 @@
  *   quiesce   stop touching guest RAM until unquiesce, the data paths
  *             outside iovirt included (vhost rings taken back): a snapshot
  *             holds every device so while it saves RAM; nests (optional)
+ *   dirty_log while on, have the guest RAM that something outside iovirt
+ *             writes for the device (vhost-net) marked in the guest_mem
+ *             log (core/guest_mem_log.h); -ENOTSUP for a device whose
+ *             writes cannot be seen (a passed-through function, a
+ *             vhost-user backend), which a migration refuses: turning it
+ *             off answers that too, so it is the probe (optional: a device
+ *             that writes through iovirt's own models marks as it writes)
+ *   announce  after a migration, tell the network where the guest is now
+ *             (a NIC: a RARP from its MAC address, as QEMU sends)
+ *             (optional)
  *   destroy   stop, free everything, the struct device included
  *
  * The model gets from the struct device to itself with container_of: one
@@ -48,6 +58,9 @@ struct device_ops {
 	/* 0 or -errno (after one line); unquiesce is due either way. */
 	int (*quiesce)(struct device *dev);
 	void (*unquiesce)(struct device *dev);
+	/* 0, or -ENOTSUP (one line in why) / -errno. */
+	int (*dirty_log)(struct device *dev, bool on, char *why, size_t why_len);
+	void (*announce)(struct device *dev);
 	void (*destroy)(struct device *dev);
 };
 
@@ -91,6 +104,17 @@ static inline void device_unquiesce(struct device *dev)
 {
 	if (dev->ops->unquiesce)
 		dev->ops->unquiesce(dev);
+}
+
+static inline int device_dirty_log(struct device *dev, bool on, char *why, size_t why_len)
+{
+	return dev->ops->dirty_log ? dev->ops->dirty_log(dev, on, why, why_len) : 0;
+}
+
+static inline void device_announce(struct device *dev)
+{
+	if (dev->ops->announce)
+		dev->ops->announce(dev);
 }
 
 static inline void device_destroy(struct device *dev)

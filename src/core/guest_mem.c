@@ -1,4 +1,5 @@
 #include "core/guest_mem.h"
+#include "core/guest_mem_log.h"
 
 #include <errno.h>
 #include <string.h>
@@ -113,6 +114,7 @@ int guest_mem_init(struct guest_mem *mem, uint64_t ram_size, enum guest_mem_back
 
 void guest_mem_destroy(struct guest_mem *mem)
 {
+	guest_mem_log_free(mem);
 	if (mem->mapping)
 		munmap(mem->mapping, mem->mapping_size);
 	if (mem->memfd >= 0)
@@ -153,5 +155,6 @@ int guest_mem_write(const struct guest_mem *mem, uint64_t gpa, const void *buf, 
 	if (!p)
 		return -EFAULT;
 	memcpy(p, buf, len);
+	guest_mem_mark(mem, gpa, len); /* after the data: see guest_mem_log.h */
 	return 0;
 }

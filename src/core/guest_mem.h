@@ -30,6 +30,11 @@ struct guest_mem {
 	int memfd;          /* -1 for memory the caller owns */
 	void *mapping;      /* the whole RAM mapping, for munmap */
 	size_t mapping_size;
+	/* The dirty log of writes into guest RAM that KVM does not see
+	 * (core/guest_mem_log.h): NULL while off (read atomically). */
+	uint64_t *log;
+	uint64_t *log_buf;  /* kept from the first start to guest_mem_destroy */
+	uint64_t log_pages; /* bits in log_buf: the page after the last RAM page */
 };
 
 /* How guest RAM is backed. */

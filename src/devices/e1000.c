@@ -543,12 +543,20 @@ static void dev_destroy(struct device *dev)
 	e1000_destroy(to_e1000(dev));
 }
 
+static void dev_announce(struct device *dev)
+{
+	struct e1000 *e = to_e1000(dev);
+	if (e->backend)
+		net_announce(e->backend, e->mac);
+}
+
 static const struct device_ops e1000_ops = {
 	.kind = "e1000",
 	.reset = dev_reset,
 	.counters = dev_counters,
 	.save = dev_save,
 	.load = dev_load,
+	.announce = dev_announce,
 	.destroy = dev_destroy,
 };
 

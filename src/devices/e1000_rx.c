@@ -11,6 +11,7 @@
 #include <endian.h>
 #include <string.h>
 
+#include "core/guest_mem_log.h"
 #include "core/inet_csum.h"
 #include "core/iov.h"
 #include "core/log.h"
@@ -205,6 +206,7 @@ static enum placed rx_place(struct e1000 *e, const uint8_t *f, size_t total, uin
 			void *dst = guest_mem_ptr(e->mem, addr, chunk);
 			if (dst) {
 				memcpy(dst, f + off, chunk);
+				guest_mem_mark_hva(e->mem, dst, chunk);
 			} else {
 				rx_reject(e, &e->st.rx_dma_errors);
 				log_guest_error("e1000", "receive buffer 0x%llx+%zu outside RAM",
@@ -214,6 +216,7 @@ static enum placed rx_place(struct e1000 *e, const uint8_t *f, size_t total, uin
 		bool last = i + 1 == need;
 		desc_write_back(d, (uint16_t)chunk, last ? status : RXD_STAT_DD, last ? errors : 0,
 				last ? special : 0);
+		guest_mem_mark_hva(e->mem, d, RXD_SIZE);
 		head = (head + 1) % n;
 	}
 	e->reg[R_RDH] = head;

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/guest_mem_log.h"
 #include "core/inet_csum.h"
 #include "core/log.h"
 
@@ -357,6 +358,7 @@ void e1000_tx_process(struct e1000 *e)
 		/* RS (RPS on older parts): write back DD (§3.3.3.2), raise TXDW. */
 		if (cmd & (TXD_CMD_RS | TXD_CMD_RPS)) {
 			__atomic_store_n(&d[TXD_STATUS_OFF], (uint8_t)TXD_STAT_DD, __ATOMIC_RELEASE);
+			guest_mem_mark_hva(e->mem, d, TXD_SIZE);
 			cause |= ICR_TXDW;
 		}
 		head = (head + 1) % n;

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "core/guest_mem_log.h"
 #include "devices/nvme_spec.h"
 
 #define PAGE_MASK ((uint64_t)NVME_PAGE_SIZE - 1)
@@ -112,9 +113,10 @@ int nvme_prp_copy(const struct guest_mem *mem, uint64_t prp1, uint64_t prp2, voi
 		return n;
 	uint8_t *p = buf;
 	for (int i = 0; i < n; i++) {
-		if (to_guest)
+		if (to_guest) {
 			memcpy(iov[i].iov_base, p, iov[i].iov_len);
-		else
+			guest_mem_mark_hva(mem, iov[i].iov_base, iov[i].iov_len);
+		} else
 			memcpy(p, iov[i].iov_base, iov[i].iov_len);
 		p += iov[i].iov_len;
 	}

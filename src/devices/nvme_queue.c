@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/guest_mem_log.h"
 #include "devices/nvme_ctrl.h"
 
 #define SQE_SIZE (1u << NVME_SQES)
@@ -49,8 +50,10 @@ static bool shadow_get(struct nvme_ctrl *n, unsigned qid, bool cq, uint32_t size
 static void eventidx_set(struct nvme_ctrl *n, unsigned qid, bool cq, uint32_t v)
 {
 	uint32_t *p = shadow_slot(n, n->dbbuf_eis, qid, cq);
-	if (p)
+	if (p) {
 		__atomic_store_n(p, v, __ATOMIC_RELEASE);
+		guest_mem_mark_hva(n->mem, p, sizeof(*p));
+	}
 }
 
 static void cq_refresh_head(struct nvme_ctrl *n, unsigned qid)
@@ -206,6 +209,7 @@ static bool cq_post(struct nvme_ctrl *n, unsigned cqid, const struct nvme_req *r
 	memcpy(slot, &e, offsetof(struct nvme_cqe, status));
 	__atomic_store_n((uint16_t *)(slot + offsetof(struct nvme_cqe, status)), e.status,
 			 __ATOMIC_RELEASE);
+	guest_mem_mark_hva(n->mem, slot, CQE_SIZE);
 	if (++cq->tail == cq->size) {
 		cq->tail = 0;
 		cq->phase = !cq->phase;
@@ -235,8 +239,20 @@ void nvme_batch_end(void *opaque)
 	pthread_mutex_unlock(&n->lock);
 }
 
+/* A command that moved data to the host (opcode bits 1:0 = 10b, §3.2:
+ * reads, Identify, Get Log Page) wrote its buffers: marked in the dirty
+ * log before the completion tells the driver. */
+static void mark_data_in(struct nvme_ctrl *n, const struct nvme_req *r)
+{
+	if ((r->cmd.opcode & 3) != 2 || !guest_mem_logging(n->mem))
+		return;
+	for (int i = 0; i < r->iovcnt; i++)
+		guest_mem_mark_hva(n->mem, r->iov[i].iov_base, r->iov[i].iov_len);
+}
+
 void nvme_complete(struct nvme_ctrl *n, struct nvme_req *r)
 {
+	mark_data_in(n, r);
 	struct nvme_sq *sq = &n->sq[r->sqid];
 	if (!sq->valid || r->gen != sq->gen) {
 		nvme_req_free(n, r); /* its queue was deleted or reset */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
+#include "core/guest_mem_log.h"
 #include "core/log.h"
 #include "kvm/vm.h"
 
@@ -87,8 +88,12 @@ int dirty_log_sync(struct vm *vm, struct dirty_log *dl, uint64_t *dirty)
 			free(fresh);
 			return ret;
 		}
+		/* And what iovirt and vhost wrote (guest_mem_log.h): the
+		 * region's pages from its first, a multiple of 64 (RAM regions
+		 * start at 0 and 4 GiB). */
+		uint64_t first = vm->mem.regions[i].gpa >> PAGE_SHIFT;
 		for (size_t w = 0; w < words; w++) {
-			dl->bits[i][w] |= fresh[w];
+			dl->bits[i][w] |= fresh[w] | guest_mem_log_take(&vm->mem, first + w * 64);
 			*dirty += (uint64_t)__builtin_popcountll(dl->bits[i][w]);
 		}
 		free(fresh);

@@ -9,9 +9,9 @@
  * capability KVM_GET_DIRTY_LOG reports and re-protects in one step, which
  * is the same to the caller.
  *
- * What this log does not see: guest RAM written by iovirt itself (device
- * models: used rings, read data, NVMe completions, e1000 RX), by vhost-net
- * or a vhost-user backend. Migration must mark those separately. */
+ * KVM's log sees the vCPUs' writes only: guest RAM written by iovirt's
+ * device models and by vhost-net is in the guest_mem log
+ * (core/guest_mem_log.h), which each sync takes in too. */
 #ifndef IOVIRT_KVM_DIRTY_LOG_H
 #define IOVIRT_KVM_DIRTY_LOG_H
 
@@ -34,7 +34,7 @@ struct dirty_log {
 int dirty_log_start(struct vm *vm, struct dirty_log *dl);
 
 /* Adds the pages written since the last sync (or the start) to dl->bits
- * and re-protects them. *dirty gets how many pages are set in dl->bits
+ * and re-protects them, and moves the guest_mem log's bits in. *dirty gets how many pages are set in dl->bits
  * now. 0, or -errno after one line. */
 int dirty_log_sync(struct vm *vm, struct dirty_log *dl, uint64_t *dirty);
 

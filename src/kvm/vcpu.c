@@ -199,6 +199,34 @@ static void park(struct vcpu *vcpu)
 	pthread_mutex_unlock(&vm->pause_lock);
 }
 
+void vm_throttle_vcpus(struct vm *vm, unsigned pct)
+{
+	__atomic_store_n(&vm->throttle_pct, pct > 99 ? 99 : pct, __ATOMIC_RELAXED);
+}
+
+/* Auto-converge's sleep after a kick: on the pause's condition, so a
+ * pause or a stop ends it at once. */
+static void throttle(struct vcpu *vcpu)
+{
+	struct vm *vm = vcpu->vm;
+	unsigned pct = __atomic_load_n(&vm->throttle_pct, __ATOMIC_RELAXED);
+	if (!pct)
+		return;
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	long ns = (long)pct * VM_THROTTLE_PERIOD_MS * 10000L;
+	until.tv_nsec += ns;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&vm->pause_lock);
+	int ret = 0;
+	while (ret == 0 && !vm->pause && vm_exit_reason(vm) == VM_RUNNING)
+		ret = pthread_cond_timedwait(&vm->pause_cond, &vm->pause_lock, &until);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *vcpu = arg;
@@ -224,6 +252,7 @@ static void *vcpu_thread(void *arg)
 		if (ret < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+				throttle(vcpu);
 				continue;
 			}
 			vm_request_exit(vm, VM_EXIT_ERROR, "vCPU %u: KVM_RUN: %s", vcpu->index,

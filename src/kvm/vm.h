@@ -56,6 +56,7 @@ struct vm {
 	uint64_t paused_clock;  /* kvmclock (ns) when vm_clock_save ran */
 	uint64_t paused_realtime; /* the host's CLOCK_REALTIME (ns) then */
 	bool clock_saved;       /* the last vm_clock_save read it */
+	unsigned throttle_pct;  /* vm_throttle_vcpus (atomic) */
 };
 
 /* Opens /dev/kvm and checks the API; logs one line and returns -errno. */
@@ -101,6 +102,12 @@ void vm_stats_emit(struct vm *vm, const struct counter_sink *sink);
 void vm_pause_vcpus(struct vm *vm, int notify_fd);
 bool vm_vcpus_parked(struct vm *vm);
 void vm_resume_vcpus(struct vm *vm);
+
+/* Auto-converge for a live migration: while pct (0..99) is not 0, each
+ * vCPU that is kicked out of KVM_RUN (the migration kicks them every
+ * VM_THROTTLE_PERIOD_MS) sleeps pct% of that period before it runs on. */
+#define VM_THROTTLE_PERIOD_MS 10
+void vm_throttle_vcpus(struct vm *vm, unsigned pct);
 
 /* The guest's clock across a pause, as QEMU keeps it: vm_clock_save reads
  * kvmclock (KVM_GET_CLOCK) once the vCPUs are parked, vm_clock_restore

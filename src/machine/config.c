@@ -1,5 +1,7 @@
 #include "machine/config.h"
 
+#include "migrate/migrate_stream.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
@@ -82,6 +84,10 @@ void config_run_usage(FILE *out)
 		"                  is the snapshot's (machine options may be given only if they\n"
 		"                  are the same); memory=map maps its RAM copy-on-write instead\n"
 		"                  of reading it in\n"
+		"  --incoming tcp:HOST:PORT|unix:PATH  wait there for a live migration (iovirt\n"
+		"                  ctl SOCK migrate URL on the source) instead of booting: the\n"
+		"                  same machine (vCPUs, memory, devices in the same order), its\n"
+		"                  disks on shared storage; the guest runs here once it arrives\n"
 		"  --paused        start paused: the guest runs at vm.resume (iovirt ctl SOCK\n"
 		"                  resume); needs --api-socket\n"
 		"  --api-socket PATH  serve the control plane (REST API: vm.info, vm.pause,\n"
@@ -117,7 +123,7 @@ void config_run_usage(FILE *out)
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS,
        OPT_HUGEPAGES, OPT_REBOOT, OPT_VERBOSE, OPT_HELP, OPT_DISK, OPT_NET,
        OPT_CONSOLE, OPT_RNG, OPT_SHARED, OPT_DEVICE, OPT_SECCOMP, OPT_USER, OPT_COUNTERS,
-       OPT_API_SOCKET, OPT_RESTORE, OPT_PAUSED };
+       OPT_API_SOCKET, OPT_RESTORE, OPT_PAUSED, OPT_INCOMING };
 static const struct option run_options[] = {
 	{"kernel", required_argument, NULL, OPT_KERNEL},
 	{"initrd", required_argument, NULL, OPT_INITRD},
@@ -131,6 +137,7 @@ static const struct option run_options[] = {
 	{"api-socket", required_argument, NULL, OPT_API_SOCKET},
 	{"restore", required_argument, NULL, OPT_RESTORE},
 	{"paused", no_argument, NULL, OPT_PAUSED},
+	{"incoming", required_argument, NULL, OPT_INCOMING},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"disk", required_argument, NULL, OPT_DISK},
 	{"net", required_argument, NULL, OPT_NET},
@@ -147,7 +154,8 @@ static const struct option run_options[] = {
 static bool process_option(int c)
 {
 	return c == OPT_VERBOSE || c == OPT_COUNTERS || c == OPT_API_SOCKET || c == OPT_HELP ||
-	       c == OPT_SECCOMP || c == OPT_USER || c == OPT_RESTORE || c == OPT_PAUSED;
+	       c == OPT_SECCOMP || c == OPT_USER || c == OPT_RESTORE || c == OPT_PAUSED ||
+	       c == OPT_INCOMING;
 }
 
 /* DIR[,memory=read|map]. The directory is checked when it is read. */
@@ -241,6 +249,13 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg)
 			break;
 		case OPT_HELP: config_run_usage(stdout); return CONFIG_HELP;
 		case OPT_PAUSED: cfg->paused = true; break;
+		case OPT_INCOMING:
+			if (!mig_url_valid(optarg)) {
+				log_error("--incoming %s: must be tcp:HOST:PORT or unix:PATH", optarg);
+				return 2;
+			}
+			cfg->incoming = optarg;
+			break;
 		case OPT_RESTORE:
 			if (parse_restore(optarg, cfg) < 0)
 				return 1;
@@ -300,6 +315,10 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg)
 	}
 	if (cfg->paused && !cfg->api_socket) {
 		log_error("--paused: needs --api-socket (vm.resume is the way to start)");
+		return 2;
+	}
+	if (cfg->incoming && cfg->restore) {
+		log_error("--incoming: the machine comes from the source, not from --restore");
 		return 2;
 	}
 	if (!cfg->kernel && !cfg->restore) {

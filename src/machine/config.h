@@ -29,6 +29,7 @@ struct vm_config {
 	bool verbose;
 	bool counters;        /* --counters: every device's and KVM's on stderr at the end, on SIGUSR1 */
 	const char *api_socket; /* --api-socket: the control plane's UNIX socket; NULL: none */
+	const char *incoming; /* --incoming URL: a live migration's destination */
 	bool paused;          /* --paused: the vCPUs wait for vm.resume (needs --api-socket) */
 	struct disk_config disks[CONFIG_MAX_DISKS];
 	unsigned ndisks;

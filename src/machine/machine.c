@@ -132,6 +132,7 @@ int machine_create(struct machine *m, const struct vm_config *cfg, int kvm_fd)
 	ret = vm_create(&m->vm, kvm_fd, cfg->memory, backing, cfg->cpus);
 	if (ret < 0)
 		return ret;
+	machine_migrate_init(m);
 	ret = machine_ctl_init(m);
 	if (ret < 0) {
 		machine_destroy(m);
@@ -171,6 +172,7 @@ void machine_destroy(struct machine *m)
 	term_close(m->term);
 	m->term = NULL;
 	machine_ctl_destroy(m);
+	machine_migrate_destroy(m);
 	vm_destroy(&m->vm);
 }
 

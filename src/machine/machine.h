@@ -11,6 +11,7 @@
 #include "kvm/vm.h"
 #include "machine/config.h"
 #include "machine/machine_control.h"
+#include "machine/machine_migrate.h"
 #include "vfio/vfio.h"
 
 struct term;
@@ -48,6 +49,8 @@ struct machine {
 	unsigned ndevices;
 	/* The control plane's requests (machine_control.h). */
 	struct machine_ctl ctl;
+	/* Live migration, this machine the source (machine_migrate.h). */
+	struct machine_migration mig;
 	/* --counters: machine_counters_request wakes the loop through this
 	 * eventfd, which calls report there. */
 	int counters_fd;

@@ -1,11 +1,13 @@
 /* The api_vm_ops of a machine; see machine_api.h. */
 #include "machine/machine_api.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/device.h"
 #include "machine/machine.h"
+#include "machine/machine_migrate.h"
 
 _Static_assert(MACHINE_MAX_DEVICES <= API_MAX_DEVICES, "vm.info has room for every device");
 
@@ -30,7 +32,7 @@ static void info(void *vm, struct api_vm_info *out)
 	struct machine *m = vm;
 	const struct vm_config *cfg = m->cfg;
 	memset(out, 0, sizeof(*out));
-	out->state = state_name(machine_state(m));
+	out->state = machine_migrated(m) ? "Migrated" : state_name(machine_state(m));
 	out->cpus = cfg->cpus;
 	out->memory = cfg->memory;
 	out->kernel = cfg->kernel;
@@ -55,15 +57,38 @@ static void counters(void *vm, const struct counter_sink *sink)
 	machine_counters(vm, sink);
 }
 
-static int pause_vm(void *vm) { return machine_request(vm, MACHINE_PAUSE); }
-static int resume_vm(void *vm) { return machine_request(vm, MACHINE_RESUME); }
+/* A migration pauses and resumes the VM itself; once it has completed the
+ * guest runs elsewhere and must not run here too. */
+static int pause_vm(void *vm)
+{
+	return machine_migrate_busy(vm) ? -EBUSY : machine_request(vm, MACHINE_PAUSE);
+}
+
+static int resume_vm(void *vm)
+{
+	return machine_migrate_busy(vm) ? -EBUSY : machine_request(vm, MACHINE_RESUME);
+}
+
 static int power_button(void *vm) { return machine_request(vm, MACHINE_POWER_BUTTON); }
 static int reboot_vm(void *vm) { return machine_request(vm, MACHINE_REBOOT); }
 static int shutdown_vm(void *vm) { return machine_request(vm, MACHINE_SHUTDOWN); }
 static int snapshot_vm(void *vm, const char *dir, char *why, size_t why_len)
 {
+	if (machine_migrate_busy(vm)) {
+		snprintf(why, why_len, "a migration is under way or has moved the guest away");
+		return -EBUSY;
+	}
 	return machine_request_snapshot(vm, dir, why, why_len);
 }
+static int migrate_vm(void *vm, const struct api_migrate_params *p, char *why, size_t why_len)
+{
+	return machine_migrate_start(vm, p, why, why_len);
+}
+static void migrate_status(void *vm, struct api_migrate_status *out)
+{
+	machine_migrate_status(vm, out);
+}
+static int migrate_cancel(void *vm) { return machine_migrate_cancel(vm); }
 
 const struct api_vm_ops machine_api_ops = {
 	.info = info,
@@ -74,4 +99,7 @@ const struct api_vm_ops machine_api_ops = {
 	.reboot = reboot_vm,
 	.shutdown = shutdown_vm,
 	.snapshot = snapshot_vm,
+	.migrate = migrate_vm,
+	.migrate_status = migrate_status,
+	.migrate_cancel = migrate_cancel,
 };

@@ -117,8 +117,16 @@ void machine_ctl_serve_jobs(struct machine *m)
 	struct machine_ctl *ctl = &m->ctl;
 	pthread_mutex_lock(&ctl->lock);
 	for (;;) {
-		while (!ctl->job_posted && !ctl->loop_ended)
+		while (!ctl->job_posted && !ctl->async_job && !ctl->loop_ended)
 			pthread_cond_wait(&ctl->job_cond, &ctl->lock);
+		if (ctl->async_job) {
+			void (*fn)(struct machine *) = ctl->async_job;
+			pthread_mutex_unlock(&ctl->lock);
+			fn(m);
+			pthread_mutex_lock(&ctl->lock);
+			ctl->async_job = NULL;
+			continue;
+		}
 		if (!ctl->job_posted)
 			break;
 		ctl->job_posted = false;
@@ -136,6 +144,19 @@ void machine_ctl_serve_jobs(struct machine *m)
 		pthread_cond_broadcast(&ctl->job_cond);
 	}
 	pthread_mutex_unlock(&ctl->lock);
+}
+
+int machine_ctl_post_async(struct machine *m, void (*fn)(struct machine *m))
+{
+	struct machine_ctl *ctl = &m->ctl;
+	pthread_mutex_lock(&ctl->lock);
+	int ret = ctl->loop_ended || ctl->async_job ? -EBUSY : 0;
+	if (ret == 0) {
+		ctl->async_job = fn;
+		pthread_cond_broadcast(&ctl->job_cond);
+	}
+	pthread_mutex_unlock(&ctl->lock);
+	return ret;
 }
 
 void machine_ctl_loop_ended(struct machine *m)

@@ -91,6 +91,9 @@ struct machine_ctl {
 	pthread_cond_t job_cond;
 	bool job_posted, job_done, loop_ended;
 	int job_result;
+	/* A job nobody waits for (a live migration): run once, beside the
+	 * running VM. */
+	void (*async_job)(struct machine *m);
 };
 
 /* Once the VM exists: the eventfds on its loop. 0 or -errno after one
@@ -114,6 +117,10 @@ enum machine_state machine_state(struct machine *m);
 /* The thread that set the machine up, while the loop runs: does the jobs
  * the loop thread hands it (snapshots) until machine_ctl_loop_ended. */
 void machine_ctl_serve_jobs(struct machine *m);
+/* Hands fn to the setup thread, which runs it beside the running VM
+ * (a live migration); returns at once. -EBUSY once the loop has ended or
+ * while another such job is posted. */
+int machine_ctl_post_async(struct machine *m, void (*fn)(struct machine *m));
 /* The loop thread, as its last act. */
 void machine_ctl_loop_ended(struct machine *m);
 

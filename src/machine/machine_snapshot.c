@@ -63,9 +63,8 @@ static void add_section(struct snap_file_writer *sf, const char *kind, const cha
 	state_writer_init(w);
 }
 
-/* The VM, the vCPUs and the devices into sf; every device is held
- * quiesced by the caller. 0, or -errno with why. */
-static int save_state(struct machine *m, struct snap_file_writer *sf, char *why, size_t why_len)
+int machine_state_save(struct machine *m, struct snap_file_writer *sf, char *why,
+		       size_t why_len)
 {
 	struct state_writer w;
 	state_writer_init(&w);
@@ -137,7 +136,7 @@ static int write_file(const char *path, const void *data, size_t len)
 /* The manifest of this snapshot; its files are named after id, so that a
  * snapshot written into a directory that holds one already never mixes
  * with it (the manifest's rename switches from one set to the other). */
-static void fill_manifest(struct machine *m, const char *id, struct snap_manifest *man)
+void machine_manifest_fill(struct machine *m, const char *id, struct snap_manifest *man)
 {
 	const struct vm_config *cfg = m->cfg;
 	memset(man, 0, sizeof(*man));
@@ -282,6 +281,22 @@ static int write_snapshot(struct machine *m, const char *dir, bool dir_is_new,
 	return ret;
 }
 
+int machine_hold_devices(struct machine *m, unsigned *held, char *why, size_t why_len)
+{
+	int ret = 0;
+	for (*held = 0; ret == 0 && *held < m->ndevices; (*held)++)
+		if ((ret = device_quiesce(m->devices[*held])) < 0)
+			fail(why, why_len, ret, "%s: cannot be stopped: %s", m->devices[*held]->id,
+			     strerror(-ret));
+	return ret;
+}
+
+void machine_release_devices(struct machine *m, unsigned held)
+{
+	while (held)
+		device_unquiesce(m->devices[--held]);
+}
+
 int machine_snapshot_save(struct machine *m, const char *dir, char *why, size_t why_len)
 {
 	struct timespec t0;
@@ -291,15 +306,11 @@ int machine_snapshot_save(struct machine *m, const char *dir, char *why, size_t 
 	/* Every device holds still (the vhost rings come back) until RAM is
 	 * written: what runs outside iovirt writes guest RAM too. */
 	unsigned held = 0;
-	int ret = 0;
-	for (; ret == 0 && held < m->ndevices; held++)
-		if ((ret = device_quiesce(m->devices[held])) < 0)
-			fail(why, why_len, ret, "%s: cannot be stopped for the snapshot: %s",
-			     m->devices[held]->id, strerror(-ret));
+	int ret = machine_hold_devices(m, &held, why, why_len);
 	struct snap_file_writer sf;
 	snap_file_writer_init(&sf);
 	if (ret == 0)
-		ret = save_state(m, &sf, why, why_len);
+		ret = machine_state_save(m, &sf, why, why_len);
 	if (ret == 0)
 		ret = snap_file_finish(&sf) < 0 ? fail(why, why_len, sf.error, "the state file: %s",
 						       strerror(-sf.error))
@@ -307,7 +318,7 @@ int machine_snapshot_save(struct machine *m, const char *dir, char *why, size_t 
 	char id[24];
 	snapshot_id(id, sizeof(id));
 	struct snap_manifest man;
-	fill_manifest(m, id, &man);
+	machine_manifest_fill(m, id, &man);
 	/* The directory only once every part has saved: a refused snapshot
 	 * leaves nothing behind. */
 	struct stat st;
@@ -322,8 +333,7 @@ int machine_snapshot_save(struct machine *m, const char *dir, char *why, size_t 
 		ret = fail(why, why_len, -ENOTDIR, "%s: not a directory", dir);
 	if (ret == 0)
 		ret = write_snapshot(m, dir, dir_is_new, &sf, &man, why, why_len);
-	while (held)
-		device_unquiesce(m->devices[--held]);
+	machine_release_devices(m, held);
 	snap_file_writer_free(&sf);
 	if (ret < 0)
 		return ret; /* the caller says why */
@@ -338,9 +348,8 @@ int machine_snapshot_save(struct machine *m, const char *dir, char *why, size_t 
 
 /* ---- restore ---- */
 
-/* The manifest describes this machine: vCPUs, RAM layout, devices. */
-static int check_manifest(struct machine *m, const struct snap_manifest *man, char *why,
-			  size_t why_len)
+int machine_manifest_check(struct machine *m, const struct snap_manifest *man, char *why,
+			   size_t why_len)
 {
 	if (man->vcpus != m->vm.ncpus)
 		return fail(why, why_len, -EINVAL, "the snapshot has %u vCPUs, this machine %u",
@@ -402,7 +411,7 @@ int machine_snapshot_restore(struct machine *m, const char *dir,
 {
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	int ret = check_manifest(m, man, why, why_len);
+	int ret = machine_manifest_check(m, man, why, why_len);
 	if (ret < 0)
 		return ret;
 	char path[4096];
@@ -415,10 +424,6 @@ int machine_snapshot_restore(struct machine *m, const char *dir,
 	if (sf.len != man->state_bytes || snap_crc32(sf.buf, sf.len) != man->state_crc)
 		ret = fail(why, why_len, -EINVAL,
 			   "%s: not the state file the manifest names (size or CRC differ)", path);
-	unsigned expected = 1 + m->vm.ncpus + m->ndevices;
-	if (ret == 0 && sf.count != expected)
-		ret = fail(why, why_len, -EINVAL, "%s: %u sections, this machine needs %u", path,
-			   sf.count, expected);
 	/* RAM is read over fresh memory: holes in the files are left alone,
 	 * so nothing may have written guest RAM since machine_create (the
 	 * restore runs before any boot loading). A shared memfd is what other
@@ -436,7 +441,23 @@ int machine_snapshot_restore(struct machine *m, const char *dir,
 	}
 	double mem_ms = ms_since(&t0);
 	if (ret == 0)
-		ret = load_section(&sf, "vm", "vm", load_vm, &m->vm, why, why_len);
+		ret = machine_state_load(m, &sf, why, why_len);
+	snap_file_free(&sf);
+	if (ret < 0)
+		return ret;
+	log_info("restored %s: RAM %s in %.0f ms, everything in %.0f ms; the guest's clock "
+		 "goes on at %.3f s", dir, mode == SNAP_MEM_MAP ? "mapped" : "read", mem_ms,
+		 ms_since(&t0), (double)m->vm.paused_clock / 1e9);
+	return 0;
+}
+
+int machine_state_load(struct machine *m, const struct snap_file *sf, char *why, size_t why_len)
+{
+	unsigned expected = 1 + m->vm.ncpus + m->ndevices;
+	if (sf->count != expected)
+		return fail(why, why_len, -EINVAL, "the state has %u sections, this machine needs %u",
+			    sf->count, expected);
+	int ret = load_section(sf, "vm", "vm", load_vm, &m->vm, why, why_len);
 	/* The clock (vm_state.h's policy) before the vCPUs' MSRs: the wall
 	 * clock KVM writes for MSR_KVM_WALL_CLOCK_NEW is then the restored
 	 * one. No vCPU runs before machine_run. */
@@ -446,17 +467,12 @@ int machine_snapshot_restore(struct machine *m, const char *dir,
 	for (unsigned i = 0; ret == 0 && i < m->vm.ncpus; i++) {
 		char id[16];
 		snprintf(id, sizeof(id), "vcpu%u", i);
-		ret = load_section(&sf, "vcpu", id, load_vcpu, &m->vm.vcpus[i], why, why_len);
+		ret = load_section(sf, "vcpu", id, load_vcpu, &m->vm.vcpus[i], why, why_len);
 	}
 	for (unsigned i = 0; ret == 0 && i < m->ndevices; i++)
-		ret = load_section(&sf, m->devices[i]->ops->kind, m->devices[i]->id, load_device,
+		ret = load_section(sf, m->devices[i]->ops->kind, m->devices[i]->id, load_device,
 				   m->devices[i], why, why_len);
-	snap_file_free(&sf);
-	if (ret < 0)
-		return ret;
-	vm_state_clock_stopped(&m->vm);
-	log_info("restored %s: RAM %s in %.0f ms, everything in %.0f ms; the guest's clock "
-		 "goes on at %.3f s", dir, mode == SNAP_MEM_MAP ? "mapped" : "read", mem_ms,
-		 ms_since(&t0), (double)m->vm.paused_clock / 1e9);
-	return 0;
+	if (ret == 0)
+		vm_state_clock_stopped(&m->vm);
+	return ret;
 }

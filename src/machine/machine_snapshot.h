@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 
+#include "migrate/snapshot_file.h"
 #include "migrate/snapshot_manifest.h"
 #include "migrate/snapshot_mem.h"
 
@@ -39,5 +40,26 @@ int machine_snapshot_save(struct machine *m, const char *dir, char *why, size_t 
 int machine_snapshot_restore(struct machine *m, const char *dir,
 			     const struct snap_manifest *man, enum snap_mem_mode mode, char *why,
 			     size_t why_len);
+
+/* The parts a snapshot and a migration share. */
+
+/* Quiesces every device in order (core/device.h), *held of them; on
+ * failure the rest are not, and why names the device. The caller releases
+ * the held ones either way. */
+int machine_hold_devices(struct machine *m, unsigned *held, char *why, size_t why_len);
+void machine_release_devices(struct machine *m, unsigned held);
+/* The VM, the vCPUs and the devices as sections of sf; every device is
+ * held. 0, or -errno with why. */
+int machine_state_save(struct machine *m, struct snap_file_writer *sf, char *why,
+		       size_t why_len);
+/* Loads what machine_state_save wrote into a machine that has not run,
+ * the guest's clock set before the vCPUs. 0, or -errno with why. */
+int machine_state_load(struct machine *m, const struct snap_file *sf, char *why, size_t why_len);
+/* A manifest of this machine (files named after id). */
+void machine_manifest_fill(struct machine *m, const char *id, struct snap_manifest *man);
+/* Whether man describes this machine: vCPUs, RAM layout, devices (id and
+ * kind, in order). 0, or -EINVAL with the first difference in why. */
+int machine_manifest_check(struct machine *m, const struct snap_manifest *man, char *why,
+			   size_t why_len);
 
 #endif

@@ -19,8 +19,7 @@ static json_object *u64(uint64_t v)
 	return json_object_new_uint64(v);
 }
 
-int snap_manifest_write(const char *path, const struct snap_manifest *m, char *why,
-			size_t why_len)
+char *snap_manifest_to_json(const struct snap_manifest *m)
 {
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "format", json_object_new_int((int)m->format));
@@ -59,6 +58,15 @@ int snap_manifest_write(const char *path, const struct snap_manifest *m, char *w
 
 	const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
 							  JSON_C_TO_STRING_NOSLASHESCAPE);
+	char *copy = text ? strdup(text) : NULL;
+	json_object_put(o);
+	return copy;
+}
+
+int snap_manifest_write(const char *path, const struct snap_manifest *m, char *why,
+			size_t why_len)
+{
+	char *text = snap_manifest_to_json(m);
 	int ret = 0;
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
@@ -70,7 +78,7 @@ int snap_manifest_write(const char *path, const struct snap_manifest *m, char *w
 		ret = -errno;
 	if (fd >= 0)
 		close(fd);
-	json_object_put(o);
+	free(text);
 	if (ret < 0)
 		snprintf(why, why_len, "%s: %s", path, strerror(-ret));
 	return ret;
@@ -320,6 +328,21 @@ int snap_manifest_read(struct snap_manifest *m, const char *path, char *why, siz
 	}
 	free(buf);
 	return ret;
+}
+
+int snap_manifest_same_args(const struct snap_manifest *m, const char *const *args,
+			    unsigned nargs, char *why, size_t why_len)
+{
+	for (unsigned i = 0; i < nargs || i < m->nargs; i++) {
+		const char *given = i < nargs ? args[i] : "(nothing)";
+		const char *saved = i < m->nargs ? m->args[i] : "(nothing)";
+		if (strcmp(given, saved) != 0) {
+			snprintf(why, why_len, "the machine has '%s' where this one has '%s' "
+				 "(option word %u)", saved, given, i + 1);
+			return -EINVAL;
+		}
+	}
+	return 0;
 }
 
 void snap_manifest_free(struct snap_manifest *m)

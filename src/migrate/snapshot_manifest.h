@@ -59,6 +59,8 @@ struct snap_manifest {
 	uint32_t state_crc;
 };
 
+/* m as JSON text (malloc'd), or NULL out of memory. */
+char *snap_manifest_to_json(const struct snap_manifest *m);
 /* Writes m as JSON to path (fsynced). 0, or -errno with one line in why. */
 int snap_manifest_write(const char *path, const struct snap_manifest *m, char *why,
 			size_t why_len);
@@ -72,5 +74,9 @@ int snap_manifest_parse(struct snap_manifest *m, const char *text, size_t len, c
 int snap_manifest_read(struct snap_manifest *m, const char *path, char *why, size_t why_len);
 
 void snap_manifest_free(struct snap_manifest *m);
+/* Whether m's machine options are args, word for word: 0, or -EINVAL with
+ * the first difference in why. */
+int snap_manifest_same_args(const struct snap_manifest *m, const char *const *args,
+			    unsigned nargs, char *why, size_t why_len);
 
 #endif

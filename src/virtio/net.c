@@ -857,6 +857,27 @@ static void net_destroy_op(struct virtio_dev *vdev)
 	virtio_net_destroy(to_net(vdev));
 }
 
+/* vhost-net writes received frames and used rings itself: each pair's
+ * kernel device logs into the migration's bitmap while it is given one. */
+static int net_dirty_log(struct virtio_dev *vdev, uint64_t *log)
+{
+	struct virtio_net *n = to_net(vdev);
+	int ret = 0;
+	for (unsigned i = 0; ret == 0 && i < n->npairs; i++)
+		if (n->pairs[i].vhost_opened)
+			ret = vhost_set_log(&n->pairs[i].vhost, log);
+	return ret;
+}
+
+/* One RARP from the guest's MAC on the first pair's backend: the tap the
+ * guest's traffic leaves by (vhost-net writes to the same tap). */
+static void net_announce_op(struct virtio_dev *vdev)
+{
+	struct virtio_net *n = to_net(vdev);
+	if (n->npairs && n->pairs[0].backend)
+		net_announce(n->pairs[0].backend, n->mac);
+}
+
 static const struct virtio_dev_ops net_ops = {
 	.config_read = net_config_read,
 	.config_write = net_config_write,
@@ -866,6 +887,8 @@ static const struct virtio_dev_ops net_ops = {
 	.queue_notify = net_queue_notify,
 	.quiesce = net_quiesce,
 	.unquiesce = net_unquiesce,
+	.dirty_log = net_dirty_log,
+	.announce = net_announce_op,
 	.save = net_save,
 	.load = net_load,
 	.destroy = net_destroy_op,

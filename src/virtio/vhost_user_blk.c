@@ -142,6 +142,15 @@ static void vub_destroy(struct virtio_dev *vdev)
 	vhost_user_blk_destroy(to_vub(vdev));
 }
 
+/* The backend writes guest RAM itself; its dirty log
+ * (VHOST_USER_PROTOCOL_F_LOG_SHMFD) is not asked for yet. */
+static int vub_dirty_log(struct virtio_dev *vdev, uint64_t *log)
+{
+	(void)vdev;
+	(void)log;
+	return -ENOTSUP;
+}
+
 static const struct virtio_dev_ops vub_ops = {
 	.destroy = vub_destroy,
 	.config_read = vub_config_read,
@@ -150,6 +159,7 @@ static const struct virtio_dev_ops vub_ops = {
 	.reset = vub_reset,
 	.quiesce = vub_quiesce,
 	.unquiesce = vub_unquiesce,
+	.dirty_log = vub_dirty_log,
 	.irq_moved = vub_irq_moved,
 	.queue_notify = vub_queue_notify,
 };

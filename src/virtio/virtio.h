@@ -79,6 +79,13 @@ struct virtio_dev_ops {
 	 * runs again (vhost: the rings go back to the kernel or the backend,
 	 * from where they stopped). Optional. Lock held. */
 	void (*unquiesce)(struct virtio_dev *vdev);
+	/* Migration's dirty log for what runs outside iovirt (vhost): log is
+	 * the guest_mem log's bitmap, or NULL to stop. 0, or -ENOTSUP (a
+	 * vhost-user backend) / -errno. Optional. Lock held. */
+	int (*dirty_log)(struct virtio_dev *vdev, uint64_t *log);
+	/* After a migration: tell the network where the guest is (a NIC's
+	 * RARP). Optional. Lock held. */
+	void (*announce)(struct virtio_dev *vdev);
 	void (*save)(struct virtio_dev *vdev, struct state_writer *w);
 	int (*load)(struct virtio_dev *vdev, struct state_reader *r);
 	void (*destroy)(struct virtio_dev *vdev);

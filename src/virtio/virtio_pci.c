@@ -13,6 +13,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "core/guest_mem_log.h"
 #include "core/log.h"
 #include "core/state.h"
 
@@ -621,6 +622,31 @@ static void vp_unquiesce(struct device *dev)
 	pthread_mutex_unlock(&vdev->lock);
 }
 
+static int vp_dirty_log(struct device *dev, bool on, char *why, size_t why_len)
+{
+	struct virtio_dev *vdev = to_vp(dev)->vdev;
+	size_t bytes;
+	uint64_t *log = on ? guest_mem_log_bitmap(vdev->mem, &bytes) : NULL;
+	pthread_mutex_lock(&vdev->lock);
+	int ret = vdev->ops->dirty_log ? vdev->ops->dirty_log(vdev, log) : 0;
+	pthread_mutex_unlock(&vdev->lock);
+	if (ret == -ENOTSUP)
+		snprintf(why, why_len, "%s: its vhost-user backend writes guest RAM where iovirt "
+			 "cannot track it (no dirty log): it cannot be migrated", dev->id);
+	else if (ret < 0)
+		snprintf(why, why_len, "%s: vhost's dirty log: %s", dev->id, strerror(-ret));
+	return ret;
+}
+
+static void vp_announce(struct device *dev)
+{
+	struct virtio_dev *vdev = to_vp(dev)->vdev;
+	pthread_mutex_lock(&vdev->lock);
+	if (vdev->ops->announce)
+		vdev->ops->announce(vdev);
+	pthread_mutex_unlock(&vdev->lock);
+}
+
 /* Popped and not yet pushed: with a backend (a block request), or about
  * to be pushed by the loop. */
 static bool vp_busy(struct device *dev)
@@ -744,6 +770,8 @@ static const struct device_ops device_ops = {
 	.load = vp_load,
 	.busy = vp_busy,
 	.quiesce = vp_quiesce,
+	.dirty_log = vp_dirty_log,
+	.announce = vp_announce,
 	.unquiesce = vp_unquiesce,
 	.destroy = vp_destroy,
 };

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "core/guest_mem.h"
+#include "core/guest_mem_log.h"
 #include "core/iov.h"
 #include "core/log.h"
 
@@ -208,6 +209,36 @@ static int walk_chain(struct virtqueue *vq, uint16_t head, struct virtq_chain *c
 	}
 }
 
+/* The used ring is the device's to write: all of it is marked in the
+ * dirty log whenever one of its fields changes (a few pages at most). */
+static void mark_used_ring(struct virtqueue *vq)
+{
+	guest_mem_mark(vq->mem, vq->used_gpa, VIRTQ_USED_BYTES(vq->size) + 2);
+}
+
+/* While a migration logs iovirt's writes: the first len bytes of the
+ * chain's device-writable buffers, which the device has just filled. The
+ * chain is walked again (the guest may not change it while the device
+ * owns it; one that does loses only its own data). */
+static void mark_written(struct virtqueue *vq, uint16_t head, uint32_t len)
+{
+	static __thread struct virtq_chain again;
+	if (!guest_mem_logging(vq->mem) || len == 0)
+		return;
+	bool broken = vq->broken;
+	const char *error = vq->error;
+	if (walk_chain(vq, head, &again) < 0) {
+		vq->broken = broken; /* this was not the device's own walk */
+		vq->error = error;
+		return;
+	}
+	for (unsigned i = again.n_out; i < again.n_out + again.n_in && len; i++) {
+		size_t n = again.iov[i].iov_len < len ? again.iov[i].iov_len : len;
+		guest_mem_mark_hva(vq->mem, again.iov[i].iov_base, n);
+		len -= (uint32_t)n;
+	}
+}
+
 int virtq_pop(struct virtqueue *vq, struct virtq_chain *chain)
 {
 	if (vq->broken)
@@ -248,6 +279,7 @@ int virtq_pop(struct virtqueue *vq, struct virtq_chain *chain)
 	 * a buffer made available meanwhile is either seen or kicked. */
 	if (vq->event_idx && !vq->kicks_disabled) {
 		ring_wr16(vq->avail_event, vq->last_avail_idx);
+		mark_used_ring(vq);
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	}
 	return 1;
@@ -263,6 +295,7 @@ void virtq_unpop(struct virtqueue *vq)
 
 void virtq_push(struct virtqueue *vq, uint16_t head, uint32_t len)
 {
+	mark_written(vq, head, len);
 	/* §2.7.8.2: the element (and the data written into the buffers)
 	 * before the index: a release barrier between them. */
 	struct virtq_used_elem *e = &vq->used->ring[vq->used_idx & (vq->size - 1)];
@@ -271,6 +304,7 @@ void virtq_push(struct virtqueue *vq, uint16_t head, uint32_t len)
 	vq->used_idx++;
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	ring_wr16(&vq->used->idx, vq->used_idx);
+	mark_used_ring(vq);
 	if (vq->inuse)
 		vq->inuse--;
 }
@@ -305,6 +339,7 @@ void virtq_disable_kicks(struct virtqueue *vq)
 	if (!vq->event_idx) {
 		vq->used_flags |= VIRTQ_USED_F_NO_NOTIFY;
 		ring_wr16(&vq->used->flags, vq->used_flags);
+		mark_used_ring(vq);
 	}
 }
 
@@ -317,6 +352,7 @@ bool virtq_enable_kicks(struct virtqueue *vq)
 		vq->used_flags &= (uint16_t)~VIRTQ_USED_F_NO_NOTIFY;
 		ring_wr16(&vq->used->flags, vq->used_flags);
 	}
+	mark_used_ring(vq);
 	/* Store (kicks on) before load (avail idx): a buffer the driver made
 	 * available while kicks were off is seen here, or the driver sees kicks
 	 * on and kicks. */

@@ -193,11 +193,11 @@ static void ring_take_over(struct vhost *v, struct vhost_ring *r)
 	loop_mod_fd(v->vdev->loop, v->vdev->queues[v->first + r->index].kick_fd, 0);
 }
 
-/* The backend's side: size, start index, addresses (host addresses of the
+/* The ring's addresses as the backend takes them (host addresses of the
  * parts, which the transport validated at DRIVER_OK as inside RAM for the
- * queue's size), call, error and kick. resume: the ring goes on from the
- * used index the driver sees (a reconnected backend), not from 0. */
-static int ring_send(struct vhost *v, struct vhost_ring *r, bool resume)
+ * queue's size); the used ring's guest address for the dirty log. */
+static int ring_addr(struct vhost *v, struct vhost_ring *r, struct vhost_vring_addr *addr,
+		     struct vring_used **used_out)
 {
 	struct virtio_queue *q = &v->vdev->queues[v->first + r->index];
 	const struct guest_mem *mem = v->vdev->mem;
@@ -206,6 +206,38 @@ static int ring_send(struct vhost *v, struct vhost_ring *r, bool resume)
 	struct vring_used *used = guest_mem_ptr(mem, q->used, 6ULL + 8ULL * q->size);
 	if (!desc || !avail || !used)
 		return -EFAULT;
+	*addr = (struct vhost_vring_addr){
+		.index = r->index,
+		.desc_user_addr = (uint64_t)(uintptr_t)desc,
+		.avail_user_addr = (uint64_t)(uintptr_t)avail,
+		.used_user_addr = (uint64_t)(uintptr_t)used,
+		.flags = v->log ? 1u << VHOST_VRING_F_LOG : 0,
+		.log_guest_addr = q->used,
+	};
+	if (used_out)
+		*used_out = used;
+	return 0;
+}
+
+/* A running ring's addresses again: the dirty log switched on or off. */
+static int ring_addr_send(struct vhost *v, struct vhost_ring *r)
+{
+	struct vhost_vring_addr addr;
+	int ret = ring_addr(v, r, &addr, NULL);
+	return ret < 0 ? ret : vhost_call(v, VHOST_SET_VRING_ADDR, &addr);
+}
+
+/* The backend's side: size, start index, addresses, call, error and kick.
+ * resume: the ring goes on from the used index the driver sees (a
+ * reconnected backend), not from 0. */
+static int ring_send(struct vhost *v, struct vhost_ring *r, bool resume)
+{
+	struct virtio_queue *q = &v->vdev->queues[v->first + r->index];
+	struct vhost_vring_addr addr;
+	struct vring_used *used;
+	int ret = ring_addr(v, r, &addr, &used);
+	if (ret < 0)
+		return ret;
 	/* A backend that knew the ring goes on from where the guest sees it;
 	 * a ring handed over goes on from where iovirt left it (0 on a fresh
 	 * DRIVER_OK; vhost_stop's position after a stop, or a loaded one). */
@@ -213,16 +245,10 @@ static int ring_send(struct vhost *v, struct vhost_ring *r, bool resume)
 				: q->vq.last_avail_idx;
 	struct vhost_vring_state num = {.index = r->index, .num = q->size};
 	struct vhost_vring_state base = {.index = r->index, .num = start};
-	struct vhost_vring_addr addr = {
-		.index = r->index,
-		.desc_user_addr = (uint64_t)(uintptr_t)desc,
-		.avail_user_addr = (uint64_t)(uintptr_t)avail,
-		.used_user_addr = (uint64_t)(uintptr_t)used,
-	};
 	struct vhost_vring_file kick = {.index = r->index, .fd = q->kick_fd};
 	struct vhost_vring_file call = {.index = r->index, .fd = r->irqfd ? r->irqfd_fd : r->call_fd};
 	struct vhost_vring_file err = {.index = r->index, .fd = r->err_fd};
-	int ret = vhost_call(v, VHOST_SET_VRING_NUM, &num);
+	ret = vhost_call(v, VHOST_SET_VRING_NUM, &num);
 	if (ret == 0)
 		ret = vhost_call(v, VHOST_SET_VRING_BASE, &base);
 	if (ret == 0)
@@ -236,11 +262,18 @@ static int ring_send(struct vhost *v, struct vhost_ring *r, bool resume)
 	return ret;
 }
 
+/* The features the rings run with, VHOST_F_LOG_ALL while logging. */
+static int send_features(struct vhost *v)
+{
+	uint64_t features = v->acked | (v->log ? 1ULL << VHOST_F_LOG_ALL : 0);
+	return vhost_call(v, VHOST_SET_FEATURES, &features);
+}
+
 /* Everything the backend needs to run the started rings: features, the
  * guest RAM table, the in-flight log (vhost-user), then each ring. */
 static int send_state(struct vhost *v, bool resume)
 {
-	int ret = vhost_call(v, VHOST_SET_FEATURES, &v->acked);
+	int ret = send_features(v);
 	if (ret == 0)
 		ret = set_mem_table(v);
 	if (ret == 0 && v->user)
@@ -319,6 +352,28 @@ void vhost_irq_moved(struct vhost *v)
 		t->signal_queue(v->vdev, q);
 	}
 	vhost_user_end(v);
+}
+
+int vhost_set_log(struct vhost *v, uint64_t *log)
+{
+	if (v->user)
+		return -ENOTSUP;
+	if (v->fd < 0 || (!log && !v->log))
+		return 0;
+	/* The base first: the kernel checks the log covers RAM when logging
+	 * is switched on. */
+	uint64_t base = (uint64_t)(uintptr_t)log;
+	int ret = log ? vhost_call(v, VHOST_SET_LOG_BASE, &base) : 0;
+	if (ret < 0)
+		return ret;
+	v->log = log;
+	if (!v->running)
+		return 0; /* vhost_start sends it with the rings */
+	ret = send_features(v);
+	for (unsigned i = 0; ret == 0 && i < v->nq; i++)
+		if (v->rings[i].started)
+			ret = ring_addr_send(v, &v->rings[i]);
+	return ret;
 }
 
 int vhost_resume(struct vhost *v)

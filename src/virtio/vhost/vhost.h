@@ -75,6 +75,7 @@ struct vhost {
 	unsigned first, nq;           /* the device's queues this serves */
 	struct vhost_ring rings[VHOST_MAX_RINGS];
 	bool running;
+	uint64_t *log;                /* migration's dirty log (vhost_set_log), or NULL */
 	uint64_t relayed;             /* interrupts the loop passed on (INTx) */
 };
 
@@ -124,5 +125,11 @@ void vhost_irq_moved(struct vhost *v);
 /* Takes the queues back from the backend (no more ring access by it once
  * this returns) and the loop watches their kicks again. Idempotent. */
 void vhost_stop(struct vhost *v);
+
+/* Migration: the kernel marks every page it writes (buffers, used rings)
+ * in log (guest_mem_log.h's bitmap: VHOST_SET_LOG_BASE, VHOST_F_LOG_ALL,
+ * VHOST_VRING_F_LOG), from now on and in rings started later; NULL stops
+ * it. -ENOTSUP for a vhost-user backend. 0 or -errno. */
+int vhost_set_log(struct vhost *v, uint64_t *log);
 
 #endif
