@@ -343,12 +343,14 @@ static int precopy(struct source *s)
 		else
 			not_converging = 0;
 		last_dirty = pr.dirty;
-		if (s->p->auto_converge && pr.pass >= PASSES_BEFORE_THROTTLE && not_converging >= 2) {
+		/* Once slowing has begun, each pass that still does not fit
+		 * slows the guest more. */
+		if (s->p->auto_converge && pr.pass >= PASSES_BEFORE_THROTTLE &&
+		    (not_converging >= 2 || pr.throttle)) {
 			pr.throttle = pr.throttle ? pr.throttle + THROTTLE_STEP : THROTTLE_FIRST;
 			if (pr.throttle > 99)
 				pr.throttle = 99;
 			set_throttle(s, pr.throttle);
-			not_converging = 0;
 			log_info("migration: the guest dirties %llu pages/s; its vCPUs are slowed by "
 				 "%u%%", (unsigned long long)pr.rate, pr.throttle);
 		}

@@ -352,29 +352,29 @@ int machine_manifest_check(struct machine *m, const struct snap_manifest *man, c
 			   size_t why_len)
 {
 	if (man->vcpus != m->vm.ncpus)
-		return fail(why, why_len, -EINVAL, "the snapshot has %u vCPUs, this machine %u",
+		return fail(why, why_len, -EINVAL, "the saved machine has %u vCPUs, this one %u",
 			    man->vcpus, m->vm.ncpus);
 	if (man->nmem != m->vm.mem.nr_regions)
-		return fail(why, why_len, -EINVAL, "the snapshot has %u RAM regions, this machine %u",
+		return fail(why, why_len, -EINVAL, "the saved machine has %u RAM regions, this one %u",
 			    man->nmem, m->vm.mem.nr_regions);
 	for (unsigned i = 0; i < man->nmem; i++)
 		if (man->mem[i].gpa != m->vm.mem.regions[i].gpa ||
 		    man->mem[i].size != m->vm.mem.regions[i].size)
 			return fail(why, why_len, -EINVAL,
-				    "RAM region %u: the snapshot's is %llu MiB at 0x%llx, this "
-				    "machine's %llu MiB at 0x%llx", i,
+				    "RAM region %u: the saved machine's is %llu MiB at 0x%llx, "
+				    "this one's %llu MiB at 0x%llx", i,
 				    (unsigned long long)(man->mem[i].size >> 20),
 				    (unsigned long long)man->mem[i].gpa,
 				    (unsigned long long)(m->vm.mem.regions[i].size >> 20),
 				    (unsigned long long)m->vm.mem.regions[i].gpa);
 	if (man->ndev != m->ndevices)
-		return fail(why, why_len, -EINVAL, "the snapshot has %u devices, this machine %u",
+		return fail(why, why_len, -EINVAL, "the saved machine has %u devices, this one %u",
 			    man->ndev, m->ndevices);
 	for (unsigned i = 0; i < man->ndev; i++)
 		if (strcmp(man->dev[i].id, m->devices[i]->id) != 0 ||
 		    strcmp(man->dev[i].kind, m->devices[i]->ops->kind) != 0)
 			return fail(why, why_len, -EINVAL,
-				    "device %u: the snapshot has %s (%s), this machine %s (%s)", i,
+				    "device %u: the saved machine has %s (%s), this one %s (%s)", i,
 				    man->dev[i].id, man->dev[i].kind, m->devices[i]->id,
 				    m->devices[i]->ops->kind);
 	return 0;

@@ -18,18 +18,8 @@ rm -rf "$T" && mkdir -p "$T"
 modprobe tun 2>/dev/null
 modprobe vhost_net 2>/dev/null
 
-ctl() { timeout 120 build/iovirt ctl "$@"; }
-py() { python3 -c 'import json, sys; j = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2" 2>/dev/null; }
-# acks LOG: the ACK numbers the guest printed, one per line.
-acks() { sed -n 's/^ACK=\([0-9]*\).*/\1/p' "$1" | tr -d '\r'; }
-last_ack() { acks "$1" | tail -1; }
-# field LOG KEY: KEY's value in every ACK line, in order.
-field() { sed -n "s/^ACK=.* $2=\([0-9.]*\).*/\1/p" "$1" | tr -d '\r'; }
-records_in() {
-	local i
-	for ((i = 0; i < $1; i++)); do printf '%-4095s\n' "record $i"; done >"$T/expected"
-	[ "$1" -gt 0 ] && cmp -s -n $(($1 * 4096)) "$T/expected" "$2"
-}
+# shellcheck source=tests/guest/records-lib.sh
+. tests/guest/records-lib.sh
 # device_sections DIR: the state file's device sections (not the VM's or
 # the vCPUs', whose clocks and registers move as time passes).
 device_sections() { python3 tests/guest/snapshot-sections.py "$1" | awk '$1 != "vm" && $1 != "vcpu"'; }
@@ -40,14 +30,6 @@ snap_file() {
 	mem) py "$1/manifest.json" "j['memory'][0]['file']" ;;
 	esac
 }
-wait_for() { # wait_for SECONDS CMD...: until CMD succeeds
-	local n=$1; shift
-	for _ in $(seq "$((n * 2))"); do "$@" && return 0; sleep 0.5; done
-	return 1
-}
-same_files() { [ -s "$1" ] && cmp -s "$1" "$2"; }
-state_is() { [ "$(ctl "$1" info 2>/dev/null | awk '$1 == "state" {print $2}')" = "$2" ]; }
-acked_at_least() { [ "$(last_ack "$1")" -ge "$2" ] 2>/dev/null; }
 
 # scenario NAME TAP IMAGE DISK-OPTION NET-SUFFIX IOVIRT-ARGS...: one run as
 # above; IMAGE is the file behind the virtio disk.
@@ -144,7 +126,7 @@ scenario() {
 	check $name "the records go on after the restore (ACK $before -> ${n:-none})" \
 		[ "${n:-0}" -gt "$before" ]
 	check $name "one unbroken sequence of records across both processes (16, 32, ... $n)" \
-		sh -c "acks() { sed -n 's/^ACK=\([0-9]*\).*/\1/p' \"\$1\" | tr -d '\r'; }; acks '$d/console' | awk '\$1 != NR * 16 { bad = 1 } END { exit bad || NR == 0 }'"
+		unbroken "$d/console"
 	check $name "one boot: the guest's init ran once" [ "$(grep -c IOVIRT-INIT "$d/console")" = 1 ]
 	check $name "every acknowledged record ($n) is in the virtio disk's image, in order" \
 		records_in "$n" "$blkimg"
@@ -155,8 +137,7 @@ scenario() {
 		[ -n "$(text "$d/console" SENT_SHA)" -a "$(cat "$d/recv.sha")" = "$(text "$d/console" SENT_SHA)" ]
 	check $name "the guest's sender saw it complete (TCP_STATUS=$(value "$d/console" TCP_STATUS))" \
 		[ "$(value "$d/console" TCP_STATUS)" = 0 ]
-	check $name "the guest's uptime never goes backwards" \
-		sh -c "sed -n 's/^ACK=.* UP=\([0-9.]*\).*/\1/p' '$d/console' | tr -d '\r' | awk 'NR > 1 && \$1 < prev { bad = 1 } { prev = \$1 } END { exit bad || NR < 2 }'"
+	check $name "the guest's uptime never goes backwards" uptime_monotonic "$d/console"
 	local up_a up_b wall_b
 	# Across the whole console: the largest step of the uptime between
 	# two ACKs is the restore's (the time away); the wall clock from the
