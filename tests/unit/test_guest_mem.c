@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "core/guest_mem.h"
+#include "core/guest_mem_log.h"
 
 #define MiB (1ULL << 20)
 #define GiB (1ULL << 30)
@@ -219,10 +220,50 @@ static void test_init_aligned(void **state)
 	}
 }
 
+/* The log of iovirt's own writes (issue 22): off, nothing is marked; on,
+ * guest_mem_write and the explicit marks set exactly the pages written
+ * (by guest-physical page), hva marks find their region, a take clears
+ * the word it returns, and a restart starts clear. */
+static void test_dirty_log_marks(void **state)
+{
+	struct guest_mem mem;
+	three_regions(&mem);
+	uint8_t b[2] = {1, 2};
+	assert_int_equal(guest_mem_write(&mem, 0x10000, b, 2), 0);
+	assert_false(guest_mem_logging(&mem));
+	assert_int_equal(guest_mem_log_start(&mem), 0);
+	assert_true(guest_mem_logging(&mem));
+	size_t bytes;
+	assert_non_null(guest_mem_log_bitmap(&mem, &bytes));
+	assert_int_equal(bytes, 8 * ((0x21 + 63) / 64)); /* up to the last page, 0x20 */
+	assert_int_equal(guest_mem_log_take(&mem, 0), 0); /* the write before: not in it */
+
+	assert_int_equal(guest_mem_write(&mem, 0x10ffe, b, 2), 0);  /* page 0x10 */
+	assert_int_equal(guest_mem_write(&mem, 0x11fff, b, 2), -EFAULT); /* spans a, b */
+	guest_mem_mark_hva(&mem, ram_b + 0xfff, 1);                  /* page 0x12 */
+	guest_mem_mark(&mem, 0x20000, 0x1000);                        /* page 0x20 */
+	guest_mem_mark_hva(&mem, b, 1);                               /* not RAM */
+	assert_int_equal(guest_mem_log_take(&mem, 0),
+			 (1ULL << 0x10) | (1ULL << 0x12) | (1ULL << 0x20));
+	assert_int_equal(guest_mem_log_take(&mem, 0), 0);
+	assert_int_equal(guest_mem_log_take(&mem, 64), 0); /* past the last page */
+
+	guest_mem_mark(&mem, 0x10800, 0x1000); /* straddles pages 0x10 and 0x11 */
+	guest_mem_log_stop(&mem);
+	guest_mem_mark(&mem, 0x12000, 1);      /* off again: not marked */
+	assert_int_equal(guest_mem_log_take(&mem, 0), (1ULL << 0x10) | (1ULL << 0x11));
+	guest_mem_mark(&mem, 0x12000, 1);
+	assert_int_equal(guest_mem_log_start(&mem), 0);
+	assert_int_equal(guest_mem_log_take(&mem, 0), 0);
+	guest_mem_log_free(&mem);
+	assert_false(guest_mem_logging(&mem));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ptr_bounds),
+		cmocka_unit_test(test_dirty_log_marks),
 		cmocka_unit_test(test_ptr_overflow),
 		cmocka_unit_test(test_add_region_rules),
 		cmocka_unit_test(test_read_write),

@@ -21,6 +21,7 @@ T=/tmp/iovirt-mig
 rm -rf "$T" && mkdir -p "$T"
 modprobe tun 2>/dev/null
 modprobe vhost_net 2>/dev/null
+modprobe bridge 2>/dev/null
 # shellcheck source=tests/guest/records-lib.sh
 . tests/guest/records-lib.sh
 BR=migbr0
