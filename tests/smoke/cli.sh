@@ -129,6 +129,15 @@ else
 	skip "sriov enable on a device without SR-IOV: no 0000:00:00.0 without SR-IOV here"
 fi
 
+# The control plane's client: what ctl refuses before any request, so no
+# iovirt need listen (a missing argument is usage, a bad value 1).
+expect "ctl migrate without a URL" 2 "iovirt ctl: migrate needs URL" \
+	"$IOVIRT" ctl "$TMP/api.sock" migrate
+expect "ctl migrate with a bad --bandwidth" 1 "migrate: --bandwidth 10X: not a size in bytes/s" \
+	"$IOVIRT" ctl "$TMP/api.sock" migrate tcp:localhost:4444 --bandwidth 10X
+expect "ctl migrate, --bandwidth without a value" 2 "--bandwidth needs a value" \
+	"$IOVIRT" ctl "$TMP/api.sock" migrate tcp:localhost:4444 --bandwidth
+
 # Passthrough: bad --device values, and devices iovirt cannot take (a device
 # on no driver or a host driver is refused before anything is mapped).
 expect "--device with a malformed address" 1 "'zz:00.0' is not a PCI address" \

@@ -29,7 +29,7 @@
 /* ---- the fake VM: records which op ran, returns what the test chose ---- */
 
 enum fake_op { OP_INFO, OP_COUNTERS, OP_PAUSE, OP_RESUME, OP_POWER, OP_REBOOT, OP_SHUTDOWN,
-	       OP_SNAPSHOT, NOPS };
+	       OP_SNAPSHOT, OP_MIGRATE, OP_MIGRATE_STATUS, OP_MIGRATE_CANCEL, NOPS };
 
 struct fake_vm {
 	unsigned calls[NOPS];
@@ -37,7 +37,9 @@ struct fake_vm {
 	const char *state;
 	unsigned ndevices;
 	char dir[PATH_MAX + 16];  /* what vm.snapshot was given */
-	const char *why;          /* what vm.snapshot says when it fails */
+	const char *why;          /* what vm.snapshot and vm.send-migration say */
+	struct api_migrate_params migrate;    /* what vm.send-migration was given */
+	struct api_migrate_status status;     /* what vm.migration reports */
 };
 
 static void fake_info(void *vm, struct api_vm_info *out)
@@ -98,9 +100,27 @@ static int fake_snapshot(void *vm, const char *dir, char *why, size_t why_len)
 	return record(vm, OP_SNAPSHOT);
 }
 
+static int fake_migrate(void *vm, const struct api_migrate_params *p, char *why, size_t why_len)
+{
+	struct fake_vm *f = vm;
+	f->migrate = *p;
+	if (f->why)
+		snprintf(why, why_len, "%s", f->why);
+	return record(vm, OP_MIGRATE);
+}
+
+static void fake_migrate_status(void *vm, struct api_migrate_status *out)
+{
+	struct fake_vm *f = vm;
+	f->calls[OP_MIGRATE_STATUS]++;
+	*out = f->status;
+}
+
+static int fake_migrate_cancel(void *vm) { return record(vm, OP_MIGRATE_CANCEL); }
+
 static const struct api_vm_ops fake_ops = {
 	fake_info, fake_counters, fake_pause, fake_resume, fake_power, fake_reboot, fake_shutdown,
-	fake_snapshot,
+	fake_snapshot, fake_migrate, fake_migrate_status, fake_migrate_cancel,
 };
 
 static struct fake_vm fake;
@@ -306,10 +326,12 @@ static void test_missing_ops(void **state)
 {
 	static const struct api_vm_ops none = {0};
 	static const char *const urls[] = {"/api/v1/vm.info", "/api/v1/vm.counters",
-					   "/api/v1/vm.pause", "/api/v1/vm.shutdown"};
+					   "/api/v1/vm.pause", "/api/v1/vm.shutdown",
+					   "/api/v1/vm.migration", "/api/v1/vm.migration-cancel"};
 	for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
 		struct api_response r;
-		api_handle(&none, &fake, strstr(urls[i], "vm.info") || strstr(urls[i], "counters")
+		api_handle(&none, &fake, strstr(urls[i], "vm.info") || strstr(urls[i], "counters") ||
+						 strcmp(urls[i], "/api/v1/vm.migration") == 0
 						 ? "GET" : "PUT",
 			   urls[i], NULL, 0, &r);
 		assert_error(&r, 501, "not supported by this VM");
@@ -483,6 +505,303 @@ static void test_snapshot_why_unterminated(void **state)
 	api_response_free(&r);
 	api_handle(&none, &fake, "PUT", SNAPSHOT, "{}", 2, &r);
 	assert_error(&r, 400, "needs \"destination_url\"");
+	api_response_free(&r);
+}
+
+/* ---- live migration: vm.send-migration, vm.migration, vm.migration-cancel ---- */
+
+#define SEND_MIGRATION "/api/v1/vm.send-migration"
+#define MIGRATION "/api/v1/vm.migration"
+#define MIGRATION_CANCEL "/api/v1/vm.migration-cancel"
+
+static void test_migrate(void **state)
+{
+	static const struct {
+		const char *body, *url;
+		uint64_t downtime_ms, bandwidth;
+		bool auto_converge;
+	} cases[] = {
+		/* Only the URL: the VM's defaults (0 says "yours"), auto-converge on. */
+		{"{\"destination_url\": \"tcp:10.0.0.2:4444\"}", "tcp:10.0.0.2:4444", 0, 0, true},
+		{"{\"destination_url\": \"unix:/run/iovirt/in.sock\", \"downtime_ms\": 1, "
+		 "\"bandwidth\": 0, \"auto_converge\": false}", "unix:/run/iovirt/in.sock", 1, 0, false},
+		{"{\"auto_converge\": true, \"bandwidth\": 18446744073709551615, \"downtime_ms\": 60000, "
+		 "\"destination_url\": \"tcp:[::1]:4444\"}", "tcp:[::1]:4444", 60000, UINT64_MAX, true},
+		{"{\"destination_url\": \"tcp:h:1\", \"bandwidth\": 104857600}", "tcp:h:1", 0,
+		 100ull << 20, true},
+		/* The rest of the URL is the machine's to judge. */
+		{"{\"destination_url\": \"unix:\"}", "unix:", 0, 0, true},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		reset_fake(NULL);
+		struct api_response r;
+		handle("PUT", SEND_MIGRATION, cases[i].body, &r);
+		if (r.status != 204)
+			fail_msg("%s: %u %s", cases[i].body, r.status, r.body);
+		assert_null(r.body);
+		assert_int_equal(fake.calls[OP_MIGRATE], 1);
+		assert_int_equal(total_calls(), 1);
+		assert_string_equal(fake.migrate.url, cases[i].url);
+		assert_int_equal(fake.migrate.downtime_ms, cases[i].downtime_ms);
+		assert_int_equal(fake.migrate.bandwidth, cases[i].bandwidth);
+		assert_int_equal(fake.migrate.auto_converge, cases[i].auto_converge);
+	}
+	/* The longest URL there can be. */
+	char body[API_MIGRATE_URL_MAX + 64], url[API_MIGRATE_URL_MAX];
+	memset(url, 'u', sizeof(url) - 1);
+	memcpy(url, "unix:/", 6);
+	url[sizeof(url) - 1] = '\0';
+	snprintf(body, sizeof(body), "{\"destination_url\": \"%s\"}", url);
+	struct api_response r;
+	handle("PUT", SEND_MIGRATION, body, &r);
+	assert_int_equal(r.status, 204);
+	assert_string_equal(fake.migrate.url, url);
+}
+
+/* Each wrong member is refused with a message naming it, and nothing
+ * starts. */
+static void test_migrate_bad_bodies(void **state)
+{
+	static const struct {
+		const char *body, *what;
+	} cases[] = {
+		{NULL, "vm.send-migration needs \"destination_url\": \"tcp:HOST:PORT\" or "
+		       "\"unix:/PATH\""},
+		{"{}", "vm.send-migration needs \"destination_url\""},
+		{"{\"downtime_ms\": 300}", "needs \"destination_url\""},
+		{"{\"destination_url\": 4444}", "vm.send-migration: \"destination_url\" must be a "
+						"string: \"tcp:HOST:PORT\" or \"unix:/PATH\""},
+		{"{\"destination_url\": null}", "\"destination_url\" must be a string"},
+		{"{\"destination_url\": \"file:///x\"}",
+		 "vm.send-migration: \"destination_url\" must be \"tcp:HOST:PORT\" or \"unix:/PATH\", "
+		 "not \"file:///x\""},
+		{"{\"destination_url\": \"TCP:h:1\"}", "must be \"tcp:HOST:PORT\" or \"unix:/PATH\""},
+		{"{\"destination_url\": \"10.0.0.2:4444\"}", "not \"10.0.0.2:4444\""},
+		{"{\"destination_url\": \"\"}", "must be \"tcp:HOST:PORT\""},
+		{"{\"destination_url\": \"tcp:h:1\\u0000x\"}", "\"destination_url\" has a NUL byte"},
+		{"{\"destination_url\": \"tcp:h:1\", \"downtime_ms\": 0}",
+		 "vm.send-migration: \"downtime_ms\" must be an integer from 1 to 60000, not 0"},
+		{"{\"destination_url\": \"tcp:h:1\", \"downtime_ms\": 60001}", "not 60001"},
+		{"{\"destination_url\": \"tcp:h:1\", \"downtime_ms\": -300}", "not -300"},
+		{"{\"destination_url\": \"tcp:h:1\", \"downtime_ms\": 1.5}", "from 1 to 60000, not 1.5"},
+		{"{\"destination_url\": \"tcp:h:1\", \"downtime_ms\": \"300\"}", "not \"300\""},
+		{"{\"destination_url\": \"tcp:h:1\", \"downtime_ms\": null}", "not null"},
+		{"{\"destination_url\": \"tcp:h:1\", \"downtime_ms\": 18446744073709551615}",
+		 "\"downtime_ms\" must be an integer from 1 to 60000"},
+		{"{\"destination_url\": \"tcp:h:1\", \"bandwidth\": -1}",
+		 "vm.send-migration: \"bandwidth\" must be an integer of bytes/s (0: no cap), not -1"},
+		{"{\"destination_url\": \"tcp:h:1\", \"bandwidth\": \"100M\"}", "not \"100M\""},
+		{"{\"destination_url\": \"tcp:h:1\", \"bandwidth\": 1e6}", "\"bandwidth\" must be"},
+		{"{\"destination_url\": \"tcp:h:1\", \"bandwidth\": false}", "not false"},
+		{"{\"destination_url\": \"tcp:h:1\", \"auto_converge\": 1}",
+		 "vm.send-migration: \"auto_converge\" must be true or false, not 1"},
+		{"{\"destination_url\": \"tcp:h:1\", \"auto_converge\": \"yes\"}", "not \"yes\""},
+		{"{\"destination_url\": \"tcp:h:1\", \"auto_converge\": null}", "not null"},
+		{"{\"destination_url\": \"tcp:h:1\", \"force\": true}",
+		 "vm.send-migration takes \"destination_url\", \"downtime_ms\", \"bandwidth\" and "
+		 "\"auto_converge\" only (the body has \"force\")"},
+		{"{\"url\": \"tcp:h:1\"}", "(the body has \"url\")"},
+		{"{\"destination_url\": \"tcp:h:1\"", "malformed JSON body"},
+		{"\"tcp:h:1\"", "the body must be a JSON object"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct api_response r;
+		handle("PUT", SEND_MIGRATION, cases[i].body, &r);
+		assert_error(&r, 400, cases[i].what);
+		api_response_free(&r);
+	}
+	/* One byte over API_MIGRATE_URL_MAX - 1. */
+	char body[API_MIGRATE_URL_MAX + 64], url[API_MIGRATE_URL_MAX + 1];
+	memset(url, 'u', sizeof(url) - 1);
+	memcpy(url, "tcp:", 4);
+	url[sizeof(url) - 1] = '\0';
+	snprintf(body, sizeof(body), "{\"destination_url\": \"%s\"}", url);
+	struct api_response r;
+	handle("PUT", SEND_MIGRATION, body, &r);
+	assert_error(&r, 400, "vm.send-migration: \"destination_url\" is 256 bytes, over 255");
+	api_response_free(&r);
+	assert_int_equal(total_calls(), 0);
+}
+
+static void test_migrate_errors(void **state)
+{
+	static const struct {
+		int ret;
+		const char *why, *state;
+		unsigned status;
+		const char *what;
+	} cases[] = {
+		{-EBUSY, NULL, "Running", 409,
+		 "vm.send-migration: refused while the VM is Running: a migration is under way"},
+		{-ENOTSUP, "vfio0 (vfio) cannot log its writes to guest RAM", "Running", 501,
+		 "vm.send-migration: cannot migrate this VM: vfio0 (vfio) cannot log its writes"},
+		{-EINVAL, "tcp:h: no port", "Running", 400, "vm.send-migration: tcp:h: no port"},
+		{-ENOMEM, "out of memory for the dirty bitmap", "Running", 500,
+		 "vm.send-migration: out of memory for the dirty bitmap"},
+		{-EIO, NULL, "Running", 500, "vm.send-migration: Input/output error"},
+		{7, NULL, "Running", 500, "vm.send-migration: failed (7)"},
+	};
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		reset_fake(NULL);
+		fake.state = cases[c].state;
+		fake.ret = cases[c].ret;
+		fake.why = cases[c].why;
+		struct api_response r;
+		handle("PUT", SEND_MIGRATION, "{\"destination_url\": \"tcp:h:1\"}", &r);
+		assert_error(&r, cases[c].status, cases[c].what);
+		assert_int_equal(fake.calls[OP_MIGRATE], 1);
+		assert_string_equal(fake.migrate.url, "tcp:h:1");
+		api_response_free(&r);
+	}
+	/* Not running: the state says why, and the hint would be wrong. */
+	reset_fake(NULL);
+	fake.state = "Paused";
+	fake.ret = -EBUSY;
+	struct api_response r;
+	handle("PUT", SEND_MIGRATION, "{\"destination_url\": \"tcp:h:1\"}", &r);
+	assert_error(&r, 409, "vm.send-migration: refused while the VM is Paused");
+	assert_null(strstr(r.body, "under way"));
+	api_response_free(&r);
+	/* No op: 501, after the body was read. */
+	static const struct api_vm_ops none = {0};
+	const char *body = "{\"destination_url\": \"tcp:h:1\"}";
+	api_handle(&none, &fake, "PUT", SEND_MIGRATION, body, strlen(body), &r);
+	assert_error(&r, 501, "vm.send-migration: not supported by this VM");
+	api_response_free(&r);
+	api_handle(&none, &fake, "PUT", SEND_MIGRATION, "{}", 2, &r);
+	assert_error(&r, 400, "needs \"destination_url\"");
+	api_response_free(&r);
+}
+
+/* The status as it is read, one member per field. */
+static void test_migration_status(void **state)
+{
+	struct api_migrate_status *st = &fake.status;
+	st->state = "active";
+	st->phase = "pre-copy";
+	snprintf(st->url, sizeof(st->url), "tcp:10.0.0.2:4444");
+	st->pass = 3;
+	st->ram_bytes = 512ull << 20;
+	st->pages_sent = 131072;
+	st->zero_pages = 9000;
+	st->bytes_sent = 500ull << 20;
+	st->dirty_pages = 56;
+	st->dirty_rate = 1200;
+	st->bandwidth = 80ull << 20;
+	st->expected_downtime_ms = 12;
+	st->throttle_pct = 20;
+	st->total_ms = 2300;
+	st->downtime_ms = 0;
+	struct api_response r;
+	handle("GET", MIGRATION, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(fake.calls[OP_MIGRATE_STATUS], 1);
+	assert_int_equal(total_calls(), 1);
+	json_object *obj = parse(r.body);
+	assert_string_equal(json_object_get_string(member(obj, "state")), "active");
+	assert_string_equal(json_object_get_string(member(obj, "phase")), "pre-copy");
+	assert_string_equal(json_object_get_string(member(obj, "destination_url")),
+			    "tcp:10.0.0.2:4444");
+	assert_false(json_object_object_get_ex(obj, "error", NULL));  /* none */
+	assert_int_equal(member_u64(obj, "pass"), 3);
+	assert_int_equal(member_u64(obj, "ram_bytes"), 512ull << 20);
+	assert_int_equal(member_u64(obj, "pages_sent"), 131072);
+	assert_int_equal(member_u64(obj, "zero_pages"), 9000);
+	assert_int_equal(member_u64(obj, "bytes_sent"), 500ull << 20);
+	assert_int_equal(member_u64(obj, "dirty_pages"), 56);
+	assert_int_equal(member_u64(obj, "dirty_rate"), 1200);
+	assert_int_equal(member_u64(obj, "bandwidth"), 80ull << 20);
+	assert_int_equal(member_u64(obj, "expected_downtime_ms"), 12);
+	assert_int_equal(member_u64(obj, "throttle_pct"), 20);
+	assert_int_equal(member_u64(obj, "total_ms"), 2300);
+	assert_int_equal(member_u64(obj, "downtime_ms"), 0);
+	assert_int_equal(json_object_object_length(obj), 15);
+	json_object_put(obj);
+	api_response_free(&r);
+
+	/* Over: no phase (whatever the VM left there), the reason where
+	 * there is one. */
+	st->state = "failed";
+	snprintf(st->error, sizeof(st->error), "tcp:10.0.0.2:4444: Connection refused");
+	st->downtime_ms = UINT64_MAX;
+	handle("GET", MIGRATION, "{}", &r);
+	assert_int_equal(r.status, 200);
+	obj = parse(r.body);
+	assert_string_equal(json_object_get_string(member(obj, "state")), "failed");
+	assert_null(member(obj, "phase"));
+	assert_string_equal(json_object_get_string(member(obj, "error")),
+			    "tcp:10.0.0.2:4444: Connection refused");
+	assert_true(member_u64(obj, "downtime_ms") == UINT64_MAX);
+	json_object_put(obj);
+	api_response_free(&r);
+
+	/* Never migrated; a URL and an error that fill their arrays (no NUL)
+	 * are cut there, not read past. */
+	memset(st, 0, sizeof(*st));
+	memset(st->url, 'u', sizeof(st->url));
+	memset(st->error, 'e', sizeof(st->error));
+	handle("GET", MIGRATION, NULL, &r);
+	assert_int_equal(r.status, 200);
+	obj = parse(r.body);
+	assert_string_equal(json_object_get_string(member(obj, "state")), "none");
+	assert_null(member(obj, "phase"));
+	assert_int_equal(strlen(json_object_get_string(member(obj, "destination_url"))),
+			 API_MIGRATE_URL_MAX);
+	assert_int_equal(strlen(json_object_get_string(member(obj, "error"))),
+			 sizeof(st->error));
+	json_object_put(obj);
+	api_response_free(&r);
+	/* An empty URL is null. */
+	memset(st, 0, sizeof(*st));
+	st->state = "none";
+	handle("GET", MIGRATION, NULL, &r);
+	obj = parse(r.body);
+	assert_null(member(obj, "destination_url"));
+	assert_false(json_object_object_get_ex(obj, "error", NULL));
+	json_object_put(obj);
+	api_response_free(&r);
+	/* It takes no options. */
+	handle("GET", MIGRATION, "{\"verbose\": true}", &r);
+	assert_error(&r, 400, "vm.migration takes no options (the body has \"verbose\")");
+	api_response_free(&r);
+}
+
+static void test_migration_cancel(void **state)
+{
+	struct api_response r;
+	handle("PUT", MIGRATION_CANCEL, NULL, &r);
+	assert_int_equal(r.status, 204);
+	assert_null(r.body);
+	assert_int_equal(fake.calls[OP_MIGRATE_CANCEL], 1);
+	assert_int_equal(total_calls(), 1);
+	static const struct {
+		int ret;
+		unsigned status;
+		const char *what;
+	} cases[] = {
+		/* Whatever the VM's state: there is nothing to cancel. */
+		{-EBUSY, 409, "vm.migration-cancel: no migration under way"},
+		{-ENOTSUP, 501, "vm.migration-cancel: not supported by this VM"},
+		{-EIO, 500, "vm.migration-cancel: Input/output error"},
+	};
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		reset_fake(NULL);
+		fake.ret = cases[c].ret;
+		handle("PUT", MIGRATION_CANCEL, "{}", &r);
+		assert_error(&r, cases[c].status, cases[c].what);
+		assert_int_equal(fake.calls[OP_MIGRATE_CANCEL], 1);
+		assert_int_equal(fake.calls[OP_INFO], 0);
+		api_response_free(&r);
+	}
+	handle("PUT", MIGRATION_CANCEL, "{\"force\": 1}", &r);
+	assert_error(&r, 400, "vm.migration-cancel takes no options");
+	api_response_free(&r);
+	handle("GET", MIGRATION_CANCEL, NULL, &r);
+	assert_error(&r, 405, "vm.migration-cancel takes PUT, not GET");
+	assert_string_equal(r.allow, "PUT");
+	api_response_free(&r);
+	handle("PUT", MIGRATION, NULL, &r);
+	assert_error(&r, 405, "vm.migration takes GET, not PUT");
 	api_response_free(&r);
 }
 
@@ -895,11 +1214,27 @@ static void test_server_answers(void **state)
 	assert_int_equal(rep.status, 400);
 	assert_non_null(strstr(rep.body, "vm.snapshot needs \\\"destination_url"));
 	assert_int_equal(fake.calls[OP_SNAPSHOT], 1);
+	/* vm.send-migration's body the same way; vm.migration answers. */
+	static const char migrate_body[] = "{\"destination_url\": \"unix:/run/in.sock\", "
+					   "\"auto_converge\": false}";
+	snprintf(req, sizeof(req),
+		 REQ("PUT", "/api/v1/vm.send-migration", "Content-Type: application/json\r\n"
+		     "Content-Length: %zu\r\n") "%s", strlen(migrate_body), migrate_body);
+	http(req, &rep);
+	assert_int_equal(rep.status, 204);
+	assert_string_equal(fake.migrate.url, "unix:/run/in.sock");
+	assert_false(fake.migrate.auto_converge);
+	fake.status.state = "active";
+	http(REQ("GET", "/api/v1/vm.migration", ""), &rep);
+	assert_int_equal(rep.status, 200);
+	json_object *obj = parse(rep.body);
+	assert_string_equal(json_object_get_string(member(obj, "state")), "active");
+	json_object_put(obj);
 
 	http(REQ("GET", "/api/v1/vm.info", ""), &rep);
 	assert_int_equal(rep.status, 200);
 	assert_non_null(strstr(rep.raw, "Content-Type: application/json\r\n"));
-	json_object *obj = parse(rep.body);
+	obj = parse(rep.body);
 	assert_string_equal(json_object_get_string(member(obj, "state")), "Running");
 	json_object_put(obj);
 
@@ -1129,6 +1464,11 @@ int main(void)
 		cmocka_unit_test_setup(test_snapshot_bad_bodies, reset_fake),
 		cmocka_unit_test_setup(test_snapshot_errors, reset_fake),
 		cmocka_unit_test_setup(test_snapshot_why_unterminated, reset_fake),
+		cmocka_unit_test_setup(test_migrate, reset_fake),
+		cmocka_unit_test_setup(test_migrate_bad_bodies, reset_fake),
+		cmocka_unit_test_setup(test_migrate_errors, reset_fake),
+		cmocka_unit_test_setup(test_migration_status, reset_fake),
+		cmocka_unit_test_setup(test_migration_cancel, reset_fake),
 		cmocka_unit_test_setup(test_unknown_endpoint, reset_fake),
 		cmocka_unit_test_setup(test_unknown_endpoint_quoted, reset_fake),
 		cmocka_unit_test_setup(test_wrong_method, reset_fake),

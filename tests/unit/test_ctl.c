@@ -5,8 +5,9 @@
  * line of every failure (no socket, nobody listening, 404/409/500 bodies,
  * a reply cut short, none at all, a body that is not JSON) with exit
  * status 1, usage errors with 2; `ctl snapshot DIR`'s body (DIR made
- * absolute), also against the real API server; `stat --once` on two
- * samples. */
+ * absolute), also against the real API server; `ctl migrate URL`'s body
+ * and options, the passes it prints while it polls vm.migration and the
+ * end it reports, migrate-status; `stat --once` on two samples. */
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
@@ -30,7 +31,7 @@
 #include "cmd/commands.h"
 #include "core/exit_codes.h"
 
-#define MAX_CONN 4
+#define MAX_CONN 8
 
 struct fake {
 	char dir[48], path[96];
@@ -214,6 +215,8 @@ static void test_every_verb_sends_its_request(void **state)
 		{"power-button", "PUT /api/v1/vm.power-button HTTP/1.1\r\n"},
 		{"reboot", "PUT /api/v1/vm.reboot HTTP/1.1\r\n"},
 		{"shutdown", "PUT /api/v1/vm.shutdown HTTP/1.1\r\n"},
+		{"migrate-status", "GET /api/v1/vm.migration HTTP/1.1\r\n"},
+		{"migrate-cancel", "PUT /api/v1/vm.migration-cancel HTTP/1.1\r\n"},
 	};
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
 		struct fake f;
@@ -431,7 +434,8 @@ static void test_usage(void **state)
 	r = RUN(ctl_main, "ctl", "/tmp/x.sock", "hibernate");
 	assert_int_equal(r.status, IOVIRT_EXIT_USAGE);
 	assert_one_line(r.err, "hibernate: unknown verb (ping, info, counters, pause, resume, "
-			       "power-button, reboot, shutdown, snapshot)");
+			       "power-button, reboot, shutdown, snapshot, migrate, migrate-status, "
+			       "migrate-cancel)");
 	result_free(&r);
 	r = RUN(ctl_main, "ctl", "/tmp/x.sock", "ping", "--yaml");
 	assert_int_equal(r.status, IOVIRT_EXIT_USAGE);
@@ -444,6 +448,9 @@ static void test_usage(void **state)
 	assert_int_equal(r.status, IOVIRT_EXIT_OK);
 	assert_non_null(strstr(r.out, "power-button"));
 	assert_non_null(strstr(r.out, "\n  snapshot DIR  "));
+	assert_non_null(strstr(r.out, "\n  migrate URL  "));
+	assert_non_null(strstr(r.out, "\n  migrate-status  "));
+	assert_non_null(strstr(r.out, "\n  --no-auto-converge  "));
 	assert_non_null(strstr(r.out, "--json"));
 	assert_string_equal(r.err, "");
 	result_free(&r);
@@ -677,6 +684,394 @@ static void test_snapshot_against_server(void **state)
 	assert_int_equal(rmdir(dir), 0);
 }
 
+/* ---- migrate URL, migrate-status ---- */
+
+/* A vm.migration reply: the members that change from one poll to the next
+ * as given, the others fixed. */
+static char *migration(const char *state, unsigned pass, uint64_t pages, uint64_t dirty,
+		       uint64_t bandwidth, unsigned throttle, const char *error)
+{
+	char body[1024], err[300] = "";
+	if (error)
+		snprintf(err, sizeof(err), "\"error\":\"%s\",", error);
+	snprintf(body, sizeof(body),
+		 "{\"state\":\"%s\",\"phase\":%s,\"destination_url\":\"tcp:h:4444\",%s"
+		 "\"pass\":%u,\"ram_bytes\":536870912,\"pages_sent\":%llu,\"zero_pages\":9000,"
+		 "\"bytes_sent\":%llu,\"dirty_pages\":%llu,\"dirty_rate\":1200,\"bandwidth\":%llu,"
+		 "\"expected_downtime_ms\":%llu,\"throttle_pct\":%u,\"total_ms\":2300,"
+		 "\"downtime_ms\":45}",
+		 state, strcmp(state, "active") ? "null" : "\"pre-copy\"", err, pass,
+		 (unsigned long long)pages, (unsigned long long)pages * 4100,
+		 (unsigned long long)dirty, (unsigned long long)bandwidth,
+		 (unsigned long long)(bandwidth ? dirty * 4096 * 1000 / bandwidth : 0), throttle);
+	return http("200 OK", body);
+}
+
+#define NO_CONTENT "HTTP/1.1 204 No Content\r\n\r\n"
+
+/* `ctl SOCK migrate URL OPTS...` (args after the socket, NULL-terminated)
+ * against replies (the first answers vm.send-migration). */
+static struct result migrate_run(struct fake *f, unsigned n, const char *const *replies,
+				 const char *const *args)
+{
+	fake_start(f, n, replies);
+	const char *argv[16] = {"ctl", f->path};
+	for (int i = 0; i < 13 && args[i]; i++)
+		argv[i + 2] = args[i];
+	struct result r = run_args(ctl_main, argv);
+	fake_stop(f);
+	return r;
+}
+
+/* The request of connection i: its first line and its body. */
+static void assert_request(const struct fake *f, unsigned i, const char *line, const char *body)
+{
+	if (strncmp(f->requests[i], line, strlen(line)) != 0)
+		fail_msg("request %u: \"%s\", not \"%s\"", i, f->requests[i], line);
+	const char *end = strstr(f->requests[i], "\r\n\r\n");
+	assert_non_null(end);
+	if (strcmp(end + 4, body) != 0)
+		fail_msg("request %u's body: \"%s\", not \"%s\"", i, end + 4, body);
+}
+
+static void test_migrate_follows_passes(void **state)
+{
+	(void)state;
+	char *replies[] = {
+		strdup(NO_CONTENT),
+		migration("active", 0, 0, 0, 0, 0, NULL),  /* setup: no pass yet */
+		migration("active", 1, 131072, 2048, 80ull << 20, 0, NULL),
+		migration("active", 1, 131072, 2048, 80ull << 20, 0, NULL),  /* no new line */
+		migration("active", 2, 133120, 56, 1572864, 20, NULL),
+		migration("completed", 3, 133176, 0, 1572864, 0, NULL),
+	};
+	struct fake f;
+	struct result r = migrate_run(&f, 6, (const char *const *)replies,
+				      (const char *const[]){"migrate", "tcp:h:4444", NULL});
+	if (r.status != IOVIRT_EXIT_OK)
+		fail_msg("status %d: %s", r.status, r.err);
+	assert_string_equal(r.out,
+			    "pass 1: 131072 pages sent, 2048 dirty, 80 MiB/s, expected downtime "
+			    "100 ms\n"
+			    "pass 2: 133120 pages sent, 56 dirty, 1.5 MiB/s, expected downtime 145 ms, "
+			    "vCPUs throttled 20%\n"
+			    "migrated to tcp:h:4444: 3 passes, 133176 pages (520.2 MiB) sent, 9000 zero "
+			    "pages, downtime 45 ms, total 2300 ms\n");
+	assert_string_equal(r.err, "");
+	assert_request(&f, 0, "PUT /api/v1/vm.send-migration HTTP/1.1\r\n",
+		       "{\"destination_url\":\"tcp:h:4444\"}");
+	assert_non_null(strstr(f.requests[0], "\r\nContent-Type: application/json\r\n"));
+	for (unsigned i = 1; i < 6; i++)
+		assert_request(&f, i, "GET /api/v1/vm.migration HTTP/1.1\r\n", "");
+	result_free(&r);
+	for (size_t i = 0; i < sizeof(replies) / sizeof(replies[0]); i++)
+		free(replies[i]);
+}
+
+/* Each option in the body, in its type; before the socket too. */
+static void test_migrate_options(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *args[9], *body;
+	} cases[] = {
+		{{"migrate", "unix:/run/in.sock", "--downtime-ms", "50", "--bandwidth", "100M",
+		  "--no-auto-converge", NULL},
+		 "{\"destination_url\":\"unix:/run/in.sock\",\"downtime_ms\":50,"
+		 "\"bandwidth\":104857600,\"auto_converge\":false}"},
+		{{"--bandwidth", "1000", "migrate", "tcp:h:1", NULL},
+		 "{\"destination_url\":\"tcp:h:1\",\"bandwidth\":1000}"},
+		{{"migrate", "--bandwidth", "0", "tcp:h:1", "--downtime-ms", "60000", NULL},
+		 "{\"destination_url\":\"tcp:h:1\",\"downtime_ms\":60000,\"bandwidth\":0}"},
+		{{"migrate", "tcp:h:1", "--bandwidth", "512K", "--downtime-ms", "1", NULL},
+		 "{\"destination_url\":\"tcp:h:1\",\"downtime_ms\":1,\"bandwidth\":524288}"},
+		{{"migrate", "tcp:h:1", "--bandwidth", "2g", NULL},
+		 "{\"destination_url\":\"tcp:h:1\",\"bandwidth\":2147483648}"},
+		/* The URL goes as it is, for the server to judge. */
+		{{"migrate", "/run/in.sock", NULL}, "{\"destination_url\":\"/run/in.sock\"}"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *replies[] = {strdup(NO_CONTENT), migration("completed", 1, 10, 0, 0, 0, NULL)};
+		struct fake f;
+		struct result r = migrate_run(&f, 2, (const char *const *)replies, cases[i].args);
+		if (r.status != IOVIRT_EXIT_OK)
+			fail_msg("case %zu: status %d: %s", i, r.status, r.err);
+		assert_request(&f, 0, "PUT /api/v1/vm.send-migration HTTP/1.1\r\n", cases[i].body);
+		assert_non_null(strstr(r.out, "migrated to "));
+		assert_non_null(strstr(r.out, ": 1 pass, 10 pages (40 KiB) sent, "));
+		result_free(&r);
+		free(replies[0]);
+		free(replies[1]);
+	}
+}
+
+/* Failed or cancelled: the reason in one line, exit 1; --json prints the
+ * last status as it came, and no pass. */
+static void test_migrate_fails(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *state, *error, *says;
+	} cases[] = {
+		{"failed", "tcp:h:4444: Connection refused",
+		 ": migration to tcp:h:4444 failed: tcp:h:4444: Connection refused\n"},
+		{"cancelled", "cancelled by vm.migration-cancel",
+		 ": migration to tcp:h:4444 cancelled: cancelled by vm.migration-cancel\n"},
+		{"failed", NULL, ": migration to tcp:h:4444 failed\n"},
+		/* A reboot built a new machine, which has none. */
+		{"none", NULL, ": migration to tcp:h:4444: the VM reports it none\n"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		for (int json = 0; json < 2; json++) {
+			char *replies[] = {strdup(NO_CONTENT),
+					   migration("active", 1, 100, 50, 1 << 20, 0, NULL),
+					   migration(cases[i].state, 1, 100, 50, 1 << 20, 0,
+						     cases[i].error)};
+			struct fake f;
+			struct result r = migrate_run(
+				&f, 3, (const char *const *)replies,
+				json ? (const char *const[]){"migrate", "tcp:h:4444", "--json", NULL}
+				     : (const char *const[]){"migrate", "tcp:h:4444", NULL});
+			assert_int_equal(r.status, IOVIRT_EXIT_ERROR);
+			char want[512];
+			snprintf(want, sizeof(want), "iovirt ctl: %s%s", f.path, cases[i].says);
+			assert_string_equal(r.err, want);
+			const char *last = strstr(replies[2], "\r\n\r\n") + 4;
+			if (json) {
+				assert_non_null(strstr(r.out, last));
+				assert_int_equal(strlen(r.out), strlen(last) + 1);
+			} else {
+				assert_string_equal(r.out, "pass 1: 100 pages sent, 50 dirty, 1 MiB/s, "
+							   "expected downtime 195 ms\n");
+			}
+			result_free(&r);
+			for (size_t k = 0; k < 3; k++)
+				free(replies[k]);
+		}
+}
+
+/* The source iovirt went away, or answered what ctl cannot follow: one
+ * line, exit 1. */
+static void test_migrate_source_lost(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *status, *body, *says;  /* status NULL: closed unanswered */
+	} cases[] = {
+		{NULL, NULL, ": the source iovirt went away while migrating to tcp:h:4444 (the "
+			     "connection closed before any reply)\n"},
+		{"501 Not Implemented", "{\"error\":\"vm.migration: not supported by this VM\"}",
+		 ": vm.migration: HTTP 501: vm.migration: not supported by this VM\n"},
+		{"200 OK", "[1]", ": vm.migration: the reply is not a JSON object\n"},
+		{"200 OK", "", ": vm.migration: the reply is empty\n"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *replies[] = {strdup(NO_CONTENT), migration("active", 1, 100, 50, 1 << 20, 0, NULL),
+				   cases[i].status ? http(cases[i].status, cases[i].body) : NULL};
+		struct fake f;
+		struct result r = migrate_run(&f, 3, (const char *const *)replies,
+					      (const char *const[]){"migrate", "tcp:h:4444", NULL});
+		assert_int_equal(r.status, IOVIRT_EXIT_ERROR);
+		char want[512];
+		snprintf(want, sizeof(want), "iovirt ctl: %s%s", f.path, cases[i].says);
+		assert_string_equal(r.err, want);
+		assert_int_equal(f.served, 3);
+		result_free(&r);
+		for (size_t k = 0; k < 3; k++)
+			free(replies[k]);
+	}
+	/* No socket at all by the next poll. */
+	char *replies[] = {strdup(NO_CONTENT), migration("active", 1, 100, 50, 1 << 20, 0, NULL)};
+	struct fake f;
+	struct result r = migrate_run(&f, 2, (const char *const *)replies,
+				      (const char *const[]){"migrate", "tcp:h:4444", NULL});
+	assert_int_equal(r.status, IOVIRT_EXIT_ERROR);
+	assert_one_line(r.err, "the source iovirt went away while migrating to tcp:h:4444 (");
+	result_free(&r);
+	free(replies[0]);
+	free(replies[1]);
+}
+
+/* Refused at the start: the server's reason, and no polling. */
+static void test_migrate_refused(void **state)
+{
+	(void)state;
+	char *replies[] = {http("409 Conflict", "{\"error\":\"vm.send-migration: refused while the "
+						"VM is Running: a migration is under way\"}")};
+	struct fake f;
+	struct result r = migrate_run(&f, 1, (const char *const *)replies,
+				      (const char *const[]){"migrate", "tcp:h:1", NULL});
+	assert_int_equal(r.status, IOVIRT_EXIT_ERROR);
+	char want[512];
+	snprintf(want, sizeof(want), "iovirt ctl: %s: vm.send-migration: HTTP 409: "
+		 "vm.send-migration: refused while the VM is Running: a migration is under way\n",
+		 f.path);
+	assert_string_equal(r.err, want);
+	assert_string_equal(r.out, "");
+	assert_int_equal(f.served, 1);
+	result_free(&r);
+	free(replies[0]);
+}
+
+/* Wrong or missing URL or options: nothing is sent; a value that does
+ * not parse is 1, as iovirt's other bad values. */
+static void test_migrate_usage(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *args[6];
+		int status;
+		const char *says;
+	} cases[] = {
+		{{"migrate", NULL}, IOVIRT_EXIT_USAGE, "iovirt ctl: migrate needs URL"},
+		{{"migrate", "--no-auto-converge", NULL}, IOVIRT_EXIT_USAGE, "migrate needs URL"},
+		{{"migrate", "tcp:h:1", "--bandwidth", NULL}, IOVIRT_EXIT_USAGE,
+		 "iovirt ctl: --bandwidth needs a value"},
+		{{"migrate", "tcp:h:1", "--downtime-ms", NULL}, IOVIRT_EXIT_USAGE,
+		 "--downtime-ms needs a value"},
+		{{"migrate", "tcp:h:1", "tcp:h:2", NULL}, IOVIRT_EXIT_USAGE, "tcp:h:2: one verb at a time"},
+		{{"migrate", "tcp:h:1", "--bandwith", "1M", NULL}, IOVIRT_EXIT_USAGE,
+		 "--bandwith: unknown option"},
+		{{"pause", "--bandwidth", "1M", NULL}, IOVIRT_EXIT_USAGE,
+		 "iovirt ctl: --bandwidth: only migrate takes it"},
+		{{"migrate-status", "--no-auto-converge", NULL}, IOVIRT_EXIT_USAGE,
+		 "--no-auto-converge: only migrate takes it"},
+		{{"snapshot", "/snap", "--downtime-ms", "5", NULL}, IOVIRT_EXIT_USAGE,
+		 "--downtime-ms: only migrate takes it"},
+		{{"migrate", "tcp:h:1", "--bandwidth", "10X", NULL}, IOVIRT_EXIT_ERROR,
+		 "iovirt ctl: migrate: --bandwidth 10X: not a size in bytes/s"},
+		{{"migrate", "tcp:h:1", "--bandwidth", "-5", NULL}, IOVIRT_EXIT_ERROR,
+		 "--bandwidth -5: not a size"},
+		{{"migrate", "tcp:h:1", "--bandwidth", "", NULL}, IOVIRT_EXIT_ERROR,
+		 "--bandwidth : not a size"},
+		{{"migrate", "tcp:h:1", "--bandwidth", "1.5M", NULL}, IOVIRT_EXIT_ERROR,
+		 "--bandwidth 1.5M: not a size"},
+		{{"migrate", "tcp:h:1", "--bandwidth", "99999999999999999999", NULL}, IOVIRT_EXIT_ERROR,
+		 "not a size"},
+		{{"migrate", "tcp:h:1", "--bandwidth", "99999999999G", NULL}, IOVIRT_EXIT_ERROR,
+		 "not a size"},
+		{{"migrate", "tcp:h:1", "--downtime-ms", "0", NULL}, IOVIRT_EXIT_ERROR,
+		 "iovirt ctl: migrate: --downtime-ms 0: not a number of milliseconds from 1 to 60000"},
+		{{"migrate", "tcp:h:1", "--downtime-ms", "60001", NULL}, IOVIRT_EXIT_ERROR,
+		 "--downtime-ms 60001: not a number"},
+		{{"migrate", "tcp:h:1", "--downtime-ms", "-1", NULL}, IOVIRT_EXIT_ERROR,
+		 "--downtime-ms -1: not a number"},
+		{{"migrate", "tcp:h:1", "--downtime-ms", "300ms", NULL}, IOVIRT_EXIT_ERROR,
+		 "--downtime-ms 300ms: not a number"},
+	};
+	char *reply = strdup(NO_CONTENT);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct fake f;
+		const char *replies[] = {reply};
+		struct result r = migrate_run(&f, 1, replies, cases[i].args);
+		if (r.status != cases[i].status)
+			fail_msg("case %zu: status %d: %s", i, r.status, r.err);
+		assert_one_line(r.err, cases[i].says);
+		assert_string_equal(r.out, "");
+		assert_int_equal(f.served, 0);
+		result_free(&r);
+	}
+	free(reply);
+}
+
+static void test_migrate_status(void **state)
+{
+	(void)state;
+	char *reply = migration("active", 2, 133120, 56, 1572864, 20, NULL);
+	const char *body = strstr(reply, "\r\n\r\n") + 4;
+	struct fake f;
+	struct result r = ctl_once("migrate-status", NULL, "200 OK", body, &f);
+	assert_int_equal(r.status, IOVIRT_EXIT_OK);
+	assert_string_equal(r.out,
+			    "state                 active\n"
+			    "phase                 pre-copy\n"
+			    "destination_url       tcp:h:4444\n"
+			    "pass                  2\n"
+			    "ram_bytes             536870912 (512 MiB)\n"
+			    "pages_sent            133120\n"
+			    "zero_pages            9000\n"
+			    "bytes_sent            545792000 (520.5 MiB)\n"
+			    "dirty_pages           56\n"
+			    "dirty_rate            1200 pages/s\n"
+			    "bandwidth             1572864 bytes/s (1.5 MiB/s)\n"
+			    "expected_downtime_ms  145 ms\n"
+			    "throttle_pct          20%\n"
+			    "total_ms              2300 ms\n"
+			    "downtime_ms           45 ms\n");
+	assert_string_equal(r.err, "");
+	result_free(&r);
+	free(reply);
+	/* Over, with its reason; members it lacks are "-". */
+	r = ctl_once("migrate-status", NULL, "200 OK",
+		     "{\"state\":\"failed\",\"phase\":null,\"error\":\"tcp:h:1: Connection refused\"}",
+		     &f);
+	assert_int_equal(r.status, IOVIRT_EXIT_OK);
+	assert_non_null(strstr(r.out, "state                 failed\n"
+				      "phase                 -\n"
+				      "destination_url       -\n"
+				      "error                 tcp:h:1: Connection refused\n"
+				      "pass                  -\n"));
+	result_free(&r);
+	r = ctl_once("migrate-status", "--json", "200 OK", "{\"state\":\"none\"}", &f);
+	assert_int_equal(r.status, IOVIRT_EXIT_OK);
+	assert_string_equal(r.out, "{\"state\":\"none\"}\n");
+	result_free(&r);
+}
+
+/* Against the real server: the op gets the options, and ctl follows the
+ * status the VM reports until it completes. */
+static struct api_migrate_params migrate_got;
+static unsigned status_calls;
+
+static int migrate_op(void *vm, const struct api_migrate_params *p, char *why, size_t why_len)
+{
+	migrate_got = *p;
+	return 0;
+}
+
+static void migrate_status_op(void *vm, struct api_migrate_status *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->state = ++status_calls < 3 ? "active" : "completed";
+	out->pass = status_calls;
+	out->pages_sent = 256 * status_calls;
+	out->bandwidth = 10 << 20;
+	snprintf(out->url, sizeof(out->url), "%s", migrate_got.url);
+}
+
+static void test_migrate_against_server(void **state)
+{
+	(void)state;
+	static const struct api_vm_ops ops = {.migrate = migrate_op,
+					      .migrate_status = migrate_status_op};
+	char dir[] = "/tmp/iovirt-test-ctl-mig-XXXXXX", sock[64];
+	assert_non_null(mkdtemp(dir));
+	snprintf(sock, sizeof(sock), "%s/api.sock", dir);
+	struct api_server *s = api_server_start(sock, &ops, NULL);
+	assert_non_null(s);
+	struct result r = RUN(ctl_main, "ctl", sock, "migrate", "unix:/run/in.sock", "--bandwidth",
+			      "10M", "--no-auto-converge");
+	if (r.status != IOVIRT_EXIT_OK)
+		fail_msg("status %d: %s", r.status, r.err);
+	assert_string_equal(migrate_got.url, "unix:/run/in.sock");
+	assert_int_equal(migrate_got.bandwidth, 10 << 20);
+	assert_int_equal(migrate_got.downtime_ms, 0);
+	assert_false(migrate_got.auto_converge);
+	assert_string_equal(r.out, "pass 1: 256 pages sent, 0 dirty, 10 MiB/s, expected downtime 0 ms\n"
+				   "pass 2: 512 pages sent, 0 dirty, 10 MiB/s, expected downtime 0 ms\n"
+				   "migrated to unix:/run/in.sock: 3 passes, 768 pages (3 MiB) sent, "
+				   "0 zero pages, downtime 0 ms, total 0 ms\n");
+	result_free(&r);
+	/* The server's refusal of the URL comes back as one line. */
+	r = RUN(ctl_main, "ctl", sock, "migrate", "ssh:h");
+	assert_int_equal(r.status, IOVIRT_EXIT_ERROR);
+	assert_one_line(r.err, "HTTP 400: vm.send-migration: \"destination_url\" must be "
+			       "\"tcp:HOST:PORT\" or \"unix:/PATH\", not \"ssh:h\"");
+	result_free(&r);
+	api_server_stop(s);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 static const char sample1[] =
 	"{\"devices\":{\"virtio-blk0\":{\"\":{\"exits\":40},"
 	"\"q0\":{\"kicks\":100,\"interrupts\":100,\"requests\":100,\"bytes_in\":409600}},"
@@ -786,6 +1181,14 @@ int main(void)
 		cmocka_unit_test(test_snapshot_refused),
 		cmocka_unit_test(test_snapshot_usage),
 		cmocka_unit_test(test_snapshot_against_server),
+		cmocka_unit_test(test_migrate_follows_passes),
+		cmocka_unit_test(test_migrate_options),
+		cmocka_unit_test(test_migrate_fails),
+		cmocka_unit_test(test_migrate_source_lost),
+		cmocka_unit_test(test_migrate_refused),
+		cmocka_unit_test(test_migrate_usage),
+		cmocka_unit_test(test_migrate_status),
+		cmocka_unit_test(test_migrate_against_server),
 		cmocka_unit_test(test_stat_once),
 		cmocka_unit_test(test_stat_failures),
 	};
