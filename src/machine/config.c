@@ -317,6 +317,11 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg)
 		log_error("--paused: needs --api-socket (vm.resume is the way to start)");
 		return 2;
 	}
+	if (cfg->incoming && cfg->api_socket && strncmp(cfg->incoming, "unix:", 5) == 0 &&
+	    strcmp(cfg->incoming + 5, cfg->api_socket) == 0) {
+		log_error("--incoming %s: the same path as --api-socket", cfg->incoming);
+		return 2;
+	}
 	if (cfg->incoming && cfg->restore) {
 		log_error("--incoming: the machine comes from the source, not from --restore");
 		return 2;

@@ -71,6 +71,23 @@ running_on() { # running_on SOCK LOG: Running, and the records go on
 	state_is "$1" Running && wait_for 60 acked_at_least "$2" $((${n:-0} + 16))
 }
 
+# stop_guest: opens the port whose connection tells the guest to finish.
+stop_guest() {
+	python3 -c 'import socket, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("10.99.0.1", 18098))
+s.listen(8)
+s.settimeout(300)
+end = time.time() + 300
+while time.time() < end:
+    try:
+        s.accept()[0].close()
+    except OSError:
+        break' &
+	stopper=$!
+}
+
 # hop FROM TO TAP URL: migrates the guest from FROM's iovirt to a new one,
 # TO, on TAP, listening on URL; FROM is shut down after it.
 hop() {
@@ -124,10 +141,10 @@ mig-vhost() {
 
 	local saved=("${MACHINE[@]}")
 	MACHINE=("${MACHINE[@]/384M/256M}")
-	start other migb --incoming "unix:$d/other.sock" --
+	start other migb --incoming "unix:$d/other-in.sock" --
 	MACHINE=("${saved[@]}")
 	wait_for 60 state_is "$d/other.sock" Created
-	mig "$d/a.sock" migrate "unix:$d/other.sock" >"$d/other.mig" 2>&1
+	mig "$d/a.sock" migrate "unix:$d/other-in.sock" >"$d/other.mig" 2>&1
 	check $name "a destination of another machine (256 MiB) refuses: $(tail -1 "$d/other.mig")" \
 		grep -q "refused.*RAM" "$d/other.mig"
 	stopped "$pid_other"
@@ -135,9 +152,9 @@ mig-vhost() {
 		grep -q "incoming.*RAM" "$d/other.err"
 	check $name "... the source runs on" running_on "$d/a.sock" "$d/a.out"
 
-	start cancel migb --incoming "unix:$d/cancel.sock" --
+	start cancel migb --incoming "unix:$d/cancel-in.sock" --
 	wait_for 60 state_is "$d/cancel.sock" Created
-	mig "$d/a.sock" migrate "unix:$d/cancel.sock" --bandwidth 2M >"$d/cancel.mig" 2>&1 &
+	mig "$d/a.sock" migrate "unix:$d/cancel-in.sock" --bandwidth 2M >"$d/cancel.mig" 2>&1 &
 	local mig=$!
 	sleep 3
 	ctl "$d/a.sock" migrate-cancel
@@ -150,9 +167,9 @@ mig-vhost() {
 		grep -q "gave up" "$d/cancel.err"
 	check $name "... the source runs on" running_on "$d/a.sock" "$d/a.out"
 
-	start killed migb --incoming "unix:$d/killed.sock" --
+	start killed migb --incoming "unix:$d/killed-in.sock" --
 	wait_for 60 state_is "$d/killed.sock" Created
-	mig "$d/a.sock" migrate "unix:$d/killed.sock" --bandwidth 2M >"$d/killed.mig" 2>&1 &
+	mig "$d/a.sock" migrate "unix:$d/killed-in.sock" --bandwidth 2M >"$d/killed.mig" 2>&1 &
 	mig=$!
 	sleep 3
 	kill -KILL "$pid_killed"
@@ -168,12 +185,13 @@ mig-vhost() {
 	hop a b migb "unix:$d/b-in.sock"
 	hop b c miga "tcp:127.0.0.1:18097"
 	hop c d migb "unix:$d/d-in.sock"
+	stop_guest
 	for _ in $(seq 300); do kill -0 "$pid_d" 2>/dev/null || break; sleep 1; done
 	stopped "$pid_d"
 	local st=$?
 	sleep 1
-	kill "$recv" 2>/dev/null
-	wait "$recv" 2>/dev/null
+	kill "$recv" "$stopper" 2>/dev/null
+	wait "$recv" "$stopper" 2>/dev/null
 	bridge_down miga migb
 	check $name "the guest runs to its end on D and powers off: status 0 (got $st)" [ "$st" -eq 0 ]
 	cat "$d/a.out" "$d/b.out" "$d/c.out" "$d/d.out" >"$d/console"

@@ -8,9 +8,11 @@
 # UP=<uptime> WALL=<date +%s>; a TCP transfer of 8 MiB to the host over
 # the tap, paced over ~40 s; and /bin/dirtier, which rewrites DIRTY_MIB
 # MiB of its own memory in rounds and checks each page still holds the
-# round before (MEMCHECK=ok, or MEMBAD=). It stops after BATCHES batches.
+# round before (MEMCHECK=ok, or MEMBAD=). It goes on until the host opens
+# TCP port 18098 (a connection there is the host's "stop": the guest never
+# knows how long the migrations take), or BATCHES batches at most.
 . /lib/blk-lib.sh
-BATCHES=${BATCHES:-150}
+BATCHES=${BATCHES:-3000}
 DIRTY_MIB=${DIRTY_MIB:-24}
 R=$(ls -d /sys/block/vd* 2>/dev/null | head -1) R=${R##*/}
 N=$(ls -d /sys/block/nvme*n1 2>/dev/null | head -1) N=${N##*/}
@@ -34,7 +36,7 @@ sender=$!
 dirtier=$!
 echo "SENDING"
 b=0
-while [ $b -lt "$BATCHES" ]; do
+while [ $b -lt "$BATCHES" ] && ! nc -w 2 10.99.0.1 18098 </dev/null >/dev/null 2>&1; do
 	if ! records_batch $b ${R:+"$R"} ${N:+"$N"}; then
 		echo "IOERR=$b"
 		break
