@@ -24,7 +24,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 UNIT_SUPPORT := $(wildcard tests/unit/support/*.c)
 SMOKE_BIN := $(BUILD)/smoke/smoke
 
-.PHONY: all check layers unit tools-test smoke guest fresh-clone soak fuzz fuzz-short fuzz-coverage demo bench bench-virtio bench-counters bench-emulated bench-passthrough bench-io-models bench-snapshot cppcheck clean deps
+.PHONY: all check layers unit tools-test smoke guest fresh-clone soak fuzz fuzz-short fuzz-coverage demo bench bench-virtio bench-counters bench-emulated bench-passthrough bench-io-models bench-snapshot bench-migrate cppcheck clean deps
 all: $(BUILD)/iovirt
 
 # --version: the release and the commit it was built from (git describe),
@@ -153,6 +153,11 @@ bench-io-models: $(BUILD)/iovirt
 # migration to a file and -incoming, 512M and 2G guests (not in `make bench`).
 bench-snapshot: $(BUILD)/iovirt
 	BENCH_IOVIRT=$(BUILD)/iovirt bench/snapshot
+
+# Live migration against QEMU's, 512M guest, idle and dirtying memory: the
+# downtime the guest sees, total time, pages and bytes sent (not in `make bench`).
+bench-migrate: $(BUILD)/iovirt
+	BENCH_IOVIRT=$(BUILD)/iovirt bench/migrate
 
 clean:
 	rm -rf $(BUILD)
