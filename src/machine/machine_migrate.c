@@ -675,7 +675,7 @@ static int check_hello(struct machine *m, int fd, const struct mig_header *h, ch
 		ret = -EINVAL;
 	} else if (version != MIG_VERSION) {
 		snprintf(why, why_len, "the source speaks stream version %u, this iovirt %u",
-			 version, MIG_VERSION);
+			 version, (unsigned)MIG_VERSION);
 		ret = -EINVAL;
 	} else if (snap_manifest_parse(&man, msg + 12, h->len - 12, detail, sizeof(detail)) < 0) {
 		snprintf(why, why_len, "the source's description: %s", detail);
