@@ -14,6 +14,7 @@ void guest_mem_init_empty(struct guest_mem *mem)
 {
 	memset(mem, 0, sizeof(*mem));
 	mem->memfd = -1;
+	mem->log_fd = -1;
 }
 
 int guest_mem_add_region(struct guest_mem *mem, uint64_t gpa, void *hva, uint64_t size)

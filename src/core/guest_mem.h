@@ -34,6 +34,7 @@ struct guest_mem {
 	 * (core/guest_mem_log.h): NULL while off (read atomically). */
 	uint64_t *log;
 	uint64_t *log_buf;  /* kept from the first start to guest_mem_destroy */
+	int log_fd;         /* the memfd log_buf maps (vhost-user maps it too) */
 	uint64_t log_pages; /* bits in log_buf: the page after the last RAM page */
 };
 

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 static size_t log_bytes(uint64_t pages)
 {
@@ -20,11 +21,19 @@ int guest_mem_log_start(struct guest_mem *mem)
 				end = r->gpa + r->size;
 		}
 		uint64_t pages = end >> GUEST_MEM_PAGE_SHIFT;
-		void *p = mmap(NULL, log_bytes(pages), PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (p == MAP_FAILED)
+		/* A memfd: a vhost-user backend maps the same bitmap. */
+		int fd = memfd_create("iovirt-dirty-log", MFD_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		void *p = ftruncate(fd, (off_t)log_bytes(pages)) == 0
+				  ? mmap(NULL, log_bytes(pages), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+				  : MAP_FAILED;
+		if (p == MAP_FAILED) {
+			close(fd);
 			return -ENOMEM;
+		}
 		mem->log_buf = p;
+		mem->log_fd = fd;
 		mem->log_pages = pages;
 	} else {
 		memset(mem->log_buf, 0, log_bytes(mem->log_pages));
@@ -83,6 +92,9 @@ void guest_mem_log_free(struct guest_mem *mem)
 {
 	if (mem->log_buf)
 		munmap(mem->log_buf, log_bytes(mem->log_pages));
+	if (mem->log_fd >= 0)
+		close(mem->log_fd);
+	mem->log_fd = -1;
 	mem->log = mem->log_buf = NULL;
 	mem->log_pages = 0;
 }

@@ -31,7 +31,8 @@
  * -ENOMEM. From the one thread that runs migrations. */
 int guest_mem_log_start(struct guest_mem *mem);
 void guest_mem_log_stop(struct guest_mem *mem);
-/* The bitmap as vhost wants it, and its size in bytes; NULL while off. */
+/* The bitmap as vhost wants it, and its size in bytes; NULL while off.
+ * mem->log_fd is the memfd it lives in (offset 0), for vhost-user. */
 uint64_t *guest_mem_log_bitmap(const struct guest_mem *mem, size_t *bytes);
 
 /* Whether the log is on: a device may skip working out what it wrote. */

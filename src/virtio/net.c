@@ -785,6 +785,22 @@ static int net_quiesce(struct virtio_dev *vdev)
 	return 0;
 }
 
+/* Busy: a chain popped and not pushed, other than the receive pool (lent
+ * to the direct path, unused until a frame comes: it goes back at
+ * quiesce). Without this a pause would wait for frames that may never
+ * come. */
+static bool net_busy(struct virtio_dev *vdev)
+{
+	struct virtio_net *n = to_net(vdev);
+	unsigned pooled = 0;
+	for (unsigned i = 0; i < n->npairs; i++)
+		pooled += n->pairs[i].pool_n;
+	unsigned inuse = 0;
+	for (unsigned q = 0; q < vdev->nqueues; q++)
+		inuse += vdev->queues[q].vq.inuse;
+	return inuse > pooled;
+}
+
 /* After a save: the pairs in use go back to the kernel from where they
  * stopped, and each of their queues kicks itself (a kick that came while
  * the kernel did not have the ring). */
@@ -888,6 +904,7 @@ static const struct virtio_dev_ops net_ops = {
 	.quiesce = net_quiesce,
 	.unquiesce = net_unquiesce,
 	.dirty_log = net_dirty_log,
+	.busy = net_busy,
 	.announce = net_announce_op,
 	.save = net_save,
 	.load = net_load,

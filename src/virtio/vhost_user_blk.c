@@ -142,13 +142,11 @@ static void vub_destroy(struct virtio_dev *vdev)
 	vhost_user_blk_destroy(to_vub(vdev));
 }
 
-/* The backend writes guest RAM itself; its dirty log
- * (VHOST_USER_PROTOCOL_F_LOG_SHMFD) is not asked for yet. */
+/* The backend writes guest RAM itself: it logs what it writes into the
+ * migration's bitmap (LOG_SHMFD), or the device cannot migrate. */
 static int vub_dirty_log(struct virtio_dev *vdev, uint64_t *log)
 {
-	(void)vdev;
-	(void)log;
-	return -ENOTSUP;
+	return vhost_set_log(&to_vub(vdev)->vhost, log);
 }
 
 static const struct virtio_dev_ops vub_ops = {

@@ -79,6 +79,11 @@ struct virtio_dev_ops {
 	 * runs again (vhost: the rings go back to the kernel or the backend,
 	 * from where they stopped). Optional. Lock held. */
 	void (*unquiesce)(struct virtio_dev *vdev);
+	/* Requests popped and not yet completed (a pause waits for them);
+	 * chains the model holds unused, which quiesce gives back, do not
+	 * count. Optional: without it, any chain popped and not pushed is
+	 * busy. Lock held. */
+	bool (*busy)(struct virtio_dev *vdev);
 	/* Migration's dirty log for what runs outside iovirt (vhost): log is
 	 * the guest_mem log's bitmap, or NULL to stop. 0, or -ENOTSUP (a
 	 * vhost-user backend) / -errno. Optional. Lock held. */

@@ -631,8 +631,8 @@ static int vp_dirty_log(struct device *dev, bool on, char *why, size_t why_len)
 	int ret = vdev->ops->dirty_log ? vdev->ops->dirty_log(vdev, log) : 0;
 	pthread_mutex_unlock(&vdev->lock);
 	if (ret == -ENOTSUP)
-		snprintf(why, why_len, "%s: its vhost-user backend writes guest RAM where iovirt "
-			 "cannot track it (no dirty log): it cannot be migrated", dev->id);
+		snprintf(why, why_len, "%s: its vhost-user backend keeps no dirty log of what it "
+			 "writes into guest RAM (no LOG_SHMFD): it cannot be migrated", dev->id);
 	else if (ret < 0)
 		snprintf(why, why_len, "%s: vhost's dirty log: %s", dev->id, strerror(-ret));
 	return ret;
@@ -654,9 +654,9 @@ static bool vp_busy(struct device *dev)
 	struct virtio_dev *vdev = to_vp(dev)->vdev;
 	unsigned q, inflight;
 	pthread_mutex_lock(&vdev->lock);
-	bool idle = virtio_dev_idle(vdev, &q, &inflight);
+	bool busy = vdev->ops->busy ? vdev->ops->busy(vdev) : !virtio_dev_idle(vdev, &q, &inflight);
 	pthread_mutex_unlock(&vdev->lock);
-	return !idle;
+	return busy;
 }
 
 static int vp_save(struct device *dev, struct state_writer *w)

@@ -262,6 +262,14 @@ static int ring_send(struct vhost *v, struct vhost_ring *r, bool resume)
 	return ret;
 }
 
+/* The log's base: the kernel's takes its address, a vhost-user backend
+ * maps its memfd. */
+static int send_log_base(struct vhost *v)
+{
+	uint64_t base = (uint64_t)(uintptr_t)v->log;
+	return v->user ? vhost_user_set_log_base(v) : vhost_call(v, VHOST_SET_LOG_BASE, &base);
+}
+
 /* The features the rings run with, VHOST_F_LOG_ALL while logging. */
 static int send_features(struct vhost *v)
 {
@@ -276,6 +284,8 @@ static int send_state(struct vhost *v, bool resume)
 	int ret = send_features(v);
 	if (ret == 0)
 		ret = set_mem_table(v);
+	if (ret == 0 && v->log && v->user)
+		ret = send_log_base(v); /* a reconnected backend, mid-migration */
 	if (ret == 0 && v->user)
 		ret = vhost_user_set_inflight(v);
 	for (unsigned i = 0; ret == 0 && i < v->nq; i++)
@@ -356,23 +366,27 @@ void vhost_irq_moved(struct vhost *v)
 
 int vhost_set_log(struct vhost *v, uint64_t *log)
 {
-	if (v->user)
+	if (v->user && !vhost_user_can_log(v))
 		return -ENOTSUP;
 	if (v->fd < 0 || (!log && !v->log))
 		return 0;
+	uint64_t *was = v->log;
+	v->log = log;
+	if (v->user && (vhost_user_away(v) || v->user_dead))
+		return 0; /* a reconnected backend gets it all (send_state) */
+	vhost_user_begin(v, false);
 	/* The base first: the kernel checks the log covers RAM when logging
 	 * is switched on. */
-	uint64_t base = (uint64_t)(uintptr_t)log;
-	int ret = log ? vhost_call(v, VHOST_SET_LOG_BASE, &base) : 0;
+	int ret = log ? send_log_base(v) : 0;
+	if (ret == 0 && v->running) {
+		ret = send_features(v);
+		for (unsigned i = 0; ret == 0 && i < v->nq; i++)
+			if (v->rings[i].started)
+				ret = ring_addr_send(v, &v->rings[i]);
+	}
+	vhost_user_end(v);
 	if (ret < 0)
-		return ret;
-	v->log = log;
-	if (!v->running)
-		return 0; /* vhost_start sends it with the rings */
-	ret = send_features(v);
-	for (unsigned i = 0; ret == 0 && i < v->nq; i++)
-		if (v->rings[i].started)
-			ret = ring_addr_send(v, &v->rings[i]);
+		v->log = was;
 	return ret;
 }
 

@@ -129,7 +129,8 @@ void vhost_stop(struct vhost *v);
 /* Migration: the kernel marks every page it writes (buffers, used rings)
  * in log (guest_mem_log.h's bitmap: VHOST_SET_LOG_BASE, VHOST_F_LOG_ALL,
  * VHOST_VRING_F_LOG), from now on and in rings started later; NULL stops
- * it. -ENOTSUP for a vhost-user backend. 0 or -errno. */
+ * it. A vhost-user backend maps the log's memfd (LOG_SHMFD); -ENOTSUP for
+ * one without. 0 or -errno. */
 int vhost_set_log(struct vhost *v, uint64_t *log);
 
 #endif

@@ -26,6 +26,11 @@ bool vhost_user_away(const struct vhost *v);
  * per start of the rings) and hands it to the backend; 0 without one. */
 int vhost_user_set_inflight(struct vhost *v);
 void vhost_user_drop_inflight(struct vhost *v);
+/* vhost-user: whether the backend keeps a dirty log (LOG_SHMFD and
+ * VHOST_F_LOG_ALL negotiated), and hands it the guest_mem log's memfd
+ * (SET_LOG_BASE). 0 or -errno. */
+bool vhost_user_can_log(const struct vhost *v);
+int vhost_user_set_log_base(struct vhost *v);
 /* vhost-user (no-ops for the kernel's vhost): the requests until the
  * matching vhost_user_end are one operation, which waits on the backend
  * for vhost_user_timeout_ms at most in all (not that long per request);

@@ -45,6 +45,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/guest_mem_log.h"
 #include "core/log.h"
 
 /* Requests (vhost-user.rst, "Front-end message types"). */
@@ -53,6 +54,7 @@ enum {
 	VU_SET_FEATURES = 2,
 	VU_SET_OWNER = 3,
 	VU_SET_MEM_TABLE = 5,
+	VU_SET_LOG_BASE = 6,
 	VU_SET_VRING_NUM = 8,
 	VU_SET_VRING_ADDR = 9,
 	VU_SET_VRING_BASE = 10,
@@ -79,6 +81,7 @@ enum {
 /* Feature bits of the protocol, not of the device. */
 #define VU_F_PROTOCOL_FEATURES 30 /* in GET_FEATURES: protocol features negotiable */
 #define VU_PROTOCOL_F_MQ 0        /* GET_QUEUE_NUM */
+#define VU_PROTOCOL_F_LOG_SHMFD 1 /* SET_LOG_BASE with the log's memfd */
 #define VU_PROTOCOL_F_REPLY_ACK 3 /* NEED_REPLY honoured */
 #define VU_PROTOCOL_F_BACKEND_REQ 5 /* the backend's own requests, on a channel we give it */
 #define VU_PROTOCOL_F_CONFIG 9    /* GET_CONFIG / SET_CONFIG */
@@ -127,6 +130,9 @@ struct vu_msg {
 		} mem;
 		struct vu_config config;
 		struct vu_inflight inflight;
+		struct {
+			uint64_t mmap_size, mmap_offset;
+		} log;
 	} p;
 } __attribute__((packed));
 
@@ -502,7 +508,8 @@ static int vu_connect(struct vhost *v)
  * message, the device's config space, the in-flight log, and a channel for
  * the backend's own requests (config changes). */
 #define VU_PROTOCOL_WANTED                                                          \
-	((1ULL << VU_PROTOCOL_F_MQ) | (1ULL << VU_PROTOCOL_F_REPLY_ACK) |          \
+	((1ULL << VU_PROTOCOL_F_MQ) | (1ULL << VU_PROTOCOL_F_REPLY_ACK) |                 \
+	 (1ULL << VU_PROTOCOL_F_LOG_SHMFD) |          \
 	 (1ULL << VU_PROTOCOL_F_CONFIG) | (1ULL << VU_PROTOCOL_F_INFLIGHT_SHMFD) | \
 	 (1ULL << VU_PROTOCOL_F_BACKEND_REQ))
 
@@ -803,6 +810,35 @@ void vhost_user_unwatch(struct vhost *v)
 bool vhost_user_away(const struct vhost *v)
 {
 	return v->user && v->reconnect_timer >= 0;
+}
+
+bool vhost_user_can_log(const struct vhost *v)
+{
+	return (v->protocol_features & (1ULL << VU_PROTOCOL_F_LOG_SHMFD)) &&
+	       (v->features & (1ULL << VHOST_F_LOG_ALL));
+}
+
+int vhost_user_set_log_base(struct vhost *v)
+{
+	const struct guest_mem *mem = v->vdev->mem;
+	size_t bytes;
+	if (!guest_mem_log_bitmap(mem, &bytes) || mem->log_fd < 0)
+		return -EINVAL;
+	struct vu_msg m = {.request = VU_SET_LOG_BASE, .size = sizeof(m.p.log),
+			   .p.log = {.mmap_size = bytes, .mmap_offset = 0}};
+	/* With LOG_SHMFD the backend always answers (libvhost-user with a
+	 * u64, the spec with nothing): one reply, whatever its length. */
+	int ret = vu_send(v, &m, &mem->log_fd, 1);
+	if (ret == 0)
+		ret = v->user_dead ? -ECONNRESET : read_hdr(v->fd, &m, NULL, v->deadline_ns);
+	if (ret == 0 && (m.request != VU_SET_LOG_BASE || !(m.flags & VU_FLAG_REPLY) ||
+			 m.size > sizeof(m.p.u64)))
+		ret = -EPROTO;
+	if (ret == 0)
+		ret = read_full(v->fd, &m.p, m.size, v->deadline_ns);
+	if (ret < 0)
+		vu_fail(v, VU_SET_LOG_BASE, ret);
+	return ret;
 }
 
 int vhost_user_set_inflight(struct vhost *v)

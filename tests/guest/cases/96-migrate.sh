@@ -9,14 +9,17 @@
 #
 # mig-vhost (2 vCPUs, virtio-net on vhost-net): first what must leave the
 # source running (no destination, a destination of another machine, a
-# cancel, a destination killed mid-way); then A -> B (UNIX socket) -> C
+# cancel, a destination killed mid-way, the stream cut with both ends
+# alive); then A -> B (UNIX socket) -> C
 # (TCP, back on A's tap) -> D (UNIX): the workload never notices beyond a
 # pause: one unbroken sequence of records across four processes, all in
 # both images, every read-back equal, the TCP transfer intact, no page of
 # the dirtier lost, the uptime monotonic. mig-converge (an e1000): a guest
 # that dirties 48 MiB as fast as it can, migrated under an 8 MiB/s cap:
 # auto-converge slows its vCPUs until it fits; then a source killed
-# mid-way: the destination says the stream was cut, in one line.
+# mid-way: the destination says the stream was cut, in one line. Its disk
+# is vhost-user (a qemu-storage-daemon on each side, the same image): the
+# backend logs what it writes into guest RAM (LOG_SHMFD).
 T=/tmp/iovirt-mig
 rm -rf "$T" && mkdir -p "$T"
 modprobe tun 2>/dev/null
@@ -52,12 +55,35 @@ start() {
 	local extra=()
 	while [ "$1" != -- ]; do extra+=("$1"); shift; done
 	shift
-	build/iovirt run "${MACHINE[@]/@TAP@/$tap}" "${extra[@]}" "$@" \
+	local machine=("${MACHINE[@]/@TAP@/$tap}")
+	machine=("${machine[@]/@VUB@/${VUB:-}}")
+	build/iovirt run "${machine[@]}" "${extra[@]}" "$@" \
 		--api-socket "$d/$name.sock" </dev/null >"$d/$name.out" 2>"$d/$name.err" &
 	eval "pid_$name=$!"
 }
 # mig SOCK migrate URL [OPTIONS]: a migration may take minutes under a cap.
 mig() { timeout 400 build/iovirt ctl "$@"; }
+# cut_proxy PORT UNIX-SOCKET: a TCP proxy to the destination, to cut the
+# stream with both ends alive (kill it); its pid in $proxy.
+cut_proxy() {
+	python3 -c 'import socket, sys, threading
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("127.0.0.1", int(sys.argv[1])))
+l.listen(1)
+a = l.accept()[0]
+b = socket.socket(socket.AF_UNIX)
+b.connect(sys.argv[2])
+def pump(x, y):
+    while True:
+        d = x.recv(65536)
+        if not d:
+            break
+        y.sendall(d)
+threading.Thread(target=pump, args=(b, a), daemon=True).start()
+pump(a, b)' "$1" "$2" &
+	proxy=$!
+}
 # stopped PID: waits for it (at most 60 s) and gives its exit status.
 stopped() {
 	local pid=$1
@@ -179,6 +205,22 @@ mig-vhost() {
 		grep -qi "failed" "$d/killed.mig"
 	check $name "... the source runs on" running_on "$d/a.sock" "$d/a.out"
 
+	start cut migb --incoming "unix:$d/cut-in.sock" --
+	wait_for 60 state_is "$d/cut.sock" Created
+	cut_proxy 18099 "$d/cut-in.sock"
+	sleep 1
+	mig "$d/a.sock" migrate tcp:127.0.0.1:18099 --bandwidth 2M >"$d/cut.mig" 2>&1 &
+	mig=$!
+	sleep 3
+	kill -KILL "$proxy"
+	wait "$mig"
+	check $name "the stream cut mid-migration, both ends alive: the source says so: $(tail -1 "$d/cut.mig")" \
+		grep -q "failed" "$d/cut.mig"
+	stopped "$pid_cut"
+	check $name "... the destination exits non-zero ($?) saying so: $(grep -v waiting "$d/cut.err" | tr -d '\n')" \
+		grep -q "stream ended" "$d/cut.err"
+	check $name "... the source runs on" running_on "$d/a.sock" "$d/a.out"
+
 	# ---- there and back: A -> B -> C -> D ----
 	local before
 	before=$(last_ack "$d/a.out")
@@ -225,12 +267,22 @@ mig-converge() {
 		return
 	fi
 	truncate -s 64M "$d/blk.img" "$d/nvme.img"
+	# Each "host" has its own qemu-storage-daemon on the shared image
+	# (locking=off: two processes open it; iovirt hands it over).
+	local q qsd=()
+	for q in q1 q2; do
+		qemu-storage-daemon --blockdev "driver=file,node-name=d,filename=$d/blk.img,locking=off" \
+			--export "type=vhost-user-blk,id=e,node-name=d,addr.type=unix,addr.path=$d/$q.sock,writable=on" \
+			>"$d/$q.log" 2>&1 &
+		qsd+=($!)
+		wait_for 30 [ -S "$d/$q.sock" ]
+	done
 	MACHINE=(--kernel "$KERNEL" --initrd "$OUT/migrate-hot.img" --cmdline "$CMDLINE"
-		--memory 256M --disk "$d/blk.img" --disk "$d/nvme.img,if=nvme"
+		--memory 256M --disk "vhost-user=@VUB@" --disk "$d/nvme.img,if=nvme"
 		--net "tap=@TAP@,model=e1000")
-	start a migc --
+	VUB=$d/q1.sock start a migc --
 	wait_for 240 acked_at_least "$d/a.out" 16
-	start b migd --incoming "unix:$d/b-in.sock" --
+	VUB=$d/q2.sock start b migd --incoming "unix:$d/b-in.sock" --
 	wait_for 60 state_is "$d/b.sock" Created
 	mig "$d/a.sock" migrate "unix:$d/b-in.sock" --bandwidth 8M >"$d/a-b.mig" 2>&1
 	local st=$?
@@ -240,11 +292,17 @@ mig-converge() {
 		[ "$st" -eq 0 ]
 	check $name "... because auto-converge slowed its vCPUs" grep -q "slowed by" "$d/a.err"
 	check $name "... and the guest runs on at the destination" running_on "$d/b.sock" "$d/b.out"
+	local n
+	n=$(last_ack "$d/b.out")
+	check $name "the vhost-user disk (a qemu-storage-daemon per side) holds every acknowledged record ($n)" \
+		records_in "$n" "$d/blk.img"
+	check $name "... and every batch read back equal across the migration (no READBAD)" \
+		sh -c "! cat '$d/a.out' '$d/b.out' | grep -q READBAD"
 	ctl "$d/a.sock" shutdown
 	stopped "$pid_a"
 
 	# The stream cut: the source dies mid-migration.
-	start c migc --incoming "unix:$d/c-in.sock" --
+	VUB=$d/q1.sock start c migc --incoming "unix:$d/c-in.sock" --
 	wait_for 60 state_is "$d/c.sock" Created
 	mig "$d/b.sock" migrate "unix:$d/c-in.sock" --bandwidth 2M >/dev/null 2>&1 &
 	sleep 3
@@ -256,6 +314,8 @@ mig-converge() {
 	check $name "... saying the stream ended: $(grep -v waiting "$d/c.err" | tr -d '\n')" \
 		grep -q "stream ended" "$d/c.err"
 	bridge_down migc migd
+	kill "${qsd[@]}" 2>/dev/null
+	wait "${qsd[@]}" 2>/dev/null
 	cat "$d/a.out" "$d/b.out" >"$d/console"
 	check $name "no page of the guest's dirtier was lost before the cut (no MEMBAD)" \
 		[ -z "$(text "$d/console" MEMBAD)" ]
