@@ -170,6 +170,12 @@ if wait_for "$OUT/vfio-pf.log" '^IOVIRT-INIT' 120 "$pf_pid"; then
 	check vfio-snapshot "a refused snapshot leaves nothing behind" [ ! -e "$T/pf-snap" ]
 	build/iovirt ctl "$T/pf.sock" resume
 	check vfio-snapshot "iovirt ctl resume: status 0, the guest goes on" [ $? -eq 0 ]
+	# A live migration too, before anything is sent (nothing listens:
+	# the refusal must come first), the guest running on.
+	err_case vfio-migrate "vm.send-migration with the PF passed through" "vfio-pci0.*cannot be migrated" \
+		build/iovirt ctl "$T/pf.sock" migrate "unix:$T/nobody.sock"
+	check vfio-migrate "... the VM runs on ($(build/iovirt ctl "$T/pf.sock" info | awk '$1 == "state" {print $2}'))" \
+		[ "$(build/iovirt ctl "$T/pf.sock" info | awk '$1 == "state" {print $2}')" = Running ]
 else
 	fail "vfio-busy: the first guest never started, so no second iovirt was tried"
 fi
