@@ -69,8 +69,17 @@ static int resume_vm(void *vm)
 	return machine_migrate_busy(vm) ? -EBUSY : machine_request(vm, MACHINE_RESUME);
 }
 
-static int power_button(void *vm) { return machine_request(vm, MACHINE_POWER_BUTTON); }
-static int reboot_vm(void *vm) { return machine_request(vm, MACHINE_REBOOT); }
+/* Once migrated, the guest runs elsewhere: a reboot here (with --reboot,
+ * a new boot) would make two of it. */
+static int power_button(void *vm)
+{
+	return machine_migrated(vm) ? -EBUSY : machine_request(vm, MACHINE_POWER_BUTTON);
+}
+
+static int reboot_vm(void *vm)
+{
+	return machine_migrated(vm) ? -EBUSY : machine_request(vm, MACHINE_REBOOT);
+}
 static int shutdown_vm(void *vm) { return machine_request(vm, MACHINE_SHUTDOWN); }
 static int snapshot_vm(void *vm, const char *dir, char *why, size_t why_len)
 {

@@ -107,6 +107,7 @@ struct source {
 	int fd;
 	struct dirty_log dl;
 	bool logging, paused, held, unlocked, ticking;
+	bool state_sent;           /* the destination may be loading it */
 	unsigned held_n;
 	pthread_t ticker;
 	uint64_t pass_bytes;       /* this pass, on the wire */
@@ -464,6 +465,7 @@ static int stop_and_copy(struct source *s, uint64_t *stop_ns)
 	ret = machine_state_save(m, &sf, s->why, sizeof(s->why));
 	if (ret == 0 && (ret = snap_file_finish(&sf)) < 0)
 		fail(s, ret, "the state: %s", strerror(-ret));
+	s->state_sent = ret == 0;
 	if (ret == 0 && (ret = mig_send(s->fd, MIG_STATE, sf.buf, sf.len)) < 0)
 		fail(s, ret, "sending the state: %s", strerror(-ret));
 	struct sent n = {.bytes = sf.len + MIG_HEADER_BYTES};
@@ -502,18 +504,27 @@ static void set_outcome(struct api_migrate_status *st, void *arg)
 	snprintf(st->error, sizeof(st->error), "%s", o->why ? o->why : "");
 }
 
-/* Everything the failed migration changed, undone: the VM runs on here. */
-static void roll_back(struct source *s)
+/* Everything the failed migration changed, undone: the VM runs on here.
+ * false when it must not: the state went out and the destination holds
+ * the disk images already (it locks them just before it confirms, so a
+ * confirmation lost on the way means the guest runs there; two of it on
+ * one disk would corrupt it). Without disks nothing can tell, and the VM
+ * runs on here. */
+static bool roll_back(struct source *s)
 {
 	struct machine *m = s->m;
 	set_throttle(s, 0);
-	if (s->unlocked && blk_images_lock() < 0)
+	bool taken = s->unlocked && blk_images_lock() < 0;
+	if (taken && s->state_sent)
+		return false;
+	if (taken)
 		log_warn("migration: the disk images could not be locked again");
 	if (s->held)
 		machine_release_devices(m, s->held_n);
 	stop_logging(s);
 	if (s->paused && machine_request(m, MACHINE_RESUME) < 0)
 		log_warn("migration: resuming the VM here failed");
+	return true;
 }
 
 static void migrate_job(struct machine *m)
@@ -537,6 +548,7 @@ static void migrate_job(struct machine *m)
 		ret = stop_and_copy(&s, &stop_ns);
 	uint64_t end = now_ns();
 	struct outcome o = {.total_ms = (end - mig->start_ns) / 1000000};
+	bool here = true;
 	if (ret == 0) {
 		/* The guest runs at the destination: this machine stays stopped
 		 * (its devices held, its vCPUs parked) until vm.shutdown. */
@@ -553,18 +565,23 @@ static void migrate_job(struct machine *m)
 	} else {
 		if (s.fd >= 0)
 			mig_send_text(s.fd, MIG_CANCEL, "%s", s.why);
-		roll_back(&s);
+		here = roll_back(&s);
 		o.state = ret == -ECANCELED ? "cancelled" : "failed";
+		if (!here) {
+			size_t n = strlen(s.why);
+			snprintf(s.why + n, sizeof(s.why) - n, "; the destination holds the disk images: "
+				 "the guest runs there, this VM stays stopped");
+		}
 		o.why = s.why;
-		log_error("migration to %s %s: %s; the VM runs on here", s.p->url,
-			  ret == -ECANCELED ? "cancelled" : "failed", s.why);
+		log_error("migration to %s %s: %s%s", s.p->url, o.state, s.why,
+			  here ? "; the VM runs on here" : "");
 	}
 	if (s.fd >= 0)
 		close(s.fd);
 	pthread_mutex_lock(&mig->lock);
 	set_outcome(&mig->st, &o);
 	mig->active = false;
-	mig->migrated = ret == 0;
+	mig->migrated = ret == 0 || !here; /* the guest runs there */
 	pthread_mutex_unlock(&mig->lock);
 }
 
