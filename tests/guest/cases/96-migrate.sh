@@ -84,6 +84,18 @@ threading.Thread(target=pump, args=(b, a), daemon=True).start()
 pump(a, b)' "$1" "$2" &
 	proxy=$!
 }
+# rarp_sniffer FILE: the RARP frames (ethertype 0x8035) the bridge sees,
+# one line each (the sender's MAC), into FILE; its pid in $sniffer.
+rarp_sniffer() {
+	python3 -c 'import socket, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x8035))
+s.bind((sys.argv[1], 0))
+out = open(sys.argv[2], "w", buffering=1)
+while True:
+    f = s.recv(2048)
+    out.write(":".join("%02x" % b for b in f[6:12]) + "\n")' "$BR" "$1" &
+	sniffer=$!
+}
 # stopped PID: waits for it (at most 60 s) and gives its exit status.
 stopped() {
 	local pid=$1
@@ -224,6 +236,7 @@ mig-vhost() {
 	# ---- there and back: A -> B -> C -> D ----
 	local before
 	before=$(last_ack "$d/a.out")
+	rarp_sniffer "$d/rarp"
 	hop a b migb "unix:$d/b-in.sock"
 	hop b c miga "tcp:127.0.0.1:18097"
 	hop c d migb "unix:$d/d-in.sock"
@@ -232,8 +245,10 @@ mig-vhost() {
 	stopped "$pid_d"
 	local st=$?
 	sleep 1
-	kill "$recv" "$stopper" 2>/dev/null
-	wait "$recv" "$stopper" 2>/dev/null
+	kill "$recv" "$stopper" "$sniffer" 2>/dev/null
+	wait "$recv" "$stopper" "$sniffer" 2>/dev/null
+	check $name "each destination announced the guest's MAC (a RARP on the bridge per hop: $(sort "$d/rarp" | uniq -c | tr -s ' \n' ' '))" \
+		[ "$(grep -c '^52:54:00:12:34:56$' "$d/rarp")" -ge 3 ]
 	bridge_down miga migb
 	check $name "the guest runs to its end on D and powers off: status 0 (got $st)" [ "$st" -eq 0 ]
 	cat "$d/a.out" "$d/b.out" "$d/c.out" "$d/d.out" >"$d/console"
