@@ -15,7 +15,7 @@
 # pause: one unbroken sequence of records across four processes, all in
 # both images, every read-back equal, the TCP transfer intact, no page of
 # the dirtier lost, the uptime monotonic. mig-converge (an e1000): a guest
-# that dirties 48 MiB as fast as it can, migrated under an 8 MiB/s cap:
+# that dirties 32 MiB as fast as it can, migrated under an 8 MiB/s cap:
 # auto-converge slows its vCPUs until it fits; then a source killed
 # mid-way: the destination says the stream was cut, in one line. Its disk
 # is vhost-user (a qemu-storage-daemon on each side, the same image): the
@@ -303,7 +303,7 @@ mig-converge() {
 	local st=$?
 	sed "s/^/$name: /" "$d/a-b.mig"
 	grep -h "slowed\|migrated to" "$d/a.err" | sed "s/^/$name: a.err: /"
-	check $name "a guest dirtying 48 MiB flat out, capped at 8 MiB/s: the migration completes (status $st)" \
+	check $name "a guest dirtying 32 MiB flat out, capped at 8 MiB/s: the migration completes (status $st)" \
 		[ "$st" -eq 0 ]
 	check $name "... because auto-converge slowed its vCPUs" grep -q "slowed by" "$d/a.err"
 	check $name "... and the guest runs on at the destination" running_on "$d/b.sock" "$d/b.out"
