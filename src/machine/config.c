@@ -1,6 +1,6 @@
 #include "machine/config.h"
 
-#include "migrate/migrate_stream.h"
+#include "migrate/migrate_url.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "core/guest_mem.h"
+#include "migrate/migrate_url.h"
 
 #define MIG_MAGIC "IOVIRTMG"
 #define MIG_VERSION 1
@@ -55,16 +56,6 @@ struct mig_header {
 	uint32_t type;
 	uint64_t len;
 };
-
-/* "tcp:HOST:PORT" ("tcp:[::1]:6000" for IPv6) or "unix:PATH". The socket,
- * connected (mig_connect) or listening (mig_listen): a non-negative fd, or
- * -errno with one line in why naming the URL. */
-int mig_connect(const char *url, char *why, size_t why_len);
-int mig_listen(const char *url, char *why, size_t why_len);
-/* Whether url has one of the two forms (nothing is resolved). */
-bool mig_url_valid(const char *url);
-/* How long a send or a receive may stall before the stream counts as cut. */
-void mig_set_timeouts(int fd, unsigned seconds);
 
 /* Sends a message: header and payload. 0, or -errno. */
 int mig_send(int fd, enum mig_type type, const void *payload, size_t len);

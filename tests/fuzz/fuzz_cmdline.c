@@ -1,4 +1,4 @@
-// fuzz-sources: src/machine/config.c src/sandbox/sandbox_parse.c src/machine/config_devices.c src/backends/net.c src/vfio/pci_sysfs.c src/core/log.c
+// fuzz-sources: src/machine/config.c src/sandbox/sandbox_parse.c src/machine/config_devices.c src/backends/net.c src/vfio/pci_sysfs.c src/core/log.c src/migrate/migrate_url.c
 /* The command line of `iovirt run` (config_parse_run and the --disk, --net,
  * --device, --console and --memory value parsers behind it): the fuzzer's
  * bytes, split on NUL bytes, are the arguments after "run". Each argument

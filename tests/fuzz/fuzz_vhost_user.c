@@ -1,4 +1,4 @@
-// fuzz-sources: src/virtio/vhost/vhost_user.c src/virtio/vhost/vhost.c src/virtio/virtio.c src/virtio/virtqueue.c src/core/iov.c src/core/guest_mem.c src/core/loop.c src/core/log.c tests/fuzz/harness.c
+// fuzz-sources: src/virtio/vhost/vhost_user.c src/virtio/vhost/vhost.c src/virtio/virtio.c src/virtio/virtqueue.c src/core/iov.c src/core/guest_mem.c src/core/guest_mem_log.c src/core/loop.c src/core/log.c tests/fuzz/harness.c
 /* vhost-user against a hostile backend: the fuzzer's bytes are what the
  * backend sends, on the socket (the replies to the handshake's
  * GET_FEATURES, GET_PROTOCOL_FEATURES and acks, to GET_CONFIG,

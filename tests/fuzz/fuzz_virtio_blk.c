@@ -1,4 +1,4 @@
-// fuzz-sources: src/virtio/blk.c src/virtio/queue_service.c src/core/state.c src/virtio/virtio.c src/virtio/virtqueue.c src/core/iov.c src/backends/block.c src/backends/block_flush.c src/backends/block_threads.c src/sandbox/sandbox.c src/backends/term.c src/core/guest_mem.c src/core/loop.c src/core/log.c tests/fuzz/harness.c tests/fuzz/virtio_drv.c
+// fuzz-sources: src/virtio/blk.c src/virtio/queue_service.c src/core/state.c src/virtio/virtio.c src/virtio/virtqueue.c src/core/iov.c src/backends/block.c src/backends/block_flush.c src/backends/block_threads.c src/sandbox/sandbox.c src/backends/term.c src/core/guest_mem.c src/core/guest_mem_log.c src/core/loop.c src/core/log.c tests/fuzz/harness.c tests/fuzz/virtio_drv.c
 /* virtio-blk against a hostile driver: the fuzzer's bytes are guest RAM
  * (the split ring of one request queue, its descriptors, indirect tables,
  * headers and buffers) and choose the queue size and negotiated features.

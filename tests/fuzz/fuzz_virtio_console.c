@@ -1,4 +1,4 @@
-// fuzz-sources: src/virtio/console.c src/virtio/queue_service.c src/core/state.c src/virtio/virtio.c src/virtio/virtqueue.c src/backends/term.c src/core/iov.c src/core/guest_mem.c src/core/log.c src/core/loop.c tests/fuzz/harness.c tests/fuzz/virtio_drv.c
+// fuzz-sources: src/virtio/console.c src/virtio/queue_service.c src/core/state.c src/virtio/virtio.c src/virtio/virtqueue.c src/backends/term.c src/core/iov.c src/core/guest_mem.c src/core/guest_mem_log.c src/core/log.c src/core/loop.c tests/fuzz/harness.c tests/fuzz/virtio_drv.c
 /* virtio-console against a hostile driver: the fuzzer's bytes are guest
  * RAM (the split rings, their descriptors, indirect tables and buffers)
  * and choose the features, the queue size and the output: a socket (sent

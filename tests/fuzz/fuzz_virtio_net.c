@@ -1,4 +1,4 @@
-// fuzz-sources: src/virtio/net.c src/virtio/queue_service.c src/core/state.c src/virtio/vhost/vhost.c src/virtio/vhost/vhost_user.c src/virtio/virtio.c src/virtio/virtqueue.c src/core/iov.c src/core/inet_csum.c src/core/guest_mem.c src/core/log.c src/core/loop.c tests/fuzz/harness.c tests/fuzz/virtio_drv.c
+// fuzz-sources: src/virtio/net.c src/virtio/queue_service.c src/core/state.c src/virtio/vhost/vhost.c src/virtio/vhost/vhost_user.c src/virtio/virtio.c src/virtio/virtqueue.c src/core/iov.c src/core/inet_csum.c src/core/guest_mem.c src/core/guest_mem_log.c src/core/log.c src/core/loop.c tests/fuzz/harness.c tests/fuzz/virtio_drv.c
 /* virtio-net against a hostile driver: the fuzzer's bytes are guest RAM
  * (the split rings, their descriptors and buffers) and choose the features
  * and whether the device has two queue pairs and a control queue; the
@@ -99,6 +99,12 @@ int net_send(struct net_backend *nb, const struct iovec *iov, int iovcnt)
 	if (fuzz_touch_iov(iov, iovcnt, IOV_MAX) > NET_MAX_FRAME + (nb->vnet_hdr ? NET_VNET_HDR_LEN : 0))
 		abort();
 	return 0;
+}
+
+/* Only a migration's destination announces; the fuzzer never migrates. */
+void net_announce(struct net_backend *nb, const uint8_t mac[6])
+{
+	abort();
 }
 
 void net_rx_resume(struct net_backend *nb)

@@ -1,4 +1,4 @@
-// fuzz-sources: src/virtio/virtio_pci.c src/virtio/virtio_state.c src/core/device.c src/core/counters.c src/bus/pci_state.c src/virtio/virtio.c src/virtio/virtqueue.c src/virtio/console.c src/virtio/rng.c src/virtio/queue_service.c src/core/state.c src/bus/pci.c src/bus/msix.c src/bus/iobus.c src/bus/irq_routing.c src/backends/term.c src/core/guest_mem.c src/core/loop.c src/core/iov.c src/core/log.c tests/fuzz/harness.c
+// fuzz-sources: src/virtio/virtio_pci.c src/virtio/virtio_state.c src/core/device.c src/core/counters.c src/bus/pci_state.c src/virtio/virtio.c src/virtio/virtqueue.c src/virtio/console.c src/virtio/rng.c src/virtio/queue_service.c src/core/state.c src/bus/pci.c src/bus/msix.c src/bus/iobus.c src/bus/irq_routing.c src/backends/term.c src/core/guest_mem.c src/core/guest_mem_log.c src/core/loop.c src/core/iov.c src/core/log.c tests/fuzz/harness.c
 /* The virtio-pci transport as a state machine against a hostile driver: a
  * real device (virtio-console on a socket pair, or virtio-rng; the first
  * byte picks) bound to virtio-pci, driven by a sequence of operations

@@ -1,4 +1,4 @@
-// fuzz-sources: src/virtio/rng.c src/virtio/queue_service.c src/core/state.c src/virtio/virtio.c src/virtio/virtqueue.c src/core/iov.c src/core/guest_mem.c src/core/loop.c src/core/log.c tests/fuzz/harness.c tests/fuzz/virtio_drv.c
+// fuzz-sources: src/virtio/rng.c src/virtio/queue_service.c src/core/state.c src/virtio/virtio.c src/virtio/virtqueue.c src/core/iov.c src/core/guest_mem.c src/core/guest_mem_log.c src/core/loop.c src/core/log.c tests/fuzz/harness.c tests/fuzz/virtio_drv.c
 /* virtio-rng's request path against a hostile driver: the fuzzer's bytes
  * are guest RAM (the split ring of the request queue, its descriptors,
  * indirect tables and buffers) and choose the queue size and negotiated

@@ -1,4 +1,4 @@
-// fuzz-sources: src/virtio/virtqueue.c src/core/iov.c src/core/guest_mem.c src/core/log.c
+// fuzz-sources: src/virtio/virtqueue.c src/core/iov.c src/core/guest_mem.c src/core/guest_mem_log.c src/core/log.c
 /* The split virtqueue against a hostile driver: the fuzzer's bytes choose the
  * queue size, the negotiated features and where the three rings lie, then a
  * short script of device operations and driver writes (the driver changing

@@ -21,6 +21,11 @@ int net_send(struct net_backend *nb, const struct iovec *iov, int iovcnt)
 	abort();
 }
 
+void net_announce(struct net_backend *nb, const uint8_t mac[6])
+{
+	abort();
+}
+
 void net_rx_resume(struct net_backend *nb)
 {
 	abort();
