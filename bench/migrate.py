@@ -53,6 +53,8 @@ import sys
 import threading
 import time
 
+# benchlib sits beside this file, wherever it is run or loaded from.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (BenchError, Qmp, Vmm, api_get, api_put, fmt, med, note_lines, parse_size,
                       qemu_version, ratio, size_name, write_report)
 
