@@ -24,10 +24,13 @@ import os
 import select
 import shlex
 import signal
-import statistics
 import subprocess
 import sys
 import time
+
+# benchlib sits beside this file, wherever it is run or loaded from.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import fmt, med, ratio  # noqa: E402
 
 MARK_INIT = b"IOVIRT-INIT"
 MARK_IDLE = b"IOVIRT-BENCH-IDLE"
@@ -180,23 +183,6 @@ def vmm_commands(a):
         ("qemu-pc", qemu_common[:1] + ["-M", "pc,memory-backend=ram"] + qemu_common[1:]),
     ]
 
-
-def fmt(v, spec):
-    if v is None:
-        width = spec.split(".")[0]
-        return format("n/a", f">{width}") if width else "n/a"
-    return format(v, spec)
-
-
-def med(vals):
-    vals = [v for v in vals if v is not None]
-    return statistics.median(vals) if vals else None
-
-
-def ratio(a, b):
-    if a is None or b is None or b == 0:
-        return None
-    return a / b
 
 
 def main():

@@ -21,7 +21,8 @@
  *             writes for the device (vhost-net) marked in the guest_mem
  *             log (core/guest_mem_log.h); -ENOTSUP for a device whose
  *             writes cannot be seen (a passed-through function, a
- *             vhost-user backend), which a migration refuses: turning it
+ *             vhost-user backend without LOG_SHMFD), which a migration
+ *             refuses: turning it
  *             off answers that too, so it is the probe (optional: a device
  *             that writes through iovirt's own models marks as it writes)
  *   announce  after a migration, tell the network where the guest is now

@@ -2,9 +2,10 @@
  * a migration runs, every write iovirt's device models make into guest
  * RAM (used rings and the buffers they return, NVMe completions and read
  * data, e1000 receive descriptors and frames) sets the bit of each page it
- * touched, and so does vhost-net, which is handed the same bitmap
+ * touched, and so do vhost-net, which is handed the same bitmap
  * (VHOST_SET_LOG_BASE: a bit per 4 KiB page of guest-physical address,
- * little-endian words, which is the layout below).
+ * little-endian words, which is the layout below), and a vhost-user
+ * backend, which maps it from its memfd (LOG_SHMFD).
  *
  * Marks are made after the data is in place: a pass that takes a page's
  * bit and copies the page then copies the data too, or finds the bit set

@@ -8,8 +8,9 @@
  *      destination refuses a mismatch with its reason;
  *   2. dirty tracking on: KVM's log on every RAM slot, iovirt's own writes
  *      into guest RAM and vhost-net's log in the guest_mem log
- *      (guest_mem_log_start); a device that cannot log (a passed-through
- *      function, a vhost-user backend) refused it before step 1;
+ *      (guest_mem_log_start), and a vhost-user backend's (LOG_SHMFD); a
+ *      device that cannot log (a passed-through function, a vhost-user
+ *      backend without LOG_SHMFD) refused it before step 1;
  *   3. pass 1 sends all RAM (zero pages as ranges), each later pass the
  *      pages dirtied during the one before, until what is left fits the
  *      downtime budget at the bandwidth measured; a guest that dirties
@@ -22,7 +23,9 @@
  *      snapshot's); the destination loads them and confirms;
  *   5. confirmed: the machine here stays stopped (state "Migrated") until
  *      vm.shutdown; any failure before the confirmation resumes it here,
- *      images locked again, nothing lost.
+ *      images locked again, nothing lost — unless the state went out and
+ *      the destination holds the images already (its confirmation was
+ *      lost): the guest runs there, and this machine stays stopped.
  *
  * The destination (machine_migrate_incoming, iovirt run --incoming URL)
  * waits for one source before its machine runs, takes the stream as

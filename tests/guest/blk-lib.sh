@@ -1,6 +1,7 @@
 # Block checks shared by the guest scripts (tests/guest/scripts/blk.sh,
-# vhost-user-blk.sh, api.sh, snapshot.sh), at /lib/blk-lib.sh in every
-# guest image.
+# vhost-user-blk.sh, api.sh, snapshot.sh, migrate.sh), at /lib/blk-lib.sh in
+# every guest image; and the TCP transfer snapshot.sh and migrate.sh run
+# across the host's pauses.
 
 # blk_driver DEV: DRIVER=the Linux driver bound to DEV's device.
 blk_driver() {
@@ -52,4 +53,24 @@ records_batch() {
 	for dev in "$@"; do
 		dd if=/tmp/batch of=/dev/"$dev" bs=64k seek="$b" oflag=direct conv=fsync 2>/dev/null || return 1
 	done
+}
+
+# tcp_blob_start PORT PAUSE: eth0 up as 10.99.0.2/24 (PING_OUT=ok when the
+# host at 10.99.0.1 answers), 8 MiB of random data (SENT_SHA=), sent to
+# 10.99.0.1:PORT in 64 chunks PAUSE seconds apart, in the background
+# (TCP_DONE=1 when nc succeeds; $! is its pid).
+tcp_blob_start() {
+	ip link set eth0 up
+	ip addr add 10.99.0.2/24 dev eth0
+	ping -c 3 -W 5 10.99.0.1 >/dev/null 2>&1 && echo "PING_OUT=ok"
+	dd if=/dev/urandom of=/tmp/blob bs=128k count=64 2>/dev/null
+	echo "SENT_SHA=$(sha256sum /tmp/blob | cut -d' ' -f1)"
+	(
+		i=0
+		while [ $i -lt 64 ]; do
+			dd if=/tmp/blob bs=128k skip=$i count=1 2>/dev/null
+			i=$((i + 1))
+			sleep "$2"
+		done | nc 10.99.0.1 "$1" && echo "TCP_DONE=1"
+	) &
 }

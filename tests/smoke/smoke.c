@@ -303,6 +303,19 @@ static int restore_into(struct machine *m, const struct vm_config *cfg, const ch
 	return ret;
 }
 
+/* The guest of the snapshot and migration tests: says "a", counts in ECX
+ * and stores it at 0x2000 until 0x2004 is set, says "b", powers off.
+ * Registers that did not come across would restart the count. */
+static const uint8_t counting_guest[] = {
+	DX_COM1, 0xb0, 'a', OUT_AL,
+	0x66, 0x41,                   /* loop: inc ecx */
+	0x66, 0x89, 0x0e, 0x00, 0x20, /* mov [0x2000], ecx */
+	0x80, 0x3e, 0x04, 0x20, 0x00, /* cmp byte [0x2004], 0 */
+	0x74, 0xf2,                   /* je loop */
+	0xb0, 'b', OUT_AL,
+	POWEROFF,
+};
+
 /* Snapshot and restore on the real VM core (issue 21). The guest counts in
  * ECX and stores it at 0x2000 until 0x2004 is set, then says "b" and
  * powers off. Paused and snapshotted, the first process is stopped; a new
@@ -313,15 +326,6 @@ static int restore_into(struct machine *m, const struct vm_config *cfg, const ch
  * missing RAM file are refused, naming what is wrong. */
 static void test_snapshot_and_restore(void **state)
 {
-	static const uint8_t code[] = {
-		DX_COM1, 0xb0, 'a', OUT_AL,
-		0x66, 0x41,                   /* loop: inc ecx */
-		0x66, 0x89, 0x0e, 0x00, 0x20, /* mov [0x2000], ecx */
-		0x80, 0x3e, 0x04, 0x20, 0x00, /* cmp byte [0x2004], 0 */
-		0x74, 0xf2,                   /* je loop */
-		0xb0, 'b', OUT_AL,
-		POWEROFF,
-	};
 	char dir[] = "/tmp/iovirt-smoke-snapXXXXXX", dir2[] = "/tmp/iovirt-smoke-snapXXXXXX";
 	assert_non_null(mkdtemp(dir));
 	assert_non_null(mkdtemp(dir2));
@@ -334,7 +338,7 @@ static void test_snapshot_and_restore(void **state)
 	int kvm = vm_open_kvm();
 	assert_true(kvm >= 0);
 	assert_int_equal(machine_create(&r->m, &cfg, kvm), 0);
-	assert_int_equal(machine_load_real_mode(&r->m, code, sizeof(code), CODE_GPA), 0);
+	assert_int_equal(machine_load_real_mode(&r->m, counting_guest, sizeof(counting_guest), CODE_GPA), 0);
 	pthread_t t;
 	assert_int_equal(pthread_create(&t, NULL, run_machine, r), 0);
 	assert_true(guest_moves(&r->m, 0x2000, 0));
@@ -560,15 +564,6 @@ static void wait_migration(struct machine *m, struct api_migrate_status *st)
  * naming the URL, and the source runs on. */
 static void test_live_migration(void **state)
 {
-	static const uint8_t code[] = {
-		DX_COM1, 0xb0, 'a', OUT_AL,
-		0x66, 0x41,                   /* loop: inc ecx */
-		0x66, 0x89, 0x0e, 0x00, 0x20, /* mov [0x2000], ecx */
-		0x80, 0x3e, 0x04, 0x20, 0x00, /* cmp byte [0x2004], 0 */
-		0x74, 0xf2,                   /* je loop */
-		0xb0, 'b', OUT_AL,
-		POWEROFF,
-	};
 	int src_out[2], dst_out[2];
 	assert_int_equal(pipe2(src_out, O_NONBLOCK), 0);
 	assert_int_equal(pipe2(dst_out, O_NONBLOCK), 0);
@@ -581,7 +576,7 @@ static void test_live_migration(void **state)
 	int kvm = vm_open_kvm();
 	assert_true(kvm >= 0);
 	assert_int_equal(machine_create(&r->m, &cfg, kvm), 0);
-	assert_int_equal(machine_load_real_mode(&r->m, code, sizeof(code), CODE_GPA), 0);
+	assert_int_equal(machine_load_real_mode(&r->m, counting_guest, sizeof(counting_guest), CODE_GPA), 0);
 	pthread_t t, td;
 	assert_int_equal(pthread_create(&t, NULL, run_machine, r), 0);
 	assert_true(guest_moves(&r->m, 0x2000, 0));

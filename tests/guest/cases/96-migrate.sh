@@ -61,6 +61,12 @@ start() {
 		--api-socket "$d/$name.sock" </dev/null >"$d/$name.out" 2>"$d/$name.err" &
 	eval "pid_$name=$!"
 }
+# waiting_dest NAME TAP: a destination on TAP listening on $d/NAME-in.sock,
+# once its API says it waits (Created).
+waiting_dest() {
+	start "$1" "$2" --incoming "unix:$d/$1-in.sock" --
+	wait_for 60 state_is "$d/$1.sock" Created
+}
 # mig SOCK migrate URL [OPTIONS]: a migration may take minutes under a cap.
 mig() { timeout 400 build/iovirt ctl "$@"; }
 # cut_proxy PORT UNIX-SOCKET: a TCP proxy to the destination, to cut the
@@ -179,9 +185,8 @@ mig-vhost() {
 
 	local saved=("${MACHINE[@]}")
 	MACHINE=("${MACHINE[@]/384M/256M}")
-	start other migb --incoming "unix:$d/other-in.sock" --
+	waiting_dest other migb
 	MACHINE=("${saved[@]}")
-	wait_for 60 state_is "$d/other.sock" Created
 	mig "$d/a.sock" migrate "unix:$d/other-in.sock" >"$d/other.mig" 2>&1
 	check $name "a destination of another machine (256 MiB) refuses: $(tail -1 "$d/other.mig")" \
 		grep -q "refused.*RAM" "$d/other.mig"
@@ -190,8 +195,7 @@ mig-vhost() {
 		grep -q "incoming.*RAM" "$d/other.err"
 	check $name "... the source runs on" running_on "$d/a.sock" "$d/a.out"
 
-	start cancel migb --incoming "unix:$d/cancel-in.sock" --
-	wait_for 60 state_is "$d/cancel.sock" Created
+	waiting_dest cancel migb
 	mig "$d/a.sock" migrate "unix:$d/cancel-in.sock" --bandwidth 2M >"$d/cancel.mig" 2>&1 &
 	local mig=$!
 	sleep 3
@@ -205,8 +209,7 @@ mig-vhost() {
 		grep -q "gave up" "$d/cancel.err"
 	check $name "... the source runs on" running_on "$d/a.sock" "$d/a.out"
 
-	start killed migb --incoming "unix:$d/killed-in.sock" --
-	wait_for 60 state_is "$d/killed.sock" Created
+	waiting_dest killed migb
 	mig "$d/a.sock" migrate "unix:$d/killed-in.sock" --bandwidth 2M >"$d/killed.mig" 2>&1 &
 	mig=$!
 	sleep 3
@@ -217,8 +220,7 @@ mig-vhost() {
 		grep -qi "failed" "$d/killed.mig"
 	check $name "... the source runs on" running_on "$d/a.sock" "$d/a.out"
 
-	start cut migb --incoming "unix:$d/cut-in.sock" --
-	wait_for 60 state_is "$d/cut.sock" Created
+	waiting_dest cut migb
 	cut_proxy 18099 "$d/cut-in.sock"
 	wait_for 30 sh -c "ss -ltnH 'sport = :18099' | grep -q ."
 	mig "$d/a.sock" migrate tcp:127.0.0.1:18099 --bandwidth 2M >"$d/cut.mig" 2>&1 &
@@ -297,8 +299,7 @@ mig-converge() {
 		--net "tap=@TAP@,model=e1000")
 	VUB=$d/q1.sock start a migc --
 	wait_for 240 acked_at_least "$d/a.out" 16
-	VUB=$d/q2.sock start b migd --incoming "unix:$d/b-in.sock" --
-	wait_for 60 state_is "$d/b.sock" Created
+	VUB=$d/q2.sock waiting_dest b migd
 	mig "$d/a.sock" migrate "unix:$d/b-in.sock" --bandwidth 8M >"$d/a-b.mig" 2>&1
 	local st=$?
 	sed "s/^/$name: /" "$d/a-b.mig"
@@ -317,8 +318,7 @@ mig-converge() {
 	stopped "$pid_a"
 
 	# The stream cut: the source dies mid-migration.
-	VUB=$d/q1.sock start c migc --incoming "unix:$d/c-in.sock" --
-	wait_for 60 state_is "$d/c.sock" Created
+	VUB=$d/q1.sock waiting_dest c migc
 	mig "$d/b.sock" migrate "unix:$d/c-in.sock" --bandwidth 2M >/dev/null 2>&1 &
 	sleep 3
 	kill -KILL "$pid_b"

@@ -18,19 +18,7 @@ R=$(ls -d /sys/block/vd* 2>/dev/null | head -1) R=${R##*/}
 N=$(ls -d /sys/block/nvme*n1 2>/dev/null | head -1) N=${N##*/}
 echo "DEVS=$R,$N"
 echo "NIC_DRIVER=$(basename "$(readlink /sys/class/net/eth0/device/driver)")"
-ip link set eth0 up
-ip addr add 10.99.0.2/24 dev eth0
-ping -c 3 -W 5 10.99.0.1 >/dev/null 2>&1 && echo "PING_OUT=ok"
-dd if=/dev/urandom of=/tmp/blob bs=128k count=64 2>/dev/null
-echo "SENT_SHA=$(sha256sum /tmp/blob | cut -d' ' -f1)"
-(
-	i=0
-	while [ $i -lt 64 ]; do
-		dd if=/tmp/blob bs=128k skip=$i count=1 2>/dev/null
-		i=$((i + 1))
-		sleep 0.6
-	done | nc 10.99.0.1 18096 && echo "TCP_DONE=1"
-) &
+tcp_blob_start 18096 0.6
 sender=$!
 /bin/dirtier "$DIRTY_MIB" 100000 /tmp/stop-dirtier >/tmp/dirtier.out 2>&1 &
 dirtier=$!

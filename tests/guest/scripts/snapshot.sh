@@ -13,19 +13,7 @@ N=$(ls -d /sys/block/nvme*n1 2>/dev/null | head -1) N=${N##*/}
 echo "DEVS=$R,$N"
 echo "NIC_DRIVER=$(basename "$(readlink /sys/class/net/eth0/device/driver)")"
 echo "CLOCKSOURCE=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
-ip link set eth0 up
-ip addr add 10.99.0.2/24 dev eth0
-ping -c 3 -W 5 10.99.0.1 >/dev/null 2>&1 && echo "PING_OUT=ok"
-dd if=/dev/urandom of=/tmp/blob bs=128k count=64 2>/dev/null
-echo "SENT_SHA=$(sha256sum /tmp/blob | cut -d' ' -f1)"
-(
-	i=0
-	while [ $i -lt 64 ]; do
-		dd if=/tmp/blob bs=128k skip=$i count=1 2>/dev/null
-		i=$((i + 1))
-		sleep 0.3
-	done | nc 10.99.0.1 18095 && echo "TCP_DONE=1"
-) &
+tcp_blob_start 18095 0.3
 sender=$!
 echo "SENDING"
 b=0
