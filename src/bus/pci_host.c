@@ -9,9 +9,12 @@
 #define CF8_ENABLE (1U << 31)
 
 /* The bridge shows itself as a generic host bridge (Red Hat's PCIe host
- * bridge id, which Linux drives with no special quirks). */
+ * bridge id, which Linux drives with no special quirks), with QEMU's
+ * subsystem id: SeaBIOS takes the machine for QEMU's only then (fw_cfg). */
 #define BRIDGE_VENDOR 0x1b36
 #define BRIDGE_DEVICE 0x0008
+#define BRIDGE_SUBSYS_VENDOR 0x1af4
+#define BRIDGE_SUBSYS_ID 0x1100
 #define CLASS_HOST_BRIDGE 0x060000
 
 /* Finds the function at devfn on bus 0; NULL reads as all-ones. */
@@ -126,7 +129,7 @@ int pci_host_init(struct pci_host *host, struct iobus *pio, struct iobus *mmio,
 	host->io_next = PCI_HOST_IO_BASE;
 
 	pci_dev_init(&host->bridge, "host bridge", BRIDGE_VENDOR, BRIDGE_DEVICE,
-		     CLASS_HOST_BRIDGE, 0, BRIDGE_VENDOR, 0x1100);
+		     CLASS_HOST_BRIDGE, 0, BRIDGE_SUBSYS_VENDOR, BRIDGE_SUBSYS_ID);
 	pci_cfg_set(&host->bridge, PCI_INTERRUPT_PIN, 1, 0);
 	host->bridge.bus = host->bus;
 	host->slots[0] = &host->bridge;

@@ -13,6 +13,10 @@
 #define PCI_MMIO32_SIZE 0x20000000ULL      /* up to the ECAM */
 #define PCI_ECAM_BASE   0xE0000000ULL
 #define PCI_ECAM_SIZE   0x00100000ULL      /* bus 0 only: 32 devices x 8 functions x 4 KiB */
+/* Where a firmware puts BARs when it places them itself (SeaBIOS: down
+ * from the IOAPIC), above the ECAM: also a window of the root bridge. */
+#define PCI_MMIO32_FW_BASE (PCI_ECAM_BASE + PCI_ECAM_SIZE)
+#define PCI_MMIO32_FW_END 0xFEC00000ULL
 #define PCI_HOST_IO_BASE     0xC000
 #define PCI_HOST_IO_SIZE     0x4000
 #define PCI_MMIO64_SIZE (64ULL << 30)

@@ -131,7 +131,7 @@ static int load_machine(struct machine *m, const struct vm_config *cfg,
 		return ret;
 	}
 	if (!man || !first)
-		return machine_load_linux(m);
+		return cfg->firmware ? machine_load_firmware(m) : machine_load_linux(m);
 	char why[512];
 	int ret = machine_snapshot_restore(m, cfg->restore, man,
 					   cfg->restore_map ? SNAP_MEM_MAP : SNAP_MEM_READ, why,

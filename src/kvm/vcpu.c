@@ -90,6 +90,23 @@ static uint64_t vcpu_rip(struct vcpu *vcpu)
 	return regs.rip;
 }
 
+/* --verbose: where a crashed vCPU was, for whoever debugs the guest or
+ * its firmware. */
+static void log_crash_state(struct vcpu *vcpu)
+{
+	struct kvm_regs r;
+	struct kvm_sregs sr;
+	if (ioctl(vcpu->fd, KVM_GET_REGS, &r) < 0 || ioctl(vcpu->fd, KVM_GET_SREGS, &sr) < 0)
+		return;
+	log_debug("vCPU %u: rip %llx rsp %llx rax %llx rbx %llx rcx %llx rdx %llx rsi %llx "
+		  "rdi %llx rbp %llx rflags %llx", vcpu->index, r.rip, r.rsp, r.rax, r.rbx, r.rcx,
+		  r.rdx, r.rsi, r.rdi, r.rbp, r.rflags);
+	log_debug("vCPU %u: cs %x base %llx ds base %llx es base %llx ss base %llx cr0 %llx "
+		  "cr3 %llx cr4 %llx efer %llx idt %llx+%x gdt %llx+%x", vcpu->index,
+		  sr.cs.selector, sr.cs.base, sr.ds.base, sr.es.base, sr.ss.base, sr.cr0, sr.cr3,
+		  sr.cr4, sr.efer, sr.idt.base, sr.idt.limit, sr.gdt.base, sr.gdt.limit);
+}
+
 static void handle_system_event(struct vcpu *vcpu)
 {
 	struct vm *vm = vcpu->vm;
@@ -130,6 +147,7 @@ static bool handle_exit(struct vcpu *vcpu)
 				vcpu->index, (unsigned long long)vcpu_rip(vcpu));
 		return false;
 	case KVM_EXIT_SHUTDOWN:
+		log_crash_state(vcpu);
 		vm_request_exit(vm, VM_EXIT_CRASH, "vCPU %u: triple fault at RIP 0x%llx",
 				vcpu->index, (unsigned long long)vcpu_rip(vcpu));
 		return false;

@@ -75,7 +75,7 @@ static int set_memslots(struct vm *vm)
 	return 0;
 }
 
-int vm_map_device_memory(struct vm *vm, uint64_t gpa, uint64_t size, void *hva)
+static int map_device_slot(struct vm *vm, uint64_t gpa, uint64_t size, void *hva, uint32_t flags)
 {
 	uint32_t used = __atomic_load_n(&vm->device_slots, __ATOMIC_ACQUIRE);
 	int i;
@@ -90,6 +90,7 @@ int vm_map_device_memory(struct vm *vm, uint64_t gpa, uint64_t size, void *hva)
 		.guest_phys_addr = gpa,
 		.memory_size = size,
 		.userspace_addr = (uint64_t)(uintptr_t)hva,
+		.flags = flags,
 	};
 	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0) {
 		int err = -errno;
@@ -97,6 +98,18 @@ int vm_map_device_memory(struct vm *vm, uint64_t gpa, uint64_t size, void *hva)
 		return err;
 	}
 	return GUEST_MEM_MAX_REGIONS + i;
+}
+
+int vm_map_device_memory(struct vm *vm, uint64_t gpa, uint64_t size, void *hva)
+{
+	return map_device_slot(vm, gpa, size, hva, 0);
+}
+
+int vm_map_rom(struct vm *vm, uint64_t gpa, uint64_t size, void *hva)
+{
+	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) <= 0)
+		return -ENOTSUP;
+	return map_device_slot(vm, gpa, size, hva, KVM_MEM_READONLY);
 }
 
 void vm_unmap_device_memory(struct vm *vm, int slot)

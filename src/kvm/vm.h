@@ -73,6 +73,9 @@ void vm_destroy(struct vm *vm);
 #define VM_MAX_DEVICE_SLOTS 32
 int vm_map_device_memory(struct vm *vm, uint64_t gpa, uint64_t size, void *hva);
 void vm_unmap_device_memory(struct vm *vm, int slot);
+/* The same, read-only to the guest (a firmware image): its writes exit as
+ * MMIO and reach no device. -ENOTSUP without KVM_CAP_READONLY_MEM. */
+int vm_map_rom(struct vm *vm, uint64_t gpa, uint64_t size, void *hva);
 
 /* Records why the VM stops (the first reason wins), stops the event loop,
  * kicks every vCPU out of KVM_RUN and lets parked ones go. Safe from any

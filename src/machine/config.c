@@ -67,10 +67,14 @@ void config_run_usage(FILE *out)
 {
 	fprintf(out,
 		"usage: iovirt run --kernel BZIMAGE [OPTIONS]\n"
+		"       iovirt run --firmware bios|PATH --disk IMAGE,boot=on [OPTIONS]\n"
 		"\n"
 		"  --kernel BZIMAGE  the Linux kernel to boot (bzImage)\n"
 		"  --initrd FILE   an initramfs for it\n"
 		"  --cmdline STRING  its command line (default: console=ttyS0)\n"
+		"  --firmware bios|PATH  boot through a PC BIOS instead: bios is Debian's SeaBIOS\n"
+		"                  (%s), PATH your own image; the guest\n"
+		"                  boots its disk's boot loader (or --cdrom's) as on a PC\n"
 		"  --memory SIZE   guest RAM, e.g. 512M or 2G (a bare number is MiB; default 512M)\n"
 		"  --cpus N        vCPUs, 1..%d (default 1)\n"
 		"  --hugepages     back guest RAM with hugetlbfs pages\n"
@@ -115,7 +119,7 @@ void config_run_usage(FILE *out)
 		"  --user USER[:GROUP]  run as USER once devices are open (no capabilities)\n"
 		"  --help          this text\n"
 		"The serial console is this terminal; Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A.\n",
-		CONFIG_MAX_CPUS);
+		CONFIG_FIRMWARE_BIOS, CONFIG_MAX_CPUS);
 }
 
 /* The options of `run`, in getopt_long's form; config_run_usage describes
@@ -123,9 +127,10 @@ void config_run_usage(FILE *out)
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS,
        OPT_HUGEPAGES, OPT_REBOOT, OPT_VERBOSE, OPT_HELP, OPT_DISK, OPT_NET,
        OPT_CONSOLE, OPT_RNG, OPT_SHARED, OPT_DEVICE, OPT_SECCOMP, OPT_USER, OPT_COUNTERS,
-       OPT_API_SOCKET, OPT_RESTORE, OPT_PAUSED, OPT_INCOMING };
+       OPT_API_SOCKET, OPT_RESTORE, OPT_PAUSED, OPT_INCOMING, OPT_FIRMWARE };
 static const struct option run_options[] = {
 	{"kernel", required_argument, NULL, OPT_KERNEL},
+	{"firmware", required_argument, NULL, OPT_FIRMWARE},
 	{"initrd", required_argument, NULL, OPT_INITRD},
 	{"cmdline", required_argument, NULL, OPT_CMDLINE},
 	{"memory", required_argument, NULL, OPT_MEMORY},
@@ -192,7 +197,6 @@ const struct option *config_run_options(void)
 int config_parse_run(int argc, char **argv, struct vm_config *cfg)
 {
 	*cfg = (struct vm_config){
-		.cmdline = "console=ttyS0",
 		.memory = 512ULL << 20,
 		.cpus = 1,
 		.pci = true,
@@ -214,6 +218,9 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg)
 		next = optind;
 		switch (c) {
 		case OPT_KERNEL: cfg->kernel = optarg; break;
+		case OPT_FIRMWARE:
+			cfg->firmware = strcmp(optarg, "bios") ? optarg : CONFIG_FIRMWARE_BIOS;
+			break;
 		case OPT_INITRD: cfg->initrd = optarg; break;
 		case OPT_CMDLINE: cfg->cmdline = optarg; break;
 		case OPT_MEMORY:
@@ -326,8 +333,15 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg)
 		log_error("--incoming: the machine comes from the source, not from --restore");
 		return 2;
 	}
-	if (!cfg->kernel && !cfg->restore) {
-		log_error("run: --kernel (or --restore) is required");
+	if (cfg->firmware && (cfg->kernel || cfg->initrd || cfg->cmdline)) {
+		log_error("--firmware: the firmware boots the disk's own boot loader; --kernel, "
+			  "--initrd and --cmdline are for direct kernel boot");
+		return 2;
+	}
+	if (!cfg->cmdline && !cfg->firmware)
+		cfg->cmdline = "console=ttyS0";
+	if (!cfg->kernel && !cfg->firmware && !cfg->restore) {
+		log_error("run: --kernel (or --firmware, or --restore) is required");
 		return 2;
 	}
 	if (cfg->memory < CONFIG_MIN_MEMORY) {

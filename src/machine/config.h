@@ -17,8 +17,13 @@
 
 #define CONFIG_MAX_ARGS 256
 
+/* --firmware bios: Debian's SeaBIOS, with the drivers for every disk iovirt
+ * offers (virtio-blk, NVMe, ATA/ATAPI). */
+#define CONFIG_FIRMWARE_BIOS "/usr/share/seabios/bios-256k.bin"
+
 struct vm_config {
 	const char *kernel;
+	const char *firmware;  /* --firmware: the image's path; NULL: direct kernel boot */
 	const char *initrd;
 	const char *cmdline;
 	uint64_t memory;      /* bytes */

@@ -27,6 +27,7 @@ struct disk_config {
 	unsigned queues;             /* 0: one per vCPU */
 	bool no_shadow_doorbells;    /* NVMe: hide Doorbell Buffer Config */
 	bool no_merge;               /* virtio: one backend I/O per request */
+	bool boot;                   /* boot=on: first in the firmware's boot order */
 	bool vhost_user;             /* path is a vhost-user backend's socket */
 	unsigned reconnect_s;        /* vhost-user: seconds between reconnects, 0: none */
 };

@@ -28,6 +28,11 @@ static const struct device_option opt_console = {"--console", console_count, con
 static const struct device_option opt_rng = {"--rng", rng_count, rng_entry};
 static const struct device_option opt_device = {"--device", vfio_count, vfio_entry};
 
+static bool firmware_boot(const struct vm_config *cfg)
+{
+	return cfg->firmware != NULL;
+}
+
 static bool wants_virtio_blk(const void *o)
 {
 	const struct disk_config *d = o;
@@ -79,6 +84,12 @@ const struct device_kind device_kinds[] = {
 	 .create = machine_create_acpi_pm, .io_model = "emulated"},
 	{.name = "pvpanic", .summary = "pvpanic port: the guest reports a panic",
 	 .create = machine_create_pvpanic, .io_model = "emulated"},
+	{.name = "fw-cfg", .summary = "QEMU's firmware configuration interface: what the BIOS reads",
+	 .present = firmware_boot, .when = "(--firmware)",
+	 .create = machine_create_fw_cfg, .io_model = "emulated"},
+	{.name = "debugcon", .summary = "the firmware's debug console (port 0x402): its log",
+	 .present = firmware_boot, .when = "(--firmware)",
+	 .create = machine_create_debugcon, .io_model = "emulated"},
 	{.name = "virtio-blk", .option = &opt_disk, .selector = "if=virtio",
 	 .keys = config_disk_keys, .summary = "a disk image as a virtio block device (the default)",
 	 .wants = wants_virtio_blk, .create = machine_create_virtio_blk,
@@ -140,7 +151,7 @@ void device_kinds_usage(FILE *out)
 		const struct device_kind *k = &device_kinds[i];
 		char ask[48];
 		if (!k->option)
-			snprintf(ask, sizeof(ask), "(always)");
+			snprintf(ask, sizeof(ask), "%s", k->when ? k->when : "(always)");
 		else
 			snprintf(ask, sizeof(ask), "%s%s%s", k->option->name, k->selector ? " " : "",
 				 k->selector ? k->selector : "");

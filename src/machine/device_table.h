@@ -38,6 +38,10 @@ struct device_option {
 struct device_kind {
 	const char *name;          /* the kind: "nvme"; also its devices' ops->kind */
 	const struct device_option *option; /* NULL: a fixed device every PC has */
+	/* A fixed device only some machines have (--firmware's): does this
+	 * one? NULL: every machine. when says which, for --help. */
+	bool (*present)(const struct vm_config *cfg);
+	const char *when;
 	const char *selector;      /* what picks this kind among the option's: "if=nvme" */
 	const struct config_key *keys; /* the sub-options it takes (NULL: none) */
 	const char *summary;

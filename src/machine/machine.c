@@ -42,7 +42,8 @@ static int add_device(struct machine *m, const struct device_kind *k, const void
 	int ret = k->create(&env, &dev);
 	if (dev) {
 		m->dev_info[m->ndevices] = (struct machine_dev_info){
-			.io_model = device_kind_io_model(k, options), .pci_slot = slot};
+			.io_model = device_kind_io_model(k, options), .pci_slot = slot,
+			.options = options};
 		m->devices[m->ndevices++] = dev;
 	}
 	return ret;
@@ -56,7 +57,8 @@ static int create_devices(struct machine *m)
 	memset(per_kind, 0, sizeof(per_kind));
 	int ret = machine_open_console(m);
 	for (unsigned i = 0; ret == 0 && i < device_nkinds; i++)
-		if (!device_kinds[i].option)
+		if (!device_kinds[i].option &&
+		    (!device_kinds[i].present || device_kinds[i].present(m->cfg)))
 			ret = add_device(m, &device_kinds[i], NULL, per_kind);
 	if (ret < 0 || !m->cfg->pci)
 		return ret;
@@ -154,6 +156,8 @@ int machine_create(struct machine *m, const struct vm_config *cfg, int kvm_fd)
 	free(cpuid);
 	if (ret == 0)
 		ret = create_devices(m);
+	if (ret == 0 && cfg->firmware)
+		ret = machine_firmware_setup(m);
 	if (ret < 0)
 		machine_destroy(m);
 	return ret;
@@ -169,6 +173,7 @@ void machine_destroy(struct machine *m)
 		m->counters_fd = -1;
 	}
 	destroy_devices(m);
+	machine_firmware_release(m);
 	term_close(m->term);
 	m->term = NULL;
 	machine_ctl_destroy(m);
@@ -216,19 +221,29 @@ void machine_counters_request(struct machine *m)
 		return;
 }
 
-static int load_acpi(struct machine *m, uint64_t *rsdp)
+void machine_acpi_config(const struct machine *m, struct acpi_pci *pci,
+			 struct acpi_config *acfg)
 {
-	struct acpi_pci pci = {
+	*pci = (struct acpi_pci){
 		.ecam_base = PCI_ECAM_BASE,
 		.io_base = PCI_HOST_IO_BASE, .io_size = PCI_HOST_IO_SIZE,
 		.mmio32_base = PCI_MMIO32_BASE, .mmio32_size = PCI_MMIO32_SIZE,
+		.mmio32_fw_base = PCI_MMIO32_FW_BASE,
+		.mmio32_fw_size = PCI_MMIO32_FW_END - PCI_MMIO32_FW_BASE,
 		.mmio64_base = machine_mmio64_base(&m->vm.mem), .mmio64_size = PCI_MMIO64_SIZE,
 		.intx_gsi_base = PCI_INTX_GSI_BASE, .intx_gsi_count = PCI_INTX_GSI_COUNT,
 	};
-	struct acpi_config acfg = {
+	*acfg = (struct acpi_config){
 		.ncpus = m->cfg->cpus, .pm_base = ACPI_PM_BASE, .sci_irq = MACHINE_IRQ_SCI,
-		.pci = m->pci_up ? &pci : NULL,
+		.pci = m->pci_up ? pci : NULL,
 	};
+}
+
+static int load_acpi(struct machine *m, uint64_t *rsdp)
+{
+	struct acpi_pci pci;
+	struct acpi_config acfg;
+	machine_acpi_config(m, &pci, &acfg);
 	uint8_t *buf = guest_mem_ptr(&m->vm.mem, ACPI_TABLES_GPA, ACPI_TABLES_MAX);
 	if (!buf) {
 		log_error("--memory: too small for the ACPI tables");

@@ -11,6 +11,7 @@
 #include "kvm/vm.h"
 #include "machine/config.h"
 #include "machine/machine_control.h"
+#include "machine/machine_firmware.h"
 #include "machine/machine_migrate.h"
 #include "vfio/vfio.h"
 
@@ -30,6 +31,7 @@ typedef void (*machine_report_fn)(struct machine *m, void *opaque);
 struct machine_dev_info {
 	const char *io_model;   /* "emulated", "virtio", "vhost", "vhost-user", "vfio" */
 	int pci_slot;           /* its function's slot on bus 0 (function 0); -1: not PCI */
+	const void *options;    /* the option entry it was made for (NULL: fixed) */
 };
 
 struct machine {
@@ -38,6 +40,9 @@ struct machine {
 	struct term *term;
 	struct serial *serial;         /* COM1, which the console feeds (in devices[]) */
 	struct acpi_pm *acpi_pm;       /* the power button's block (in devices[]) */
+	struct rtc *rtc;               /* the CMOS (in devices[]) */
+	struct fw_cfg *fw_cfg;         /* --firmware: what it reads (in devices[]) */
+	struct machine_firmware firmware; /* --firmware: the image (machine_firmware.h) */
 	bool pci_up;
 	struct pci_host pci;
 	bool vfio_up;                  /* vfio initialised (its fds are real) */
@@ -61,6 +66,13 @@ struct machine {
 /* Creates the VM and devices; kvm_fd is taken over. Logs and -errno. */
 int machine_create(struct machine *m, const struct vm_config *cfg, int kvm_fd);
 void machine_destroy(struct machine *m);
+
+struct acpi_pci;
+struct acpi_config;
+/* The machine as its ACPI tables describe it (direct and firmware boot
+ * alike); pci is where acfg->pci points when there is a PCI bus. */
+void machine_acpi_config(const struct machine *m, struct acpi_pci *pci,
+			 struct acpi_config *acfg);
 
 /* Loads cfg->kernel/initrd/cmdline with ACPI tables; logs and -errno. */
 int machine_load_linux(struct machine *m);

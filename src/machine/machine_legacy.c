@@ -9,7 +9,10 @@
 #include "backends/term.h"
 #include "bus/irq.h"
 #include "core/log.h"
+#include "arch/x86/firmware.h"
 #include "devices/acpi_pm.h"
+#include "devices/debugcon.h"
+#include "devices/fw_cfg.h"
 #include "devices/i8042.h"
 #include "devices/pvpanic.h"
 #include "devices/rtc.h"
@@ -38,6 +41,9 @@ static const struct port_claim {
 	{"COM1", PORT_COM1, 8, &serial_ops},
 	{"pvpanic", PORT_PVPANIC, 1, &pvpanic_ops},
 	{"ACPI PM", ACPI_PM_BASE, ACPI_PM_LEN, &acpi_pm_ops},
+	/* Firmware boot only (--firmware). */
+	{"fw_cfg", FW_CFG_PORT, FW_CFG_PORT_LEN, &fw_cfg_ops},
+	{"firmware debug console", DEBUGCON_PORT, 1, &debugcon_ops},
 };
 
 /* Claims every port of the table with ops for model; 0 or -errno. */
@@ -153,31 +159,20 @@ int machine_create_i8042(const struct device_env *env, struct device **dev)
 	return finish(env, k ? i8042_device(k) : NULL, ops, 2, k, dev);
 }
 
-/* What the CMOS NVRAM says about memory, as PC firmware leaves it. */
-static void store_cmos_memory(struct rtc *rtc, uint64_t ram)
+static void set_cmos(void *opaque, uint8_t index, uint8_t value)
 {
-	uint64_t ext_kib = ram > (1 << 20) ? (ram - (1 << 20)) >> 10 : 0;
-	if (ext_kib > 0xffff)
-		ext_kib = 0xffff;
-	uint64_t above16m = ram > (16 << 20) ? (ram - (16 << 20)) >> 16 : 0;
-	if (above16m > 0xffff)
-		above16m = 0xffff;
-	rtc_set_cmos(rtc, 0x15, 640 & 0xff); /* base memory, KiB */
-	rtc_set_cmos(rtc, 0x16, 640 >> 8);
-	rtc_set_cmos(rtc, 0x17, ext_kib & 0xff);
-	rtc_set_cmos(rtc, 0x18, ext_kib >> 8);
-	rtc_set_cmos(rtc, 0x30, ext_kib & 0xff);
-	rtc_set_cmos(rtc, 0x31, ext_kib >> 8);
-	rtc_set_cmos(rtc, 0x34, above16m & 0xff);
-	rtc_set_cmos(rtc, 0x35, above16m >> 8);
+	rtc_set_cmos(opaque, index, value);
 }
 
 int machine_create_rtc(const struct device_env *env, struct device **dev)
 {
 	struct machine *m = env->m;
 	struct rtc *r = rtc_create(irq_line_kvm(&m->vm.vm_fd, IRQ_RTC), NULL, m->vm.loop);
+	/* What the CMOS NVRAM says about memory and CPUs, as PC firmware
+	 * leaves it (and SeaBIOS reads it). */
 	if (r)
-		store_cmos_memory(r, m->vm.mem.ram_size);
+		firmware_cmos(&m->vm.mem, m->cfg->cpus, set_cmos, r);
+	m->rtc = r;
 	static const struct iobus_ops *const ops[] = {&rtc_ops};
 	return finish(env, r ? rtc_device(r) : NULL, ops, 1, r, dev);
 }
@@ -198,4 +193,31 @@ int machine_create_pvpanic(const struct device_env *env, struct device **dev)
 	struct pvpanic *p = pvpanic_create(panic_cb, env->m);
 	static const struct iobus_ops *const ops[] = {&pvpanic_ops};
 	return finish(env, p ? pvpanic_device(p) : NULL, ops, 1, p, dev);
+}
+
+int machine_create_fw_cfg(const struct device_env *env, struct device **dev)
+{
+	struct fw_cfg *c = fw_cfg_create(&env->m->vm.mem);
+	env->m->fw_cfg = c; /* filled by machine_firmware_setup */
+	static const struct iobus_ops *const ops[] = {&fw_cfg_ops};
+	return finish(env, c ? fw_cfg_device(c) : NULL, ops, 1, c, dev);
+}
+
+/* SeaBIOS's log: shown with --verbose; it says there, and on a screen
+ * nobody reads, that nothing booted, and would then retry for ever. */
+static void firmware_line(void *opaque, const char *line)
+{
+	struct machine *m = opaque;
+	log_debug("firmware: %s", line);
+	if (!strncmp(line, "No bootable device", 18))
+		vm_request_exit(&m->vm, VM_EXIT_ERROR,
+				"firmware: no bootable device (no boot loader on any disk or "
+				"CD-ROM it tried)");
+}
+
+int machine_create_debugcon(const struct device_env *env, struct device **dev)
+{
+	struct debugcon *d = debugcon_create(firmware_line, env->m);
+	static const struct iobus_ops *const ops[] = {&debugcon_ops};
+	return finish(env, d ? debugcon_device(d) : NULL, ops, 1, d, dev);
 }

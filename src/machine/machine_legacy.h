@@ -21,6 +21,11 @@ int machine_create_i8042(const struct device_env *env, struct device **dev);
 int machine_create_rtc(const struct device_env *env, struct device **dev);
 int machine_create_acpi_pm(const struct device_env *env, struct device **dev);
 int machine_create_pvpanic(const struct device_env *env, struct device **dev);
+/* Firmware boot's (--firmware): fw_cfg (m->fw_cfg, empty until
+ * machine_firmware_setup) and the firmware's debug console, whose "No
+ * bootable device" stops the VM with an error. */
+int machine_create_fw_cfg(const struct device_env *env, struct device **dev);
+int machine_create_debugcon(const struct device_env *env, struct device **dev);
 
 /* Gives back the ports the fixed devices claimed, before they are
  * destroyed. */

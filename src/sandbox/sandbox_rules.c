@@ -96,7 +96,7 @@ static const unsigned long device_ioctls[] = {
 };
 
 /* The vCPU adds only KVM_RUN, and the registers for an exit's report. */
-static const unsigned long vcpu_ioctls[] = {KVM_RUN, KVM_GET_REGS};
+static const unsigned long vcpu_ioctls[] = {KVM_RUN, KVM_GET_REGS, KVM_GET_SREGS};
 
 /* The loop: epoll, the console socket's clients, vhost-user reconnects
  * (a new UNIX socket to the backend's path; the memfd is already made),

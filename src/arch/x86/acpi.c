@@ -27,6 +27,8 @@ struct acpi_ctx {
 	uint64_t dsdt_gpa;
 	uint64_t xsdt_entry[XSDT_MAX_ENTRIES];
 	unsigned nxsdt;
+	struct acpi_links *links; /* NULL: nobody relocates the tables */
+	int link_err;
 };
 
 static void put16(uint8_t *p, uint16_t v)
@@ -84,10 +86,41 @@ static void header(uint8_t *t, const char *sig, uint32_t len, uint8_t rev)
 	put32(t + 32, 1); /* Creator Revision */
 }
 
-static void finish_table(uint8_t *t, uint32_t len)
+/* Records that field (size bytes) holds an address inside buf, for a
+ * firmware that moves the tables (acpi_build_linked). */
+static void link_pointer(struct acpi_ctx *c, const uint8_t *field, uint8_t size)
 {
-	t[9] = 0;
-	t[9] = acpi_checksum(t, len);
+	struct acpi_links *l = c->links;
+	if (!l)
+		return;
+	if (l->nptr == ACPI_LINKS_MAX) {
+		c->link_err = -ENOSPC;
+		return;
+	}
+	l->ptr[l->nptr].offset = (uint32_t)(field - c->buf);
+	l->ptr[l->nptr++].size = size;
+}
+
+/* The checksum byte at sum covers [start, start + len). */
+static void set_checksum(struct acpi_ctx *c, uint8_t *sum, const uint8_t *start, uint32_t len)
+{
+	*sum = 0;
+	*sum = acpi_checksum(start, len);
+	struct acpi_links *l = c->links;
+	if (!l)
+		return;
+	if (l->nsum == ACPI_LINKS_MAX) {
+		c->link_err = -ENOSPC;
+		return;
+	}
+	l->sum[l->nsum].offset = (uint32_t)(sum - c->buf);
+	l->sum[l->nsum].start = (uint32_t)(start - c->buf);
+	l->sum[l->nsum++].len = len;
+}
+
+static void finish_table(struct acpi_ctx *c, uint8_t *t, uint32_t len)
+{
+	set_checksum(c, t + 9, t, len);
 }
 
 static int xsdt_add(struct acpi_ctx *c, uint64_t gpa)
@@ -217,7 +250,7 @@ static int build_dsdt(struct acpi_ctx *c)
 	header(t, "DSDT", len, 2);
 	memcpy(t + ACPI_HEADER_LEN, a.buf, a.len);
 	aml_free(&a);
-	finish_table(t, len);
+	finish_table(c, t, len);
 	return 0;
 }
 
@@ -248,7 +281,9 @@ static int build_fadt(struct acpi_ctx *c)
 
 	header(t, "FACP", ACPI_FADT_LEN, 6);
 	put32(t + 36, (uint32_t)c->facs_gpa); /* FIRMWARE_CTRL */
+	link_pointer(c, t + 36, 4);
 	put32(t + 40, (uint32_t)c->dsdt_gpa); /* DSDT */
+	link_pointer(c, t + 40, 4);
 	t[45] = 0;                            /* Preferred_PM_Profile: unspecified */
 	put16(t + 46, cfg->sci_irq);          /* SCI_INT */
 	put32(t + 48, 0); /* SMI_CMD 0: no SMI, already in ACPI mode */
@@ -268,13 +303,14 @@ static int build_fadt(struct acpi_ctx *c)
 	t[131] = 0;            /* FADT Minor Version: 6.0 */
 	put64(t + 132, 0);     /* X_FIRMWARE_CTRL: FIRMWARE_CTRL is used */
 	put64(t + 140, c->dsdt_gpa); /* X_DSDT */
+	link_pointer(c, t + 140, 8);
 	gas(t + 148, GAS_SYSTEM_IO, ACPI_PM1_EVT_LEN * 8, GAS_ACCESS_WORD,
 	    evt); /* X_PM1a_EVT_BLK */
 	gas(t + 172, GAS_SYSTEM_IO, ACPI_PM1_CNT_LEN * 8, GAS_ACCESS_WORD,
 	    cnt); /* X_PM1a_CNT_BLK */
 	/* X_PM1b, X_PM2, X_PM_TMR, X_GPE0/1, sleep control/status: unused */
 	memcpy(t + 268, "IOVIRT\0\0", 8); /* Hypervisor Vendor Identity */
-	finish_table(t, ACPI_FADT_LEN);
+	finish_table(c, t, ACPI_FADT_LEN);
 	return xsdt_add(c, gpa);
 }
 
@@ -333,7 +369,7 @@ static int build_madt(struct acpi_ctx *c)
 	put16(e + 3, 0);
 	e[5] = 1; /* LINT1 */
 
-	finish_table(t, (uint32_t)len);
+	finish_table(c, t, (uint32_t)len);
 	return xsdt_add(c, gpa);
 }
 
@@ -354,7 +390,7 @@ static int build_mcfg(struct acpi_ctx *c)
 	put16(e + 8, 0); /* PCI segment group */
 	e[10] = 0;       /* start bus */
 	e[11] = 0;       /* end bus */
-	finish_table(t, (uint32_t)len);
+	finish_table(c, t, (uint32_t)len);
 	return xsdt_add(c, gpa);
 }
 
@@ -373,14 +409,16 @@ static int build_xsdt(struct acpi_ctx *c, uint64_t *gpa)
 	if (!t)
 		return -ENOSPC;
 	header(t, "XSDT", (uint32_t)len, 1);
-	for (unsigned i = 0; i < c->nxsdt; i++)
+	for (unsigned i = 0; i < c->nxsdt; i++) {
 		put64(t + ACPI_HEADER_LEN + 8 * i, c->xsdt_entry[i]);
-	finish_table(t, (uint32_t)len);
+		link_pointer(c, t + ACPI_HEADER_LEN + 8 * i, 8);
+	}
+	finish_table(c, t, (uint32_t)len);
 	return 0;
 }
 
 /* RSDP, 5.2.5.3: revision 2, no RSDT. */
-static void build_rsdp(uint8_t *r, uint64_t xsdt_gpa)
+static void build_rsdp(struct acpi_ctx *c, uint8_t *r, uint64_t xsdt_gpa)
 {
 	memcpy(r, "RSD PTR ", 8);
 	memcpy(r + 9, ACPI_OEM_ID, 6);
@@ -388,8 +426,9 @@ static void build_rsdp(uint8_t *r, uint64_t xsdt_gpa)
 	put32(r + 16, 0);       /* RsdtAddress: none, XSDT only */
 	put32(r + 20, ACPI_RSDP_LEN);
 	put64(r + 24, xsdt_gpa);
-	r[8] = acpi_checksum(r, 20);             /* first 20 bytes */
-	r[32] = acpi_checksum(r, ACPI_RSDP_LEN); /* extended: all 36 */
+	link_pointer(c, r + 24, 8);
+	set_checksum(c, r + 8, r, 20);             /* first 20 bytes */
+	set_checksum(c, r + 32, r, ACPI_RSDP_LEN); /* extended: all 36 */
 }
 
 static int check_config(const uint8_t *buf, uint64_t base_gpa,
@@ -407,12 +446,15 @@ static int check_config(const uint8_t *buf, uint64_t base_gpa,
 	return 0;
 }
 
-long acpi_build(uint8_t *buf, size_t cap, uint64_t base_gpa, const struct acpi_config *cfg)
+static long build(uint8_t *buf, size_t cap, uint64_t base_gpa, const struct acpi_config *cfg,
+		  struct acpi_links *links)
 {
 	int err = check_config(buf, base_gpa, cfg);
 	if (err)
 		return err;
-	struct acpi_ctx c = { .buf = buf, .cap = cap, .base = base_gpa, .cfg = cfg };
+	struct acpi_ctx c = { .buf = buf, .cap = cap, .base = base_gpa, .cfg = cfg, .links = links };
+	if (links)
+		memset(links, 0, sizeof(*links));
 	uint64_t rsdp_gpa, xsdt_gpa;
 	uint8_t *rsdp = alloc(&c, ACPI_RSDP_LEN, 16, &rsdp_gpa);
 	if (!rsdp)
@@ -429,6 +471,17 @@ long acpi_build(uint8_t *buf, size_t cap, uint64_t base_gpa, const struct acpi_c
 	/* The FADT's DSDT and FIRMWARE_CTRL fields are 32 bits wide. */
 	if (c.off > UINT32_MAX - base_gpa)
 		return -EINVAL;
-	build_rsdp(rsdp, xsdt_gpa);
-	return (long)c.off;
+	build_rsdp(&c, rsdp, xsdt_gpa);
+	return c.link_err ? c.link_err : (long)c.off;
+}
+
+long acpi_build(uint8_t *buf, size_t cap, uint64_t base_gpa, const struct acpi_config *cfg)
+{
+	return build(buf, cap, base_gpa, cfg, NULL);
+}
+
+long acpi_build_linked(uint8_t *buf, size_t cap, const struct acpi_config *cfg,
+		       struct acpi_links *links)
+{
+	return build(buf, cap, 0, cfg, links);
 }

@@ -15,6 +15,8 @@ struct acpi_pci {
 	uint64_t ecam_base;      /* bus 0 only */
 	uint16_t io_base, io_size;
 	uint64_t mmio32_base, mmio32_size;
+	uint64_t mmio32_fw_base, mmio32_fw_size; /* a second window (0: none), for a
+						  * firmware that places BARs itself */
 	uint64_t mmio64_base, mmio64_size;
 	unsigned intx_gsi_base, intx_gsi_count; /* _PRT: slot s pin p -> base + (s+p) % count */
 };
@@ -44,6 +46,28 @@ struct acpi_config {
  * -ENOMEM). base_gpa must be 16-byte aligned and the tables must end below
  * 4 GiB (the FADT's 32-bit DSDT/FACS fields). */
 long acpi_build(uint8_t *buf, size_t cap, uint64_t base_gpa, const struct acpi_config *cfg);
+
+/* Where the tables hold addresses and checksums, as offsets into buf: what
+ * a firmware that places the tables itself must fix up (the table loader,
+ * arch/x86/acpi_loader.h). */
+#define ACPI_LINKS_MAX 32
+struct acpi_links {
+	struct {
+		uint32_t offset;   /* a little-endian address field */
+		uint8_t size;      /* 4 or 8 */
+	} ptr[ACPI_LINKS_MAX];
+	unsigned nptr;
+	struct {
+		uint32_t offset;   /* the checksum byte */
+		uint32_t start, len; /* the bytes it makes sum to zero */
+	} sum[ACPI_LINKS_MAX];  /* in the order they must be computed */
+	unsigned nsum;
+};
+
+/* acpi_build at base 0 (each address field holds its target's offset in
+ * buf), listing the fields and checksums in links. */
+long acpi_build_linked(uint8_t *buf, size_t cap, const struct acpi_config *cfg,
+		       struct acpi_links *links);
 
 /* The byte that makes p[0..len) sum to 0 mod 256 when it is stored in a
  * zeroed checksum field: -(sum of the bytes). */

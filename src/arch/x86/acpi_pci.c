@@ -40,6 +40,9 @@ void acpi_pci_root_bridge(struct aml *a, const struct acpi_pci *pci)
 	aml_rt_word_io(a, 0x0d00, 0xffff);    /* and above: includes the BAR window */
 	aml_rt_dword_memory(a, AML_MEM_NONCACHEABLE, true, (uint32_t)pci->mmio32_base,
 			    (uint32_t)(pci->mmio32_base + pci->mmio32_size - 1));
+	if (pci->mmio32_fw_size)
+		aml_rt_dword_memory(a, AML_MEM_NONCACHEABLE, true, (uint32_t)pci->mmio32_fw_base,
+				    (uint32_t)(pci->mmio32_fw_base + pci->mmio32_fw_size - 1));
 	aml_rt_qword_memory(a, AML_MEM_NONCACHEABLE, true, pci->mmio64_base,
 			    pci->mmio64_base + pci->mmio64_size - 1);
 	aml_rt_end(a);
