@@ -24,7 +24,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 UNIT_SUPPORT := $(wildcard tests/unit/support/*.c)
 SMOKE_BIN := $(BUILD)/smoke/smoke
 
-.PHONY: all check layers unit tools-test smoke guest fresh-clone soak fuzz fuzz-short fuzz-coverage demo bench bench-virtio bench-counters bench-emulated bench-passthrough bench-io-models bench-snapshot bench-migrate cppcheck clean deps
+.PHONY: all check layers unit tools-test smoke guest fresh-clone soak fuzz fuzz-short fuzz-coverage demo bench bench-virtio bench-counters bench-emulated bench-passthrough bench-io-models bench-snapshot bench-migrate bench-firmware cppcheck clean deps
 all: $(BUILD)/iovirt
 
 # --version: the release and the commit it was built from (git describe),
@@ -158,6 +158,12 @@ bench-snapshot: $(BUILD)/iovirt
 # downtime the guest sees, total time, pages and bytes sent (not in `make bench`).
 bench-migrate: $(BUILD)/iovirt
 	BENCH_IOVIRT=$(BUILD)/iovirt bench/migrate
+
+# Firmware boot against QEMU -M pc, both on SeaBIOS and GRUB (tools/mkbootdisk):
+# process start to the guest's init from virtio-blk, NVMe, IDE and the CD-ROM,
+# and direct kernel boot beside them (not in `make bench`).
+bench-firmware: $(BUILD)/iovirt
+	BENCH_IOVIRT=$(BUILD)/iovirt bench/firmware
 
 clean:
 	rm -rf $(BUILD)
