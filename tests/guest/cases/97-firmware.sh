@@ -30,10 +30,12 @@ rm -rf "$T" && mkdir -p "$T"
 # they depend on, in load order) into $T/mods, for the guest's
 # /lib/fw-modules: tools/mkguest's base image carries none of them.
 fw_modules() {
-	local kdir=build/guest/kernel ver m kind path name
+	local kdir=build/guest/kernel ver m kind path name deps
 	ver=$(basename "$(compgen -G "$kdir/lib/modules/*" | head -n1)")
 	mkdir -p "$T/mods" && : >"$T/mods/order"
 	for m in ata_piix ata_generic sd_mod sr_mod isofs; do
+		# A here-string, not <(...): the test host has no /dev/fd.
+		deps=$(modprobe -d "$kdir" -S "$ver" --show-depends "$m" 2>/dev/null) || return 1
 		while read -r kind path _; do
 			[ "$kind" = insmod ] || continue
 			name=$(basename "$path") && name=${name%.xz} && name=${name%.zst}
@@ -44,7 +46,7 @@ fw_modules() {
 			*) cp "$path" "$T/mods/$name" ;;
 			esac || return 1
 			echo "$name" >>"$T/mods/order"
-		done < <(modprobe -d "$kdir" -S "$ver" --show-depends "$m" 2>/dev/null)
+		done <<<"$deps"
 	done
 	[ -s "$T/mods/order" ]
 }
