@@ -97,12 +97,15 @@ void config_run_usage(FILE *out)
 		"  --api-socket PATH  serve the control plane (REST API: vm.info, vm.pause,\n"
 		"                  vm.power-button, vm.counters, ...) on a UNIX socket;\n"
 		"                  iovirt ctl PATH and iovirt stat PATH are its clients\n"
-		"  --disk PATH[,readonly][,serial=S][,cache=none|writeback][,if=virtio|nvme]\n"
+		"  --disk PATH[,readonly][,serial=S][,cache=none|writeback][,if=virtio|nvme|ide]\n"
 		"                  [,aio=io_uring|threads][,queues=N][,shadow-doorbells=on|off]\n"
 		"                  [,merge=on|off]\n"
 		"                  a virtio-blk disk or an emulated NVMe controller (repeatable);\n"
 		"                  shadow-doorbells= is NVMe's, merge= (adjacent requests as one\n"
-		"                  backend I/O) virtio-blk's\n"
+		"                  backend I/O) virtio-blk's; if=ide: an ATA disk on the PIIX IDE\n"
+		"                  controller (primary master, primary slave, secondary slave)\n"
+		"  --cdrom PATH    an ISO image as the IDE controller's ATAPI CD-ROM (read-only,\n"
+		"                  secondary master)\n"
 		"  --disk vhost-user=SOCKET[,reconnect=SECONDS]   a virtio-blk disk served by a\n"
 		"                  vhost-user backend (e.g. qemu-storage-daemon), reconnected\n"
 		"                  every SECONDS after it hangs up (default 1, 0: never);\n"
@@ -127,7 +130,7 @@ void config_run_usage(FILE *out)
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS,
        OPT_HUGEPAGES, OPT_REBOOT, OPT_VERBOSE, OPT_HELP, OPT_DISK, OPT_NET,
        OPT_CONSOLE, OPT_RNG, OPT_SHARED, OPT_DEVICE, OPT_SECCOMP, OPT_USER, OPT_COUNTERS,
-       OPT_API_SOCKET, OPT_RESTORE, OPT_PAUSED, OPT_INCOMING, OPT_FIRMWARE };
+       OPT_API_SOCKET, OPT_RESTORE, OPT_PAUSED, OPT_INCOMING, OPT_FIRMWARE, OPT_CDROM };
 static const struct option run_options[] = {
 	{"kernel", required_argument, NULL, OPT_KERNEL},
 	{"firmware", required_argument, NULL, OPT_FIRMWARE},
@@ -145,6 +148,7 @@ static const struct option run_options[] = {
 	{"incoming", required_argument, NULL, OPT_INCOMING},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"disk", required_argument, NULL, OPT_DISK},
+	{"cdrom", required_argument, NULL, OPT_CDROM},
 	{"net", required_argument, NULL, OPT_NET},
 	{"console", required_argument, NULL, OPT_CONSOLE},
 	{"rng", no_argument, NULL, OPT_RNG},
@@ -278,6 +282,13 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg)
 			if (cfg->disks[cfg->ndisks].vhost_user)
 				cfg->shared_memory = true;
 			cfg->ndisks++;
+			break;
+		case OPT_CDROM:
+			if (cfg->cdrom) {
+				log_error("--cdrom %s: one CD-ROM only (already %s)", optarg, cfg->cdrom);
+				return 1;
+			}
+			cfg->cdrom = optarg;
 			break;
 		case OPT_NET:
 			if (cfg->nnics == CONFIG_MAX_NICS) {

@@ -38,6 +38,7 @@ struct vm_config {
 	bool paused;          /* --paused: the vCPUs wait for vm.resume (needs --api-socket) */
 	struct disk_config disks[CONFIG_MAX_DISKS];
 	unsigned ndisks;
+	const char *cdrom;    /* --cdrom: an ISO image, the IDE CD-ROM; NULL: none */
 	struct nic_config nics[CONFIG_MAX_NICS];
 	unsigned nnics;
 	struct vfio_config vfio[CONFIG_MAX_VFIO];

@@ -32,7 +32,7 @@ static int parse_uint(const char *s, unsigned max, unsigned *out)
 
 const struct config_key config_disk_keys[] = {
 	{"readonly", NULL}, {"serial", "S"}, {"cache", "none|writeback"},
-	{"if", "virtio|nvme"}, {"aio", "io_uring|threads"}, {"queues", "N"},
+	{"if", "virtio|nvme|ide"}, {"aio", "io_uring|threads"}, {"queues", "N"},
 	{"shadow-doorbells", "on|off"}, {"merge", "on|off"}, {NULL, NULL},
 };
 const struct config_key config_vhost_user_disk_keys[] = {
@@ -196,6 +196,8 @@ int config_parse_disk(const char *spec, struct disk_config *d)
 			d->model = DISK_VIRTIO;
 		} else if (!strcmp(tok, "if") && val && !strcmp(val, "nvme")) {
 			d->model = DISK_NVME;
+		} else if (!strcmp(tok, "if") && val && !strcmp(val, "ide")) {
+			d->model = DISK_IDE;
 		} else if (!strcmp(tok, "aio") && val && !strcmp(val, "io_uring")) {
 			d->engine = BLK_ENGINE_URING;
 		} else if (!strcmp(tok, "aio") && val && !strcmp(val, "threads")) {
@@ -220,6 +222,11 @@ int config_parse_disk(const char *spec, struct disk_config *d)
 	}
 	if (d->no_shadow_doorbells && d->model != DISK_NVME) {
 		log_error("--disk %s: shadow-doorbells= applies to if=nvme only", spec);
+		return -EINVAL;
+	}
+	if (d->queues && d->model == DISK_IDE) {
+		log_error("--disk %s: queues= applies to virtio and nvme disks (an IDE channel "
+			  "runs one command at a time)", spec);
 		return -EINVAL;
 	}
 	return 0;

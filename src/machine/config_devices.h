@@ -14,7 +14,7 @@
 #define CONFIG_MAX_VFIO 4
 #define CONFIG_PATH_MAX 4096
 
-enum disk_model { DISK_VIRTIO, DISK_NVME };
+enum disk_model { DISK_VIRTIO, DISK_NVME, DISK_IDE };
 enum nic_model { NIC_VIRTIO, NIC_E1000 };
 
 struct disk_config {
@@ -68,7 +68,7 @@ extern const struct config_key config_nic_keys[];
 extern const struct config_key config_console_keys[];
 extern const struct config_key config_device_keys[];
 
-/* "disk.img[,readonly][,serial=S][,cache=none|writeback][,if=virtio|nvme]
+/* "disk.img[,readonly][,serial=S][,cache=none|writeback][,if=virtio|nvme|ide]
  *  [,aio=io_uring|threads][,queues=N][,shadow-doorbells=on|off]" */
 int config_parse_disk(const char *spec, struct disk_config *d);
 /* "user[,hostfwd=...]" or "tap=NAME", then [,mac=xx:..][,model=virtio|e1000]

@@ -11,8 +11,14 @@
 
 /* ---- the options that ask for devices ---- */
 
-static unsigned disk_count(const struct vm_config *cfg) { return cfg->ndisks; }
-static const void *disk_entry(const struct vm_config *cfg, unsigned i) { return &cfg->disks[i]; }
+/* --cdrom is an IDE drive, so it counts as the last --disk: the IDE
+ * controller is made at the first IDE drive whatever asked for it. */
+static const struct disk_config cdrom_entry = {.model = DISK_IDE, .readonly = true};
+static unsigned disk_count(const struct vm_config *cfg) { return cfg->ndisks + !!cfg->cdrom; }
+static const void *disk_entry(const struct vm_config *cfg, unsigned i)
+{
+	return i < cfg->ndisks ? &cfg->disks[i] : &cdrom_entry;
+}
 static unsigned net_count(const struct vm_config *cfg) { return cfg->nnics; }
 static const void *net_entry(const struct vm_config *cfg, unsigned i) { return &cfg->nics[i]; }
 static unsigned console_count(const struct vm_config *cfg) { return cfg->console.virtio; }
@@ -43,6 +49,12 @@ static bool wants_nvme(const void *o)
 {
 	const struct disk_config *d = o;
 	return !d->vhost_user && d->model == DISK_NVME;
+}
+
+static bool wants_ide(const void *o)
+{
+	const struct disk_config *d = o;
+	return !d->vhost_user && d->model == DISK_IDE;
 }
 
 static bool wants_vhost_user(const void *o)
@@ -97,6 +109,9 @@ const struct device_kind device_kinds[] = {
 	{.name = "nvme", .option = &opt_disk, .selector = "if=nvme", .keys = config_disk_keys,
 	 .summary = "a disk image as an emulated NVMe controller",
 	 .wants = wants_nvme, .create = machine_create_nvme, .io_model = "emulated"},
+	{.name = "ide", .option = &opt_disk, .selector = "if=ide", .keys = config_disk_keys,
+	 .summary = "a PIIX3 IDE controller: the if=ide ATA disks and the --cdrom CD-ROM",
+	 .wants = wants_ide, .create = machine_create_ide, .io_model = "emulated"},
 	{.name = "vhost-user-blk", .option = &opt_disk, .selector = "vhost-user=",
 	 .keys = config_vhost_user_disk_keys,
 	 .summary = "a virtio block device served by a vhost-user backend",

@@ -12,6 +12,7 @@
 #include "bus/irq.h"
 #include "core/log.h"
 #include "devices/e1000.h"
+#include "devices/ide.h"
 #include "devices/nvme.h"
 #include "vfio/sriov.h"
 #include "vfio/vfio_pci.h"
@@ -139,6 +140,45 @@ int machine_create_nvme(const struct device_env *env, struct device **dev)
 	};
 	struct nvme_ctrl *n = nvme_create(&no, &m->vm.mem, m->vm.loop, m->vm.routing, m->vm.vm_fd);
 	return n ? plug(env, nvme_pci(n), nvme_device(n), dev) : -EINVAL;
+}
+
+/* The IDE drives' positions (channel * 2 + unit): the CD-ROM is the
+ * secondary master, as QEMU's -cdrom; disks fill the rest in command-line
+ * order. */
+#define IDE_CDROM_POS 2
+
+int machine_create_ide(const struct device_env *env, struct device **dev)
+{
+	struct machine *m = env->m;
+	const struct vm_config *cfg = m->cfg;
+	if (env->index > 0)
+		return 0; /* the controller exists: it took every IDE drive */
+	struct ide_options o = {
+		.name = env->id, .pio = m->vm.pio,
+		.irq = {irq_line_kvm(&m->vm.vm_fd, IDE_IRQ_PRIMARY),
+			irq_line_kvm(&m->vm.vm_fd, IDE_IRQ_SECONDARY)},
+	};
+	if (cfg->cdrom)
+		o.drive[IDE_CDROM_POS] = (struct ide_drive_options){.path = cfg->cdrom,
+								    .cdrom = true, .readonly = true};
+	unsigned pos = 0;
+	for (unsigned i = 0; i < cfg->ndisks; i++) {
+		const struct disk_config *d = &cfg->disks[i];
+		if (d->vhost_user || d->model != DISK_IDE)
+			continue;
+		while (pos < IDE_DRIVES && o.drive[pos].path)
+			pos++;
+		if (pos == IDE_DRIVES) {
+			log_error("--disk %s,if=ide: the IDE controller has %d positions%s, all taken",
+				  d->path, IDE_DRIVES, cfg->cdrom ? " (--cdrom holds one)" : "");
+			return -EINVAL;
+		}
+		o.drive[pos] = (struct ide_drive_options){
+			.path = d->path, .readonly = d->readonly, .serial = d->serial,
+			.cache = d->cache, .engine = d->engine};
+	}
+	struct ide_ctrl *c = ide_create(&o, &m->vm.mem, m->vm.loop);
+	return c ? plug(env, ide_pci(c), ide_device(c), dev) : -EINVAL;
 }
 
 /* The NIC's address: its own, or QEMU's default OUI with one address per

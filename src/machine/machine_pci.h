@@ -17,6 +17,9 @@ uint64_t machine_mmio64_base(const struct guest_mem *mem);
 
 int machine_create_virtio_blk(const struct device_env *env, struct device **dev);
 int machine_create_nvme(const struct device_env *env, struct device **dev);
+/* One controller for every if=ide disk and the --cdrom: made at the first
+ * of them, the others' entries make nothing. */
+int machine_create_ide(const struct device_env *env, struct device **dev);
 int machine_create_vhost_user_blk(const struct device_env *env, struct device **dev);
 int machine_create_virtio_net(const struct device_env *env, struct device **dev);
 int machine_create_e1000(const struct device_env *env, struct device **dev);

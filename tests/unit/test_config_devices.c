@@ -124,6 +124,9 @@ static void test_disk_all_options(void **state)
 	assert_false(disk.no_merge);
 	assert_int_equal(config_parse_disk("d,if=nvme,shadow-doorbells=off", &disk), 0);
 	assert_true(disk.no_shadow_doorbells);
+	assert_int_equal(config_parse_disk("d,if=ide,readonly", &disk), 0);
+	assert_int_equal(disk.model, DISK_IDE);
+	assert_true(disk.readonly);
 
 	/* A second parse starts from scratch. */
 	assert_int_equal(config_parse_disk("other.img", &disk), 0);
@@ -141,7 +144,8 @@ static void test_disk_bad(void **state)
 	expect_bad_disk("disk.img,serial=ABCDEFGHIJ01234567890"); /* 21 > 20 */
 	expect_bad_disk("disk.img,cache=unsafe");
 	expect_bad_disk("disk.img,cache");
-	expect_bad_disk("disk.img,if=ide");
+	expect_bad_disk("disk.img,if=scsi");
+	expect_bad_disk("disk.img,if=ide,queues=2");    /* one command per channel */
 	expect_bad_disk("disk.img,aio=native");
 	expect_bad_disk("disk.img,queues=0");
 	expect_bad_disk("disk.img,queues=65");
