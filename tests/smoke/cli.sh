@@ -105,7 +105,21 @@ expect "--memory not a size" 1 "--memory lots: not a size" run --kernel "$KERNEL
 expect "--memory not whole MiB" 1 "--memory: must be a whole number of MiB" run --kernel "$KERNEL" --memory 33000K
 expect "--cpus 0" 1 "--cpus 0: must be a number from 1 to 64" run --kernel "$KERNEL" --cpus 0
 expect "--cpus 65" 1 "--cpus 65: must be a number from 1 to 64" run --kernel "$KERNEL" --cpus 65
-expect "no --kernel" 2 "--kernel \\(or --restore\\) is required" run --memory 512M
+expect "no --kernel" 2 "--kernel \\(or --firmware, or --restore\\) is required" run --memory 512M
+# Firmware boot: the image and the options that do not go with it.
+expect "missing firmware" 1 "--firmware /nonexistent/bios.bin: No such file" \
+	run --firmware /nonexistent/bios.bin
+head -c 4096 /dev/urandom >"$TMP/tiny.bin"
+expect "firmware too small" 1 "--firmware $TMP/tiny.bin: smaller than 64 KiB" run --firmware "$TMP/tiny.bin"
+truncate -s 32M "$TMP/huge.bin"
+expect "firmware too large" 1 "--firmware $TMP/huge.bin: larger than 16 MiB" run --firmware "$TMP/huge.bin"
+truncate -s 100000 "$TMP/odd.bin"
+expect "firmware not whole 64 KiB" 1 "--firmware $TMP/odd.bin: not a multiple of 64 KiB" \
+	run --firmware "$TMP/odd.bin"
+expect "--firmware with --kernel" 2 "--firmware: .*--kernel, --initrd and --cmdline are for direct kernel boot" \
+	run --firmware bios --kernel "$KERNEL"
+expect "--firmware with --cmdline" 2 "--firmware: .*are for direct kernel boot" \
+	run --firmware bios --cmdline quiet
 # Snapshots: what --restore and --paused refuse before anything is built.
 expect "--restore with no snapshot there" 1 "--restore: /nonexistent/snap/manifest.json: No such file" \
 	run --restore /nonexistent/snap
