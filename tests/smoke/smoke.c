@@ -657,6 +657,56 @@ static void test_live_migration(void **state)
 	free(r);
 }
 
+/* Firmware boot with Debian's SeaBIOS on two vCPUs and an empty virtio
+ * disk: the firmware starts at the reset vector, wakes the AP, reads
+ * fw_cfg, places iovirt's ACPI tables through the loader, prints on COM1
+ * (sercon) and, finding nothing to boot, stops the VM with the error.
+ * Real-mode and 32-bit firmware code runs fine on a KVM that interprets
+ * ring 0. */
+static void test_firmware_finds_no_boot_device(void **state)
+{
+	if (access(CONFIG_FIRMWARE_BIOS, R_OK) != 0) {
+		skip(); /* Debian's seabios package is not installed */
+		return;
+	}
+	char disk[] = "/tmp/iovirt-smoke-fw-XXXXXX";
+	int dfd = mkstemp(disk);
+	assert_true(dfd >= 0);
+	assert_int_equal(ftruncate(dfd, 1 << 20), 0);
+	close(dfd);
+	int pipefd[2];
+	assert_int_equal(pipe2(pipefd, O_NONBLOCK), 0);
+	fcntl(pipefd[1], F_SETPIPE_SZ, 1 << 20);
+	struct vm_config cfg = {.memory = 128ULL << 20, .cpus = 2, .pci = true,
+				.firmware = CONFIG_FIRMWARE_BIOS, .console_in_fd = -1,
+				.console_out_fd = pipefd[1], .ndisks = 1};
+	snprintf(cfg.disks[0].path, sizeof(cfg.disks[0].path), "%s", disk);
+	int kvm = vm_open_kvm();
+	assert_true(kvm >= 0);
+	struct machine m;
+	assert_int_equal(machine_create(&m, &cfg, kvm), 0);
+	assert_int_equal(machine_load_firmware(&m), 0);
+	assert_int_equal(machine_run(&m), VM_EXIT_ERROR);
+	assert_non_null(strstr(m.vm.exit_detail, "no bootable device"));
+	/* The RSDP the firmware put in the F segment is iovirt's. */
+	bool found = false;
+	for (uint64_t gpa = 0xE0000; gpa < 0x100000 && !found; gpa += 16) {
+		const uint8_t *p = guest_mem_ptr(&m.vm.mem, gpa, 36);
+		found = p && !memcmp(p, "RSD PTR ", 8) && !memcmp(p + 9, "IOVIRT", 6);
+	}
+	assert_true(found);
+	machine_destroy(&m);
+	unlink(disk);
+	static char console[1 << 16];
+	ssize_t n = read(pipefd[0], console, sizeof(console) - 1);
+	assert_true(n > 0);
+	console[n] = 0;
+	assert_non_null(strstr(console, "SeaBIOS"));
+	assert_non_null(strstr(console, "No bootable device"));
+	close(pipefd[0]);
+	close(pipefd[1]);
+}
+
 int main(void)
 {
 	vcpu_init_signals();
@@ -671,6 +721,7 @@ int main(void)
 		cmocka_unit_test(test_snapshot_and_restore),
 		cmocka_unit_test(test_dirty_log),
 		cmocka_unit_test(test_live_migration),
+		cmocka_unit_test(test_firmware_finds_no_boot_device),
 	};
 	return cmocka_run_group_tests_name("kvm smoke", tests, NULL, NULL);
 }
