@@ -9,7 +9,9 @@
  * ide_xfer.c, and what needs the backend is handed to the loop through
  * kick_fd. Writes to the task file reach both devices of a channel, as on
  * the cable; reads come from the selected one, and an absent device reads
- * status 0 (what Linux's classification takes for "nobody there"). */
+ * status 0 (what Linux's classification takes for "nobody there"). A
+ * channel without devices reads all zero, as QEMU's does, which Linux and
+ * SeaBIOS probe quickly past. */
 #include "devices/ide.h"
 
 #include <errno.h>
@@ -209,7 +211,7 @@ static void cmd_read(void *opaque, uint64_t off, uint8_t *data, unsigned len)
 	memset(data, 0, len);
 	pthread_mutex_lock(&c->lock);
 	if (channel_empty(ch)) {
-		memset(data, 0xff, len); /* a floating bus */
+		/* nobody on the cable: zeros */
 	} else if (off == 0) {
 		ide_data_read(ch, data, len);
 	} else {
@@ -250,7 +252,7 @@ static void ctl_read(void *opaque, uint64_t off, uint8_t *data, unsigned len)
 	memset(data, 0, len);
 	pthread_mutex_lock(&ch->c->lock);
 	const struct ide_unit *u = &ch->unit[ch->cur];
-	data[0] = channel_empty(ch) ? 0xff : u->kind == IDE_NONE ? 0 : u->status;
+	data[0] = u->kind == IDE_NONE ? 0 : u->status;
 	pthread_mutex_unlock(&ch->c->lock);
 }
 
