@@ -33,7 +33,7 @@ static int parse_uint(const char *s, unsigned max, unsigned *out)
 const struct config_key config_disk_keys[] = {
 	{"readonly", NULL}, {"serial", "S"}, {"cache", "none|writeback"},
 	{"if", "virtio|nvme|ide"}, {"aio", "io_uring|threads"}, {"queues", "N"},
-	{"shadow-doorbells", "on|off"}, {"merge", "on|off"}, {NULL, NULL},
+	{"shadow-doorbells", "on|off"}, {"merge", "on|off"}, {"boot", "on|off"}, {NULL, NULL},
 };
 const struct config_key config_vhost_user_disk_keys[] = {
 	{"vhost-user", "SOCKET"}, {"reconnect", "SECONDS"}, {NULL, NULL},
@@ -212,6 +212,8 @@ int config_parse_disk(const char *spec, struct disk_config *d)
 			d->no_shadow_doorbells = !strcmp(val, "off");
 		} else if (!strcmp(tok, "merge") && val && (!strcmp(val, "on") || !strcmp(val, "off"))) {
 			d->no_merge = !strcmp(val, "off");
+		} else if (!strcmp(tok, "boot") && val && (!strcmp(val, "on") || !strcmp(val, "off"))) {
+			d->boot = !strcmp(val, "on");
 		} else {
 			return bad_value("--disk", spec, config_disk_keys, tok, val);
 		}

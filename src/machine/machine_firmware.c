@@ -67,38 +67,67 @@ static int add_acpi(struct machine *m, struct fw_cfg *c)
 	return ret;
 }
 
-static bool is_disk(const struct machine *m, const void *options)
+/* The slot of the first device of a kind (the IDE controller), or -1. */
+static int slot_of_kind(const struct machine *m, const char *kind)
 {
-	const struct disk_config *d = options;
-	return d >= m->cfg->disks && d < m->cfg->disks + m->cfg->ndisks;
+	for (unsigned i = 0; i < m->ndevices; i++)
+		if (!strcmp(m->devices[i]->ops->kind, kind))
+			return m->dev_info[i].pci_slot;
+	return -1;
 }
 
-/* SeaBIOS's "bootorder": one device path per line, matched against the
- * paths it builds for what it found (its pattern "/pci@i0cf8/ANY@4" matches
- * "/pci@i0cf8/virtio-blk@4"). Disks with boot=on first, then the others
- * in command-line order; what is not listed still boots after them. */
+/* SeaBIOS's device path of disk i (CONFIG_MAX_DISKS: the CD-ROM), as it
+ * builds them for what it finds: "/pci@i0cf8/virtio-blk@4" (its pattern
+ * "/pci@i0cf8/ANY@4" matches), "/pci@i0cf8/ide@5/drive@1/disk@0". false
+ * for a disk the firmware cannot see. */
+static bool disk_path(const struct machine *m, unsigned i, const int *ide_pos, int cdrom_pos,
+		      char *out, size_t len)
+{
+	int pos = i < m->cfg->ndisks ? ide_pos[i] : cdrom_pos;
+	if (pos >= 0) {
+		int slot = slot_of_kind(m, "ide");
+		return slot >= 0 && snprintf(out, len, "/pci@i0cf8/ide@%x/drive@%x/disk@%x", slot,
+					     pos / 2, pos % 2) < (int)len;
+	}
+	for (unsigned d = 0; i < m->cfg->ndisks && d < m->ndevices; d++)
+		if (m->dev_info[d].options == &m->cfg->disks[i] && m->dev_info[d].pci_slot >= 0)
+			return snprintf(out, len, "/pci@i0cf8/%s@%x", m->devices[d]->ops->kind,
+					m->dev_info[d].pci_slot) < (int)len;
+	return false;
+}
+
+/* SeaBIOS's "bootorder": one device path per line. Disks with boot=on
+ * first, then the CD-ROM, then the other disks in command-line order;
+ * what is not listed still boots after them (SeaBIOS's own order). */
 static int add_bootorder(struct machine *m, struct fw_cfg *c)
 {
+	const struct vm_config *cfg = m->cfg;
+	int ide_pos[CONFIG_MAX_DISKS], cdrom_pos;
+	int ret = machine_ide_layout(cfg, ide_pos, &cdrom_pos);
 	char *order = calloc(1, BOOTORDER_MAX);
-	if (!order)
-		return -ENOMEM;
-	size_t len = 0;
-	for (int want_boot = 1; want_boot >= 0; want_boot--) {
-		for (unsigned i = 0; i < m->ndevices; i++) {
-			const struct machine_dev_info *info = &m->dev_info[i];
-			if (info->pci_slot < 0 || !is_disk(m, info->options))
-				continue;
-			const struct disk_config *d = info->options;
-			if (d->boot != (want_boot == 1))
-				continue;
-			int n = snprintf(order + len, BOOTORDER_MAX - len, "/pci@i0cf8/%s@%x\n",
-					 m->devices[i]->ops->kind, (unsigned)info->pci_slot);
-			if (n < 0 || (size_t)n >= BOOTORDER_MAX - len)
-				break;
-			len += (size_t)n;
-		}
+	if (ret < 0 || !order) {
+		free(order);
+		return ret < 0 ? ret : -ENOMEM;
 	}
-	int ret = fw_cfg_add_file(c, "bootorder", order, len);
+	size_t len = 0;
+	unsigned list[CONFIG_MAX_DISKS + 1], n = 0;
+	for (unsigned i = 0; i < cfg->ndisks; i++)
+		if (cfg->disks[i].boot)
+			list[n++] = i;
+	if (cfg->cdrom)
+		list[n++] = CONFIG_MAX_DISKS;
+	for (unsigned i = 0; i < cfg->ndisks; i++)
+		if (!cfg->disks[i].boot)
+			list[n++] = i;
+	for (unsigned k = 0; k < n; k++) {
+		char path[128];
+		if (disk_path(m, list[k], ide_pos, cdrom_pos, path, sizeof(path)) &&
+		    len + strlen(path) + 2 <= BOOTORDER_MAX)
+			len += (size_t)sprintf(order + len, "%s\n", path);
+	}
+	if (len)
+		order[--len] = 0; /* no empty last entry */
+	ret = fw_cfg_add_file(c, "bootorder", order, len);
 	free(order);
 	return ret;
 }

@@ -147,6 +147,33 @@ int machine_create_nvme(const struct device_env *env, struct device **dev)
  * order. */
 #define IDE_CDROM_POS 2
 
+int machine_ide_layout(const struct vm_config *cfg, int pos[CONFIG_MAX_DISKS], int *cdrom)
+{
+	bool taken[IDE_DRIVES] = {false};
+	*cdrom = -1;
+	if (cfg->cdrom) {
+		*cdrom = IDE_CDROM_POS;
+		taken[IDE_CDROM_POS] = true;
+	}
+	unsigned next = 0;
+	for (unsigned i = 0; i < cfg->ndisks; i++) {
+		const struct disk_config *d = &cfg->disks[i];
+		pos[i] = -1;
+		if (d->vhost_user || d->model != DISK_IDE)
+			continue;
+		while (next < IDE_DRIVES && taken[next])
+			next++;
+		if (next == IDE_DRIVES) {
+			log_error("--disk %s,if=ide: the IDE controller has %d positions%s, all taken",
+				  d->path, IDE_DRIVES, cfg->cdrom ? " (--cdrom holds one)" : "");
+			return -ENOSPC;
+		}
+		taken[next] = true;
+		pos[i] = (int)next;
+	}
+	return 0;
+}
+
 int machine_create_ide(const struct device_env *env, struct device **dev)
 {
 	struct machine *m = env->m;
@@ -158,24 +185,18 @@ int machine_create_ide(const struct device_env *env, struct device **dev)
 		.irq = {irq_line_kvm(&m->vm.vm_fd, IDE_IRQ_PRIMARY),
 			irq_line_kvm(&m->vm.vm_fd, IDE_IRQ_SECONDARY)},
 	};
-	if (cfg->cdrom)
-		o.drive[IDE_CDROM_POS] = (struct ide_drive_options){.path = cfg->cdrom,
-								    .cdrom = true, .readonly = true};
-	unsigned pos = 0;
+	int pos[CONFIG_MAX_DISKS], cdrom;
+	if (machine_ide_layout(cfg, pos, &cdrom) < 0)
+		return -EINVAL;
+	if (cdrom >= 0)
+		o.drive[cdrom] = (struct ide_drive_options){.path = cfg->cdrom, .cdrom = true,
+							    .readonly = true};
 	for (unsigned i = 0; i < cfg->ndisks; i++) {
 		const struct disk_config *d = &cfg->disks[i];
-		if (d->vhost_user || d->model != DISK_IDE)
-			continue;
-		while (pos < IDE_DRIVES && o.drive[pos].path)
-			pos++;
-		if (pos == IDE_DRIVES) {
-			log_error("--disk %s,if=ide: the IDE controller has %d positions%s, all taken",
-				  d->path, IDE_DRIVES, cfg->cdrom ? " (--cdrom holds one)" : "");
-			return -EINVAL;
-		}
-		o.drive[pos] = (struct ide_drive_options){
-			.path = d->path, .readonly = d->readonly, .serial = d->serial,
-			.cache = d->cache, .engine = d->engine};
+		if (pos[i] >= 0)
+			o.drive[pos[i]] = (struct ide_drive_options){
+				.path = d->path, .readonly = d->readonly, .serial = d->serial,
+				.cache = d->cache, .engine = d->engine};
 	}
 	struct ide_ctrl *c = ide_create(&o, &m->vm.mem, m->vm.loop);
 	return c ? plug(env, ide_pci(c), ide_device(c), dev) : -EINVAL;

@@ -20,6 +20,10 @@ int machine_create_nvme(const struct device_env *env, struct device **dev);
 /* One controller for every if=ide disk and the --cdrom: made at the first
  * of them, the others' entries make nothing. */
 int machine_create_ide(const struct device_env *env, struct device **dev);
+/* Where the IDE drives sit (channel * 2 + unit): pos[i] for cfg->disks[i]
+ * (-1: not an IDE disk), *cdrom for --cdrom (-1: none). -ENOSPC after one
+ * line when they do not fit. */
+int machine_ide_layout(const struct vm_config *cfg, int pos[CONFIG_MAX_DISKS], int *cdrom);
 int machine_create_vhost_user_blk(const struct device_env *env, struct device **dev);
 int machine_create_virtio_net(const struct device_env *env, struct device **dev);
 int machine_create_e1000(const struct device_env *env, struct device **dev);

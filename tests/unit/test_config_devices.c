@@ -120,6 +120,11 @@ static void test_disk_all_options(void **state)
 
 	assert_int_equal(config_parse_disk("d,merge=off", &disk), 0);
 	assert_true(disk.no_merge);
+	assert_false(disk.boot);
+	assert_int_equal(config_parse_disk("d,if=ide,boot=on", &disk), 0);
+	assert_true(disk.boot);
+	assert_int_equal(config_parse_disk("d,boot=off", &disk), 0);
+	assert_false(disk.boot);
 	assert_int_equal(config_parse_disk("d,merge=on", &disk), 0);
 	assert_false(disk.no_merge);
 	assert_int_equal(config_parse_disk("d,if=nvme,shadow-doorbells=off", &disk), 0);
@@ -158,6 +163,8 @@ static void test_disk_bad(void **state)
 	expect_bad_disk("disk.img,merge=no");
 	expect_bad_disk("disk.img,merge");
 	expect_bad_disk("disk.img,if=nvme,merge=off");  /* virtio only */
+	expect_bad_disk("disk.img,boot=yes");
+	expect_bad_disk("disk.img,boot");
 	expect_bad_disk("disk.img,shadow-doorbells=off"); /* NVMe only */
 }
 
