@@ -33,6 +33,7 @@ struct api_vm_info {
 	unsigned cpus;
 	uint64_t memory;          /* bytes */
 	const char *kernel, *initrd, *cmdline;  /* NULL or "" where none */
+	const char *firmware;                   /* --firmware's image; NULL: direct boot */
 	unsigned ndevices;
 	struct api_device_info devices[API_MAX_DEVICES];
 };

@@ -63,6 +63,7 @@ char *api_json_vm_info(const struct api_vm_info *info)
 	add_string(obj, "kernel", info->kernel);
 	add_string(obj, "initrd", info->initrd);
 	add_string(obj, "cmdline", info->cmdline);
+	add_string(obj, "firmware", info->firmware);
 	unsigned n = info->ndevices < API_MAX_DEVICES ? info->ndevices : API_MAX_DEVICES;
 	for (unsigned i = 0; i < n; i++) {
 		const struct api_device_info *d = &info->devices[i];

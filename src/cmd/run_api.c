@@ -33,6 +33,7 @@ static void fwd_info(void *opaque, struct api_vm_info *out)
 		out->kernel = a->cfg->kernel;
 		out->initrd = a->cfg->initrd;
 		out->cmdline = a->cfg->cmdline;
+		out->firmware = a->cfg->firmware;
 	}
 	pthread_mutex_unlock(&a->lock);
 }

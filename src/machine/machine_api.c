@@ -38,6 +38,7 @@ static void info(void *vm, struct api_vm_info *out)
 	out->kernel = cfg->kernel;
 	out->initrd = cfg->initrd;
 	out->cmdline = cfg->cmdline;
+	out->firmware = cfg->firmware;
 	/* The list is fixed once machine_create returned. */
 	for (unsigned i = 0; i < m->ndevices; i++) {
 		const struct device *dev = m->devices[i];

@@ -214,6 +214,7 @@ static void test_info(void **state)
 	assert_string_equal(json_object_get_string(member(obj, "kernel")), "/boot/bzImage");
 	assert_null(member(obj, "initrd")); /* "" is none */
 	assert_string_equal(json_object_get_string(member(obj, "cmdline")), "console=ttyS0");
+	assert_true(json_object_is_type(member(obj, "firmware"), json_type_null)); /* direct boot */
 	json_object *devs = member(obj, "devices");
 	assert_int_equal(json_object_array_length(devs), 3);
 	json_object *d0 = json_object_array_get_idx(devs, 0);
