@@ -70,13 +70,13 @@ void ide_irq_lower(struct ide_channel *ch)
 
 /* ---- resets ---- */
 
-static void unit_reset(struct ide_unit *u)
+static void unit_reset(struct ide_unit *u, unsigned index)
 {
+	u->select = index ? 0xb0 : 0xa0;
 	ide_set_signature(u);
 	u->error = 0x01; /* diagnostics passed */
 	u->feature = u->hob_feature = 0;
 	u->hob_nsector = u->hob_lbal = u->hob_lbam = u->hob_lbah = 0;
-	u->select = 0xa0;
 	/* ATA-6 §9.12: a packet device leaves DRDY clear after a reset. */
 	u->status = u->kind == IDE_ATA ? ATA_DRDY | ATA_DSC : 0;
 }
@@ -84,7 +84,7 @@ static void unit_reset(struct ide_unit *u)
 void ide_channel_reset_devices(struct ide_channel *ch)
 {
 	for (unsigned i = 0; i < IDE_UNITS; i++)
-		unit_reset(&ch->unit[i]);
+		unit_reset(&ch->unit[i], i);
 	ch->cur = 0;
 	ch->phase = IDE_IDLE;
 	ch->reset_pending = false;
@@ -182,8 +182,15 @@ static void command_write(struct ide_channel *ch, uint8_t cmd)
 	/* DEVICE RESET is how a host gets a packet device out of a command
 	 * that hangs, so it is taken while BSY (ATA-6 §8.10). */
 	if (cmd == 0x08 && u->kind == IDE_ATAPI) {
-		reset_begin(ch);
-		reset_end(ch);
+		if (ch->phase == IDE_INFLIGHT) { /* the whole channel waits for the backend */
+			reset_begin(ch);
+			reset_end(ch);
+			return;
+		}
+		if (ch->x.unit == ch->cur)
+			ch->phase = IDE_IDLE;
+		unit_reset(u, ch->cur);
+		ide_irq_lower(ch);
 		return;
 	}
 	if (u->status & ATA_BSY) {
