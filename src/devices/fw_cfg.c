@@ -158,6 +158,18 @@ static uint8_t data_byte(struct fw_cfg *c)
 	return it->data[c->offset++];
 }
 
+static int zero_fill(const struct guest_mem *mem, uint64_t gpa, uint32_t len)
+{
+	static const uint8_t zeros[4096];
+	for (uint32_t done = 0; done < len;) {
+		uint32_t n = len - done < sizeof(zeros) ? len - done : (uint32_t)sizeof(zeros);
+		if (guest_mem_write(mem, gpa + done, zeros, n) < 0)
+			return -EFAULT;
+		done += n;
+	}
+	return 0;
+}
+
 /* One DMA transfer (fw_cfg.rst, "DMA interface"): the descriptor at gpa,
  * {be32 control, be32 length, be64 address}; its control word is written
  * back as 0 when done or with the error bit. A descriptor outside RAM
@@ -179,16 +191,22 @@ static void dma_transfer(struct fw_cfg *c, uint64_t gpa)
 		select_item(c, (uint16_t)(control >> 16));
 	const struct fw_cfg_item *it = find(c, c->selector);
 	uint32_t left = it && c->offset < it->len ? it->len - c->offset : 0;
-	if (control & FW_CFG_DMA_WRITE) {
+	if (gpa > UINT64_MAX - 16 || addr > UINT64_MAX - length) {
+		error = true;
+	} else if (control & FW_CFG_DMA_WRITE) {
 		error = true; /* nothing here is writable */
 	} else if (control & FW_CFG_DMA_READ) {
-		/* Only the item's bytes: a longer read is an error, not a
-		 * zero fill of however much RAM the guest names. */
-		if (length > left || (length && guest_mem_write(c->mem, addr, it->data + c->offset,
-								 length) < 0))
+		/* The item's bytes, then zeros as QEMU gives (SeaBIOS reads
+		 * items that may not exist and counts on zeros), at most
+		 * FW_CFG_DMA_ZERO_MAX of them: not however much RAM the guest
+		 * names. */
+		uint32_t have = length < left ? length : left, zeros = length - have;
+		if (zeros > FW_CFG_DMA_ZERO_MAX ||
+		    (have && guest_mem_write(c->mem, addr, it->data + c->offset, have) < 0) ||
+		    (zeros && zero_fill(c->mem, addr + have, zeros) < 0))
 			error = true;
 		else
-			c->offset += length;
+			c->offset += have;
 	} else if (control & FW_CFG_DMA_SKIP) {
 		c->offset += length < left ? length : left;
 	}

@@ -33,6 +33,9 @@
 
 #define FW_CFG_NAME_MAX 56      /* a file name with its NUL */
 #define FW_CFG_MAX_ITEMS 48
+/* A DMA read past an item's end (or of no item) gives zeros, as QEMU's
+ * does, up to this many; a longer one fails with the error bit. */
+#define FW_CFG_DMA_ZERO_MAX (64u << 10)
 
 /* DMA control bits (fw_cfg.rst, "DMA interface"). */
 #define FW_CFG_DMA_ERROR 0x01

@@ -130,10 +130,22 @@ static void test_fw_cfg_dma(void **state)
 	assert_int_equal(dma(c, 0x1000, FW_CFG_DMA_SKIP, 2, 0), 0);
 	assert_int_equal(dma(c, 0x1000, FW_CFG_DMA_READ, 3, 0x2010), 0);
 	assert_memory_equal(ram + 0x2010, "678", 3);
-	/* past the end: the error bit, nothing written */
+	/* past the end: the last byte, then zeros (as QEMU) */
 	memset(ram + 0x2020, 0xEE, 8);
-	assert_int_equal(dma(c, 0x1000, FW_CFG_DMA_READ, 8, 0x2020), FW_CFG_DMA_ERROR);
-	assert_int_equal(ram[0x2020], 0xEE);
+	assert_int_equal(dma(c, 0x1000, FW_CFG_DMA_READ, 4, 0x2020), 0);
+	assert_int_equal(ram[0x2020], '9');
+	assert_int_equal(ram[0x2021], 0);
+	assert_int_equal(ram[0x2023], 0);
+	assert_int_equal(ram[0x2024], 0xEE);
+	/* an item that does not exist reads as zeros (SeaBIOS's NUMA count) */
+	memset(ram + 0x2020, 0xEE, 8);
+	assert_int_equal(dma(c, 0x1000, 0x0du << 16 | FW_CFG_DMA_SELECT | FW_CFG_DMA_READ, 8,
+			     0x2020), 0);
+	assert_int_equal(ram[0x2020], 0);
+	assert_int_equal(ram[0x2027], 0);
+	/* but not more zeros than FW_CFG_DMA_ZERO_MAX */
+	assert_int_equal(dma(c, 0x1000, FW_CFG_DMA_READ, FW_CFG_DMA_ZERO_MAX + 1, 0x4000),
+			 FW_CFG_DMA_ERROR);
 	/* into memory that is not RAM: the error bit */
 	assert_int_equal(dma(c, 0x1000, 0x20u << 16 | FW_CFG_DMA_SELECT | FW_CFG_DMA_READ, 4,
 			     RAM_SIZE - 2), FW_CFG_DMA_ERROR);
@@ -142,10 +154,12 @@ static void test_fw_cfg_dma(void **state)
 	/* writes: nothing is writable */
 	assert_int_equal(dma(c, 0x1000, 0x20u << 16 | FW_CFG_DMA_SELECT | FW_CFG_DMA_WRITE, 4,
 			     0x2000), FW_CFG_DMA_ERROR);
-	/* a skip past the end stops at the end; a huge length copies nothing */
+	/* a skip past the end stops at the end; a huge length writes nothing */
 	assert_int_equal(dma(c, 0x1000, 0x20u << 16 | FW_CFG_DMA_SELECT | FW_CFG_DMA_SKIP,
 			     0xffffffff, 0), 0);
 	assert_int_equal(dma(c, 0x1000, FW_CFG_DMA_READ, 0xffffffff, 0), FW_CFG_DMA_ERROR);
+	assert_int_equal(dma(c, 0x1000, FW_CFG_DMA_READ, 16, 0xfffffffffffffff8ULL),
+			 FW_CFG_DMA_ERROR);
 	/* a descriptor outside RAM is dropped; the device goes on */
 	uint8_t a[4];
 	put_be32(a, 0xfffffff0);
