@@ -20,7 +20,13 @@ hit every row alike. A row that fails is reported with its console and
 stderr and left out of later rounds; the other rows go on. The table gives
 medians, the firmware's cost over direct boot within each VMM, and the
 ratios iovirt/QEMU per boot medium.
+
+Every run is appended to --results (JSON lines) as it ends, and the runs
+found there are not run again: when the test host freezes (QEMU 7.2's TCG
+does, under firmware boots too), bench/firmware starts a fresh one and the
+benchmark goes on where it stopped.
 """
+import json
 import argparse
 import os
 import shlex
@@ -105,6 +111,29 @@ def run_once(name, cmd, timeout, workdir):
     return res
 
 
+def load_results(path):
+    """{(round, row): result} of the runs an earlier test host finished."""
+    done = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                try:
+                    rec = json.loads(line)
+                    done[(rec.pop("round"), rec.pop("row"))] = rec
+                except (ValueError, KeyError):
+                    pass            # a line cut short by a freeze
+    except FileNotFoundError:
+        pass
+    return done
+
+
+def save_result(path, rnd, name, res):
+    with open(path, "a") as f:
+        f.write(json.dumps(dict(res, round=rnd, row=name)) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--runs", type=int, default=3)
@@ -124,9 +153,12 @@ def main():
     p.add_argument("--out", required=True)
     p.add_argument("--emulated", action="store_true")
     p.add_argument("--kernel-name", default="")
+    p.add_argument("--results", required=True, help="runs so far (JSON lines), appended to")
+    p.add_argument("--note", action="append", default=[], help="a line for the report")
     a = p.parse_args()
 
     table = rows(a)
+    done = load_results(a.results)
     results = {r[0]: [] for r in table}
     failed = {}
     t_start = time.monotonic()
@@ -135,7 +167,10 @@ def main():
         for name, _, _, cmd in order:
             if name in failed:
                 continue
-            res = run_once(name, cmd, a.timeout, a.work)
+            res = done.get((rnd, name))
+            if res is None:
+                res = run_once(name, cmd, a.timeout, a.work)
+                save_result(a.results, rnd, name, res)
             results[name].append(res)
             if res["error"]:
                 failed[name] = res
@@ -161,6 +196,7 @@ def main():
     out = [f"iovirt firmware boot benchmark: median of {a.runs} alternating rounds "
            f"({time.strftime('%Y-%m-%d %H:%M:%S')})"]
     out += note_lines(a.emulated)
+    out += [f"NOTE: {n}" for n in a.note]
     out.append(f"guest: {a.kernel_name or a.kernel}, initrd {os.path.basename(a.initrd)}, "
                f"{a.memory} RAM, 1 vCPU, QEMU {qemu_version(a.qemu)} -M pc")
     out.append(f"firmware: {a.bios} for both VMMs; GRUB from tools/mkbootdisk "
@@ -204,7 +240,7 @@ def main():
     for name, _, _, cmd in table:
         out.append(f"  {name}: " + " ".join(shlex.quote(c) for c in cmd))
     out.append("")
-    out.append(f"benchmark loop took {total:.0f} s")
+    out.append(f"benchmark loop took {total:.0f} s (in its last test host)")
     write_report(a.out, "\n".join(out) + "\n")
     # Every iovirt row must have worked; a QEMU row that fails is reported.
     bad = [n for n, vmm, _, _ in table if vmm == "iovirt" and meds[n]["n"] == 0]
