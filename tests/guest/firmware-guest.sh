@@ -6,12 +6,21 @@
 #   iovirt.fwmedia=disk   the ext4 partition holding /boot/vmlinuz: mounted,
 #                         its files hashed, 4 MiB written to /written
 #   iovirt.fwmedia=cd     /dev/sr0: mounted (iso9660), its files hashed
+#   iovirt.fwmedia=none   nothing to find (a direct kernel boot, for its ACPI)
+#   iovirt.fwreboot=1     (disk) the first boot leaves /rebooted on the
+#                         partition and reboots; the next one says so
+# Always: the CPUs it runs on and the hashes of the ACPI tables that hold no
+# addresses (DSDT, MADT, MCFG), to compare with a direct kernel boot's.
 # The ATA, SCSI disk, CD-ROM and ISO 9660 modules come with this image, in
 # /lib/fw-modules (the group adds them: the base image has none of them).
 arg() { tr ' ' '\n' </proc/cmdline | sed -n "s/^iovirt\.$1=//p" | tail -1; }
 sha() { sha256sum "$1" 2>/dev/null | cut -d' ' -f1; }
 echo "FW_CASE=$(arg fwcase)"
 echo "FW_CMDLINE=$(cat /proc/cmdline)"
+echo "FW_NCPUS=$(grep -c ^processor /proc/cpuinfo)"
+for t in DSDT APIC MCFG; do
+	echo "ACPI_${t}_SHA=$(sha "/sys/firmware/acpi/tables/$t")"
+done
 if [ -f /lib/fw-modules/order ]; then
 	while read -r m; do
 		insmod "/lib/fw-modules/$m" 2>/dev/null   # a built-in or loaded one fails: fine
@@ -56,6 +65,16 @@ case $(arg fwmedia) in
 disk)
 	part=$(wait_for boot_part)
 	disk=$(basename "$(dirname "$(readlink -f "/sys/class/block/$part")")")
+	if [ "$(arg fwreboot)" = 1 ]; then
+		if [ -f /mnt/b/rebooted ]; then
+			echo "FW_REBOOTED=yes"
+		else
+			echo first >/mnt/b/rebooted && sync && umount /mnt/b
+			echo "FW_REBOOTING"
+			reboot -f
+			sleep 30
+		fi
+	fi
 	echo "BOOT_PART=$part"
 	echo "BOOT_DISK=$disk"
 	echo "BOOT_PCI_DRIVER=$(pci_driver "$disk")"
@@ -78,6 +97,7 @@ cd)
 		umount /mnt/cd && echo CD_UMOUNT=ok
 	fi
 	;;
+none) ;;
 *)
 	echo "FW_MEDIA=unknown ($(arg fwmedia))"
 	;;

@@ -11,8 +11,8 @@
 # IOVIRT_FW_VMM=qemu runs the same cases under QEMU -M pc with the same
 # SeaBIOS and images: the control that tells a bad image or check from an
 # iovirt failure (the no-boot case then only looks for SeaBIOS's message).
-# Cases whose iovirt option is missing from `iovirt run --help` (--firmware,
-# if=ide, --cdrom) are skipped with one line each.
+# Under iovirt also: a reboot through the firmware on 2 vCPUs, and the ACPI
+# tables against a direct kernel boot's.
 T=/tmp/iovirt-fw
 FW_VMM=${IOVIRT_FW_VMM:-iovirt}
 FW_BIOS=/usr/share/seabios/bios-256k.bin
@@ -72,6 +72,9 @@ fw_images() {
 	head -c 1M /dev/urandom >"$T/blob"
 	tools/mkbootdisk --initrd "$T/initrd.img" --iso "$T/cd.iso" --file "$T/blob:data/blob" \
 		--cmdline "$FW_ARGS iovirt.fwcase=cdrom iovirt.fwmedia=cd" >/dev/null || return 1
+	tools/mkbootdisk --initrd "$T/initrd.img" --disk "$T/reboot.img" \
+		--cmdline "$FW_ARGS iovirt.fwcase=reboot iovirt.fwmedia=disk iovirt.fwreboot=1" \
+		>/dev/null || return 1
 	truncate -s 16M "$T/blank.img"
 }
 
@@ -183,29 +186,53 @@ fw_noboot() {
 	check fw-noboot "it says there is no bootable device" grep -qi "no bootable device" "$log"
 }
 
-help=
-[ "$FW_VMM" = qemu ] || help=$(build/iovirt run --help 2>&1)
-if [ "$FW_VMM" != qemu ] && ! printf '%s' "$help" | grep -q -- --firmware; then
-	skip "fw: this iovirt has no --firmware"
-else
-	t0=$(date +%s)
-	if fw_images; then
-		ok "fw: tools/mkbootdisk built three boot disks and an ISO ($(($(date +%s) - t0)) s)"
-		fw_disk virtio '^virtio-pci$'
-		fw_disk nvme '^nvme$'
-		if [ -n "$help" ] && ! printf '%s' "$help" | grep -Eq 'if=[a-z|]*ide'; then
-			skip "fw-ide: this iovirt has no if=ide"
-		else
-			fw_disk ide "$FW_ATA"
-		fi
-		if [ -n "$help" ] && ! printf '%s\n' "$help" | grep -Eq '^ *--cdrom '; then
-			skip "fw-cdrom: this iovirt has no --cdrom"
-		else
-			fw_cdrom
-		fi
-		fw_noboot
-	else
-		fail "fw: tools/mkbootdisk built three boot disks and an ISO"
+# A reboot goes through the firmware again (--reboot makes a new machine):
+# on 2 vCPUs, which SeaBIOS wakes and Linux finds, the first boot leaves a
+# marker and reboots, the second finds it and powers off.
+fw_reboot() {
+	log=$OUT/fw-reboot.log
+	timeout 600 build/iovirt run --firmware bios --memory 512M --cpus 2 --reboot \
+		--disk "$T/reboot.img,boot=on" </dev/null >"$log" 2>&1
+	status=$?
+	check fw-reboot "the guest rebooted into SeaBIOS and GRUB again, then powered off (status $status)" \
+		[ "$status" -eq 0 ]
+	check fw-reboot "SeaBIOS ran twice ($(grep -c 'SeaBIOS (version' "$log") times)" \
+		[ "$(grep -c 'SeaBIOS (version' "$log")" -eq 2 ]
+	check fw-reboot "the first boot rebooted, the second found its marker" \
+		grep -q FW_REBOOTED=yes "$log"
+	check fw-reboot "the guest runs on both vCPUs ($(text "$log" FW_NCPUS))" [ "$(text "$log" FW_NCPUS)" = 2 ]
+}
+
+# The ACPI tables the firmware handed over are a direct kernel boot's: the
+# ones that hold no addresses (DSDT, MADT, MCFG) are byte for byte the same
+# as the guest sees them (FADT and XSDT differ in where the tables are).
+fw_acpi() {
+	local dlog=$OUT/fw-direct.log t
+	timeout 300 build/iovirt run --kernel build/guest/vmlinuz --initrd "$T/initrd.img" \
+		--cmdline "$CMDLINE iovirt.fwcase=direct iovirt.fwmedia=none" --memory 512M --cpus 1 \
+		--disk "$T/blank.img" </dev/null >"$dlog" 2>&1
+	check fw-acpi "a direct kernel boot of the same machine runs (status $?)" \
+		grep -q IOVIRT-TEST-EXIT=0 "$dlog"
+	for t in DSDT APIC MCFG; do
+		check fw-acpi "the guest's $t through SeaBIOS is the direct boot's" \
+			[ -n "$(text "$dlog" "ACPI_${t}_SHA")" -a \
+			"$(text "$dlog" "ACPI_${t}_SHA")" = "$(text "$OUT/fw-virtio.log" "ACPI_${t}_SHA")" ]
+	done
+}
+
+t0=$(date +%s)
+if fw_images; then
+	ok "fw: tools/mkbootdisk built four boot disks and an ISO ($(($(date +%s) - t0)) s)"
+	fw_disk virtio '^virtio-pci$'
+	fw_disk nvme '^nvme$'
+	fw_disk ide "$FW_ATA"
+	fw_cdrom
+	fw_noboot
+	if [ "$FW_VMM" = iovirt ]; then
+		fw_acpi
+		fw_reboot
 	fi
+else
+	fail "fw: tools/mkbootdisk built four boot disks and an ISO"
 fi
 rm -rf "$T"
