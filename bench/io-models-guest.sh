@@ -1,6 +1,9 @@
 # /test.sh of the bench/io-models guest (busybox sh; @FIO_RT@ is filled in
 # by bench/io-models). One fio job, the same on every disk in turn: 4k
 # random read, iodepth 32, direct. Which disk is which it tells by serial:
+#   ide             an sd* (ata_piix, sd_mod) whose serial is IOMODEL-IDE
+#                   (libata's VPD page 80h), else whose model is iovirt's
+#                   "IOVIRT HARDDISK"
 #   virtio-blk      a vd* whose serial is IOMODEL-VIRTIO (iovirt's own)
 #   vhost-user-blk  any other vd* (qemu-storage-daemon gives none)
 #   nvme            an nvme* controller whose serial is IOMODEL-NVME
@@ -14,14 +17,16 @@
 #                        also before the results are printed)
 #   BENCH-RESULT <model> key=value
 #   BENCH-ERROR <model> text
+# The ATA and SCSI disk modules come in /lib/io-models (bench/io-models
+# adds them, in load order: the base image has none of them).
 FIO_RT=@FIO_RT@
-MODELS="virtio-blk nvme vhost-user-blk vfio"
+MODELS="ide virtio-blk nvme vhost-user-blk vfio"
 
 mark() { echo "IOVIRT-BENCH-MARK $1"; sleep 1; }
 
 # dev_of MODEL: the block device of that model (empty if it is not here).
 dev_of() {
-	for b in /sys/block/vd* /sys/block/nvme*n1; do
+	for b in /sys/block/vd* /sys/block/nvme*n1 /sys/block/sd*; do
 		[ -e "$b" ] || continue
 		n=${b##*/}
 		case $n in
@@ -30,10 +35,27 @@ dev_of() {
 			if [ "$s" = IOMODEL-VIRTIO ]; then m=virtio-blk; else m=vhost-user-blk; fi ;;
 		nvme*) s=$(tr -d ' ' < "$b/device/serial" 2>/dev/null)
 			case $s in IOMODEL-NVME) m=nvme ;; pf0) m=vfio ;; *) m= ;; esac ;;
+		sd*) m=
+			if grep -q IOMODEL-IDE "$b/device/vpd_pg80" 2>/dev/null; then
+				m=ide
+			else
+				case $(cat "$b/device/model" 2>/dev/null) in "IOVIRT HARDDISK"*) m=ide ;; esac
+			fi ;;
 		esac
 		[ "$m" = "$1" ] && { echo "/dev/$n"; return; }
 	done
 }
+
+# ata_piix probes its ports in the background: up to 20 s for the disk.
+if [ -f /lib/io-models/order ]; then
+	while read -r m; do
+		insmod "/lib/io-models/$m" 2>/dev/null   # a built-in or loaded one fails: fine
+	done </lib/io-models/order
+	i=0
+	while [ $i -lt 40 ] && [ -z "$(dev_of ide)" ]; do sleep 0.5; i=$((i + 1)); done
+else
+	echo "BENCH-ERROR ide no /lib/io-models/order: the image has no ata_piix or sd_mod"
+fi
 
 # The engine: libaio, else io_uring (decided on the first disk).
 ENGINE=
@@ -67,5 +89,17 @@ for model in $MODELS; do
 		END { if (!found) print "BENCH-ERROR " m " no terse line in fio output" }
 	' /tmp/fio.out
 done
-grep -E "virtio|nvme" /proc/interrupts | tr -s ' ' | sed 's/^/guest-irq: /'
+grep -E "virtio|nvme|ata_piix" /proc/interrupts | tr -s ' ' | sed 's/^/guest-irq: /'
+# How the IDE disk was found and driven: its identity in sysfs and the
+# transfer mode libata set (a DMA mode, or PIO if bus-master DMA failed).
+dev=$(dev_of ide)
+if [ -n "$dev" ]; then
+	b=/sys/block/${dev#/dev/}/device
+	echo "guest-ata: $dev vendor='$(cat "$b/vendor")' model='$(cat "$b/model")'" \
+		"vpd_pg80_serial=$(grep -q IOMODEL-IDE "$b/vpd_pg80" 2>/dev/null && echo yes || echo no)"
+	for x in /sys/class/ata_device/dev*; do   # the attached ones: class ata
+		[ "$(cat "$x/class" 2>/dev/null)" = ata ] && echo "guest-ata: ${x##*/} $(cat "$x/xfer_mode")"
+	done
+	dmesg | grep -E "ata[0-9].*(configured for|DMA)" | sed 's/^/guest-ata: /'
+fi
 exit 0

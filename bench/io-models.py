@@ -13,6 +13,7 @@ import sys
 
 # (name in the guest script, the device kind in vm.info, label)
 MODELS = [
+    ("ide", "ide", "emulated IDE (PIIX3, ATA, bus-master DMA)"),
     ("nvme", "nvme", "emulated NVMe"),
     ("virtio-blk", "virtio-blk", "virtio-blk"),
     ("vhost-user-blk", "vhost-user-blk", "vhost-user-blk"),
@@ -44,7 +45,7 @@ def read_kv(path):
 
 def guest_results(console):
     """{model: {key: value}} from the console's BENCH-RESULT lines, and the
-    BENCH-ERROR lines."""
+    BENCH-ERROR and guest-ata lines (how libata drives the IDE disk)."""
     res, errors = {}, []
     with open(console, errors="replace") as f:
         for line in f:
@@ -54,7 +55,7 @@ def guest_results(console):
                 for kv in m.group(2).split():
                     k, _, v = kv.partition("=")
                     res.setdefault(m.group(1), {})[k] = v
-            elif line.startswith("BENCH-ERROR"):
+            elif line.startswith(("BENCH-ERROR", "guest-ata:")):
                 errors.append(line)
     return res, errors
 
@@ -67,6 +68,14 @@ def device_total(counters, dev):
         for k, v in scope.items():
             total[k] = total.get(k, 0) + v
     return total
+
+
+def scope_deltas(a, b, dev, keys):
+    """Per scope of device dev other than its own line (an IDE channel,
+    a queue): the change of each of keys between samples a and b."""
+    sa = a.get("devices", {}).get(dev, {})
+    return {scope: {k: c.get(k, 0) - sa.get(scope, {}).get(k, 0) for k in keys}
+            for scope, c in sorted(b.get("devices", {}).get(dev, {}).items()) if scope}
 
 
 def kvm_exits(counters):
@@ -100,6 +109,16 @@ def disk_rows(stat_text, dev_id):
     return "\n".join(keep)
 
 
+def compare(name, a, b):
+    """'name R (a vs b)'; without R where b is (near) zero, as the exits
+    of a device whose doorbells KVM takes (ioeventfds)."""
+    if a is None or b is None:
+        return f"{name} n/a"
+    digits = {"IOPS": 0, "CPU-us/IO": 1}.get(name, 2)
+    both = f"{a:.{digits}f} vs {b:.{digits}f}"
+    return f"{name} {a / b:.2f}x ({both})" if b >= 0.005 else f"{name} {both}"
+
+
 def fmt(v, digits=2):
     return "n/a" if v is None else f"{v:.{digits}f}"
 
@@ -120,25 +139,26 @@ def main(d):
           f"on {meta.get('where', '?')}.")
     print("Per I/O: the counter's change between the markers around the job over fio's "
           "I/O count. EXITS: guest accesses that reached iovirt; KICKS, IRQS, REQS: "
-          "iovirt's kicks, raised interrupts, completed requests; KVM: exits of all vCPUs; "
+          "iovirt's kicks, raised interrupts, completed requests (IDE: bus-master DMA starts, "
+          "ATA commands, both channels); KVM: exits of all vCPUs; "
           "CPU: the iovirt process's host CPU time, its vCPU threads' time in KVM (exits, "
           "halt polling) included, the time they ran the guest left out, in microseconds.")
     print()
-    hdr = f"{'I/O MODEL':<16} {'DEVICE':<28} {'IOPS':>8} {'EXITS/IO':>9} {'KICKS/IO':>9} " \
+    present = [m for m in MODELS if res.get(m[0]) and not res[m[0]].get("absent")]
+    w = max([len("I/O MODEL")] + [len(label) for _, _, label in present])
+    hdr = f"{'I/O MODEL':<{w}} {'DEVICE':<28} {'IOPS':>8} {'EXITS/IO':>9} {'KICKS/IO':>9} " \
           f"{'IRQS/IO':>8} {'REQS/IO':>8} {'KVM/IO':>7} {'CPU-us/IO':>9}"
     print(hdr)
-    raw = []
-    for model, kind, label in MODELS:
-        r = res.get(model, {})
-        if r.get("absent") or not r:
-            continue
+    raw, rows = [], {}
+    for model, kind, label in present:
+        r = res[model]
         dev = next((x for x in info.get("devices", []) if x.get("kind") == kind), {})
         dev_id, io_model = dev.get("id", "?"), dev.get("io_model", "?")
         a = load_json(os.path.join(d, f"{model}-start.json"))
         b = load_json(os.path.join(d, f"{model}-end.json"))
         ios = int(r.get("ios", 0))
         if not (a and b and ios):
-            print(f"{label:<16} {dev_id:<28} {r.get('iops', 'n/a'):>8}  (no samples or no I/O: "
+            print(f"{label:<{w}} {dev_id:<28} {r.get('iops', 'n/a'):>8}  (no samples or no I/O: "
                   f"see the console)")
             continue
         ta, tb = device_total(a, dev_id), device_total(b, dev_id)
@@ -151,10 +171,12 @@ def main(d):
         ca = host_cpu_s(os.path.join(d, f"{model}-start.iovirt-stat"), clk_tck)
         cb = host_cpu_s(os.path.join(d, f"{model}-end.iovirt-stat"), clk_tck)
         cpu = (cb - ca) * 1e6 / ios if ca is not None and cb is not None else None
-        print(f"{label:<16} {dev_id + ' (' + io_model + ')':<28} {float(r['iops']):>8.0f} "
+        print(f"{label:<{w}} {dev_id + ' (' + io_model + ')':<28} {float(r['iops']):>8.0f} "
               f"{fmt(per_io('exits')):>9} {fmt(per_io('kicks', on_path)):>9} "
               f"{fmt(per_io('interrupts', on_path)):>8} {fmt(per_io('requests', on_path)):>8} "
               f"{fmt(kvm):>7} {fmt(cpu, 1):>9}")
+        rows[model] = {"IOPS": float(r["iops"]), "exits/IO": per_io("exits"),
+                       "IRQs/IO": per_io("interrupts", on_path), "KVM/IO": kvm, "CPU-us/IO": cpu}
         if model == "vhost-user-blk":
             qa = host_cpu_s(os.path.join(d, f"{model}-start.qsd-stat"), clk_tck)
             qb = host_cpu_s(os.path.join(d, f"{model}-end.qsd-stat"), clk_tck)
@@ -162,6 +184,15 @@ def main(d):
                 notes.append(f"vhost-user-blk: the backend (qemu-storage-daemon) used "
                              f"{(qb - qa) * 1e6 / ios:.1f} us of host CPU per I/O, not in "
                              f"iovirt's CPU column")
+        if model == "ide":
+            # The table sums both channels; the disk is the primary master.
+            keys = ("requests", "kicks", "interrupts", "bytes_out")
+            per = scope_deltas(a, b, dev_id, keys)
+            notes.append(f"ide: per channel over {ios} I/Os: " + "; ".join(
+                f"{scope} " + ", ".join(f"{c[k]} {k}" for k in keys)
+                for scope, c in per.items()) + ". A channel runs one command at a "
+                "time (ata_piix queues none), so fio's iodepth 32 is 1 at the device; "
+                "the guest-ata lines say which transfer mode libata chose")
         if not on_path:
             seen = {k: delta.get(k, 0) for k in ("kicks", "interrupts", "requests")}
             notes.append(f"{model}: iovirt is not on its data path, so kicks, interrupts and "
@@ -173,6 +204,10 @@ def main(d):
             with open(stat) as f:
                 raw.append((label, dev_id, disk_rows(f.read(), dev_id)))
     print()
+    for base in ("virtio-blk", "nvme"):
+        if "ide" in rows and base in rows:
+            print(f"IDE over {base}: " + ", ".join(
+                compare(k, rows["ide"][k], v) for k, v in rows[base].items()))
     for n in notes + errors:
         print(n)
     for label, dev_id, text in raw:
