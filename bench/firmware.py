@@ -155,6 +155,8 @@ def main():
     p.add_argument("--kernel-name", default="")
     p.add_argument("--results", required=True, help="runs so far (JSON lines), appended to")
     p.add_argument("--note", action="append", default=[], help="a line for the report")
+    p.add_argument("--report-only", action="store_true",
+                   help="run nothing: the report of the runs in --results")
     a = p.parse_args()
 
     table = rows(a)
@@ -168,19 +170,22 @@ def main():
             if name in failed:
                 continue
             res = done.get((rnd, name))
+            if res is None and a.report_only:
+                continue
+            was = " (recorded before)" if res is not None else ""
             if res is None:
                 res = run_once(name, cmd, a.timeout, a.work)
                 save_result(a.results, rnd, name, res)
             results[name].append(res)
             if res["error"]:
                 failed[name] = res
-                print(f"bench: {name} run {rnd + 1}: FAILED: {res['error']}", file=sys.stderr)
+                print(f"bench: {name} run {rnd + 1}: FAILED: {res['error']}{was}", file=sys.stderr)
                 for line in res["detail"]:
                     print(f"bench:   {line}", file=sys.stderr)
             else:
                 print(f"bench: {name} run {rnd + 1}/{a.runs}: init {res['init_ms']:.0f} ms"
                       + (f" (GRUB at {res['grub_ms']:.0f} ms)" if res["grub_ms"] else "")
-                      + f", exit {res['exit_s']:.1f} s", file=sys.stderr, flush=True)
+                      + f", exit {res['exit_s']:.1f} s{was}", file=sys.stderr, flush=True)
     total = time.monotonic() - t_start
 
     meds = {}
@@ -197,6 +202,9 @@ def main():
            f"({time.strftime('%Y-%m-%d %H:%M:%S')})"]
     out += note_lines(a.emulated)
     out += [f"NOTE: {n}" for n in a.note]
+    ran = sum(len(v) for v in results.values())
+    if a.report_only:
+        out.append(f"NOTE: the benchmark stopped early: the {ran} runs recorded")
     out.append(f"guest: {a.kernel_name or a.kernel}, initrd {os.path.basename(a.initrd)}, "
                f"{a.memory} RAM, 1 vCPU, QEMU {qemu_version(a.qemu)} -M pc")
     out.append(f"firmware: {a.bios} for both VMMs; GRUB from tools/mkbootdisk "
