@@ -263,8 +263,6 @@ static int check_xfer(struct state_reader *r, const struct saved_channel *s,
 				     (unsigned long long)size);
 	if (x->step >= STEP_MAX)
 		return state_invalid(r, "step", "%u is not a step", x->step);
-	if (x->prd_index > MAX_PRD_ENTRIES || x->prd_left > 0x10000)
-		return state_invalid(r, "prd_index", "the PRD cursor is beyond a table");
 	if (s->buf_len < (x->len > x->pos ? x->len : x->pos))
 		return state_invalid(r, "buf", "%zu bytes, fewer than the positions say",
 				     s->buf_len);
@@ -318,6 +316,11 @@ static int check_channel(struct state_reader *r, const struct ide_channel *ch,
 				     s->phase);
 	if (s->cur >= IDE_UNITS || s->x.unit >= IDE_UNITS)
 		return state_invalid(r, "cur", "device %u of %u", s->cur, IDE_UNITS);
+	/* The cursor outlives the command (ide_ata_command keeps it), so
+	 * an idle channel's is checked too: prd_next's arithmetic needs it
+	 * inside one table. */
+	if (s->x.prd_index > MAX_PRD_ENTRIES || s->x.prd_left > 0x10000)
+		return state_invalid(r, "prd_index", "the PRD cursor is beyond a table");
 	const struct ide_unit *u = &ch->unit[s->x.unit];
 	if (s->phase != IDE_IDLE && u->kind == IDE_NONE)
 		return state_invalid(r, name, "a command on a device that is not there");

@@ -926,6 +926,27 @@ static void test_save_load(void **state)
 	state_writer_free(&w);
 }
 
+/* The PRD cursor survives a command, so an idle channel's is checked on
+ * load too: one past the table would walk entries outside its 64 KiB. */
+static void test_load_refuses_idle_prd_cursor(void **state)
+{
+	struct t *t = *state;
+	struct ide_channel *ch = &t->c->ch[0];
+	assert_int_equal(ch->phase, IDE_IDLE);
+	ch->x.prd_index = 0x20000000; /* * 8 wraps to 0 in prd_next */
+	struct state_writer w;
+	state_writer_init(&w);
+	assert_int_equal(device_save(ide_device(t->c), &w), 0);
+	assert_int_equal(state_writer_finish(&w), 0);
+	ch->x.prd_index = 0;
+	struct state_reader r;
+	state_reader_init(&r, w.buf, w.len, "ide0");
+	assert_int_equal(device_load(ide_device(t->c), &r), -EINVAL);
+	assert_non_null(strstr(state_error(&r), "prd_index"));
+	assert_int_equal(ch->x.prd_index, 0);
+	state_writer_free(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -951,6 +972,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_atapi_allocation_and_byte_count, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_save_load, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_load_refuses_idle_prd_cursor, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
