@@ -212,19 +212,19 @@ static void mode_sense(struct ide_channel *ch, struct ide_unit *u, bool ten)
 	uint8_t *b = ch->buf;
 	uint32_t hdr = ten ? 8 : 4, len = hdr;
 	memset(b, 0, hdr);
-	if (page == 0x3f) {
-		static const unsigned all[] = {0x01, 0x0d, 0x2a};
-		for (unsigned i = 0; i < 3; i++)
-			len += mode_page(u, all[i], b + len);
-	} else {
-		len += mode_page(u, page, b + len);
+	static const unsigned all[] = {0x01, 0x0d, 0x2a};
+	unsigned n = page == 0x3f ? 3 : 1;
+	for (unsigned i = 0; i < n; i++) {
+		uint8_t *p = b + len;
+		uint32_t plen = mode_page(u, page == 0x3f ? all[i] : page, p);
+		if (pc == 1 && plen > 2) /* changeable values: none (each page's body) */
+			memset(p + 2, 0, plen - 2);
+		len += plen;
 	}
 	if (len == hdr) {
 		ide_atapi_fail(ch, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD);
 		return;
 	}
-	if (pc == 1) /* changeable values: none */
-		memset(b + hdr + 2, 0, len - hdr - 2);
 	if (ten)
 		put_be16(b, len - 2);
 	else

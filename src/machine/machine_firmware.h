@@ -7,6 +7,7 @@
 #ifndef IOVIRT_MACHINE_MACHINE_FIRMWARE_H
 #define IOVIRT_MACHINE_MACHINE_FIRMWARE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,6 +17,7 @@ struct machine_firmware {
 	uint8_t *image;   /* the file's bytes, page-aligned (the ROM's memory) */
 	size_t size;
 	int slot;         /* its read-only memslot; 0: none */
+	bool handed_over; /* it jumped to a boot sector (its debug console said) */
 };
 
 /* After the devices exist: reads cfg->firmware, maps it and fills fw_cfg.

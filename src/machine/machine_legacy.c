@@ -1,6 +1,7 @@
 /* The PC's fixed devices: see machine_legacy.h. */
 #include "machine/machine_legacy.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <string.h>
 
@@ -204,12 +205,29 @@ int machine_create_fw_cfg(const struct device_env *env, struct device **dev)
 }
 
 /* SeaBIOS's log: shown with --verbose; it says there, and on a screen
- * nobody reads, that nothing booted, and would then retry for ever. */
+ * nobody reads, that nothing booted, and would then retry for ever. Only
+ * the firmware's word counts: once it jumped to a boot sector ("Booting
+ * from SEG:OFF"), whatever writes the port is the guest's. */
+static bool is_boot_jump(const char *line)
+{
+	static const char prefix[] = "Booting from ";
+	const size_t n = sizeof(prefix) - 1;
+	if (strncmp(line, prefix, n) != 0 || strlen(line) < n + 9 || line[n + 4] != ':')
+		return false;
+	for (size_t i = n; i < n + 9; i++)
+		if (i != n + 4 && !isxdigit((unsigned char)line[i]))
+			return false;
+	return true;
+}
+
 static void firmware_line(void *opaque, const char *line)
 {
 	struct machine *m = opaque;
 	log_debug("firmware: %s", line);
-	if (!strncmp(line, "No bootable device", 18))
+	if (is_boot_jump(line))
+		__atomic_store_n(&m->firmware.handed_over, true, __ATOMIC_RELEASE);
+	else if (!strncmp(line, "No bootable device", 18) &&
+		 !__atomic_load_n(&m->firmware.handed_over, __ATOMIC_ACQUIRE))
 		vm_request_exit(&m->vm, VM_EXIT_ERROR,
 				"firmware: no bootable device (no boot loader on any disk or "
 				"CD-ROM it tried)");

@@ -52,7 +52,10 @@ static void check_string(const char *s, size_t size)
 
 static void check_config(const struct vm_config *cfg)
 {
-	if ((!cfg->kernel && !cfg->restore) || cfg->memory < CONFIG_MIN_MEMORY ||
+	/* A machine boots a kernel or firmware (never both) or a snapshot. */
+	if ((!cfg->kernel && !cfg->firmware && !cfg->restore) ||
+	    (cfg->firmware && (cfg->kernel || cfg->initrd || cfg->cmdline)) ||
+	    (cfg->kernel && !cfg->cmdline) || cfg->memory < CONFIG_MIN_MEMORY ||
 	    cfg->memory > CONFIG_MAX_MEMORY || cfg->memory % (1ULL << 20) || cfg->cpus < 1 ||
 	    cfg->cpus > CONFIG_MAX_CPUS || cfg->ndisks > CONFIG_MAX_DISKS ||
 	    cfg->nnics > CONFIG_MAX_NICS || cfg->nvfio > CONFIG_MAX_VFIO ||
