@@ -7,6 +7,8 @@
 #                         its files hashed, 4 MiB written to /written
 #   iovirt.fwmedia=cd     /dev/sr0: mounted (iso9660), its files hashed
 #   iovirt.fwmedia=none   nothing to find (a direct kernel boot, for its ACPI)
+#   iovirt.fwticks=N      at the end: FW_SNAP_READY, then FW_TICK=1..N a second
+#                         apart (a snapshot is taken and restored meanwhile)
 #   iovirt.fwreboot=1     (disk) the first boot leaves /rebooted on the
 #                         partition and reboots; the next one says so
 # Always: the CPUs it runs on and the hashes of the ACPI tables that hold no
@@ -102,3 +104,13 @@ none) ;;
 	echo "FW_MEDIA=unknown ($(arg fwmedia))"
 	;;
 esac
+ticks=$(arg fwticks)
+if [ -n "$ticks" ]; then
+	echo FW_SNAP_READY
+	i=0
+	while [ "$i" -lt "$ticks" ]; do
+		sleep 1
+		i=$((i + 1))
+		echo "FW_TICK=$i"
+	done
+fi

@@ -11,9 +11,12 @@
 # IOVIRT_FW_VMM=qemu runs the same cases under QEMU -M pc with the same
 # SeaBIOS and images: the control that tells a bad image or check from an
 # iovirt failure (the no-boot case then only looks for SeaBIOS's message).
-# Under iovirt also: a reboot through the firmware on 2 vCPUs, and the ACPI
-# tables against a direct kernel boot's.
+# Under iovirt also: a reboot through the firmware on 2 vCPUs, the ACPI
+# tables against a direct kernel boot's, and a snapshot of a firmware-booted
+# IDE guest restored in a new process.
 T=/tmp/iovirt-fw
+# shellcheck source=tests/guest/records-lib.sh
+. tests/guest/records-lib.sh
 FW_VMM=${IOVIRT_FW_VMM:-iovirt}
 FW_BIOS=/usr/share/seabios/bios-256k.bin
 # SeaBIOS retries a failed boot after 60 s (etc/boot-fail-wait): iovirt must
@@ -74,6 +77,9 @@ fw_images() {
 		--cmdline "$FW_ARGS iovirt.fwcase=cdrom iovirt.fwmedia=cd" >/dev/null || return 1
 	tools/mkbootdisk --initrd "$T/initrd.img" --disk "$T/reboot.img" \
 		--cmdline "$FW_ARGS iovirt.fwcase=reboot iovirt.fwmedia=disk iovirt.fwreboot=1" \
+		>/dev/null || return 1
+	tools/mkbootdisk --initrd "$T/initrd.img" --disk "$T/snap.img" \
+		--cmdline "$FW_ARGS iovirt.fwcase=snapshot iovirt.fwmedia=disk iovirt.fwticks=20" \
 		>/dev/null || return 1
 	truncate -s 16M "$T/blank.img"
 }
@@ -220,9 +226,44 @@ fw_acpi() {
 	done
 }
 
+# A machine booted through the firmware snapshots and restores as any other
+# (fw_cfg, the debug console and the IDE controller through the device
+# contract; the image mapped again from --firmware): paused after the guest
+# booted from its IDE disk, snapshotted, killed, restored in a new process,
+# where the guest goes on counting where it stopped, with no second boot.
+fw_snapshot() {
+	local a=$OUT/fw-snap-a.log b=$OUT/fw-snap-b.log pid last
+	build/iovirt run --firmware bios --memory 512M --cpus 1 --disk "$T/snap.img,if=ide,boot=on" \
+		--api-socket "$T/a.sock" </dev/null >"$a" 2>&1 &
+	pid=$!
+	wait_for 600 grep -q FW_SNAP_READY "$a"
+	wait_for 30 grep -q FW_TICK=2 "$a"
+	ctl "$T/a.sock" pause >/dev/null
+	ctl "$T/a.sock" snapshot "$T/snap" >/dev/null 2>"$T/snap.err"
+	check fw-snapshot "a firmware-booted guest on IDE snapshots ($(tr -d '\n' <"$T/snap.err"))" \
+		[ -s "$T/snap/manifest.json" ]
+	check fw-snapshot "the manifest lists fw-cfg, the debug console and the IDE controller" \
+		[ "$(py "$T/snap/manifest.json" "len([x for x in j['devices'] if x['id'] in ('fw-cfg', 'debugcon', 'ide0')])")" = 3 ]
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	last=$(value "$a" FW_TICK)
+	timeout 300 build/iovirt run --restore "$T/snap" </dev/null >"$b" 2>&1
+	status=$?
+	local first
+	first=$(sed -n 's/^FW_TICK=\([0-9]*\).*/\1/p' "$b" | head -1)
+	check fw-snapshot "the restored guest runs to its end and powers off (status $status)" \
+		grep -q IOVIRT-TEST-EXIT=0 "$b"
+	check fw-snapshot "...with iovirt's status 0" [ "$status" -eq 0 ]
+	check fw-snapshot "it goes on counting after tick ${last:-?} (first after the restore: ${first:-none})" \
+		[ "${first:-0}" -gt "${last:-99}" ]
+	check fw-snapshot "without booting again (no SeaBIOS banner after the restore)" \
+		[ "$(grep -c 'SeaBIOS (version' "$b")" -eq 0 ]
+	rm -rf "$T/snap"
+}
+
 t0=$(date +%s)
 if fw_images; then
-	ok "fw: tools/mkbootdisk built four boot disks and an ISO ($(($(date +%s) - t0)) s)"
+	ok "fw: tools/mkbootdisk built five boot disks and an ISO ($(($(date +%s) - t0)) s)"
 	fw_disk virtio '^virtio-pci$'
 	fw_disk nvme '^nvme$'
 	fw_disk ide "$FW_ATA"
@@ -231,8 +272,9 @@ if fw_images; then
 	if [ "$FW_VMM" = iovirt ]; then
 		fw_acpi
 		fw_reboot
+		fw_snapshot
 	fi
 else
-	fail "fw: tools/mkbootdisk built four boot disks and an ISO"
+	fail "fw: tools/mkbootdisk built five boot disks and an ISO"
 fi
 rm -rf "$T"
