@@ -30,8 +30,14 @@ same_json() {
 	[ -s "$1" ] && [ -s "$2" ] &&
 		[ "$(python3 -m json.tool --sort-keys "$1")" = "$(python3 -m json.tool --sort-keys "$2")" ]
 }
-# acked: the last ACK the guest printed (0 before the first).
-acked() { local v; v=$(value "$log" ACK); echo "${v:-0}"; }
+# acked: the last ACK the guest printed before the console's last line (0
+# before the first): the console is written a byte at a time, and a last
+# line still being written ("ACK=10" of 1072) would read as a smaller one.
+acked() {
+	local v
+	v=$(sed -n '$!s/^ACK=\([0-9]*\).*/\1/p' "$log" | tail -1)
+	echo "${v:-0}"
+}
 # up_at N: the guest's uptime when it acknowledged N records.
 up_at() { sed -n "s/^ACK=$1 UP=\([0-9.]*\).*/\1/p" "$log" | tr -d '\r' | tail -1; }
 # dev_info ID: "kind io_model pci" of device ID in $T/info.json.
