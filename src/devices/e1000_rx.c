@@ -6,6 +6,7 @@
  * Frames arrive from the backend on the loop thread. Without enough
  * descriptors the frame is refused (the backend holds it and stops
  * reading) and the backend is told to retry once the driver moves RDT. */
+#include "core/byteorder.h"
 #include "devices/e1000_priv.h"
 
 #include <endian.h>
@@ -24,10 +25,6 @@
 
 static const uint8_t broadcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
-static uint16_t be16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
 
 /* RCTL.BSIZE and BSEX (§13.4.22): 2048, 1024, 512, 256 bytes, or with
  * BSEX 16384, 8192, 4096 (BSEX with size 00b is reserved: 2048). */
@@ -41,7 +38,7 @@ static size_t buffer_size(uint32_t rctl)
 
 static bool vlan_tagged(const struct e1000 *e, const uint8_t *f, size_t len)
 {
-	return len >= ETH_HLEN + VLAN_HLEN && be16(f + 12) == (e->reg[R_VET] & 0xFFFF);
+	return len >= ETH_HLEN + VLAN_HLEN && get_be16(f + 12) == (e->reg[R_VET] & 0xFFFF);
 }
 
 /* A guest mistake: counted by reason, and as the queue's "rejected". */
@@ -86,7 +83,7 @@ static bool rx_filter(const struct e1000 *e, const uint8_t *f, size_t len)
 
 	/* VLAN filter (RCTL.VFE): a tagged frame's VLAN ID must be in VFTA. */
 	if ((rctl & RCTL_VFE) && vlan_tagged(e, f, len)) {
-		unsigned vid = be16(f + ETH_HLEN) & 0xFFF;
+		unsigned vid = get_be16(f + ETH_HLEN) & 0xFFF;
 		if (!(e->vfta[vid >> 5] >> (vid & 31) & 1))
 			return false;
 	}
@@ -111,7 +108,7 @@ static void rx_csum(const struct e1000 *e, const uint8_t *f, size_t len, uint8_t
 		return;
 	}
 	size_t l2 = vlan_tagged(e, f, len) ? ETH_HLEN + VLAN_HLEN : ETH_HLEN;
-	if (len < l2 + 20 || be16(f + l2 - 2) != ETH_P_IPV4)
+	if (len < l2 + 20 || get_be16(f + l2 - 2) != ETH_P_IPV4)
 		return;
 	const uint8_t *ip = f + l2;
 	size_t ihl = (ip[0] & 15u) * 4;
@@ -124,8 +121,8 @@ static void rx_csum(const struct e1000 *e, const uint8_t *f, size_t len, uint8_t
 	}
 	if (!(rxcsum & RXCSUM_TUOFL))
 		return;
-	size_t total = be16(ip + 2);
-	if ((be16(ip + 6) & 0x3FFF) || total < ihl || l2 + total > len)
+	size_t total = get_be16(ip + 2);
+	if ((get_be16(ip + 6) & 0x3FFF) || total < ihl || l2 + total > len)
 		return; /* a fragment, or the header lies about the length */
 	const uint8_t *l4 = ip + ihl;
 	size_t l4len = total - ihl;
@@ -133,7 +130,7 @@ static void rx_csum(const struct e1000 *e, const uint8_t *f, size_t len, uint8_t
 	if (proto == IPPROTO_UDP_) {
 		if (l4len < 8)
 			return;
-		if (!be16(l4 + 6)) { /* UDP without a checksum */
+		if (!get_be16(l4 + 6)) { /* UDP without a checksum */
 			*status |= RXD_STAT_TCPCS;
 			return;
 		}
@@ -262,7 +259,7 @@ static bool rx_frame(struct e1000 *e, const struct iovec *iov, int iovcnt, size_
 	uint16_t special = 0;
 	if ((e->reg[R_CTRL] & CTRL_VME) && vlan_tagged(e, f, len)) {
 		/* CTRL.VME: the 802.1Q tag goes into the descriptor's special field. */
-		special = be16(f + ETH_HLEN);
+		special = get_be16(f + ETH_HLEN);
 		memmove(f + VLAN_HLEN, f, 12);
 		f += VLAN_HLEN;
 		len -= VLAN_HLEN;

@@ -16,6 +16,7 @@
  * than are left stops there and goes on next round), and the rest
  * of the ring goes on from the loop, one such round per loop round, until
  * TDH reaches TDT. Without a loop (tests, fuzzers) a round has no limit. */
+#include "core/byteorder.h"
 #include "devices/e1000_priv.h"
 
 #include <endian.h>
@@ -44,22 +45,8 @@ static uint16_t get16(const uint8_t *p)
 	return (uint16_t)(p[0] << 8 | p[1]);
 }
 
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
-static void put16(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, v >> 16);
-	put16(p + 2, v);
-}
 
 static uint16_t le16_at(const uint8_t *p)
 {
@@ -92,9 +79,9 @@ static void put_csum(uint8_t *p, size_t len, size_t start, size_t end, size_t of
 	if (start >= stop || off + 2 > len)
 		return;
 	if (zero)
-		put16(p + off, 0);
+		put_be16(p + off, 0);
 	uint16_t c = inet_csum(p + start, stop - start, 0);
-	put16(p + off, c ? c : 0xFFFF);
+	put_be16(p + off, c ? c : 0xFFFF);
 }
 
 /* POPTS.IXSM / TXSM with the context's offsets (§3.3.5). */
@@ -119,8 +106,8 @@ static void send_frame(struct e1000 *e, uint8_t *f, size_t len, bool vle, uint16
 
 	iov[0] = (struct iovec){f, len};
 	if (vle && (e->reg[R_CTRL] & CTRL_VME) && len >= 12) {
-		put16(tag, e->reg[R_VET]);
-		put16(tag + 2, special);
+		put_be16(tag, e->reg[R_VET]);
+		put_be16(tag + 2, special);
 		iov[0].iov_len = 12;
 		iov[1] = (struct iovec){tag, sizeof(tag)};
 		iov[2] = (struct iovec){f + 12, len - 12};
@@ -196,7 +183,7 @@ static void tso_send(struct e1000 *e, bool vle, uint16_t special)
 	}
 	bool ipv4 = c->tucmd & TUCMD_IP, tcp = c->tucmd & TUCMD_TCP;
 	uint16_t ip_id = get16(t->buf + c->ipcss + 4);
-	uint32_t seq = get32(t->buf + c->tucss + 4);
+	uint32_t seq = get_be32(t->buf + c->tucss + 4);
 	for (size_t i = 0, off = 0; i < nsegs; i++, off += mss) {
 		size_t chunk = payload - off < mss ? payload - off : mss;
 		size_t len = hdr + chunk;
@@ -204,21 +191,21 @@ static void tso_send(struct e1000 *e, bool vle, uint16_t special)
 		memcpy(s, t->buf, hdr);
 		memcpy(s + hdr, t->buf + hdr + off, chunk);
 		if (ipv4) {
-			put16(s + c->ipcss + 2, (uint32_t)(len - c->ipcss));
-			put16(s + c->ipcss + 4, (uint32_t)(ip_id + i));
+			put_be16(s + c->ipcss + 2, (uint32_t)(len - c->ipcss));
+			put_be16(s + c->ipcss + 4, (uint32_t)(ip_id + i));
 		} else {
-			put16(s + c->ipcss + 4, (uint32_t)(len - c->ipcss - IPV6_HLEN));
+			put_be16(s + c->ipcss + 4, (uint32_t)(len - c->ipcss - IPV6_HLEN));
 		}
 		if (tcp) {
-			put32(s + c->tucss + 4, seq + (uint32_t)off);
+			put_be32(s + c->tucss + 4, seq + (uint32_t)off);
 			if (i + 1 < nsegs)
 				s[c->tucss + 13] &= (uint8_t)~(TCP_FLAG_FIN | TCP_FLAG_PSH);
 		} else {
-			put16(s + c->tucss + 4, (uint32_t)(len - c->tucss));
+			put_be16(s + c->tucss + 4, (uint32_t)(len - c->tucss));
 		}
 		if (t->popts & TXD_POPTS_TXSM) {
 			uint32_t ph = get16(s + c->tucso) + (uint32_t)(len - c->tucss);
-			put16(s + c->tucso, (ph & 0xFFFF) + (ph >> 16));
+			put_be16(s + c->tucso, (ph & 0xFFFF) + (ph >> 16));
 		}
 		offload_csums(t, s, len);
 		send_frame(e, s, len, vle, special);

@@ -2,8 +2,8 @@
  * selector picks an item or nothing (reads as zeros), the read position
  * never passes the item's end, and a DMA descriptor and its buffer are
  * reached only through the guest-memory accessor, with at most the item's
- * remaining bytes copied per transfer, so a transfer's work is bounded by
- * the item's size. One lock: vCPUs may use the ports concurrently. */
+ * remaining bytes and FW_CFG_DMA_ZERO_MAX zeros written per transfer, so a
+ * transfer's work is bounded. One lock: vCPUs may use the ports concurrently. */
 #include "devices/fw_cfg.h"
 
 #include <errno.h>
@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/byteorder.h"
 #include "core/log.h"
 #include "core/state.h"
 
@@ -71,18 +72,7 @@ static int add(struct fw_cfg *c, uint16_t key, const char *name, const void *dat
 	return 0;
 }
 
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
 
-static uint32_t get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 /* The file directory (fw_cfg.rst, "File Directory"): a big-endian count,
  * then {be32 size, be16 select, be16 reserved, char name[56]} per file. */

@@ -11,6 +11,7 @@
  * SENSE. */
 #include <string.h>
 
+#include "core/byteorder.h"
 #include "core/log.h"
 #include "devices/ide_priv.h"
 
@@ -29,27 +30,9 @@
 #define PROFILE_DVD_ROM 0x0010
 #define MAX_SPEED_KBS 706
 
-static void put_be16(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
 
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	put_be16(p, v >> 16);
-	put_be16(p + 2, v);
-}
 
-static uint32_t be16(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 8 | p[1];
-}
 
-static uint32_t be32(const uint8_t *p)
-{
-	return be16(p) << 16 | be16(p + 2);
-}
 
 void ide_atapi_identify(struct ide_channel *ch, struct ide_unit *u)
 {
@@ -139,7 +122,7 @@ static void inquiry(struct ide_channel *ch)
 	memcpy(b + 8, "IOVIRT  ", 8);
 	memcpy(b + 16, "IOVIRT DVD-ROM  ", 16);
 	memcpy(b + 32, "1.0 ", 4);
-	respond(ch, 36, be16(cdb + 3));
+	respond(ch, 36, get_be16(cdb + 3));
 }
 
 static void read_capacity(struct ide_channel *ch, struct ide_unit *u)
@@ -229,7 +212,7 @@ static void mode_sense(struct ide_channel *ch, struct ide_unit *u, bool ten)
 		put_be16(b, len - 2);
 	else
 		b[0] = (uint8_t)(len - 1);
-	respond(ch, len, ten ? be16(cdb + 7) : cdb[4]);
+	respond(ch, len, ten ? get_be16(cdb + 7) : cdb[4]);
 }
 
 /* GET CONFIGURATION (MMC-3 §6.6): the profile list, Core and Removable
@@ -237,7 +220,7 @@ static void mode_sense(struct ide_channel *ch, struct ide_unit *u, bool ten)
 static void get_configuration(struct ide_channel *ch, struct ide_unit *u)
 {
 	const uint8_t *cdb = ch->cdb;
-	unsigned rt = cdb[1] & 3, start = be16(cdb + 2);
+	unsigned rt = cdb[1] & 3, start = get_be16(cdb + 2);
 	bool dvd = u->sectors > CD_MAX_SECTORS;
 	uint8_t *b = ch->buf;
 	memset(b, 0, 64);
@@ -269,7 +252,7 @@ static void get_configuration(struct ide_channel *ch, struct ide_unit *u)
 		len += 4u + d[3];
 	}
 	put_be32(b, len - 4);
-	respond(ch, len, be16(cdb + 7));
+	respond(ch, len, get_be16(cdb + 7));
 }
 
 /* GET EVENT STATUS NOTIFICATION (MMC-3 §6.8), polled only: the media
@@ -293,7 +276,7 @@ static void event_status(struct ide_channel *ch)
 		b[2] = 0x80;                     /* no event available */
 	}
 	put_be16(b, len - 2);
-	respond(ch, len, be16(cdb + 7));
+	respond(ch, len, get_be16(cdb + 7));
 }
 
 static void put_addr(uint8_t *p, uint32_t lba, bool msf)
@@ -348,7 +331,7 @@ static void read_toc(struct ide_channel *ch, struct ide_unit *u)
 		return;
 	}
 	put_be16(b, len - 2);
-	respond(ch, len, be16(cdb + 7));
+	respond(ch, len, get_be16(cdb + 7));
 }
 
 static void disc_info(struct ide_channel *ch)
@@ -368,14 +351,14 @@ static void disc_info(struct ide_channel *ch)
 	b[6] = 1;                                /* last track of the last session */
 	b[7] = 0x20;                             /* unrestricted use */
 	memset(b + 16, 0xff, 8);                 /* no lead-in/lead-out of a blank */
-	respond(ch, 34, be16(cdb + 7));
+	respond(ch, 34, get_be16(cdb + 7));
 }
 
 static void track_info(struct ide_channel *ch, struct ide_unit *u)
 {
 	const uint8_t *cdb = ch->cdb;
 	unsigned type = cdb[1] & 3;
-	uint32_t v = be32(cdb + 2);
+	uint32_t v = get_be32(cdb + 2);
 	bool track1 = (type == 0 && v < u->sectors) || (type == 1 && v == 1) ||
 		      (type == 2 && v == 1);
 	if (!track1) {
@@ -390,14 +373,14 @@ static void track_info(struct ide_channel *ch, struct ide_unit *u)
 	b[5] = 0x04;                             /* data, uninterrupted */
 	b[6] = 0x01;                             /* mode 1 */
 	put_be32(b + 24, u->sectors > UINT32_MAX ? UINT32_MAX : (uint32_t)u->sectors);
-	respond(ch, 36, be16(cdb + 7));
+	respond(ch, 36, get_be16(cdb + 7));
 }
 
 static void mechanism_status(struct ide_channel *ch)
 {
 	uint8_t *b = ch->buf;
 	memset(b, 0, 8);                         /* idle, no changer, no slots */
-	respond(ch, 8, be16(ch->cdb + 8));
+	respond(ch, 8, get_be16(ch->cdb + 8));
 }
 
 void ide_atapi_packet(struct ide_channel *ch)
@@ -415,8 +398,8 @@ void ide_atapi_packet(struct ide_channel *ch)
 	case 0x03: request_sense(ch, u); break;
 	case 0x12: inquiry(ch); break;
 	case 0x25: read_capacity(ch, u); break;
-	case 0x28: read_sectors(ch, u, be32(cdb + 2), be16(cdb + 7)); break;
-	case 0xa8: read_sectors(ch, u, be32(cdb + 2), be32(cdb + 6)); break;
+	case 0x28: read_sectors(ch, u, get_be32(cdb + 2), get_be16(cdb + 7)); break;
+	case 0xa8: read_sectors(ch, u, get_be32(cdb + 2), get_be32(cdb + 6)); break;
 	case 0x1a: mode_sense(ch, u, false); break;
 	case 0x5a: mode_sense(ch, u, true); break;
 	case 0x46: get_configuration(ch, u); break;

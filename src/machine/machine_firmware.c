@@ -11,6 +11,7 @@
 #include "arch/x86/acpi_loader.h"
 #include "arch/x86/boot.h"
 #include "arch/x86/firmware.h"
+#include "core/byteorder.h"
 #include "core/log.h"
 #include "devices/fw_cfg.h"
 #include "machine/machine.h"
@@ -22,11 +23,6 @@
 #define BOOT_FAIL_WAIT_MS 5000
 #define BOOTORDER_MAX 4096
 
-static void put_le(uint8_t *p, uint64_t v, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
 
 static int add_int(struct fw_cfg *c, const char *file, uint16_t key, uint64_t v, unsigned n)
 {

@@ -9,6 +9,8 @@
 
 #include <string.h>
 
+#include "core/byteorder.h"
+
 #define CMD_ALLOCATE 1
 #define CMD_ADD_POINTER 2
 #define CMD_ADD_CHECKSUM 3
@@ -16,17 +18,12 @@
 #define ZONE_FSEG 2
 #define FILE_LEN 56
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
 
 static uint8_t *entry(uint8_t *script, size_t *len, uint32_t command)
 {
 	uint8_t *e = script + *len;
 	memset(e, 0, ACPI_LOADER_ENTRY_LEN);
-	put32(e, command);
+	put_le(e, command, 4);
 	*len += ACPI_LOADER_ENTRY_LEN;
 	return e + 4;
 }
@@ -35,7 +32,7 @@ static void allocate(uint8_t *script, size_t *len, const char *file, uint32_t al
 {
 	uint8_t *e = entry(script, len, CMD_ALLOCATE);
 	strncpy((char *)e, file, FILE_LEN - 1);
-	put32(e + FILE_LEN, align);
+	put_le(e + FILE_LEN, align, 4);
 	e[FILE_LEN + 4] = zone;
 }
 
@@ -58,7 +55,7 @@ size_t acpi_loader_script(const struct acpi_links *links, uint8_t *script)
 		uint8_t *e = entry(script, &len, CMD_ADD_POINTER);
 		strncpy((char *)e, dest, FILE_LEN - 1);
 		strncpy((char *)e + FILE_LEN, ACPI_LOADER_TABLES, FILE_LEN - 1);
-		put32(e + 2 * FILE_LEN, off);
+		put_le(e + 2 * FILE_LEN, off, 4);
 		e[2 * FILE_LEN + 4] = links->ptr[i].size;
 	}
 	/* After every pointer: a checksum covers the final addresses. */
@@ -67,9 +64,9 @@ size_t acpi_loader_script(const struct acpi_links *links, uint8_t *script)
 		const char *file = file_of(links->sum[i].offset, &off);
 		uint8_t *e = entry(script, &len, CMD_ADD_CHECKSUM);
 		strncpy((char *)e, file, FILE_LEN - 1);
-		put32(e + FILE_LEN, off);
-		put32(e + FILE_LEN + 4, links->sum[i].start);
-		put32(e + FILE_LEN + 8, links->sum[i].len);
+		put_le(e + FILE_LEN, off, 4);
+		put_le(e + FILE_LEN + 4, links->sum[i].start, 4);
+		put_le(e + FILE_LEN + 8, links->sum[i].len, 4);
 	}
 	return len;
 }

@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "core/byteorder.h"
+
 #define E820_RAM 1
 #define E820_RESERVED 2
 
@@ -24,11 +26,6 @@ int firmware_load_low(const struct guest_mem *mem, const uint8_t *image, size_t 
 	return guest_mem_write(mem, FIRMWARE_LOW_END - low, image + size - low, low);
 }
 
-static void put_le(uint8_t *p, uint64_t v, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
 
 static int add(uint8_t *out, unsigned *n, uint64_t addr, uint64_t size, uint32_t type)
 {
