@@ -2,7 +2,7 @@
  * image mapped read-only at the top of 4 GiB, fw_cfg filled with what
  * SeaBIOS asks of the machine (memory map, CPUs, iovirt's own ACPI tables
  * with the loader script that places them, boot order, serial console),
- * and, at each boot, the image's last 128 KiB copied below 1 MiB; vCPU 0
+ * and, at each boot, the image's last 256 KiB copied below 1 MiB; vCPU 0
  * starts at the reset vector, the others wait for the firmware's SIPI. */
 #ifndef IOVIRT_MACHINE_MACHINE_FIRMWARE_H
 #define IOVIRT_MACHINE_MACHINE_FIRMWARE_H

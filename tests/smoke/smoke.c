@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "core/guest_mem_log.h"
+#include "devices/fw_cfg.h"
 #include "kvm/dirty_log.h"
 #include "kvm/vcpu.h"
 #include "machine/machine.h"
@@ -657,6 +658,33 @@ static void test_live_migration(void **state)
 	free(r);
 }
 
+/* A fw_cfg file's contents as the firmware reads them (through the ports),
+ * NUL-terminated; "" if there is no such file. */
+static void fw_cfg_file(struct fw_cfg *c, const char *name, char *out, size_t cap)
+{
+	uint8_t sel[2] = {FW_CFG_FILE_DIR, 0}, b[64];
+	fw_cfg_ops.write(c, 0, sel, 2);
+	uint32_t n = 0;
+	for (int i = 0; i < 4; i++) {
+		fw_cfg_ops.read(c, 1, b, 1);
+		n = n << 8 | b[0];
+	}
+	out[0] = 0;
+	for (uint32_t f = 0; f < n; f++) {
+		for (int i = 0; i < 64; i++)
+			fw_cfg_ops.read(c, 1, &b[i], 1);
+		uint32_t size = (uint32_t)b[0] << 24 | b[1] << 16 | b[2] << 8 | b[3];
+		if (strcmp((char *)b + 8, name) != 0 || size >= cap)
+			continue;
+		uint8_t key[2] = {b[5], b[4]};
+		fw_cfg_ops.write(c, 0, key, 2);
+		for (uint32_t i = 0; i < size; i++)
+			fw_cfg_ops.read(c, 1, (uint8_t *)&out[i], 1);
+		out[size] = 0;
+		return;
+	}
+}
+
 /* Firmware boot with Debian's SeaBIOS on two vCPUs and an empty virtio
  * disk: the firmware starts at the reset vector, wakes the AP, reads
  * fw_cfg, places iovirt's ACPI tables through the loader, prints on COM1
@@ -677,14 +705,23 @@ static void test_firmware_finds_no_boot_device(void **state)
 	int pipefd[2];
 	assert_int_equal(pipe2(pipefd, O_NONBLOCK), 0);
 	fcntl(pipefd[1], F_SETPIPE_SZ, 1 << 20);
+	/* Two virtio disks, the second with boot=on, and a CD-ROM (the same
+	 * empty image): the boot order is that disk, the CD-ROM, the other. */
 	struct vm_config cfg = {.memory = 128ULL << 20, .cpus = 2, .pci = true,
 				.firmware = CONFIG_FIRMWARE_BIOS, .console_in_fd = -1,
-				.console_out_fd = pipefd[1], .ndisks = 1};
+				.console_out_fd = pipefd[1], .ndisks = 2, .cdrom = disk};
 	snprintf(cfg.disks[0].path, sizeof(cfg.disks[0].path), "%s", disk);
+	snprintf(cfg.disks[1].path, sizeof(cfg.disks[1].path), "%s", disk);
+	cfg.disks[1].readonly = cfg.disks[0].readonly = true; /* one image, three drives */
+	cfg.disks[1].boot = true;
 	int kvm = vm_open_kvm();
 	assert_true(kvm >= 0);
 	struct machine m;
 	assert_int_equal(machine_create(&m, &cfg, kvm), 0);
+	char order[256];
+	fw_cfg_file(m.fw_cfg, "bootorder", order, sizeof(order));
+	assert_string_equal(order, "/pci@i0cf8/virtio-blk@2\n/pci@i0cf8/ide@3/drive@1/disk@0\n"
+				   "/pci@i0cf8/virtio-blk@1");
 	assert_int_equal(machine_load_firmware(&m), 0);
 	assert_int_equal(machine_run(&m), VM_EXIT_ERROR);
 	assert_non_null(strstr(m.vm.exit_detail, "no bootable device"));
