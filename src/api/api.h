@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/boot_trace.h"
 #include "core/counters.h"
 #include "core/device.h"
 
@@ -34,6 +35,8 @@ struct api_vm_info {
 	uint64_t memory;          /* bytes */
 	const char *kernel, *initrd, *cmdline;  /* NULL or "" where none */
 	const char *firmware;                   /* --firmware's image; NULL: direct boot */
+	size_t nboot_trace;                     /* the boot's phases (core/boot_trace.h) */
+	struct boot_trace_event boot_trace[BOOT_TRACE_MAX];
 	unsigned ndevices;
 	struct api_device_info devices[API_MAX_DEVICES];
 };

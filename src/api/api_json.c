@@ -48,6 +48,30 @@ char *api_json_ping(const char *version, pid_t pid)
 	return take_string(obj);
 }
 
+/* "boot_trace": [{"phase": "vcpu-entry", "ms": 41.2}, {"phase": "guest-code",
+ * "code": 96, "source": "user space", "ms": 5120.7}, ...] */
+static void add_boot_trace(json_object *obj, const struct api_vm_info *info)
+{
+	json_object *arr = json_object_new_array();
+	if (!arr)
+		return;
+	size_t n = info->nboot_trace < BOOT_TRACE_MAX ? info->nboot_trace : BOOT_TRACE_MAX;
+	for (size_t i = 0; i < n; i++) {
+		const struct boot_trace_event *e = &info->boot_trace[i];
+		json_object *ev = json_object_new_object();
+		if (!ev)
+			break;
+		add_string(ev, "phase", e->name);
+		if (e->code >= 0) {
+			json_object_object_add(ev, "code", json_object_new_int(e->code));
+			add_string(ev, "source", boot_trace_code_source(e->code));
+		}
+		json_object_object_add(ev, "ms", json_object_new_double(e->ms));
+		json_object_array_add(arr, ev);
+	}
+	json_object_object_add(obj, "boot_trace", arr);
+}
+
 char *api_json_vm_info(const struct api_vm_info *info)
 {
 	json_object *obj = json_object_new_object();
@@ -64,6 +88,7 @@ char *api_json_vm_info(const struct api_vm_info *info)
 	add_string(obj, "initrd", info->initrd);
 	add_string(obj, "cmdline", info->cmdline);
 	add_string(obj, "firmware", info->firmware);
+	add_boot_trace(obj, info);
 	unsigned n = info->ndevices < API_MAX_DEVICES ? info->ndevices : API_MAX_DEVICES;
 	for (unsigned i = 0; i < n; i++) {
 		const struct api_device_info *d = &info->devices[i];

@@ -16,6 +16,7 @@
 #include "cmd/run_restore.h"
 #include "machine/machine_migrate.h"
 #include "machine/machine_snapshot.h"
+#include "core/boot_trace.h"
 #include "core/exit_codes.h"
 #include "core/log.h"
 #include "kvm/vcpu.h"
@@ -155,6 +156,7 @@ static int run_machine(const struct vm_config *cfg_in, const struct snap_manifes
 	enum probe_result speed = probe_kvm_speed(NULL);
 	if (speed == PROBE_NO_KVM)
 		return IOVIRT_EXIT_ERROR; /* the probe said why, in one line */
+	boot_trace_mark(BOOT_PHASE_KVM_PROBED);
 	bool warned = false, first = true;
 	/* The source holds the images until it hands them over. */
 	blk_defer_locks(cfg.incoming != NULL);
@@ -195,6 +197,8 @@ static int run_machine(const struct vm_config *cfg_in, const struct snap_manifes
 			machine_stop_async(&m);
 		int loaded = load_machine(&m, &cfg, man, first);
 		first = false;
+		if (loaded == 0)
+			boot_trace_mark(BOOT_PHASE_KERNEL_LOADED);
 		if (loaded < 0) {
 			running = NULL;
 			run_api_detach(api);
@@ -219,6 +223,7 @@ static int run_machine(const struct vm_config *cfg_in, const struct snap_manifes
 			continue;
 		}
 		run_api_stop(api);
+		boot_trace_finish();
 		return exit_status(reason, detail);
 	}
 }
@@ -227,6 +232,8 @@ static int cmd_run(int argc, char **argv)
 {
 	struct vm_config cfg;
 	int ret = config_parse_run(argc, argv, &cfg);
+	boot_trace_mark(BOOT_PHASE_OPTIONS);
+	boot_trace_print_on_init(cfg.boot_trace);
 	if (ret == CONFIG_HELP) {
 		fputc('\n', stdout);
 		device_kinds_usage(stdout);
@@ -259,6 +266,7 @@ static int cmd_probe(void)
 
 int main(int argc, char **argv)
 {
+	boot_trace_start();
 	if (argc < 2) {
 		config_usage(stderr);
 		return IOVIRT_EXIT_USAGE;

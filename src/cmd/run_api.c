@@ -34,6 +34,7 @@ static void fwd_info(void *opaque, struct api_vm_info *out)
 		out->initrd = a->cfg->initrd;
 		out->cmdline = a->cfg->cmdline;
 		out->firmware = a->cfg->firmware;
+		out->nboot_trace = boot_trace_events(out->boot_trace, BOOT_TRACE_MAX);
 	}
 	pthread_mutex_unlock(&a->lock);
 }

@@ -91,6 +91,11 @@ void device_counters(struct device *dev, const struct counter_sink *sink);
 int device_save(struct device *dev, struct state_writer *w);
 int device_load(struct device *dev, struct state_reader *r);
 
+/* save/load ops for a device with no state of its own: an empty section,
+ * so that a snapshot lists it like any other. */
+int device_save_stateless(struct device *dev, struct state_writer *w);
+int device_load_stateless(struct device *dev, struct state_reader *r);
+
 static inline bool device_busy(struct device *dev)
 {
 	return dev->ops->busy && dev->ops->busy(dev);

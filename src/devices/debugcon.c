@@ -3,11 +3,9 @@
  * DEBUGCON_LINE_MAX bytes. */
 #include "devices/debugcon.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "core/state.h"
 
 struct debugcon {
 	struct device dev;
@@ -64,26 +62,11 @@ static void debugcon_dev_destroy(struct device *dev)
 	debugcon_destroy(container_of(dev, struct debugcon, dev));
 }
 
-/* save/load: an empty section, so a snapshot of a firmware-booted machine
- * lists the device like any other. */
-static int debugcon_save(struct device *dev, struct state_writer *w)
-{
-	state_begin(w, dev->ops->kind, 1);
-	state_end(w);
-	return w->error;
-}
-
-static int debugcon_load(struct device *dev, struct state_reader *r)
-{
-	if (state_enter(r, dev->ops->kind, 1, NULL) < 0)
-		return -EINVAL;
-	return state_leave(r);
-}
-
 static const struct device_ops debugcon_dev_ops = {
 	.kind = "debugcon",
-	.save = debugcon_save,
-	.load = debugcon_load,
+	/* An unfinished line is dropped by a snapshot. */
+	.save = device_save_stateless,
+	.load = device_load_stateless,
 	.destroy = debugcon_dev_destroy,
 };
 

@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "core/boot_trace.h"
 #include "core/log.h"
 #include "kvm/vm.h"
 #include "sandbox/sandbox.h"
@@ -132,10 +133,12 @@ static bool handle_exit(struct vcpu *vcpu)
 	vcpu->exits++;
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO:
+		boot_trace_mark(BOOT_PHASE_GUEST_FIRST_IO);
 		handle_io(vcpu);
 		vcpu->exit_pending = true;
 		return true;
 	case KVM_EXIT_MMIO:
+		boot_trace_mark(BOOT_PHASE_GUEST_FIRST_IO);
 		handle_mmio(vcpu);
 		vcpu->exit_pending = true;
 		return true;
@@ -265,6 +268,8 @@ static void *vcpu_thread(void *arg)
 			park(vcpu);
 			continue;
 		}
+		if (vcpu->index == 0 && vcpu->exits == 0)
+			boot_trace_mark(BOOT_PHASE_VCPU_ENTRY);
 		int ret = ioctl(vcpu->fd, KVM_RUN, 0);
 		vcpu->exit_pending = false;
 		if (ret < 0) {

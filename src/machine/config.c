@@ -66,12 +66,20 @@ void config_usage(FILE *out)
 void config_run_usage(FILE *out)
 {
 	fprintf(out,
-		"usage: iovirt run --kernel BZIMAGE [OPTIONS]\n"
+		"usage: iovirt run --kernel BZIMAGE|VMLINUX [OPTIONS]\n"
 		"       iovirt run --firmware bios|PATH --disk IMAGE,boot=on [OPTIONS]\n"
 		"\n"
-		"  --kernel BZIMAGE  the Linux kernel to boot (bzImage)\n"
+		"  --kernel BZIMAGE|VMLINUX  the Linux kernel to boot: a bzImage or a vmlinux (ELF)\n"
 		"  --initrd FILE   an initramfs for it\n"
 		"  --cmdline STRING  its command line (default: console=ttyS0)\n"
+		"  --kernel-decompress host|guest  who decompresses a bzImage's kernel: iovirt,\n"
+		"                  which then enters the vmlinux inside directly (default), or\n"
+		"                  the bzImage's own decompressor in the guest (keeps KASLR);\n"
+		"                  --kernel may also be an uncompressed vmlinux (ELF)\n"
+		"  --boot-trace    print the boot's phases (iovirt's and the guest's) with their\n"
+		"                  times on stderr once the guest's init starts\n"
+		"  --i8042 on|off  the PS/2 keyboard controller (default on); off also tells the\n"
+		"                  guest through ACPI that there is none, so it does not probe\n"
 		"  --firmware bios|PATH  boot through a PC BIOS instead: bios is Debian's SeaBIOS\n"
 		"                  (%s), PATH your own image; the guest\n"
 		"                  boots its disk's boot loader (or --cdrom's) as on a PC\n"
@@ -131,12 +139,16 @@ void config_run_usage(FILE *out)
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS,
        OPT_HUGEPAGES, OPT_REBOOT, OPT_VERBOSE, OPT_HELP, OPT_DISK, OPT_NET,
        OPT_CONSOLE, OPT_RNG, OPT_SHARED, OPT_DEVICE, OPT_SECCOMP, OPT_USER, OPT_COUNTERS,
-       OPT_API_SOCKET, OPT_RESTORE, OPT_PAUSED, OPT_INCOMING, OPT_FIRMWARE, OPT_CDROM };
+       OPT_API_SOCKET, OPT_RESTORE, OPT_PAUSED, OPT_INCOMING, OPT_FIRMWARE, OPT_CDROM,
+       OPT_KERNEL_DECOMPRESS, OPT_BOOT_TRACE, OPT_I8042 };
 static const struct option run_options[] = {
 	{"kernel", required_argument, NULL, OPT_KERNEL},
 	{"firmware", required_argument, NULL, OPT_FIRMWARE},
 	{"initrd", required_argument, NULL, OPT_INITRD},
 	{"cmdline", required_argument, NULL, OPT_CMDLINE},
+	{"kernel-decompress", required_argument, NULL, OPT_KERNEL_DECOMPRESS},
+	{"boot-trace", no_argument, NULL, OPT_BOOT_TRACE},
+	{"i8042", required_argument, NULL, OPT_I8042},
 	{"memory", required_argument, NULL, OPT_MEMORY},
 	{"cpus", required_argument, NULL, OPT_CPUS},
 	{"hugepages", no_argument, NULL, OPT_HUGEPAGES},
@@ -165,7 +177,7 @@ static bool process_option(int c)
 {
 	return c == OPT_VERBOSE || c == OPT_COUNTERS || c == OPT_API_SOCKET || c == OPT_HELP ||
 	       c == OPT_SECCOMP || c == OPT_USER || c == OPT_RESTORE || c == OPT_PAUSED ||
-	       c == OPT_INCOMING;
+	       c == OPT_INCOMING || c == OPT_BOOT_TRACE;
 }
 
 /* DIR[,memory=read|map]. The directory is checked when it is read. */
@@ -204,6 +216,7 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg)
 	*cfg = (struct vm_config){
 		.memory = 512ULL << 20,
 		.cpus = 1,
+		.i8042 = true,
 		.pci = true,
 		.console_in_fd = STDIN_FILENO,
 		.console_out_fd = STDOUT_FILENO,
@@ -228,6 +241,21 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg)
 			break;
 		case OPT_INITRD: cfg->initrd = optarg; break;
 		case OPT_CMDLINE: cfg->cmdline = optarg; break;
+		case OPT_KERNEL_DECOMPRESS:
+			if (strcmp(optarg, "host") && strcmp(optarg, "guest")) {
+				log_error("--kernel-decompress %s: must be host or guest", optarg);
+				return 1;
+			}
+			cfg->decompress_in_guest = strcmp(optarg, "guest") == 0;
+			break;
+		case OPT_BOOT_TRACE: cfg->boot_trace = true; break;
+		case OPT_I8042:
+			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+				log_error("--i8042 %s: must be on or off", optarg);
+				return 1;
+			}
+			cfg->i8042 = strcmp(optarg, "on") == 0;
+			break;
 		case OPT_MEMORY:
 			if (config_parse_size(optarg, &cfg->memory) < 0) {
 				log_error("--memory %s: not a size (use e.g. 512M or 2G)", optarg);

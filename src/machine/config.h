@@ -26,6 +26,12 @@ struct vm_config {
 	const char *firmware;  /* --firmware: the image's path; NULL: direct kernel boot */
 	const char *initrd;
 	const char *cmdline;
+	/* --kernel-decompress: a bzImage's payload decompressed by iovirt and
+	 * entered as the vmlinux it holds (host), or by its own decompressor in
+	 * the guest (guest: keeps the kernel's KASLR). */
+	bool decompress_in_guest;
+	bool boot_trace;      /* --boot-trace: the boot's phases on stderr */
+	bool i8042;           /* --i8042 on|off: the keyboard controller, 0x60/0x64 */
 	uint64_t memory;      /* bytes */
 	unsigned cpus;
 	bool hugepages;

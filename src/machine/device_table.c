@@ -39,6 +39,11 @@ static bool firmware_boot(const struct vm_config *cfg)
 	return cfg->firmware != NULL;
 }
 
+static bool i8042_wanted(const struct vm_config *cfg)
+{
+	return cfg->i8042;
+}
+
 static bool wants_virtio_blk(const void *o)
 {
 	const struct disk_config *d = o;
@@ -89,6 +94,7 @@ const struct device_kind device_kinds[] = {
 	{.name = "serial", .summary = "16550A UART on COM1: the console (ttyS0)",
 	 .create = machine_create_serial, .io_model = "emulated"},
 	{.name = "i8042", .summary = "keyboard controller (its reset line reboots)",
+	 .present = i8042_wanted, .when = "(unless --i8042 off)",
 	 .create = machine_create_i8042, .io_model = "emulated"},
 	{.name = "rtc", .summary = "MC146818 real-time clock and CMOS NVRAM",
 	 .create = machine_create_rtc, .io_model = "emulated"},
@@ -96,6 +102,8 @@ const struct device_kind device_kinds[] = {
 	 .create = machine_create_acpi_pm, .io_model = "emulated"},
 	{.name = "pvpanic", .summary = "pvpanic port: the guest reports a panic",
 	 .create = machine_create_pvpanic, .io_model = "emulated"},
+	{.name = "debug-port", .summary = "port 0x80: the guest's boot-progress codes (--boot-trace)",
+	 .create = machine_create_debug_port, .io_model = "emulated"},
 	{.name = "fw-cfg", .summary = "QEMU's firmware configuration interface: what the BIOS reads",
 	 .present = firmware_boot, .when = "(--firmware)",
 	 .create = machine_create_fw_cfg, .io_model = "emulated"},

@@ -39,6 +39,7 @@ static void info(void *vm, struct api_vm_info *out)
 	out->initrd = cfg->initrd;
 	out->cmdline = cfg->cmdline;
 	out->firmware = cfg->firmware;
+	out->nboot_trace = boot_trace_events(out->boot_trace, BOOT_TRACE_MAX);
 	/* The list is fixed once machine_create returned. */
 	for (unsigned i = 0; i < m->ndevices; i++) {
 		const struct device *dev = m->devices[i];

@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "arch/x86/firmware.h"
 #include "devices/acpi_pm.h"
+#include "devices/debug_port.h"
 #include "devices/debugcon.h"
 #include "devices/fw_cfg.h"
 #include "devices/i8042.h"
@@ -41,6 +42,7 @@ static const struct port_claim {
 	{"CMOS RTC", 0x70, 2, &rtc_ops},
 	{"COM1", PORT_COM1, 8, &serial_ops},
 	{"pvpanic", PORT_PVPANIC, 1, &pvpanic_ops},
+	{"debug port", DEBUG_PORT, 1, &debug_port_ops},
 	{"ACPI PM", ACPI_PM_BASE, ACPI_PM_LEN, &acpi_pm_ops},
 	/* Firmware boot only (--firmware). */
 	{"fw_cfg", FW_CFG_PORT, FW_CFG_PORT_LEN, &fw_cfg_ops},
@@ -231,6 +233,13 @@ static void firmware_line(void *opaque, const char *line)
 		vm_request_exit(&m->vm, VM_EXIT_ERROR,
 				"firmware: no bootable device (no boot loader on any disk or "
 				"CD-ROM it tried)");
+}
+
+int machine_create_debug_port(const struct device_env *env, struct device **dev)
+{
+	struct debug_port *d = debug_port_create();
+	static const struct iobus_ops *const ops[] = {&debug_port_ops};
+	return finish(env, d ? debug_port_device(d) : NULL, ops, 1, d, dev);
 }
 
 int machine_create_debugcon(const struct device_env *env, struct device **dev)

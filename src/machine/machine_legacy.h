@@ -25,6 +25,7 @@ int machine_create_pvpanic(const struct device_env *env, struct device **dev);
  * machine_firmware_setup) and the firmware's debug console, whose "No
  * bootable device" stops the VM with an error. */
 int machine_create_fw_cfg(const struct device_env *env, struct device **dev);
+int machine_create_debug_port(const struct device_env *env, struct device **dev);
 int machine_create_debugcon(const struct device_env *env, struct device **dev);
 
 /* Gives back the ports the fixed devices claimed, before they are

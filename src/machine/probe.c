@@ -4,6 +4,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/boot_trace.h"
 #include "machine/machine.h"
 
 /* 1,000,000 ring-0 instructions: about 1 ms on hardware, about a second
@@ -47,10 +48,14 @@ enum probe_result probe_kvm_speed(double *elapsed_ms)
 		.unconfined = true,
 	};
 	struct machine m;
-	if (machine_create(&m, &cfg, kvm) < 0)
+	boot_trace_hold(true);
+	if (machine_create(&m, &cfg, kvm) < 0) {
+		boot_trace_hold(false);
 		return PROBE_NO_KVM;
+	}
 	if (machine_load_real_mode(&m, probe_code, sizeof(probe_code), 0x1000) < 0) {
 		machine_destroy(&m);
+		boot_trace_hold(false);
 		return PROBE_NO_KVM;
 	}
 	pthread_t wd;
@@ -63,6 +68,7 @@ enum probe_result probe_kvm_speed(double *elapsed_ms)
 		pthread_join(wd, NULL);
 	}
 	machine_destroy(&m);
+	boot_trace_hold(false);
 	if (elapsed_ms)
 		*elapsed_ms = elapsed;
 	return reason == VM_EXIT_POWEROFF && elapsed < PROBE_HARDWARE_MS ? PROBE_HARDWARE

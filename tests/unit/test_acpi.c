@@ -224,6 +224,26 @@ static void test_dsdt(void **state)
 		assert_non_null(memmem(d, len, names[i], strlen(names[i])));
 }
 
+/* --i8042 off: the FADT says there is no 8042 (Linux then skips its probe)
+ * and the DSDT has no keyboard controller; the tables stay valid. */
+static void test_no_i8042(void **state)
+{
+	struct acpi_config cfg = default_cfg;
+	cfg.no_i8042 = true;
+	long used = build(&cfg);
+	assert_true(used > 0);
+	const uint8_t *f = find_table(used, "FACP");
+	assert_non_null(f);
+	assert_int_equal(sum(f, rd32(f + 4)), 0);
+	assert_int_equal(rd16(f + 109), 0x1);           /* LEGACY_DEVICES only */
+	const uint8_t *d = table_at(rd64(f + 140), used, "DSDT");
+	uint32_t len = rd32(d + 4);
+	assert_int_equal(sum(d, len), 0);
+	assert_null(memmem(d, len, "KBD_", 4));
+	assert_non_null(memmem(d, len, "COM1", 4));
+	assert_non_null(memmem(d, len, "RTC_", 4));
+}
+
 static void test_all_checksums_across_sizes(void **state)
 {
 	for (unsigned n = 1; n <= 64; n++) {
@@ -295,6 +315,7 @@ int main(void)
 		cmocka_unit_test(test_fadt),
 		cmocka_unit_test(test_madt),
 		cmocka_unit_test(test_dsdt),
+		cmocka_unit_test(test_no_i8042),
 		cmocka_unit_test(test_all_checksums_across_sizes),
 		cmocka_unit_test(test_enospc),
 		cmocka_unit_test(test_einval),

@@ -52,6 +52,9 @@ static void fake_info(void *vm, struct api_vm_info *out)
 	out->kernel = "/boot/bzImage";
 	out->initrd = "";
 	out->cmdline = "console=ttyS0";
+	out->nboot_trace = 2;
+	out->boot_trace[0] = (struct boot_trace_event){"vcpu-entry", -1, 41.5};
+	out->boot_trace[1] = (struct boot_trace_event){"guest-code", 0x60, 812.25};
 	out->ndevices = f->ndevices;
 	for (unsigned i = 0; i < API_MAX_DEVICES; i++) {
 		struct api_device_info *d = &out->devices[i];
@@ -215,6 +218,17 @@ static void test_info(void **state)
 	assert_null(member(obj, "initrd")); /* "" is none */
 	assert_string_equal(json_object_get_string(member(obj, "cmdline")), "console=ttyS0");
 	assert_true(json_object_is_type(member(obj, "firmware"), json_type_null)); /* direct boot */
+	json_object *trace = member(obj, "boot_trace");
+	assert_int_equal(json_object_array_length(trace), 2);
+	json_object *t0 = json_object_array_get_idx(trace, 0);
+	assert_string_equal(json_object_get_string(member(t0, "phase")), "vcpu-entry");
+	assert_false(json_object_object_get_ex(t0, "code", NULL));
+	assert_true(json_object_get_double(member(t0, "ms")) == 41.5);
+	json_object *t1 = json_object_array_get_idx(trace, 1);
+	assert_string_equal(json_object_get_string(member(t1, "phase")), "guest-code");
+	assert_int_equal(member_u64(t1, "code"), 0x60);
+	assert_string_equal(json_object_get_string(member(t1, "source")), "user space");
+	assert_true(json_object_get_double(member(t1, "ms")) == 812.25);
 	json_object *devs = member(obj, "devices");
 	assert_int_equal(json_object_array_length(devs), 3);
 	json_object *d0 = json_object_array_get_idx(devs, 0);

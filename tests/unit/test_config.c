@@ -115,6 +115,31 @@ static void test_run_defaults(void **state)
 	assert_null(cfg.api_socket);
 	assert_int_equal(cfg.console_in_fd, STDIN_FILENO);
 	assert_int_equal(cfg.console_out_fd, STDOUT_FILENO);
+	assert_false(cfg.decompress_in_guest);
+	assert_false(cfg.boot_trace);
+	assert_true(cfg.i8042);
+}
+
+/* The boot options: --kernel-decompress, --i8042 (machine options, kept for
+ * a snapshot) and --boot-trace (the process's, not kept). */
+static void test_run_boot_options(void **state)
+{
+	struct vm_config cfg;
+	assert_int_equal(PARSE(&cfg, "--kernel", "k", "--kernel-decompress", "guest", "--i8042",
+			       "off", "--boot-trace"), 0);
+	assert_true(cfg.decompress_in_guest);
+	assert_false(cfg.i8042);
+	assert_true(cfg.boot_trace);
+	const char *want[] = {"--kernel", "k", "--kernel-decompress", "guest", "--i8042", "off"};
+	assert_int_equal(cfg.nargs, sizeof(want) / sizeof(want[0]));
+	for (unsigned i = 0; i < cfg.nargs; i++)
+		assert_string_equal(cfg.args[i], want[i]);
+	assert_int_equal(PARSE(&cfg, "--kernel", "k", "--kernel-decompress=host", "--i8042=on"), 0);
+	assert_false(cfg.decompress_in_guest);
+	assert_true(cfg.i8042);
+	assert_int_equal(PARSE(&cfg, "--kernel", "k", "--kernel-decompress", "qemu"), 1);
+	assert_int_equal(PARSE(&cfg, "--kernel", "k", "--i8042", "yes"), 1);
+	assert_int_equal(PARSE(&cfg, "--kernel", "k", "--i8042"), 2);
 }
 
 static void test_run_full(void **state)
@@ -279,6 +304,7 @@ int main(void)
 		cmocka_unit_test(test_size_shift_overflow),
 		cmocka_unit_test(test_run_defaults),
 		cmocka_unit_test(test_run_full),
+		cmocka_unit_test(test_run_boot_options),
 		cmocka_unit_test(test_run_cpus),
 		cmocka_unit_test(test_run_usage_errors),
 		cmocka_unit_test(test_run_memory),

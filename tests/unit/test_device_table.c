@@ -36,6 +36,7 @@ static void test_rows_are_complete_and_unique(void **state)
 	static const char *const wanted[] = {
 		"virtio-blk", "nvme", "vhost-user-blk", "virtio-net", "e1000", "virtio-console",
 		"virtio-rng", "vfio-pci", "serial", "i8042", "rtc", "acpi-pm", "pvpanic",
+		"debug-port",
 	};
 	for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++)
 		if (!device_kind_find(wanted[i]))

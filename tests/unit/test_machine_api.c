@@ -287,7 +287,8 @@ static void test_io_model_of_every_kind(void **state)
 		const char *kind, *io;
 	} want[] = {
 		{"serial", "emulated"}, {"i8042", "emulated"}, {"rtc", "emulated"},
-		{"acpi-pm", "emulated"}, {"pvpanic", "emulated"}, {"nvme", "emulated"},
+		{"acpi-pm", "emulated"}, {"pvpanic", "emulated"}, {"debug-port", "emulated"},
+		{"nvme", "emulated"},
 		{"e1000", "emulated"}, {"virtio-blk", "virtio"}, {"virtio-rng", "virtio"},
 		{"vhost-user-blk", "vhost-user"}, {"vfio-pci", "vfio"},
 	};
@@ -319,7 +320,8 @@ static void test_info_lists_devices_with_pci_addresses(void **state)
 	}
 	struct vm_config cfg = {.memory = 64ULL << 20, .cpus = 2, .kernel = "bzImage",
 				.initrd = "initrd", .cmdline = "console=ttyS0 quiet", .pci = true,
-				.console_in_fd = -1, .console_out_fd = -1, .rng = true, .ndisks = 2};
+				.console_in_fd = -1, .console_out_fd = -1, .rng = true, .ndisks = 2,
+				.i8042 = true};
 	char spec[64];
 	snprintf(spec, sizeof(spec), "%s,if=nvme", paths[1]);
 	assert_int_equal(config_parse_disk(paths[0], &cfg.disks[0]), 0);
@@ -346,6 +348,7 @@ static void test_info_lists_devices_with_pci_addresses(void **state)
 		{"rtc", "rtc", "emulated", ""},
 		{"acpi-pm", "acpi-pm", "emulated", ""},
 		{"pvpanic", "pvpanic", "emulated", ""},
+		{"debug-port", "debug-port", "emulated", ""},
 		{"virtio-blk0", "virtio-blk", "virtio", "0000:00:01.0"},
 		{"nvme0", "nvme", "emulated", "0000:00:02.0"},
 		{"virtio-rng0", "virtio-rng", "virtio", "0000:00:03.0"},

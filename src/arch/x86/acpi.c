@@ -178,7 +178,7 @@ static void isa_device(struct aml *a, const char *name, const char *hid,
 }
 
 /* The DSDT's AML: \_S5 and the fixed ISA devices in \_SB. */
-static void dsdt_body(struct aml *a, const struct acpi_pci *c_pci)
+static void dsdt_body(struct aml *a, const struct acpi_config *cfg)
 {
 	/* 7.4.2 \_S5: {SLP_TYPa, SLP_TYPb, reserved, reserved} */
 	aml_name(a, "_S5");
@@ -203,9 +203,11 @@ static void dsdt_body(struct aml *a, const struct acpi_pci *c_pci)
 	aml_end(a);
 
 	/* i8042 keyboard controller: data 0x60, command/status 0x64 */
-	static const uint16_t kbd_ports[] = { 0x60, 0x64 };
-	static const uint8_t kbd_lens[] = { 1, 1 };
-	isa_device(a, "KBD", "PNP0303", kbd_ports, kbd_lens, 2, 1);
+	if (!cfg->no_i8042) {
+		static const uint16_t kbd_ports[] = { 0x60, 0x64 };
+		static const uint8_t kbd_lens[] = { 1, 1 };
+		isa_device(a, "KBD", "PNP0303", kbd_ports, kbd_lens, 2, 1);
+	}
 
 	/* CMOS RTC: index 0x70, data 0x71 */
 	static const uint16_t rtc_ports[] = { 0x70 };
@@ -222,8 +224,8 @@ static void dsdt_body(struct aml *a, const struct acpi_pci *c_pci)
 	aml_name_int(a, "_STA", 0x0F);
 	aml_end(a);
 
-	if (c_pci)
-		acpi_pci_root_bridge(a, c_pci);
+	if (cfg->pci)
+		acpi_pci_root_bridge(a, cfg->pci);
 
 	aml_end(a); /* \_SB */
 }
@@ -233,7 +235,7 @@ static int build_dsdt(struct acpi_ctx *c)
 {
 	struct aml a;
 	aml_init(&a);
-	dsdt_body(&a, c->cfg->pci);
+	dsdt_body(&a, c->cfg);
 	int err = aml_finish(&a);
 	if (err) {
 		aml_free(&a);
@@ -296,7 +298,8 @@ static int build_fadt(struct acpi_ctx *c)
 	put16(t + 98, 0x0FFF);  /* P_LVL3_LAT > 1000: C3 not supported */
 	/* DAY_ALRM, MON_ALRM: 0 (no RTC alarm extensions) */
 	t[108] = FADT_RTC_CENTURY; /* CENTURY: CMOS index of the century */
-	put16(t + 109, IAPC_LEGACY_DEVICES | IAPC_8042);
+	/* Without the 8042 flag Linux skips probing for a keyboard controller. */
+	put16(t + 109, IAPC_LEGACY_DEVICES | (cfg->no_i8042 ? 0 : IAPC_8042));
 	put32(t + 112, FADT_WBINVD | FADT_PROC_C1 | FADT_SLP_BUTTON | FADT_RESET_REG_SUP);
 	gas(t + 116, GAS_SYSTEM_IO, 8, GAS_ACCESS_BYTE, rst); /* RESET_REG */
 	t[128] = ACPI_PM_RESET_VALUE;                          /* RESET_VALUE */

@@ -7,6 +7,7 @@
 #ifndef IOVIRT_ARCH_X86_ACPI_H
 #define IOVIRT_ARCH_X86_ACPI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +26,7 @@ struct acpi_config {
 	unsigned ncpus;          /* 1..64; local APIC ids 0..ncpus-1 */
 	uint16_t pm_base;        /* I/O base of the ACPI PM block (acpi_pm device) */
 	uint8_t sci_irq;         /* 9 */
+	bool no_i8042;           /* no keyboard controller: FADT and DSDT say so */
 	const struct acpi_pci *pci; /* NULL: no PCI */
 };
 
