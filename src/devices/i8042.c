@@ -87,6 +87,18 @@ static void update_irq(struct i8042 *k)
 	}
 }
 
+static void lower_irqs(struct i8042 *k)
+{
+	if (k->kbd_level) {
+		k->kbd_level = false;
+		irq_line_set(&k->kbd_irq, false);
+	}
+	if (k->aux_level) {
+		k->aux_level = false;
+		irq_line_set(&k->aux_irq, false);
+	}
+}
+
 /* Queues a byte for the output buffer; a guest that never reads loses the
  * bytes past the queue, as a real device would time out. */
 static void push(struct i8042 *k, uint8_t byte, bool aux)
@@ -379,6 +391,11 @@ static void data_read(void *opaque, uint64_t offset, uint8_t *data, unsigned len
 		counter_inc(&k->dev.counters.bytes_out);
 		k->outq_head = (k->outq_head + 1) % OUTQ_SIZE;
 		k->outq_count--;
+		/* Reading empties the output buffer, which drops IRQ 1/12; the
+		 * next queued byte raises it again. The ISA lines are edge
+		 * triggered, so without the drop a guest that takes one byte per
+		 * interrupt (Linux) would never hear of the bytes behind it. */
+		lower_irqs(k);
 	} else {
 		/* Reading an empty buffer returns the last byte again. */
 		data[0] = k->outq[(k->outq_head + OUTQ_SIZE - 1) % OUTQ_SIZE].byte;

@@ -142,6 +142,26 @@ static void test_irq_per_enable_bits(void **state)
 	assert_int_equal(expect_byte(c, true), 0xa5);
 }
 
+/* Linux takes one byte per interrupt and the ISA lines are edge triggered:
+ * a reply of several bytes (GET ID: ACK, 0xab, 0x41) needs an edge for
+ * each, or atkbd's probe times out waiting for the ID. */
+static void test_edge_per_queued_byte(void **state)
+{
+	struct ctx *c = *state;
+	cmd(c, 0x60);
+	dat(c, 0x41); /* kbd interrupt, translation */
+	int rises = c->kbd.rises;
+	dat(c, 0xf2); /* keyboard: read ID */
+	assert_true(c->kbd.level);
+	assert_int_equal(expect_byte(c, false), 0xfa);
+	assert_true(c->kbd.level);
+	assert_int_equal(expect_byte(c, false), 0xab);
+	assert_true(c->kbd.level);
+	assert_int_equal(expect_byte(c, false), 0x41);
+	assert_false(c->kbd.level);
+	assert_int_equal(c->kbd.rises - rises, 3);
+}
+
 static void test_keyboard_commands(void **state)
 {
 	struct ctx *c = *state;
@@ -242,6 +262,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_self_test_and_interface_tests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_command_byte, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_irq_per_enable_bits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_edge_per_queued_byte, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keyboard_commands, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mouse_commands, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_pulse, setup, teardown),
