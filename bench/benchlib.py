@@ -1,7 +1,8 @@
-"""What the benchmark drivers against QEMU share (bench/snapshot.py,
-bench/migrate.py): a VMM process with its console read by a thread, iovirt's
-API socket, a QMP client, sizes, and the median/ratio/format helpers of their
-tables. Imported from the bench/ directory (a script's own directory is the
+"""What the benchmark drivers against QEMU share (bench/boot.py,
+bench/snapshot.py, bench/migrate.py, bench/firmware.py): a VMM process with
+its console read by a thread, iovirt's API socket, a QMP client, sizes, runs
+recorded to survive a frozen test host, and the median/ratio/format helpers
+of their tables. Imported from the bench/ directory (a script's own directory is the
 first on sys.path)."""
 import http.client
 import json
@@ -47,6 +48,7 @@ class Console:
         self.proc = proc
         self.lines = []          # (monotonic time, text)
         self.last_data = time.monotonic()
+        self.first_data = None   # when the first byte came
         self.eof = False
         self.cond = threading.Condition()
         self.thread = threading.Thread(target=self._read, daemon=True)
@@ -63,6 +65,8 @@ class Console:
             now = time.monotonic()
             with self.cond:
                 self.last_data = now
+                if chunk and self.first_data is None:
+                    self.first_data = now
                 if not chunk:
                     if partial:
                         self.lines.append((now, clean_line(partial)))
@@ -282,6 +286,34 @@ class Qmp:
 
     def close(self):
         self.sock.close()
+
+
+# ----------------------------------------------------------- recorded runs --
+
+def load_runs(path, keys):
+    """{tuple of the keys' values: run} of the runs recorded in path (JSON
+    lines, see record_run), the keys taken out of each run."""
+    done = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                try:
+                    rec = json.loads(line)
+                    done[tuple(rec.pop(k) for k in keys)] = rec
+                except (ValueError, KeyError):
+                    pass            # a line cut short by a freeze
+    except FileNotFoundError:
+        pass
+    return done
+
+
+def record_run(path, res, **key):
+    """Appends res with its key fields to path, on disk before it returns:
+    a test host that freezes next loses no finished run."""
+    with open(path, "a") as f:
+        f.write(json.dumps(dict(res, **key)) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
 
 
 # ------------------------------------------------------------------ table --
