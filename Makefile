@@ -7,10 +7,12 @@ CFLAGS_COMMON = -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter 
 		 -D_GNU_SOURCE -Isrc -g -pthread -MMD -MP $(PKG_CFLAGS)
 CFLAGS  ?= -O2
 # liburing (block I/O), libslirp (user-mode networking), libseccomp,
-# libmicrohttpd + json-c (the API server), libcurl (its clients): Debian's.
-PKGS    := liburing slirp libseccomp libmicrohttpd json-c libcurl zlib
+# libmicrohttpd + json-c (the API server), libcurl (its clients), zlib
+# (snapshots) and, with liblzma, liblz4, libzstd and libbz2 (no .pc), a
+# bzImage's kernel decompressed on the host: Debian's.
+PKGS    := liburing slirp libseccomp libmicrohttpd json-c libcurl zlib liblzma liblz4 libzstd
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS   = -pthread $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+LDLIBS   = -pthread $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lbz2
 
 SRCS      := $(shell find src -name '*.c' | sort)
 LIB_SRCS  := $(filter-out src/cmd/main.c,$(SRCS))
