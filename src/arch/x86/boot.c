@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "arch/x86/elf_kernel.h"
+#include "arch/x86/kernel_payload.h"
 #include "core/log.h"
 
 #define E820_RAM      1
@@ -138,103 +140,221 @@ static uint64_t low_ram_top(const struct guest_mem *mem)
 	return 0;
 }
 
-int boot_load_linux(const struct guest_mem *mem, const struct boot_image *img,
-		    const char *kernel_name, const char *initrd_name,
-		    struct boot_entry *entry)
-{
-	const uint8_t *k = img->kernel;
-	struct setup_header hdr;
+/* Where the kernel is entered and what it occupies (the initrd goes above). */
+struct kernel_layout {
+	uint64_t rip;
+	uint64_t end;
+};
 
-	if (img->kernel_size < SETUP_HEADER_OFFSET + sizeof(hdr)) {
+static int check_fits(const struct guest_mem *mem, uint64_t end, const char *kernel_name)
+{
+	if (end <= low_ram_top(mem))
+		return 0;
+	log_error("kernel %s: needs %llu MiB of RAM to boot, --memory is %llu MiB", kernel_name,
+		  (unsigned long long)((end + (1 << 20) - 1) >> 20),
+		  (unsigned long long)(mem->ram_size >> 20));
+	return -ENOMEM;
+}
+
+/* A vmlinux (given, or decompressed from a bzImage, in_bzimage) at its
+ * segments' addresses; the kernel occupies at least up to min_end. */
+static int load_elf(const struct guest_mem *mem, const uint8_t *elf, size_t size,
+		    const char *kernel_name, bool in_bzimage, uint64_t min_end,
+		    struct kernel_layout *kl)
+{
+	struct elf_kernel ek;
+	int ret = elf_kernel_check(elf, size, kernel_name, in_bzimage, &ek);
+	if (ret < 0)
+		return ret;
+	uint64_t end = ek.end > min_end ? ek.end : min_end;
+	ret = check_fits(mem, end, kernel_name);
+	if (ret < 0)
+		return ret;
+	if (elf_kernel_load(mem, elf, size) < 0)
+		return -ENOMEM;
+	*kl = (struct kernel_layout){.rip = ek.entry, .end = end};
+	return 0;
+}
+
+/* The bzImage's kernel decompressed here and entered as a vmlinux. */
+static int load_payload(const struct guest_mem *mem, const struct setup_header *hdr,
+			const uint8_t *pm, size_t pm_size, const char *kernel_name,
+			uint64_t run_end, struct kernel_layout *kl)
+{
+	uint8_t *vmlinux;
+	size_t size;
+	int ret = kernel_payload_decompress(hdr, pm, pm_size, kernel_name, &vmlinux, &size);
+	if (ret < 0)
+		return ret;
+	ret = load_elf(mem, vmlinux, size, kernel_name, true, run_end, kl);
+	free(vmlinux);
+	return ret;
+}
+
+/* The protected-mode part at 1 MiB, to decompress itself to run_end. */
+static int load_compressed(const struct guest_mem *mem, const uint8_t *pm, size_t pm_size,
+			   const char *kernel_name, uint64_t run_end, struct kernel_layout *kl)
+{
+	uint64_t kernel_end = BOOT_KERNEL_GPA + pm_size;
+	uint64_t end = kernel_end > run_end ? kernel_end : run_end;
+	int ret = check_fits(mem, end, kernel_name);
+	if (ret < 0)
+		return ret;
+	if (guest_mem_write(mem, BOOT_KERNEL_GPA, pm, pm_size) < 0)
+		return -ENOMEM;
+	/* The 64-bit entry sits 0x200 into the protected-mode kernel. */
+	*kl = (struct kernel_layout){.rip = BOOT_KERNEL_GPA + 0x200, .end = end};
+	return 0;
+}
+
+static int check_bzimage(const uint8_t *k, size_t size, const char *kernel_name,
+			 struct setup_header *hdr)
+{
+	if (size < SETUP_HEADER_OFFSET + sizeof(*hdr)) {
 		log_error("kernel %s: too small to be a bzImage", kernel_name);
 		return -EINVAL;
 	}
-	memcpy(&hdr, k + SETUP_HEADER_OFFSET, sizeof(hdr));
-	if (hdr.header != HDRS_MAGIC || hdr.boot_flag != 0xAA55) {
+	memcpy(hdr, k + SETUP_HEADER_OFFSET, sizeof(*hdr));
+	if (hdr->header != HDRS_MAGIC || hdr->boot_flag != 0xAA55) {
 		log_error("kernel %s: not a bzImage (no \"HdrS\" boot header)", kernel_name);
 		return -EINVAL;
 	}
-	if (hdr.version < MIN_PROTOCOL) {
+	if (hdr->version < MIN_PROTOCOL) {
 		log_error("kernel %s: boot protocol %u.%02u is too old (2.06 or later needed)",
-			  kernel_name, hdr.version >> 8, hdr.version & 0xff);
+			  kernel_name, hdr->version >> 8, hdr->version & 0xff);
 		return -EINVAL;
 	}
-	if (!(hdr.loadflags & LOADED_HIGH) || !(hdr.xloadflags & XLF_KERNEL_64)) {
+	if (!(hdr->loadflags & LOADED_HIGH) || !(hdr->xloadflags & XLF_KERNEL_64)) {
 		log_error("kernel %s: not a 64-bit bzImage (no 64-bit entry point)", kernel_name);
 		return -EINVAL;
 	}
+	return 0;
+}
 
-	size_t setup_size = (size_t)((hdr.setup_sects ? hdr.setup_sects : 4) + 1) * 512;
+/* A bzImage: its kernel loaded and its setup header in boot_params. */
+static int load_bzimage(const struct guest_mem *mem, const struct boot_image *img,
+			const char *kernel_name, struct boot_params *bp,
+			struct setup_header *hdr, struct kernel_layout *kl)
+{
+	const uint8_t *k = img->kernel;
+	int ret = check_bzimage(k, img->kernel_size, kernel_name, hdr);
+	if (ret < 0)
+		return ret;
+	size_t setup_size = (size_t)((hdr->setup_sects ? hdr->setup_sects : 4) + 1) * 512;
 	if (setup_size >= img->kernel_size) {
 		log_error("kernel %s: truncated (setup code runs past the end)", kernel_name);
 		return -EINVAL;
 	}
+	const uint8_t *pm = k + setup_size;
 	size_t pm_size = img->kernel_size - setup_size;
 
-	/* The kernel needs its load area and, once decompressed, init_size
-	 * bytes at its run address. */
-	uint64_t ram_top = low_ram_top(mem);
-	uint64_t kernel_end = BOOT_KERNEL_GPA + pm_size;
-	uint64_t run_end = BOOT_KERNEL_RUN_GPA + hdr.init_size;
-	uint64_t reserved_end = kernel_end > run_end ? kernel_end : run_end;
-	uint64_t mib = mem->ram_size >> 20;
-	if (reserved_end > ram_top) {
-		log_error("kernel %s: needs %llu MiB of RAM to boot, --memory is %llu MiB",
-			  kernel_name, (unsigned long long)((reserved_end + (1 << 20) - 1) >> 20),
-			  (unsigned long long)mib);
-		return -ENOMEM;
-	}
-	void *kdst = guest_mem_ptr(mem, BOOT_KERNEL_GPA, pm_size);
-	if (!kdst)
-		return -ENOMEM;
-	memcpy(kdst, k + setup_size, pm_size);
+	/* Once decompressed, the kernel needs init_size bytes at its run
+	 * address, whoever decompresses it. */
+	uint64_t run_end = BOOT_KERNEL_RUN_GPA + hdr->init_size;
+	ret = -ENOTSUP;
+	if (!img->decompress_in_guest)
+		ret = load_payload(mem, hdr, pm, pm_size, kernel_name, run_end, kl);
+	if (ret == -ENOTSUP)
+		ret = load_compressed(mem, pm, pm_size, kernel_name, run_end, kl);
+	if (ret < 0)
+		return ret;
 
-	struct boot_params *bp = guest_mem_ptr(mem, BOOT_PARAMS_GPA, sizeof(*bp));
-	if (!bp)
-		return -ENOMEM;
-	memset(bp, 0, sizeof(*bp));
 	/* The setup header is as long as its jump says (offset 0x201). */
 	size_t hdr_len = 0x202 + k[0x201] - SETUP_HEADER_OFFSET;
 	if (hdr_len > sizeof(bp->hdr))
 		hdr_len = sizeof(bp->hdr);
 	memcpy(&bp->hdr, k + SETUP_HEADER_OFFSET, hdr_len);
-
-	bp->hdr.type_of_loader = 0xff;
 	bp->hdr.loadflags |= CAN_USE_HEAP;
+	/* Set by the decompressor when it randomised the kernel's address
+	 * (never, when the host decompressed it). */
+	bp->hdr.loadflags &= (uint8_t)~KASLR_FLAG;
 	bp->hdr.heap_end_ptr = 0xfe00;
 	bp->hdr.vid_mode = 0xffff;
 	bp->hdr.code32_start = BOOT_KERNEL_GPA;
+	return 0;
+}
 
+/* A vmlinux has no setup header: the one its startup_64 reads is made up,
+ * as Firecracker's. */
+static int load_vmlinux(const struct guest_mem *mem, const struct boot_image *img,
+			const char *kernel_name, struct boot_params *bp,
+			struct setup_header *hdr, struct kernel_layout *kl)
+{
+	int ret = load_elf(mem, img->kernel, img->kernel_size, kernel_name, false, 0, kl);
+	if (ret < 0)
+		return ret;
+	*hdr = (struct setup_header){
+		.boot_flag = 0xAA55,
+		.header = HDRS_MAGIC,
+		.version = 0x020f,
+		.loadflags = LOADED_HIGH,
+		.kernel_alignment = 0x1000000,
+		.cmdline_size = 2047, /* x86's COMMAND_LINE_SIZE - 1 */
+		.initrd_addr_max = 0x7fffffff,
+	};
+	bp->hdr = *hdr;
+	return 0;
+}
+
+/* The command line, and the initrd as high as hdr allows above the kernel. */
+static int load_cmdline_initrd(const struct guest_mem *mem, const struct boot_image *img,
+			       const struct setup_header *hdr, uint64_t kernel_end,
+			       const char *kernel_name, const char *initrd_name,
+			       struct boot_params *bp)
+{
 	const char *cmdline = img->cmdline ? img->cmdline : "";
 	size_t cmd_len = strlen(cmdline);
-	if (cmd_len >= BOOT_CMDLINE_MAX || cmd_len > hdr.cmdline_size) {
+	if (cmd_len >= BOOT_CMDLINE_MAX || cmd_len > hdr->cmdline_size) {
 		log_error("--cmdline: %zu bytes is longer than kernel %s accepts (%u)",
-			  cmd_len, kernel_name, hdr.cmdline_size);
+			  cmd_len, kernel_name, hdr->cmdline_size);
 		return -E2BIG;
 	}
 	if (guest_mem_write(mem, BOOT_CMDLINE_GPA, cmdline, cmd_len + 1) < 0)
 		return -ENOMEM;
 	bp->hdr.cmd_line_ptr = BOOT_CMDLINE_GPA;
 
-	if (img->initrd && img->initrd_size) {
-		/* As high as allowed, page aligned, above the kernel's footprint. */
-		uint64_t limit = (uint64_t)hdr.initrd_addr_max + 1;
-		if (limit > ram_top)
-			limit = ram_top;
-		uint64_t addr = limit > img->initrd_size ? (limit - img->initrd_size) & ~0xfffULL : 0;
-		if (addr < reserved_end) {
-			log_error("initrd %s: kernel and initrd (%zu MiB) do not fit in --memory %llu MiB",
-				  initrd_name, (size_t)((reserved_end + img->initrd_size) >> 20) + 1,
-				  (unsigned long long)mib);
-			return -ENOMEM;
-		}
-		if (guest_mem_write(mem, addr, img->initrd, img->initrd_size) < 0)
-			return -ENOMEM;
-		bp->hdr.ramdisk_image = (uint32_t)addr;
-		bp->hdr.ramdisk_size = (uint32_t)img->initrd_size;
-		bp->ext_ramdisk_image = (uint32_t)(addr >> 32);
-		bp->ext_ramdisk_size = (uint32_t)((uint64_t)img->initrd_size >> 32);
+	if (!img->initrd || !img->initrd_size)
+		return 0;
+	/* As high as allowed, page aligned. */
+	uint64_t limit = (uint64_t)hdr->initrd_addr_max + 1;
+	uint64_t ram_top = low_ram_top(mem);
+	if (limit > ram_top)
+		limit = ram_top;
+	uint64_t addr = limit > img->initrd_size ? (limit - img->initrd_size) & ~0xfffULL : 0;
+	if (addr < kernel_end) {
+		log_error("initrd %s: kernel and initrd (%zu MiB) do not fit in --memory %llu MiB",
+			  initrd_name, (size_t)((kernel_end + img->initrd_size) >> 20) + 1,
+			  (unsigned long long)(mem->ram_size >> 20));
+		return -ENOMEM;
 	}
+	if (guest_mem_write(mem, addr, img->initrd, img->initrd_size) < 0)
+		return -ENOMEM;
+	bp->hdr.ramdisk_image = (uint32_t)addr;
+	bp->hdr.ramdisk_size = (uint32_t)img->initrd_size;
+	bp->ext_ramdisk_image = (uint32_t)(addr >> 32);
+	bp->ext_ramdisk_size = (uint32_t)((uint64_t)img->initrd_size >> 32);
+	return 0;
+}
+
+int boot_load_linux(const struct guest_mem *mem, const struct boot_image *img,
+		    const char *kernel_name, const char *initrd_name,
+		    struct boot_entry *entry)
+{
+	struct boot_params *bp = guest_mem_ptr(mem, BOOT_PARAMS_GPA, sizeof(*bp));
+	if (!bp)
+		return -ENOMEM;
+	memset(bp, 0, sizeof(*bp));
+	struct setup_header hdr;
+	struct kernel_layout kl;
+	int ret = elf_kernel_is_elf(img->kernel, img->kernel_size)
+		? load_vmlinux(mem, img, kernel_name, bp, &hdr, &kl)
+		: load_bzimage(mem, img, kernel_name, bp, &hdr, &kl);
+	if (ret < 0)
+		return ret;
+	bp->hdr.type_of_loader = 0xff;
+	ret = load_cmdline_initrd(mem, img, &hdr, kl.end, kernel_name, initrd_name, bp);
+	if (ret < 0)
+		return ret;
 
 	if (img->rsdp_gpa)
 		bp->acpi_rsdp_addr = img->rsdp_gpa;
@@ -248,8 +368,7 @@ int boot_load_linux(const struct guest_mem *mem, const struct boot_image *img,
 	}
 
 	*entry = (struct boot_entry){
-		/* The 64-bit entry sits 0x200 into the protected-mode kernel. */
-		.rip = BOOT_KERNEL_GPA + 0x200,
+		.rip = kl.rip,
 		.rsi = BOOT_PARAMS_GPA,
 		.rsp = BOOT_STACK_GPA,
 		.cr3 = BOOT_PML4_GPA,

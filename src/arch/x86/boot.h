@@ -1,9 +1,13 @@
 /* Loading a Linux bzImage per the x86 boot protocol (Documentation/arch/x86/
- * boot.rst) and entering it in 64-bit mode: boot_params ("zero page") with
- * the e820 map, command line and initrd, identity page tables and a GDT. */
+ * boot.rst), or a vmlinux, and entering it in 64-bit mode: boot_params
+ * ("zero page") with the e820 map, command line and initrd, identity page
+ * tables and a GDT. A bzImage's kernel is decompressed on the host unless
+ * decompress_in_guest says otherwise or its format is not one iovirt
+ * decodes (kernel_payload.h). */
 #ifndef IOVIRT_ARCH_X86_BOOT_H
 #define IOVIRT_ARCH_X86_BOOT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -55,11 +59,14 @@ struct boot_image {
 	uint64_t rsdp_gpa;        /* 0: let the kernel scan for it */
 	const struct boot_e820_extra *e820_extra;
 	unsigned nr_e820_extra;
+	/* A bzImage runs its own decompressor (which keeps its KASLR). */
+	bool decompress_in_guest;
 };
 
-/* Validates the bzImage, writes kernel, initrd, command line, boot_params,
- * page tables and GDT into guest memory, and fills *entry. On bad input logs
- * one line naming kernel_name/initrd_name and why, and returns -errno. */
+/* Validates the bzImage or vmlinux, writes kernel, initrd, command line,
+ * boot_params, page tables and GDT into guest memory, and fills *entry. On
+ * bad input logs one line naming kernel_name/initrd_name and why, and
+ * returns -errno. */
 int boot_load_linux(const struct guest_mem *mem, const struct boot_image *img,
 		    const char *kernel_name, const char *initrd_name,
 		    struct boot_entry *entry);
