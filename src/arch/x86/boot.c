@@ -249,8 +249,11 @@ static int load_bzimage(const struct guest_mem *mem, const struct boot_image *im
 	size_t pm_size = img->kernel_size - setup_size;
 
 	/* Once decompressed, the kernel needs init_size bytes at its run
-	 * address, whoever decompresses it. */
+	 * address, whoever decompresses it: known before decompressing. */
 	uint64_t run_end = BOOT_KERNEL_RUN_GPA + hdr->init_size;
+	ret = check_fits(mem, run_end, kernel_name);
+	if (ret < 0)
+		return ret;
 	ret = -ENOTSUP;
 	if (!img->decompress_in_guest)
 		ret = load_payload(mem, hdr, pm, pm_size, kernel_name, run_end, kl);
