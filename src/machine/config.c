@@ -78,8 +78,9 @@ void config_run_usage(FILE *out)
 		"                  --kernel may also be an uncompressed vmlinux (ELF)\n"
 		"  --boot-trace    print the boot's phases (iovirt's and the guest's) with their\n"
 		"                  times on stderr once the guest's init starts\n"
-		"  --i8042 on|off  the PS/2 keyboard controller (default on); off also tells the\n"
-		"                  guest through ACPI that there is none, so it does not probe\n"
+		"  --i8042 on|off  the PS/2 keyboard controller (default: on with --firmware, off\n"
+		"                  for a direct kernel boot, which then skips probing for one);\n"
+		"                  off tells the guest through ACPI that there is none\n"
 		"  --firmware bios|PATH  boot through a PC BIOS instead: bios is Debian's SeaBIOS\n"
 		"                  (%s), PATH your own image; the guest\n"
 		"                  boots its disk's boot loader (or --cdrom's) as on a PC\n"
@@ -216,11 +217,11 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg)
 	*cfg = (struct vm_config){
 		.memory = 512ULL << 20,
 		.cpus = 1,
-		.i8042 = true,
 		.pci = true,
 		.console_in_fd = STDIN_FILENO,
 		.console_out_fd = STDOUT_FILENO,
 	};
+	int i8042 = -1; /* not given */
 	optind = 0; /* glibc: 0 fully reinitializes getopt */
 	opterr = 0;
 	int c, next = 1; /* optind 0 starts at argv[1] */
@@ -254,7 +255,7 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg)
 				log_error("--i8042 %s: must be on or off", optarg);
 				return 1;
 			}
-			cfg->i8042 = strcmp(optarg, "on") == 0;
+			i8042 = strcmp(optarg, "on") == 0;
 			break;
 		case OPT_MEMORY:
 			if (config_parse_size(optarg, &cfg->memory) < 0) {
@@ -380,6 +381,9 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg)
 	}
 	if (!cfg->cmdline && !cfg->firmware)
 		cfg->cmdline = "console=ttyS0";
+	/* A firmware expects the PC's keyboard controller; Linux booted
+	 * directly only spends time probing it. */
+	cfg->i8042 = i8042 >= 0 ? i8042 == 1 : cfg->firmware != NULL;
 	if (!cfg->kernel && !cfg->firmware && !cfg->restore) {
 		log_error("run: --kernel (or --firmware, or --restore) is required");
 		return 2;

@@ -18,6 +18,7 @@
 #include "arch/x86/cpu.h"
 #include "backends/term.h"
 #include "core/device.h"
+#include "core/boot_trace.h"
 #include "core/log.h"
 #include "kvm/vcpu.h"
 #include "machine/device_table.h"
@@ -154,8 +155,12 @@ int machine_create(struct machine *m, const struct vm_config *cfg, int kvm_fd)
 		}
 	}
 	free(cpuid);
-	if (ret == 0)
+	if (ret == 0) {
+		boot_trace_mark(BOOT_PHASE_VM_CREATED);
 		ret = create_devices(m);
+	}
+	if (ret == 0)
+		boot_trace_mark(BOOT_PHASE_DEVICES);
 	if (ret == 0 && cfg->firmware)
 		ret = machine_firmware_setup(m);
 	if (ret < 0)
@@ -235,6 +240,7 @@ void machine_acpi_config(const struct machine *m, struct acpi_pci *pci,
 	};
 	*acfg = (struct acpi_config){
 		.ncpus = m->cfg->cpus, .pm_base = ACPI_PM_BASE, .sci_irq = MACHINE_IRQ_SCI,
+		.no_i8042 = !m->cfg->i8042,
 		.pci = m->pci_up ? pci : NULL,
 	};
 }
@@ -278,6 +284,7 @@ int machine_load_linux(struct machine *m)
 			.initrd = initrd, .initrd_size = isize,
 			.cmdline = cfg->cmdline, .rsdp_gpa = rsdp,
 			.e820_extra = m->pci_up ? &ecam : NULL, .nr_e820_extra = m->pci_up ? 1 : 0,
+			.decompress_in_guest = cfg->decompress_in_guest,
 		};
 		ret = boot_load_linux(&m->vm.mem, &img, cfg->kernel, cfg->initrd, &entry);
 	}

@@ -59,6 +59,7 @@ static void run_payload(const uint8_t *code, size_t len, sregs_fixup_fn fixup,
 	struct vm_config cfg = {
 		.memory = 32ULL << 20, .cpus = 1,
 		.console_in_fd = -1, .console_out_fd = pipefd[1],
+		.i8042 = true, /* the payloads use its reset line */
 	};
 	int kvm = vm_open_kvm();
 	assert_true(kvm >= 0);

@@ -117,7 +117,7 @@ static void test_run_defaults(void **state)
 	assert_int_equal(cfg.console_out_fd, STDOUT_FILENO);
 	assert_false(cfg.decompress_in_guest);
 	assert_false(cfg.boot_trace);
-	assert_true(cfg.i8042);
+	assert_false(cfg.i8042); /* direct boot: no keyboard controller to probe */
 }
 
 /* The boot options: --kernel-decompress, --i8042 (machine options, kept for
@@ -137,6 +137,11 @@ static void test_run_boot_options(void **state)
 	assert_int_equal(PARSE(&cfg, "--kernel", "k", "--kernel-decompress=host", "--i8042=on"), 0);
 	assert_false(cfg.decompress_in_guest);
 	assert_true(cfg.i8042);
+	/* A firmware gets the PC's keyboard controller unless told otherwise. */
+	assert_int_equal(PARSE(&cfg, "--firmware", "bios", "--disk", "a.img"), 0);
+	assert_true(cfg.i8042);
+	assert_int_equal(PARSE(&cfg, "--firmware", "bios", "--disk", "a.img", "--i8042", "off"), 0);
+	assert_false(cfg.i8042);
 	assert_int_equal(PARSE(&cfg, "--kernel", "k", "--kernel-decompress", "qemu"), 1);
 	assert_int_equal(PARSE(&cfg, "--kernel", "k", "--i8042", "yes"), 1);
 	assert_int_equal(PARSE(&cfg, "--kernel", "k", "--i8042"), 2);

@@ -1,10 +1,31 @@
 # The foundation: CPUs, memory, clocks, legacy devices, exit statuses.
-# What the guest sees, with 1 and 2 vCPUs.
+# What the guest sees, with 1 and 2 vCPUs; the 1-vCPU guest boots the way
+# iovirt boots by default (the kernel decompressed by iovirt, no keyboard
+# controller), the 2-vCPU one the other way (the bzImage's own decompressor,
+# the i8042), so both settings of each boot switch pass every check here.
 for cpus in 1 2; do
 	name=info-cpus$cpus
 	mem_mib=$((256 * cpus + 128))
-	boot "$name" info --cpus "$cpus" --memory "${mem_mib}M"
+	boot_opts=()
+	[ "$cpus" = 2 ] && boot_opts=(--kernel-decompress guest --i8042 on)
+	boot "$name" info --cpus "$cpus" --memory "${mem_mib}M" --boot-trace "${boot_opts[@]}"
 	check "$name" "poweroff ends iovirt with status 0 (got $status)" [ "$status" -eq 0 ]
+	if [ "$cpus" = 1 ]; then
+		check "$name" "no keyboard controller: the guest found no serio port" \
+			[ "$(value "$log" KBD_PORT)" = 0 ]
+		check "$name" "kernel decompressed by iovirt runs at its link address (_text $(text "$log" KTEXT))" \
+			[ "$(text "$log" KTEXT)" = ffffffff81000000 ]
+	else
+		check "$name" "--i8042 on: the guest's atkbd drives the keyboard (driver '$(text "$log" KBD_DRIVER)')" \
+			[ "$(text "$log" KBD_DRIVER)" = atkbd ]
+	fi
+	# --boot-trace: iovirt's phases in order, then init's code on port 0x80.
+	trace=$(grep -ao "boot-trace: [a-z0-9-]*" "$log" | awk '{print $2}' | tr '\n' ' ')
+	check "$name" "--boot-trace lists the phases in order ($trace)" \
+		matches "$trace" "^options kvm-probed vm-created devices kernel-loaded vcpu-entry guest-first-io .*guest-0x60 $"
+	grep -ao "boot-trace: .* at *[0-9.]* ms" "$log" | sed 's/.* at *//; s/ ms$//' >"$OUT/$name.trace"
+	check "$name" "--boot-trace times only grow ($(tr '\n' ' ' <"$OUT/$name.trace"))" \
+		sort -n -c "$OUT/$name.trace"
 	check "$name" "guest counts $cpus CPUs" [ "$(value "$log" NPROC)" = "$cpus" ]
 	memkb=$(value "$log" MEMTOTAL_KB)
 	check "$name" "MemTotal ${memkb:-?} kB is within what the kernel keeps of ${mem_mib} MiB" \
