@@ -2,9 +2,11 @@
 """Boot benchmark driver: bench/boot runs this where guests can run (directly
 on a hardware-KVM machine, or inside the test host via tools/vmrun).
 
-Four VMMs boot the same kernel, initramfs, memory and command line:
+Five VMMs boot the same kernel, initramfs, memory and command line:
 
   iovirt         iovirt's defaults (--boot-trace on)
+  iovirt-vmlinux the same, given the kernel's vmlinux (iovirt extract-vmlinux,
+                 run once before the benchmark) instead of the bzImage
   iovirt-before  iovirt as it booted before issue 24: --kernel-decompress
                  guest --i8042 on (the bzImage decompresses itself)
   qemu-microvm   QEMU -M microvm (qboot firmware loads the bzImage)
@@ -51,7 +53,7 @@ MARK_IDLE = "IOVIRT-BENCH-IDLE"
 MARK_EXIT = "IOVIRT-TEST-EXIT="
 SAMPLE_S = 0.1
 TRACE_RE = re.compile(r"^boot-trace: (\S+)\s+.*?\bat\s+([0-9.]+) ms")
-VMMS = ("iovirt", "iovirt-before", "qemu-microvm", "qemu-pc")
+VMMS = ("iovirt", "iovirt-vmlinux", "iovirt-before", "qemu-microvm", "qemu-pc")
 METRICS = ("first_ms", "init_ms", "exit_s", "off_ms", "over_mib", "ram_mib")
 # The bzImage payload's first bytes (setup header payload_offset) -> its
 # compression (arch/x86/boot/compressed/Makefile).
@@ -168,7 +170,7 @@ def run_once(cmd, timeout, errlog):
     return res
 
 
-def vmm_commands(a, kernel, cpus):
+def vmm_commands(a, kname, kernel, cpus):
     """(name, command) of each VMM booting kernel with cpus vCPUs."""
     mem = a.memory
     iovirt = [a.iovirt, "run", "--kernel", kernel, "--initrd", a.initrd, "--cmdline", a.cmdline,
@@ -181,6 +183,9 @@ def vmm_commands(a, kernel, cpus):
             "-kernel", kernel, "-initrd", a.initrd, "-append", a.cmdline]
     return [
         ("iovirt", iovirt),
+        # the same kernel's vmlinux, written once by iovirt extract-vmlinux
+        ("iovirt-vmlinux", [x if x != kernel else os.path.join(a.vmlinux_dir, f"vmlinux-{kname}")
+                            for x in iovirt]),
         ("iovirt-before", iovirt + ["--kernel-decompress", "guest", "--i8042", "on"]),
         # microvm: its default firmware (qboot, bios-microvm.bin) loads the
         # bzImage through fw_cfg; no option ROMs (-nic none leaves no NIC
@@ -233,7 +238,7 @@ def block_report(kname, kpath, cpus, results, failed):
             out.append(f"  {name:<14} {line!r}")
     out.append("")
     out.append(f"{'ratio':<27} {'init':>6} {'exit':>6} {'overhead':>8}")
-    for mine in ("iovirt", "iovirt-before"):
+    for mine in ("iovirt", "iovirt-vmlinux", "iovirt-before"):
         for peer in ("qemu-pc", "qemu-microvm"):
             x, y = meds[mine], meds[peer]
             out.append(f"{mine + '/' + peer:<27} {fmt(ratio(x['init_ms'], y['init_ms']), '6.2f')} "
@@ -245,19 +250,20 @@ def block_report(kname, kpath, cpus, results, failed):
                f"{fmt(ratio(x['over_mib'], y['over_mib']), '8.2f')}")
     out.append("")
     out.append("boot trace (ms since iovirt's main(); median at, median step from the phase before):")
-    bd = {name: trace_breakdown([x for x in results[name] if not x["error"]])
-          for name in ("iovirt", "iovirt-before")}
+    mine = ("iovirt", "iovirt-vmlinux", "iovirt-before")
+    bd = {name: trace_breakdown([x for x in results[name] if not x["error"]]) for name in mine}
     phases = [p for p, _, _ in bd["iovirt-before"]]
-    phases += [p for p, _, _ in bd["iovirt"] if p not in phases]
-    out.append(f"  {'phase':<16} {'iovirt at':>10} {'step':>8}   {'before at':>10} {'step':>8}")
+    for name in mine:
+        phases += [p for p, _, _ in bd[name] if p not in phases]
+    out.append(f"  {'phase':<16}" + "".join(f" {n[:18]:>18} {'step':>8} " for n in mine).rstrip())
     for p in phases:
         row = f"  {p:<16}"
-        for name in ("iovirt", "iovirt-before"):
+        for name in mine:
             at, step = next(((at, st) for q, at, st in bd[name] if q == p), (None, None))
-            row += f" {fmt(at, '10.1f')} {fmt(step, '8.1f')}  "
+            row += f" {fmt(at, '18.1f')} {fmt(step, '8.1f')} "
         out.append(row.rstrip())
-    out.append(f"  {'IOVIRT-INIT':<16} {fmt(meds['iovirt']['init_ms'], '10.1f')} {'':>8}   "
-               f"{fmt(meds['iovirt-before']['init_ms'], '10.1f')}   (console, bench clock)")
+    out.append(f"  {'IOVIRT-INIT':<16}" + "".join(f" {fmt(meds[n]['init_ms'], '18.1f')} {'':>8} "
+                                                  for n in mine).rstrip() + "   (console, bench clock)")
     out.append("")
     out.append("per run (init ms / exit s / overhead MiB):")
     for name in VMMS:
@@ -280,6 +286,8 @@ def main():
     p.add_argument("--cpus", default="1,2", help="vCPU counts, comma-separated")
     p.add_argument("--initrd", required=True)
     p.add_argument("--iovirt", required=True)
+    p.add_argument("--vmlinux-dir", required=True,
+                   help="where vmlinux-NAME, each kernel's vmlinux, was extracted")
     p.add_argument("--qemu", default="qemu-system-x86_64")
     p.add_argument("--memory", default="512M")
     p.add_argument("--cmdline", default="console=ttyS0 panic=-1 quiet")
@@ -304,7 +312,7 @@ def main():
     blocks = []
     for kname, kpath in kernels:
         for cpus in cpu_counts:
-            vmms = vmm_commands(a, kpath, cpus)
+            vmms = vmm_commands(a, kname, kpath, cpus)
             results = {name: [] for name in VMMS}
             failed = {}
             for rnd in range(a.runs):
@@ -348,24 +356,26 @@ def main():
                "while the guest idles")
     out.append("           (guest RAM is a memfd for all: RssShmem, not counted)")
     out.append("iovirt-before = iovirt --kernel-decompress guest --i8042 on (the boot before issue 24)")
+    out.append("iovirt-vmlinux = iovirt's defaults booting the vmlinux iovirt extract-vmlinux wrote")
     out.append("")
     summary = []
     body = []
     for kname, kpath, cpus, vmms, results, failed in blocks:
         lines, meds = block_report(kname, kpath, cpus, results, failed)
         body += lines + [""]
-        io, before = meds["iovirt"], meds["iovirt-before"]
+        mine = [meds[n] for n in ("iovirt", "iovirt-vmlinux", "iovirt-before")]
         cells = []
         for key in ("init_ms", "exit_s"):
-            for mine in (io, before):
+            for m in mine:
                 for peer in ("qemu-pc", "qemu-microvm"):
-                    cells.append(fmt(ratio(mine[key], meds[peer][key]), "6.2f"))
-        summary.append(f"{kname:<8} {cpus:>4}  " + " ".join(cells[:4]) + "   " + " ".join(cells[4:]))
+                    cells.append(fmt(ratio(m[key], meds[peer][key]), "6.2f"))
+        summary.append(f"{kname:<8} {cpus:>4}  " + " ".join(cells[:6]) + "   " + " ".join(cells[6:]))
     out.append("summary: ratios of medians (below 1: faster than QEMU)")
-    out.append(f"{'':<14}  {'init':^27}   {'exit (start-to-poweroff)':^27}".rstrip())
-    out.append(f"{'':<14}  {'iovirt':^13} {'before':^13}   {'iovirt':^13} {'before':^13}".rstrip())
-    out.append(f"{'kernel':<8} {'cpus':>4}  " + " ".join(f"{'/pc':>6} {'/micro':>6}" for _ in range(2))
-               + "   " + " ".join(f"{'/pc':>6} {'/micro':>6}" for _ in range(2)))
+    out.append(f"{'':<14}  {'init':^41}   {'exit (start-to-poweroff)':^41}".rstrip())
+    heads = " ".join(f"{n:^13}" for n in ("iovirt", "vmlinux", "before"))
+    out.append(f"{'':<14}  {heads}   {heads}".rstrip())
+    out.append(f"{'kernel':<8} {'cpus':>4}  " + " ".join(f"{'/pc':>6} {'/micro':>6}" for _ in range(3))
+               + "   " + " ".join(f"{'/pc':>6} {'/micro':>6}" for _ in range(3)))
     out += summary
     out.append("")
     out += body

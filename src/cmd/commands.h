@@ -15,4 +15,7 @@ int sriov_main(int argc, char **argv);
 int ctl_main(int argc, char **argv, FILE *out, FILE *err);
 int stat_main(int argc, char **argv, FILE *out, FILE *err);
 
+/* `iovirt extract-vmlinux BZIMAGE OUT`: the exit status. */
+int extract_vmlinux_main(int argc, char **argv);
+
 #endif

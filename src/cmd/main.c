@@ -276,6 +276,8 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 1, argv + 1);
 	if (strcmp(cmd, "sriov") == 0)
 		return sriov_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "extract-vmlinux") == 0)
+		return extract_vmlinux_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "ctl") == 0)
 		return ctl_main(argc - 1, argv + 1, stdout, stderr);
 	if (strcmp(cmd, "stat") == 0)

@@ -53,6 +53,8 @@ void config_usage(FILE *out)
 	      "  ctl      drive a running VM through its --api-socket: ping, pause, resume,\n"
 	      "           power-button, reboot, shutdown, info, counters (iovirt ctl --help)\n"
 	      "  stat     live I/O rates of a running VM per device and queue (iovirt stat --help)\n"
+	      "  extract-vmlinux BZIMAGE OUT  write the kernel inside a bzImage, decompressed,\n"
+	      "           for run --kernel OUT to boot without decompressing it each time\n"
 	      "  --version, --help\n"
 	      "\n"
 	      "Exit status of run: 0 the guest powered off (or rebooted without --reboot,\n"

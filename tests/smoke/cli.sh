@@ -128,6 +128,31 @@ expect "--restore memory= neither read nor map" 1 "--restore: memory=copy: must 
 expect "--paused without --api-socket" 2 "--paused: needs --api-socket" run --kernel "$KERNEL" --paused
 expect "unknown option" 2 "--frobnicate: unknown option" run --kernel "$KERNEL" --frobnicate
 expect "unknown command" 2 "frobnicate: unknown command" "$IOVIRT" frobnicate
+# The boot switches and extract-vmlinux.
+expect "--kernel-decompress neither host nor guest" 1 "--kernel-decompress qemu: must be host or guest" \
+	run --kernel "$KERNEL" --kernel-decompress qemu
+expect "--i8042 neither on nor off" 1 "--i8042 yes: must be on or off" run --kernel "$KERNEL" --i8042 yes
+expect "extract-vmlinux without its arguments" 2 "extract-vmlinux: usage" "$IOVIRT" extract-vmlinux
+expect "extract-vmlinux of a file that is no bzImage" 1 "kernel $TMP/random.bin: .*not a bzImage|too small" \
+	"$IOVIRT" extract-vmlinux "$TMP/random.bin" "$TMP/vmlinux"
+if [ -f "$KERNEL" ]; then
+	# A payload cut short: the loader says so in one line rather than
+	# falling back to the guest's decompressor.
+	head -c 3000000 "$KERNEL" >"$TMP/cut.bzImage"
+	expect "kernel whose payload is cut short" 1 "kernel $TMP/cut.bzImage: its payload .*runs past the end" \
+		run --kernel "$TMP/cut.bzImage"
+	if "$IOVIRT" extract-vmlinux "$KERNEL" "$TMP/vmlinux" && [ "$(head -c 4 "$TMP/vmlinux" | od -An -tx1 | tr -d ' ')" = 7f454c46 ] &&
+		[ ! -e "$TMP/vmlinux.tmp.$$" ]; then
+		passed=$((passed + 1)); echo "ok   extract-vmlinux writes the guest kernel's vmlinux (an ELF)"
+	else
+		failed=$((failed + 1)); echo "FAIL extract-vmlinux of $KERNEL"
+	fi
+	# A vmlinux cut short is refused in one line, before anything runs.
+	head -c 1000000 "$TMP/vmlinux" >"$TMP/cut.vmlinux"
+	expect "vmlinux cut short" 1 "kernel $TMP/cut.vmlinux: .*" run --kernel "$TMP/cut.vmlinux"
+else
+	skip "extract-vmlinux of the guest kernel: no $KERNEL"
+fi
 
 # SR-IOV management: user errors that look the same on any host. A malformed
 # address is a bad value (status 1, like --memory lots), a missing argument

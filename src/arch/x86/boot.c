@@ -11,6 +11,7 @@
 #include "arch/x86/elf_kernel.h"
 #include "arch/x86/kernel_payload.h"
 #include "core/log.h"
+#include "core/mem_populate.h"
 
 #define E820_RAM      1
 #define E820_RESERVED 2
@@ -231,20 +232,48 @@ static int check_bzimage(const uint8_t *k, size_t size, const char *kernel_name,
 	return 0;
 }
 
+/* The checked setup header and where the protected-mode part (after the
+ * real-mode setup code) starts. */
+static int split_bzimage(const uint8_t *k, size_t size, const char *kernel_name,
+			 struct setup_header *hdr, size_t *setup_size)
+{
+	int ret = check_bzimage(k, size, kernel_name, hdr);
+	if (ret < 0)
+		return ret;
+	*setup_size = (size_t)((hdr->setup_sects ? hdr->setup_sects : 4) + 1) * 512;
+	if (*setup_size >= size) {
+		log_error("kernel %s: truncated (setup code runs past the end)", kernel_name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int boot_bzimage_vmlinux(const uint8_t *k, size_t size, const char *kernel_name,
+			 uint8_t **vmlinux, size_t *vmlinux_size)
+{
+	struct setup_header hdr;
+	size_t setup_size;
+	int ret = split_bzimage(k, size, kernel_name, &hdr, &setup_size);
+	if (ret < 0)
+		return ret;
+	ret = kernel_payload_decompress(&hdr, k + setup_size, size - setup_size, kernel_name,
+					vmlinux, vmlinux_size);
+	if (ret == -ENOTSUP)
+		log_error("kernel %s: its payload is in a format iovirt does not decompress",
+			  kernel_name);
+	return ret;
+}
+
 /* A bzImage: its kernel loaded and its setup header in boot_params. */
 static int load_bzimage(const struct guest_mem *mem, const struct boot_image *img,
 			const char *kernel_name, struct boot_params *bp,
 			struct setup_header *hdr, struct kernel_layout *kl)
 {
 	const uint8_t *k = img->kernel;
-	int ret = check_bzimage(k, img->kernel_size, kernel_name, hdr);
+	size_t setup_size;
+	int ret = split_bzimage(k, img->kernel_size, kernel_name, hdr, &setup_size);
 	if (ret < 0)
 		return ret;
-	size_t setup_size = (size_t)((hdr->setup_sects ? hdr->setup_sects : 4) + 1) * 512;
-	if (setup_size >= img->kernel_size) {
-		log_error("kernel %s: truncated (setup code runs past the end)", kernel_name);
-		return -EINVAL;
-	}
 	const uint8_t *pm = k + setup_size;
 	size_t pm_size = img->kernel_size - setup_size;
 
@@ -330,6 +359,9 @@ static int load_cmdline_initrd(const struct guest_mem *mem, const struct boot_im
 			  (unsigned long long)(mem->ram_size >> 20));
 		return -ENOMEM;
 	}
+	void *dst = guest_mem_ptr(mem, addr, img->initrd_size);
+	if (dst)
+		mem_populate_write(dst, img->initrd_size);
 	if (guest_mem_write(mem, addr, img->initrd, img->initrd_size) < 0)
 		return -ENOMEM;
 	bp->hdr.ramdisk_image = (uint32_t)addr;

@@ -71,6 +71,13 @@ int boot_load_linux(const struct guest_mem *mem, const struct boot_image *img,
 		    const char *kernel_name, const char *initrd_name,
 		    struct boot_entry *entry);
 
+/* The vmlinux (ELF) inside bzImage k, decompressed into a malloc'd buffer
+ * (iovirt extract-vmlinux). Logs one line naming kernel_name and returns
+ * -errno: a file that is no bzImage, a payload that does not decompress or
+ * is in a format iovirt does not decode (-ENOTSUP). */
+int boot_bzimage_vmlinux(const uint8_t *k, size_t size, const char *kernel_name,
+			 uint8_t **vmlinux, size_t *vmlinux_size);
+
 /* Reads a whole file for the loader; logs one line and returns -errno. */
 int boot_read_file(const char *path, const char *what, uint8_t **data, size_t *size);
 

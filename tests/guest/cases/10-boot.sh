@@ -49,10 +49,20 @@ echo 200 >/proc/sys/vm/nr_hugepages
 done ) &
 sampler=$!
 rm -f "$OUT/hugepages.seen"
+# This boot also takes a vmlinux (ELF) as its kernel: iovirt extract-vmlinux
+# writes the one inside the bzImage, and iovirt run enters it directly.
+bzimage=$KERNEL
+build/iovirt extract-vmlinux "$KERNEL" "$OUT/vmlinux" && KERNEL=$OUT/vmlinux
 boot hugepages info --memory 384M --hugepages
+KERNEL=$bzimage
 kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null
 cat "$OUT/hugepages.seen" >>"$log" 2>/dev/null
-check hugepages "boots and powers off on hugepages (status $status)" [ "$status" -eq 0 ]
+check hugepages "extract-vmlinux wrote the bzImage's vmlinux (an ELF)" \
+	[ "$(head -c 4 "$OUT/vmlinux" | od -An -tx1 | tr -d ' ')" = 7f454c46 ]
+check hugepages "boots the vmlinux and powers off on hugepages (status $status)" [ "$status" -eq 0 ]
+check hugepages "the vmlinux runs at its link address (_text $(text "$log" KTEXT))" \
+	[ "$(text "$log" KTEXT)" = ffffffff81000000 ]
+rm -f "$OUT/vmlinux"
 check hugepages "guest counts its memory" in_range "$(value "$log" MEMTOTAL_KB)" $((384 * 1024 * 80 / 100)) $((384 * 1024))
 check hugepages "guest RAM came from hugepages" grep -q "HUGEPAGES_USED=" "$log"
 echo 0 >/proc/sys/vm/nr_hugepages
