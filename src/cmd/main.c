@@ -150,13 +150,21 @@ static int run_machine(const struct vm_config *cfg_in, const struct snap_manifes
 	cfg.restore = cfg.restore ? cfg.restore_dir : NULL; /* into this copy */
 	install_signals();
 
-	/* Probed before the machine is built: the probe's own throwaway machine
-	 * must not replace the real one's state (its seccomp filters). Said
-	 * only once everything is loaded, so that bad input fails in one line. */
-	enum probe_result speed = probe_kvm_speed(NULL);
-	if (speed == PROBE_NO_KVM)
-		return IOVIRT_EXIT_ERROR; /* the probe said why, in one line */
-	boot_trace_mark(BOOT_PHASE_KVM_PROBED);
+	/* A boot times the probe's loop on its own vCPU 0 before loading the
+	 * kernel (probe_machine_speed). A restore or a migration's destination
+	 * loads vCPU state that must not follow a run, so it probes in a
+	 * throwaway machine, made before the real one: the probe's must not
+	 * replace the real one's state (its seccomp filters). The verdict is
+	 * said only once everything is loaded, so that bad input fails in one
+	 * line. */
+	bool resumes = cfg.restore || cfg.incoming;
+	enum probe_result speed = PROBE_HARDWARE;
+	if (resumes) {
+		speed = probe_kvm_speed(NULL);
+		if (speed == PROBE_NO_KVM)
+			return IOVIRT_EXIT_ERROR; /* the probe said why, in one line */
+		boot_trace_mark(BOOT_PHASE_KVM_PROBED);
+	}
 	bool warned = false, first = true;
 	/* The source holds the images until it hands them over. */
 	blk_defer_locks(cfg.incoming != NULL);
@@ -195,6 +203,10 @@ static int run_machine(const struct vm_config *cfg_in, const struct snap_manifes
 		running = &m;
 		if (stop_requested) /* after running is set: the handler sees one or the other */
 			machine_stop_async(&m);
+		if (first && !resumes) {
+			speed = probe_machine_speed(&m, NULL);
+			boot_trace_mark(BOOT_PHASE_KVM_PROBED);
+		}
 		int loaded = load_machine(&m, &cfg, man, first);
 		first = false;
 		if (loaded == 0)

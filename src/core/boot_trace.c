@@ -9,9 +9,9 @@
 
 static const char *const phase_names[BOOT_PHASE_COUNT] = {
 	[BOOT_PHASE_OPTIONS] = "options",
-	[BOOT_PHASE_KVM_PROBED] = "kvm-probed",
 	[BOOT_PHASE_VM_CREATED] = "vm-created",
 	[BOOT_PHASE_DEVICES] = "devices",
+	[BOOT_PHASE_KVM_PROBED] = "kvm-probed",
 	[BOOT_PHASE_KERNEL_LOADED] = "kernel-loaded",
 	[BOOT_PHASE_VCPU_ENTRY] = "vcpu-entry",
 	[BOOT_PHASE_GUEST_FIRST_IO] = "guest-first-io",
@@ -19,9 +19,9 @@ static const char *const phase_names[BOOT_PHASE_COUNT] = {
 
 static const char *const phase_descriptions[BOOT_PHASE_COUNT] = {
 	[BOOT_PHASE_OPTIONS] = "command line parsed",
-	[BOOT_PHASE_KVM_PROBED] = "/dev/kvm probed",
 	[BOOT_PHASE_VM_CREATED] = "VM, RAM, vCPUs made",
 	[BOOT_PHASE_DEVICES] = "devices created",
+	[BOOT_PHASE_KVM_PROBED] = "/dev/kvm probed",
 	[BOOT_PHASE_KERNEL_LOADED] = "kernel in guest RAM",
 	[BOOT_PHASE_VCPU_ENTRY] = "vCPU 0 entered",
 	[BOOT_PHASE_GUEST_FIRST_IO] = "first port access",

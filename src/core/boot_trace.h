@@ -18,9 +18,10 @@
 
 enum boot_phase {
 	BOOT_PHASE_OPTIONS,        /* the command line parsed */
-	BOOT_PHASE_KVM_PROBED,     /* /dev/kvm opened and its speed probed */
 	BOOT_PHASE_VM_CREATED,     /* the VM, its RAM and vCPUs */
 	BOOT_PHASE_DEVICES,        /* every device created */
+	BOOT_PHASE_KVM_PROBED,     /* /dev/kvm's speed probed (before the VM
+				    * when resuming a snapshot or migration) */
 	BOOT_PHASE_KERNEL_LOADED,  /* kernel, initrd, tables in guest RAM */
 	BOOT_PHASE_VCPU_ENTRY,     /* vCPU 0 enters the guest */
 	BOOT_PHASE_GUEST_FIRST_IO, /* the guest's first port or MMIO access */

@@ -248,6 +248,29 @@ static void throttle(struct vcpu *vcpu)
 	pthread_mutex_unlock(&vm->pause_lock);
 }
 
+int vcpu_run_until_out(struct vcpu *vcpu, uint16_t port, unsigned max_exits)
+{
+	struct kvm_run *run = vcpu->run;
+	for (unsigned i = 0; i < max_exits; i++) {
+		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			return -errno;
+		}
+		if (run->exit_reason == KVM_EXIT_IO && run->io.direction == KVM_EXIT_IO_OUT &&
+		    run->io.port == port) {
+			/* KVM finishes the OUT on the next entry; do that now,
+			 * without running guest code (see complete_pending_exit). */
+			__atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+			int ret = ioctl(vcpu->fd, KVM_RUN, 0);
+			int err = ret < 0 && errno != EINTR ? -errno : 0;
+			__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+			return err;
+		}
+	}
+	return -ETIMEDOUT;
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *vcpu = arg;

@@ -27,6 +27,12 @@ int vcpu_start(struct vcpu *vcpu);
 void vcpu_kick(struct vcpu *vcpu);
 void vcpu_join(struct vcpu *vcpu);
 
+/* Runs the vCPU on the calling thread (before its own thread starts) until
+ * the guest writes to port, leaving the access completed so the registers
+ * may be set afterwards; other exits to user space are ignored, at most
+ * max_exits of them. 0, -ETIMEDOUT past max_exits, or -errno of KVM_RUN. */
+int vcpu_run_until_out(struct vcpu *vcpu, uint16_t port, unsigned max_exits);
+
 /* Installs the (empty) handler of the signal that kicks vCPUs (a
  * real-time one: SIGUSR1 and SIGUSR2 are left alone); once per process. */
 void vcpu_init_signals(void);

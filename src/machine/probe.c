@@ -1,27 +1,28 @@
 #include "machine/probe.h"
 
-#include <pthread.h>
+#include <errno.h>
+#include <sys/ioctl.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "core/boot_trace.h"
+#include "kvm/vcpu.h"
 #include "machine/machine.h"
 
 /* 1,000,000 ring-0 instructions: about 1 ms on hardware, about a second
- * where CPL 0 is interpreted. Then power off through the ACPI PM block. */
+ * where CPL 0 is interpreted. Then a write to port 0x80, where the caller,
+ * running the vCPU itself, stops it. */
+#define PROBE_GPA 0x1000
+#define PROBE_DONE_PORT 0x80
 static const unsigned char probe_code[] = {
 	0x66, 0xb9, 0x20, 0xa1, 0x07, 0x00, /* mov ecx, 500000 */
 	0x66, 0x49,                         /* 1: dec ecx */
 	0x75, 0xfc,                         /* jnz 1b */
-	0xba, 0x04, 0x06,                   /* mov dx, 0x604 (PM1a_CNT) */
-	0xb8, 0x00, 0x34,                   /* mov ax, SLP_EN | SLP_TYP(5) */
-	0xef,                               /* out dx, ax */
-	0xf4,                               /* 2: hlt */
-	0xeb, 0xfd,                         /* jmp 2b */
+	0xe6, PROBE_DONE_PORT,              /* out 0x80, al */
+	0xeb, 0xfe,                         /* 2: jmp 2b */
 };
 
-#define PROBE_LIMIT_MS 2000.0
 #define PROBE_HARDWARE_MS 100.0
+#define PROBE_MAX_EXITS 1000
 
 static double now_ms(void)
 {
@@ -30,12 +31,23 @@ static double now_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static void *watchdog(void *arg)
+/* Times the loop on vCPU 0 of m, on this thread; -errno if it cannot run. */
+static int time_loop(struct machine *m, double *elapsed)
 {
-	struct machine *m = arg;
-	usleep((useconds_t)(PROBE_LIMIT_MS * 1000));
-	vm_request_exit(&m->vm, VM_EXIT_TIMEOUT, "probe took too long");
-	return NULL;
+	int ret = machine_load_real_mode(m, probe_code, sizeof(probe_code), PROBE_GPA);
+	if (ret < 0)
+		return ret;
+	double start = now_ms();
+	ret = vcpu_run_until_out(&m->vm.vcpus[0], PROBE_DONE_PORT, PROBE_MAX_EXITS);
+	*elapsed = now_ms() - start;
+	return ret;
+}
+
+static enum probe_result verdict(int ret, double elapsed, double *elapsed_ms)
+{
+	if (elapsed_ms)
+		*elapsed_ms = elapsed;
+	return ret == 0 && elapsed < PROBE_HARDWARE_MS ? PROBE_HARDWARE : PROBE_EMULATED;
 }
 
 enum probe_result probe_kvm_speed(double *elapsed_ms)
@@ -53,24 +65,28 @@ enum probe_result probe_kvm_speed(double *elapsed_ms)
 		boot_trace_hold(false);
 		return PROBE_NO_KVM;
 	}
-	if (machine_load_real_mode(&m, probe_code, sizeof(probe_code), 0x1000) < 0) {
-		machine_destroy(&m);
-		boot_trace_hold(false);
-		return PROBE_NO_KVM;
-	}
-	pthread_t wd;
-	int have_wd = pthread_create(&wd, NULL, watchdog, &m) == 0;
-	double start = now_ms();
-	enum vm_exit_reason reason = machine_run(&m);
-	double elapsed = now_ms() - start;
-	if (have_wd) {
-		pthread_cancel(wd);
-		pthread_join(wd, NULL);
-	}
+	double elapsed = 0;
+	int ret = time_loop(&m, &elapsed);
 	machine_destroy(&m);
 	boot_trace_hold(false);
-	if (elapsed_ms)
-		*elapsed_ms = elapsed;
-	return reason == VM_EXIT_POWEROFF && elapsed < PROBE_HARDWARE_MS ? PROBE_HARDWARE
-									  : PROBE_EMULATED;
+	return verdict(ret, elapsed, elapsed_ms);
+}
+
+enum probe_result probe_machine_speed(struct machine *m, double *elapsed_ms)
+{
+	int fd = m->vm.vcpus[0].fd;
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	uint8_t saved[sizeof(probe_code)];
+	if (ioctl(fd, KVM_GET_REGS, &regs) < 0 || ioctl(fd, KVM_GET_SREGS, &sregs) < 0 ||
+	    guest_mem_read(&m->vm.mem, PROBE_GPA, saved, sizeof(saved)) < 0)
+		return verdict(-EINVAL, 0, elapsed_ms);
+	double elapsed = 0;
+	int ret = time_loop(m, &elapsed);
+	/* Back to the state it had (a reset CPU, the RAM as it was), for the
+	 * kernel, the firmware or the snapshot the machine starts from. */
+	if (guest_mem_write(&m->vm.mem, PROBE_GPA, saved, sizeof(saved)) < 0 ||
+	    ioctl(fd, KVM_SET_SREGS, &sregs) < 0 || ioctl(fd, KVM_SET_REGS, &regs) < 0)
+		ret = -EIO;
+	return verdict(ret, elapsed, elapsed_ms);
 }

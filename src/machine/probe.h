@@ -14,4 +14,13 @@ enum probe_result {
 /* Logs one line on failure (no KVM). *elapsed_ms gets the loop's time. */
 enum probe_result probe_kvm_speed(double *elapsed_ms);
 
+struct machine;
+
+/* The same, timed on vCPU 0 of a machine that has not run yet, instead of
+ * a throwaway one (whose making and tearing down cost more than the loop
+ * where KVM is nested): its registers and the RAM the loop used are put
+ * back, so the machine then boots as if never run. A vCPU that cannot run
+ * counts as emulated; the boot says why when it tries. */
+enum probe_result probe_machine_speed(struct machine *m, double *elapsed_ms);
+
 #endif

@@ -1,4 +1,4 @@
-// fuzz-sources: src/arch/x86/boot.c src/arch/x86/kernel_payload.c src/arch/x86/elf_kernel.c src/core/guest_mem.c src/core/mem_populate.c src/core/guest_mem_log.c src/core/log.c -llzma -llz4 -lzstd -lz -lbz2
+// fuzz-sources: src/arch/x86/boot.c src/arch/x86/kernel_payload.c src/arch/x86/elf_kernel.c src/core/guest_mem.c src/core/guest_mem_log.c src/core/log.c -llzma -llz4 -lzstd -lz -lbz2
 /* The --kernel file, whatever it holds, through boot_load_linux into a
  * small guest: a bzImage's setup header and payload (each compressed
  * format, decompressed on the host or left to the guest), or a vmlinux's

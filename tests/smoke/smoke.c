@@ -28,6 +28,7 @@
 #include "machine/machine_api.h"
 #include "machine/machine_migrate.h"
 #include "machine/machine_snapshot.h"
+#include "machine/probe.h"
 #include "migrate/snapshot_file.h"
 
 #define CODE_GPA 0x1000
@@ -166,6 +167,46 @@ static void test_i8042_reset_line(void **state)
 	struct run_result r;
 	run_payload(code, sizeof(code), NULL, &r);
 	assert_int_equal(r.reason, VM_EXIT_RESET);
+}
+
+/* iovirt run times the /dev/kvm probe on the real machine's vCPU 0: after
+ * it the vCPU must be back in its reset state and the RAM the loop used as
+ * it was, so that the machine then boots as if never run. */
+static void test_probe_on_the_machine_leaves_it_unrun(void **state)
+{
+	int kvm = vm_open_kvm();
+	assert_true(kvm >= 0);
+	struct vm_config cfg = {.memory = 32ULL << 20, .cpus = 1, .console_in_fd = -1,
+				.console_out_fd = -1};
+	struct machine m;
+	assert_int_equal(machine_create(&m, &cfg, kvm), 0);
+	int fd = m.vm.vcpus[0].fd;
+	struct kvm_regs r0, r1;
+	struct kvm_sregs s0, s1;
+	assert_int_equal(ioctl(fd, KVM_GET_REGS, &r0), 0);
+	assert_int_equal(ioctl(fd, KVM_GET_SREGS, &s0), 0);
+	uint8_t marker[32];
+	memset(marker, 0x5a, sizeof(marker));
+	assert_int_equal(guest_mem_write(&m.vm.mem, 0x1000, marker, sizeof(marker)), 0);
+	double ms = -1;
+	enum probe_result speed = probe_machine_speed(&m, &ms);
+	assert_true(speed == PROBE_HARDWARE || speed == PROBE_EMULATED);
+	assert_true(ms > 0);
+	assert_int_equal(ioctl(fd, KVM_GET_REGS, &r1), 0);
+	assert_int_equal(ioctl(fd, KVM_GET_SREGS, &s1), 0);
+	assert_int_equal(r1.rip, r0.rip);
+	assert_int_equal(r1.rflags, r0.rflags);
+	assert_int_equal(s1.cs.base, s0.cs.base);
+	assert_int_equal(s1.cs.selector, s0.cs.selector);
+	assert_int_equal(s1.cr0, s0.cr0);
+	uint8_t after[sizeof(marker)];
+	assert_int_equal(guest_mem_read(&m.vm.mem, 0x1000, after, sizeof(after)), 0);
+	assert_memory_equal(after, marker, sizeof(marker));
+	/* And it still runs: a payload powers it off. */
+	static const uint8_t code[] = {POWEROFF};
+	assert_int_equal(machine_load_real_mode(&m, code, sizeof(code), CODE_GPA), 0);
+	assert_int_equal(machine_run(&m), VM_EXIT_POWEROFF);
+	machine_destroy(&m);
 }
 
 static void test_two_vcpus_start_and_stop(void **state)
@@ -754,6 +795,7 @@ int main(void)
 		cmocka_unit_test(test_unclaimed_mmio),
 		cmocka_unit_test(test_triple_fault_is_reported),
 		cmocka_unit_test(test_i8042_reset_line),
+		cmocka_unit_test(test_probe_on_the_machine_leaves_it_unrun),
 		cmocka_unit_test(test_two_vcpus_start_and_stop),
 		cmocka_unit_test(test_pause_and_resume),
 		cmocka_unit_test(test_snapshot_and_restore),

@@ -11,7 +11,6 @@
 #include "arch/x86/elf_kernel.h"
 #include "arch/x86/kernel_payload.h"
 #include "core/log.h"
-#include "core/mem_populate.h"
 
 #define E820_RAM      1
 #define E820_RESERVED 2
@@ -359,9 +358,6 @@ static int load_cmdline_initrd(const struct guest_mem *mem, const struct boot_im
 			  (unsigned long long)(mem->ram_size >> 20));
 		return -ENOMEM;
 	}
-	void *dst = guest_mem_ptr(mem, addr, img->initrd_size);
-	if (dst)
-		mem_populate_write(dst, img->initrd_size);
 	if (guest_mem_write(mem, addr, img->initrd, img->initrd_size) < 0)
 		return -ENOMEM;
 	bp->hdr.ramdisk_image = (uint32_t)addr;

@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "core/log.h"
-#include "core/mem_populate.h"
 
 /* The loader's page tables, GDT, boot_params and command line sit below. */
 #define ELF_KERNEL_MIN_GPA 0x100000ULL
@@ -136,7 +135,6 @@ int elf_kernel_load(const struct guest_mem *mem, const uint8_t *elf, size_t size
 		uint8_t *dst = guest_mem_ptr(mem, ph.p_paddr, ph.p_memsz);
 		if (!dst || !segment_in_file(&ph, size) || ph.p_filesz > ph.p_memsz)
 			return -EFAULT;
-		mem_populate_write(dst, ph.p_memsz);
 		memcpy(dst, elf + ph.p_offset, ph.p_filesz);
 		memset(dst + ph.p_filesz, 0, ph.p_memsz - ph.p_filesz);
 	}

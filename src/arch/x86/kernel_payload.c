@@ -15,7 +15,6 @@
 #include <zstd_errors.h>
 
 #include "core/log.h"
-#include "core/mem_populate.h"
 
 /* payload_offset and payload_length came with boot protocol 2.08. */
 #define PAYLOAD_PROTOCOL 0x0208
@@ -230,7 +229,6 @@ static const char *decompress(const struct codec *c, const uint8_t *p, size_t le
 	uint8_t *buf = malloc(size);
 	if (!buf)
 		return "out of memory";
-	mem_populate_write(buf, size);
 	const char *why = NULL;
 	size_t done = c->decode(p, c->size_appended ? len - 4 : len, buf, size, &why);
 	if (!why && done != size)

@@ -22,7 +22,7 @@ for cpus in 1 2; do
 	# --boot-trace: iovirt's phases in order, then init's code on port 0x80.
 	trace=$(grep -ao "boot-trace: [a-z0-9-]*" "$log" | awk '{print $2}' | tr '\n' ' ')
 	check "$name" "--boot-trace lists the phases in order ($trace)" \
-		matches "$trace" "^options kvm-probed vm-created devices kernel-loaded vcpu-entry guest-first-io .*guest-0x60 $"
+		matches "$trace" "^options vm-created devices kvm-probed kernel-loaded vcpu-entry guest-first-io .*guest-0x60 $"
 	grep -ao "boot-trace: .* at *[0-9.]* ms" "$log" | sed 's/.* at *//; s/ ms$//' >"$OUT/$name.trace"
 	check "$name" "--boot-trace times only grow ($(tr '\n' ' ' <"$OUT/$name.trace"))" \
 		sort -n -c "$OUT/$name.trace"
