@@ -35,7 +35,9 @@ static int write_file(const char *path, const uint8_t *data, size_t size)
 		ssize_t n = write(fd, data + done, size - done);
 		if (n > 0)
 			done += (size_t)n;
-		else if (n < 0 && errno != EINTR)
+		else if (n == 0)
+			err = -EIO; /* no progress: do not spin */
+		else if (errno != EINTR)
 			err = -errno;
 	}
 	if (close(fd) < 0 && !err)

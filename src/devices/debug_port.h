@@ -4,7 +4,8 @@
  * 0x00-0x1f firmware, 0x20-0x3f boot loader, 0x40-0x5f kernel, 0x60-0x7f
  * user space; the guest image's init writes 0x60 as it starts). Linux on
  * KVM does not use the port for its I/O delay (KVM_FEATURE_NOP_IO_DELAY),
- * so nothing else lands there. */
+ * so nothing else lands there in a direct kernel boot; a firmware boot runs
+ * the kernel's real-mode setup, which does, and has no debug port. */
 #ifndef IOVIRT_DEVICES_DEBUG_PORT_H
 #define IOVIRT_DEVICES_DEBUG_PORT_H
 

@@ -48,16 +48,6 @@ static uint16_t get16(const uint8_t *p)
 
 
 
-static uint16_t le16_at(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t le32_at(const uint8_t *p)
-{
-	return (uint32_t)le16_at(p) | (uint32_t)le16_at(p + 2) << 16;
-}
-
 /* A guest mistake: counted by reason, and as the queue's "rejected". */
 static void tx_reject(struct e1000 *e, uint64_t *reason)
 {
@@ -274,8 +264,8 @@ static void gather(struct e1000 *e, uint64_t addr, size_t len)
 static uint8_t process_desc(struct e1000 *e, const uint8_t *d)
 {
 	struct e1000_tx *t = &e->tx;
-	uint64_t addr = (uint64_t)le32_at(d + 4) << 32 | le32_at(d);
-	uint32_t lower = le32_at(d + 8);
+	uint64_t addr = (uint64_t)get_le32(d + 4) << 32 | get_le32(d);
+	uint32_t lower = get_le32(d + 8);
 	uint8_t cmd = (uint8_t)(lower >> 24);
 	bool dext = cmd & TXD_CMD_DEXT;
 	unsigned dtyp = (lower >> 20) & 0xF;
@@ -284,14 +274,14 @@ static uint8_t process_desc(struct e1000 *e, const uint8_t *d)
 		struct e1000_tx_ctx *c = &t->ctx;
 		c->ipcss = d[0];
 		c->ipcso = d[1];
-		c->ipcse = le16_at(d + 2);
+		c->ipcse = get_le16(d + 2);
 		c->tucss = d[4];
 		c->tucso = d[5];
-		c->tucse = le16_at(d + 6);
+		c->tucse = get_le16(d + 6);
 		c->paylen = lower & 0xFFFFF;
 		c->tucmd = cmd;
 		c->hdrlen = d[13];
-		c->mss = le16_at(d + 14);
+		c->mss = get_le16(d + 14);
 		return cmd;
 	}
 	if (dext && dtyp != TXD_DTYP_DATA) {
@@ -315,7 +305,7 @@ static uint8_t process_desc(struct e1000 *e, const uint8_t *d)
 	if (addr && len && !t->error)
 		gather(e, addr, len);
 	if (cmd & TXD_CMD_EOP)
-		packet_end(e, cmd, d[10], le16_at(d + 14));
+		packet_end(e, cmd, d[10], get_le16(d + 14));
 	return cmd;
 }
 

@@ -39,6 +39,13 @@ static bool firmware_boot(const struct vm_config *cfg)
 	return cfg->firmware != NULL;
 }
 
+/* A firmware boot leaves port 0x80 alone: the kernel's real-mode setup
+ * code, which it runs, writes junk there as an I/O delay. */
+static bool direct_boot(const struct vm_config *cfg)
+{
+	return cfg->firmware == NULL;
+}
+
 static bool i8042_wanted(const struct vm_config *cfg)
 {
 	return cfg->i8042;
@@ -103,6 +110,7 @@ const struct device_kind device_kinds[] = {
 	{.name = "pvpanic", .summary = "pvpanic port: the guest reports a panic",
 	 .create = machine_create_pvpanic, .io_model = "emulated"},
 	{.name = "debug-port", .summary = "port 0x80: the guest's boot-progress codes (--boot-trace)",
+	 .present = direct_boot, .when = "(direct kernel boot)",
 	 .create = machine_create_debug_port, .io_model = "emulated"},
 	{.name = "fw-cfg", .summary = "QEMU's firmware configuration interface: what the BIOS reads",
 	 .present = firmware_boot, .when = "(--firmware)",

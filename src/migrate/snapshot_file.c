@@ -1,7 +1,6 @@
 /* The snapshot's state file; see snapshot_file.h. */
 #include "migrate/snapshot_file.h"
 
-#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -12,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
+
+#include "core/byteorder.h"
 
 #define MAGIC "IOVIRTSN"
 #define HEADER_LEN 24
@@ -42,32 +43,6 @@ uint32_t snap_crc32(const void *data, size_t len)
 static uint32_t section_crc(const uint8_t *h, const void *data, size_t len)
 {
 	return crc_update(crc_update(0, h, SECTION_CRC_AT), data, len);
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	v = htole32(v);
-	memcpy(p, &v, 4);
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	v = htole64(v);
-	memcpy(p, &v, 8);
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-	uint32_t v;
-	memcpy(&v, p, 4);
-	return le32toh(v);
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-	uint64_t v;
-	memcpy(&v, p, 8);
-	return le64toh(v);
 }
 
 /* A name: 1..SNAP_NAME_MAX-1 printable bytes, no space (the reader's

@@ -258,7 +258,7 @@ int boot_bzimage_vmlinux(const uint8_t *k, size_t size, const char *kernel_name,
 	ret = kernel_payload_decompress(&hdr, k + setup_size, size - setup_size, kernel_name,
 					vmlinux, vmlinux_size);
 	if (ret == -ENOTSUP)
-		log_error("kernel %s: its payload is in a format iovirt does not decompress",
+		log_error("kernel %s: no payload iovirt can decompress (none recorded, or lzo)",
 			  kernel_name);
 	return ret;
 }

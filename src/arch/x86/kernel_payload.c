@@ -2,7 +2,6 @@
 
 #include <asm/bootparam.h>
 #include <bzlib.h>
-#include <endian.h>
 #include <errno.h>
 #include <lz4.h>
 #include <lzma.h>
@@ -14,6 +13,7 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
+#include "core/byteorder.h"
 #include "core/log.h"
 
 /* payload_offset and payload_length came with boot protocol 2.08. */
@@ -32,13 +32,6 @@ static const char *const TRUNCATED = "it ends early";
  * it wrote; if it fails, it sets *why. */
 typedef size_t decode_fn(const uint8_t *in, size_t len, uint8_t *out, size_t cap,
 			 const char **why);
-
-static uint32_t le32_at(const uint8_t *p)
-{
-	uint32_t v;
-	memcpy(&v, p, sizeof(v));
-	return le32toh(v);
-}
 
 static size_t decode_gzip(const uint8_t *in, size_t len, uint8_t *out, size_t cap,
 			  const char **why)
@@ -146,7 +139,7 @@ static size_t decode_lz4(const uint8_t *in, size_t len, uint8_t *out, size_t cap
 			*why = TRUNCATED;
 			break;
 		}
-		uint32_t block = le32_at(in + pos);
+		uint32_t block = get_le32(in + pos);
 		pos += 4;
 		if (block == LZ4_LEGACY_MAGIC)
 			continue;
@@ -221,7 +214,7 @@ static const char *decompress(const struct codec *c, const uint8_t *p, size_t le
 {
 	if (len < c->magic_len + 4)
 		return "it is too short";
-	uint32_t size = le32_at(p + len - 4);
+	uint32_t size = get_le32(p + len - 4);
 	if (size == 0)
 		return "its last 4 bytes record a size of 0";
 	if (size > KERNEL_PAYLOAD_MAX)
