@@ -1,4 +1,4 @@
-// fuzz-sources: src/api/api_routes.c src/api/api_json.c src/core/counters.c -ljson-c
+// fuzz-sources: src/api/api_routes.c src/api/api_json.c src/core/boot_trace.c src/core/counters.c -ljson-c
 /* The control plane's request handling (api_handle): the fuzzer's bytes
  * are a flags byte, then method NUL url NUL body, handed to api_handle
  * with a fake VM whose actions return what the flags pick. The server
