@@ -213,11 +213,13 @@ fw_reboot() {
 # The ACPI tables the firmware handed over are a direct kernel boot's: the
 # ones that hold no addresses (DSDT, MADT, MCFG) are byte for byte the same
 # as the guest sees them (FADT and XSDT differ in where the tables are).
+# The same machine: a firmware boot has the i8042 by default, a direct one
+# has not, so the direct boot asks for it.
 fw_acpi() {
 	local dlog=$OUT/fw-direct.log t
 	timeout 300 build/iovirt run --kernel build/guest/vmlinuz --initrd "$T/initrd.img" \
 		--cmdline "$CMDLINE iovirt.fwcase=direct iovirt.fwmedia=none" --memory 512M --cpus 1 \
-		--disk "$T/blank.img" </dev/null >"$dlog" 2>&1
+		--i8042 on --disk "$T/blank.img" </dev/null >"$dlog" 2>&1
 	check fw-acpi "a direct kernel boot of the same machine runs (status $?)" \
 		grep -q IOVIRT-TEST-EXIT=0 "$dlog"
 	for t in DSDT APIC MCFG; do
