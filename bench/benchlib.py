@@ -140,6 +140,18 @@ class Vmm:
         self.console.thread.join(timeout=5)
         self.proc.stdout.close()
 
+    def wait_poweroff(self, deadline):
+        """Waits (at least 5 s) for the VMM to exit after the guest powered
+        off; the time it exited. BenchError if it hangs or exits non-zero."""
+        try:
+            self.proc.wait(timeout=max(5.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            raise BenchError("the guest powered off but the VMM did not exit") from None
+        t_end = time.monotonic()
+        if self.proc.returncode != 0:
+            raise BenchError(f"the VMM exited {self.proc.returncode}")
+        return t_end
+
     def failure_detail(self):
         lines = [f"console | {t}" for t in self.console.tail()]
         try:

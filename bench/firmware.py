@@ -26,18 +26,16 @@ found there are not run again: when the test host freezes (QEMU 7.2's TCG
 does, under firmware boots too), bench/firmware starts a fresh one and the
 benchmark goes on where it stopped.
 """
-import json
 import argparse
 import os
 import shlex
-import subprocess
 import sys
 import time
 
 # benchlib sits beside this file, wherever it is run or loaded from.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import (BenchError, Vmm, fmt, med, note_lines, qemu_version, ratio,  # noqa: E402
-                      write_report)
+from benchlib import (BenchError, Vmm, fmt, load_runs, med, note_lines,  # noqa: E402
+                      qemu_version, ratio, record_run, write_report)
 
 MARK_INIT = "IOVIRT-INIT"
 MARK_GRUB = "Booting `iovirt guest'"
@@ -96,42 +94,13 @@ def run_once(name, cmd, timeout, workdir):
         if grub:
             res["grub_ms"] = (grub[0] - vm.t0) * 1000.0
         vm.console.wait_for(lambda t: MARK_EXIT in t, deadline, MARK_EXIT)
-        try:
-            vm.proc.wait(timeout=max(5.0, deadline - time.monotonic()))
-            res["exit_s"] = time.monotonic() - vm.t0
-        except subprocess.TimeoutExpired:
-            raise BenchError("the guest powered off but the VMM did not exit") from None
-        if vm.proc.returncode != 0:
-            raise BenchError(f"the VMM exited {vm.proc.returncode}")
+        res["exit_s"] = vm.wait_poweroff(deadline) - vm.t0
     except BenchError as e:
         res["error"] = str(e)
         res["detail"] = vm.failure_detail()
     finally:
         vm.close()
     return res
-
-
-def load_results(path):
-    """{(round, row): result} of the runs an earlier test host finished."""
-    done = {}
-    try:
-        with open(path) as f:
-            for line in f:
-                try:
-                    rec = json.loads(line)
-                    done[(rec.pop("round"), rec.pop("row"))] = rec
-                except (ValueError, KeyError):
-                    pass            # a line cut short by a freeze
-    except FileNotFoundError:
-        pass
-    return done
-
-
-def save_result(path, rnd, name, res):
-    with open(path, "a") as f:
-        f.write(json.dumps(dict(res, round=rnd, row=name)) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def main():
@@ -160,7 +129,7 @@ def main():
     a = p.parse_args()
 
     table = rows(a)
-    done = load_results(a.results)
+    done = load_runs(a.results, ("round", "row"))
     results = {r[0]: [] for r in table}
     failed = {}
     t_start = time.monotonic()
@@ -175,7 +144,7 @@ def main():
             was = " (recorded before)" if res is not None else ""
             if res is None:
                 res = run_once(name, cmd, a.timeout, a.work)
-                save_result(a.results, rnd, name, res)
+                record_run(a.results, res, round=rnd, row=name)
             results[name].append(res)
             if res["error"]:
                 failed[name] = res
