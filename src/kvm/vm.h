@@ -24,7 +24,6 @@ enum vm_exit_reason {
 	VM_EXIT_CRASH,      /* triple fault, KVM internal error */
 	VM_EXIT_ERROR,      /* the VMM itself failed */
 	VM_EXIT_SIGNAL,     /* iovirt was told to stop (SIGTERM, SIGINT, SIGHUP) */
-	VM_EXIT_TIMEOUT,    /* a caller's deadline ran out (the speed probe) */
 };
 
 struct vcpu;

@@ -1,7 +1,8 @@
 /* Does /dev/kvm run guest kernel code at hardware speed? Some hosts (nested
  * KVM that interprets CPL 0) run ring-0 code thousands of times slower, too
- * slow to boot Linux. Measured by timing a short ring-0 loop in a throwaway
- * VM, not guessed from the host's name. */
+ * slow to boot Linux. Measured by timing a short ring-0 loop (in a throwaway
+ * VM, or on a machine's own vCPU before it boots), not guessed from the
+ * host's name. */
 #ifndef IOVIRT_MACHINE_PROBE_H
 #define IOVIRT_MACHINE_PROBE_H
 
