@@ -1,9 +1,9 @@
 /* Intel 82540EM: the PCI function, the register file behind BAR0 and BAR1,
- * interrupts (ICR/ICS/IMS/IMC, INTx, ITR throttling), the statistics
- * registers, reset, and the device's life cycle and contract (kind
- * "e1000"). See e1000.h; receive is e1000_rx.c, transmit e1000_tx.c, the
- * EEPROM e1000_eeprom.c, the PHY e1000_phy.c, the state record
- * e1000_state.c. Section numbers are the 8254x SDM's (e1000_regs.h). */
+ * the statistics registers, reset, and the device's life cycle and
+ * contract (kind "e1000"). See e1000.h; interrupts and their moderation
+ * are e1000_irq.c, receive e1000_rx.c, transmit e1000_tx.c, the EEPROM
+ * e1000_eeprom.c, the PHY e1000_phy.c, the state record e1000_state.c.
+ * Section numbers are the 8254x SDM's (e1000_regs.h). */
 #include "devices/e1000_priv.h"
 
 #include <errno.h>
@@ -62,84 +62,6 @@ bool e1000_bus_master(const struct e1000 *e)
 {
 	/* No DMA unless the driver enabled bus mastering (PCI 3.0 §6.2.2). */
 	return pci_cfg_get(&e->pci, PCI_COMMAND, 2) & PCI_COMMAND_MASTER;
-}
-
-/* ---- Interrupts (§13.4.17-21, ITR §13.4.18) ---- */
-
-static void arm_timer(struct e1000 *e, int64_t delay_ns)
-{
-	struct itimerspec its = {0};
-	if (delay_ns < 1)
-		delay_ns = 1;
-	its.it_value.tv_sec = (time_t)(delay_ns / 1000000000);
-	its.it_value.tv_nsec = (long)(delay_ns % 1000000000);
-	if (timerfd_settime(e->timer_fd, 0, &its, NULL) < 0)
-		log_warn("e1000: timerfd_settime: %s", strerror(errno));
-	e->timer_armed = true;
-}
-
-#define ICR_RX_CAUSES (ICR_RXDMT0 | ICR_RXO | ICR_RXT0 | ICR_SRPD)
-#define ICR_TX_CAUSES (ICR_TXDW | ICR_TXQE | ICR_TXD_LOW)
-
-/* An assertion counts for the device, and for each queue one of whose
- * causes is pending (one INTx serves both). */
-static void count_interrupt(struct e1000 *e, uint32_t pending)
-{
-	counter_inc(&e->dev.counters.interrupts);
-	if (pending & ICR_RX_CAUSES)
-		counter_inc(&e->rxq.interrupts);
-	if (pending & ICR_TX_CAUSES)
-		counter_inc(&e->txq.interrupts);
-}
-
-/* INTx follows (ICR & IMS) != 0. A rising edge waits until ITR's interval
- * has passed since the last one (§13.4.18: "a guaranteed inter-interrupt
- * delay"); the timer asserts it then, if the cause is still pending. */
-void e1000_irq_update(struct e1000 *e)
-{
-	uint32_t pending = e->reg[R_ICR] & e->reg[R_IMS];
-	bool want = pending != 0;
-
-	if (!want || e->irq_level) {
-		if (!want && e->irq_level) {
-			e->irq_level = false;
-			pci_dev_set_intx(&e->pci, false);
-		}
-		return;
-	}
-	uint32_t interval = e->reg[R_ITR] & ITR_INTERVAL_MASK;
-	if (interval && e->timer_fd >= 0) {
-		int64_t now = e1000_now_ns(e);
-		if (now < e->itr_next_ns) {
-			if (!e->timer_armed)
-				arm_timer(e, e->itr_next_ns - now);
-			e->st.irqs_throttled++;
-			return;
-		}
-		e->itr_next_ns = now + (int64_t)interval * ITR_UNIT_NS;
-	}
-	e->irq_level = true;
-	e->st.irqs++;
-	count_interrupt(e, pending);
-	pci_dev_set_intx(&e->pci, true);
-}
-
-void e1000_set_cause(struct e1000 *e, uint32_t cause)
-{
-	e->reg[R_ICR] |= cause & ICR_VALID;
-	e1000_irq_update(e);
-}
-
-static void itr_timer(void *opaque, uint32_t events)
-{
-	struct e1000 *e = opaque;
-	uint64_t expirations;
-	if (read(e->timer_fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
-		log_warn("e1000: timerfd read: %s", strerror(errno));
-	pthread_mutex_lock(&e->lock);
-	e->timer_armed = false;
-	e1000_irq_update(e);
-	pthread_mutex_unlock(&e->lock);
 }
 
 /* The transmit ring has more than one round's work: the next round. */
@@ -245,7 +167,7 @@ static void reset(struct e1000 *e)
 	e1000_eeprom_reset(&e->eeprom);
 	e1000_phy_reset(&e->phy);
 	e1000_tx_reset(e);
-	e->itr_next_ns = 0;
+	e1000_irq_reset(e);
 	e1000_irq_update(e); /* ICR and IMS are 0: the line drops */
 	e1000_rx_kick(e); /* a held frame is retried (and dropped: RX is off) */
 }
@@ -385,6 +307,10 @@ static void reg_write(struct e1000 *e, uint32_t off, uint32_t v)
 		break;
 	case R_ITR:
 		e1000_irq_update(e);
+		break;
+	case R_RDTR:
+		if (v & RDTR_FPD)
+			e1000_delay_flush(e, E1000_DELAY_RX);
 		break;
 	case R_RDT:
 		counter_inc(&e->rxq.kicks);
@@ -580,6 +506,7 @@ static struct e1000 *create(const char *id, const uint8_t mac[6], const struct g
 	e->mem = mem;
 	e->loop = loop;
 	e->timer_fd = e->tx_fd = -1;
+	e->timer_at = E1000_NEVER;
 	if (port)
 		e->port = *port;
 	memcpy(e->mac, mac, 6);
@@ -601,7 +528,7 @@ static struct e1000 *create(const char *id, const uint8_t mac[6], const struct g
 			log_error("e1000: timerfd_create: %s", strerror(errno));
 			goto fail;
 		}
-		int err = loop_add_fd(loop, e->timer_fd, EPOLLIN, itr_timer, e);
+		int err = loop_add_fd(loop, e->timer_fd, EPOLLIN, e1000_irq_timer, e);
 		if (err < 0) {
 			log_error("e1000: adding the interrupt timer to the loop: %s", strerror(-err));
 			close(e->timer_fd);

@@ -9,10 +9,9 @@
  * segmentation done in software, so the backend (tap or user-mode,
  * backends/net.h) carries plain Ethernet frames, no vnet header. The
  * EEPROM (microwire and EERD), the M88 PHY behind MDIC, interrupt
- * throttling (ITR) and the statistics counters are modelled; the interrupt
- * delay timers (RDTR, RADV, TIDV, TADV) keep their values but do not delay
- * anything: ITR paces the interrupts. Wake-up and manageability registers
- * read as zero.
+ * moderation (the delay timers RDTR/RADV and TIDV/TADV, and ITR's
+ * throttling) and the statistics counters are modelled. Wake-up and
+ * manageability registers read as zero.
  *
  * Threads: register accesses come from vCPU threads (transmission starts
  * on the TDT write), frames arrive on the loop thread; one device lock.
@@ -59,6 +58,7 @@ struct e1000_stats {
 	uint64_t rx_ring_errors; /* ring outside RAM, empty, or head/tail beyond it */
 	uint64_t irqs;           /* INTx assertions */
 	uint64_t irqs_throttled; /* assertions ITR postponed */
+	uint64_t irqs_delayed;   /* RXT0/TXDW causes held by a delay timer */
 };
 
 /* Opens the backend (its rx callback runs on loop's thread). NULL after
@@ -83,7 +83,7 @@ void e1000_get_stats(struct e1000 *e, struct e1000_stats *st);
 /* Where frames go instead of a backend: send() gets every transmitted
  * frame; rx_resume() is called when receive descriptors appear after
  * e1000_receive() returned false; clock_ns() (NULL: CLOCK_MONOTONIC) is
- * the time ITR measures intervals with. */
+ * the time ITR and the delay timers measure intervals with. */
 struct e1000_port {
 	int (*send)(void *opaque, const struct iovec *iov, int iovcnt);
 	void (*rx_resume)(void *opaque);
@@ -91,8 +91,9 @@ struct e1000_port {
 	int64_t (*clock_ns)(void *opaque);
 };
 
-/* loop may be NULL (then ITR does not throttle: there is no timer; and a
- * TDT write transmits the whole ring at once). The instance is "e1000". */
+/* loop may be NULL (then there is no timer: ITR does not throttle and
+ * the delay timers do not delay; and a TDT write transmits the whole ring
+ * at once). The instance is "e1000". */
 struct e1000 *e1000_create_port(const uint8_t mac[6], const struct guest_mem *mem,
 				struct loop *loop, const struct e1000_port *port);
 

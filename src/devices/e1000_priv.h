@@ -124,6 +124,15 @@ struct e1000_tx {
 	uint8_t seg[E1000_TX_MAX]; /* one TCP segment being built */
 };
 
+/* An interrupt delay (e1000_irq.c): RXT0 after RDTR/RADV, TXDW after
+ * TIDV/TADV. Deadlines are on e1000_now_ns's clock. */
+enum e1000_delay_kind { E1000_DELAY_RX, E1000_DELAY_TX, E1000_NDELAYS };
+#define E1000_NEVER INT64_MAX /* a deadline or timer that is not running */
+struct e1000_delay {
+	int64_t packet; /* RDTR/TIDV: restarted by each frame or descriptor */
+	int64_t abs;    /* RADV/TADV: from the first one, not restarted */
+};
+
 struct e1000 {
 	struct device dev;      /* kind "e1000"; its counters: exits, interrupts */
 	struct pci_dev pci;
@@ -145,11 +154,13 @@ struct e1000 {
 	struct e1000_phy phy;
 	struct e1000_tx tx;
 
-	/* INTx and throttling (ITR). */
+	/* INTx, ITR throttling and the interrupt delays (e1000_irq.c). */
 	bool irq_level;
-	int timer_fd;           /* -1 without a loop */
-	bool timer_armed;
-	int64_t itr_next_ns;    /* no assertion before this (CLOCK_MONOTONIC) */
+	uint32_t irq_held;      /* ICR causes whose interrupt waits for a delay */
+	struct e1000_delay delay[E1000_NDELAYS];
+	int64_t itr_next_ns;    /* no assertion before this (e1000_now_ns) */
+	int timer_fd;           /* -1 without a loop: no delays, no throttling */
+	int64_t timer_at;       /* when timer_fd fires; E1000_NEVER: not armed */
 
 	/* Transmit work per round (a TDT write, then each loop round): what
 	 * is left of it now, in descriptors and in frames. */
@@ -164,11 +175,26 @@ struct e1000 {
 	uint8_t rx_buf[E1000_RX_MAX + 64]; /* one received frame, padded, with FCS */
 };
 
-/* e1000.c */
+/* e1000_irq.c */
+/* Sets causes in ICR; their interrupt is not delayed (it ends a delay of
+ * the same cause), only paced by ITR. */
 void e1000_set_cause(struct e1000 *e, uint32_t cause);
-/* INTx follows (ICR & IMS), paced by ITR: after ICR or IMS changed. */
+/* Sets delay k's cause (RXT0, TXDW) in ICR and (re)starts its timers: the
+ * interrupt comes when RDTR/TIDV or RADV/TADV run out, at once when
+ * RDTR/TIDV is 0. */
+void e1000_delay_cause(struct e1000 *e, enum e1000_delay_kind k);
+/* Ends delay k now (RDTR.FPD). */
+void e1000_delay_flush(struct e1000 *e, enum e1000_delay_kind k);
+/* INTx follows ICR & IMS less the held causes, paced by ITR: after ICR,
+ * IMS or ITR changed. Re-arms the timer for what waits. */
 void e1000_irq_update(struct e1000 *e);
-/* The clock ITR measures intervals with (the test port's, or
+/* Power-on state: no delay running, ITR's interval not started. */
+void e1000_irq_reset(struct e1000 *e);
+/* timer_fd's loop callback. */
+void e1000_irq_timer(void *opaque, uint32_t events);
+
+/* e1000.c */
+/* The clock ITR and the delays measure time with (the test port's, or
  * CLOCK_MONOTONIC). */
 int64_t e1000_now_ns(const struct e1000 *e);
 bool e1000_bus_master(const struct e1000 *e);

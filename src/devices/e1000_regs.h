@@ -177,6 +177,13 @@
 #define ITR_INTERVAL_MASK 0xFFFFu
 #define ITR_UNIT_NS 256 /* §13.4.18: the interval counts 256 ns units */
 
+/* The interrupt delay timers RDTR, RADV, TIDV and TADV (§13.4): 16-bit
+ * counts of 1.024 us; writing RDTR with FPD set fires the receive timer
+ * at once (the bit reads 0). */
+#define DELAY_MASK    0xFFFFu
+#define DELAY_UNIT_NS 1024
+#define RDTR_FPD      (1u << 31)
+
 /* ---- RCTL (§13.4.22) ---- */
 #define RCTL_EN      (1u << 1)
 #define RCTL_SBP     (1u << 2)

@@ -218,13 +218,13 @@ static enum placed rx_place(struct e1000 *e, const uint8_t *f, size_t total, uin
 	}
 	e->reg[R_RDH] = head;
 
-	/* RXT0: frames are in memory; RXDMT0: the free descriptors fell to
-	 * RCTL.RDMTS's fraction of the ring (1/2, 1/4, 1/8). */
-	uint32_t cause = ICR_RXT0;
+	/* RXDMT0, at once: the free descriptors fell to RCTL.RDMTS's fraction
+	 * of the ring (1/2, 1/4, 1/8). RXT0: frames are in memory, after the
+	 * receive delay (RDTR/RADV). */
 	unsigned rdmts = (rctl & RCTL_RDMTS_MASK) >> RCTL_RDMTS_SHIFT;
 	if ((tail + n - head) % n <= n >> (rdmts + 1))
-		cause |= ICR_RXDMT0;
-	e1000_set_cause(e, cause);
+		e1000_set_cause(e, ICR_RXDMT0);
+	e1000_delay_cause(e, E1000_DELAY_RX);
 	return PLACED;
 }
 

@@ -12,6 +12,8 @@
  *       optional "packet"  the packet gathered so far, when its EOP
  *                          descriptor is not in the ring yet
  *     section "irq"      the INTx level and what is left of ITR's wait
+ *       optional "delays"  the causes an interrupt delay holds back, and
+ *                          the time left on each delay timer (0: off)
  *     section "pci"      the PCI function (bus/pci.h), last: see below
  *
  * The save first quiesces transmission (the ring up to TDT is processed
@@ -39,6 +41,10 @@
 #define E1000_STATE_VERSION 1
 /* ITR postpones an interrupt by at most this much. */
 #define ITR_MAX_WAIT_NS ((uint64_t)ITR_INTERVAL_MASK * ITR_UNIT_NS)
+/* A delay timer runs for at most this much. */
+#define DELAY_MAX_NS ((uint64_t)DELAY_MASK * DELAY_UNIT_NS)
+/* The causes a delay can hold back (e1000_irq.c). */
+#define HELD_CAUSES (ICR_RXT0 | ICR_TXDW)
 /* The largest table saved as words (MTA, VFTA). */
 #define TABLE_WORDS_MAX 128
 /* EERD: the data, the address and DONE (START does not stick). */
@@ -64,6 +70,8 @@ struct staged {
 	size_t len;
 	bool irq_level;
 	uint64_t itr_wait_ns;
+	uint32_t irq_held;
+	uint64_t delay_left[E1000_NDELAYS][2]; /* packet, abs; 0: off */
 	uint8_t buf[E1000_TX_MAX];
 };
 
@@ -105,17 +113,45 @@ static void save_tx(const struct e1000_tx *t, struct state_writer *w)
 	state_end(w);
 }
 
+/* The time left until deadline (at most max; 0 if passed or
+ * E1000_NEVER), not the deadline: the clock is this process's. */
+static uint64_t time_left(int64_t deadline, int64_t now, uint64_t max)
+{
+	if (deadline == E1000_NEVER || deadline <= now)
+		return 0;
+	return (uint64_t)(deadline - now) < max ? (uint64_t)(deadline - now) : max;
+}
+
+/* A delay timer's record: 0 is "off", so a running one keeps 1 ns. */
+static uint64_t delay_left(int64_t deadline, int64_t now)
+{
+	if (deadline == E1000_NEVER)
+		return 0;
+	uint64_t left = time_left(deadline, now, DELAY_MAX_NS);
+	return left ? left : 1;
+}
+
+static const char *const delay_names[E1000_NDELAYS][2] = {
+	[E1000_DELAY_RX] = {"rdtr_ns", "radv_ns"},
+	[E1000_DELAY_TX] = {"tidv_ns", "tadv_ns"},
+};
+
 static void save_irq(const struct e1000 *e, struct state_writer *w)
 {
-	/* The time left, not the deadline: the clock is this process's. */
-	int64_t left = e->itr_next_ns - e1000_now_ns(e);
-	if (left < 0)
-		left = 0;
-	if ((uint64_t)left > ITR_MAX_WAIT_NS)
-		left = (int64_t)ITR_MAX_WAIT_NS;
+	int64_t now = e1000_now_ns(e);
 	state_begin(w, "irq", 1);
 	state_put_bool(w, "level", e->irq_level);
-	state_put_u64(w, "itr_wait_ns", (uint64_t)left);
+	state_put_u64(w, "itr_wait_ns", time_left(e->itr_next_ns, now, ITR_MAX_WAIT_NS));
+	if (e->irq_held) {
+		state_begin_optional(w, "delays", 1);
+		state_put_u32(w, "held", e->irq_held);
+		for (unsigned k = 0; k < E1000_NDELAYS; k++) {
+			const struct e1000_delay *d = &e->delay[k];
+			state_put_u64(w, delay_names[k][0], delay_left(d->packet, now));
+			state_put_u64(w, delay_names[k][1], delay_left(d->abs, now));
+		}
+		state_end(w);
+	}
 	state_end(w);
 }
 
@@ -304,6 +340,35 @@ static int load_tx(struct staged *s, struct state_reader *r)
 	return state_leave(r);
 }
 
+/* Held causes are pending in ICR and wait for a running timer (the
+ * per-frame one always runs while its cause is held). */
+static int load_delays(struct staged *s, struct state_reader *r)
+{
+	static const uint32_t cause[E1000_NDELAYS] = {
+		[E1000_DELAY_RX] = ICR_RXT0, [E1000_DELAY_TX] = ICR_TXDW};
+	state_get_u32(r, "held", &s->irq_held);
+	for (unsigned k = 0; k < E1000_NDELAYS; k++)
+		for (unsigned t = 0; t < 2; t++)
+			state_get_u64_range(r, delay_names[k][t], &s->delay_left[k][t], 0,
+					    DELAY_MAX_NS);
+	if (state_failed(r))
+		return -EINVAL;
+	if (s->irq_held & ~HELD_CAUSES)
+		return state_invalid(r, "held", "0x%x: only RXT0 and TXDW can be held",
+				     s->irq_held);
+	if (s->irq_held & ~s->reg[R_ICR])
+		return state_invalid(r, "held", "0x%x is not pending in ICR", s->irq_held);
+	for (unsigned k = 0; k < E1000_NDELAYS; k++) {
+		bool held = s->irq_held & cause[k];
+		if (held != (s->delay_left[k][0] != 0))
+			return state_invalid(r, delay_names[k][0], "%s timer with its cause %s",
+					     held ? "no" : "a", held ? "held" : "not held");
+		if (!held && s->delay_left[k][1])
+			return state_invalid(r, delay_names[k][1], "a timer without its cause held");
+	}
+	return state_leave(r);
+}
+
 static int load_irq(struct staged *s, struct state_reader *r)
 {
 	state_enter(r, "irq", 1, NULL);
@@ -314,6 +379,9 @@ static int load_irq(struct staged *s, struct state_reader *r)
 	/* The line drops as soon as no enabled cause is pending. */
 	if (s->irq_level && !(s->reg[R_ICR] & s->reg[R_IMS]))
 		return state_invalid(r, "level", "INTx asserted without an enabled cause pending");
+	int delays = state_enter_optional(r, "delays", 1, NULL);
+	if (delays < 0 || (delays > 0 && load_delays(s, r) < 0))
+		return -EINVAL;
 	return state_leave(r);
 }
 
@@ -383,10 +451,18 @@ static void apply(struct e1000 *e, const struct staged *s)
 	memcpy(t->buf, s->buf, s->len);
 
 	/* The line itself came with the PCI status register; a cause that was
-	 * waiting for ITR is asserted when its wait ends (now, or by the
-	 * timer). */
+	 * waiting for ITR or a delay is asserted when its wait ends (now, or
+	 * by the timer). */
+	int64_t now = e1000_now_ns(e);
 	e->irq_level = s->irq_level;
-	e->itr_next_ns = e1000_now_ns(e) + (int64_t)s->itr_wait_ns;
+	e1000_irq_reset(e);
+	e->itr_next_ns = now + (int64_t)s->itr_wait_ns;
+	e->irq_held = s->irq_held;
+	for (unsigned k = 0; k < E1000_NDELAYS; k++) {
+		const uint64_t *left = s->delay_left[k];
+		e->delay[k].packet = left[0] ? now + (int64_t)left[0] : E1000_NEVER;
+		e->delay[k].abs = left[1] ? now + (int64_t)left[1] : E1000_NEVER;
+	}
 	e1000_irq_update(e);
 }
 

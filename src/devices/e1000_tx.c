@@ -327,23 +327,33 @@ void e1000_tx_process(struct e1000 *e)
 	bool limited = e->tx_fd >= 0;
 	e->tx_desc_budget = limited ? TX_ROUND_DESCS : UINT_MAX;
 	e->tx_frame_budget = limited ? TX_ROUND_FRAMES : UINT_MAX;
-	uint32_t cause = 0;
+	bool txdw_now = false, txdw_delayed = false;
 	while (head != tail && e->tx_desc_budget && e->tx_frame_budget) {
 		uint8_t *d = ring + (size_t)head * TXD_SIZE, desc[TXD_SIZE];
 		memcpy(desc, d, sizeof(desc)); /* the guest may change it meanwhile */
 		uint8_t cmd = process_desc(e, desc);
-		/* RS (RPS on older parts): write back DD (§3.3.3.2), raise TXDW. */
+		/* RS (RPS on older parts): write back DD (§3.3.3.2), raise TXDW:
+		 * after the transmit delay (TIDV/TADV) with IDE, else at once. */
 		if (cmd & (TXD_CMD_RS | TXD_CMD_RPS)) {
 			__atomic_store_n(&d[TXD_STATUS_OFF], (uint8_t)TXD_STAT_DD, __ATOMIC_RELEASE);
 			guest_mem_mark_hva(e->mem, d, TXD_SIZE);
-			cause |= ICR_TXDW;
+			if (cmd & TXD_CMD_IDE)
+				txdw_delayed = true;
+			else
+				txdw_now = true;
 		}
 		head = (head + 1) % n;
 		e->tx_desc_budget--;
 	}
 	e->reg[R_TDH] = head;
+	/* One cause bit covers the round: RS without IDE interrupts at once
+	 * for all of it (and cancels the delay). */
+	if (txdw_now)
+		e1000_set_cause(e, ICR_TXDW);
+	else if (txdw_delayed)
+		e1000_delay_cause(e, E1000_DELAY_TX);
 	if (head == tail) {
-		cause |= ICR_TXQE;
+		e1000_set_cause(e, ICR_TXQE);
 	} else {
 		/* The rest in the next loop round. */
 		uint64_t one = 1;
@@ -351,8 +361,6 @@ void e1000_tx_process(struct e1000 *e)
 			log_warn("e1000: cannot schedule the rest of the transmit ring: %s",
 				 strerror(errno));
 	}
-	if (cause)
-		e1000_set_cause(e, cause);
 }
 
 void e1000_tx_quiesce(struct e1000 *e)

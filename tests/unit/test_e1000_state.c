@@ -3,7 +3,8 @@
  * mid-traffic and loaded into a fresh instance sends the frames the guest
  * queued next and receives into the buffers it posted; hostile records
  * (every truncation, every byte corrupted, out-of-range fields) are refused
- * with the field named and the instance unchanged; the counters count what
+ * with the field named and the instance unchanged; a device saved while
+ * interrupt delays run keeps their time left; the counters count what
  * happened; reset is CTRL.RST's. */
 #include <errno.h>
 #include <linux/pci_regs.h>
@@ -23,6 +24,7 @@
 #include "devices/e1000.h"
 #include "devices/e1000_regs.h"
 #include "support/e1000_drv.h"
+#include "support/loop_wait.h"
 
 #define BAR0_GPA 0xfebc0000u
 #define BAR1_PORT 0xc000u
@@ -410,6 +412,86 @@ static void test_state_hostile(void **state)
 	free(before.buf);
 }
 
+/* ---- Interrupt delays ---- */
+
+static bool irq_up(void *arg)
+{
+	return ((struct e1k_drv *)arg)->irq.level;
+}
+
+/* Lets the loop (the interrupt timer) run a while; the line then. */
+static bool settle(struct e1k_drv *f)
+{
+	loop_run_until(f->loop, irq_up, f, 30);
+	return f->irq.level;
+}
+
+/* A frame received 40 us into a 100 us RDTR (RADV 300 us), and a packet
+ * sent with IDE 10 us into a 200 us TIDV: both causes held. */
+static void make_delayed(struct e1k_drv *f)
+{
+	e1k_rx_start(f, RCTL_SECRC);
+	e1k_tx_start(f);
+	e1k_wr(f, E1000_IMS, ICR_RXT0 | ICR_TXDW);
+	e1k_wr(f, E1000_RDTR, 100);
+	e1k_wr(f, E1000_RADV, 300);
+	e1k_wr(f, E1000_TIDV, 200);
+	size_t n = e1k_make_tcp(f->frame, e1k_our_mac, 100, 0x10);
+	assert_true(e1k_rx(f, f->frame, n));
+	f->now += 30 * DELAY_UNIT_NS;
+	n = e1k_make_tcp(f->frame, e1k_peer_mac, 100, 0x10);
+	e1k_txd_legacy(f, 0, e1k_put_buf(f, f->frame, n), (uint16_t)n,
+		       TXD_CMD_EOP | TXD_CMD_RS | TXD_CMD_IDE, 0, 0, 0);
+	e1k_wr(f, E1000_TDT, 1);
+	f->now += 10 * DELAY_UNIT_NS;
+	assert_false(f->irq.level);
+}
+
+/* Saved mid-delay, a fresh instance keeps the time left: RXT0 after the
+ * rest of RDTR, TXDW after the rest of TIDV; nothing before. */
+static void test_state_mid_delay(void **state)
+{
+	struct e1k_drv *f = *state;
+	char err[256];
+	make_delayed(f);
+	struct rec a = save_dev(f->e);
+	fresh_device(f);
+	assert_int_equal(load_dev(f->e, a.buf, a.len, err, sizeof(err)), 0);
+	struct rec b = save_dev(f->e);
+	assert_int_equal(b.len, a.len);
+	assert_memory_equal(b.buf, a.buf, a.len);
+	assert_false(settle(f));
+	f->now += 59 * DELAY_UNIT_NS;
+	assert_false(settle(f));
+	f->now += 2 * DELAY_UNIT_NS; /* RDTR's 100 since the frame */
+	assert_true(settle(f));
+	assert_int_equal(e1k_rd(f, E1000_ICR), ICR_RXT0 | ICR_TXDW | ICR_TXQE);
+	assert_false(f->irq.level); /* TXDW went with that read */
+	f->now += 200 * DELAY_UNIT_NS;
+	assert_false(settle(f));
+
+	/* Saved with the delays, loaded by a reader that skips them (as an
+	 * older iovirt would): the causes are pending, and interrupt now. */
+	fresh_device(f);
+	struct rec c = copy_rec(&a);
+	memcpy(field_at(&c, STATE_BEGIN, "delays") - 6, "delayz", 6);
+	assert_int_equal(load_dev(f->e, c.buf, c.len, err, sizeof(err)), 0);
+	assert_true(f->irq.level);
+	free(c.buf);
+
+	/* Hostile delay records. */
+	fresh_device(f);
+	struct rec before = save_dev(f->e);
+	expect_field_refused(f, &a, &before, STATE_U32, "held", ICR_RXT0 | ICR_LSC, "delays.held");
+	expect_field_refused(f, &a, &before, STATE_U64, "rdtr_ns", 0, "delays.rdtr_ns");
+	expect_field_refused(f, &a, &before, STATE_U64, "rdtr_ns", 1ULL << 40, "delays.rdtr_ns");
+	expect_field_refused(f, &a, &before, STATE_U64, "tidv_ns", 0, "delays.tidv_ns");
+	expect_field_refused(f, &a, &before, STATE_U32, "held", ICR_TXDW, "delays.rdtr_ns");
+	free(before.buf);
+	free(a.buf);
+	free(b.buf);
+}
+
 /* ---- Counters and reset ---- */
 
 struct counter_tab {
@@ -526,6 +608,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_state_round_trip, e1k_setup, e1k_teardown),
 		cmocka_unit_test_setup_teardown(test_state_mid_traffic, e1k_setup, e1k_teardown),
 		cmocka_unit_test_setup_teardown(test_state_hostile, e1k_setup, e1k_teardown),
+		cmocka_unit_test_setup_teardown(test_state_mid_delay, e1k_setup, e1k_teardown),
 		cmocka_unit_test_setup_teardown(test_counters, e1k_setup, e1k_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
