@@ -64,18 +64,6 @@ bool e1000_bus_master(const struct e1000 *e)
 	return pci_cfg_get(&e->pci, PCI_COMMAND, 2) & PCI_COMMAND_MASTER;
 }
 
-/* The transmit ring has more than one round's work: the next round. */
-static void tx_more(void *opaque, uint32_t events)
-{
-	struct e1000 *e = opaque;
-	uint64_t n;
-	if (read(e->tx_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-		log_warn("e1000: eventfd read: %s", strerror(errno));
-	pthread_mutex_lock(&e->lock);
-	e1000_tx_process(e);
-	pthread_mutex_unlock(&e->lock);
-}
-
 /* ---- Statistics (§13.8): saturating, cleared when read ---- */
 
 void e1000_stat_inc(struct e1000 *e, unsigned idx)
@@ -321,10 +309,10 @@ static void reg_write(struct e1000 *e, uint32_t off, uint32_t v)
 		break;
 	case R_TDT:
 		counter_inc(&e->txq.kicks);
-		e1000_tx_process(e);
+		e1000_tx_schedule(e);
 		break;
 	case R_TCTL:
-		e1000_tx_process(e);
+		e1000_tx_schedule(e);
 		break;
 	default:
 		break;
@@ -536,7 +524,7 @@ static struct e1000 *create(const char *id, const uint8_t mac[6], const struct g
 			goto fail;
 		}
 		e->tx_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		err = e->tx_fd < 0 ? -errno : loop_add_fd(loop, e->tx_fd, EPOLLIN, tx_more, e);
+		err = e->tx_fd < 0 ? -errno : loop_add_fd(loop, e->tx_fd, EPOLLIN, e1000_tx_event, e);
 		if (err < 0) {
 			log_error("e1000: adding the transmit eventfd to the loop: %s", strerror(-err));
 			goto fail;

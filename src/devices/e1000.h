@@ -13,11 +13,12 @@
  * throttling) and the statistics counters are modelled. Wake-up and
  * manageability registers read as zero.
  *
- * Threads: register accesses come from vCPU threads (transmission starts
- * on the TDT write), frames arrive on the loop thread; one device lock.
- * Every guest address goes through guest_mem_ptr(); a hostile driver's
- * mistakes are dropped and counted (struct e1000_stats). Work per register
- * write is bounded: a long transmit ring goes on from the loop. */
+ * Threads: register accesses come from vCPU threads; the transmit ring is
+ * walked on the loop thread (a TDT write only schedules it) and frames
+ * arrive there; one device lock. Every guest address goes through
+ * guest_mem_ptr(); a hostile driver's mistakes are dropped and counted
+ * (struct e1000_stats). Work per register write and per loop round is
+ * bounded. */
 #ifndef IOVIRT_DEVICES_E1000_H
 #define IOVIRT_DEVICES_E1000_H
 
@@ -96,6 +97,12 @@ struct e1000_port {
  * at once). The instance is "e1000". */
 struct e1000 *e1000_create_port(const uint8_t mac[6], const struct guest_mem *mem,
 				struct loop *loop, const struct e1000_port *port);
+
+/* The transmit round a TDT or TCTL write scheduled on the loop, run now on
+ * the calling thread, as the loop would (one bounded round; a round that
+ * stops short of TDT schedules the next): for tests and fuzzers that
+ * drive the device without running its loop. */
+void e1000_tx_run(struct e1000 *e);
 
 /* A frame from the wire (the backend's net_rx_fn, e the opaque): false if
  * the guest has no receive descriptors for it yet. */

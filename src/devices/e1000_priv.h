@@ -162,10 +162,11 @@ struct e1000 {
 	int timer_fd;           /* -1 without a loop: no delays, no throttling */
 	int64_t timer_at;       /* when timer_fd fires; E1000_NEVER: not armed */
 
-	/* Transmit work per round (a TDT write, then each loop round): what
-	 * is left of it now, in descriptors and in frames. */
+	/* Transmit work per round (each loop round): what is left of it now,
+	 * in descriptors and in frames. */
 	unsigned tx_desc_budget, tx_frame_budget;
-	int tx_fd;              /* eventfd: the ring has more; -1 without a loop */
+	int tx_fd;              /* eventfd: a round is due; -1 without a loop */
+	bool tx_scheduled;      /* tx_fd written, its round not begun */
 
 	bool rx_waiting;        /* a frame was refused: resume when RDT moves */
 	struct e1000_stats st;
@@ -208,8 +209,12 @@ void e1000_count_packet(struct e1000 *e, bool rx, const uint8_t *dst, size_t wir
 void e1000_rx_kick(struct e1000 *e);
 
 /* e1000_tx.c */
-/* TDT written, TCTL.EN set, or tx_fd fired: one round of the ring. */
+/* One round of the ring, now (a scheduled round, or a save's quiesce). */
 void e1000_tx_process(struct e1000 *e);
+/* TDT or TCTL written: a round on the loop (without a loop: now). */
+void e1000_tx_schedule(struct e1000 *e);
+/* tx_fd's loop callback: e1000_tx_run. */
+void e1000_tx_event(void *opaque, uint32_t events);
 void e1000_tx_reset(struct e1000 *e);
 /* Before a save: the ring's work up to TDT done now, however many rounds
  * that takes, so that only a packet whose EOP the guest has not posted yet

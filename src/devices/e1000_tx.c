@@ -9,13 +9,18 @@
  * it is sent as it is, with its checksums filled in, or cut into segments
  * with per-segment headers (§3.5.9).
  *
- * Work per round is bounded: a TDT write (on a vCPU thread, device lock
- * held) takes at most TX_ROUND_DESCS descriptors or TX_ROUND_FRAMES frames
- * (whichever runs out first; the segments of a TSO packet whose last
- * descriptor was taken all go out; a packet spread over more descriptors
- * than are left stops there and goes on next round), and the rest
- * of the ring goes on from the loop, one such round per loop round, until
- * TDH reaches TDT. Without a loop (tests, fuzzers) a round has no limit. */
+ * The ring is walked on the loop thread, not on the vCPU that rang: a TDT
+ * (or TCTL) write only schedules a round (one eventfd write, however many
+ * writes come before the loop gets to it), so the vCPU goes back to the
+ * guest at once and the frames go out while it queues the next ones. Work
+ * per round is bounded: at most TX_ROUND_DESCS descriptors or
+ * TX_ROUND_FRAMES frames (whichever runs out first; the segments of a TSO
+ * packet whose last descriptor was taken all go out; a packet spread over
+ * more descriptors than are left stops there and goes on next round); a
+ * round that stops short of TDT schedules the next, so the loop serves
+ * other events in between. Frames go to the backend one write each: a tap
+ * takes one frame per write, and neither backend has a batch call. Without
+ * a loop (tests, fuzzers) a TDT write runs the whole ring at once. */
 #include "core/byteorder.h"
 #include "devices/e1000_priv.h"
 
@@ -352,15 +357,43 @@ void e1000_tx_process(struct e1000 *e)
 		e1000_set_cause(e, ICR_TXDW);
 	else if (txdw_delayed)
 		e1000_delay_cause(e, E1000_DELAY_TX);
-	if (head == tail) {
+	if (head == tail)
 		e1000_set_cause(e, ICR_TXQE);
-	} else {
-		/* The rest in the next loop round. */
-		uint64_t one = 1;
-		if (write(e->tx_fd, &one, sizeof(one)) < 0)
-			log_warn("e1000: cannot schedule the rest of the transmit ring: %s",
-				 strerror(errno));
+	else if (limited) /* the rest in the next loop round */
+		e1000_tx_schedule(e);
+}
+
+void e1000_tx_schedule(struct e1000 *e)
+{
+	uint64_t one = 1;
+	if (e->tx_fd < 0) {
+		e1000_tx_process(e);
+		return;
 	}
+	if (e->tx_scheduled)
+		return;
+	e->tx_scheduled = true;
+	if (write(e->tx_fd, &one, sizeof(one)) < 0) {
+		e->tx_scheduled = false;
+		log_warn("e1000: cannot schedule transmission: %s", strerror(errno));
+	}
+}
+
+void e1000_tx_run(struct e1000 *e)
+{
+	pthread_mutex_lock(&e->lock);
+	e->tx_scheduled = false;
+	e1000_tx_process(e);
+	pthread_mutex_unlock(&e->lock);
+}
+
+void e1000_tx_event(void *opaque, uint32_t events)
+{
+	struct e1000 *e = opaque;
+	uint64_t n;
+	if (read(e->tx_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		log_warn("e1000: eventfd read: %s", strerror(errno));
+	e1000_tx_run(e);
 }
 
 void e1000_tx_quiesce(struct e1000 *e)

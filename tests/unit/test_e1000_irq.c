@@ -177,7 +177,7 @@ static void tx_frame(struct e1k_drv *f, unsigned i, uint8_t cmd)
 	size_t len = e1k_make_tcp(f->frame, e1k_peer_mac, 50, 0x10);
 	e1k_txd_legacy(f, i, e1k_put_buf(f, f->frame, len), (uint16_t)len, TXD_CMD_EOP | cmd, 0, 0,
 		       0);
-	e1k_wr(f, E1000_TDT, i + 1);
+	e1k_tdt(f, i + 1);
 	assert_int_equal(e1k_rd(f, E1000_TDH), i + 1);
 }
 

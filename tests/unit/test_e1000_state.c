@@ -112,7 +112,7 @@ static size_t make_busy(struct e1k_drv *f)
 		n = e1k_make_tcp(f->frame, e1k_peer_mac, 200 + i, 0x10);
 		e1k_txd_legacy(f, i, e1k_put_buf(f, f->frame, n), (uint16_t)n,
 			       TXD_CMD_EOP | TXD_CMD_RS, 0, 0, 0);
-		e1k_wr(f, E1000_TDT, i + 1);
+		e1k_tdt(f, i + 1);
 	}
 	assert_int_equal(f->nsent, 2);
 	assert_true(f->irq.level);
@@ -125,7 +125,7 @@ static size_t make_busy(struct e1k_drv *f)
 	e1k_txd_ctx(f, 2, &c);
 	e1k_txd_data(f, 3, e1k_put_buf(f, f->frame, HALF), HALF, 0,
 		     TXD_POPTS_TXSM | TXD_POPTS_IXSM, 0);
-	e1k_wr(f, E1000_TDT, 4); /* TXQE only: not enabled */
+	e1k_tdt(f, 4); /* TXQE only: not enabled */
 	e1k_wr(f, E1000_ICS, ICR_TXDW); /* within ITR's interval: postponed */
 	assert_false(f->irq.level);
 	assert_int_equal(e1k_stats(f).irqs_throttled, 1);
@@ -186,7 +186,7 @@ static void test_state_mid_traffic(void **state)
 	assert_false(f->irq.level); /* still waiting for ITR */
 
 	f->now += 1000000; /* ITR's interval has passed */
-	e1k_wr(f, E1000_TDT, 6);
+	e1k_tdt(f, 6);
 	assert_int_equal(f->nsent, 4);
 	assert_int_equal(f->sent[2].len, len);
 	assert_true(e1k_csums_ok(f->sent[2].data, len));
@@ -442,7 +442,7 @@ static void make_delayed(struct e1k_drv *f)
 	n = e1k_make_tcp(f->frame, e1k_peer_mac, 100, 0x10);
 	e1k_txd_legacy(f, 0, e1k_put_buf(f, f->frame, n), (uint16_t)n,
 		       TXD_CMD_EOP | TXD_CMD_RS | TXD_CMD_IDE, 0, 0, 0);
-	e1k_wr(f, E1000_TDT, 1);
+	e1k_tdt(f, 1);
 	f->now += 10 * DELAY_UNIT_NS;
 	assert_false(f->irq.level);
 }
@@ -544,7 +544,7 @@ static void test_counters(void **state)
 		e1k_rd(f, E1000_ICR);
 		e1k_txd_legacy(f, i, e1k_put_buf(f, f->frame, n), K, TXD_CMD_EOP | TXD_CMD_RS, 0, 0,
 			       0);
-		e1k_wr(f, E1000_TDT, i + 1);
+		e1k_tdt(f, i + 1);
 		e1k_rd(f, E1000_ICR);
 	}
 	assert_int_equal(counter(f, "rx0", "kicks"), 1);
@@ -574,7 +574,7 @@ static void test_counters(void **state)
 	f->send_ret = -5;
 	e1k_txd_legacy(f, N, e1k_put_buf(f, f->frame, 60), 60, TXD_CMD_EOP, 0, 0, 0);
 	e1k_txd_raw(f, N + 1, 0, TXD_CMD_DEXT << 24 | 0xFu << 20, 0); /* unknown type */
-	e1k_wr(f, E1000_TDT, N + 2);
+	e1k_tdt(f, N + 2);
 	assert_int_equal(counter(f, "tx0", "errors"), 1);
 	assert_int_equal(counter(f, "tx0", "rejected"), 1);
 	assert_int_equal(counter(f, "tx0", "requests"), N);

@@ -4,7 +4,8 @@
  * and TCP checksums, lengths, IDs, sequence numbers and flags checked
  * independently), and a hostile driver: rings outside RAM, heads and tails
  * beyond them, bad descriptors and contexts, packets that never end, and
- * rings too long for one TDT write (the rest goes on from the loop). */
+ * the ring walked on the loop, a bounded round at a time, not on the
+ * thread that writes TDT. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -30,7 +31,7 @@ static void test_tx_legacy(void **state)
 	e1k_txd_legacy(f, 0, a, 100, TXD_CMD_IFCS, 0, 0, 0);
 	e1k_txd_legacy(f, 1, 0, 0, 0, 0, 0, 0); /* a null descriptor: no data */
 	e1k_txd_legacy(f, 2, b, (uint16_t)(len - 100), TXD_CMD_EOP | TXD_CMD_IFCS | TXD_CMD_RS, 0, 0, 0);
-	e1k_wr(f, E1000_TDT, 3);
+	e1k_tdt(f, 3);
 	assert_int_equal(f->nsent, 1);
 	assert_int_equal(f->sent[0].len, len);
 	assert_memory_equal(f->sent[0].data, f->frame, len);
@@ -51,7 +52,7 @@ static void test_tx_legacy(void **state)
 	e1k_put16(f->frame + 34 + 16, (uint16_t)~e1k_fold(ph));
 	a = e1k_put_buf(f, f->frame, l2);
 	e1k_txd_legacy(f, 3, a, (uint16_t)l2, TXD_CMD_EOP | TXD_CMD_IC | TXD_CMD_RS, 34 + 16, 34, 0);
-	e1k_wr(f, E1000_TDT, 4);
+	e1k_tdt(f, 4);
 	assert_int_equal(f->nsent, 2);
 	assert_true(e1k_csums_ok(f->sent[1].data, f->sent[1].len));
 
@@ -59,26 +60,28 @@ static void test_tx_legacy(void **state)
 	e1k_wr(f, E1000_TCTL, 0);
 	a = e1k_put_buf(f, f->frame, 60);
 	e1k_txd_legacy(f, 4, a, 60, TXD_CMD_EOP, 0, 0, 0);
-	e1k_wr(f, E1000_TDT, 5);
+	e1k_tdt(f, 5);
 	assert_int_equal(f->nsent, 2);
 	e1k_wr(f, E1000_TCTL, TCTL_EN);
+	assert_int_equal(f->nsent, 2); /* scheduled on the loop */
+	e1000_tx_run(f->e);
 	assert_int_equal(f->nsent, 3);
 	assert_int_equal(e1k_rd(f, E1000_TDH), 5);
 
 	/* a short frame is padded with PSP, not without */
 	a = e1k_put_buf(f, f->frame, 42);
 	e1k_txd_legacy(f, 5, a, 42, TXD_CMD_EOP, 0, 0, 0);
-	e1k_wr(f, E1000_TDT, 6);
+	e1k_tdt(f, 6);
 	assert_int_equal(f->sent[3].len, 42);
 	e1k_wr(f, E1000_TCTL, TCTL_EN | TCTL_PSP);
 	e1k_txd_legacy(f, 6, a, 42, TXD_CMD_EOP, 0, 0, 0);
-	e1k_wr(f, E1000_TDT, 7);
+	e1k_tdt(f, 7);
 	assert_int_equal(f->sent[4].len, 60);
 
 	/* a backend that refuses: counted */
 	f->send_ret = -EAGAIN;
 	e1k_txd_legacy(f, 7, a, 42, TXD_CMD_EOP, 0, 0, 0);
-	e1k_wr(f, E1000_TDT, 8);
+	e1k_tdt(f, 8);
 	assert_int_equal(e1k_stats(f).tx_dropped, 1);
 	assert_int_equal(e1k_stats(f).tx_frames, 5);
 }
@@ -99,7 +102,7 @@ static void test_tx_csum_offload(void **state)
 	uint64_t a = e1k_put_buf(f, f->frame, 300), b = e1k_put_buf(f, f->frame + 300, len - 300);
 	e1k_txd_data(f, 1, a, 300, 0, TXD_POPTS_TXSM | TXD_POPTS_IXSM, 0);
 	e1k_txd_data(f, 2, b, (uint32_t)(len - 300), TXD_CMD_EOP | TXD_CMD_RS, 0, 0);
-	e1k_wr(f, E1000_TDT, 3);
+	e1k_tdt(f, 3);
 	assert_int_equal(f->nsent, 1);
 	assert_int_equal(f->sent[0].len, len);
 	assert_true(e1k_csums_ok(f->sent[0].data, len));
@@ -109,7 +112,7 @@ static void test_tx_csum_offload(void **state)
 	e1k_wr(f, E1000_CTRL, e1k_rd(f, E1000_CTRL) | CTRL_VME);
 	e1k_txd_data(f, 3, a, 300, 0, 0, 0);
 	e1k_txd_data(f, 4, b, (uint32_t)(len - 300), TXD_CMD_EOP | TXD_CMD_VLE, 0, 0x6007);
-	e1k_wr(f, E1000_TDT, 5);
+	e1k_tdt(f, 5);
 	assert_int_equal(f->nsent, 2);
 	assert_int_equal(f->sent[1].len, len + 4);
 	assert_memory_equal(f->sent[1].data, f->frame, 12);
@@ -144,7 +147,7 @@ static void tso_case(struct e1k_drv *f, size_t payload, uint16_t mss, uint8_t fl
 		i = (i + 1) % E1K_TX_N;
 		off += chunk[k];
 	}
-	e1k_wr(f, E1000_TDT, i);
+	e1k_tdt(f, i);
 
 	size_t nsegs = (payload + mss - 1) / mss;
 	assert_int_equal(f->nsent - first, nsegs);
@@ -185,23 +188,23 @@ static void test_tx_hostile(void **state)
 
 	/* no ring, outside RAM, head or tail beyond it */
 	e1k_wr(f, E1000_TCTL, TCTL_EN);
-	e1k_wr(f, E1000_TDT, 1);
+	e1k_tdt(f, 1);
 	e1k_wr(f, E1000_TDLEN, E1K_TX_N * 16);
 	e1k_wr(f, E1000_TDBAL, (uint32_t)E1K_RAM_SIZE - 128);
-	e1k_wr(f, E1000_TDT, 2);
+	e1k_tdt(f, 2);
 	e1k_wr(f, E1000_TDBAL, (uint32_t)E1K_TX_RING);
-	e1k_wr(f, E1000_TDT, E1K_TX_N + 5);
+	e1k_tdt(f, E1K_TX_N + 5);
 	assert_int_equal(e1k_stats(f).tx_ring_errors, 3);
 	assert_int_equal(f->nsent, 0);
 	e1k_wr(f, E1000_TDH, E1K_TX_N);
-	e1k_wr(f, E1000_TDT, 1);
+	e1k_tdt(f, 1);
 	assert_int_equal(e1k_stats(f).tx_ring_errors, 4);
 
 	/* a buffer outside RAM: the packet is dropped, DD still written */
 	e1k_tx_start(f);
 	e1k_txd_legacy(f, 0, E1K_RAM_SIZE - 10, 100, TXD_CMD_EOP | TXD_CMD_RS, 0, 0, 0);
 	e1k_txd_legacy(f, 1, 0xFFFFFFFFFFFFFFF0ULL, 100, TXD_CMD_EOP | TXD_CMD_RS, 0, 0, 0);
-	e1k_wr(f, E1000_TDT, 2);
+	e1k_tdt(f, 2);
 	assert_int_equal(e1k_stats(f).tx_dma_errors, 2);
 	assert_int_equal(f->nsent, 0);
 	assert_true(e1k_txd_status(f, 1) & TXD_STAT_DD);
@@ -209,7 +212,7 @@ static void test_tx_hostile(void **state)
 	/* unknown descriptor type; a packet without data; zero length */
 	e1k_txd_raw(f, 2, a, 100 | 0x5u << 20 | (uint32_t)(TXD_CMD_DEXT | TXD_CMD_EOP) << 24, 0);
 	e1k_txd_legacy(f, 3, a, 0, TXD_CMD_EOP, 0, 0, 0);
-	e1k_wr(f, E1000_TDT, 4);
+	e1k_tdt(f, 4);
 	assert_int_equal(e1k_stats(f).tx_bad_desc, 2);
 
 	/* a segmentation context with MSS 0, one with headers beyond HDRLEN */
@@ -232,7 +235,7 @@ static void test_tx_hostile(void **state)
 	e1k_txd_ctx(f, 10, &c);
 	for (unsigned i = 11; i < 14; i++)
 		e1k_txd_data(f, i, a, 2048, TXD_CMD_TSE | (i == 13 ? TXD_CMD_EOP : 0), 0, 0);
-	e1k_wr(f, E1000_TDT, 14);
+	e1k_tdt(f, 14);
 	assert_int_equal(e1k_stats(f).tx_bad_desc, 5);
 	assert_int_equal(e1k_stats(f).tx_oversize, 1);
 	assert_int_equal(f->nsent, 0);
@@ -245,23 +248,23 @@ static void test_tx_hostile(void **state)
 	uint64_t big = fake_ram_alloc(&f->ram, 60000);
 	for (unsigned i = 0; i < E1K_TX_N; i++)
 		e1k_txd_data(f, i, big, 60000, TXD_CMD_TSE | TXD_CMD_RS, 0, 0);
-	e1k_wr(f, E1000_TDT, 13);
+	e1k_tdt(f, 13);
 	assert_int_equal(e1k_rd(f, E1000_TDH), 13);
 	assert_int_equal(e1k_stats(f).tx_oversize, 2);
 	/* the EOP finally comes: nothing is sent, the next packet is fine */
 	e1k_txd_legacy(f, 13, a, 10, TXD_CMD_EOP, 0, 0, 0);
 	e1k_txd_legacy(f, 14, a, 64, TXD_CMD_EOP, 0, 0, 0);
-	e1k_wr(f, E1000_TDT, 15);
+	e1k_tdt(f, 15);
 	assert_int_equal(f->nsent, 1);
 	assert_int_equal(f->sent[0].len, 64);
 	assert_int_equal(e1k_stats(f).tx_oversize, 2);
 	/* reset drops a half-gathered packet */
 	e1k_txd_legacy(f, 15, a, 64, 0, 0, 0, 0);
-	e1k_wr(f, E1000_TDT, 0);
+	e1k_tdt(f, 0);
 	e1k_wr(f, E1000_CTRL, CTRL_RST);
 	e1k_tx_start(f);
 	e1k_txd_legacy(f, 0, a, 70, TXD_CMD_EOP, 0, 0, 0);
-	e1k_wr(f, E1000_TDT, 1);
+	e1k_tdt(f, 1);
 	assert_int_equal(f->nsent, 2);
 	assert_int_equal(f->sent[1].len, 70);
 }
@@ -272,9 +275,9 @@ static bool tx_caught_up(void *arg)
 	return e1k_rd(f, E1000_TDH) == e1k_rd(f, E1000_TDT);
 }
 
-/* A TDT write over a long ring does one round (256 descriptors) on the
- * vCPU; the loop does the rest, a round at a time, and TXQE comes only
- * when TDH reaches TDT. */
+/* A TDT write sends nothing on the writing (vCPU) thread: it schedules a
+ * round on the loop. A round takes 256 descriptors; the loop does the
+ * rest, a round at a time, and TXQE comes only when TDH reaches TDT. */
 #define BIG_RING_GPA 0x100000ULL
 #define BIG_RING_N   4096
 
@@ -295,6 +298,9 @@ static void test_tx_round_budget(void **state)
 	e1k_wr(f, E1000_TDLEN, BIG_RING_N * 16);
 	e1k_wr(f, E1000_TCTL, TCTL_EN);
 	e1k_wr(f, E1000_TDT, BIG_RING_N - 1);
+	assert_int_equal(e1k_rd(f, E1000_TDH), 0);
+	assert_int_equal(e1k_stats(f).tx_dropped, 0);
+	e1000_tx_run(f->e);
 	assert_int_equal(e1k_rd(f, E1000_TDH), 256);
 	assert_int_equal(e1k_stats(f).tx_dropped, 256);
 	assert_false(e1k_rd(f, E1000_ICR) & ICR_TXQE);
@@ -316,12 +322,36 @@ static void test_tx_round_budget(void **state)
 	for (unsigned i = 1; i < E1K_TX_N - 1; i++)
 		e1k_txd_data(f, i, a, (uint32_t)len, TXD_CMD_TSE | TXD_CMD_EOP, 0, 0);
 	uint64_t before = e1k_stats(f).tx_dropped;
-	e1k_wr(f, E1000_TDT, E1K_TX_N - 1);
+	e1k_tdt(f, E1K_TX_N - 1);
 	assert_int_equal(e1k_rd(f, E1000_TDH), 4);
 	assert_int_equal(e1k_stats(f).tx_dropped - before, 300);
 	loop_run_until(f->loop, tx_caught_up, f, 5000);
 	assert_int_equal(e1k_rd(f, E1000_TDH), E1K_TX_N - 1);
 	assert_int_equal(e1k_stats(f).tx_dropped - before, 1400);
+}
+
+/* Two TDT writes before the loop runs: nothing goes on the writing
+ * thread; the loop sends both frames, in ring order, and interrupts. */
+static void test_tx_on_loop(void **state)
+{
+	struct e1k_drv *f = *state;
+	e1k_tx_start(f);
+	e1k_wr(f, E1000_IMS, ICR_TXDW);
+	for (unsigned i = 0; i < 2; i++) {
+		size_t len = e1k_make_tcp(f->frame, e1k_peer_mac, 10 + i, 0x10);
+		e1k_txd_legacy(f, i, e1k_put_buf(f, f->frame, len), (uint16_t)len,
+			       TXD_CMD_EOP | TXD_CMD_RS, 0, 0, 0);
+		e1k_wr(f, E1000_TDT, i + 1);
+	}
+	assert_int_equal(f->nsent, 0);
+	assert_int_equal(e1k_rd(f, E1000_TDH), 0);
+	assert_false(f->irq.level);
+	loop_run_until(f->loop, tx_caught_up, f, 5000);
+	assert_int_equal(f->nsent, 2);
+	assert_int_equal(f->sent[0].len, 14 + 20 + 20 + 10);
+	assert_int_equal(f->sent[1].len, 14 + 20 + 20 + 11);
+	assert_true(f->irq.level);
+	assert_true(e1k_txd_status(f, 1) & TXD_STAT_DD);
 }
 
 #define T(t) cmocka_unit_test_setup_teardown(t, e1k_setup, e1k_teardown)
@@ -334,6 +364,7 @@ int main(void)
 		T(test_tx_tso),
 		T(test_tx_hostile),
 		T(test_tx_round_budget),
+		T(test_tx_on_loop),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -287,6 +287,12 @@ uint8_t e1k_txd_status(struct e1k_drv *f, unsigned i)
 	return e1k_ram(f, E1K_TX_RING + i * 16)[12];
 }
 
+void e1k_tdt(struct e1k_drv *f, uint32_t tail)
+{
+	e1k_wr(f, E1000_TDT, tail);
+	e1000_tx_run(f->e);
+}
+
 void e1k_tx_start(struct e1k_drv *f)
 {
 	memset(e1k_ram(f, E1K_TX_RING), 0, E1K_TX_N * 16);

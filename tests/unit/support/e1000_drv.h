@@ -93,6 +93,9 @@ struct e1k_rxd e1k_rx_desc(struct e1k_drv *f, unsigned i);
 
 /* Transmit: an empty E1K_TX_N ring, TCTL.EN and PSP. */
 void e1k_tx_start(struct e1k_drv *f);
+/* Writes TDT, then runs the transmit round it scheduled (what the loop
+ * would do next): one round, enough for any ring under 256 descriptors. */
+void e1k_tdt(struct e1k_drv *f, uint32_t tail);
 void e1k_txd_raw(struct e1k_drv *f, unsigned i, uint64_t addr, uint32_t lower,
 		 uint32_t upper);
 void e1k_txd_legacy(struct e1k_drv *f, unsigned i, uint64_t addr, uint16_t len, uint8_t cmd,
