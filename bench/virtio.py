@@ -449,24 +449,31 @@ def build_vmms(a, p):
     ratios = [(f"{i}/{q}", i, q) for (i, mi, _), (q, mq, _) in zip(vmms[0::2], vmms[1::2])]
     if len(vmms) == 4:
         ratios.append(("emu/virtio", vmms[2][0], vmms[0][0]))
-    # Variants: iovirt's virtio run with other disk options, side by side.
+    # Variants: iovirt's virtio run with other disk options, side by side;
+    # another binary (@PATH) runs in every model measured.
     for v in a.iovirt_variant:
         vname, _, opts = v.partition(":")
         if not re.fullmatch(r"[a-z0-9-]{1,12}", vname) or not opts:
             p.error(f"--iovirt-variant {v}: want NAME:DISKOPTS or NAME:--OPTION[,--OPTION] (NAME: a-z, 0-9, -)")
-        base = next(cmd for n, model, cmd in vmms if model == "virtio" and n.startswith("iovirt"))
-        if opts.startswith("@"):
-            # another iovirt binary, the same command line
-            cmd = [opts[1:]] + base[1:]
-        elif opts.startswith("--"):
-            # iovirt options (e.g. --shared-memory), comma-separated
-            cmd = base[:2] + opts.split(",") + base[2:]
-        else:
-            cmd = [c + "," + opts if c.startswith(a.disk + ",") else c for c in base]
-        vmms.append((f"iovirt-{vname}", "virtio", cmd))
-        ratios.append((f"{vname}/qemu-pc", f"iovirt-{vname}", "qemu-pc"))
-        if opts.startswith("@"):
-            ratios.append((f"iovirt/{vname}", "iovirt", f"iovirt-{vname}"))
+        models = [m for m in a.models.split(",") if opts.startswith("@") or m == "virtio"]
+        if not models:
+            p.error(f"--iovirt-variant {v}: disk and option variants need the virtio model")
+        for model in models:
+            suffix = "-emu" if model == "emulated" else ""
+            qemu = f"qemu{suffix or '-pc'}"
+            base = next(cmd for n, m, cmd in vmms if m == model and n == f"iovirt{suffix}")
+            if opts.startswith("@"):
+                # another iovirt binary, the same command line
+                cmd = [opts[1:]] + base[1:]
+            elif opts.startswith("--"):
+                # iovirt options (e.g. --shared-memory), comma-separated
+                cmd = base[:2] + opts.split(",") + base[2:]
+            else:
+                cmd = [c + "," + opts if c.startswith(a.disk + ",") else c for c in base]
+            vmms.append((f"iovirt{suffix}-{vname}", model, cmd))
+            ratios.append((f"{vname}{suffix}/{qemu}", f"iovirt{suffix}-{vname}", qemu))
+            if opts.startswith("@"):
+                ratios.append((f"iovirt{suffix}/{vname}", f"iovirt{suffix}", f"iovirt{suffix}-{vname}"))
     return vmms, ratios
 
 

@@ -594,6 +594,11 @@ void e1000_destroy(struct e1000 *e)
 {
 	if (!e)
 		return;
+	log_debug("e1000: %llu frames received, %llu sent; %llu interrupts, %llu causes held by "
+		  "a delay timer, %llu assertions postponed by ITR",
+		  (unsigned long long)e->st.rx_frames, (unsigned long long)e->st.tx_frames,
+		  (unsigned long long)e->st.irqs, (unsigned long long)e->st.irqs_delayed,
+		  (unsigned long long)e->st.irqs_throttled);
 	if (e->backend)
 		net_close(e->backend);
 	if (e->timer_fd >= 0) {

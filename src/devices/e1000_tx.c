@@ -50,9 +50,6 @@ static uint16_t get16(const uint8_t *p)
 	return (uint16_t)(p[0] << 8 | p[1]);
 }
 
-
-
-
 /* A guest mistake: counted by reason, and as the queue's "rejected". */
 static void tx_reject(struct e1000 *e, uint64_t *reason)
 {

@@ -322,10 +322,11 @@ static bool rx_deliver(struct vnet_pair *p, const struct iovec *iov, int iovcnt,
 	virtq_buf_to_iov(n->rx_first.iov + n->rx_first.n_out, n->rx_first.n_in,
 			 offsetof(struct virtio_net_hdr_v1, num_buffers), &num, sizeof(num));
 	for (unsigned i = 0; i < nbufs; i++)
-		virtq_push(vq, n->rx_heads[i], n->rx_lens[i]);
+		virtq_fill(vq, n->rx_heads[i], n->rx_lens[i]);
 	rx_count(&vdev->queues[p->rxq].counters, nbufs, HDR_LEN + frame_len);
 	n->stats.rx_frames++;
-	/* One interrupt per burst: net_rx_burst_end notifies. */
+	/* One used idx store and one interrupt per burst: net_rx_burst_end
+	 * publishes and notifies. */
 	p->rx_notify = true;
 	return true;
 }
@@ -423,7 +424,7 @@ static ssize_t rx_direct(struct vnet_pair *p, net_read_fn read_frame, void *ctx)
 	virtq_buf_to_iov(p->pool_iov, p->pool_iovs[0], offsetof(struct virtio_net_hdr_v1, num_buffers),
 			 &num, sizeof(num));
 	for (unsigned i = 0; i < used; i++)
-		virtq_push(vq, p->pool_heads[i], n->rx_lens[i]);
+		virtq_fill(vq, p->pool_heads[i], n->rx_lens[i]);
 	rx_count(&vdev->queues[p->rxq].counters, used, (uint64_t)len);
 	p->pool_n -= used;
 	p->pool_niov -= used_iov;
@@ -433,7 +434,7 @@ static ssize_t rx_direct(struct vnet_pair *p, net_read_fn read_frame, void *ctx)
 	memmove(p->pool_iov, p->pool_iov + used_iov, p->pool_niov * sizeof(p->pool_iov[0]));
 	n->stats.rx_frames++;
 	n->stats.rx_zero_copy++;
-	p->rx_notify = true; /* net_rx_burst_end notifies */
+	p->rx_notify = true; /* net_rx_burst_end publishes and notifies */
 	return len;
 }
 
@@ -511,8 +512,9 @@ static void attach_active_pairs(struct virtio_net *n)
 		pair_attach(&n->pairs[i], i < n->active_pairs);
 }
 
-/* A backend read what it had: one used-ring notification per receiveq it
- * filled (event idx may still suppress it). */
+/* A backend read what it had: per receiveq it filled, one used idx store
+ * for the whole burst and one notification (event idx may still suppress
+ * it): virtio_queue_done publishes before it decides. */
 static void net_rx_burst_end(void *opaque)
 {
 	struct virtio_net *n = ((struct vnet_pair *)opaque)->n;
@@ -781,6 +783,9 @@ static int net_quiesce(struct virtio_dev *vdev)
 		if (n->pairs[i].vhost_opened)
 			vhost_pair_run(&n->pairs[i], false);
 		rx_pool_return(&n->pairs[i]);
+		struct virtio_queue *rxq = &vdev->queues[n->pairs[i].rxq];
+		if (vdev->live && rxq->enabled) /* a burst cut short: its fills published */
+			virtq_flush(&rxq->vq);
 	}
 	return 0;
 }

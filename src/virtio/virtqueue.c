@@ -293,24 +293,38 @@ void virtq_unpop(struct virtqueue *vq)
 	vq->inuse--;
 }
 
-void virtq_push(struct virtqueue *vq, uint16_t head, uint32_t len)
+void virtq_fill(struct virtqueue *vq, uint16_t head, uint32_t len)
 {
 	mark_written(vq, head, len);
-	/* §2.7.8.2: the element (and the data written into the buffers)
-	 * before the index: a release barrier between them. */
 	struct virtq_used_elem *e = &vq->used->ring[vq->used_idx & (vq->size - 1)];
 	__atomic_store_n(&e->id, htole32((uint32_t)head), __ATOMIC_RELAXED);
 	__atomic_store_n(&e->len, htole32(len), __ATOMIC_RELAXED);
 	vq->used_idx++;
-	__atomic_thread_fence(__ATOMIC_RELEASE);
-	ring_wr16(&vq->used->idx, vq->used_idx);
-	mark_used_ring(vq);
 	if (vq->inuse)
 		vq->inuse--;
 }
 
+void virtq_flush(struct virtqueue *vq)
+{
+	if (vq->published_used == vq->used_idx)
+		return;
+	/* §2.7.8.2: the elements (and the data written into the buffers)
+	 * before the index: a release barrier between them. */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	ring_wr16(&vq->used->idx, vq->used_idx);
+	vq->published_used = vq->used_idx;
+	mark_used_ring(vq);
+}
+
+void virtq_push(struct virtqueue *vq, uint16_t head, uint32_t len)
+{
+	virtq_fill(vq, head, len);
+	virtq_flush(vq);
+}
+
 bool virtq_should_notify(struct virtqueue *vq)
 {
+	virtq_flush(vq);
 	/* The used idx store must be visible before we read what the driver
 	 * asked for, or driver and device can both miss the update. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
@@ -381,7 +395,7 @@ void virtq_restore(struct virtqueue *vq, uint16_t last_avail_idx, uint16_t used_
 		   uint16_t signalled_used, bool signalled_used_valid)
 {
 	vq->last_avail_idx = last_avail_idx;
-	vq->used_idx = used_idx;
+	vq->used_idx = vq->published_used = used_idx;
 	vq->signalled_used = signalled_used;
 	vq->signalled_used_valid = signalled_used_valid;
 	vq->inuse = 0;

@@ -73,6 +73,7 @@ struct virtqueue {
 	uint64_t desc_gpa, avail_gpa, used_gpa;
 	bool event_idx, indirect;        /* negotiated features */
 	uint16_t last_avail_idx, used_idx, signalled_used;
+	uint16_t published_used;         /* used->idx as the driver sees it */
 	bool signalled_used_valid;
 	bool broken;                     /* a refused chain: device must set NEEDS_RESET */
 	const char *error;               /* why it broke (static string), or NULL */
@@ -110,11 +111,20 @@ int virtq_pop(struct virtqueue *vq, struct virtq_chain *chain);
 void virtq_unpop(struct virtqueue *vq);
 
 /* Returns a chain's head with len bytes written into its device-writable
- * part; publishes used idx with a release barrier (§2.7.8). */
+ * part, not yet visible to the driver: a batch of fills is published by
+ * one virtq_flush (one used idx store, one barrier). */
+void virtq_fill(struct virtqueue *vq, uint16_t head, uint32_t len);
+
+/* Publishes what was filled: used idx with a release barrier (§2.7.8).
+ * Cheap when there is nothing to publish. */
+void virtq_flush(struct virtqueue *vq);
+
+/* virtq_fill and virtq_flush: one chain returned and published. */
 void virtq_push(struct virtqueue *vq, uint16_t head, uint32_t len);
 
 /* After pushes: must the device interrupt the driver? (§2.7.7.2:
- * VIRTQ_AVAIL_F_NO_INTERRUPT, or used_event with event idx.) */
+ * VIRTQ_AVAIL_F_NO_INTERRUPT, or used_event with event idx.) Flushes
+ * first: an interrupt never comes before what it announces. */
 bool virtq_should_notify(struct virtqueue *vq);
 
 /* Suppress/enable driver kicks while processing (§2.7.10: used->flags

@@ -40,11 +40,19 @@ net_user_case() {
 # no frame from the tap queue of a pair not in use (it is detached). With
 # vhost=on in NET-SUFFIX the frames must go through the kernel's vhost-net:
 # iovirt's own device model (its counters, printed by --verbose) sees none.
+# With model=e1000 the driver's watchdog must not have fired, and iovirt
+# must have moderated: causes held by the delay timers the driver
+# programs (TIDV/TADV, RDTR/RADV) or assertions spaced by ITR, and fewer
+# interrupts than frames.
 net_tap_case() {
 	local name=$1 tap=$2 suffix=$3 pairs=${4:-1}
-	local t=/tmp/iovirt-$name mq=() vm=() vhost=
+	local t=/tmp/iovirt-$name mq=() vm=() vhost= e1000=
 	mkdir -p "$t"
 	modprobe tun 2>/dev/null
+	if matches "$suffix" 'model=e1000'; then
+		e1000=1
+		vm=(--verbose)
+	fi
 	if matches "$suffix" 'vhost=on'; then
 		vhost=1
 		vm=(--verbose)
@@ -107,6 +115,18 @@ net_tap_case() {
 		else
 			check "$name" "MSI-X: no interrupt went through iovirt" [ "$relayed" = 0 ]
 		fi
+	fi
+	if [ -n "$e1000" ]; then
+		check "$name" "the e1000 driver saw no Tx Unit Hang" [ "$(value "$log" TX_HANGS)" = 0 ]
+		local st frames irqs held rx tx delayed spaced
+		st=$(sed -n 's/.*e1000: \([0-9]*\) frames received, \([0-9]*\) sent; \([0-9]*\) interrupts, \([0-9]*\) causes held by a delay timer, \([0-9]*\) assertions postponed.*/\1 \2 \3 \4 \5/p' "$log" |
+			tr -d '\r' | tail -1)
+		read -r rx tx irqs delayed spaced <<<"${st:-0 0 0 0 0}"
+		frames=$((rx + tx)) held=$((delayed + spaced))
+		check "$name" "interrupts moderated ($delayed causes delayed, $spaced spaced by ITR)" \
+			[ "$held" -gt 0 ]
+		check "$name" "fewer interrupts than frames ($irqs for $frames)" \
+			[ "$irqs" -gt 0 -a "$irqs" -lt "$frames" ]
 	fi
 	ip link del "$tap"
 	rm -rf "$t"

@@ -425,7 +425,7 @@ static void take_position(struct vhost *v, struct vhost_ring *r, uint16_t base,
 	}
 	uint16_t inflight = (uint16_t)(base - used);
 	vq->last_avail_idx = base;
-	vq->used_idx = used;
+	vq->used_idx = vq->published_used = used;
 	vq->inuse = inflight <= vq->size ? inflight : vq->size;
 	if (inflight)
 		log_guest_event(v->vdev->name,
