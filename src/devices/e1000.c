@@ -66,10 +66,15 @@ bool e1000_bus_master(const struct e1000 *e)
 
 /* ---- Statistics (§13.8): saturating, cleared when read ---- */
 
+/* A 32-bit counter, n more. */
+static void stat_add(struct e1000 *e, unsigned idx, uint64_t n)
+{
+	e->stats[idx] = n > UINT32_MAX - e->stats[idx] ? UINT32_MAX : e->stats[idx] + (uint32_t)n;
+}
+
 void e1000_stat_inc(struct e1000 *e, unsigned idx)
 {
-	if (e->stats[idx] != UINT32_MAX)
-		e->stats[idx]++;
+	stat_add(e, idx, 1);
 }
 
 /* A 64-bit counter kept as a low/high register pair. */
@@ -81,7 +86,8 @@ static void stat_add64(struct e1000 *e, unsigned lo, uint64_t n)
 	e->stats[lo + 1] = (uint32_t)(v >> 32);
 }
 
-void e1000_count_packet(struct e1000 *e, bool rx, const uint8_t *dst, size_t wire_len)
+void e1000_count_packets(struct e1000 *e, bool rx, const uint8_t *dst, size_t wire_len,
+			 uint64_t n)
 {
 	/* The size buckets PRC64..PRC1522 / PTC64..PTC1522; longer frames
 	 * (jumbo) are counted in none. */
@@ -90,29 +96,24 @@ void e1000_count_packet(struct e1000 *e, bool rx, const uint8_t *dst, size_t wir
 	while (b < 6 && wire_len > bucket_max[b])
 		b++;
 	bool bcast = !memcmp(dst, "\xff\xff\xff\xff\xff\xff", 6), mcast = dst[0] & 1;
-	if (rx) {
-		e1000_stat_inc(e, ST_GPRC);
-		e1000_stat_inc(e, ST_TPR);
-		stat_add64(e, ST_GORCL, wire_len);
-		stat_add64(e, ST_TORL, wire_len);
-		if (b < 6)
-			e1000_stat_inc(e, ST_PRC64 + b);
-		if (bcast)
-			e1000_stat_inc(e, ST_BPRC);
-		else if (mcast)
-			e1000_stat_inc(e, ST_MPRC);
-	} else {
-		e1000_stat_inc(e, ST_GPTC);
-		e1000_stat_inc(e, ST_TPT);
-		stat_add64(e, ST_GOTCL, wire_len);
-		stat_add64(e, ST_TOTL, wire_len);
-		if (b < 6)
-			e1000_stat_inc(e, ST_PTC64 + b);
-		if (bcast)
-			e1000_stat_inc(e, ST_BPTC);
-		else if (mcast)
-			e1000_stat_inc(e, ST_MPTC);
-	}
+	uint64_t bytes = n > UINT64_MAX / (wire_len ? wire_len : 1) ? UINT64_MAX : n * wire_len;
+	if (!n)
+		return;
+	stat_add(e, rx ? ST_GPRC : ST_GPTC, n);
+	stat_add(e, rx ? ST_TPR : ST_TPT, n);
+	stat_add64(e, rx ? ST_GORCL : ST_GOTCL, bytes);
+	stat_add64(e, rx ? ST_TORL : ST_TOTL, bytes);
+	if (b < 6)
+		stat_add(e, (rx ? ST_PRC64 : ST_PTC64) + b, n);
+	if (bcast)
+		stat_add(e, rx ? ST_BPRC : ST_BPTC, n);
+	else if (mcast)
+		stat_add(e, rx ? ST_MPRC : ST_MPTC, n);
+}
+
+void e1000_count_packet(struct e1000 *e, bool rx, const uint8_t *dst, size_t wire_len)
+{
+	e1000_count_packets(e, rx, dst, wire_len, 1);
 }
 
 static bool stat_is_high_half(unsigned idx)
@@ -427,7 +428,8 @@ static void dev_reset(struct device *dev)
  * and runts or over-long frames from the backend; rejected, the guest's
  * mistakes (ring unusable, a buffer outside RAM, a frame longer than the
  * whole ring). "tx0": kicks are TDT writes; requests, frames the backend
- * took (TSO: each segment); bytes_in, their bytes; errors, frames the
+ * took (TSO: each segment, also when the packet went whole as one GSO
+ * frame); bytes_in, their bytes; errors, frames the
  * backend refused; rejected, the guest's mistakes (ring unusable, bad
  * descriptors or contexts, buffers outside RAM, oversized packets). */
 static void dev_counters(struct device *dev, const struct counter_sink *sink)
@@ -566,21 +568,26 @@ struct e1000 *e1000_create(const struct e1000_options *o, const struct guest_mem
 			   struct loop *loop)
 {
 	struct net_options bo = o->backend;
-	/* Offloads are done here in software: the backend carries plain
-	 * Ethernet frames. */
-	bo.vnet_hdr = false;
+	/* Checksums are done here in software. A tap carries the vnet header
+	 * so that a segmentation packet goes in one write, as a GSO frame
+	 * (e1000_gso.c); offloads stay 0, so received frames are never GSO or
+	 * partially checksummed. User-mode networking has no header. */
+	bo.vnet_hdr = bo.kind == NET_TAP;
 	bo.offloads = 0;
-	struct e1000 *e = create(o->id, o->mac, mem, loop, NULL);
+	/* The device is complete, and knows the framing, before the backend
+	 * can deliver to it. */
+	struct e1000_port early = {.vnet_hdr = bo.vnet_hdr};
+	struct e1000 *e = create(o->id, o->mac, mem, loop, &early);
 	if (!e)
 		return NULL;
-	/* The device is complete before the backend can deliver to it. */
 	e->backend = net_open(&bo, loop, e1000_receive, e);
 	if (!e->backend) {
 		e1000_destroy(e);
 		return NULL;
 	}
 	pthread_mutex_lock(&e->lock);
-	e->port = (struct e1000_port){backend_send, backend_rx_resume, e->backend, NULL};
+	e->port = (struct e1000_port){backend_send, backend_rx_resume, e->backend, NULL,
+				      net_has_vnet_hdr(e->backend)};
 	pthread_mutex_unlock(&e->lock);
 	return e;
 }

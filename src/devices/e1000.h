@@ -6,8 +6,10 @@
  * the I/O window onto them (IOADDR/IODATA); INTx only (the 82540EM has no
  * MSI). Legacy receive descriptors with checksum offload; legacy and
  * extended transmit descriptors with checksum insertion and TCP
- * segmentation done in software, so the backend (tap or user-mode,
- * backends/net.h) carries plain Ethernet frames, no vnet header. The
+ * segmentation done in software, so that user-mode networking
+ * (backends/net.h) carries plain Ethernet frames. A tap is opened with the
+ * vnet header (no receive offloads): a TCP segmentation packet goes to it
+ * whole, as one GSO frame the host kernel segments (e1000_gso.c). The
  * EEPROM (microwire and EERD), the M88 PHY behind MDIC, interrupt
  * moderation (the delay timers RDTR/RADV and TIDV/TADV, and ITR's
  * throttling) and the statistics counters are modelled. Wake-up and
@@ -36,7 +38,8 @@ struct loop;
 struct e1000;
 
 struct e1000_options {
-	struct net_options backend; /* opened without a vnet header */
+	/* A tap is opened with the vnet header, offloads 0; user-mode without */
+	struct net_options backend;
 	uint8_t mac[6];
 	const char *id;             /* the instance's name; NULL: "e1000" */
 };
@@ -44,7 +47,7 @@ struct e1000_options {
 /* Counters kept by the device model, besides the guest-visible statistics
  * registers: what was sent and received, and every drop by reason. */
 struct e1000_stats {
-	uint64_t tx_frames;      /* frames handed to the backend (TSO: each segment) */
+	uint64_t tx_frames;      /* frames handed to the backend (TSO: each segment, GSO too) */
 	uint64_t tx_dropped;     /* refused by the backend */
 	uint64_t tx_oversize;    /* packets beyond E1000_TX_MAX bytes, or too many segments */
 	uint64_t tx_bad_desc;    /* unknown descriptor types, empty packets, bad TSO contexts */
@@ -84,12 +87,16 @@ void e1000_get_stats(struct e1000 *e, struct e1000_stats *st);
 /* Where frames go instead of a backend: send() gets every transmitted
  * frame; rx_resume() is called when receive descriptors appear after
  * e1000_receive() returned false; clock_ns() (NULL: CLOCK_MONOTONIC) is
- * the time ITR and the delay timers measure intervals with. */
+ * the time ITR and the delay timers measure intervals with. vnet_hdr:
+ * frames carry a virtio_net_hdr_v1 (NET_VNET_HDR_LEN bytes) in front both
+ * ways, as on a tap opened with it: sent ones a zero header, or a GSO one
+ * for a whole segmentation packet; received ones have it stripped. */
 struct e1000_port {
 	int (*send)(void *opaque, const struct iovec *iov, int iovcnt);
 	void (*rx_resume)(void *opaque);
 	void *opaque;
 	int64_t (*clock_ns)(void *opaque);
+	bool vnet_hdr;
 };
 
 /* loop may be NULL (then there is no timer: ITR does not throttle and

@@ -201,8 +201,10 @@ int64_t e1000_now_ns(const struct e1000 *e);
 bool e1000_bus_master(const struct e1000 *e);
 void e1000_stat_inc(struct e1000 *e, unsigned idx);
 /* The per-packet statistics registers, for a frame of wire_len bytes
- * (with CRC) whose destination address is dst. */
+ * (with CRC) whose destination address is dst; _packets: n such frames. */
 void e1000_count_packet(struct e1000 *e, bool rx, const uint8_t *dst, size_t wire_len);
+void e1000_count_packets(struct e1000 *e, bool rx, const uint8_t *dst, size_t wire_len,
+			 uint64_t n);
 
 /* e1000_rx.c: frames held by the backend may come now (RDT moved, the
  * receiver was enabled or reset). */
@@ -220,6 +222,30 @@ void e1000_tx_reset(struct e1000 *e);
  * that takes, so that only a packet whose EOP the guest has not posted yet
  * can be half gathered. */
 void e1000_tx_quiesce(struct e1000 *e);
+
+/* Shared by e1000_tx.c and e1000_gso.c. */
+/* A segmentation context is refused past this many segments (an MSS under
+ * 16 bytes for a 64 KiB payload): bounded work per packet. */
+#define E1000_TSO_MAX_SEGS 4096
+#define E1000_IPV6_HLEN    40
+/* Whether the TCP/IP context's headers lie inside HDRLEN bytes of the
+ * packet gathered, where segmentation rewrites them. */
+bool e1000_tso_context_ok(const struct e1000_tx *t);
+/* Inserts the Internet checksum of p[start..end] (end inclusive; 0: to the
+ * end) at off, as the IC/IXSM/TXSM insertion does (§3.3.3). */
+void e1000_put_csum(uint8_t *p, size_t len, size_t start, size_t end, size_t off, bool zero);
+/* Adds a TCP/UDP length to the pseudo-header sum the driver left at p
+ * without one (§3.5.9.2), folded. */
+void e1000_csum_add_len(uint8_t *p, uint32_t len);
+/* Hands a frame of at most 3 pieces to the port, behind vnet_hdr (NULL: a
+ * zero one) when the port carries the header; takes one frame from the
+ * round's budget. The port's answer: 0 or -errno. */
+int e1000_port_send(struct e1000 *e, const void *vnet_hdr, const struct iovec *iov, int iovcnt);
+
+/* e1000_gso.c: a segmentation packet to a vnet-header port as one GSO
+ * frame. false: not for GSO (no header, VLAN insertion, not TCP, one
+ * segment...): the caller segments it in software. */
+bool e1000_gso_send(struct e1000 *e, bool vle);
 
 /* e1000_eeprom.c */
 void e1000_eeprom_init(struct e1000_eeprom *ee, const uint8_t mac[6]);

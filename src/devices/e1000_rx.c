@@ -3,9 +3,10 @@
  * legacy receive descriptors, across several buffers if it is longer than
  * one (EOP on the last).
  *
- * Frames arrive from the backend on the loop thread. Without enough
- * descriptors the frame is refused (the backend holds it and stops
- * reading) and the backend is told to retry once the driver moves RDT. */
+ * Frames arrive from the backend on the loop thread (on a tap behind a
+ * vnet header, which is dropped). Without enough descriptors the frame is
+ * refused (the backend holds it and stops reading) and the backend is
+ * told to retry once the driver moves RDT. */
 #include "core/byteorder.h"
 #include "devices/e1000_priv.h"
 
@@ -235,6 +236,10 @@ static bool rx_frame(struct e1000 *e, const struct iovec *iov, int iovcnt, size_
 		e->st.rx_disabled++;
 		return true;
 	}
+	/* A tap's vnet header goes (offloads are off: it says nothing); a
+	 * frame that is no more than the header is a runt. */
+	size_t skip = e->port.vnet_hdr ? NET_VNET_HDR_LEN : 0;
+	len = len > skip ? len - skip : 0;
 	/* RCTL.LPE: without it frames over 1522 bytes (with CRC) are dropped;
 	 * with it, up to 16384. */
 	size_t max = rctl & RCTL_LPE ? E1000_RX_MAX : E1000_RX_MAX_NOLPE;
@@ -245,7 +250,7 @@ static bool rx_frame(struct e1000 *e, const struct iovec *iov, int iovcnt, size_
 		return true;
 	}
 	uint8_t *f = e->rx_buf;
-	len = iov_to_buf(iov, (unsigned)iovcnt, 0, f, len);
+	len = iov_to_buf(iov, (unsigned)iovcnt, skip, f, len);
 	if (len < E1000_MIN_FRAME) { /* what came off a wire had its padding */
 		memset(f + len, 0, E1000_MIN_FRAME - len);
 		len = E1000_MIN_FRAME;

@@ -14,13 +14,17 @@
  * writes come before the loop gets to it), so the vCPU goes back to the
  * guest at once and the frames go out while it queues the next ones. Work
  * per round is bounded: at most TX_ROUND_DESCS descriptors or
- * TX_ROUND_FRAMES frames (whichever runs out first; the segments of a TSO
- * packet whose last descriptor was taken all go out; a packet spread over
- * more descriptors than are left stops there and goes on next round); a
- * round that stops short of TDT schedules the next, so the loop serves
- * other events in between. Frames go to the backend one write each: a tap
- * takes one frame per write, and neither backend has a batch call. Without
- * a loop (tests, fuzzers) a TDT write runs the whole ring at once. */
+ * TX_ROUND_FRAMES frames, i.e. writes, a GSO frame one (whichever runs out
+ * first; the segments of a TSO packet whose last descriptor was taken all
+ * go out; a packet spread over more descriptors than are left stops there
+ * and goes on next round); a round that stops short of TDT schedules the
+ * next, so the loop serves other events in between. Frames go to the
+ * backend one write each: a tap
+ * takes one frame per write, and neither backend has a batch call. On a
+ * tap (a port with the vnet header) a TCP segmentation packet is one
+ * write, a GSO frame the host kernel segments (e1000_gso.c); other packets
+ * get a zero header. Without a loop (tests, fuzzers) a TDT write runs the
+ * whole ring at once. */
 #include "core/byteorder.h"
 #include "devices/e1000_priv.h"
 
@@ -34,16 +38,12 @@
 #include "core/inet_csum.h"
 #include "core/log.h"
 
-/* A segmentation context is refused past this many segments (an MSS under
- * 16 bytes for a 64 KiB payload): bounded work per packet. */
-#define TSO_MAX_SEGS 4096
 /* One round of the ring (one TDT write): a guest cannot hold its vCPU and
  * the device lock for 65535 descriptors times 4096 segments. */
 #define TX_ROUND_DESCS  256
 #define TX_ROUND_FRAMES 256
 #define TCP_FLAG_FIN 0x01
 #define TCP_FLAG_PSH 0x08
-#define IPV6_HLEN    40
 
 static uint16_t get16(const uint8_t *p)
 {
@@ -63,7 +63,7 @@ static void tx_reject(struct e1000 *e, uint64_t *reason)
  * The IP header checksum field is zeroed first; the TCP/UDP field holds
  * the driver's pseudo-header sum, which the sum takes in. A result of 0
  * goes out as FFFFh (the same in one's complement; UDP needs it). */
-static void put_csum(uint8_t *p, size_t len, size_t start, size_t end, size_t off, bool zero)
+void e1000_put_csum(uint8_t *p, size_t len, size_t start, size_t end, size_t off, bool zero)
 {
 	size_t stop = end ? end + 1 : len;
 	if (stop > len)
@@ -81,9 +81,25 @@ static void offload_csums(const struct e1000_tx *t, uint8_t *p, size_t len)
 {
 	const struct e1000_tx_ctx *c = &t->ctx;
 	if (t->popts & TXD_POPTS_TXSM)
-		put_csum(p, len, c->tucss, c->tucse, c->tucso, false);
+		e1000_put_csum(p, len, c->tucss, c->tucse, c->tucso, false);
 	if (t->popts & TXD_POPTS_IXSM)
-		put_csum(p, len, c->ipcss, c->ipcse, c->ipcso, true);
+		e1000_put_csum(p, len, c->ipcss, c->ipcse, c->ipcso, true);
+}
+
+int e1000_port_send(struct e1000 *e, const void *vnet_hdr, const struct iovec *iov, int iovcnt)
+{
+	static const uint8_t zero_hdr[NET_VNET_HDR_LEN];
+	struct iovec v[4];
+	int n = 0;
+	if (iovcnt < 1 || iovcnt > 3)
+		return -EINVAL;
+	if (e->port.vnet_hdr)
+		v[n++] = (struct iovec){(void *)(vnet_hdr ? vnet_hdr : zero_hdr), NET_VNET_HDR_LEN};
+	memcpy(v + n, iov, (size_t)iovcnt * sizeof(*iov));
+	n += iovcnt;
+	if (e->tx_frame_budget)
+		e->tx_frame_budget--;
+	return e->port.send ? e->port.send(e->port.opaque, v, n) : -ENOTCONN;
 }
 
 /* Hands one frame to the backend, inserting the 802.1Q tag (VET, then the
@@ -114,9 +130,7 @@ static void send_frame(struct e1000 *e, uint8_t *f, size_t len, bool vle, uint16
 				     wire_len - E1000_FCS_LEN);
 		return;
 	}
-	if (e->tx_frame_budget)
-		e->tx_frame_budget--;
-	int r = e->port.send ? e->port.send(e->port.opaque, iov, cnt) : -ENOTCONN;
+	int r = e1000_port_send(e, NULL, iov, cnt);
 	if (r < 0) {
 		e->st.tx_dropped++;
 		counter_inc(&e->txq.errors);
@@ -128,9 +142,7 @@ static void send_frame(struct e1000 *e, uint8_t *f, size_t len, bool vle, uint16
 	e1000_count_packet(e, false, f, wire_len);
 }
 
-/* Whether the context describes headers that lie inside HDRLEN bytes,
- * where segmentation rewrites them. */
-static bool tso_context_ok(const struct e1000_tx *t)
+bool e1000_tso_context_ok(const struct e1000_tx *t)
 {
 	const struct e1000_tx_ctx *c = &t->ctx;
 	size_t hdr = c->hdrlen;
@@ -138,13 +150,20 @@ static bool tso_context_ok(const struct e1000_tx *t)
 	size_t l4 = c->tucmd & TUCMD_TCP ? 20 : 8;
 	if (!c->mss || hdr > t->len)
 		return false;
-	if ((size_t)c->ipcss + (ipv4 ? 20 : IPV6_HLEN) > hdr || (size_t)c->tucss + l4 > hdr)
+	if ((size_t)c->ipcss + (ipv4 ? 20 : E1000_IPV6_HLEN) > hdr || (size_t)c->tucss + l4 > hdr)
 		return false;
 	if ((t->popts & TXD_POPTS_TXSM) && (size_t)c->tucso + 2 > hdr)
 		return false;
 	if ((t->popts & TXD_POPTS_IXSM) && (size_t)c->ipcso + 2 > hdr)
 		return false;
 	return true;
+}
+
+void e1000_csum_add_len(uint8_t *p, uint32_t len)
+{
+	uint32_t ph = get16(p) + (len & 0xFFFF) + (len >> 16);
+	ph = (ph & 0xFFFF) + (ph >> 16);
+	put_be16(p, (ph & 0xFFFF) + (ph >> 16));
 }
 
 /* TCP segmentation (§3.5): every segment gets the headers with the IP
@@ -157,7 +176,7 @@ static void tso_send(struct e1000 *e, bool vle, uint16_t special)
 	struct e1000_tx *t = &e->tx;
 	const struct e1000_tx_ctx *c = &t->ctx;
 
-	if (!tso_context_ok(t)) {
+	if (!e1000_tso_context_ok(t)) {
 		tx_reject(e, &e->st.tx_bad_desc);
 		e1000_stat_inc(e, ST_TSCTFC);
 		log_guest_error("e1000", "segmentation context (MSS %u, header %u bytes, IP at %u,"
@@ -167,7 +186,7 @@ static void tso_send(struct e1000 *e, bool vle, uint16_t special)
 	}
 	size_t hdr = c->hdrlen, mss = c->mss, payload = t->len - hdr;
 	size_t nsegs = payload ? (payload + mss - 1) / mss : 1;
-	if (nsegs > TSO_MAX_SEGS) {
+	if (nsegs > E1000_TSO_MAX_SEGS) {
 		tx_reject(e, &e->st.tx_oversize);
 		e1000_stat_inc(e, ST_TSCTFC);
 		log_guest_error("e1000", "segmentation into %zu segments (MSS %zu) refused", nsegs, mss);
@@ -186,7 +205,7 @@ static void tso_send(struct e1000 *e, bool vle, uint16_t special)
 			put_be16(s + c->ipcss + 2, (uint32_t)(len - c->ipcss));
 			put_be16(s + c->ipcss + 4, (uint32_t)(ip_id + i));
 		} else {
-			put_be16(s + c->ipcss + 4, (uint32_t)(len - c->ipcss - IPV6_HLEN));
+			put_be16(s + c->ipcss + 4, (uint32_t)(len - c->ipcss - E1000_IPV6_HLEN));
 		}
 		if (tcp) {
 			put_be32(s + c->tucss + 4, seq + (uint32_t)off);
@@ -195,10 +214,8 @@ static void tso_send(struct e1000 *e, bool vle, uint16_t special)
 		} else {
 			put_be16(s + c->tucss + 4, (uint32_t)(len - c->tucss));
 		}
-		if (t->popts & TXD_POPTS_TXSM) {
-			uint32_t ph = get16(s + c->tucso) + (uint32_t)(len - c->tucss);
-			put_be16(s + c->tucso, (ph & 0xFFFF) + (ph >> 16));
-		}
+		if (t->popts & TXD_POPTS_TXSM)
+			e1000_csum_add_len(s + c->tucso, (uint32_t)(len - c->tucss));
 		offload_csums(t, s, len);
 		send_frame(e, s, len, vle, special);
 	}
@@ -224,11 +241,12 @@ static void packet_end(struct e1000 *e, uint8_t cmd, uint8_t cso, uint16_t speci
 		return;
 	}
 	if (t->tse) {
-		tso_send(e, vle, special);
+		if (!e1000_gso_send(e, vle))
+			tso_send(e, vle, special);
 		return;
 	}
 	if (t->legacy && (cmd & TXD_CMD_IC))
-		put_csum(t->buf, t->len, t->css, 0, cso, false);
+		e1000_put_csum(t->buf, t->len, t->css, 0, cso, false);
 	else if (!t->legacy)
 		offload_csums(t, t->buf, t->len);
 	if ((e->reg[R_TCTL] & TCTL_PSP) && t->len < E1000_MIN_FRAME) {

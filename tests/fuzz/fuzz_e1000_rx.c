@@ -1,4 +1,4 @@
-// fuzz-sources: src/devices/e1000.c src/devices/e1000_rx.c src/devices/e1000_tx.c src/devices/e1000_eeprom.c src/devices/e1000_irq.c src/devices/e1000_phy.c src/devices/e1000_state.c src/bus/pci.c src/bus/pci_state.c src/bus/iobus.c src/core/guest_mem.c src/core/guest_mem_log.c src/core/loop.c src/core/inet_csum.c src/core/iov.c src/core/log.c src/core/device.c src/core/counters.c src/core/state.c tests/fuzz/harness.c tests/fuzz/net_stub.c
+// fuzz-sources: src/devices/e1000.c src/devices/e1000_rx.c src/devices/e1000_tx.c src/devices/e1000_gso.c src/devices/e1000_eeprom.c src/devices/e1000_irq.c src/devices/e1000_phy.c src/devices/e1000_state.c src/bus/pci.c src/bus/pci_state.c src/bus/iobus.c src/core/guest_mem.c src/core/guest_mem_log.c src/core/loop.c src/core/inet_csum.c src/core/iov.c src/core/log.c src/core/device.c src/core/counters.c src/core/state.c tests/fuzz/harness.c tests/fuzz/net_stub.c
 /* The e1000's receive path: frames from the backend placed in a receive
  * ring the guest controls. The fuzzer's bytes are guest RAM (the
  * descriptor ring and the buffer addresses in it) and choose the ring's
@@ -6,7 +6,8 @@
  * stripping, filters), RXCSUM, VLAN handling and the filter tables; the
  * frames (any length, split into up to three pieces) come from the
  * input's tail, with the driver moving RDT and writing a register between
- * them.
+ * them. One header bit gives the port the vnet header (a tap's): the
+ * device strips it, and a frame no longer than it is a runt.
  *
  * The device runs on a test port (devices/e1000.h), no backend; the
  * backend entry points e1000.c refers to are stubs that must never run.
@@ -32,7 +33,7 @@ static unsigned resumes;
 
 static int port_send(void *opaque, const struct iovec *iov, int iovcnt)
 {
-	fuzz_touch_iov(iov, iovcnt, 3);
+	fuzz_touch_iov(iov, iovcnt, 4); /* with the vnet header: 4 */
 	return 0;
 }
 
@@ -70,6 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (unsigned i = 0; i < MAX_FRAMES; i++)
 		frame_len[i] = (uint16_t)(data[23 + i] << 6 | data[23 + i] >> 2);
 	uint8_t tail_step = data[29], reg_op = data[30];
+	bool vnet_hdr = data[31] & 1; /* frames behind a 12-byte vnet header, as from a tap */
 	data += HDR;
 	size -= HDR;
 
@@ -87,7 +89,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	guest_mem_init_empty(&mem);
 	guest_mem_add_region(&mem, 0, ram, RAM_SIZE);
 
-	struct e1000_port port = {.send = port_send, .rx_resume = port_resume};
+	struct e1000_port port = {.send = port_send, .rx_resume = port_resume,
+				  .vnet_hdr = vnet_hdr};
 	struct e1000 *e = e1000_create_port(mac, &mem, NULL, &port);
 	if (!e)
 		abort();
@@ -114,8 +117,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t len = frame_len[f] % (E1000_RX_MAX + 64);
 		for (size_t i = 0; i < len; i++)
 			frame[i] = size ? data[(size - 1 - (i + f * 131) % size)] : (uint8_t)i;
-		if (flags & 4) /* to us, so that the filters let most through */
-			memcpy(frame, mac, len < 6 ? len : 6);
+		size_t at = vnet_hdr ? NET_VNET_HDR_LEN : 0;
+		if ((flags & 4) && len > at) /* to us, so that the filters let most through */
+			memcpy(frame + at, mac, len - at < 6 ? len - at : 6);
 		size_t a = len / 3, b = len / 2 + (f & 1);
 		if (b > len)
 			b = len;

@@ -1,4 +1,4 @@
-// fuzz-sources: src/devices/e1000.c src/devices/e1000_rx.c src/devices/e1000_tx.c src/devices/e1000_eeprom.c src/devices/e1000_irq.c src/devices/e1000_phy.c src/devices/e1000_state.c src/bus/pci.c src/bus/pci_state.c src/bus/iobus.c src/core/guest_mem.c src/core/guest_mem_log.c src/core/loop.c src/core/inet_csum.c src/core/iov.c src/core/log.c src/core/device.c src/core/counters.c src/core/state.c tests/fuzz/harness.c tests/fuzz/net_stub.c
+// fuzz-sources: src/devices/e1000.c src/devices/e1000_rx.c src/devices/e1000_tx.c src/devices/e1000_gso.c src/devices/e1000_eeprom.c src/devices/e1000_irq.c src/devices/e1000_phy.c src/devices/e1000_state.c src/bus/pci.c src/bus/pci_state.c src/bus/iobus.c src/core/guest_mem.c src/core/guest_mem_log.c src/core/loop.c src/core/inet_csum.c src/core/iov.c src/core/log.c src/core/device.c src/core/counters.c src/core/state.c tests/fuzz/harness.c tests/fuzz/net_stub.c
 /* The e1000's transmit path against a hostile driver: the fuzzer's bytes
  * are guest RAM (the descriptor ring and every buffer: legacy, context and
  * data descriptors, TSO contexts, checksum offsets) and choose the ring's
@@ -9,7 +9,11 @@
  * The device runs on a test port (devices/e1000.h), no backend: the port
  * checks what the device sends (every byte readable under ASan, at most
  * NET_MAX_FRAME bytes, at most 3 pieces) and now and then refuses a frame
- * as a full backend would. The backend entry points e1000.c refers to are
+ * as a full backend would. Flag 4 gives the port the vnet header, as on a
+ * tap: then every frame has a header in front (a 4th piece), and a GSO
+ * one must be one the kernel takes: a TCP GSO type, NEEDS_CSUM with the
+ * checksum inside hdr_len, hdr_len inside the frame and more than one
+ * gso_size of payload behind it. The backend entry points e1000.c refers to are
  * stubs that must never run. It has a loop, as in a VM, so a TDT write
  * only schedules the ring; the loop is not run: the target runs the
  * transmit rounds itself (e1000_tx_run, bounded rounds as the loop would).
@@ -33,11 +37,39 @@
 /* ---- the port ---- */
 
 static unsigned sends;
+static bool vnet_hdr;
+
+static uint16_t le16_get(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+/* A virtio_net_hdr_v1 (linux/virtio_net.h) in front of a frame of len. */
+static void check_vnet_hdr(const struct iovec *h, size_t len)
+{
+	const uint8_t *v = h->iov_base;
+	if (h->iov_len != NET_VNET_HDR_LEN || le16_get(v + 10))
+		abort();
+	if (!v[1]) { /* not GSO: nothing asked of the kernel */
+		if (v[0] || le16_get(v + 2) || le16_get(v + 4) || le16_get(v + 6) || le16_get(v + 8))
+			abort();
+		return;
+	}
+	size_t hdr = le16_get(v + 2), mss = le16_get(v + 4);
+	unsigned type = v[1] & 0x7F;
+	if (v[0] != 1 || (type != 1 && type != 4) || !mss || hdr > len || len - hdr <= mss ||
+	    le16_get(v + 8) != 16 || le16_get(v + 6) + 18u > hdr)
+		abort();
+}
 
 static int port_send(void *opaque, const struct iovec *iov, int iovcnt)
 {
-	if (fuzz_touch_iov(iov, iovcnt, 3) > NET_MAX_FRAME)
+	size_t h = vnet_hdr ? NET_VNET_HDR_LEN : 0;
+	size_t len = fuzz_touch_iov(iov, iovcnt, vnet_hdr ? 4 : 3);
+	if (len > h + NET_MAX_FRAME)
 		abort();
+	if (vnet_hdr)
+		check_vnet_hdr(&iov[0], len - h);
 	return ++sends % 7 ? 0 : -EAGAIN;
 }
 
@@ -62,23 +94,36 @@ static void fix_desc(uint8_t *d)
 /* Puts a well-formed segmentation context and one data descriptor at the
  * ring's start (parameters from p[0..4]), so that every run with this
  * option segments: the MSS, the payload length and the offload options
- * vary, the headers are the input's bytes at 1000h. */
-static void seed_tso(uint8_t *d, const uint8_t *p)
+ * vary, the headers are the input's bytes at 1000h (IPv4 offsets with
+ * TUCMD.IP, IPv6 ones without). p[4] bit 0 makes those headers agree with
+ * the context (Ethernet type, IP version, header length and protocol, TCP
+ * data offset), as a driver's do, so that a vnet-header port sends GSO. */
+static void seed_tso(uint8_t *d, const uint8_t *p, uint8_t *ram)
 {
+	bool v4 = p[3] & TUCMD_IP;
+	uint8_t hdrlen = v4 ? 54 : 74, tucss = v4 ? 34 : 54;
 	uint16_t mss = (uint16_t)(1 + p[0] * 8);
-	uint32_t len = (uint32_t)(p[1] << 8 | p[2]) % 0xF000 + 54;
+	uint32_t len = (uint32_t)(p[1] << 8 | p[2]) % 0xF000 + hdrlen;
 	uint32_t lower;
 	memset(d, 0, 32);
-	d[0] = 14;         /* IPCSS */
-	d[1] = 24;         /* IPCSO */
-	d[2] = 33;         /* IPCSE */
-	d[4] = 34;         /* TUCSS */
-	d[5] = 50;         /* TUCSO */
-	lower = (len - 54) | (uint32_t)TXD_DTYP_CTX << 20 |
+	d[0] = 14;                 /* IPCSS */
+	d[1] = v4 ? 24 : 0;        /* IPCSO */
+	d[2] = v4 ? 33 : 0;        /* IPCSE */
+	d[4] = tucss;              /* TUCSS */
+	d[5] = tucss + 16;         /* TUCSO */
+	lower = (len - hdrlen) | (uint32_t)TXD_DTYP_CTX << 20 |
 		(uint32_t)(TXD_CMD_DEXT | TXD_CMD_TSE | (p[3] & (TUCMD_IP | TUCMD_TCP))) << 24;
 	lower = htole32(lower);
 	memcpy(d + 8, &lower, 4);
-	d[13] = 54;        /* HDRLEN */
+	d[13] = hdrlen;            /* HDRLEN */
+	if (p[4] & 1) {
+		uint8_t *h = ram + 0x1000;
+		h[12] = v4 ? 0x08 : 0x86;
+		h[13] = v4 ? 0x00 : 0xDD;
+		h[14] = v4 ? 0x45 : 0x60;
+		h[v4 ? 23 : 20] = 6;  /* protocol / next header: TCP */
+		h[tucss + 12] = 5 << 4;
+	}
 	d[14] = (uint8_t)mss;
 	d[15] = (uint8_t)(mss >> 8);
 	uint64_t addr = htole64(0x1000);
@@ -132,11 +177,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if ((fix >> i & 1) && (uint64_t)ring + (i + 1) * 16 <= RAM_SIZE)
 			fix_desc(ram + ring + i * 16);
 	if ((flags & 0x08) && (uint64_t)ring + 32 <= RAM_SIZE)
-		seed_tso(ram + ring, data - HDR + 19);
+		seed_tso(ram + ring, data - HDR + 19, ram);
 	guest_mem_init_empty(&mem);
 	guest_mem_add_region(&mem, 0, ram, RAM_SIZE);
 
-	struct e1000_port port = {.send = port_send};
+	vnet_hdr = flags & 4;
+	struct e1000_port port = {.send = port_send, .vnet_hdr = vnet_hdr};
 	if (!loop)
 		loop = fuzz_loop();
 	struct e1000 *e = e1000_create_port(mac, &mem, loop, &port);

@@ -30,3 +30,8 @@ void net_rx_resume(struct net_backend *nb)
 {
 	abort();
 }
+
+bool net_has_vnet_hdr(const struct net_backend *nb)
+{
+	abort();
+}

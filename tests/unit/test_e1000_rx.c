@@ -1,8 +1,8 @@
 /* e1000 receive against a fake driver (support/e1000_drv.h): legacy
  * descriptors, the CRC and padding, statistics, address/multicast/VLAN
  * filtering and tag stripping, frames across several buffers, backpressure
- * and the resume when RDT moves, checksum offload, and a hostile driver's
- * rings and buffers. */
+ * and the resume when RDT moves, checksum offload, a hostile driver's
+ * rings and buffers, and the vnet header of a tap port stripped. */
 #include <endian.h>
 #include <linux/pci_regs.h>
 #include <setjmp.h>
@@ -296,6 +296,42 @@ static void test_rx_hostile(void **state)
 
 /* ---- transmit ---- */
 
+/* On a port with the vnet header (a tap): the header is stripped before
+ * the frame is filtered and placed; a frame no longer than the header (or
+ * shorter than an Ethernet header after it) is a runt. */
+static void test_rx_vnet_hdr(void **state)
+{
+	struct e1k_drv *f = *state;
+	e1k_vnet_hdr(f, true);
+	e1k_rx_start(f, RCTL_SECRC);
+	uint8_t *fr = f->frame;
+	memset(fr, 0xA5, NET_VNET_HDR_LEN); /* whatever the kernel says: ignored */
+	size_t len = e1k_make_tcp(fr + NET_VNET_HDR_LEN, e1k_our_mac, 100, 0x18);
+	e1k_fix_csums(fr + NET_VNET_HDR_LEN, len);
+	assert_true(e1k_rx(f, fr, NET_VNET_HDR_LEN + len));
+	struct e1k_rxd d = e1k_rx_desc(f, 0);
+	assert_int_equal(d.len, len);
+	assert_int_equal(d.errors, 0);
+	assert_true(d.status & RXD_STAT_TCPCS);
+	assert_memory_equal(e1k_ram(f, E1K_RX_BUFS), fr + NET_VNET_HDR_LEN, len);
+	assert_int_equal(e1k_rd(f, E1000_STATS + ST_GORCL * 4), len + 4);
+
+	/* not for us once the header is gone: filtered */
+	memcpy(fr + NET_VNET_HDR_LEN, e1k_peer_mac, 6);
+	assert_true(e1k_rx(f, fr, NET_VNET_HDR_LEN + len));
+	assert_int_equal(e1k_stats(f).rx_filtered, 1);
+
+	/* the header alone, less, or a header and 13 bytes: runts */
+	assert_true(e1k_rx(f, fr, NET_VNET_HDR_LEN));
+	assert_true(e1k_rx(f, fr, 5));
+	assert_true(e1k_rx(f, fr, 0));
+	assert_true(e1k_rx(f, fr, NET_VNET_HDR_LEN + 13));
+	assert_int_equal(e1k_stats(f).rx_bad_length, 4);
+	assert_int_equal(e1k_rd(f, E1000_STATS + ST_RUC * 4), 4);
+	assert_int_equal(e1k_stats(f).rx_frames, 1);
+	assert_int_equal(e1k_rd(f, E1000_RDH), 1);
+}
+
 #define T(t) cmocka_unit_test_setup_teardown(t, e1k_setup, e1k_teardown)
 
 int main(void)
@@ -307,6 +343,7 @@ int main(void)
 		T(test_rx_backpressure),
 		T(test_rx_checksum),
 		T(test_rx_hostile),
+		T(test_rx_vnet_hdr),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,7 +5,9 @@
  * independently), and a hostile driver: rings outside RAM, heads and tails
  * beyond them, bad descriptors and contexts, packets that never end, and
  * the ring walked on the loop, a bounded round at a time, not on the
- * thread that writes TDT. */
+ * thread that writes TDT. On a port with the vnet header (a tap): a TCP
+ * segmentation packet goes as one GSO frame whose kernel segmentation
+ * gives the software path's segments, other frames behind a zero header. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -120,34 +122,76 @@ static void test_tx_csum_offload(void **state)
 	assert_memory_equal(f->sent[1].data + 16, f->frame + 12, 300 - 12);
 }
 
+/* Posts the packet in f->frame (len bytes, headers hdrlen) after context
+ * c, in three buffers (the headers alone in the first, as Linux does),
+ * and rings. */
+static void tso_post(struct e1k_drv *f, size_t len, const struct e1k_ctx *c, uint8_t popts,
+		     uint8_t dcmd, uint16_t special)
+{
+	unsigned i = e1k_rd(f, E1000_TDT);
+	e1k_txd_ctx(f, i, c);
+	i = (i + 1) % E1K_TX_N;
+	size_t off = 0, chunk[3] = {c->hdrlen, (len - c->hdrlen) / 3, 0};
+	chunk[2] = len - c->hdrlen - chunk[1];
+	for (unsigned k = 0; k < 3; k++) {
+		uint64_t a = e1k_put_buf(f, f->frame + off, chunk[k]);
+		uint8_t cmd = TXD_CMD_TSE | dcmd | (k == 2 ? TXD_CMD_EOP | TXD_CMD_RS : 0);
+		e1k_txd_data(f, i, a, (uint32_t)chunk[k], cmd, popts, special);
+		i = (i + 1) % E1K_TX_N;
+		off += chunk[k];
+	}
+	e1k_tdt(f, i);
+}
+
+/* The contexts Linux's e1000_tso writes for TCP over IPv4 and IPv6. */
+static struct e1k_ctx ctx_v4(size_t payload, uint16_t mss)
+{
+	return (struct e1k_ctx){.ipcss = 14, .ipcso = 24, .ipcse = 33, .tucss = 34, .tucso = 50,
+				.tucmd = TUCMD_TCP | TUCMD_IP | TXD_CMD_TSE, .hdrlen = 54,
+				.mss = mss, .paylen = (uint32_t)payload};
+}
+
+static struct e1k_ctx ctx_v6(size_t payload, uint16_t mss)
+{
+	return (struct e1k_ctx){.ipcss = 14, .tucss = 54, .tucso = 70,
+				.tucmd = TUCMD_TCP | TXD_CMD_TSE, .hdrlen = 74, .mss = mss,
+				.paylen = (uint32_t)payload};
+}
+
+/* A TCP segmentation packet in f->frame as Linux's e1000_tso leaves it: IP
+ * length 0 (and IPv4 checksum 0), the TCP checksum field the
+ * pseudo-header sum without the length. IPv6: the same TCP segment behind
+ * a 40-byte header. Its length. */
+static size_t tso_packet(struct e1k_drv *f, bool v6, size_t payload, uint8_t flags)
+{
+	uint8_t *fr = f->frame;
+	size_t len = e1k_make_tcp(fr, e1k_peer_mac, payload, flags);
+	if (!v6) {
+		e1k_put16(fr + 16, 0);
+		e1k_put16(fr + 50, (uint16_t)~e1k_fold(e1k_sum16(fr + 26, 8, 0) + 6));
+		return len;
+	}
+	memmove(fr + 54, fr + 34, len - 34);
+	e1k_put16(fr + 12, 0x86DD);
+	uint8_t *ip = fr + 14;
+	memset(ip, 0, 40);
+	ip[0] = 0x60;
+	ip[6] = 6;  /* next header: TCP */
+	ip[7] = 64;
+	memcpy(ip + 8, "\xfd\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x0f", 16);
+	memcpy(ip + 24, "\xfd\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x02", 16);
+	e1k_put16(fr + 70, (uint16_t)~e1k_fold(e1k_sum16(ip + 8, 32, 0) + 6));
+	return len + 20;
+}
+
 /* A TCP/IPv4 segmentation of a payload of `payload` bytes at MSS mss, the
  * packet in several buffers (headers alone in the first, as Linux does). */
 static void tso_case(struct e1k_drv *f, size_t payload, uint16_t mss, uint8_t flags)
 {
 	unsigned first = f->nsent;
-	size_t len = e1k_make_tcp(f->frame, e1k_peer_mac, payload, flags);
-	uint8_t *ip = f->frame + 14;
-	/* Linux's e1000_tso: IP total length and checksum 0, the TCP checksum
-	 * the pseudo-header sum without the length. */
-	e1k_put16(ip + 2, 0);
-	uint32_t ph = e1k_sum16(ip + 12, 8, 0) + 6;
-	e1k_put16(f->frame + 34 + 16, (uint16_t)~e1k_fold(ph));
-	struct e1k_ctx c = {.ipcss = 14, .ipcso = 24, .ipcse = 33, .tucss = 34, .tucso = 50,
-			.tucmd = TUCMD_TCP | TUCMD_IP | TXD_CMD_TSE, .hdrlen = 54, .mss = mss,
-			.paylen = (uint32_t)payload};
-	unsigned i = e1k_rd(f, E1000_TDT);
-	e1k_txd_ctx(f, i, &c);
-	i = (i + 1) % E1K_TX_N;
-	size_t off = 0, chunk[3] = {54, (len - 54) / 3, 0};
-	chunk[2] = len - 54 - chunk[1];
-	for (unsigned k = 0; k < 3; k++) {
-		uint64_t a = e1k_put_buf(f, f->frame + off, chunk[k]);
-		uint8_t cmd = TXD_CMD_TSE | (k == 2 ? TXD_CMD_EOP | TXD_CMD_RS : 0);
-		e1k_txd_data(f, i, a, (uint32_t)chunk[k], cmd, TXD_POPTS_TXSM | TXD_POPTS_IXSM, 0);
-		i = (i + 1) % E1K_TX_N;
-		off += chunk[k];
-	}
-	e1k_tdt(f, i);
+	size_t len = tso_packet(f, false, payload, flags);
+	struct e1k_ctx c = ctx_v4(payload, mss);
+	tso_post(f, len, &c, TXD_POPTS_TXSM | TXD_POPTS_IXSM, 0, 0);
 
 	size_t nsegs = (payload + mss - 1) / mss;
 	assert_int_equal(f->nsent - first, nsegs);
@@ -354,6 +398,237 @@ static void test_tx_on_loop(void **state)
 	assert_true(e1k_txd_status(f, 1) & TXD_STAT_DD);
 }
 
+/* ---- GSO: a segmentation packet to a vnet-header port as one frame ---- */
+
+static uint16_t le16_at(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+/* Segment s of the GSO frame g (vnet header and packet, glen bytes) as
+ * the host kernel cuts it: inet_gso_segment / ipv6_gso_segment (IP
+ * length, IPv4 ID + s and header checksum) and tcp_gso_segment (sequence
+ * number, FIN and PSH only on the last segment, CWR only on the first;
+ * the checksum field's length swapped: ~csum_fold(check + (u16)~len +
+ * seglen)), then the CHECKSUM_PARTIAL checksum finished from csum_start
+ * into csum_start + csum_offset, as a NIC or skb_checksum_help does.
+ * Written to out; its length. */
+static size_t kernel_segment(const uint8_t *g, size_t glen, size_t s, uint8_t *out)
+{
+	const uint8_t *p = g + NET_VNET_HDR_LEN;
+	size_t len = glen - NET_VNET_HDR_LEN;
+	size_t hdr = le16_at(g + 2), mss = le16_at(g + 4);
+	size_t cs = le16_at(g + 6), co = le16_at(g + 8);
+	bool v4 = (g[1] & 0x7F) == 1; /* VIRTIO_NET_HDR_GSO_TCPV4 */
+	size_t payload = len - hdr, nsegs = (payload + mss - 1) / mss;
+	size_t chunk = payload - s * mss < mss ? payload - s * mss : mss, slen = hdr + chunk;
+	memcpy(out, p, hdr);
+	memcpy(out + hdr, p + hdr + s * mss, chunk);
+	uint8_t *ip = out + 14, *tcp = out + cs;
+	if (v4) {
+		e1k_put16(ip + 2, (uint32_t)(slen - 14));
+		e1k_put16(ip + 4, e1k_get16(ip + 4) + (uint32_t)s);
+		e1k_put16(ip + 10, 0);
+		e1k_put16(ip + 10, e1k_fold(e1k_sum16(ip, 20, 0)));
+	} else {
+		e1k_put16(ip + 4, (uint32_t)(slen - 54));
+	}
+	uint32_t seq = e1k_get32(tcp + 4) + (uint32_t)(s * mss);
+	e1k_put16(tcp + 4, seq >> 16);
+	e1k_put16(tcp + 6, seq);
+	if (s + 1 < nsegs)
+		tcp[13] &= (uint8_t)~(0x01 | 0x08);
+	if (s)
+		tcp[13] &= (uint8_t)~0x80;
+	uint32_t sum = e1k_get16(tcp + 16) + (uint16_t)~(len - cs) + (uint32_t)(slen - cs);
+	e1k_put16(tcp + 16, (uint16_t)~e1k_fold(sum));
+	e1k_put16(out + cs + co, e1k_fold(e1k_sum16(out + cs, slen - cs, 0)));
+	return slen;
+}
+
+/* The transmit statistics registers a GSO send must leave as the
+ * software segmentation does. */
+static const unsigned tx_stats[] = {ST_GPTC, ST_TPT, ST_GOTCL, ST_GOTCH, ST_TOTL, ST_TOTH,
+				    ST_PTC64, ST_PTC64 + 1, ST_PTC64 + 2, ST_PTC64 + 3,
+				    ST_PTC64 + 4, ST_PTC64 + 5, ST_MPTC, ST_BPTC, ST_TSCTC};
+#define N_TX_STATS (sizeof(tx_stats) / sizeof(tx_stats[0]))
+
+static void read_tx_stats(struct e1k_drv *f, uint32_t *v)
+{
+	for (unsigned i = 0; i < N_TX_STATS; i++)
+		v[i] = e1k_rd(f, E1000_STATS + tx_stats[i] * 4);
+}
+
+/* One packet segmented in software (no vnet header), then the same packet
+ * on a vnet-header port: one GSO frame with the right header, IP length
+ * and checksums, whose kernel segments are the software ones byte for
+ * byte, and the same statistics. */
+static void gso_case(struct e1k_drv *f, bool v6, size_t payload, uint16_t mss, uint8_t flags)
+{
+	struct e1k_ctx c = v6 ? ctx_v6(payload, mss) : ctx_v4(payload, mss);
+	uint8_t popts = TXD_POPTS_TXSM | (v6 ? 0 : TXD_POPTS_IXSM);
+	size_t nsegs = (payload + mss - 1) / mss, hdr = c.hdrlen, cs = c.tucss;
+	uint32_t sw_stats[N_TX_STATS], gso_stats[N_TX_STATS];
+	static uint8_t seg[2048];
+
+	e1k_vnet_hdr(f, false);
+	f->nsent = 0;
+	e1k_tx_start(f);
+	size_t len = tso_packet(f, v6, payload, flags);
+	tso_post(f, len, &c, popts, 0, 0);
+	assert_int_equal(f->nsent, nsegs);
+	read_tx_stats(f, sw_stats);
+
+	e1k_vnet_hdr(f, true);
+	e1k_tx_start(f);
+	tso_post(f, len, &c, popts, 0, 0);
+	assert_int_equal(f->nsent, nsegs + 1);
+	assert_int_equal(f->last_len, NET_VNET_HDR_LEN + len);
+	const uint8_t *vh = f->last, *g = f->last + NET_VNET_HDR_LEN;
+	assert_int_equal(vh[0], 1); /* VIRTIO_NET_HDR_F_NEEDS_CSUM */
+	uint8_t ecn = flags & 0x80 ? 0x80 : 0;
+	assert_int_equal(vh[1], (v6 ? 4 : 1) | ecn); /* GSO_TCPV6 / GSO_TCPV4 | GSO_ECN */
+	assert_int_equal(le16_at(vh + 2), hdr);
+	assert_int_equal(le16_at(vh + 4), mss);
+	assert_int_equal(le16_at(vh + 6), cs);
+	assert_int_equal(le16_at(vh + 8), 16);
+	assert_int_equal(le16_at(vh + 10), 0);
+	const uint8_t *ip = g + 14;
+	uint32_t ph;
+	if (v6) {
+		assert_int_equal(e1k_get16(ip + 4), len - 54);
+		ph = e1k_sum16(ip + 8, 32, 0);
+	} else {
+		assert_int_equal(e1k_get16(ip + 2), len - 14);
+		assert_int_equal(e1k_fold(e1k_sum16(ip, 20, 0)), 0);
+		ph = e1k_sum16(ip + 12, 8, 0);
+	}
+	/* the partial sum: pseudo header with the whole TCP length */
+	assert_int_equal(e1k_get16(g + cs + 16), (uint16_t)~e1k_fold(ph + 6 + (uint32_t)(len - cs)));
+	assert_memory_equal(g + hdr, f->frame + hdr, payload);
+	read_tx_stats(f, gso_stats);
+	assert_memory_equal(sw_stats, gso_stats, sizeof(sw_stats));
+	assert_int_equal(e1k_stats(f).tx_frames, nsegs);
+
+	if (flags & 0x80)
+		return; /* the kernel keeps CWR on the first segment only */
+	for (size_t s = 0; s < nsegs; s++) {
+		size_t slen = kernel_segment(f->last, f->last_len, s, seg);
+		assert_int_equal(f->sent[s].len, slen);
+		assert_memory_equal(f->sent[s].data, seg, slen);
+		if (v6) { /* and the software segment is right on its own */
+			uint32_t p6 = e1k_sum16(seg + 22, 32, 0) + 6 + (uint32_t)(slen - cs);
+			assert_int_equal(e1k_fold(e1k_sum16(seg + cs, slen - cs, p6)), 0);
+		} else {
+			assert_true(e1k_csums_ok(seg, slen));
+		}
+	}
+}
+
+static void test_tx_gso(void **state)
+{
+	struct e1k_drv *f = *state;
+	gso_case(f, false, 10000, 1460, 0x19); /* FIN|PSH|ACK: only on the last */
+	gso_case(f, false, 64000, 1448, 0x10);
+	gso_case(f, false, 2921, 1460, 0x18);  /* a 1-byte last segment */
+	gso_case(f, false, 5000, 1460, 0x90);  /* CWR: GSO_ECN */
+	gso_case(f, true, 10000, 1440, 0x19);
+	gso_case(f, true, 3000, 1000, 0x10);   /* exactly three */
+}
+
+/* On a vnet-header port, what does not go as GSO is segmented or sent as
+ * before, behind a zero header: plain frames, a VLAN tag to insert, a
+ * single segment, no TXSM, headers other than the context says; bad
+ * contexts are refused as before. */
+static void test_tx_gso_fallback(void **state)
+{
+	struct e1k_drv *f = *state;
+	static const uint8_t zero[NET_VNET_HDR_LEN];
+	e1k_vnet_hdr(f, true);
+	e1k_tx_start(f);
+
+	/* a plain frame: a zero header, then the frame */
+	size_t len = e1k_make_tcp(f->frame, e1k_peer_mac, 100, 0x18);
+	e1k_txd_legacy(f, 0, e1k_put_buf(f, f->frame, len), (uint16_t)len, TXD_CMD_EOP, 0, 0, 0);
+	e1k_tdt(f, 1);
+	assert_int_equal(f->nsent, 1);
+	assert_int_equal(f->sent[0].len, NET_VNET_HDR_LEN + len);
+	assert_memory_equal(f->sent[0].data, zero, NET_VNET_HDR_LEN);
+	assert_memory_equal(f->sent[0].data + NET_VNET_HDR_LEN, f->frame, len);
+
+	/* a VLAN tag to insert: segmented here, each segment tagged */
+	e1k_wr(f, E1000_CTRL, e1k_rd(f, E1000_CTRL) | CTRL_VME);
+	len = tso_packet(f, false, 3000, 0x18);
+	struct e1k_ctx c = ctx_v4(3000, 1460);
+	tso_post(f, len, &c, TXD_POPTS_TXSM | TXD_POPTS_IXSM, TXD_CMD_VLE, 0x6007);
+	assert_int_equal(f->nsent, 1 + 3);
+	for (unsigned s = 1; s < 4; s++) {
+		const uint8_t *d = f->sent[s].data;
+		assert_memory_equal(d, zero, NET_VNET_HDR_LEN);
+		assert_memory_equal(d + NET_VNET_HDR_LEN + 12, "\x81\x00\x60\x07", 4);
+	}
+	assert_int_equal(f->sent[1].len, NET_VNET_HDR_LEN + 4 + 54 + 1460);
+	/* VLE without CTRL.VME inserts no tag: GSO */
+	e1k_wr(f, E1000_CTRL, e1k_rd(f, E1000_CTRL) & ~CTRL_VME);
+	tso_packet(f, false, 3000, 0x18);
+	tso_post(f, len, &c, TXD_POPTS_TXSM | TXD_POPTS_IXSM, TXD_CMD_VLE, 0x6007);
+	assert_int_equal(f->nsent, 5);
+	assert_int_equal(f->last[1], 1);
+
+	/* one segment: a plain frame with its checksums */
+	len = tso_packet(f, false, 1460, 0x18);
+	tso_post(f, len, &c, TXD_POPTS_TXSM | TXD_POPTS_IXSM, 0, 0);
+	assert_int_equal(f->nsent, 6);
+	assert_memory_equal(f->last, zero, NET_VNET_HDR_LEN);
+	assert_true(e1k_csums_ok(f->last + NET_VNET_HDR_LEN, len));
+
+	/* no TXSM; a TCP header longer than HDRLEN's rest; TUCSO elsewhere:
+	 * segmented here */
+	len = tso_packet(f, false, 3000, 0x18);
+	tso_post(f, len, &c, TXD_POPTS_IXSM, 0, 0);
+	assert_int_equal(f->nsent, 9);
+	f->frame[46] = 6 << 4;
+	tso_post(f, len, &c, TXD_POPTS_TXSM | TXD_POPTS_IXSM, 0, 0);
+	assert_int_equal(f->nsent, 12);
+	tso_packet(f, false, 3000, 0x18);
+	c.tucso = 40;
+	tso_post(f, len, &c, TXD_POPTS_TXSM | TXD_POPTS_IXSM, 0, 0);
+	assert_int_equal(f->nsent, 15);
+	for (unsigned s = 6; s < 15; s++)
+		assert_memory_equal(f->sent[s].data, zero, NET_VNET_HDR_LEN);
+
+	/* IPv4 in the context, IPv6 in the packet: segmented as the context says */
+	len = tso_packet(f, true, 3000, 0x18);
+	c = ctx_v4(3000, 1460);
+	c.tucss = 54;
+	c.tucso = 70;
+	c.hdrlen = 74;
+	tso_post(f, len, &c, TXD_POPTS_TXSM | TXD_POPTS_IXSM, 0, 0);
+	assert_int_equal(f->nsent, 18);
+
+	/* headers that do not fit: refused, nothing sent */
+	uint64_t rej = e1k_stats(f).tx_bad_desc;
+	c = ctx_v4(3000, 1460);
+	c.hdrlen = 200;
+	len = tso_packet(f, false, 100, 0x18);
+	unsigned i = e1k_rd(f, E1000_TDT);
+	e1k_txd_ctx(f, i, &c);
+	e1k_txd_data(f, (i + 1) % E1K_TX_N, e1k_put_buf(f, f->frame, len), (uint32_t)len,
+		     TXD_CMD_TSE | TXD_CMD_EOP, TXD_POPTS_TXSM | TXD_POPTS_IXSM, 0);
+	e1k_tdt(f, (i + 2) % E1K_TX_N);
+	assert_int_equal(f->nsent, 18);
+	assert_int_equal(e1k_stats(f).tx_bad_desc, rej + 1);
+	assert_int_equal(e1k_rd(f, E1000_STATS + ST_TSCTFC * 4), 1);
+
+	/* a backend that refuses the GSO frame: each segment counted */
+	f->send_ret = -EAGAIN;
+	len = tso_packet(f, false, 3000, 0x18);
+	c = ctx_v4(3000, 1460);
+	uint64_t dropped = e1k_stats(f).tx_dropped;
+	tso_post(f, len, &c, TXD_POPTS_TXSM | TXD_POPTS_IXSM, 0, 0);
+	assert_int_equal(e1k_stats(f).tx_dropped, dropped + 3);
+}
+
 #define T(t) cmocka_unit_test_setup_teardown(t, e1k_setup, e1k_teardown)
 
 int main(void)
@@ -365,6 +640,8 @@ int main(void)
 		T(test_tx_hostile),
 		T(test_tx_round_budget),
 		T(test_tx_on_loop),
+		T(test_tx_gso),
+		T(test_tx_gso_fallback),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

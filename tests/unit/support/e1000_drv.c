@@ -21,7 +21,9 @@ static int port_send(void *opaque, const struct iovec *iov, int iovcnt)
 	size_t len = 0;
 	for (int i = 0; i < iovcnt; i++)
 		len += iov[i].iov_len;
-	assert_true(len <= NET_MAX_FRAME);
+	assert_true(len <= (f->vnet_hdr ? NET_VNET_HDR_LEN : 0) + NET_MAX_FRAME);
+	if (f->vnet_hdr)
+		assert_true(iov[0].iov_len == NET_VNET_HDR_LEN);
 	if (f->send_ret < 0)
 		return f->send_ret;
 	assert_true(f->nsent < E1K_MAX_SENT);
@@ -35,6 +37,11 @@ static int port_send(void *opaque, const struct iovec *iov, int iovcnt)
 		s->len += c;
 	}
 	s->len = len;
+	f->last_len = 0;
+	for (int i = 0; i < iovcnt; i++) {
+		memcpy(f->last + f->last_len, iov[i].iov_base, iov[i].iov_len);
+		f->last_len += iov[i].iov_len;
+	}
 	return 0;
 }
 
@@ -102,8 +109,15 @@ int e1k_setup(void **state)
 
 struct e1000 *e1k_create(struct e1k_drv *f)
 {
-	struct e1000_port port = {port_send, port_resume, f, port_clock};
+	struct e1000_port port = {port_send, port_resume, f, port_clock, f->vnet_hdr};
 	return e1000_create_port(e1k_our_mac, &f->ram.mem, f->loop, &port);
+}
+
+void e1k_vnet_hdr(struct e1k_drv *f, bool on)
+{
+	e1000_destroy(f->e);
+	f->vnet_hdr = on;
+	e1k_attach(f, e1k_create(f));
 }
 
 void e1k_attach(struct e1k_drv *f, struct e1000 *e)

@@ -44,7 +44,11 @@ struct e1k_drv {
 	int send_ret;      /* what the port's send returns (< 0: refuse) */
 	unsigned resumes;  /* rx_resume calls */
 	int64_t now;       /* the device's clock (ITR) */
+	bool vnet_hdr;     /* the port carries the vnet header (e1k_vnet_hdr) */
 	uint8_t frame[70000];
+	/* The last frame sent, whole (with its vnet header if any). */
+	size_t last_len;
+	uint8_t last[NET_VNET_HDR_LEN + NET_MAX_FRAME];
 };
 
 /* cmocka setup/teardown: a device on the test port, bus mastering on. */
@@ -55,6 +59,9 @@ int e1k_teardown(void **state);
 struct e1000 *e1k_create(struct e1k_drv *f);
 /* Makes f drive e (INTx on f->irq, decoding and bus mastering on). */
 void e1k_attach(struct e1k_drv *f, struct e1000 *e);
+/* Replaces f's device by a fresh one on a port with (or without) the vnet
+ * header, as on a tap: sent[] and last then hold the header too. */
+void e1k_vnet_hdr(struct e1k_drv *f, bool on);
 
 /* Registers: dword accesses to BAR0, and IOADDR/IODATA on BAR1. */
 uint32_t e1k_rd(struct e1k_drv *f, uint32_t off);
