@@ -164,6 +164,11 @@ void e1k_put16(uint8_t *p, uint32_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8
 bool e1k_csums_ok(const uint8_t *fr, size_t len)
 {
 	const uint8_t *ip = fr + 14;
+	if (e1k_get16(fr + 12) == 0x86DD) {
+		size_t plen = e1k_get16(ip + 4);
+		uint32_t ph = e1k_sum16(ip + 8, 32, 0) + ip[6] + (uint32_t)plen;
+		return 54 + plen == len && e1k_fold(e1k_sum16(ip + 40, plen, ph)) == 0;
+	}
 	size_t ihl = (ip[0] & 15u) * 4, total = e1k_get16(ip + 2);
 	if (14 + total != len || e1k_fold(e1k_sum16(ip, ihl, 0)) != 0)
 		return false;
@@ -210,6 +215,38 @@ void e1k_fix_csums(uint8_t *fr, size_t len)
 	e1k_put16(tcp + 16, 0);
 	uint32_t ph = e1k_sum16(ip + 12, 8, 0) + 6 + (uint32_t)(len - 34);
 	e1k_put16(tcp + 16, e1k_fold(e1k_sum16(tcp, len - 34, ph)));
+}
+
+size_t e1k_make_tso(uint8_t *fr, const uint8_t *dst, bool v6, size_t payload, uint8_t flags)
+{
+	size_t len = e1k_make_tcp(fr, dst, payload, flags);
+	if (!v6) {
+		e1k_put16(fr + 16, 0);
+		e1k_put16(fr + 50, (uint16_t)~e1k_fold(e1k_sum16(fr + 26, 8, 0) + 6));
+		return len;
+	}
+	memmove(fr + 54, fr + 34, len - 34);
+	e1k_put16(fr + 12, 0x86DD);
+	uint8_t *ip = fr + 14;
+	memset(ip, 0, 40);
+	ip[0] = 0x60;
+	ip[6] = 6;  /* next header: TCP */
+	ip[7] = 64;
+	memcpy(ip + 8, "\xfd\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x0f", 16);
+	memcpy(ip + 24, "\xfd\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x02", 16);
+	e1k_put16(fr + 70, (uint16_t)~e1k_fold(e1k_sum16(ip + 8, 32, 0) + 6));
+	return len + 20;
+}
+
+struct e1k_ctx e1k_tso_ctx(bool v6, size_t payload, uint16_t mss)
+{
+	if (v6)
+		return (struct e1k_ctx){.ipcss = 14, .tucss = 54, .tucso = 70,
+					.tucmd = TUCMD_TCP | TXD_CMD_TSE, .hdrlen = 74, .mss = mss,
+					.paylen = (uint32_t)payload};
+	return (struct e1k_ctx){.ipcss = 14, .ipcso = 24, .ipcse = 33, .tucss = 34, .tucso = 50,
+				.tucmd = TUCMD_TCP | TUCMD_IP | TXD_CMD_TSE, .hdrlen = 54,
+				.mss = mss, .paylen = (uint32_t)payload};
 }
 
 /* ---- receive side helpers ---- */

@@ -76,13 +76,22 @@ uint16_t e1k_fold(uint32_t s);
 uint16_t e1k_get16(const uint8_t *p);
 uint32_t e1k_get32(const uint8_t *p);
 void e1k_put16(uint8_t *p, uint32_t v);
-/* Whether an IPv4 TCP/UDP frame has correct IP and TCP/UDP checksums. */
+/* Whether an IPv4 TCP/UDP frame has correct IP and TCP/UDP checksums (an
+ * IPv6 one, Ethernet type 86DDh: its TCP/UDP checksum). */
 bool e1k_csums_ok(const uint8_t *fr, size_t len);
 /* An Ethernet + IPv4 (ID 1234h) + TCP (sequence 10000000h) frame to dst
  * with n payload bytes (byte i is i * 7 + 3), checksums zero; its length. */
 size_t e1k_make_tcp(uint8_t *fr, const uint8_t *dst, size_t n, uint8_t flags);
 /* Fills in correct IP and TCP checksums. */
 void e1k_fix_csums(uint8_t *fr, size_t len);
+/* A TCP segmentation packet to dst as Linux's e1000_tso leaves it: the
+ * e1k_make_tcp frame with IP length 0 (and IPv4 checksum 0) and the TCP
+ * checksum field the pseudo-header sum without the length; v6: the same
+ * TCP segment behind an IPv6 header, fd00::f to fd00::2. Its length. */
+size_t e1k_make_tso(uint8_t *fr, const uint8_t *dst, bool v6, size_t payload, uint8_t flags);
+struct e1k_ctx;
+/* The context Linux's e1000_tso writes for e1k_make_tso's packet. */
+struct e1k_ctx e1k_tso_ctx(bool v6, size_t payload, uint16_t mss);
 
 uint8_t *e1k_ram(struct e1k_drv *f, uint64_t gpa);
 
