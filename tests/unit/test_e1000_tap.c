@@ -37,7 +37,7 @@
  * a tap without vnet header or offloads that the test reads. */
 static const char setup_cmds[] =
 	"ip link set e1k0 up && ip link set out0 up && "
-	"sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 && "
+	"echo 1 >/proc/sys/net/ipv4/ip_forward && echo 1 >/proc/sys/net/ipv6/conf/all/forwarding && "
 	"ip addr add 10.0.2.1/24 dev e1k0 && ip route add 10.0.2.2/32 dev out0 && "
 	"ip neigh add 10.0.2.2 lladdr 02:00:00:00:00:99 dev out0 && "
 	"ip -6 addr add fd00::1/64 dev e1k0 nodad && ip -6 route add fd00::2/128 dev out0 && "
