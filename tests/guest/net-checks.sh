@@ -42,8 +42,8 @@ net_user_case() {
 # iovirt's own device model (its counters, printed by --verbose) sees none.
 # With model=e1000 the driver's watchdog must not have fired, and iovirt
 # must have moderated: causes held by the delay timers the driver
-# programs (TIDV/TADV, RDTR/RADV) or assertions spaced by ITR, and fewer
-# interrupts than frames.
+# programs (TIDV/TADV, RDTR/RADV) or assertions spaced by ITR, fewer
+# interrupts than frames, and TSO packets handed to the tap whole (GSO).
 net_tap_case() {
 	local name=$1 tap=$2 suffix=$3 pairs=${4:-1}
 	local t=/tmp/iovirt-$name mq=() vm=() vhost= e1000=
@@ -79,6 +79,8 @@ net_tap_case() {
 	local pinger=$!
 	boot "$name" net-tap --memory 384M "${vm[@]}" --net "tap=$tap$suffix"
 	wait "$pinger"; wait "$receiver"
+	local host_rx
+	host_rx=$(cat "/sys/class/net/$tap/statistics/rx_packets" 2>/dev/null || echo 0)
 	kill "$sender" 2>/dev/null; wait "$sender" 2>/dev/null
 	check "$name" "powers off (status $status)" [ "$status" -eq 0 ]
 	check "$name" "guest pings the host over the tap" grep -q PING_OUT=ok "$log"
@@ -127,6 +129,10 @@ net_tap_case() {
 			[ "$held" -gt 0 ]
 		check "$name" "fewer interrupts than frames ($irqs for $frames)" \
 			[ "$irqs" -gt 0 -a "$irqs" -lt "$frames" ]
+		# A tap counts each write as one received packet: TSO packets
+		# handed over whole (GSO) make fewer writes than segments.
+		check "$name" "TSO packets reach the host whole ($host_rx writes for $tx segments)" \
+			[ "$host_rx" -gt 0 -a "$host_rx" -lt "$tx" ]
 	fi
 	ip link del "$tap"
 	rm -rf "$t"
