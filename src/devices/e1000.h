@@ -105,7 +105,12 @@ struct e1000_port {
 struct e1000 *e1000_create_port(const uint8_t mac[6], const struct guest_mem *mem,
 				struct loop *loop, const struct e1000_port *port);
 
-/* The transmit round a TDT or TCTL write scheduled on the loop, run now on
+/* A TDT or TCTL write that leaves at most this many descriptors to send,
+ * with no round due, sends them at once on the writing thread; more go to
+ * the loop (e1000_tx.c). */
+#define E1000_TX_INLINE_DESCS 4
+
+/* The transmit round a TDT or TCTL write scheduled on the loop (if any), run now on
  * the calling thread, as the loop would (one bounded round; a round that
  * stops short of TDT schedules the next): for tests and fuzzers that
  * drive the device without running its loop. */

@@ -213,7 +213,8 @@ void e1000_rx_kick(struct e1000 *e);
 /* e1000_tx.c */
 /* One round of the ring, now (a scheduled round, or a save's quiesce). */
 void e1000_tx_process(struct e1000 *e);
-/* TDT or TCTL written: a round on the loop (without a loop: now). */
+/* TDT or TCTL written: a round on the loop; a few descriptors (or no
+ * loop): now. */
 void e1000_tx_schedule(struct e1000 *e);
 /* tx_fd's loop callback: e1000_tx_run. */
 void e1000_tx_event(void *opaque, uint32_t events);

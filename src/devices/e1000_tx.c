@@ -12,7 +12,9 @@
  * The ring is walked on the loop thread, not on the vCPU that rang: a TDT
  * (or TCTL) write only schedules a round (one eventfd write, however many
  * writes come before the loop gets to it), so the vCPU goes back to the
- * guest at once and the frames go out while it queues the next ones. Work
+ * guest at once and the frames go out while it queues the next ones. A
+ * write that leaves at most E1000_TX_INLINE_DESCS descriptors to send (an
+ * ACK) is sent at once instead: cheaper than waking the loop. Work
  * per round is bounded: at most TX_ROUND_DESCS descriptors or
  * TX_ROUND_FRAMES frames, i.e. writes, a GSO frame one (whichever runs out
  * first; the segments of a TSO packet whose last descriptor was taken all
@@ -329,6 +331,19 @@ static uint8_t process_desc(struct e1000 *e, const uint8_t *d)
 	return cmd;
 }
 
+/* A round on the loop; a round already due will do (it runs to TDT). */
+static void schedule_round(struct e1000 *e)
+{
+	uint64_t one = 1;
+	if (e->tx_scheduled)
+		return;
+	e->tx_scheduled = true;
+	if (write(e->tx_fd, &one, sizeof(one)) < 0) {
+		e->tx_scheduled = false;
+		log_warn("e1000: cannot schedule transmission: %s", strerror(errno));
+	}
+}
+
 void e1000_tx_process(struct e1000 *e)
 {
 	uint32_t n = e->reg[R_TDLEN] / TXD_SIZE, head = e->reg[R_TDH], tail = e->reg[R_TDT];
@@ -375,30 +390,38 @@ void e1000_tx_process(struct e1000 *e)
 	if (head == tail)
 		e1000_set_cause(e, ICR_TXQE);
 	else if (limited) /* the rest in the next loop round */
-		e1000_tx_schedule(e);
+		schedule_round(e);
+}
+
+/* Descriptors between TDH and TDT (UINT32_MAX for a ring out of shape:
+ * the loop's round says why). */
+static uint32_t tx_pending(const struct e1000 *e)
+{
+	uint32_t n = e->reg[R_TDLEN] / TXD_SIZE, head = e->reg[R_TDH], tail = e->reg[R_TDT];
+	return n && head < n && tail < n ? (tail + n - head) % n : UINT32_MAX;
 }
 
 void e1000_tx_schedule(struct e1000 *e)
 {
-	uint64_t one = 1;
-	if (e->tx_fd < 0) {
+	/* A few descriptors (a lone ACK) go out on the writing vCPU: handing
+	 * them to the loop would cost an eventfd write and a thread wake-up
+	 * per frame, more than the tap write itself. Not while a round is due:
+	 * it would find its descriptors gone, but frames keep ring order
+	 * either way (one walker at a time, under the lock). */
+	if (e->tx_fd < 0 || (!e->tx_scheduled && tx_pending(e) <= E1000_TX_INLINE_DESCS)) {
 		e1000_tx_process(e);
 		return;
 	}
-	if (e->tx_scheduled)
-		return;
-	e->tx_scheduled = true;
-	if (write(e->tx_fd, &one, sizeof(one)) < 0) {
-		e->tx_scheduled = false;
-		log_warn("e1000: cannot schedule transmission: %s", strerror(errno));
-	}
+	schedule_round(e);
 }
 
 void e1000_tx_run(struct e1000 *e)
 {
 	pthread_mutex_lock(&e->lock);
-	e->tx_scheduled = false;
-	e1000_tx_process(e);
+	if (e->tx_scheduled) { /* else sent at once, or by an earlier round */
+		e->tx_scheduled = false;
+		e1000_tx_process(e);
+	}
 	pthread_mutex_unlock(&e->lock);
 }
 
