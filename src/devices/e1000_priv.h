@@ -167,6 +167,7 @@ struct e1000 {
 	unsigned tx_desc_budget, tx_frame_budget;
 	int tx_fd;              /* eventfd: a round is due; -1 without a loop */
 	bool tx_scheduled;      /* tx_fd written, its round not begun */
+	bool tx_inline;         /* the round runs on the vCPU that wrote TDT */
 
 	bool rx_waiting;        /* a frame was refused: resume when RDT moves */
 	struct e1000_stats st;

@@ -372,7 +372,7 @@ void e1000_tx_process(struct e1000 *e)
 		if (cmd & (TXD_CMD_RS | TXD_CMD_RPS)) {
 			__atomic_store_n(&d[TXD_STATUS_OFF], (uint8_t)TXD_STAT_DD, __ATOMIC_RELEASE);
 			guest_mem_mark_hva(e->mem, d, TXD_SIZE);
-			if (cmd & TXD_CMD_IDE)
+			if ((cmd & TXD_CMD_IDE) && !e->tx_inline)
 				txdw_delayed = true;
 			else
 				txdw_now = true;
@@ -409,7 +409,9 @@ void e1000_tx_schedule(struct e1000 *e)
 	 * it would find its descriptors gone, but frames keep ring order
 	 * either way (one walker at a time, under the lock). */
 	if (e->tx_fd < 0 || (!e->tx_scheduled && tx_pending(e) <= E1000_TX_INLINE_DESCS)) {
+		e->tx_inline = true;
 		e1000_tx_process(e);
+		e->tx_inline = false;
 		return;
 	}
 	schedule_round(e);

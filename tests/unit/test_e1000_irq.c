@@ -171,17 +171,23 @@ static void test_itr_bounds_delayed(void **state)
 
 /* ---- transmit ---- */
 
-/* One frame in descriptor i with cmd, and TDT past it. */
+/* A round of the loop's: TX_BULK frames, each with cmd, from descriptor
+ * TX_BULK * i on, and TDT past them (more than E1000_TX_INLINE_DESCS: the
+ * write schedules the round; e1k_tdt runs it). */
+#define TX_BULK (E1000_TX_INLINE_DESCS + 1)
 static void tx_frame(struct e1k_drv *f, unsigned i, uint8_t cmd)
 {
 	size_t len = e1k_make_tcp(f->frame, e1k_peer_mac, 50, 0x10);
-	e1k_txd_legacy(f, i, e1k_put_buf(f, f->frame, len), (uint16_t)len, TXD_CMD_EOP | cmd, 0, 0,
-		       0);
-	e1k_tdt(f, i + 1);
-	assert_int_equal(e1k_rd(f, E1000_TDH), i + 1);
+	uint64_t a = e1k_put_buf(f, f->frame, len);
+	unsigned first = TX_BULK * i % E1K_TX_N, tail = (first + TX_BULK) % E1K_TX_N;
+	for (unsigned d = 0; d < TX_BULK; d++)
+		e1k_txd_legacy(f, (first + d) % E1K_TX_N, a, (uint16_t)len, TXD_CMD_EOP | cmd, 0, 0,
+			       0);
+	e1k_tdt(f, tail);
+	assert_int_equal(e1k_rd(f, E1000_TDH), tail);
 }
 
-/* IDE delays TXDW by TIDV (restarted per descriptor, capped by TADV); RS
+/* IDE delays TXDW by TIDV (restarted per round, capped by TADV); RS
  * without IDE interrupts at once and ends the delay; TIDV 0 does not
  * delay. */
 static void test_tx_delay(void **state)
@@ -222,6 +228,25 @@ static void test_tx_delay(void **state)
 	assert_int_equal(e1k_stats(f).irqs, 3);
 }
 
+/* A TDT write of a few descriptors (an ACK) is sent on the writing vCPU
+ * and interrupts at once, IDE or not: a timer per ACK costs more than the
+ * interrupt it might save. */
+static void test_tx_inline_no_delay(void **state)
+{
+	struct e1k_drv *f = *state;
+	e1k_tx_start(f);
+	e1k_wr(f, E1000_IMS, ICR_TXDW);
+	e1k_wr(f, E1000_TIDV, 100);
+	e1k_wr(f, E1000_TADV, 150);
+	size_t len = e1k_make_tcp(f->frame, e1k_peer_mac, 0, 0x10);
+	e1k_txd_legacy(f, 0, e1k_put_buf(f, f->frame, len), (uint16_t)len,
+		       TXD_CMD_EOP | TXD_CMD_RS | TXD_CMD_IDE, 0, 0, 0);
+	e1k_wr(f, E1000_TDT, 1);
+	assert_int_equal(f->nsent, 1);
+	assert_true(f->irq.level);
+	assert_int_equal(e1k_stats(f).irqs_delayed, 0);
+}
+
 /* A reset forgets the delays: nothing fires afterwards. */
 static void test_reset_clears(void **state)
 {
@@ -246,6 +271,7 @@ int main(void)
 		T(test_icr_ics_ims),
 		T(test_itr_bounds_delayed),
 		T(test_tx_delay),
+		T(test_tx_inline_no_delay),
 		T(test_reset_clears),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -440,9 +440,11 @@ static void make_delayed(struct e1k_drv *f)
 	assert_true(e1k_rx(f, f->frame, n));
 	f->now += 30 * DELAY_UNIT_NS;
 	n = e1k_make_tcp(f->frame, e1k_peer_mac, 100, 0x10);
-	e1k_txd_legacy(f, 0, e1k_put_buf(f, f->frame, n), (uint16_t)n,
-		       TXD_CMD_EOP | TXD_CMD_RS | TXD_CMD_IDE, 0, 0, 0);
-	e1k_tdt(f, 1);
+	uint64_t a = e1k_put_buf(f, f->frame, n);
+	/* more than E1000_TX_INLINE_DESCS: a round of the loop's, which delays */
+	for (unsigned d = 0; d <= E1000_TX_INLINE_DESCS; d++)
+		e1k_txd_legacy(f, d, a, (uint16_t)n, TXD_CMD_EOP | TXD_CMD_RS | TXD_CMD_IDE, 0, 0, 0);
+	e1k_tdt(f, E1000_TX_INLINE_DESCS + 1);
 	f->now += 10 * DELAY_UNIT_NS;
 	assert_false(f->irq.level);
 }
