@@ -10,7 +10,9 @@
  *     ignored); RDTR written with FPD ends the wait at once.
  *   - TXDW waits likewise for TIDV/TADV when every descriptor that asked
  *     for it (RS) also had IDE set; RS without IDE interrupts at once and
- *     cancels the transmit delay.
+ *     cancels the transmit delay. A few descriptors sent at once on the
+ *     vCPU (an ACK, e1000_tx.c) interrupt at once too: a timer per ACK
+ *     costs more than the interrupt it might save.
  *   - ITR spaces assertions by its interval, whatever the cause.
  * One timerfd on the loop serves all three. It is armed lazily: a
  * deadline that moves later (RDTR restarted by the next frame) keeps the
