@@ -21,12 +21,11 @@
  * go out; a packet spread over more descriptors than are left stops there
  * and goes on next round); a round that stops short of TDT schedules the
  * next, so the loop serves other events in between. Frames go to the
- * backend one write each: a tap
- * takes one frame per write, and neither backend has a batch call. On a
- * tap (a port with the vnet header) a TCP segmentation packet is one
- * write, a GSO frame the host kernel segments (e1000_gso.c); other packets
- * get a zero header. Without a loop (tests, fuzzers) a TDT write runs the
- * whole ring at once. */
+ * backend one write each: a tap takes one frame per write, and neither
+ * backend has a batch call. On a tap (a port with the vnet header) a TCP
+ * segmentation packet is one write, a GSO frame the host kernel segments
+ * (e1000_gso.c); other packets get a zero header. Without a loop (tests,
+ * fuzzers) a TDT write runs the whole ring at once. */
 #include "core/byteorder.h"
 #include "devices/e1000_priv.h"
 
