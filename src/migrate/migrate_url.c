@@ -63,6 +63,29 @@ bool mig_url_valid(const char *url)
 	return parse_url(url, &a, why, sizeof(why)) == 0;
 }
 
+/* Binds and listens on path, which appears only once it listens: the
+ * socket is bound under a temporary name beside it and renamed, so a
+ * source that connects as soon as the path exists is never refused. A
+ * path too long for the temporary name is bound directly. -1 with errno. */
+static int listen_unix(int fd, const struct sockaddr_un *sun)
+{
+	struct sockaddr_un tmp = *sun;
+	int n = snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%s.%d", sun->sun_path, (int)getpid());
+	if (n < 0 || (size_t)n >= sizeof(tmp.sun_path))
+		return bind(fd, (const struct sockaddr *)sun, sizeof(*sun)) < 0 || listen(fd, 1) < 0
+			       ? -1 : 0;
+	unlink(tmp.sun_path);
+	if (bind(fd, (struct sockaddr *)&tmp, sizeof(tmp)) < 0)
+		return -1;
+	if (listen(fd, 1) < 0 || rename(tmp.sun_path, sun->sun_path) < 0) {
+		int err = errno;
+		unlink(tmp.sun_path);
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
 static int open_socket(const char *url, bool listening, char *why, size_t why_len)
 {
 	struct mig_addr a;
@@ -75,7 +98,7 @@ static int open_socket(const char *url, bool listening, char *why, size_t why_le
 			goto fail;
 		if (listening) {
 			unlink(a.sun.sun_path); /* a stale socket of an earlier run */
-			if (bind(fd, (struct sockaddr *)&a.sun, sizeof(a.sun)) < 0 || listen(fd, 1) < 0)
+			if (listen_unix(fd, &a.sun) < 0)
 				goto fail_fd;
 		} else if (connect(fd, (struct sockaddr *)&a.sun, sizeof(a.sun)) < 0) {
 			goto fail_fd;

@@ -67,6 +67,11 @@ static void test_listen_connect(void **state)
 	snprintf(url, sizeof(url), "unix:%s", path);
 	int l = mig_listen(url, why, sizeof(why)); /* replaces the stale file */
 	assert_true(l >= 0);
+	/* It was bound under a temporary name and renamed once listening:
+	 * nothing of that name is left. */
+	char bound[128];
+	snprintf(bound, sizeof(bound), "%s.%d", path, (int)getpid());
+	assert_int_equal(access(bound, F_OK), -1);
 	int c = mig_connect(url, why, sizeof(why));
 	assert_true(c >= 0);
 	int a = accept(l, NULL, NULL);
