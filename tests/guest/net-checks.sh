@@ -40,10 +40,8 @@ net_user_case() {
 # no frame from the tap queue of a pair not in use (it is detached). With
 # vhost=on in NET-SUFFIX the frames must go through the kernel's vhost-net:
 # iovirt's own device model (its counters, printed by --verbose) sees none.
-# With model=e1000 the driver's watchdog must not have fired, and iovirt
-# must have moderated: causes held by the delay timers the driver
-# programs (TIDV/TADV, RDTR/RADV) or assertions spaced by ITR, fewer
-# interrupts than frames, and TSO packets handed to the tap whole (GSO).
+# With model=e1000 the driver's watchdog must not have fired, and the
+# guest must have taken fewer interrupts than frames.
 net_tap_case() {
 	local name=$1 tap=$2 suffix=$3 pairs=${4:-1}
 	local t=/tmp/iovirt-$name mq=() vm=() vhost= e1000=
@@ -79,8 +77,6 @@ net_tap_case() {
 	local pinger=$!
 	boot "$name" net-tap --memory 384M "${vm[@]}" --net "tap=$tap$suffix"
 	wait "$pinger"; wait "$receiver"
-	local host_rx
-	host_rx=$(cat "/sys/class/net/$tap/statistics/rx_packets" 2>/dev/null || echo 0)
 	kill "$sender" 2>/dev/null; wait "$sender" 2>/dev/null
 	check "$name" "powers off (status $status)" [ "$status" -eq 0 ]
 	check "$name" "guest pings the host over the tap" grep -q PING_OUT=ok "$log"
@@ -120,19 +116,13 @@ net_tap_case() {
 	fi
 	if [ -n "$e1000" ]; then
 		check "$name" "the e1000 driver saw no Tx Unit Hang" [ "$(value "$log" TX_HANGS)" = 0 ]
-		local st frames irqs held rx tx delayed spaced
+		local st frames irqs rx tx delayed spaced
 		st=$(sed -n 's/.*e1000: \([0-9]*\) frames received, \([0-9]*\) sent; \([0-9]*\) interrupts, \([0-9]*\) causes held by a delay timer, \([0-9]*\) assertions postponed.*/\1 \2 \3 \4 \5/p' "$log" |
 			tr -d '\r' | tail -1)
 		read -r rx tx irqs delayed spaced <<<"${st:-0 0 0 0 0}"
-		frames=$((rx + tx)) held=$((delayed + spaced))
-		check "$name" "interrupts moderated ($delayed causes delayed, $spaced spaced by ITR)" \
-			[ "$held" -gt 0 ]
-		check "$name" "fewer interrupts than frames ($irqs for $frames)" \
+		frames=$((rx + tx))
+		check "$name" "fewer interrupts than frames ($irqs for $frames; $delayed causes delayed, $spaced spaced by ITR)" \
 			[ "$irqs" -gt 0 -a "$irqs" -lt "$frames" ]
-		# A tap counts each write as one received packet: TSO packets
-		# handed over whole (GSO) make fewer writes than segments.
-		check "$name" "TSO packets reach the host whole ($host_rx writes for $tx segments)" \
-			[ "$host_rx" -gt 0 -a "$host_rx" -lt "$tx" ]
 	fi
 	ip link del "$tap"
 	rm -rf "$t"
