@@ -432,10 +432,13 @@ static void test_snapshot_and_restore(void **state)
 		const struct snap_section *b = snap_file_find(&f2, a->id);
 		assert_non_null(b);
 		assert_string_equal(a->kind, b->kind);
-		if (strcmp(a->kind, "vm") == 0 || strcmp(a->kind, "vcpu") == 0)
-			continue; /* the clock, the TSC and its MSRs run on */
-		assert_int_equal(a->len, b->len);
-		assert_memory_equal(a->data, b->data, a->len);
+		/* The clock, the TSC and its MSRs run on; so does the RTC, whose
+		 * update flag sets at each second the host passes while paused. */
+		if (strcmp(a->kind, "vm") == 0 || strcmp(a->kind, "vcpu") == 0 ||
+		    strcmp(a->kind, "rtc") == 0)
+			continue;
+		if (a->len != b->len || memcmp(a->data, b->data, a->len) != 0)
+			fail_msg("section %s (%s) differs after a restore", a->id, a->kind);
 		devices++;
 	}
 	assert_true(devices >= 4);
