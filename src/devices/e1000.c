@@ -18,6 +18,7 @@
 
 #include "core/log.h"
 #include "core/loop.h"
+#include "kvm/coalesced_mmio.h"
 
 const struct e1000_reg_info e1000_regs[E1000_NREGS] = {
 #define E1000_REG_INFO(reg, o, r, m) \
@@ -373,6 +374,25 @@ static void mmio_write(void *opaque, uint64_t offset, const uint8_t *data, unsig
 
 static const struct iobus_ops mmio_ops = {.read = mmio_read, .write = mmio_write};
 
+/* BAR 0 moved (pci_dev lock held): RDT's coalesced zone moves with it. The
+ * driver writes RDT every few received frames and waits on nothing it
+ * does; the write reaches the device at the vCPU's next exit, which the
+ * driver's IMS write at the end of its poll makes at the latest. */
+static void bar_mapped(struct pci_dev *pci, int bar, uint64_t addr, bool mapped)
+{
+	struct e1000 *e = container_of(pci, struct e1000, pci);
+	if (bar != 0 || !e->coalesced)
+		return;
+	if (e->rdt_zone) {
+		coalesced_mmio_zone(e->coalesced, e->rdt_zone, 4, false);
+		e->rdt_zone = 0;
+	}
+	if (mapped && coalesced_mmio_zone(e->coalesced, addr + E1000_RDT, 4, true) == 0)
+		e->rdt_zone = addr + E1000_RDT;
+}
+
+static const struct pci_dev_ops pci_ops = {.bar_mapped = bar_mapped};
+
 /* BAR1 (§13.2, I/O-mapped access): IOADDR at 0 selects a register, IODATA
  * at 4 reads or writes it. Linux's e1000 issues CTRL.RST through it. */
 
@@ -484,7 +504,8 @@ struct device *e1000_device(struct e1000 *e)
 /* ---- Life cycle ---- */
 
 static struct e1000 *create(const char *id, const uint8_t mac[6], const struct guest_mem *mem,
-			    struct loop *loop, const struct e1000_port *port)
+			    struct loop *loop, const struct e1000_port *port,
+			    struct coalesced_mmio *coalesced)
 {
 	pthread_mutexattr_t attr;
 	struct e1000 *e = calloc(1, sizeof(*e));
@@ -507,6 +528,8 @@ static struct e1000 *create(const char *id, const uint8_t mac[6], const struct g
 
 	pci_dev_init(&e->pci, "e1000", E1000_VENDOR_INTEL, E1000_DEV_82540EM, E1000_CLASS_ETHERNET,
 		     E1000_REVISION, E1000_SUBSYS_VENDOR, E1000_SUBSYS_ID);
+	e->coalesced = coalesced;
+	e->pci.ops = &pci_ops;
 	if (pci_dev_set_bar(&e->pci, 0, PCI_BAR_MEM32, E1000_MMIO_SIZE, false, &mmio_ops, e) < 0 ||
 	    pci_dev_set_bar(&e->pci, 1, PCI_BAR_IO, E1000_IO_SIZE, false, &io_ops, e) < 0) {
 		log_error("e1000: cannot declare the BARs");
@@ -551,7 +574,7 @@ fail:
 struct e1000 *e1000_create_port(const uint8_t mac[6], const struct guest_mem *mem,
 				struct loop *loop, const struct e1000_port *port)
 {
-	return create(NULL, mac, mem, loop, port);
+	return create(NULL, mac, mem, loop, port, NULL);
 }
 
 static int backend_send(void *opaque, const struct iovec *iov, int iovcnt)
@@ -577,7 +600,7 @@ struct e1000 *e1000_create(const struct e1000_options *o, const struct guest_mem
 	/* The device is complete, and knows the framing, before the backend
 	 * can deliver to it. */
 	struct e1000_port early = {.vnet_hdr = bo.vnet_hdr};
-	struct e1000 *e = create(o->id, o->mac, mem, loop, &early);
+	struct e1000 *e = create(o->id, o->mac, mem, loop, &early, o->coalesced);
 	if (!e)
 		return NULL;
 	e->backend = net_open(&bo, loop, e1000_receive, e);
@@ -601,9 +624,11 @@ void e1000_destroy(struct e1000 *e)
 {
 	if (!e)
 		return;
-	log_debug("e1000: %llu frames received, %llu sent; %llu interrupts, %llu causes held by "
-		  "a delay timer, %llu assertions postponed by ITR",
+	log_debug("e1000: %llu frames received, %llu sent (%llu TSO packets, %llu of them as GSO "
+		  "frames); %llu interrupts, %llu causes held by a delay timer, %llu assertions "
+		  "postponed by ITR",
 		  (unsigned long long)e->st.rx_frames, (unsigned long long)e->st.tx_frames,
+		  (unsigned long long)e->st.tx_tso_packets, (unsigned long long)e->st.tx_gso_frames,
 		  (unsigned long long)e->st.irqs, (unsigned long long)e->st.irqs_delayed,
 		  (unsigned long long)e->st.irqs_throttled);
 	if (e->backend)

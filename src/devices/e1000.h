@@ -33,6 +33,7 @@
 #include "bus/pci.h"
 #include "core/guest_mem.h"
 
+struct coalesced_mmio;
 struct device;
 struct loop;
 struct e1000;
@@ -42,12 +43,17 @@ struct e1000_options {
 	struct net_options backend;
 	uint8_t mac[6];
 	const char *id;             /* the instance's name; NULL: "e1000" */
+	/* KVM buffers the guest's RDT writes here instead of exiting (as
+	 * QEMU's e1000 does); NULL: every write exits. */
+	struct coalesced_mmio *coalesced;
 };
 
 /* Counters kept by the device model, besides the guest-visible statistics
  * registers: what was sent and received, and every drop by reason. */
 struct e1000_stats {
 	uint64_t tx_frames;      /* frames handed to the backend (TSO: each segment, GSO too) */
+	uint64_t tx_tso_packets; /* TCP segmentation packets (TSE) sent */
+	uint64_t tx_gso_frames;  /* ...of which went whole, as one GSO frame */
 	uint64_t tx_dropped;     /* refused by the backend */
 	uint64_t tx_oversize;    /* packets beyond E1000_TX_MAX bytes, or too many segments */
 	uint64_t tx_bad_desc;    /* unknown descriptor types, empty packets, bad TSO contexts */

@@ -101,6 +101,7 @@ bool e1000_gso_send(struct e1000 *e, bool vle)
 	}
 	size_t last = payload - (nsegs - 1) * mss;
 	e->st.tx_frames += nsegs;
+	e->st.tx_gso_frames++;
 	counter_add(&e->txq.requests, nsegs);
 	counter_add(&e->txq.bytes_in, nsegs * hdr + payload);
 	e1000_count_packets(e, false, p, hdr + mss + E1000_FCS_LEN, nsegs - 1);

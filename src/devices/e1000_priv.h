@@ -142,6 +142,8 @@ struct e1000 {
 	struct net_backend *backend; /* NULL with a test's port */
 	struct e1000_port port;
 	uint8_t mac[6];         /* the EEPROM's address */
+	struct coalesced_mmio *coalesced; /* NULL: RDT writes exit */
+	uint64_t rdt_zone;      /* where RDT's coalesced zone is; 0: none */
 
 	/* Guest-visible state. */
 	uint32_t reg[E1000_NREGS];

@@ -242,6 +242,7 @@ static void packet_end(struct e1000 *e, uint8_t cmd, uint8_t cso, uint16_t speci
 		return;
 	}
 	if (t->tse) {
+		e->st.tx_tso_packets++;
 		if (!e1000_gso_send(e, vle))
 			tso_send(e, vle, special);
 		return;

@@ -193,10 +193,14 @@ static void complete_pending_exit(struct vcpu *vcpu)
 		__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 		int ret = ioctl(vcpu->fd, KVM_RUN, 0);
 		vcpu->exit_pending = false;
+		coalesced_mmio_drain(&vcpu->vm->coalesced);
 		if (ret < 0 || !handle_exit(vcpu))
 			break;
 	}
 	__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+	/* Nothing buffered stays behind a parked vCPU (a snapshot reads the
+	 * devices next). */
+	coalesced_mmio_drain(&vcpu->vm->coalesced);
 	if (vcpu->exit_pending)
 		log_warn("vCPU %u: a port or MMIO access still incomplete after %u exits",
 			 vcpu->index, COMPLETE_MAX_EXITS);
@@ -252,10 +256,13 @@ int vcpu_run_until_out(struct vcpu *vcpu, uint16_t port, unsigned max_exits)
 {
 	struct kvm_run *run = vcpu->run;
 	for (unsigned i = 0; i < max_exits; i++) {
-		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
-			if (errno == EINTR || errno == EAGAIN)
+		int run_ret = ioctl(vcpu->fd, KVM_RUN, 0);
+		int run_err = run_ret < 0 ? errno : 0;
+		coalesced_mmio_drain(&vcpu->vm->coalesced);
+		if (run_ret < 0) {
+			if (run_err == EINTR || run_err == EAGAIN)
 				continue;
-			return -errno;
+			return -run_err;
 		}
 		if (run->exit_reason == KVM_EXIT_IO && run->io.direction == KVM_EXIT_IO_OUT &&
 		    run->io.port == port) {
@@ -294,8 +301,12 @@ static void *vcpu_thread(void *arg)
 		if (vcpu->index == 0 && vcpu->exits == 0)
 			boot_trace_mark(BOOT_PHASE_VCPU_ENTRY);
 		int ret = ioctl(vcpu->fd, KVM_RUN, 0);
+		int err = ret < 0 ? errno : 0;
 		vcpu->exit_pending = false;
+		/* The guest's buffered writes happened before this exit. */
+		coalesced_mmio_drain(&vm->coalesced);
 		if (ret < 0) {
+			errno = err;
 			if (errno == EINTR || errno == EAGAIN) {
 				__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 				throttle(vcpu);

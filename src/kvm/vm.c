@@ -135,6 +135,7 @@ int vm_create(struct vm *vm, int kvm_fd, uint64_t ram_size, enum guest_mem_backi
 	pthread_mutex_init(&vm->pause_lock, NULL);
 	pthread_mutex_init(&vm->stats_lock, NULL);
 	pthread_cond_init(&vm->pause_cond, NULL);
+	coalesced_mmio_init(&vm->coalesced);
 	guest_mem_init_empty(&vm->mem);
 	int ret;
 
@@ -204,6 +205,9 @@ int vm_create(struct vm *vm, int kvm_fd, uint64_t ram_size, enum guest_mem_backi
 			goto fail;
 		}
 	}
+	coalesced_mmio_attach(&vm->coalesced, vm->vm_fd,
+			      coalesced_mmio_find_ring(kvm_fd, vm->vcpus[0].run, vm->run_mmap_size),
+			      vm->mmio, vm->pio);
 	return 0;
 fail:
 	vm_destroy(vm);
@@ -272,6 +276,10 @@ void vm_stats_emit(struct vm *vm, const struct counter_sink *sink)
 void vm_destroy(struct vm *vm)
 {
 	stats_close(vm);
+	if (vm->coalesced.writes)
+		log_debug("kvm: %llu guest writes buffered by KVM (coalesced MMIO) and replayed",
+			  (unsigned long long)vm->coalesced.writes);
+	coalesced_mmio_destroy(&vm->coalesced); /* the ring goes with vCPU 0's mapping */
 	if (vm->vcpus) {
 		for (unsigned i = 0; i < vm->ncpus; i++)
 			vcpu_destroy(&vm->vcpus[i]);

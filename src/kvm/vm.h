@@ -11,6 +11,7 @@
 #include "core/counters.h"
 #include "core/guest_mem.h"
 #include "core/loop.h"
+#include "kvm/coalesced_mmio.h"
 
 /* Why the VM stopped: what callers decide on. The detail text beside it
  * (struct vm's exit_detail) is for people only; nothing compares it. */
@@ -56,6 +57,9 @@ struct vm {
 	uint64_t paused_realtime; /* the host's CLOCK_REALTIME (ns) then */
 	bool clock_saved;       /* the last vm_clock_save read it */
 	unsigned throttle_pct;  /* vm_throttle_vcpus (atomic) */
+	/* Writes KVM buffered instead of exiting (kvm/coalesced_mmio.h):
+	 * each vCPU replays them after KVM_RUN; devices register zones. */
+	struct coalesced_mmio coalesced;
 };
 
 /* Opens /dev/kvm and checks the API; logs one line and returns -errno. */

@@ -218,10 +218,9 @@ int machine_create_e1000(const struct device_env *env, struct device **dev)
 {
 	const struct nic_config *n = env->options;
 	struct machine *m = env->m;
-	/* The e1000 does checksums and segmentation itself: plain frames on
-	 * the backend, no vnet header. */
-	struct e1000_options eo = {.backend = n->backend, .id = env->id};
-	eo.backend.vnet_hdr = false;
+	/* The e1000 sets the backend's framing itself (e1000_create). */
+	struct e1000_options eo = {.backend = n->backend, .id = env->id,
+				   .coalesced = &m->vm.coalesced};
 	nic_mac(n, m->cfg, eo.mac);
 	struct e1000 *e = e1000_create(&eo, &m->vm.mem, m->vm.loop);
 	return e ? plug(env, e1000_pci(e), e1000_device(e), dev) : -EINVAL;

@@ -69,8 +69,8 @@ static const struct rule worker_rules[] = {
  * queue I/O (tap, console, VFIO regions by pread/pwrite), vhost-user
  * messages with fds, io_uring submission, eventfds and timers made as the
  * driver brings queues up, and what the guest's register writes turn into:
- * interrupt routes, ioeventfds, BAR memslots, VFIO interrupts and resets,
- * vhost-net rings, tap offloads and queues. */
+ * interrupt routes, ioeventfds, coalesced MMIO zones, BAR memslots, VFIO
+ * interrupts and resets, vhost-net rings, tap offloads and queues. */
 static const struct rule device_rules[] = {
 	ANY(readv), ANY(writev), ANY(pread64), ANY(pwrite64),
 	ANY(sendmsg), ANY(recvmsg), ANY(sendto), ANY(recvfrom),
@@ -85,7 +85,7 @@ static const struct rule device_rules[] = {
 };
 static const unsigned long device_ioctls[] = {
 	KVM_IRQ_LINE, KVM_SET_GSI_ROUTING, KVM_IRQFD, KVM_IOEVENTFD,
-	KVM_SET_USER_MEMORY_REGION,
+	KVM_SET_USER_MEMORY_REGION, KVM_REGISTER_COALESCED_MMIO, KVM_UNREGISTER_COALESCED_MMIO,
 	VFIO_DEVICE_SET_IRQS, VFIO_DEVICE_RESET, VFIO_DEVICE_GET_REGION_INFO,
 	VFIO_DEVICE_GET_IRQ_INFO,
 	VHOST_GET_FEATURES, VHOST_SET_FEATURES, VHOST_SET_MEM_TABLE,

@@ -116,13 +116,21 @@ net_tap_case() {
 	fi
 	if [ -n "$e1000" ]; then
 		check "$name" "the e1000 driver saw no Tx Unit Hang" [ "$(value "$log" TX_HANGS)" = 0 ]
-		local st frames irqs rx tx delayed spaced
-		st=$(sed -n 's/.*e1000: \([0-9]*\) frames received, \([0-9]*\) sent; \([0-9]*\) interrupts, \([0-9]*\) causes held by a delay timer, \([0-9]*\) assertions postponed.*/\1 \2 \3 \4 \5/p' "$log" |
+		local st frames irqs rx tx tso gso delayed spaced
+		st=$(sed -n 's/.*e1000: \([0-9]*\) frames received, \([0-9]*\) sent (\([0-9]*\) TSO packets, \([0-9]*\) of them as GSO frames); \([0-9]*\) interrupts, \([0-9]*\) causes held by a delay timer, \([0-9]*\) assertions postponed.*/\1 \2 \3 \4 \5 \6 \7/p' "$log" |
 			tr -d '\r' | tail -1)
-		read -r rx tx irqs delayed spaced <<<"${st:-0 0 0 0 0}"
+		read -r rx tx tso gso irqs delayed spaced <<<"${st:-0 0 0 0 0 0 0}"
 		frames=$((rx + tx))
 		check "$name" "fewer interrupts than frames ($irqs for $frames; $delayed causes delayed, $spaced spaced by ITR)" \
 			[ "$irqs" -gt 0 -a "$irqs" -lt "$frames" ]
+		local buffered
+		buffered=$(sed -n 's/.*kvm: \([0-9]*\) guest writes buffered by KVM.*/\1/p' "$log" |
+			tr -d '\r' | tail -1)
+		check "$name" "the driver's RDT writes came through KVM's coalesced MMIO ring (${buffered:-none})" \
+			in_range "${buffered:-0}" 1 999999999
+		# Whether the guest's TCP handed the e1000 segmentation packets
+		# is its own choice (issue 25's note): said, not checked.
+		echo "note $name: the guest sent $tso TSO packets, $gso of them to the tap as GSO frames"
 	fi
 	ip link del "$tap"
 	rm -rf "$t"

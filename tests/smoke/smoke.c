@@ -22,6 +22,7 @@
 
 #include "core/guest_mem_log.h"
 #include "devices/fw_cfg.h"
+#include "kvm/coalesced_mmio.h"
 #include "kvm/dirty_log.h"
 #include "kvm/vcpu.h"
 #include "machine/machine.h"
@@ -47,13 +48,26 @@ struct run_result {
 	char console[256];
 	size_t console_len;
 	uint64_t pio_unclaimed, mmio_unclaimed;
+	uint64_t coalesced_writes; /* replayed from KVM's ring */
 };
 
 /* Adjusts the boot vCPU's segment state before the run. */
 typedef void (*sregs_fixup_fn)(struct kvm_sregs *sregs);
 
+/* Adds devices to the machine before it runs. */
+typedef void (*machine_setup_fn)(struct machine *m, void *arg);
+
+static void run_payload_on(const uint8_t *code, size_t len, sregs_fixup_fn fixup,
+			   machine_setup_fn setup, void *arg, struct run_result *res);
+
 static void run_payload(const uint8_t *code, size_t len, sregs_fixup_fn fixup,
 			struct run_result *res)
+{
+	run_payload_on(code, len, fixup, NULL, NULL, res);
+}
+
+static void run_payload_on(const uint8_t *code, size_t len, sregs_fixup_fn fixup,
+			   machine_setup_fn setup, void *arg, struct run_result *res)
 {
 	int pipefd[2];
 	assert_int_equal(pipe2(pipefd, O_NONBLOCK), 0);
@@ -73,11 +87,14 @@ static void run_payload(const uint8_t *code, size_t len, sregs_fixup_fn fixup,
 		fixup(&sregs);
 		assert_int_equal(ioctl(m.vm.vcpus[0].fd, KVM_SET_SREGS, &sregs), 0);
 	}
+	if (setup)
+		setup(&m, arg);
 	memset(res, 0, sizeof(*res));
 	res->reason = machine_run(&m);
 	memcpy(res->detail, m.vm.exit_detail, sizeof(res->detail));
 	res->pio_unclaimed = iobus_unclaimed_count(m.vm.pio);
 	res->mmio_unclaimed = iobus_unclaimed_count(m.vm.mmio);
+	res->coalesced_writes = m.vm.coalesced.writes;
 	machine_destroy(&m);
 	ssize_t n = read(pipefd[0], res->console, sizeof(res->console) - 1);
 	res->console_len = n > 0 ? (size_t)n : 0;
@@ -134,6 +151,66 @@ static void test_unclaimed_mmio(void **state)
 	assert_int_equal(r.console_len, 1);
 	assert_int_equal((uint8_t)r.console[0], 0xff);
 	assert_int_equal(r.mmio_unclaimed, 2);
+}
+
+/* A device at UNCLAIMED_MMIO whose first register is a coalesced zone:
+ * it logs the writes that reach it; a read of its second register says
+ * how many had reached it by then. */
+struct recorder {
+	uint32_t value[8];
+	unsigned n;
+	bool zoned;
+};
+
+static void rec_read(void *opaque, uint64_t offset, uint8_t *data, unsigned len)
+{
+	struct recorder *r = opaque;
+	iobus_store_le(data, len, offset == 0x10 ? r->n : 0);
+}
+
+static void rec_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned len)
+{
+	struct recorder *r = opaque;
+	if (offset == 0 && r->n < 8)
+		r->value[r->n++] = (uint32_t)iobus_load_le(data, len);
+}
+
+static const struct iobus_ops rec_ops = {.read = rec_read, .write = rec_write};
+
+static void add_recorder(struct machine *m, void *arg)
+{
+	struct recorder *r = arg;
+	assert_int_equal(iobus_register(m->vm.mmio, UNCLAIMED_MMIO, 0x100, &rec_ops, r), 0);
+	r->zoned = coalesced_mmio_zone(&m->vm.coalesced, UNCLAIMED_MMIO, 4, true) == 0;
+}
+
+/* Three writes KVM buffers, then a read that exits: the device has all
+ * three, in order, before it answers the read. */
+static void test_coalesced_writes_come_before_the_next_exit(void **state)
+{
+#define MOV_EAX(v) 0x66, 0xb8, (v), 0x00, 0x00, 0x00
+#define STORE_EAX 0x67, 0x66, 0xa3, 0x00, 0x00, 0x00, 0xd0 /* mov [0xd0000000], eax */
+	static const uint8_t code[] = {
+		MOV_EAX(0x11), STORE_EAX, MOV_EAX(0x22), STORE_EAX, MOV_EAX(0x33), STORE_EAX,
+		0x67, 0x66, 0xa1, 0x10, 0x00, 0x00, 0xd0, /* mov eax, [0xd0000010] */
+		DX_COM1, OUT_AL,
+		POWEROFF,
+	};
+#undef MOV_EAX
+#undef STORE_EAX
+	struct recorder rec = {0};
+	struct run_result r;
+	run_payload_on(code, sizeof(code), big_ds, add_recorder, &rec, &r);
+	if (!rec.zoned)
+		skip(); /* this KVM has no coalesced MMIO */
+	assert_int_equal(r.reason, VM_EXIT_POWEROFF);
+	assert_int_equal(r.console_len, 1);
+	assert_int_equal(r.console[0], 3);
+	assert_int_equal(rec.n, 3);
+	assert_int_equal(rec.value[0], 0x11);
+	assert_int_equal(rec.value[1], 0x22);
+	assert_int_equal(rec.value[2], 0x33);
+	assert_int_equal(r.coalesced_writes, 3); /* none of them exited */
 }
 
 static void empty_idt(struct kvm_sregs *s) { s->idt.limit = 0; }
@@ -796,6 +873,7 @@ int main(void)
 		cmocka_unit_test(test_serial_output_and_poweroff),
 		cmocka_unit_test(test_unclaimed_port_reads_all_ones),
 		cmocka_unit_test(test_unclaimed_mmio),
+		cmocka_unit_test(test_coalesced_writes_come_before_the_next_exit),
 		cmocka_unit_test(test_triple_fault_is_reported),
 		cmocka_unit_test(test_i8042_reset_line),
 		cmocka_unit_test(test_probe_on_the_machine_leaves_it_unrun),

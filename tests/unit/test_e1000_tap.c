@@ -110,6 +110,7 @@ static void tap_child(void)
 	e1k_tdt(f, 2);
 	struct e1000_stats st = e1k_stats(f);
 	CHECK(st.tx_frames == nsegs && st.tx_dropped == 0);
+	CHECK(st.tx_tso_packets == 1 && st.tx_gso_frames == 1);
 
 	size_t hdr = c.hdrlen, l4 = c.tucss;
 	for (size_t s = 0; s < nsegs; s++) {

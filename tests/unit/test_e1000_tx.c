@@ -481,6 +481,8 @@ static void gso_case(struct e1k_drv *f, bool v6, size_t payload, uint16_t mss, u
 	read_tx_stats(f, gso_stats);
 	assert_memory_equal(sw_stats, gso_stats, sizeof(sw_stats));
 	assert_int_equal(e1k_stats(f).tx_frames, nsegs);
+	assert_int_equal(e1k_stats(f).tx_tso_packets, 1);
+	assert_int_equal(e1k_stats(f).tx_gso_frames, 1);
 
 	if (flags & 0x80)
 		return; /* the kernel keeps CWR on the first segment only */
