@@ -31,7 +31,7 @@ sleep 1
 echo "LISTENING_IN"
 wait
 echo "GOT_IN_SHA=$(sha256sum /tmp/in | cut -d' ' -f1)"
-echo "OFFLOADS=$(cat /sys/class/net/eth0/features 2>/dev/null)"
+echo "OFFLOADS=$(offloads eth0)"
 [ "$pairs" -gt 1 ] && echo "LAST_RXQ_IRQS_1PAIR=$(last_rxq_irqs)"
 # The driver's own watchdog: a transmit the device left unfinished too long.
 echo "TX_HANGS=$(dmesg | grep -c 'Tx Unit Hang')"
