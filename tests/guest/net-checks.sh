@@ -130,7 +130,7 @@ net_tap_case() {
 			in_range "${buffered:-0}" 1 999999999
 		# Whether the guest's TCP handed the e1000 segmentation packets
 		# is its own choice (issue 25's note): said, not checked.
-		echo "note $name: the guest's driver has $(value "$log" OFFLOADS | tr -d '\r') on;" \
+		echo "note $name: the guest's driver has $(text "$log" OFFLOADS) on;" \
 			"it sent $tso TSO packets, $gso of them to the tap as GSO frames"
 	fi
 	ip link del "$tap"
