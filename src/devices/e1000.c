@@ -375,7 +375,7 @@ static void mmio_write(void *opaque, uint64_t offset, const uint8_t *data, unsig
 static const struct iobus_ops mmio_ops = {.read = mmio_read, .write = mmio_write};
 
 /* BAR 0 moved (pci_dev lock held): RDT's coalesced zone moves with it. The
- * driver writes RDT every few received frames and waits on nothing it
+ * driver writes RDT after each receive poll and waits on nothing it
  * does; the write reaches the device at the vCPU's next exit, which the
  * driver's IMS write at the end of its poll makes at the latest. */
 static void bar_mapped(struct pci_dev *pci, int bar, uint64_t addr, bool mapped)
