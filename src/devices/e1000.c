@@ -387,8 +387,14 @@ static void bar_mapped(struct pci_dev *pci, int bar, uint64_t addr, bool mapped)
 		coalesced_mmio_zone(e->coalesced, e->rdt_zone, 4, false);
 		e->rdt_zone = 0;
 	}
-	if (mapped && coalesced_mmio_zone(e->coalesced, addr + E1000_RDT, 4, true) == 0)
+	if (!mapped)
+		return;
+	int err = coalesced_mmio_zone(e->coalesced, addr + E1000_RDT, 4, true);
+	if (err == 0)
 		e->rdt_zone = addr + E1000_RDT;
+	else if (err != -ENOTSUP)
+		log_warn("%s: KVM_REGISTER_COALESCED_MMIO failed (%s); RDT writes exit",
+			 e->dev.id, strerror(-err));
 }
 
 static const struct pci_dev_ops pci_ops = {.bar_mapped = bar_mapped};

@@ -2,22 +2,17 @@
  * NIC's driver has on, as `ethtool -k IFACE` shows them (the guest image
  * has no ethtool): "sg=1 tx-csum=1 tso=0". Built static by tests/guest/run. */
 #include <linux/ethtool.h>
-#include <linux/sockios.h>
-#include <net/if.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "ethtool_ioctl.h"
 
 static int get(int s, const char *ifname, __u32 cmd)
 {
 	struct ethtool_value v = {.cmd = cmd};
-	struct ifreq ifr;
-	memset(&ifr, 0, sizeof(ifr));
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
-	ifr.ifr_data = (void *)&v;
-	return ioctl(s, SIOCETHTOOL, &ifr) < 0 ? -1 : (int)v.data;
+	return ethtool_ioctl(s, ifname, &v) < 0 ? -1 : (int)v.data;
 }
 
 int main(int argc, char **argv)

@@ -3,23 +3,13 @@
  * guest image has no ethtool). virtio_net turns the pairs beyond N off with
  * VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET. Built static by tests/guest/run. */
 #include <linux/ethtool.h>
-#include <linux/sockios.h>
-#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-static int channels(int s, const char *ifname, struct ethtool_channels *ch)
-{
-	struct ifreq ifr;
-	memset(&ifr, 0, sizeof(ifr));
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
-	ifr.ifr_data = (void *)ch;
-	return ioctl(s, SIOCETHTOOL, &ifr);
-}
+#include "ethtool_ioctl.h"
 
 int main(int argc, char **argv)
 {
@@ -33,13 +23,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	struct ethtool_channels ch = {.cmd = ETHTOOL_GCHANNELS};
-	if (channels(s, argv[1], &ch) < 0) {
+	if (ethtool_ioctl(s, argv[1], &ch) < 0) {
 		perror("ETHTOOL_GCHANNELS");
 		return 1;
 	}
 	ch.cmd = ETHTOOL_SCHANNELS;
 	ch.combined_count = (unsigned)strtoul(argv[2], NULL, 10);
-	if (channels(s, argv[1], &ch) < 0) {
+	if (ethtool_ioctl(s, argv[1], &ch) < 0) {
 		perror("ETHTOOL_SCHANNELS");
 		return 1;
 	}
